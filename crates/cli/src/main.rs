@@ -1,0 +1,297 @@
+//! The `atlas` command: run the service, migrate, import reference geography, manage agencies,
+//! and start the demo.
+
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use atlas_domain::{AgencyKind, GssCode};
+use atlas_ingest::reference::{self, BoundaryFields};
+use atlas_server::{Application, Settings};
+use atlas_store::{Database, StoreError, agencies, migrations};
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret as _;
+
+/// Safeguard Atlas: multi-agency CSE hotspot maps for safeguarding partnerships.
+#[derive(Debug, Parser)]
+#[command(name = "atlas", version, about)]
+struct Cli {
+    /// A configuration file layered over config/default.toml and config/<ATLAS_ENV>.toml
+    /// (environment variables still override it).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending migrations, then serve the API until SIGINT or SIGTERM.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Start everything on a fresh machine: database (a private cluster when none answers),
+    /// migrations, England's reference geography, and the server.
+    Demo(demo::DemoArgs),
+    /// Reference data: geography.
+    Reference {
+        #[command(subcommand)]
+        command: ReferenceCommand,
+    },
+    /// Agencies that submit extracts.
+    Agency {
+        #[command(subcommand)]
+        command: AgencyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReferenceCommand {
+    /// Import partnership boundaries (GeoJSON) and, optionally, their neighbours (CSV). Each
+    /// boundary's H3 coverage is computed at resolution 9 and coarser; re-importing the same
+    /// files changes nothing.
+    Import {
+        /// GeoJSON FeatureCollection of Polygon/MultiPolygon features, WGS84.
+        #[arg(long, value_name = "FILE")]
+        boundaries: PathBuf,
+        /// CSV with columns `code,neighbour_code`.
+        #[arg(long, value_name = "FILE")]
+        neighbours: Option<PathBuf>,
+        /// Property holding each feature's GSS code.
+        #[arg(long, default_value = "code")]
+        code_field: String,
+        /// Property holding each feature's name.
+        #[arg(long, default_value = "name")]
+        name_field: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgencyCommand {
+    /// Register an agency and print its id.
+    Add {
+        /// GSS code of a partnership it serves (repeat for several).
+        #[arg(long = "partnership", value_name = "CODE", required = true)]
+        partnerships: Vec<GssCode>,
+        /// police, social_care, health, education, yot, probation, housing, youth_services or vcs.
+        #[arg(long)]
+        kind: AgencyKind,
+        /// Name, such as "Lancashire Constabulary".
+        #[arg(long)]
+        name: String,
+    },
+    /// List agencies.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version.
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            let rendered = err.to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{first} (try `atlas --help`)");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    atlas_server::telemetry::init(&settings.log);
+    match cli.command {
+        Command::Serve => serve(&settings).await,
+        Command::Migrate => {
+            let applied = migrate(settings.database.url.expose_secret()).await?;
+            println!("{}", describe_migrations(&applied));
+            Ok(())
+        }
+        Command::Demo(args) => demo::run(settings, args).await,
+        Command::Reference {
+            command:
+                ReferenceCommand::Import {
+                    boundaries,
+                    neighbours,
+                    code_field,
+                    name_field,
+                },
+        } => {
+            let fields = BoundaryFields {
+                code: code_field,
+                name: name_field,
+            };
+            let summary = import_reference(
+                settings.database.url.expose_secret(),
+                &boundaries,
+                neighbours.as_deref(),
+                &fields,
+            )
+            .await?;
+            println!("{}", describe_import(&summary));
+            Ok(())
+        }
+        Command::Agency { command } => agency(&settings, command).await,
+    }
+}
+
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let application = Application::build(settings)?;
+    let scheme = if application.is_tls() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(
+        "listening on {scheme}://{}:{}",
+        settings.server.host,
+        application.port()
+    );
+    application.run_until_stopped().await?;
+    Ok(())
+}
+
+/// Applies migrations, retrying for a while when PostgreSQL is unreachable.
+async fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
+    const PATIENCE: Duration = Duration::from_secs(15);
+    let started = Instant::now();
+    loop {
+        match migrations::run_pending(url).await {
+            Err(StoreError::Unreachable { target, reason }) if started.elapsed() < PATIENCE => {
+                tracing::warn!(%target, %reason, "PostgreSQL is not reachable; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(StoreError::Unreachable { target, reason }) => anyhow::bail!(
+                "PostgreSQL is not reachable at {target}: {reason} (gave up after {} s; is it running? \
+                 set DATABASE_URL or database.url)",
+                PATIENCE.as_secs()
+            ),
+            other => return Ok(other?),
+        }
+    }
+}
+
+fn describe_migrations(applied: &[String]) -> String {
+    if applied.is_empty() {
+        "database schema is current; no migrations to apply".to_owned()
+    } else {
+        format!(
+            "applied {} migration(s): {}",
+            applied.len(),
+            applied.join(", ")
+        )
+    }
+}
+
+/// Reads, validates and imports reference geography files.
+async fn import_reference(
+    url: &str,
+    boundaries: &Path,
+    neighbours: Option<&Path>,
+    fields: &BoundaryFields,
+) -> anyhow::Result<atlas_store::reference::ImportSummary> {
+    let boundary_file = std::fs::File::open(boundaries)
+        .with_context(|| format!("cannot read {}", boundaries.display()))?;
+    let fields = fields.clone();
+    let areas = tokio::task::spawn_blocking(move || {
+        reference::read_boundaries(std::io::BufReader::new(boundary_file), &fields)
+    })
+    .await?
+    .with_context(|| format!("{} refused", boundaries.display()))?;
+    let pairs = neighbours
+        .map(|path| {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            reference::read_neighbours(file).with_context(|| format!("{} refused", path.display()))
+        })
+        .transpose()?;
+    migrate(url).await?;
+    Ok(atlas_store::reference::import(url, &areas, pairs.as_deref()).await?)
+}
+
+fn describe_import(summary: &atlas_store::reference::ImportSummary) -> String {
+    let outcome = if summary.changed_nothing() {
+        " (nothing changed)"
+    } else {
+        ""
+    };
+    format!(
+        "partnerships: {} added, {} updated, {} unchanged; {} coverage cells written; \
+         neighbour links: {} added, {} removed{outcome}",
+        summary.added,
+        summary.updated,
+        summary.unchanged,
+        summary.cells_written,
+        summary.neighbours_added,
+        summary.neighbours_removed
+    )
+}
+
+async fn agency(settings: &Settings, command: AgencyCommand) -> anyhow::Result<()> {
+    let database = Database::new(&settings.database)?;
+    let mut conn = database
+        .connection()
+        .await
+        .with_context(|| format!("database {}", database.target()))?;
+    match command {
+        AgencyCommand::Add {
+            partnerships,
+            kind,
+            name,
+        } => {
+            let agency = agencies::add(&mut conn, &name, kind, &partnerships).await?;
+            eprintln!(
+                "registered {} agency \"{}\" serving {}",
+                agency.kind,
+                agency.name,
+                agency.partnerships.join(", ")
+            );
+            println!("{}", agency.id);
+        }
+        AgencyCommand::List { json } => {
+            let list = agencies::list(&mut conn).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                eprintln!("no agencies registered; add one with `atlas agency add`");
+            } else {
+                println!("{:<36}  {:<14}  {:<40}  partnerships", "id", "kind", "name");
+                for agency in list {
+                    println!(
+                        "{:<36}  {:<14}  {:<40}  {}",
+                        agency.id,
+                        agency.kind,
+                        agency.name,
+                        agency.partnerships.join(",")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! The one error type of every handler, and its JSON body.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code such as `not_found`.
+    pub error: &'static str,
+    /// A sentence for the person reading it.
+    pub message: String,
+}
+
+/// An error a handler returns; each variant has one status and one code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (400 `bad_request`).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The thing asked for does not exist (404 `not_found`).
+    #[error("{0}")]
+    NotFound(String),
+    /// A dependency such as the database is down (503 `unavailable`).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A fault of ours (500 `internal`); the detail is logged, not returned.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The machine-readable code of the error.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::NotFound(_) => "not_found",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(detail) = self {
+            tracing::error!(%detail, "request failed");
+        }
+        let message = match self {
+            Self::Internal(_) => "internal error: the request id in the x-request-id header identifies it in the logs".to_owned(),
+            other => other.to_string(),
+        };
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            error: self.code(),
+            message,
+        })
+    }
+}
+
+impl From<atlas_store::StoreError> for ApiError {
+    fn from(err: atlas_store::StoreError) -> Self {
+        use atlas_store::StoreError;
+        match err {
+            StoreError::Unreachable { .. } | StoreError::Pool(_) => {
+                Self::Unavailable("the database is not reachable; try again shortly".to_owned())
+            }
+            StoreError::NotFound(message) => Self::NotFound(message),
+            StoreError::Invalid(message) | StoreError::Conflict(message) => {
+                Self::BadRequest(message)
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}

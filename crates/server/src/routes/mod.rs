@@ -1,0 +1,4 @@
+//! Request handlers, grouped by resource.
+
+pub mod health;
+pub mod partnerships;

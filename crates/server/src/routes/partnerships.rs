@@ -1,0 +1,129 @@
+//! The partnership reference API.
+
+use actix_web::http::header::{ACCEPT, ContentType};
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use atlas_domain::GssCode;
+use atlas_store::{Database, partnerships};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::ApiError;
+
+/// The media type of GeoJSON (RFC 7946).
+const GEO_JSON: &str = "application/geo+json";
+
+/// A safeguarding partnership.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnershipView {
+    /// GSS code of the partnership.
+    #[schema(example = "E10000017")]
+    pub code: String,
+    /// Name.
+    #[schema(example = "Lancashire")]
+    pub name: String,
+    /// GSS codes of the local authorities it covers.
+    pub local_authorities: Vec<String>,
+    /// GSS codes of neighbouring partnerships (land boundaries touch).
+    pub neighbours: Vec<String>,
+    /// Number of resolution-9 H3 cells (about 0.1 km² each) whose centres lie in its boundary.
+    pub coverage_cells: i64,
+    /// The boundary as a GeoJSON geometry, when asked for with `boundary=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub boundary: Option<serde_json::Value>,
+}
+
+impl From<partnerships::Partnership> for PartnershipView {
+    fn from(partnership: partnerships::Partnership) -> Self {
+        Self {
+            code: partnership.code,
+            name: partnership.name,
+            local_authorities: partnership.local_authorities,
+            neighbours: partnership.neighbours,
+            coverage_cells: partnership.coverage_cells,
+            boundary: None,
+        }
+    }
+}
+
+/// Every partnership.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnershipList {
+    /// The partnerships, sorted by code.
+    pub partnerships: Vec<PartnershipView>,
+}
+
+/// Options of a single partnership.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PartnershipQuery {
+    /// Include the boundary as GeoJSON (implied by `Accept: application/geo+json`).
+    #[serde(default)]
+    pub boundary: bool,
+}
+
+/// Lists every partnership with its neighbours and coverage size.
+#[utoipa::path(
+    tag = "partnerships",
+    responses((status = 200, body = PartnershipList), (status = 503, body = crate::error::ErrorBody))
+)]
+#[get("/api/v1/partnerships")]
+pub async fn list(database: web::Data<Database>) -> Result<HttpResponse, ApiError> {
+    let mut conn = database.connection().await?;
+    let partnerships = partnerships::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(PartnershipView::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(PartnershipList { partnerships }))
+}
+
+/// One partnership. With `boundary=true` the boundary is included; with
+/// `Accept: application/geo+json` the answer is a GeoJSON Feature whose properties are the
+/// partnership's facts.
+#[utoipa::path(
+    tag = "partnerships",
+    params(("code" = String, Path, description = "GSS code", example = "E10000017"), PartnershipQuery),
+    responses(
+        (status = 200, body = PartnershipView),
+        (status = 200, content_type = "application/geo+json", description = "A GeoJSON Feature"),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)
+    )
+)]
+#[get("/api/v1/partnerships/{code}")]
+pub async fn get(
+    request: HttpRequest,
+    database: web::Data<Database>,
+    code: web::Path<String>,
+    query: web::Query<PartnershipQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let code = GssCode::parse(&code).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let as_feature = request
+        .headers()
+        .get(ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains(GEO_JSON));
+    let mut conn = database.connection().await?;
+    let partnership = partnerships::find(&mut conn, &code)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
+    let mut view = PartnershipView::from(partnership);
+    if query.boundary || as_feature {
+        view.boundary = partnerships::boundary(&mut conn, &code).await?;
+    }
+    if as_feature {
+        let geometry = view.boundary.take();
+        let feature = serde_json::json!({
+            "type": "Feature",
+            "id": view.code,
+            "properties": view,
+            "geometry": geometry,
+        });
+        return Ok(HttpResponse::Ok()
+            .content_type(ContentType(GEO_JSON.parse().map_err(|_| {
+                ApiError::Internal("the GeoJSON media type does not parse".to_owned())
+            })?))
+            .json(feature));
+    }
+    Ok(HttpResponse::Ok().json(view))
+}

@@ -1,0 +1,142 @@
+//! Layered configuration: `config/default.toml`, then `config/<ATLAS_ENV>.toml`, then a file
+//! given with `--config`, then environment variables `ATLAS__SECTION__KEY` (and `DATABASE_URL`).
+
+use std::path::{Path, PathBuf};
+
+use atlas_store::DatabaseSettings;
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// The defaults shipped in the binary, used when `config/default.toml` is not on disk.
+const EMBEDDED_DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+/// Every setting of the service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Settings of the HTTP server.
+    pub server: ServerSettings,
+    /// Settings of the database connection.
+    pub database: DatabaseSettings,
+    /// Settings of logging.
+    pub log: LogSettings,
+}
+
+/// The `[server]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    pub port: u16,
+    /// PEM certificate chain; with `tls_key`, the server speaks HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Worker threads (0 means one per core).
+    pub workers: usize,
+    /// Seconds that in-flight requests get to finish after a stop signal.
+    pub shutdown_timeout_secs: u64,
+}
+
+/// The `[log]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `atlas_server=debug,info`; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Why settings could not be loaded. The message names the key and where its value came from.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Loads the layers in order, each overriding the one before:
+    /// 1. `<dir>/default.toml` (or the copy built into the binary when absent);
+    /// 2. `<dir>/<ATLAS_ENV>.toml`, where `ATLAS_ENV` defaults to `development` (required when
+    ///    `ATLAS_ENV` is set explicitly);
+    /// 3. `extra`, the file given with `--config` (required);
+    /// 4. environment variables `ATLAS__SECTION__KEY`, and `DATABASE_URL` for `database.url`
+    ///    unless `ATLAS__DATABASE__URL` is set.
+    ///
+    /// `<dir>` is `ATLAS_CONFIG_DIR`, by default `config`.
+    ///
+    /// # Errors
+    /// [`SettingsError`] naming the file or key at fault.
+    pub fn load(extra: Option<&Path>) -> Result<Self, SettingsError> {
+        let dir = std::env::var_os("ATLAS_CONFIG_DIR")
+            .map_or_else(|| PathBuf::from("config"), PathBuf::from);
+        let explicit_env = std::env::var("ATLAS_ENV").ok();
+        let environment = explicit_env
+            .clone()
+            .unwrap_or_else(|| "development".to_owned());
+        let defaults = dir.join("default.toml");
+        let mut builder = Config::builder();
+        builder = if defaults.is_file() {
+            builder.add_source(File::from(defaults))
+        } else {
+            builder.add_source(File::from_str(EMBEDDED_DEFAULTS, FileFormat::Toml))
+        };
+        let environment_file = dir.join(format!("{environment}.toml"));
+        if explicit_env.is_some() && !environment_file.is_file() {
+            return Err(SettingsError(format!(
+                "ATLAS_ENV is `{environment}` but {} does not exist",
+                environment_file.display()
+            )));
+        }
+        builder = builder.add_source(File::from(environment_file).required(false));
+        if let Some(extra) = extra {
+            if !extra.is_file() {
+                return Err(SettingsError(format!(
+                    "{} does not exist or is not a file",
+                    extra.display()
+                )));
+            }
+            builder = builder.add_source(File::from(extra.to_path_buf()));
+        }
+        builder = builder.add_source(
+            Environment::with_prefix("ATLAS")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        if std::env::var_os("ATLAS__DATABASE__URL").is_none() {
+            builder = builder
+                .set_override_option("database.url", std::env::var("DATABASE_URL").ok())
+                .map_err(|err| SettingsError(err.to_string()))?;
+        }
+        let settings: Self = builder
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(|err| SettingsError(err.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        match (&self.server.tls_cert, &self.server.tls_key) {
+            (Some(_), None) => Err(SettingsError(
+                "server.tls_cert is set but server.tls_key is not".to_owned(),
+            )),
+            (None, Some(_)) => Err(SettingsError(
+                "server.tls_key is set but server.tls_cert is not".to_owned(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Building and running the server.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::{Server, Service as _, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{App, HttpMessage as _, HttpResponse, HttpServer, web};
+use actix_web_prom::PrometheusMetricsBuilder;
+use atlas_store::{Database, StoreError, migrations};
+use secrecy::ExposeSecret as _;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::{ApiError, Settings, openapi, routes, tls};
+
+/// The longest pause between attempts to migrate while PostgreSQL is unreachable.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    tls: bool,
+    server: Server,
+}
+
+impl Application {
+    /// Binds the listener and prepares the server. PostgreSQL need not be up: the server starts
+    /// anyway, `/readyz` answers 503 until the database answers and the embedded migrations are
+    /// applied, and a background task keeps trying to apply them, saying why it waits.
+    ///
+    /// # Errors
+    /// When the address cannot be bound, the database URL is invalid or the TLS files are
+    /// unusable.
+    pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let database = Database::new(&settings.database)?;
+        let address = (settings.server.host.as_str(), settings.server.port);
+        let listener = TcpListener::bind(address).map_err(|err| {
+            anyhow::anyhow!("cannot listen on {}:{}: {err}", address.0, address.1)
+        })?;
+        let port = listener.local_addr()?.port();
+        let metrics = PrometheusMetricsBuilder::new("atlas")
+            .endpoint("/metrics")
+            .build()
+            .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?;
+        tokio::spawn(apply_migrations(database.clone()));
+        let data = web::Data::new(database);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(ErrorHandlers::new().default_handler(json_error_body))
+                .wrap_fn(|request, service| {
+                    let request_id = request
+                        .extensions()
+                        .get::<RequestId>()
+                        .map(ToString::to_string);
+                    let response = service.call(request);
+                    async move {
+                        let mut response = response.await?;
+                        if let Some(value) =
+                            request_id.and_then(|id| HeaderValue::from_str(&id).ok())
+                        {
+                            response
+                                .headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), value);
+                        }
+                        Ok(response)
+                    }
+                })
+                .wrap(TracingLogger::default())
+                .wrap(metrics.clone())
+                .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+                .app_data(data.clone())
+                .app_data(web::PathConfig::default().error_handler(|err, _| bad_request(&err)))
+                .app_data(web::QueryConfig::default().error_handler(|err, _| bad_request(&err)))
+                .app_data(web::JsonConfig::default().error_handler(|err, _| bad_request(&err)))
+                .service(routes::health::healthz)
+                .service(routes::health::readyz)
+                .service(openapi::openapi_json)
+                .service(routes::partnerships::list)
+                .service(routes::partnerships::get)
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::NotFound("no such endpoint".to_owned()))
+                }))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let tls = match (&settings.server.tls_cert, &settings.server.tls_key) {
+            (Some(cert), Some(key)) => {
+                server = server.listen_rustls_0_23(listener, tls::server_config(cert, key)?)?;
+                true
+            }
+            _ => {
+                server = server.listen(listener)?;
+                false
+            }
+        };
+        Ok(Self {
+            port,
+            tls,
+            server: server.run(),
+        })
+    }
+
+    /// The port the server listens on.
+    #[must_use]
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the server speaks HTTPS.
+    #[must_use]
+    pub const fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    ///
+    /// # Errors
+    /// When the server fails while running.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn bad_request(err: &dyn std::fmt::Display) -> actix_web::Error {
+    ApiError::BadRequest(err.to_string()).into()
+}
+
+/// Gives error responses that have no body (such as actix's own 405) the JSON error shape.
+fn json_error_body<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>>
+where
+    B: actix_web::body::MessageBody + 'static,
+{
+    let is_json = response
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let status = response.status();
+    let (request, _) = response.into_parts();
+    let body = crate::error::ErrorBody {
+        error: status
+            .canonical_reason()
+            .map_or("error", |_| status_code_name(status)),
+        message: status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let replaced = HttpResponse::build(status).json(body);
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, replaced).map_into_right_body(),
+    ))
+}
+
+fn status_code_name(status: actix_web::http::StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        503 => "unavailable",
+        code if code >= 500 => "internal",
+        _ => "error",
+    }
+}
+
+/// Applies the embedded migrations, retrying with a growing pause while PostgreSQL is
+/// unreachable, and saying so in the log.
+async fn apply_migrations(database: Database) {
+    let mut delay = Duration::from_millis(500);
+    let mut attempt = 1_u32;
+    loop {
+        match migrations::run_pending(database.url().expose_secret()).await {
+            Ok(applied) => {
+                tracing::info!(applied = ?applied, "database schema is current");
+                return;
+            }
+            Err(StoreError::Unreachable { target, reason }) => tracing::warn!(
+                %target, %reason, attempt,
+                "PostgreSQL is not reachable; /readyz answers 503; retrying in {} s",
+                delay.as_secs_f32()
+            ),
+            Err(err) => tracing::error!(error = %err, attempt, "migrations failed; retrying"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_RETRY_DELAY);
+        attempt += 1;
+    }
+}

@@ -1,0 +1,137 @@
+//! Registering and listing agencies.
+
+use std::collections::BTreeMap;
+
+use atlas_domain::{AgencyKind, GssCode};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::schema::{agencies, agency_partnerships, partnerships};
+
+/// An agency and the partnerships it serves.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Agency {
+    /// Opaque identifier (the `agency` claim of its staff's tokens).
+    pub id: Uuid,
+    /// Name, such as "Lancashire Constabulary".
+    pub name: String,
+    /// Kind of organisation.
+    pub kind: AgencyKind,
+    /// Codes of the partnerships it serves, sorted.
+    pub partnerships: Vec<String>,
+}
+
+/// Registers an agency serving `partnerships` (at least one) and returns it.
+///
+/// # Errors
+/// [`StoreError::Invalid`] with no partnership, [`StoreError::NotFound`] naming an unknown
+/// partnership, [`StoreError::Conflict`] when an agency of that name and kind exists.
+pub async fn add(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+    kind: AgencyKind,
+    partnerships: &[GssCode],
+) -> Result<Agency, StoreError> {
+    let name = name.trim().to_owned();
+    if name.is_empty() {
+        return Err(StoreError::Invalid("an agency needs a name".to_owned()));
+    }
+    let mut codes: Vec<String> = partnerships.iter().map(ToString::to_string).collect();
+    codes.sort();
+    codes.dedup();
+    if codes.is_empty() {
+        return Err(StoreError::Invalid(
+            "an agency must serve at least one partnership".to_owned(),
+        ));
+    }
+    let id = Uuid::new_v4();
+    let stored_codes = codes.clone();
+    conn.transaction::<_, StoreError, _>(async move |conn| {
+        let known: Vec<String> = partnerships::table
+            .filter(partnerships::code.eq_any(&codes))
+            .select(partnerships::code)
+            .load(conn)
+            .await?;
+        if let Some(unknown) = codes.iter().find(|code| !known.contains(code)) {
+            return Err(StoreError::NotFound(format!(
+                "partnership {unknown} does not exist; import the reference geography first"
+            )));
+        }
+        diesel::insert_into(agencies::table)
+            .values((
+                agencies::id.eq(id),
+                agencies::name.eq(&name),
+                agencies::kind.eq(kind.as_str()),
+            ))
+            .execute(conn)
+            .await
+            .map_err(|err: DieselError| match err {
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    StoreError::Conflict(format!("a {kind} agency named \"{name}\" already exists"))
+                }
+                other => other.into(),
+            })?;
+        let links: Vec<_> = codes
+            .iter()
+            .map(|code| {
+                (
+                    agency_partnerships::agency_id.eq(id),
+                    agency_partnerships::partnership_code.eq(code),
+                )
+            })
+            .collect();
+        diesel::insert_into(agency_partnerships::table)
+            .values(links)
+            .execute(conn)
+            .await?;
+        Ok(Agency {
+            id,
+            name,
+            kind,
+            partnerships: stored_codes,
+        })
+    })
+    .await
+}
+
+/// Every agency, sorted by name.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Agency>, StoreError> {
+    let rows: Vec<(Uuid, String, String)> = agencies::table
+        .select((agencies::id, agencies::name, agencies::kind))
+        .order((agencies::name, agencies::kind))
+        .load(conn)
+        .await?;
+    let mut served: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    for (agency, code) in agency_partnerships::table
+        .select((
+            agency_partnerships::agency_id,
+            agency_partnerships::partnership_code,
+        ))
+        .order(agency_partnerships::partnership_code)
+        .load::<(Uuid, String)>(conn)
+        .await?
+    {
+        served.entry(agency).or_default().push(code);
+    }
+    rows.into_iter()
+        .map(|(id, name, kind)| {
+            let kind = kind
+                .parse()
+                .map_err(|err: atlas_domain::UnknownAgencyKind| {
+                    StoreError::Invalid(err.to_string())
+                })?;
+            Ok(Agency {
+                id,
+                partnerships: served.remove(&id).unwrap_or_default(),
+                name,
+                kind,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,48 @@
+//! Errors raised by the store.
+
+/// Why a storage operation failed. Messages are written for the person running the command:
+/// they name the problem without echoing secrets such as a password in a connection URL.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No PostgreSQL server answered, or it refused the connection.
+    #[error("PostgreSQL is not reachable at {target}: {reason}")]
+    Unreachable {
+        /// Host, port and database, without credentials.
+        target: String,
+        /// What the driver reported.
+        reason: String,
+    },
+    /// The connection URL could not be understood.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    /// A migration failed to apply.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// A referenced row does not exist (for example an unknown partnership code).
+    #[error("{0}")]
+    NotFound(String),
+    /// The change conflicts with existing data (for example a duplicate name).
+    #[error("{0}")]
+    Conflict(String),
+    /// Input that the database refuses for a reason the caller can fix.
+    #[error("{0}")]
+    Invalid(String),
+    /// A private PostgreSQL cluster could not be started.
+    #[error("{0}")]
+    Cluster(String),
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// A bulk-load statement failed.
+    #[error("database statement failed: {0}")]
+    Statement(#[from] tokio_postgres::Error),
+    /// No pooled connection could be obtained.
+    #[error("no database connection available: {0}")]
+    Pool(String),
+}
+
+impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>> for StoreError {
+    fn from(err: deadpool::managed::PoolError<diesel_async::pooled_connection::PoolError>) -> Self {
+        Self::Pool(err.to_string())
+    }
+}

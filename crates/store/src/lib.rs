@@ -1,0 +1,20 @@
+//! PostgreSQL storage for Safeguard Atlas.
+//!
+//! Queries go through diesel-async on a deadpool pool ([`Database`]); bulk loads use binary
+//! `COPY` on a dedicated tokio-postgres connection ([`reference::import`]). Migrations are
+//! embedded in the binary ([`migrations`]). When no server answers, [`cluster`] can start a
+//! private PostgreSQL cluster from the machine's binaries, for the demo and the tests.
+
+pub mod agencies;
+pub mod cluster;
+mod error;
+pub mod migrations;
+pub mod partnerships;
+mod pool;
+pub mod reference;
+pub mod schema;
+#[cfg(feature = "test-support")]
+pub mod test_db;
+
+pub use error::StoreError;
+pub use pool::{Database, DatabaseSettings, connect_admin};

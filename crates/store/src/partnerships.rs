@@ -1,0 +1,163 @@
+//! Reading partnerships.
+
+use std::collections::BTreeMap;
+
+use atlas_domain::{FINEST_RESOLUTION, GssCode};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::StoreError;
+use crate::schema::{local_authorities, partnership_cells, partnership_neighbours, partnerships};
+
+/// A partnership with the facts every listing shows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Partnership {
+    /// GSS code of the partnership.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Codes of the local authorities it covers.
+    pub local_authorities: Vec<String>,
+    /// Codes of neighbouring partnerships, sorted.
+    pub neighbours: Vec<String>,
+    /// Number of resolution-9 H3 cells in its coverage.
+    pub coverage_cells: i64,
+}
+
+/// Every partnership, sorted by code.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Partnership>, StoreError> {
+    let rows: Vec<(String, String)> = partnerships::table
+        .select((partnerships::code, partnerships::name))
+        .order(partnerships::code)
+        .load(conn)
+        .await?;
+    let mut authorities = group(
+        local_authorities::table
+            .select((local_authorities::partnership_code, local_authorities::code))
+            .order((local_authorities::partnership_code, local_authorities::code))
+            .load(conn)
+            .await?,
+    );
+    let mut neighbours = group(
+        partnership_neighbours::table
+            .select((
+                partnership_neighbours::partnership_code,
+                partnership_neighbours::neighbour_code,
+            ))
+            .order((
+                partnership_neighbours::partnership_code,
+                partnership_neighbours::neighbour_code,
+            ))
+            .load(conn)
+            .await?,
+    );
+    let cells: BTreeMap<String, i64> = partnership_cells::table
+        .filter(partnership_cells::resolution.eq(i16::from(FINEST_RESOLUTION)))
+        .group_by(partnership_cells::partnership_code)
+        .select((
+            partnership_cells::partnership_code,
+            diesel::dsl::count_star(),
+        ))
+        .load::<(String, i64)>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|(code, name)| Partnership {
+            local_authorities: authorities.remove(&code).unwrap_or_default(),
+            neighbours: neighbours.remove(&code).unwrap_or_default(),
+            coverage_cells: cells.get(&code).copied().unwrap_or(0),
+            code,
+            name,
+        })
+        .collect())
+}
+
+/// One partnership, or `None` when no partnership has that code.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    code: &GssCode,
+) -> Result<Option<Partnership>, StoreError> {
+    let Some(name) = partnerships::table
+        .find(code.as_str())
+        .select(partnerships::name)
+        .first::<String>(conn)
+        .await
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let local_authorities = local_authorities::table
+        .filter(local_authorities::partnership_code.eq(code.as_str()))
+        .select(local_authorities::code)
+        .order(local_authorities::code)
+        .load(conn)
+        .await?;
+    let neighbours = partnership_neighbours::table
+        .filter(partnership_neighbours::partnership_code.eq(code.as_str()))
+        .select(partnership_neighbours::neighbour_code)
+        .order(partnership_neighbours::neighbour_code)
+        .load(conn)
+        .await?;
+    let coverage_cells = partnership_cells::table
+        .filter(partnership_cells::partnership_code.eq(code.as_str()))
+        .filter(partnership_cells::resolution.eq(i16::from(FINEST_RESOLUTION)))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(Some(Partnership {
+        code: code.to_string(),
+        name,
+        local_authorities,
+        neighbours,
+        coverage_cells,
+    }))
+}
+
+/// The partnership's boundary as one GeoJSON geometry: its local authority's Polygon or
+/// MultiPolygon, or a MultiPolygon joining the polygons of several authorities.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn boundary(
+    conn: &mut AsyncPgConnection,
+    code: &GssCode,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let mut boundaries: Vec<serde_json::Value> = local_authorities::table
+        .filter(local_authorities::partnership_code.eq(code.as_str()))
+        .select(local_authorities::boundary)
+        .order(local_authorities::code)
+        .load(conn)
+        .await?;
+    if boundaries.len() <= 1 {
+        return Ok(boundaries.pop());
+    }
+    let polygons: Vec<serde_json::Value> = boundaries
+        .into_iter()
+        .flat_map(|geometry| match geometry["type"].as_str() {
+            Some("Polygon") => vec![geometry["coordinates"].clone()],
+            _ => geometry["coordinates"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        })
+        .collect();
+    Ok(Some(
+        serde_json::json!({ "type": "MultiPolygon", "coordinates": polygons }),
+    ))
+}
+
+fn group(pairs: Vec<(String, String)>) -> BTreeMap<String, Vec<String>> {
+    let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, value) in pairs {
+        grouped.entry(key).or_default().push(value);
+    }
+    grouped
+}

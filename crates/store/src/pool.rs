@@ -1,0 +1,147 @@
+//! The connection pool.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool::Runtime;
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::StoreError;
+
+/// Settings of the `[database]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/database`. Secret: it may hold a password.
+    pub url: SecretString,
+    /// Largest number of pooled connections.
+    pub pool_size: usize,
+    /// How long to wait for a connection to open or come free, in seconds.
+    pub connect_timeout_secs: u64,
+}
+
+/// A pool of diesel-async connections to the Atlas database.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<AsyncPgConnection>,
+    url: SecretString,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("target", &describe_target(self.url.expose_secret()))
+            .finish()
+    }
+}
+
+impl Database {
+    /// Builds a pool. No connection is opened until one is needed, so this succeeds while
+    /// PostgreSQL is down; [`Database::check`] says whether it answers.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidUrl`] when the URL cannot be parsed.
+    pub fn new(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let url = settings.url.expose_secret();
+        tokio_postgres::Config::from_str(url)
+            .map_err(|err| StoreError::InvalidUrl(err.to_string()))?;
+        let timeout = Duration::from_secs(settings.connect_timeout_secs.max(1));
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size.max(1))
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|err| StoreError::Pool(err.to_string()))?;
+        Ok(Self {
+            pool,
+            url: settings.url.clone(),
+        })
+    }
+
+    /// A pooled connection.
+    ///
+    /// # Errors
+    /// [`StoreError::Pool`] when none opens within the configured timeout.
+    pub async fn connection(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// The connection URL (secret).
+    #[must_use]
+    pub fn url(&self) -> &SecretString {
+        &self.url
+    }
+
+    /// Host, port and database name, without credentials, for messages.
+    #[must_use]
+    pub fn target(&self) -> String {
+        describe_target(self.url.expose_secret())
+    }
+}
+
+/// Describes where a URL points (`host:port/database`) without its user or password.
+#[must_use]
+pub fn describe_target(url: &str) -> String {
+    match tokio_postgres::Config::from_str(url) {
+        Ok(config) => {
+            let host = config
+                .get_hosts()
+                .first()
+                .map(|host| match host {
+                    tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                    tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                })
+                .unwrap_or_else(|| "localhost".to_owned());
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            format!(
+                "{host}:{port}/{}",
+                config.get_dbname().unwrap_or("postgres")
+            )
+        }
+        Err(_) => "an unparseable URL".to_owned(),
+    }
+}
+
+/// Opens a plain tokio-postgres connection, for bulk loads and administration. The connection's
+/// driver task runs on the current runtime.
+///
+/// # Errors
+/// [`StoreError::Unreachable`] when the server does not answer within `timeout`.
+pub async fn connect_admin(
+    url: &str,
+    timeout: Duration,
+) -> Result<tokio_postgres::Client, StoreError> {
+    let config = tokio_postgres::Config::from_str(url)
+        .map_err(|err| StoreError::InvalidUrl(err.to_string()))?;
+    let unreachable = |reason: String| StoreError::Unreachable {
+        target: describe_target(url),
+        reason,
+    };
+    let (client, connection) = tokio::time::timeout(timeout, config.connect(tokio_postgres::NoTls))
+        .await
+        .map_err(|_| unreachable(format!("no answer within {} s", timeout.as_secs())))?
+        .map_err(|err| unreachable(root_cause(&err)))?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(error = %err, "administrative connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// The innermost cause of an error, which for connection failures is the useful part
+/// ("Connection refused").
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}

@@ -1,0 +1,208 @@
+//! Loading reference geography: partnerships, local authorities, coverage and neighbours.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
+
+use atlas_domain::GssCode;
+use atlas_ingest::reference::ReferenceArea;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
+
+use crate::{StoreError, connect_admin};
+
+/// What an import changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportSummary {
+    /// Areas that were not in the database before.
+    pub added: usize,
+    /// Areas whose name or boundary changed (their coverage was recomputed).
+    pub updated: usize,
+    /// Areas identical to what was stored, left untouched.
+    pub unchanged: usize,
+    /// Coverage rows written, over every stored resolution.
+    pub cells_written: u64,
+    /// Neighbour pairs added (each direction counts once).
+    pub neighbours_added: usize,
+    /// Neighbour pairs removed because the file no longer lists them.
+    pub neighbours_removed: usize,
+}
+
+impl ImportSummary {
+    /// Whether the import changed anything.
+    #[must_use]
+    pub fn changed_nothing(&self) -> bool {
+        self.added == 0
+            && self.updated == 0
+            && self.neighbours_added == 0
+            && self.neighbours_removed == 0
+    }
+}
+
+/// Imports areas and, when given, their neighbour pairs, in one transaction: either all of it
+/// is stored or none. Each area becomes a local authority and a partnership with the same code.
+/// Re-importing identical data changes nothing; a changed area has its coverage replaced.
+/// Neighbour pairs are stored in both directions; for the areas of this import, pairs that the
+/// table no longer lists are removed.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when a neighbour pair names a partnership that is neither in this
+/// import nor already stored; other [`StoreError`]s when PostgreSQL fails.
+pub async fn import(
+    url: &str,
+    areas: &[ReferenceArea],
+    neighbours: Option<&[(GssCode, GssCode)]>,
+) -> Result<ImportSummary, StoreError> {
+    let mut client = connect_admin(url, Duration::from_secs(10)).await?;
+    let transaction = client.transaction().await?;
+    let mut summary = ImportSummary::default();
+    let mut changed = Vec::new();
+    for area in areas {
+        let boundary = serde_json::to_value(&area.boundary).map_err(|err| {
+            StoreError::Invalid(format!("{}: boundary is not JSON: {err}", area.code))
+        })?;
+        let existing = transaction
+            .query_opt(
+                "SELECT name = $2 AND boundary = $3 FROM local_authorities WHERE code = $1",
+                &[&area.code.as_str(), &area.name, &boundary],
+            )
+            .await?;
+        match existing {
+            Some(row) if row.get::<_, bool>(0) => {
+                summary.unchanged += 1;
+                continue;
+            }
+            Some(_) => summary.updated += 1,
+            None => summary.added += 1,
+        }
+        transaction
+            .execute(
+                "INSERT INTO partnerships (code, name) VALUES ($1, $2)
+                 ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
+                 WHERE partnerships.name IS DISTINCT FROM EXCLUDED.name",
+                &[&area.code.as_str(), &area.name],
+            )
+            .await?;
+        transaction
+            .execute(
+                "INSERT INTO local_authorities (code, name, partnership_code, boundary)
+                 VALUES ($1, $2, $1, $3)
+                 ON CONFLICT (code) DO UPDATE
+                 SET name = EXCLUDED.name, boundary = EXCLUDED.boundary, updated_at = now()",
+                &[&area.code.as_str(), &area.name, &boundary],
+            )
+            .await?;
+        transaction
+            .execute(
+                "DELETE FROM partnership_cells WHERE partnership_code = $1",
+                &[&area.code.as_str()],
+            )
+            .await?;
+        changed.push(area);
+    }
+    if !changed.is_empty() {
+        summary.cells_written = copy_coverage(&transaction, &changed).await?;
+    }
+    if let Some(pairs) = neighbours {
+        let imported: Vec<&str> = areas.iter().map(|area| area.code.as_str()).collect();
+        let (added, removed) = replace_neighbours(&transaction, &imported, pairs).await?;
+        summary.neighbours_added = added;
+        summary.neighbours_removed = removed;
+    }
+    transaction.commit().await?;
+    Ok(summary)
+}
+
+/// Writes the coverage of `areas` with binary COPY.
+async fn copy_coverage(
+    transaction: &tokio_postgres::Transaction<'_>,
+    areas: &[&ReferenceArea],
+) -> Result<u64, StoreError> {
+    let sink = transaction
+        .copy_in("COPY partnership_cells (partnership_code, resolution, cell) FROM STDIN (FORMAT binary)")
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT2, Type::INT8]);
+    let mut writer = std::pin::pin!(writer);
+    for area in areas {
+        let code = area.code.as_str();
+        for (resolution, cell) in area.coverage.iter() {
+            let resolution = i16::from(resolution.get());
+            // H3 indexes keep their top bit clear, so every cell fits in a BIGINT.
+            let cell = i64::try_from(cell).map_err(|_| {
+                StoreError::Invalid(format!("{code}: cell {cell:#x} is not an H3 index"))
+            })?;
+            writer.as_mut().write(&[&code, &resolution, &cell]).await?;
+        }
+    }
+    Ok(writer.finish().await?)
+}
+
+/// Makes the stored neighbours of `imported` areas equal to `pairs` (made symmetric).
+async fn replace_neighbours(
+    transaction: &tokio_postgres::Transaction<'_>,
+    imported: &[&str],
+    pairs: &[(GssCode, GssCode)],
+) -> Result<(usize, usize), StoreError> {
+    let known: HashSet<String> = transaction
+        .query("SELECT code FROM partnerships", &[])
+        .await?
+        .into_iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut wanted = BTreeSet::new();
+    for (code, neighbour) in pairs {
+        for unknown in [code, neighbour]
+            .into_iter()
+            .filter(|code| !known.contains(code.as_str()))
+        {
+            return Err(StoreError::NotFound(format!(
+                "neighbour pair {code},{neighbour}: {unknown} is not a known partnership; import its boundary first"
+            )));
+        }
+        wanted.insert((code.to_string(), neighbour.to_string()));
+        wanted.insert((neighbour.to_string(), code.to_string()));
+    }
+    let involved: Vec<&str> = imported
+        .iter()
+        .copied()
+        .chain(
+            wanted
+                .iter()
+                .flat_map(|(code, neighbour)| [code.as_str(), neighbour.as_str()]),
+        )
+        .collect();
+    let stored: BTreeSet<(String, String)> = transaction
+        .query(
+            "SELECT partnership_code, neighbour_code FROM partnership_neighbours
+             WHERE partnership_code = ANY($1) OR neighbour_code = ANY($1)",
+            &[&involved],
+        )
+        .await?
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let imported: HashSet<&str> = imported.iter().copied().collect();
+    let mut removed = 0;
+    for (code, neighbour) in stored.difference(&wanted) {
+        // Only pairs touching this import are the import's to remove.
+        if imported.contains(code.as_str()) || imported.contains(neighbour.as_str()) {
+            transaction
+                .execute(
+                    "DELETE FROM partnership_neighbours WHERE partnership_code = $1 AND neighbour_code = $2",
+                    &[code, neighbour],
+                )
+                .await?;
+            removed += 1;
+        }
+    }
+    let mut added = 0;
+    for (code, neighbour) in wanted.difference(&stored) {
+        transaction
+            .execute(
+                "INSERT INTO partnership_neighbours (partnership_code, neighbour_code) VALUES ($1, $2)",
+                &[code, neighbour],
+            )
+            .await?;
+        added += 1;
+    }
+    Ok((added, removed))
+}

@@ -1,0 +1,163 @@
+//! Diesel's view of the tables created by `migrations/` (see docs/data-model.md).
+// The table! macro generates items without doc comments.
+#![allow(missing_docs)]
+
+diesel::table! {
+    partnerships (code) {
+        code -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    local_authorities (code) {
+        code -> Text,
+        name -> Text,
+        partnership_code -> Text,
+        boundary -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    partnership_cells (partnership_code, resolution, cell) {
+        partnership_code -> Text,
+        resolution -> Int2,
+        cell -> Int8,
+    }
+}
+
+diesel::table! {
+    partnership_neighbours (partnership_code, neighbour_code) {
+        partnership_code -> Text,
+        neighbour_code -> Text,
+    }
+}
+
+diesel::table! {
+    agencies (id) {
+        id -> Uuid,
+        name -> Text,
+        kind -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    agency_partnerships (partnership_code, agency_id) {
+        partnership_code -> Text,
+        agency_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    batches (id) {
+        id -> Uuid,
+        agency_id -> Uuid,
+        uploaded_by -> Text,
+        file_sha256 -> Binary,
+        status -> Text,
+        superseded_by -> Nullable<Uuid>,
+        rows_total -> Int4,
+        rows_accepted -> Int4,
+        rows_rejected -> Int4,
+        quality -> Jsonb,
+        received_at -> Timestamptz,
+        committed_at -> Nullable<Timestamptz>,
+        withdrawn_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    batch_partnerships (partnership_code, batch_id) {
+        partnership_code -> Text,
+        batch_id -> Uuid,
+        rows_accepted -> Int4,
+    }
+}
+
+diesel::table! {
+    case_records (partnership_code, id) {
+        partnership_code -> Text,
+        id -> Int8,
+        batch_id -> Uuid,
+        agency_id -> Uuid,
+        subject -> Binary,
+        record_kind -> Text,
+        occurred_on -> Date,
+        cell -> Int8,
+        location_role -> Text,
+        indicators -> Array<Text>,
+        age_band -> Nullable<Text>,
+        sex -> Nullable<Bpchar>,
+    }
+}
+
+diesel::table! {
+    sharing_agreements (partnership_code, id) {
+        partnership_code -> Text,
+        id -> Uuid,
+        recipient_code -> Text,
+        scopes -> Array<Text>,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        revoked_at -> Nullable<Timestamptz>,
+        created_by -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    child_populations (partnership_code, local_authority_code, year) {
+        partnership_code -> Text,
+        local_authority_code -> Text,
+        year -> Int2,
+        population_0_17 -> Int4,
+        approximate -> Bool,
+        source -> Text,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        occurred_at -> Timestamptz,
+        request_id -> Nullable<Text>,
+        subject -> Text,
+        roles -> Array<Text>,
+        partnership_code -> Nullable<Text>,
+        agency_id -> Nullable<Uuid>,
+        action -> Text,
+        resource -> Text,
+        parameters -> Jsonb,
+        outcome -> Text,
+        rows_returned -> Nullable<Int8>,
+        previous_hash -> Binary,
+        hash -> Binary,
+    }
+}
+
+diesel::joinable!(local_authorities -> partnerships (partnership_code));
+diesel::joinable!(partnership_cells -> partnerships (partnership_code));
+diesel::joinable!(agency_partnerships -> agencies (agency_id));
+diesel::joinable!(agency_partnerships -> partnerships (partnership_code));
+diesel::joinable!(batches -> agencies (agency_id));
+diesel::joinable!(case_records -> batches (batch_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    partnerships,
+    local_authorities,
+    partnership_cells,
+    partnership_neighbours,
+    agencies,
+    agency_partnerships,
+    batches,
+    batch_partnerships,
+    case_records,
+    sharing_agreements,
+    child_populations,
+    audit_log,
+);

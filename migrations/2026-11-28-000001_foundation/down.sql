@@ -1,0 +1,13 @@
+DROP TABLE audit_log;
+DROP FUNCTION audit_log_is_append_only();
+DROP TABLE child_populations;
+DROP TABLE sharing_agreements;
+DROP TABLE case_records;
+DROP TABLE batch_partnerships;
+DROP TABLE batches;
+DROP TABLE agency_partnerships;
+DROP TABLE agencies;
+DROP TABLE partnership_neighbours;
+DROP TABLE partnership_cells;
+DROP TABLE local_authorities;
+DROP TABLE partnerships;
