@@ -5,7 +5,7 @@ use std::io::Read;
 
 use atlas_domain::{GssCode, StoredResolution};
 use geo::{Centroid as _, MultiPolygon};
-use geojson::{Feature, FeatureReader};
+use geojson::{Feature, FeatureCollection, GeoJson};
 use h3o::geom::{ContainmentMode, TilerBuilder};
 use h3o::{CellIndex, LatLng, Resolution};
 
@@ -125,7 +125,8 @@ fn code_suffix(code: Option<&String>) -> String {
 }
 
 /// Reads every feature of a boundary FeatureCollection, validating its properties and geometry
-/// and computing its coverage. Stops at the first bad feature: a partial import would leave the
+/// and computing its coverage. The document is parsed whole: generalised boundary files are a
+/// few megabytes. Stops at the first bad feature: a partial import would leave the
 /// country with holes.
 ///
 /// # Errors
@@ -134,21 +135,19 @@ pub fn read_boundaries(
     reader: impl Read,
     fields: &BoundaryFields,
 ) -> Result<Vec<ReferenceArea>, ReferenceError> {
+    let collection: FeatureCollection = match GeoJson::from_reader(reader) {
+        Ok(GeoJson::FeatureCollection(collection)) => collection,
+        Ok(_) => {
+            return Err(ReferenceError::NotFeatureCollection(
+                "the document is GeoJSON of another type".to_owned(),
+            ));
+        }
+        Err(err) => return Err(ReferenceError::NotFeatureCollection(err.to_string())),
+    };
     let mut seen = HashSet::new();
     let mut areas = Vec::new();
-    for (index, feature) in FeatureReader::from_reader(reader).features().enumerate() {
+    for (index, feature) in collection.features.into_iter().enumerate() {
         let number = index + 1;
-        let feature = feature.map_err(|err| {
-            if number == 1 {
-                ReferenceError::NotFeatureCollection(err.to_string())
-            } else {
-                ReferenceError::Feature {
-                    number,
-                    code: None,
-                    reason: err.to_string(),
-                }
-            }
-        })?;
         let area =
             read_area(feature, fields).map_err(|(code, reason)| ReferenceError::Feature {
                 number,
@@ -317,4 +316,181 @@ pub fn read_neighbours(reader: impl Read) -> Result<Vec<(GssCode, GssCode)>, Ref
         pairs.insert((code, neighbour));
     }
     Ok(pairs.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn square(code: &str, name: &str, west: f64, south: f64, size: f64) -> String {
+        let (east, north) = (west + size, south + size);
+        format!(
+            r#"{{"type":"Feature","properties":{{"code":"{code}","name":"{name}"}},"geometry":{{"type":"Polygon","coordinates":[[[{west},{south}],[{east},{south}],[{east},{north}],[{west},{north}],[{west},{south}]]]}}}}"#
+        )
+    }
+
+    fn collection(features: &[String]) -> String {
+        format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, features.join(","))
+    }
+
+    fn read(text: &str) -> Result<Vec<ReferenceArea>, ReferenceError> {
+        read_boundaries(text.as_bytes(), &BoundaryFields::default())
+    }
+
+    #[test]
+    fn reads_areas_with_coverage_at_every_resolution() {
+        let areas = read(&collection(&[
+            square("E06000009", "Blackpool", -3.06, 53.78, 0.04),
+            square("e10000017", "Lancashire", -2.70, 53.90, 0.05),
+        ]))
+        .unwrap();
+        assert_eq!(areas.len(), 2);
+        assert_eq!(areas[1].code.as_str(), "E10000017");
+        assert_eq!(areas[1].name, "Lancashire");
+        let coverage = &areas[0].coverage;
+        let finest = coverage.cells(StoredResolution::FINEST);
+        // About 0.04° x 0.04° at 54° N is about 11.7 km², and a resolution-9 cell about 0.105 km².
+        assert!((90..140).contains(&finest.len()), "{} cells", finest.len());
+        for resolution in StoredResolution::all() {
+            let cells = coverage.cells(resolution);
+            assert!(!cells.is_empty());
+            assert!(cells.windows(2).all(|pair| pair[0] < pair[1]), "sorted and distinct");
+            for cell in finest {
+                let parent = CellIndex::try_from(*cell).unwrap().parent(h3_resolution(resolution)).unwrap();
+                assert!(cells.binary_search(&u64::from(parent)).is_ok());
+            }
+        }
+        assert_eq!(coverage.iter().count(), StoredResolution::all().map(|r| coverage.cells(r).len()).sum::<usize>());
+    }
+
+    #[test]
+    fn a_missing_property_names_the_feature() {
+        let text = collection(&[
+            square("E06000009", "Blackpool", -3.06, 53.78, 0.04),
+            r#"{"type":"Feature","properties":{"code":"E10000017"},"geometry":{"type":"Polygon","coordinates":[[[0,50],[1,50],[1,51],[0,50]]]}}"#.to_owned(),
+        ]);
+        let err = read(&text).unwrap_err().to_string();
+        assert_eq!(err, "feature 2 (E10000017): property `name` is missing");
+    }
+
+    #[test]
+    fn configurable_field_names_are_used() {
+        let text = collection(&[square("E06000009", "Blackpool", -3.06, 53.78, 0.04)])
+            .replace("\"code\"", "\"UTLA23CD\"")
+            .replace("\"name\"", "\"UTLA23NM\"");
+        assert!(read(&text).is_err());
+        let fields = BoundaryFields { code: "UTLA23CD".to_owned(), name: "UTLA23NM".to_owned() };
+        assert_eq!(read_boundaries(text.as_bytes(), &fields).unwrap()[0].name, "Blackpool");
+    }
+
+    #[test]
+    fn bad_geometries_are_refused_with_their_feature_number() {
+        let cases = [
+            (
+                r#"{"type":"Feature","properties":{"code":"E06000009","name":"B"},"geometry":{"type":"Point","coordinates":[-3.0,53.8]}}"#,
+                "feature 1 (E06000009): geometry is a Point, expected Polygon or MultiPolygon",
+            ),
+            (
+                r#"{"type":"Feature","properties":{"code":"E06000009","name":"B"},"geometry":null}"#,
+                "feature 1 (E06000009): the feature has no geometry",
+            ),
+            (
+                r#"{"type":"Feature","properties":{"code":"E06000009","name":"B"},"geometry":{"type":"Polygon","coordinates":[[[0,95],[1,95],[1,96],[0,95]]]}}"#,
+                "feature 1 (E06000009): position (0, 95) is not a WGS84 longitude and latitude",
+            ),
+            (
+                r#"{"type":"Feature","properties":{"code":"E06000009","name":"B"},"geometry":{"type":"Polygon","coordinates":[[[0,50],[1,50],[0,50]]]}}"#,
+                "feature 1 (E06000009): a ring has fewer than four positions",
+            ),
+            (
+                r#"{"type":"Feature","properties":{"code":"Blackpool","name":"B"},"geometry":null}"#,
+                "feature 1: `Blackpool` is not a GSS code: expected a letter and eight digits, such as E10000017",
+            ),
+            (
+                r#"{"type":"Feature","properties":{"code":17,"name":"B"},"geometry":null}"#,
+                "feature 1: property `code` is not a non-empty string",
+            ),
+        ];
+        for (feature, expected) in cases {
+            let err = read(&collection(&[feature.to_owned()])).unwrap_err().to_string();
+            assert_eq!(err, expected);
+        }
+    }
+
+    #[test]
+    fn duplicate_codes_and_empty_files_are_refused() {
+        let square = square("E06000009", "Blackpool", -3.06, 53.78, 0.04);
+        let err = read(&collection(&[square.clone(), square])).unwrap_err().to_string();
+        assert_eq!(err, "feature 2 (E06000009): the same code appears in an earlier feature");
+        let empty = read(&collection(&[])).unwrap_err().to_string();
+        assert!(empty.contains("no features"), "{empty}");
+        assert!(read("{ not json").is_err());
+        assert!(read(r#"{"type":"Point","coordinates":[0,0]}"#).is_err());
+    }
+
+    #[test]
+    fn a_boundary_smaller_than_a_cell_is_covered_by_the_cell_of_its_centroid() {
+        let areas = read(&collection(&[square("E06000053", "Tiny", -6.3, 49.9, 0.0001)])).unwrap();
+        assert_eq!(areas[0].coverage.cells(StoredResolution::FINEST).len(), 1);
+    }
+
+    #[test]
+    fn england_tiles_into_disjoint_finest_coverages() {
+        let text = include_str!("../../../data/reference/utla_boundaries_england.geojson");
+        let areas = read(text).unwrap();
+        assert_eq!(areas.len(), 153);
+        let mut all = HashSet::new();
+        let mut total = 0;
+        for area in &areas {
+            let cells = area.coverage.cells(StoredResolution::FINEST);
+            assert!(!cells.is_empty(), "{} has no cells", area.code);
+            total += cells.len();
+            all.extend(cells.iter().copied());
+        }
+        assert_eq!(all.len(), total, "a resolution-9 cell belongs to two areas");
+        // England is about 130,000 km²; resolution-9 cells near 53° N are about 0.094 km².
+        assert!((1_200_000..1_500_000).contains(&total), "{total} cells");
+    }
+
+    #[test]
+    fn neighbours_are_read_validated_and_deduplicated() {
+        let pairs = read_neighbours(
+            "code,neighbour_code\nE06000009,E10000017\nE10000017,E06000009\nE06000009,E10000017\n".as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(pairs.len(), 2);
+        let err = read_neighbours("code,neighbour_code\nE06000009,E10000017\nE06000009,E06000009\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "neighbours line 3: E06000009 is listed as its own neighbour");
+        let err = read_neighbours("code,neighbour_code\nE06000009,nope\n".as_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("neighbours line 2: `nope` is not a GSS code"), "{err}");
+        let err = read_neighbours("code,other\nE06000009,E10000017\n".as_bytes()).unwrap_err().to_string();
+        assert_eq!(err, "neighbours line 1: the header has no `neighbour_code` column");
+        let err = read_neighbours("code,neighbour_code\nE06000009\n".as_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("neighbours line 2:"), "{err}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn every_finest_cell_centre_lies_inside_its_boundary(
+            west in -5.0..1.0_f64,
+            south in 50.0..55.0_f64,
+            size in 0.005..0.05_f64,
+        ) {
+            let areas = read(&collection(&[square("E06000001", "Square", west, south, size)])).unwrap();
+            let finest = areas[0].coverage.cells(StoredResolution::FINEST);
+            prop_assert!(!finest.is_empty());
+            if finest.len() > 1 {
+                for cell in finest {
+                    let centre = LatLng::from(CellIndex::try_from(*cell).unwrap());
+                    prop_assert!((west..=west + size).contains(&centre.lng()));
+                    prop_assert!((south..=south + size).contains(&centre.lat()));
+                }
+            }
+        }
+    }
 }

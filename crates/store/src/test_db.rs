@@ -177,3 +177,32 @@ fn private_cluster_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")));
     target.join("atlas-test-pg")
 }
+
+/// The bundled England boundaries (ONS, Open Government Licence v3.0), one feature per line.
+pub const ENGLAND_BOUNDARIES: &str = include_str!("../../../data/reference/utla_boundaries_england.geojson");
+
+/// The bundled England neighbour pairs, in both directions.
+pub const ENGLAND_NEIGHBOURS: &str = include_str!("../../../data/reference/utla_neighbours_england.csv");
+
+/// A FeatureCollection holding only the named areas of the bundled England boundaries, so tests
+/// can import a few partnerships quickly.
+#[must_use]
+pub fn england_boundaries(codes: &[&str]) -> String {
+    let features: Vec<&str> = ENGLAND_BOUNDARIES
+        .lines()
+        .filter(|line| codes.iter().any(|code| line.contains(&format!("\"code\":\"{code}\""))))
+        .map(|line| line.trim_end_matches(','))
+        .collect();
+    format!("{{\"type\":\"FeatureCollection\",\"features\":[\n{}\n]}}", features.join(",\n"))
+}
+
+/// The neighbour pairs of the bundled table whose both ends are among `codes`.
+#[must_use]
+pub fn england_neighbours(codes: &[&str]) -> String {
+    let mut lines = ENGLAND_NEIGHBOURS.lines();
+    let header = lines.next().unwrap_or_default();
+    let kept: Vec<&str> = lines
+        .filter(|line| line.split(',').all(|code| codes.contains(&code.trim())))
+        .collect();
+    format!("{header}\n{}\n", kept.join("\n"))
+}
