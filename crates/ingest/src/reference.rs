@@ -331,7 +331,10 @@ mod tests {
     }
 
     fn collection(features: &[String]) -> String {
-        format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, features.join(","))
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            features.join(",")
+        )
     }
 
     fn read(text: &str) -> Result<Vec<ReferenceArea>, ReferenceError> {
@@ -355,13 +358,24 @@ mod tests {
         for resolution in StoredResolution::all() {
             let cells = coverage.cells(resolution);
             assert!(!cells.is_empty());
-            assert!(cells.windows(2).all(|pair| pair[0] < pair[1]), "sorted and distinct");
+            assert!(
+                cells.windows(2).all(|pair| pair[0] < pair[1]),
+                "sorted and distinct"
+            );
             for cell in finest {
-                let parent = CellIndex::try_from(*cell).unwrap().parent(h3_resolution(resolution)).unwrap();
+                let parent = CellIndex::try_from(*cell)
+                    .unwrap()
+                    .parent(h3_resolution(resolution))
+                    .unwrap();
                 assert!(cells.binary_search(&u64::from(parent)).is_ok());
             }
         }
-        assert_eq!(coverage.iter().count(), StoredResolution::all().map(|r| coverage.cells(r).len()).sum::<usize>());
+        assert_eq!(
+            coverage.iter().count(),
+            StoredResolution::all()
+                .map(|r| coverage.cells(r).len())
+                .sum::<usize>()
+        );
     }
 
     #[test]
@@ -380,8 +394,14 @@ mod tests {
             .replace("\"code\"", "\"UTLA23CD\"")
             .replace("\"name\"", "\"UTLA23NM\"");
         assert!(read(&text).is_err());
-        let fields = BoundaryFields { code: "UTLA23CD".to_owned(), name: "UTLA23NM".to_owned() };
-        assert_eq!(read_boundaries(text.as_bytes(), &fields).unwrap()[0].name, "Blackpool");
+        let fields = BoundaryFields {
+            code: "UTLA23CD".to_owned(),
+            name: "UTLA23NM".to_owned(),
+        };
+        assert_eq!(
+            read_boundaries(text.as_bytes(), &fields).unwrap()[0].name,
+            "Blackpool"
+        );
     }
 
     #[test]
@@ -413,7 +433,9 @@ mod tests {
             ),
         ];
         for (feature, expected) in cases {
-            let err = read(&collection(&[feature.to_owned()])).unwrap_err().to_string();
+            let err = read(&collection(&[feature.to_owned()]))
+                .unwrap_err()
+                .to_string();
             assert_eq!(err, expected);
         }
     }
@@ -421,8 +443,13 @@ mod tests {
     #[test]
     fn duplicate_codes_and_empty_files_are_refused() {
         let square = square("E06000009", "Blackpool", -3.06, 53.78, 0.04);
-        let err = read(&collection(&[square.clone(), square])).unwrap_err().to_string();
-        assert_eq!(err, "feature 2 (E06000009): the same code appears in an earlier feature");
+        let err = read(&collection(&[square.clone(), square]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "feature 2 (E06000009): the same code appears in an earlier feature"
+        );
         let empty = read(&collection(&[])).unwrap_err().to_string();
         assert!(empty.contains("no features"), "{empty}");
         assert!(read("{ not json").is_err());
@@ -431,7 +458,14 @@ mod tests {
 
     #[test]
     fn a_boundary_smaller_than_a_cell_is_covered_by_the_cell_of_its_centroid() {
-        let areas = read(&collection(&[square("E06000053", "Tiny", -6.3, 49.9, 0.0001)])).unwrap();
+        let areas = read(&collection(&[square(
+            "E06000053",
+            "Tiny",
+            -6.3,
+            49.9,
+            0.0001,
+        )]))
+        .unwrap();
         assert_eq!(areas[0].coverage.cells(StoredResolution::FINEST).len(), 1);
     }
 
@@ -456,19 +490,37 @@ mod tests {
     #[test]
     fn neighbours_are_read_validated_and_deduplicated() {
         let pairs = read_neighbours(
-            "code,neighbour_code\nE06000009,E10000017\nE10000017,E06000009\nE06000009,E10000017\n".as_bytes(),
+            "code,neighbour_code\nE06000009,E10000017\nE10000017,E06000009\nE06000009,E10000017\n"
+                .as_bytes(),
         )
         .unwrap();
         assert_eq!(pairs.len(), 2);
-        let err = read_neighbours("code,neighbour_code\nE06000009,E10000017\nE06000009,E06000009\n".as_bytes())
+        let err = read_neighbours(
+            "code,neighbour_code\nE06000009,E10000017\nE06000009,E06000009\n".as_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "neighbours line 3: E06000009 is listed as its own neighbour"
+        );
+        let err = read_neighbours("code,neighbour_code\nE06000009,nope\n".as_bytes())
             .unwrap_err()
             .to_string();
-        assert_eq!(err, "neighbours line 3: E06000009 is listed as its own neighbour");
-        let err = read_neighbours("code,neighbour_code\nE06000009,nope\n".as_bytes()).unwrap_err().to_string();
-        assert!(err.starts_with("neighbours line 2: `nope` is not a GSS code"), "{err}");
-        let err = read_neighbours("code,other\nE06000009,E10000017\n".as_bytes()).unwrap_err().to_string();
-        assert_eq!(err, "neighbours line 1: the header has no `neighbour_code` column");
-        let err = read_neighbours("code,neighbour_code\nE06000009\n".as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("neighbours line 2: `nope` is not a GSS code"),
+            "{err}"
+        );
+        let err = read_neighbours("code,other\nE06000009,E10000017\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "neighbours line 1: the header has no `neighbour_code` column"
+        );
+        let err = read_neighbours("code,neighbour_code\nE06000009\n".as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("neighbours line 2:"), "{err}");
     }
 

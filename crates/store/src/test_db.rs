@@ -179,10 +179,12 @@ fn private_cluster_dir() -> PathBuf {
 }
 
 /// The bundled England boundaries (ONS, Open Government Licence v3.0), one feature per line.
-pub const ENGLAND_BOUNDARIES: &str = include_str!("../../../data/reference/utla_boundaries_england.geojson");
+pub const ENGLAND_BOUNDARIES: &str =
+    include_str!("../../../data/reference/utla_boundaries_england.geojson");
 
 /// The bundled England neighbour pairs, in both directions.
-pub const ENGLAND_NEIGHBOURS: &str = include_str!("../../../data/reference/utla_neighbours_england.csv");
+pub const ENGLAND_NEIGHBOURS: &str =
+    include_str!("../../../data/reference/utla_neighbours_england.csv");
 
 /// A FeatureCollection holding only the named areas of the bundled England boundaries, so tests
 /// can import a few partnerships quickly.
@@ -190,10 +192,17 @@ pub const ENGLAND_NEIGHBOURS: &str = include_str!("../../../data/reference/utla_
 pub fn england_boundaries(codes: &[&str]) -> String {
     let features: Vec<&str> = ENGLAND_BOUNDARIES
         .lines()
-        .filter(|line| codes.iter().any(|code| line.contains(&format!("\"code\":\"{code}\""))))
+        .filter(|line| {
+            codes
+                .iter()
+                .any(|code| line.contains(&format!("\"code\":\"{code}\"")))
+        })
         .map(|line| line.trim_end_matches(','))
         .collect();
-    format!("{{\"type\":\"FeatureCollection\",\"features\":[\n{}\n]}}", features.join(",\n"))
+    format!(
+        "{{\"type\":\"FeatureCollection\",\"features\":[\n{}\n]}}",
+        features.join(",\n")
+    )
 }
 
 /// The neighbour pairs of the bundled table whose both ends are among `codes`.

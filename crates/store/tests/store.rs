@@ -5,7 +5,9 @@ use atlas_ingest::reference::{BoundaryFields, read_boundaries, read_neighbours};
 use atlas_store::test_db::{
     ENGLAND_BOUNDARIES, ENGLAND_NEIGHBOURS, TestDatabase, england_boundaries, england_neighbours,
 };
-use atlas_store::{Database, DatabaseSettings, StoreError, agencies, migrations, partnerships, reference};
+use atlas_store::{
+    Database, DatabaseSettings, StoreError, agencies, migrations, partnerships, reference,
+};
 
 const LANCASHIRE_CLUSTER: [&str; 3] = ["E06000009", "E08000005", "E10000017"];
 
@@ -23,9 +25,15 @@ fn database(test_db: &TestDatabase) -> Database {
 }
 
 async fn import_cluster(test_db: &TestDatabase) -> reference::ImportSummary {
-    let areas = read_boundaries(england_boundaries(&LANCASHIRE_CLUSTER).as_bytes(), &BoundaryFields::default()).unwrap();
+    let areas = read_boundaries(
+        england_boundaries(&LANCASHIRE_CLUSTER).as_bytes(),
+        &BoundaryFields::default(),
+    )
+    .unwrap();
     let pairs = read_neighbours(england_neighbours(&LANCASHIRE_CLUSTER).as_bytes()).unwrap();
-    reference::import(test_db.url(), &areas, Some(&pairs)).await.unwrap()
+    reference::import(test_db.url(), &areas, Some(&pairs))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -33,10 +41,18 @@ async fn a_test_database_is_migrated_and_private() {
     let first = TestDatabase::new().await;
     let second = TestDatabase::new().await;
     assert_ne!(first.url(), second.url());
-    assert!(migrations::pending(&database(&first)).await.unwrap().is_empty());
+    assert!(
+        migrations::pending(&database(&first))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     import_cluster(&first).await;
     let mut conn = database(&second).connection().await.unwrap();
-    assert!(partnerships::list(&mut conn).await.unwrap().is_empty(), "the second database saw the first's data");
+    assert!(
+        partnerships::list(&mut conn).await.unwrap().is_empty(),
+        "the second database saw the first's data"
+    );
 }
 
 #[tokio::test]
@@ -44,10 +60,15 @@ async fn england_imports_with_the_neighbours_of_the_csv_and_reimports_as_a_no_op
     let test_db = TestDatabase::new().await;
     let areas = read_boundaries(ENGLAND_BOUNDARIES.as_bytes(), &BoundaryFields::default()).unwrap();
     let pairs = read_neighbours(ENGLAND_NEIGHBOURS.as_bytes()).unwrap();
-    let first = reference::import(test_db.url(), &areas, Some(&pairs)).await.unwrap();
+    let first = reference::import(test_db.url(), &areas, Some(&pairs))
+        .await
+        .unwrap();
     assert_eq!((first.added, first.updated, first.unchanged), (153, 0, 0));
     assert_eq!(first.neighbours_added, 718);
-    let expected_cells: u64 = areas.iter().map(|area| area.coverage.iter().count() as u64).sum();
+    let expected_cells: u64 = areas
+        .iter()
+        .map(|area| area.coverage.iter().count() as u64)
+        .sum();
     assert_eq!(first.cells_written, expected_cells);
 
     let mut conn = database(&test_db).connection().await.unwrap();
@@ -62,14 +83,23 @@ async fn england_imports_with_the_neighbours_of_the_csv_and_reimports_as_a_no_op
             .map(|(_, to)| to.to_owned())
             .collect();
         expected.sort();
-        assert_eq!(partnership.neighbours, expected, "neighbours of {}", partnership.code);
-        assert_eq!(partnership.local_authorities, vec![partnership.code.clone()]);
+        assert_eq!(
+            partnership.neighbours, expected,
+            "neighbours of {}",
+            partnership.code
+        );
+        assert_eq!(
+            partnership.local_authorities,
+            vec![partnership.code.clone()]
+        );
         assert!(partnership.coverage_cells > 0);
     }
     let isle_of_wight = stored.iter().find(|p| p.code == "E06000046").unwrap();
     assert!(isle_of_wight.neighbours.is_empty());
 
-    let again = reference::import(test_db.url(), &areas, Some(&pairs)).await.unwrap();
+    let again = reference::import(test_db.url(), &areas, Some(&pairs))
+        .await
+        .unwrap();
     assert!(again.changed_nothing(), "{again:?}");
     assert_eq!(again.unchanged, 153);
     assert_eq!(partnerships::list(&mut conn).await.unwrap(), stored);
@@ -80,35 +110,73 @@ async fn a_changed_boundary_replaces_the_coverage_and_stale_neighbours_go() {
     let test_db = TestDatabase::new().await;
     import_cluster(&test_db).await;
     let mut conn = database(&test_db).connection().await.unwrap();
-    let before = partnerships::find(&mut conn, &code("E06000009")).await.unwrap().unwrap();
+    let before = partnerships::find(&mut conn, &code("E06000009"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(before.neighbours, vec!["E10000017"]);
 
     // Blackpool shrunk to a small square, and no longer listed as Lancashire's neighbour.
     let square = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"E06000009","name":"Blackpool"},"geometry":{"type":"Polygon","coordinates":[[[-3.05,53.80],[-3.03,53.80],[-3.03,53.82],[-3.05,53.82],[-3.05,53.80]]]}}]}"#;
     let areas = read_boundaries(square.as_bytes(), &BoundaryFields::default()).unwrap();
-    let summary = reference::import(test_db.url(), &areas, Some(&[])).await.unwrap();
-    assert_eq!((summary.added, summary.updated, summary.unchanged), (0, 1, 0));
-    assert_eq!(summary.neighbours_removed, 2, "both directions of Blackpool-Lancashire");
+    let summary = reference::import(test_db.url(), &areas, Some(&[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.added, summary.updated, summary.unchanged),
+        (0, 1, 0)
+    );
+    assert_eq!(
+        summary.neighbours_removed, 2,
+        "both directions of Blackpool-Lancashire"
+    );
 
-    let after = partnerships::find(&mut conn, &code("E06000009")).await.unwrap().unwrap();
-    assert!(after.coverage_cells < before.coverage_cells / 4, "{} -> {}", before.coverage_cells, after.coverage_cells);
+    let after = partnerships::find(&mut conn, &code("E06000009"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        after.coverage_cells < before.coverage_cells / 4,
+        "{} -> {}",
+        before.coverage_cells,
+        after.coverage_cells
+    );
     assert!(after.neighbours.is_empty());
-    let lancashire = partnerships::find(&mut conn, &code("E10000017")).await.unwrap().unwrap();
+    let lancashire = partnerships::find(&mut conn, &code("E10000017"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(lancashire.neighbours, vec!["E08000005"]);
-    let boundary = partnerships::boundary(&mut conn, &code("E06000009")).await.unwrap().unwrap();
+    let boundary = partnerships::boundary(&mut conn, &code("E06000009"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(boundary["type"], "Polygon");
 }
 
 #[tokio::test]
 async fn an_import_naming_an_unknown_neighbour_stores_nothing() {
     let test_db = TestDatabase::new().await;
-    let areas = read_boundaries(england_boundaries(&["E06000009"]).as_bytes(), &BoundaryFields::default()).unwrap();
+    let areas = read_boundaries(
+        england_boundaries(&["E06000009"]).as_bytes(),
+        &BoundaryFields::default(),
+    )
+    .unwrap();
     let pairs = vec![(code("E06000009"), code("E10000017"))];
-    let err = reference::import(test_db.url(), &areas, Some(&pairs)).await.unwrap_err();
+    let err = reference::import(test_db.url(), &areas, Some(&pairs))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
-    assert!(err.to_string().contains("E10000017 is not a known partnership"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("E10000017 is not a known partnership"),
+        "{err}"
+    );
     let mut conn = database(&test_db).connection().await.unwrap();
-    assert!(partnerships::list(&mut conn).await.unwrap().is_empty(), "a refused import left rows behind");
+    assert!(
+        partnerships::list(&mut conn).await.unwrap().is_empty(),
+        "a refused import left rows behind"
+    );
 }
 
 #[tokio::test]
@@ -126,20 +194,44 @@ async fn agencies_serve_known_partnerships_and_names_are_unique_per_kind() {
     .unwrap();
     assert_eq!(police.name, "Lancashire Constabulary");
     assert_eq!(police.partnerships, vec!["E06000009", "E10000017"]);
-    let health = agencies::add(&mut conn, "Lancashire Constabulary", AgencyKind::Health, &[code("E08000005")])
-        .await
-        .unwrap();
+    let health = agencies::add(
+        &mut conn,
+        "Lancashire Constabulary",
+        AgencyKind::Health,
+        &[code("E08000005")],
+    )
+    .await
+    .unwrap();
 
-    let duplicate = agencies::add(&mut conn, "Lancashire Constabulary", AgencyKind::Police, &[code("E10000017")])
-        .await
-        .unwrap_err();
+    let duplicate = agencies::add(
+        &mut conn,
+        "Lancashire Constabulary",
+        AgencyKind::Police,
+        &[code("E10000017")],
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(duplicate, StoreError::Conflict(_)), "{duplicate}");
-    let unknown = agencies::add(&mut conn, "Nowhere Police", AgencyKind::Police, &[code("E10000099")])
-        .await
-        .unwrap_err();
-    assert_eq!(unknown.to_string(), "partnership E10000099 does not exist; import the reference geography first");
-    assert!(matches!(agencies::add(&mut conn, " ", AgencyKind::Vcs, &[code("E10000017")]).await, Err(StoreError::Invalid(_))));
-    assert!(matches!(agencies::add(&mut conn, "Empty", AgencyKind::Vcs, &[]).await, Err(StoreError::Invalid(_))));
+    let unknown = agencies::add(
+        &mut conn,
+        "Nowhere Police",
+        AgencyKind::Police,
+        &[code("E10000099")],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        unknown.to_string(),
+        "partnership E10000099 does not exist; import the reference geography first"
+    );
+    assert!(matches!(
+        agencies::add(&mut conn, " ", AgencyKind::Vcs, &[code("E10000017")]).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        agencies::add(&mut conn, "Empty", AgencyKind::Vcs, &[]).await,
+        Err(StoreError::Invalid(_))
+    ));
 
     let listed = agencies::list(&mut conn).await.unwrap();
     assert_eq!(listed, vec![health, police], "sorted by name, then kind");
@@ -148,7 +240,9 @@ async fn agencies_serve_known_partnerships_and_names_are_unique_per_kind() {
 #[tokio::test]
 async fn the_audit_log_refuses_updates_and_deletes() {
     let test_db = TestDatabase::new().await;
-    let client = atlas_store::connect_admin(test_db.url(), std::time::Duration::from_secs(5)).await.unwrap();
+    let client = atlas_store::connect_admin(test_db.url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
     client
         .execute(
             "INSERT INTO audit_log (subject, action, resource, outcome, previous_hash, hash)
@@ -157,8 +251,15 @@ async fn the_audit_log_refuses_updates_and_deletes() {
         )
         .await
         .unwrap();
-    for statement in ["UPDATE audit_log SET subject = 'eve'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+    for statement in [
+        "UPDATE audit_log SET subject = 'eve'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
         let err = client.batch_execute(statement).await.unwrap_err();
-        assert!(err.to_string().contains("append-only") || format!("{err:?}").contains("append-only"), "{statement}: {err:?}");
+        assert!(
+            err.to_string().contains("append-only") || format!("{err:?}").contains("append-only"),
+            "{statement}: {err:?}"
+        );
     }
 }

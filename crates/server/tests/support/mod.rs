@@ -1,0 +1,187 @@
+//! Starting the application for a test, and a TCP proxy that plays at PostgreSQL going away.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use atlas_ingest::reference::{BoundaryFields, read_boundaries, read_neighbours};
+use atlas_server::{Application, Settings};
+use atlas_store::test_db::{TestDatabase, england_boundaries, england_neighbours};
+use reqwest::StatusCode;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Blackpool, Rochdale and Lancashire.
+pub const LANCASHIRE_CLUSTER: [&str; 3] = ["E06000009", "E08000005", "E10000017"];
+
+/// A running application on its own port and database.
+pub struct TestApp {
+    /// The port it listens on.
+    pub port: u16,
+    /// A plain HTTP client.
+    pub client: reqwest::Client,
+    database_url: String,
+    _owned_database: Option<TestDatabase>,
+}
+
+/// Starts the application on a fresh database and waits until it is ready.
+pub async fn spawn_app() -> TestApp {
+    let test_db = TestDatabase::new().await;
+    let mut app = spawn_app_with(&test_db, None, |_| {}).await;
+    app.wait_until_ready(Duration::from_secs(20)).await;
+    app._owned_database = Some(test_db);
+    app
+}
+
+/// Starts the application on `test_db` (or at `url` when given), after `adjust`ing its settings.
+/// Does not wait for readiness.
+pub async fn spawn_app_with(
+    test_db: &TestDatabase,
+    url: Option<String>,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let mut settings = TestApp::settings(test_db);
+    if let Some(url) = url {
+        settings.database.url = url.into();
+    }
+    adjust(&mut settings);
+    let application = Application::build(&settings).expect("the application builds");
+    let port = application.port();
+    tokio::spawn(application.run_until_stopped());
+    TestApp {
+        port,
+        client: reqwest::Client::new(),
+        database_url: test_db.url().to_owned(),
+        _owned_database: None,
+    }
+}
+
+impl TestApp {
+    /// Settings for a test: the shipped defaults, this test's database, any free port.
+    pub fn settings(test_db: &TestDatabase) -> Settings {
+        let mut settings = Settings::load(None).expect("default settings load");
+        settings.database.url = test_db.url().to_owned().into();
+        settings.server.port = 0;
+        settings.server.workers = 1;
+        settings.server.shutdown_timeout_secs = 1;
+        settings
+    }
+
+    /// The URL of `path` on this app.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the request is answered")
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_until_ready(&self, patience: Duration) {
+        self.wait_for_readyz(StatusCode::OK, patience).await;
+    }
+
+    /// Waits until `/readyz` answers `wanted`.
+    pub async fn wait_for_readyz(&self, wanted: StatusCode, patience: Duration) {
+        let started = Instant::now();
+        loop {
+            let status = self.get("/readyz").await.status();
+            if status == wanted {
+                return;
+            }
+            assert!(
+                started.elapsed() < patience,
+                "/readyz still {status} after {patience:?}, wanted {wanted}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Imports Blackpool, Rochdale and Lancashire with their neighbours.
+    pub async fn import_lancashire_cluster(&self) {
+        let areas = read_boundaries(
+            england_boundaries(&LANCASHIRE_CLUSTER).as_bytes(),
+            &BoundaryFields::default(),
+        )
+        .unwrap();
+        let pairs = read_neighbours(england_neighbours(&LANCASHIRE_CLUSTER).as_bytes()).unwrap();
+        atlas_store::reference::import(&self.database_url, &areas, Some(&pairs))
+            .await
+            .unwrap();
+    }
+}
+
+/// Forwards a local port to PostgreSQL; stopping it closes the port and cuts every connection,
+/// as a database outage would.
+pub struct TcpProxy {
+    listen: SocketAddr,
+    target: SocketAddr,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TcpProxy {
+    /// A stopped proxy to the server of `url`, on a port that was free a moment ago.
+    pub fn to_url(url: &str) -> Self {
+        let config = tokio_postgres_config(url);
+        let target = SocketAddr::from(([127, 0, 0, 1], config.1));
+        let listen = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        Self {
+            listen,
+            target,
+            task: None,
+        }
+    }
+
+    /// `url` pointed at the proxy.
+    /// The URL of `path` on this app.
+    pub fn url(&self, url: &str) -> String {
+        let (database, _) = tokio_postgres_config(url);
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{database}",
+            self.listen.port()
+        )
+    }
+
+    /// Opens the port and forwards connections.
+    pub async fn start(&mut self) {
+        let listener = TcpListener::bind(self.listen)
+            .await
+            .expect("the proxy port is free again");
+        let target = self.target;
+        self.task = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Closes the port and every forwarded connection.
+    pub fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+fn tokio_postgres_config(url: &str) -> (String, u16) {
+    // Test URLs are always postgres://user@127.0.0.1:port/database.
+    let rest = url.rsplit_once('@').map_or(url, |(_, rest)| rest);
+    let (address, database) = rest.split_once('/').unwrap();
+    let port = address
+        .rsplit_once(':')
+        .map_or(5432, |(_, port)| u16::from_str(port).unwrap());
+    (database.to_owned(), port)
+}
