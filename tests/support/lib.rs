@@ -1,1 +1,140 @@
-//! End-to-end test support.
+//! Support for the end-to-end tests: running the real `atlas` binary against a real PostgreSQL.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use atlas_store::test_db::{TestDatabase, england_boundaries, england_neighbours};
+
+/// The `atlas` binary built by `cargo test --workspace` (next to this test's own executable).
+///
+/// # Panics
+/// When the binary has not been built; `cargo build -p atlas-cli` builds it.
+#[must_use]
+pub fn atlas_binary() -> PathBuf {
+    let test_exe = std::env::current_exe().expect("the test knows its own path");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let binary = profile_dir.join("atlas");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        binary.display()
+    );
+    binary
+}
+
+/// A command running `atlas` with a clean environment pointed at `database_url`.
+#[must_use]
+pub fn atlas(database_url: &str) -> Command {
+    let mut command = Command::new(atlas_binary());
+    command
+        .env_remove("ATLAS_ENV")
+        .env_remove("ATLAS__DATABASE__URL")
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
+/// Runs `atlas args…` to completion and returns its output, failing the test when it fails.
+///
+/// # Panics
+/// When the command fails.
+#[must_use]
+pub fn run_ok(database_url: &str, args: &[&str]) -> String {
+    let output: Output = atlas(database_url).args(args).output().expect("atlas runs");
+    assert!(
+        output.status.success(),
+        "atlas {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `atlas serve` running in the background, stopped (SIGKILL) when dropped.
+pub struct Server {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts `atlas serve` on a free port.
+    ///
+    /// # Panics
+    /// When the process cannot start.
+    #[must_use]
+    pub fn start(database_url: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = atlas(database_url)
+            .arg("serve")
+            .env("ATLAS__SERVER__PORT", port.to_string())
+            .env("ATLAS__SERVER__WORKERS", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("atlas serve starts");
+        Self { child, port }
+    }
+
+    /// The URL of `path` on this server.
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits until `/readyz` answers 200.
+    ///
+    /// # Panics
+    /// When it does not within `patience`.
+    pub async fn wait_until_ready(&self, patience: Duration) {
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = reqwest::get(self.url("/readyz")).await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < patience,
+                "atlas serve not ready after {patience:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
+    ///
+    /// # Panics
+    /// When the process does not stop within `patience`.
+    pub fn terminate(&mut self, patience: Duration) -> bool {
+        let pid =
+            nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("a pid fits in i32"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
+            .expect("SIGTERM is delivered");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited on") {
+                return status.success();
+            }
+            assert!(
+                started.elapsed() < patience,
+                "atlas serve still running {patience:?} after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -39,8 +39,13 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     match &located.private_cluster {
         Some(data_dir) => println!(
             "database: no PostgreSQL answered at the configured URL, so a private cluster runs from {} \
-             (stop it with `pg_ctl stop -D {}`)",
+             and keeps running for the next demo (stop it with `{}pg_ctl stop -D {}`)",
             data_dir.display(),
+            if cluster::runs_as_other_user() {
+                "runuser -u postgres -- "
+            } else {
+                ""
+            },
             data_dir.display()
         ),
         None => println!(

@@ -55,6 +55,13 @@ pub async fn locate_or_start(url: &str, private_dir: &Path) -> Result<Located, S
     })
 }
 
+/// Whether a private cluster started by this process runs as the `postgres` system user
+/// (because this process runs as root, which PostgreSQL refuses).
+#[must_use]
+pub fn runs_as_other_user() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
 /// Creates `database` on the server of `url` unless it exists.
 async fn ensure_database(url: &str, database: &str) -> Result<(), StoreError> {
     let maintenance_url = with_database(url, "postgres")?;
@@ -139,7 +146,7 @@ impl PrivateCluster {
                     .to_owned(),
             )
         })?;
-        let run_as = if nix::unistd::geteuid().is_root() {
+        let run_as = if runs_as_other_user() {
             let user = nix::unistd::User::from_name("postgres")
                 .ok()
                 .flatten()

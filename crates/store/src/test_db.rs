@@ -46,8 +46,25 @@ impl TestDatabase {
         }
     }
 
+    /// Creates a fresh database with no schema at all, to test migrating from nothing.
+    ///
+    /// # Panics
+    /// When no PostgreSQL can be found or started.
+    pub async fn empty() -> Self {
+        match Self::try_new_from(Some("template0")).await {
+            Ok(database) => database,
+            Err(err) => panic!("cannot create a test database: {err}"),
+        }
+    }
+
     async fn try_new() -> Result<Self, StoreError> {
-        let (maintenance_url, template) = TEMPLATE.get_or_try_init(prepare_template).await?;
+        Self::try_new_from(None).await
+    }
+
+    /// A database copied from `template`, or from the migrated template when `None`.
+    async fn try_new_from(template: Option<&str>) -> Result<Self, StoreError> {
+        let (maintenance_url, migrated) = TEMPLATE.get_or_try_init(prepare_template).await?;
+        let template = template.unwrap_or(migrated);
         let name = format!("atlas_test_{}", uuid::Uuid::new_v4().simple());
         let client = connect_admin(maintenance_url, Duration::from_secs(10)).await?;
         client

@@ -1,0 +1,211 @@
+//! The `atlas` binary's answers to bad input: one line naming the problem, a non-zero exit
+//! code, no panic, no secret.
+
+use std::process::{Command, Output};
+
+use atlas_store::test_db::{TestDatabase, england_boundaries};
+
+fn atlas(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_atlas"));
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("ATLAS_ENV")
+        .env("RUST_LOG", "off");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("atlas runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_owned()
+}
+
+fn assert_one_line_failure(output: &Output, code: i32, expected: &str) {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{message}");
+    assert_eq!(message.lines().count(), 1, "not one line: {message}");
+    assert!(
+        message.contains(expected),
+        "{message:?} does not contain {expected:?}"
+    );
+    assert!(
+        !message.contains("panicked") && !message.contains("backtrace"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_flags_and_commands_get_one_line() {
+    assert_one_line_failure(
+        &atlas(&["--bogus"], &[]),
+        2,
+        "unexpected argument '--bogus'",
+    );
+    assert_one_line_failure(&atlas(&["fly"], &[]), 2, "unrecognized subcommand 'fly'");
+    assert_one_line_failure(
+        &atlas(
+            &[
+                "agency",
+                "add",
+                "--kind",
+                "fire",
+                "--name",
+                "x",
+                "--partnership",
+                "E10000017",
+            ],
+            &[],
+        ),
+        2,
+        "unknown agency kind `fire`",
+    );
+    assert_one_line_failure(
+        &atlas(
+            &[
+                "agency",
+                "add",
+                "--kind",
+                "police",
+                "--name",
+                "x",
+                "--partnership",
+                "Lancs",
+            ],
+            &[],
+        ),
+        2,
+        "`Lancs` is not a GSS code",
+    );
+    let help = atlas(&["--help"], &[]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("reference"));
+}
+
+#[test]
+fn bad_configuration_names_the_key_and_where_it_came_from() {
+    let from_environment = atlas(&["agency", "list"], &[("ATLAS__SERVER__PORT", "eighty")]);
+    assert_one_line_failure(
+        &from_environment,
+        1,
+        "for key `server.port` in the environment",
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[server]\nport = \"eighty\"\n").unwrap();
+    let from_file = atlas(&["--config", file.to_str().unwrap(), "agency", "list"], &[]);
+    // The config crate names the file relative to the working directory.
+    assert_one_line_failure(&from_file, 1, "for key `server.port` in ");
+    assert!(stderr(&from_file).ends_with("bad.toml"));
+
+    std::fs::write(&file, "[server]\nprot = 80\n").unwrap();
+    assert_one_line_failure(
+        &atlas(&["--config", file.to_str().unwrap(), "migrate"], &[]),
+        1,
+        "unknown field `prot`",
+    );
+
+    assert_one_line_failure(
+        &atlas(&["--config", "/nonexistent/atlas.toml", "migrate"], &[]),
+        1,
+        "/nonexistent/atlas.toml does not exist",
+    );
+    assert_one_line_failure(
+        &atlas(&["migrate"], &[("ATLAS_ENV", "staging")]),
+        1,
+        "ATLAS_ENV is `staging` but config/staging.toml does not exist",
+    );
+}
+
+#[test]
+fn a_database_password_never_reaches_the_terminal() {
+    let output = atlas(
+        &["agency", "list"],
+        &[(
+            "ATLAS__DATABASE__URL",
+            "postgres://ana:hunter2@127.0.0.1:1/atlas",
+        )],
+    );
+    assert_one_line_failure(&output, 1, "127.0.0.1:1/atlas");
+    assert!(!stderr(&output).contains("hunter2"));
+}
+
+#[tokio::test]
+async fn reference_import_refuses_bad_files_and_stores_nothing() {
+    let test_db = TestDatabase::new().await;
+    let env = [("DATABASE_URL", test_db.url())];
+    let dir = tempfile::tempdir().unwrap();
+
+    let missing = atlas(
+        &[
+            "reference",
+            "import",
+            "--boundaries",
+            "/nonexistent/b.geojson",
+        ],
+        &env,
+    );
+    assert_one_line_failure(
+        &missing,
+        1,
+        "cannot read /nonexistent/b.geojson: No such file or directory",
+    );
+
+    let good = england_boundaries(&["E06000009"]);
+    let point = r#"{"type":"Feature","properties":{"code":"E10000017","name":"Lancashire"},"geometry":{"type":"Point","coordinates":[-2.6,53.9]}}"#;
+    let bad = good.replace("\n]}", &format!(",\n{point}\n]}}"));
+    let file = dir.path().join("bad.geojson");
+    std::fs::write(&file, bad).unwrap();
+    let refused = atlas(
+        &[
+            "reference",
+            "import",
+            "--boundaries",
+            file.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_one_line_failure(
+        &refused,
+        1,
+        "feature 2 (E10000017): geometry is a Point, expected Polygon or MultiPolygon",
+    );
+
+    let neighbours = dir.path().join("neighbours.csv");
+    std::fs::write(&neighbours, "code,neighbour_code\nE06000009,E06000009\n").unwrap();
+    let good_file = dir.path().join("good.geojson");
+    std::fs::write(&good_file, good).unwrap();
+    let refused = atlas(
+        &[
+            "reference",
+            "import",
+            "--boundaries",
+            good_file.to_str().unwrap(),
+            "--neighbours",
+            neighbours.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_one_line_failure(
+        &refused,
+        1,
+        "neighbours line 2: E06000009 is listed as its own neighbour",
+    );
+
+    let listed = atlas(
+        &[
+            "agency",
+            "add",
+            "--kind",
+            "police",
+            "--name",
+            "Lancashire Constabulary",
+            "--partnership",
+            "E06000009",
+        ],
+        &env,
+    );
+    assert_one_line_failure(&listed, 1, "partnership E06000009 does not exist");
+}
