@@ -219,11 +219,10 @@ fn to_multipolygon(geometry: &geojson::Geometry) -> Result<MultiPolygon, String>
             if ring.0.len() < 4 {
                 return Err("a ring has fewer than four positions".to_owned());
             }
-            if let Some(coord) = ring.coords().find(|c| {
-                !(c.x.is_finite() && c.y.is_finite())
-                    || !(-180.0..=180.0).contains(&c.x)
-                    || !(-90.0..=90.0).contains(&c.y)
-            }) {
+            if let Some(coord) = ring
+                .coords()
+                .find(|c| !((-180.0..=180.0).contains(&c.x) && (-90.0..=90.0).contains(&c.y)))
+            {
                 return Err(format!(
                     "position ({}, {}) is not a WGS84 longitude and latitude",
                     coord.x, coord.y

@@ -194,19 +194,18 @@ impl PrivateCluster {
             )?;
         }
         let port_file = self.dir.join("port");
-        if self
+        let running = self
             .run(
                 "pg_ctl",
                 &["status".as_ref(), "-D".as_ref(), self.data_dir.as_os_str()],
             )
-            .is_ok()
-        {
-            if let Some(port) = std::fs::read_to_string(&port_file)
+            .is_ok();
+        if running
+            && let Some(port) = std::fs::read_to_string(&port_file)
                 .ok()
                 .and_then(|text| text.trim().parse().ok())
-            {
-                return Ok(port);
-            }
+        {
+            return Ok(port);
         }
         let port = free_port().map_err(|err| cluster_error(&self.dir, &err))?;
         let options =

@@ -150,9 +150,9 @@ async fn replace_neighbours(
         .collect();
     let mut wanted = BTreeSet::new();
     for (code, neighbour) in pairs {
-        for unknown in [code, neighbour]
+        if let Some(unknown) = [code, neighbour]
             .into_iter()
-            .filter(|code| !known.contains(code.as_str()))
+            .find(|code| !known.contains(code.as_str()))
         {
             return Err(StoreError::NotFound(format!(
                 "neighbour pair {code},{neighbour}: {unknown} is not a known partnership; import its boundary first"
