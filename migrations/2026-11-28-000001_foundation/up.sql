@@ -8,6 +8,9 @@
 CREATE TABLE partnerships (
     code        TEXT PRIMARY KEY CHECK (code ~ '^[A-Z][0-9]{8}$'),
     name        TEXT NOT NULL CHECK (length(trim(name)) > 0),
+    -- Number of resolution-9 cells in partnership_cells, kept by the importer in the same
+    -- transaction, so listings need not count a million rows.
+    coverage_cells  INTEGER NOT NULL DEFAULT 0 CHECK (coverage_cells >= 0),
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use atlas_domain::{FINEST_RESOLUTION, GssCode};
+use atlas_domain::GssCode;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::StoreError;
-use crate::schema::{local_authorities, partnership_cells, partnership_neighbours, partnerships};
+use crate::schema::{local_authorities, partnership_neighbours, partnerships};
 
 /// A partnership with the facts every listing shows.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -21,7 +21,7 @@ pub struct Partnership {
     /// Codes of neighbouring partnerships, sorted.
     pub neighbours: Vec<String>,
     /// Number of resolution-9 H3 cells in its coverage.
-    pub coverage_cells: i64,
+    pub coverage_cells: i32,
 }
 
 /// Every partnership, sorted by code.
@@ -29,8 +29,12 @@ pub struct Partnership {
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Partnership>, StoreError> {
-    let rows: Vec<(String, String)> = partnerships::table
-        .select((partnerships::code, partnerships::name))
+    let rows: Vec<(String, String, i32)> = partnerships::table
+        .select((
+            partnerships::code,
+            partnerships::name,
+            partnerships::coverage_cells,
+        ))
         .order(partnerships::code)
         .load(conn)
         .await?;
@@ -54,23 +58,12 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Partnership>, Stor
             .load(conn)
             .await?,
     );
-    let cells: BTreeMap<String, i64> = partnership_cells::table
-        .filter(partnership_cells::resolution.eq(i16::from(FINEST_RESOLUTION)))
-        .group_by(partnership_cells::partnership_code)
-        .select((
-            partnership_cells::partnership_code,
-            diesel::dsl::count_star(),
-        ))
-        .load::<(String, i64)>(conn)
-        .await?
-        .into_iter()
-        .collect();
     Ok(rows
         .into_iter()
-        .map(|(code, name)| Partnership {
+        .map(|(code, name, coverage_cells)| Partnership {
             local_authorities: authorities.remove(&code).unwrap_or_default(),
             neighbours: neighbours.remove(&code).unwrap_or_default(),
-            coverage_cells: cells.get(&code).copied().unwrap_or(0),
+            coverage_cells,
             code,
             name,
         })
@@ -85,10 +78,10 @@ pub async fn find(
     conn: &mut AsyncPgConnection,
     code: &GssCode,
 ) -> Result<Option<Partnership>, StoreError> {
-    let Some(name) = partnerships::table
+    let Some((name, coverage_cells)) = partnerships::table
         .find(code.as_str())
-        .select(partnerships::name)
-        .first::<String>(conn)
+        .select((partnerships::name, partnerships::coverage_cells))
+        .first::<(String, i32)>(conn)
         .await
         .optional()?
     else {
@@ -105,12 +98,6 @@ pub async fn find(
         .select(partnership_neighbours::neighbour_code)
         .order(partnership_neighbours::neighbour_code)
         .load(conn)
-        .await?;
-    let coverage_cells = partnership_cells::table
-        .filter(partnership_cells::partnership_code.eq(code.as_str()))
-        .filter(partnership_cells::resolution.eq(i16::from(FINEST_RESOLUTION)))
-        .count()
-        .get_result(conn)
         .await?;
     Ok(Some(Partnership {
         code: code.to_string(),

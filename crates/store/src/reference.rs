@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
-use atlas_domain::GssCode;
+use atlas_domain::{FINEST_RESOLUTION, GssCode};
 use atlas_ingest::reference::ReferenceArea;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
@@ -101,6 +101,16 @@ pub async fn import(
     }
     if !changed.is_empty() {
         summary.cells_written = copy_coverage(&transaction, &changed).await?;
+        let codes: Vec<&str> = changed.iter().map(|area| area.code.as_str()).collect();
+        transaction
+            .execute(
+                "UPDATE partnerships SET coverage_cells = (
+                     SELECT count(*) FROM partnership_cells
+                     WHERE partnership_code = partnerships.code AND resolution = $2)
+                 WHERE code = ANY($1)",
+                &[&codes, &i16::from(FINEST_RESOLUTION)],
+            )
+            .await?;
     }
     if let Some(pairs) = neighbours {
         let imported: Vec<&str> = areas.iter().map(|area| area.code.as_str()).collect();

@@ -6,6 +6,7 @@ diesel::table! {
     partnerships (code) {
         code -> Text,
         name -> Text,
+        coverage_cells -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }

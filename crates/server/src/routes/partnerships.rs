@@ -26,7 +26,7 @@ pub struct PartnershipView {
     /// GSS codes of neighbouring partnerships (land boundaries touch).
     pub neighbours: Vec<String>,
     /// Number of resolution-9 H3 cells (about 0.1 km² each) whose centres lie in its boundary.
-    pub coverage_cells: i64,
+    pub coverage_cells: i32,
     /// The boundary as a GeoJSON geometry, when asked for with `boundary=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
