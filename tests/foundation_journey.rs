@@ -71,19 +71,9 @@ async fn an_administrator_sets_up_an_instance_and_reads_partnerships() {
 
     let mut server = Server::start(url);
     server.wait_until_ready(Duration::from_secs(30)).await;
-    let list: Value = reqwest::get(server.url("/api/v1/partnerships"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = server.get_json("/api/v1/partnerships").await;
     assert_eq!(list["partnerships"].as_array().unwrap().len(), 3);
-    let rochdale: Value = reqwest::get(server.url("/api/v1/partnerships/E08000005"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rochdale: Value = server.get_json("/api/v1/partnerships/E08000005").await;
     assert_eq!(rochdale["name"], "Rochdale");
     assert_eq!(rochdale["neighbours"], serde_json::json!(["E10000017"]));
     assert!(
@@ -97,11 +87,6 @@ async fn serve_migrates_an_empty_database_at_start() {
     let test_db = TestDatabase::empty().await;
     let server = Server::start(test_db.url());
     server.wait_until_ready(Duration::from_secs(30)).await;
-    let list: Value = reqwest::get(server.url("/api/v1/partnerships"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = server.get_json("/api/v1/partnerships").await;
     assert_eq!(list["partnerships"], serde_json::json!([]));
 }

@@ -89,6 +89,17 @@ impl Server {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// GETs `path` and parses the JSON answer.
+    ///
+    /// # Panics
+    /// When the request fails or the body is not JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = reqwest::get(self.url(path))
+            .await
+            .expect("the server answers");
+        response.json().await.expect("a JSON body")
+    }
+
     /// Waits until `/readyz` answers 200.
     ///
     /// # Panics

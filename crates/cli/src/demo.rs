@@ -65,7 +65,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     let pairs = reference::read_neighbours(ENGLAND_NEIGHBOURS.as_bytes())?;
     let summary = atlas_store::reference::import(&located.url, &areas, Some(&pairs)).await?;
     println!(
-        "reference geography: {} partnerships ({} added, {} updated, {} unchanged), {} neighbour links",
+        "reference geography: {} partnerships ({} added, {} updated, {} unchanged), {} neighbour links (each pair both ways)",
         areas.len(),
         summary.added,
         summary.updated,

@@ -92,8 +92,14 @@ async fn england_imports_with_the_neighbours_of_the_csv_and_reimports_as_a_no_op
             partnership.local_authorities,
             vec![partnership.code.clone()]
         );
-        let area = areas.iter().find(|area| area.code.as_str() == partnership.code).unwrap();
-        let finest = area.coverage.cells(atlas_domain::StoredResolution::FINEST).len();
+        let area = areas
+            .iter()
+            .find(|area| area.code.as_str() == partnership.code)
+            .unwrap();
+        let finest = area
+            .coverage
+            .cells(atlas_domain::StoredResolution::FINEST)
+            .len();
         assert_eq!(usize::try_from(partnership.coverage_cells).unwrap(), finest);
     }
     let isle_of_wight = stored.iter().find(|p| p.code == "E06000046").unwrap();
