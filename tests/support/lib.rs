@@ -107,10 +107,10 @@ impl Server {
     pub async fn wait_until_ready(&self, patience: Duration) {
         let started = Instant::now();
         loop {
-            if let Ok(response) = reqwest::get(self.url("/readyz")).await {
-                if response.status().is_success() {
-                    return;
-                }
+            if let Ok(response) = reqwest::get(self.url("/readyz")).await
+                && response.status().is_success()
+            {
+                return;
             }
             assert!(
                 started.elapsed() < patience,

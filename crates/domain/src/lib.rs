@@ -2,11 +2,15 @@
 //!
 //! Nothing here performs I/O: the types validate themselves on construction so that the rest of
 //! the system can rely on a [`GssCode`] being well formed or an [`AgencyKind`] being known.
+//! The vocabularies of case records ([`RecordKind`], [`Indicator`], [`AgeBand`]…) live here too.
 
-mod agency;
 mod gss;
 mod resolution;
+mod taxonomy;
 
-pub use agency::{AgencyKind, UnknownAgencyKind};
 pub use gss::{GssCode, InvalidGssCode};
 pub use resolution::{COARSEST_RESOLUTION, FINEST_RESOLUTION, InvalidResolution, StoredResolution};
+pub use taxonomy::{
+    AgeBand, AgencyKind, Indicator, LocationRole, RecordKind, Sex, UnknownAgeBand,
+    UnknownAgencyKind, UnknownIndicator, UnknownLocationRole, UnknownRecordKind, UnknownSex,
+};
