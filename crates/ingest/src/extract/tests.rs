@@ -1,0 +1,455 @@
+//! Tests of the canonical extract reader: every kind of bad input named in the ingestion issue,
+//! and real British National Grid references from the ONS Postcode Directory.
+
+use std::collections::{HashMap, HashSet};
+
+use super::*;
+use crate::reference::{BoundaryFields, read_boundaries};
+use atlas_domain::StoredResolution;
+
+const PSEUDONYM: &str = "9b2c0f6a4d0e1e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f";
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()
+}
+
+fn postcodes() -> HashMap<String, CellIndex> {
+    let cell = LatLng::new(53.8175, -3.0357)
+        .unwrap()
+        .to_cell(Resolution::Nine);
+    HashMap::from([("FY11AA".to_owned(), cell)])
+}
+
+fn read(format: ExtractFormat, text: &[u8]) -> Result<Vec<RowOutcome>, ExtractError> {
+    let lookup = postcodes();
+    let rules = Rules {
+        today: today(),
+        postcodes: &lookup,
+    };
+    ExtractReader::new(text, format, rules)?.collect()
+}
+
+fn csv(text: &str) -> Result<Vec<RowOutcome>, ExtractError> {
+    read(ExtractFormat::Csv, text.as_bytes())
+}
+
+/// A one-row CSV with the header `subject,record_kind,occurred_on,lat,lon,<extra>`.
+fn one_row(extra_header: &str, row: &str) -> RowOutcome {
+    let header = format!("subject,record_kind,occurred_on{extra_header}");
+    csv(&format!("{header}\n{row}\n")).unwrap().remove(0)
+}
+
+fn accepted(outcome: RowOutcome) -> CanonicalRecord {
+    match outcome {
+        RowOutcome::Accepted(record) => record,
+        RowOutcome::Rejected(rejections) => panic!("rejected: {rejections:?}"),
+    }
+}
+
+fn rejected(outcome: RowOutcome) -> Vec<(&'static str, String)> {
+    match outcome {
+        RowOutcome::Accepted(record) => panic!("accepted: {record:?}"),
+        RowOutcome::Rejected(rejections) => rejections
+            .into_iter()
+            .map(|r| (r.field, r.reason))
+            .collect(),
+    }
+}
+
+fn good_row(location: &str) -> String {
+    format!("{PSEUDONYM},incident,2024-03-05,{location}")
+}
+
+#[test]
+fn a_full_row_is_accepted_with_every_field() {
+    let text = format!(
+        "subject,record_kind,occurred_on,lat,lon,location_role,indicators,age,age_band,sex\n\
+         {PSEUDONYM},missing_episode,2024-03-05,53.8175,-3.0357,meeting,gifts_money; missing;missing,15,13-15,F\n"
+    );
+    let record = accepted(csv(&text).unwrap().remove(0));
+    assert_eq!(record.row, 2);
+    assert_eq!(hex::encode(record.subject), PSEUDONYM);
+    assert_eq!(record.record_kind, RecordKind::MissingEpisode);
+    assert_eq!(
+        record.occurred_on,
+        NaiveDate::from_ymd_opt(2024, 3, 5).unwrap()
+    );
+    assert_eq!(
+        record.cell,
+        LatLng::new(53.8175, -3.0357)
+            .unwrap()
+            .to_cell(Resolution::Nine)
+    );
+    assert_eq!(record.location_role, LocationRole::Meeting);
+    assert_eq!(
+        record.indicators,
+        vec![Indicator::Missing, Indicator::GiftsMoney]
+    );
+    assert_eq!(record.age_band, Some(AgeBand::ThirteenToFifteen));
+    assert_eq!(record.sex, Some(Sex::Female));
+}
+
+#[test]
+fn optional_fields_have_defaults() {
+    let record = accepted(one_row(",lat,lon", &good_row("53.8175,-3.0357")));
+    assert_eq!(record.location_role, LocationRole::Incident);
+    assert!(record.indicators.is_empty());
+    assert_eq!((record.age_band, record.sex), (None, None));
+}
+
+#[test]
+fn headers_are_case_insensitive_in_any_order_and_a_bom_is_tolerated() {
+    let text = format!(
+        "\u{feff}LON, Lat ,Occurred_On,RECORD_KIND,Subject\n-3.0357,53.8175,2024-03-05,Referral,{PSEUDONYM}\n"
+    );
+    let record = accepted(csv(&text).unwrap().remove(0));
+    assert_eq!(record.record_kind, RecordKind::Referral);
+}
+
+#[test]
+fn every_location_kind_becomes_a_resolution_9_cell() {
+    let by_lat_lon = accepted(one_row(",lat,lon", &good_row("53.8175,-3.0357"))).cell;
+    // The same point in British National Grid metres (Blackpool town centre, from PROJ).
+    let by_grid = accepted(one_row(",easting,northing", &good_row("331910.4,436188.9"))).cell;
+    assert_eq!(by_grid, by_lat_lon);
+    let by_postcode = accepted(one_row(",postcode", &good_row("fy1 1aa"))).cell;
+    assert_eq!(by_postcode, by_lat_lon);
+    let fine = LatLng::new(53.8175, -3.0357)
+        .unwrap()
+        .to_cell(Resolution::Twelve);
+    let by_h3 = accepted(one_row(",h3", &good_row(&fine.to_string()))).cell;
+    assert_eq!(by_h3, by_lat_lon);
+    assert_eq!(by_h3.resolution(), Resolution::Nine);
+}
+
+#[test]
+fn bad_rows_are_rejected_with_field_and_reason() {
+    let cases: &[(&str, String, &str, &str)] = &[
+        (
+            ",lat,lon,postcode",
+            good_row("53.8,-3.0,FY1 1AA"),
+            "lat",
+            "two kinds of location",
+        ),
+        (
+            ",lat,lon",
+            format!("{PSEUDONYM},incident,2024-02-30,53.8,-3.0"),
+            "occurred_on",
+            "not a real date",
+        ),
+        (
+            ",lat,lon",
+            format!("{PSEUDONYM},incident,05/03/2024,53.8,-3.0"),
+            "occurred_on",
+            "YYYY-MM-DD",
+        ),
+        (
+            ",lat,lon",
+            format!("{PSEUDONYM},incident,2026-11-29,53.8,-3.0"),
+            "occurred_on",
+            "in the future",
+        ),
+        (
+            ",lat,lon",
+            format!("{PSEUDONYM},incident,1989-12-31,53.8,-3.0"),
+            "occurred_on",
+            "before 1990-01-01",
+        ),
+        (
+            ",lat,lon",
+            good_row("48.85,2.35"),
+            "lat",
+            "outside Great Britain",
+        ),
+        (",lat,lon", good_row("53.8,"), "lon", "missing"),
+        (
+            ",lat,lon",
+            good_row("north,-3.0"),
+            "lat",
+            "expected a number",
+        ),
+        (
+            ",easting,northing",
+            good_row("900000,100000"),
+            "easting",
+            "outside the British National Grid",
+        ),
+        (",h3", good_row("not-a-cell"), "h3", "not an H3 cell index"),
+        (
+            ",h3",
+            good_row("871f1d489ffffff"),
+            "h3",
+            "resolution 7 is coarser than 9",
+        ),
+        (
+            ",postcode",
+            good_row("ZZ9 9ZZ"),
+            "postcode",
+            "not found in the imported postcode directory",
+        ),
+        (
+            ",lat,lon",
+            format!("{PSEUDONYM},burglary,2024-03-05,53.8,-3.0"),
+            "record_kind",
+            "unknown record kind `burglary`",
+        ),
+        (
+            ",lat,lon,indicators",
+            good_row("53.8,-3.0,missing;knife"),
+            "indicators",
+            "unknown indicator `knife`",
+        ),
+        (
+            ",lat,lon,age",
+            good_row("53.8,-3.0,26"),
+            "age",
+            "from 0 to 25",
+        ),
+        (
+            ",lat,lon,age,age_band",
+            good_row("53.8,-3.0,11,16-17"),
+            "age_band",
+            "does not match the age",
+        ),
+        (
+            ",lat,lon,sex",
+            good_row("53.8,-3.0,female"),
+            "sex",
+            "unknown sex",
+        ),
+        (
+            ",lat,lon",
+            format!("{},incident,2024-03-05,53.8,-3.0", &PSEUDONYM[1..]),
+            "subject",
+            "64 hexadecimal characters, this has 63",
+        ),
+        (
+            ",lat,lon",
+            format!("{}g,incident,2024-03-05,53.8,-3.0", &PSEUDONYM[1..]),
+            "subject",
+            "(0-9, a-f)",
+        ),
+        (
+            ",lat,lon",
+            ",incident,2024-03-05,53.8,-3.0".to_owned(),
+            "subject",
+            "missing",
+        ),
+        (
+            ",lat,lon",
+            good_row("53.8,-3.0,extra"),
+            "row",
+            "expected 5 fields, found 6",
+        ),
+        (
+            ",lat,lon",
+            format!("{PSEUDONYM},incident,2024-03-05"),
+            "row",
+            "expected 5 fields, found 3",
+        ),
+        (",postcode", good_row(""), "lat", "no location"),
+    ];
+    for (extra, row, field, reason) in cases {
+        let problems = rejected(one_row(extra, row));
+        assert!(
+            problems
+                .iter()
+                .any(|(f, r)| f == field && r.contains(reason)),
+            "{row}: wanted {field}: {reason}, got {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn a_row_with_several_problems_reports_each() {
+    let problems = rejected(one_row(",lat,lon,sex", "abc,fight,2024-13-01,53.8,-3.0,Q"));
+    let fields: Vec<&str> = problems.iter().map(|(field, _)| *field).collect();
+    assert_eq!(fields, ["subject", "record_kind", "occurred_on", "sex"]);
+}
+
+#[test]
+fn structurally_bad_extracts_are_refused_whole() {
+    assert_eq!(csv("").unwrap_err(), ExtractError::Empty);
+    assert_eq!(
+        csv("subject,record_kind,occurred_on,lat,lon\n").unwrap_err(),
+        ExtractError::NoRows
+    );
+    assert_eq!(
+        csv("subject,occurred_on,lat,lon\nx,2024-01-01,1,1\n").unwrap_err(),
+        ExtractError::MissingColumns(vec!["record_kind"])
+    );
+    assert_eq!(
+        csv("subject,record_kind,occurred_on\nx,y,z\n").unwrap_err(),
+        ExtractError::NoLocationColumns
+    );
+    assert_eq!(
+        csv("subject,record_kind,occurred_on,lat,LAT\nx,y,z,1,1\n").unwrap_err(),
+        ExtractError::DuplicateColumn("LAT".to_owned())
+    );
+    let unknown =
+        csv("subject,record_kind,occurred_on,lat,lon,colour\nx,y,z,1,1,red\n").unwrap_err();
+    assert_eq!(
+        unknown,
+        ExtractError::UnknownColumns(vec!["`colour`".to_owned()])
+    );
+    let mut bytes = format!(
+        "subject,record_kind,occurred_on,lat,lon\n{}\n",
+        good_row("53.8,-3.0")
+    )
+    .into_bytes();
+    bytes.extend_from_slice(b"x,incident,2024-03-05,53.8,-3.0 \xff\n");
+    assert_eq!(
+        read(ExtractFormat::Csv, &bytes).unwrap_err(),
+        ExtractError::NotUtf8 { row: 3 }
+    );
+}
+
+#[test]
+fn extracts_carrying_identifiers_are_refused_without_echoing_them() {
+    let by_name = csv(&format!(
+        "subject,record_kind,occurred_on,lat,lon,Surname\n{},Smith\n",
+        good_row("53.8,-3.0")
+    ))
+    .unwrap_err();
+    assert_eq!(
+        by_name.to_string(),
+        "column `Surname` looks like it holds a name: remove direct identifiers before uploading (atlas pseudonymise does); nothing was stored"
+    );
+    let nhs = csv(&format!(
+        "subject,record_kind,occurred_on,postcode\n{PSEUDONYM},incident,2024-03-05,943 476 5919\n"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        nhs,
+        ExtractError::IdentifierValue {
+            row: 2,
+            column: "postcode",
+            kind: IdentifierKind::NhsNumber
+        }
+    );
+    assert!(!nhs.to_string().contains("5919"));
+    let email = csv(&format!(
+        "subject,record_kind,occurred_on,lat,lon,indicators\n{},ana@example.org\n",
+        good_row("53.8,-3.0")
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(
+            email,
+            ExtractError::IdentifierValue {
+                kind: IdentifierKind::Email,
+                ..
+            }
+        ),
+        "{email}"
+    );
+    assert!(!email.to_string().contains("ana@"));
+}
+
+#[test]
+fn ndjson_reads_the_same_fields_line_by_line() {
+    let text = format!(
+        "{{\"subject\":\"{PSEUDONYM}\",\"record_kind\":\"incident\",\"occurred_on\":\"2024-03-05\",\"lat\":53.8175,\"lon\":-3.0357,\"indicators\":[\"missing\",\"self_harm\"],\"age\":16}}\n\
+         \n\
+         {{\"SUBJECT\":\"{PSEUDONYM}\",\"record_kind\":\"referral\",\"occurred_on\":\"2024-03-06\",\"postcode\":\"FY1 1AA\",\"sex\":null}}\n\
+         [1,2]\n\
+         {{\"subject\":\"{PSEUDONYM}\",\"record_kind\":\"referral\",\"occurred_on\":\"2024-03-06\",\"postcode\":{{\"a\":1}}}}\n\
+         {{not json\n"
+    );
+    let outcomes = read(ExtractFormat::Ndjson, text.as_bytes()).unwrap();
+    assert_eq!(outcomes.len(), 5);
+    let first = accepted(outcomes[0].clone());
+    assert_eq!(
+        first.indicators,
+        vec![Indicator::Missing, Indicator::SelfHarm]
+    );
+    assert_eq!(first.age_band, Some(AgeBand::SixteenToSeventeen));
+    let second = accepted(outcomes[1].clone());
+    assert_eq!(second.row, 3, "blank lines still count");
+    assert_eq!(
+        rejected(outcomes[2].clone())[0].1,
+        "the line is not a JSON object"
+    );
+    assert_eq!(
+        rejected(outcomes[3].clone())[0],
+        ("postcode", "expected a string or a number".to_owned())
+    );
+    assert!(
+        rejected(outcomes[4].clone())[0]
+            .1
+            .starts_with("the line is not valid JSON")
+    );
+
+    assert_eq!(
+        read(ExtractFormat::Ndjson, b"\n \n").unwrap_err(),
+        ExtractError::Empty
+    );
+    let identifying = format!("{{\"subject\":\"{PSEUDONYM}\",\"nhs_number\":\"9434765919\"}}\n");
+    assert!(matches!(
+        read(ExtractFormat::Ndjson, identifying.as_bytes()).unwrap_err(),
+        ExtractError::IdentifierColumn { .. }
+    ));
+    assert_eq!(
+        read(ExtractFormat::Ndjson, b"{\"subject\":\"\xff\"}\n").unwrap_err(),
+        ExtractError::NotUtf8 { row: 1 }
+    );
+}
+
+#[test]
+fn postcode_grid_references_land_in_their_own_partnership() {
+    // The ONS Postcode Directory sample: the grid reference of every postcode, converted and
+    // indexed, should fall inside the coverage of the authority ONS assigns it to. The exceptions
+    // are near borders and the coast: 0.2 % of the points lie outside their generalised polygon
+    // (the data's README), and a point just inside can sit in a cell whose centre is outside
+    // (across the border or in the sea), so about 0.9 % miss in all.
+    let codes = ["E06000009", "E08000005", "E10000017"];
+    let boundaries = include_str!("../../../../data/reference/utla_boundaries_england.geojson");
+    let features: Vec<&str> = boundaries
+        .lines()
+        .filter(|line| {
+            codes
+                .iter()
+                .any(|code| line.contains(&format!("\"code\":\"{code}\"")))
+        })
+        .map(|line| line.trim_end_matches(','))
+        .collect();
+    let collection = format!(
+        "{{\"type\":\"FeatureCollection\",\"features\":[{}]}}",
+        features.join(",")
+    );
+    let areas = read_boundaries(collection.as_bytes(), &BoundaryFields::default()).unwrap();
+    let coverage: HashMap<&str, HashSet<u64>> = areas
+        .iter()
+        .map(|area| {
+            (
+                area.code.as_str(),
+                area.coverage
+                    .cells(StoredResolution::FINEST)
+                    .iter()
+                    .copied()
+                    .collect(),
+            )
+        })
+        .collect();
+
+    let sample = include_str!("../../../../data/reference/onspd_sample_lancashire_cluster.csv");
+    let (mut total, mut inside) = (0_u32, 0_u32);
+    for line in sample.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let (Ok(easting), Ok(northing)) = (fields[1].parse::<f64>(), fields[2].parse::<f64>())
+        else {
+            continue;
+        };
+        let (lat, lon) = bng::to_wgs84(easting, northing);
+        let cell = LatLng::new(lat, lon).unwrap().to_cell(Resolution::Nine);
+        total += 1;
+        inside += u32::from(coverage[fields[4]].contains(&u64::from(cell)));
+    }
+    let share = f64::from(inside) / f64::from(total);
+    assert!(total > 55_000, "{total} grid references");
+    assert!(
+        share > 0.99,
+        "only {:.3} % of postcodes land in their own authority",
+        share * 100.0
+    );
+}
