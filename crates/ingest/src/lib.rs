@@ -4,9 +4,10 @@
 //! coverages, and a neighbours table becomes validated pairs of GSS codes. [`extract`] reads
 //! agencies' canonical extracts into validated records and per-row rejections, refusing any
 //! extract that still carries a direct identifier ([`identifiers`]); [`bng`] converts British
-//! National Grid references.
+//! National Grid references; [`pseudonym`] keys pseudonyms with HMAC-SHA256.
 
 pub mod bng;
 pub mod extract;
 pub mod identifiers;
+pub mod pseudonym;
 pub mod reference;

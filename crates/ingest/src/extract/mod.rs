@@ -852,5 +852,78 @@ fn in_great_britain(lat: f64, lon: f64) -> Result<(), String> {
     }
 }
 
+/// Counts and data-quality figures of an extract, accumulated row by row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Rows read.
+    pub rows_total: u64,
+    /// Rows accepted.
+    pub rows_accepted: u64,
+    /// Rows rejected.
+    pub rows_rejected: u64,
+    /// Rows whose location resolved to a cell (accepted, or rejected for another reason).
+    pub rows_located: u64,
+    /// Accepted rows with at least one indicator.
+    pub rows_with_indicators: u64,
+    /// Earliest date among accepted rows.
+    pub first_date: Option<NaiveDate>,
+    /// Latest date among accepted rows.
+    pub last_date: Option<NaiveDate>,
+}
+
+impl Tally {
+    /// Counts one row's final outcome.
+    pub fn count(&mut self, outcome: &RowOutcome) {
+        self.rows_total += 1;
+        match outcome {
+            RowOutcome::Accepted(record) => {
+                self.rows_accepted += 1;
+                self.rows_located += 1;
+                self.rows_with_indicators += u64::from(!record.indicators.is_empty());
+                self.first_date = Some(
+                    self.first_date
+                        .map_or(record.occurred_on, |d| d.min(record.occurred_on)),
+                );
+                self.last_date = Some(
+                    self.last_date
+                        .map_or(record.occurred_on, |d| d.max(record.occurred_on)),
+                );
+            }
+            RowOutcome::Rejected(rejections) => {
+                self.rows_rejected += 1;
+                self.rows_located +=
+                    u64::from(!rejections.iter().any(Rejection::is_about_location));
+            }
+        }
+    }
+
+    /// Share of rows rejected (0 for no rows).
+    #[must_use]
+    pub fn rejected_share(&self) -> f64 {
+        ratio(self.rows_rejected, self.rows_total)
+    }
+
+    /// Share of rows whose location resolved to a cell.
+    #[must_use]
+    pub fn geocoded_share(&self) -> f64 {
+        ratio(self.rows_located, self.rows_total)
+    }
+
+    /// Share of accepted rows with at least one indicator.
+    #[must_use]
+    pub fn indicator_completeness(&self) -> f64 {
+        ratio(self.rows_with_indicators, self.rows_accepted)
+    }
+}
+
+#[allow(clippy::cast_precision_loss, reason = "row counts are far below 2^52")]
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -453,3 +453,32 @@ fn postcode_grid_references_land_in_their_own_partnership() {
         share * 100.0
     );
 }
+
+#[test]
+fn the_tally_counts_quality_figures() {
+    let text = format!(
+        "subject,record_kind,occurred_on,lat,lon,indicators\n\
+         {p},incident,2024-03-05,53.8,-3.0,missing\n\
+         {p},incident,2024-01-09,53.8,-3.0,\n\
+         {p},incident,2024-13-01,53.8,-3.0,\n\
+         {p},incident,2024-02-01,48.8,2.3,\n",
+        p = PSEUDONYM
+    );
+    let mut tally = Tally::default();
+    for outcome in csv(&text).unwrap() {
+        tally.count(&outcome);
+    }
+    assert_eq!(
+        (tally.rows_total, tally.rows_accepted, tally.rows_rejected),
+        (4, 2, 2)
+    );
+    assert!((tally.rejected_share() - 0.5).abs() < 1e-12);
+    assert!(
+        (tally.geocoded_share() - 0.75).abs() < 1e-12,
+        "the bad date's row was located"
+    );
+    assert!((tally.indicator_completeness() - 0.5).abs() < 1e-12);
+    assert_eq!(tally.first_date, NaiveDate::from_ymd_opt(2024, 1, 9));
+    assert_eq!(tally.last_date, NaiveDate::from_ymd_opt(2024, 3, 5));
+    assert_eq!(Tally::default().rejected_share(), 0.0);
+}
