@@ -12,7 +12,12 @@ const CLUSTER: [&str; 3] = ["E06000009", "E08000005", "E10000017"];
 async fn an_administrator_sets_up_an_instance_and_reads_partnerships() {
     let test_db = TestDatabase::empty().await;
     let url = test_db.url();
-    assert!(run_ok(url, &["migrate"]).starts_with("applied 1 migration(s)"));
+    let migrations = atlas_store::migrations::embedded_versions().len();
+    let applied = run_ok(url, &["migrate"]);
+    assert!(
+        applied.starts_with(&format!("applied {migrations} migration(s)")),
+        "{applied}"
+    );
     assert_eq!(
         run_ok(url, &["migrate"]).trim(),
         "database schema is current; no migrations to apply"

@@ -20,6 +20,24 @@ pub enum ApiError {
     /// The request is malformed (400 `bad_request`).
     #[error("{0}")]
     BadRequest(String),
+    /// The caller's identity is missing or not accepted (401 `unauthorized`).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The caller may not do this (403 `forbidden`).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The change conflicts with the current state (409 `conflict`).
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than allowed (413 `payload_too_large`).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The body's media type or encoding is not supported (415 `unsupported_media_type`).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// An uploaded extract was refused as a whole (422 `extract_refused`).
+    #[error("{0}")]
+    ExtractRefused(String),
     /// The thing asked for does not exist (404 `not_found`).
     #[error("{0}")]
     NotFound(String),
@@ -37,6 +55,12 @@ impl ApiError {
     pub const fn code(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::ExtractRefused(_) => "extract_refused",
             Self::NotFound(_) => "not_found",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -48,6 +72,12 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::ExtractRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -77,9 +107,8 @@ impl From<atlas_store::StoreError> for ApiError {
                 Self::Unavailable("the database is not reachable; try again shortly".to_owned())
             }
             StoreError::NotFound(message) => Self::NotFound(message),
-            StoreError::Invalid(message) | StoreError::Conflict(message) => {
-                Self::BadRequest(message)
-            }
+            StoreError::Invalid(message) => Self::BadRequest(message),
+            StoreError::Conflict(message) => Self::Conflict(message),
             other => Self::Internal(other.to_string()),
         }
     }

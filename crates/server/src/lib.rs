@@ -6,7 +6,9 @@
 //! `{ "error": code, "message": text }` with the matching status.
 
 mod error;
+mod identity;
 mod openapi;
+mod pipeline;
 mod routes;
 mod settings;
 mod startup;
@@ -15,5 +17,7 @@ mod tls;
 
 pub use error::ApiError;
 pub use openapi::ApiDoc;
-pub use settings::{LogFormat, LogSettings, ServerSettings, Settings, SettingsError};
+pub use settings::{
+    AuthSettings, IngestSettings, LogFormat, LogSettings, ServerSettings, Settings, SettingsError,
+};
 pub use startup::Application;

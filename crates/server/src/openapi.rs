@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
-use crate::routes::{health, partnerships};
+use crate::routes::{extracts, health, partnerships};
 
 /// The service's OpenAPI description.
 #[derive(OpenApi)]
@@ -15,11 +15,22 @@ use crate::routes::{health, partnerships};
                        H3 hotspot maps and disclosure-controlled regional summaries for local \
                        safeguarding children partnerships."
     ),
-    paths(health::healthz, health::readyz, partnerships::list, partnerships::get, openapi_json),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList)),
+    paths(
+        health::healthz,
+        health::readyz,
+        partnerships::list,
+        partnerships::get,
+        extracts::upload,
+        extracts::get,
+        extracts::rejections,
+        extracts::withdraw,
+        openapi_json
+    ),
+    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView)),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),
-        (name = "partnerships", description = "Safeguarding partnerships and their geography")
+        (name = "partnerships", description = "Safeguarding partnerships and their geography"),
+        (name = "extracts", description = "Agencies' uploads and the batches they become")
     )
 )]
 pub struct ApiDoc;

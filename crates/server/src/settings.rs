@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use atlas_store::DatabaseSettings;
 use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 /// The defaults shipped in the binary, used when `config/default.toml` is not on disk.
@@ -20,6 +21,32 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// Settings of logging.
     pub log: LogSettings,
+    /// Settings of extract uploads.
+    pub ingest: IngestSettings,
+    /// Settings of caller identity.
+    pub auth: AuthSettings,
+}
+
+/// The `[ingest]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Largest upload accepted, in bytes as sent (413 above it).
+    pub max_upload_bytes: u64,
+    /// Largest share of rejected rows (0 to 1) before the whole extract is refused.
+    pub max_rejected_share: f64,
+    /// The server's own HMAC-SHA256 key (64 hexadecimal characters) with which every pseudonym
+    /// is keyed again before it is stored. Secret. Uploads are refused while it is unset.
+    pub pseudonym_key: Option<SecretString>,
+}
+
+/// The `[auth]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Development only: take the caller's agency and name from the `x-atlas-agency` and
+    /// `x-atlas-user` headers. Bearer tokens replace this with the access-control work.
+    pub dev_headers: bool,
 }
 
 /// The `[server]` section.
@@ -129,6 +156,11 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
+        if !(0.0..=1.0).contains(&self.ingest.max_rejected_share) {
+            return Err(SettingsError(
+                "ingest.max_rejected_share must be between 0 and 1".to_owned(),
+            ));
+        }
         match (&self.server.tls_cert, &self.server.tls_key) {
             (Some(_), None) => Err(SettingsError(
                 "server.tls_cert is set but server.tls_key is not".to_owned(),

@@ -44,7 +44,12 @@ impl Application {
             .build()
             .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?;
         tokio::spawn(apply_migrations(database.clone()));
+        if settings.ingest.pseudonym_key.is_none() {
+            tracing::warn!("ingest.pseudonym_key is not set: uploads will be refused");
+        }
         let data = web::Data::new(database);
+        let ingest = web::Data::new(settings.ingest.clone());
+        let auth = web::Data::new(settings.auth.clone());
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(json_error_body))
@@ -70,6 +75,8 @@ impl Application {
                 .wrap(metrics.clone())
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .app_data(data.clone())
+                .app_data(ingest.clone())
+                .app_data(auth.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(web::JsonConfig::default().error_handler(|err, _| bad_request(&err)))
@@ -78,6 +85,10 @@ impl Application {
                 .service(openapi::openapi_json)
                 .service(routes::partnerships::list)
                 .service(routes::partnerships::get)
+                .service(routes::extracts::upload)
+                .service(routes::extracts::get)
+                .service(routes::extracts::rejections)
+                .service(routes::extracts::withdraw)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::NotFound("no such endpoint".to_owned()))
                 }))

@@ -6,6 +6,7 @@
 //! private PostgreSQL cluster from the machine's binaries, for the demo and the tests.
 
 pub mod agencies;
+pub mod batches;
 pub mod cluster;
 mod error;
 pub mod migrations;

@@ -81,6 +81,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    batch_rejections (batch_id, ordinal) {
+        batch_id -> Uuid,
+        row_number -> Int8,
+        field -> Text,
+        reason -> Text,
+        ordinal -> Int4,
+    }
+}
+
+diesel::table! {
     case_records (partnership_code, id) {
         partnership_code -> Text,
         id -> Int8,
@@ -157,6 +167,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     agency_partnerships,
     batches,
     batch_partnerships,
+    batch_rejections,
     case_records,
     sharing_agreements,
     child_populations,

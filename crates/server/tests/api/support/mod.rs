@@ -11,6 +11,10 @@ use reqwest::StatusCode;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+/// The server's pseudonym key in tests.
+pub const TEST_PSEUDONYM_KEY: &str =
+    "0101010101010101010101010101010101010101010101010101010101010101";
+
 /// Blackpool, Rochdale and Lancashire.
 pub const LANCASHIRE_CLUSTER: [&str; 3] = ["E06000009", "E08000005", "E10000017"];
 
@@ -64,6 +68,8 @@ impl TestApp {
         settings.server.port = 0;
         settings.server.workers = 1;
         settings.server.shutdown_timeout_secs = 1;
+        settings.ingest.pseudonym_key = Some(TEST_PSEUDONYM_KEY.to_owned().into());
+        settings.auth.dev_headers = true;
         settings
     }
 
@@ -100,6 +106,52 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Runs a query returning one BIGINT on the test database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let client = atlas_store::connect_admin(&self.database_url, Duration::from_secs(5))
+            .await
+            .unwrap();
+        client.query_one(sql, &[]).await.unwrap().get(0)
+    }
+
+    /// Registers an agency serving `partnerships` and returns its id.
+    pub async fn register_agency(&self, name: &str, partnerships: &[&str]) -> uuid::Uuid {
+        let database = atlas_store::Database::new(&atlas_store::DatabaseSettings {
+            url: self.database_url.clone().into(),
+            pool_size: 1,
+            connect_timeout_secs: 5,
+        })
+        .unwrap();
+        let mut conn = database.connection().await.unwrap();
+        let codes: Vec<atlas_domain::GssCode> = partnerships
+            .iter()
+            .map(|code| atlas_domain::GssCode::parse(code).unwrap())
+            .collect();
+        atlas_store::agencies::add(&mut conn, name, atlas_domain::AgencyKind::Police, &codes)
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// POSTs an extract as `agency`.
+    pub async fn upload(
+        &self,
+        agency: uuid::Uuid,
+        content_type: &str,
+        body: Vec<u8>,
+        path_and_query: &str,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path_and_query))
+            .header("content-type", content_type)
+            .header("x-atlas-agency", agency.to_string())
+            .header("x-atlas-user", "analyst@test")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Imports Blackpool, Rochdale and Lancashire with their neighbours.

@@ -1,12 +1,10 @@
-//! The server through real HTTP, each test with its own database.
-
-mod support;
+//! Health, readiness, metrics, OpenAPI, the partnership API, errors and TLS.
 
 use std::time::Duration;
 
+use crate::support::{TcpProxy, TestApp, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::{TcpProxy, TestApp, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn healthz_answers_with_a_request_id_and_security_headers() {

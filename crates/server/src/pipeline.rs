@@ -1,0 +1,274 @@
+//! The upload pipeline: the request body streams through a bounded channel into a blocking task
+//! that hashes, decompresses, parses, validates, keys and places each row; accepted rows stream
+//! back into a binary COPY inside one transaction. Memory stays bounded whatever the file size.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use actix_web::web::{Bytes, Payload};
+use atlas_domain::{AgeBand, Indicator, LocationRole, RecordKind, Sex};
+use atlas_ingest::extract::{
+    ExtractError, ExtractFormat, ExtractReader, Rejection, RowOutcome, Rules, Tally,
+};
+use atlas_ingest::pseudonym::PseudonymKey;
+use atlas_store::batches::{BatchLoad, RejectionRow, StoredRecord};
+use chrono::NaiveDate;
+use futures_util::StreamExt as _;
+use h3o::CellIndex;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::mpsc;
+
+/// Rows sent from the parser to the COPY writer per message.
+const CHUNK_ROWS: usize = 1024;
+
+/// A row ready for the database.
+struct Prepared {
+    partnership: usize,
+    subject: [u8; 32],
+    record_kind: RecordKind,
+    occurred_on: NaiveDate,
+    cell: u64,
+    location_role: LocationRole,
+    indicators: Vec<Indicator>,
+    age_band: Option<AgeBand>,
+    sex: Option<Sex>,
+}
+
+/// Where the agency may put records: resolution-9 cells to the index of a partnership code.
+pub struct Placement {
+    codes: Vec<String>,
+    cells: HashMap<u64, usize>,
+}
+
+impl Placement {
+    /// Builds the lookup from cell -> partnership code pairs.
+    #[must_use]
+    pub fn new(cells: HashMap<u64, String>) -> Self {
+        let mut codes: Vec<String> = cells.values().cloned().collect();
+        codes.sort();
+        codes.dedup();
+        let cells = cells
+            .into_iter()
+            .map(|(cell, code)| (cell, codes.binary_search(&code).unwrap_or_default()))
+            .collect();
+        Self { codes, cells }
+    }
+}
+
+/// What the parser found.
+pub struct Parsed {
+    /// Counts and quality figures.
+    pub tally: Tally,
+    /// Every rejected field, in file order.
+    pub rejections: Vec<RejectionRow>,
+    /// SHA-256 of the extract's content (after any gzip decoding).
+    pub sha256: [u8; 32],
+}
+
+/// Why an upload stopped before it could be committed.
+pub enum UploadFailure {
+    /// The body grew past the limit.
+    TooLarge(u64),
+    /// The extract was refused whole.
+    Refused(ExtractError),
+    /// The database failed.
+    Store(atlas_store::StoreError),
+    /// The parser task died.
+    Internal(String),
+}
+
+/// Streams `payload` through the parser into `load`. Returns what the parser found; the caller
+/// decides whether to commit.
+pub async fn stream(
+    mut payload: Payload,
+    format: ExtractFormat,
+    gzip: bool,
+    max_bytes: u64,
+    key: PseudonymKey,
+    placement: Placement,
+    load: &mut BatchLoad,
+) -> Result<Parsed, UploadFailure> {
+    let (bytes_tx, bytes_rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
+    let (rows_tx, mut rows_rx) = mpsc::channel::<Vec<Prepared>>(4);
+    let placement = std::sync::Arc::new(placement);
+    let codes = placement.codes.clone();
+    let parser = tokio::task::spawn_blocking(move || {
+        parse(bytes_rx, format, gzip, &key, &placement, &rows_tx)
+    });
+
+    let feed = async {
+        let mut received = 0_u64;
+        let mut parser_listening = true;
+        while let Some(chunk) = payload.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(err) => {
+                    let _ = bytes_tx
+                        .send(Err(std::io::Error::other(err.to_string())))
+                        .await;
+                    return Ok(());
+                }
+            };
+            received += chunk.len() as u64;
+            if received > max_bytes {
+                let _ = bytes_tx
+                    .send(Err(std::io::Error::other("the upload is too large")))
+                    .await;
+                return Err(UploadFailure::TooLarge(max_bytes));
+            }
+            // When the parser stops early (a refused extract) the rest of the body is read and
+            // dropped, so the client receives the verdict rather than a broken connection.
+            if parser_listening && bytes_tx.send(Ok(chunk)).await.is_err() {
+                parser_listening = false;
+            }
+        }
+        drop(bytes_tx);
+        Ok(())
+    };
+    let copy = async {
+        while let Some(rows) = rows_rx.recv().await {
+            for row in rows {
+                let record = StoredRecord {
+                    partnership_code: &codes[row.partnership],
+                    subject: row.subject,
+                    record_kind: row.record_kind,
+                    occurred_on: row.occurred_on,
+                    cell: row.cell,
+                    location_role: row.location_role,
+                    indicators: &row.indicators,
+                    age_band: row.age_band,
+                    sex: row.sex,
+                };
+                load.write(&record).await.map_err(UploadFailure::Store)?;
+            }
+        }
+        Ok(())
+    };
+    let (fed, copied) = tokio::join!(feed, copy);
+    let parsed = parser
+        .await
+        .map_err(|err| UploadFailure::Internal(err.to_string()))?;
+    fed?;
+    copied?;
+    parsed.map_err(UploadFailure::Refused)
+}
+
+/// The blocking half: bytes in, prepared rows out.
+fn parse(
+    bytes: mpsc::Receiver<std::io::Result<Bytes>>,
+    format: ExtractFormat,
+    gzip: bool,
+    key: &PseudonymKey,
+    placement: &Placement,
+    rows: &mpsc::Sender<Vec<Prepared>>,
+) -> Result<Parsed, ExtractError> {
+    let body = ChannelReader {
+        receiver: bytes,
+        current: Bytes::new(),
+    };
+    let decoded: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::GzDecoder::new(body))
+    } else {
+        Box::new(body)
+    };
+    let mut hashing = HashingReader {
+        inner: decoded,
+        hasher: Sha256::new(),
+    };
+    let no_postcodes: HashMap<String, CellIndex> = HashMap::new();
+    // One day's grace so that an event dated today in the United Kingdom is never "future".
+    let today = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+    let rules = Rules {
+        today,
+        postcodes: &no_postcodes,
+    };
+    let mut tally = Tally::default();
+    let mut rejections = Vec::new();
+    let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+    for outcome in ExtractReader::new(&mut hashing, format, rules)? {
+        let outcome = match outcome? {
+            RowOutcome::Accepted(record) => match placement.cells.get(&u64::from(record.cell)) {
+                Some(&partnership) => {
+                    chunk.push(Prepared {
+                        partnership,
+                        subject: key.sign(&record.subject),
+                        record_kind: record.record_kind,
+                        occurred_on: record.occurred_on,
+                        cell: u64::from(record.cell),
+                        location_role: record.location_role,
+                        indicators: record.indicators.clone(),
+                        age_band: record.age_band,
+                        sex: record.sex,
+                    });
+                    if chunk.len() == CHUNK_ROWS
+                        && rows.blocking_send(std::mem::take(&mut chunk)).is_err()
+                    {
+                        return Err(ExtractError::Read("the upload was abandoned".to_owned()));
+                    }
+                    RowOutcome::Accepted(record)
+                }
+                None => RowOutcome::Rejected(vec![Rejection {
+                    row: record.row,
+                    field: "location",
+                    reason: "outside the area of every partnership your agency serves".to_owned(),
+                }]),
+            },
+            rejected @ RowOutcome::Rejected(_) => rejected,
+        };
+        tally.count(&outcome);
+        if let RowOutcome::Rejected(problems) = outcome {
+            rejections.extend(problems.into_iter().map(|problem| RejectionRow {
+                row: i64::try_from(problem.row).unwrap_or(i64::MAX),
+                field: problem.field.to_owned(),
+                reason: problem.reason,
+            }));
+        }
+    }
+    if !chunk.is_empty() && rows.blocking_send(chunk).is_err() {
+        return Err(ExtractError::Read("the upload was abandoned".to_owned()));
+    }
+    // Hash whatever follows the last row too (trailing blank lines).
+    std::io::copy(&mut hashing, &mut std::io::sink())
+        .map_err(|err| ExtractError::Read(err.to_string()))?;
+    Ok(Parsed {
+        tally,
+        rejections,
+        sha256: hashing.hasher.finalize().into(),
+    })
+}
+
+/// Reads the bytes that the request handler forwards, blocking until they arrive.
+struct ChannelReader {
+    receiver: mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.receiver.blocking_recv() {
+                Some(Ok(bytes)) => self.current = bytes,
+                Some(Err(err)) => return Err(err),
+                None => return Ok(0),
+            }
+        }
+        let count = buffer.len().min(self.current.len());
+        buffer[..count].copy_from_slice(&self.current[..count]);
+        self.current = self.current.slice(count..);
+        Ok(count)
+    }
+}
+
+/// Hashes everything read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let count = self.inner.read(buffer)?;
+        self.hasher.update(&buffer[..count]);
+        Ok(count)
+    }
+}

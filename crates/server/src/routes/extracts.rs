@@ -1,0 +1,321 @@
+//! Uploading extracts and managing the resulting batches.
+
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use atlas_ingest::extract::{ExtractError, ExtractFormat};
+use atlas_ingest::pseudonym::PseudonymKey;
+use atlas_store::Database;
+use atlas_store::batches::{self, BatchCounts, BatchLoad, Committed};
+use secrecy::ExposeSecret as _;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::ApiError;
+use crate::identity::AgencyUser;
+use crate::pipeline::{self, Placement, UploadFailure};
+use crate::settings::IngestSettings;
+
+/// A batch as its uploader sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchView {
+    /// Identifier of the batch.
+    pub batch_id: Uuid,
+    /// `committed`, `withdrawn` or `superseded`.
+    #[schema(example = "committed")]
+    pub status: String,
+    /// Rows read.
+    pub rows_total: i32,
+    /// Rows stored.
+    pub rows_accepted: i32,
+    /// Rows rejected (see the rejection report).
+    pub rows_rejected: i32,
+    /// `geocoded_share`, `indicator_completeness`, `first_date`, `last_date`.
+    #[schema(value_type = Object)]
+    pub quality: serde_json::Value,
+    /// Rows stored per partnership.
+    #[schema(value_type = Object)]
+    pub partnerships: std::collections::BTreeMap<String, i32>,
+    /// The batch that replaced this one.
+    pub superseded_by: Option<Uuid>,
+    /// Where to fetch the rejection report.
+    pub rejections: String,
+}
+
+impl From<batches::Batch> for BatchView {
+    fn from(batch: batches::Batch) -> Self {
+        Self {
+            rejections: format!("/api/v1/batches/{}/rejections", batch.id),
+            batch_id: batch.id,
+            status: batch.status,
+            rows_total: batch.rows_total,
+            rows_accepted: batch.rows_accepted,
+            rows_rejected: batch.rows_rejected,
+            quality: batch.quality,
+            partnerships: batch.partnerships,
+            superseded_by: batch.superseded_by,
+        }
+    }
+}
+
+/// Options of an upload.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UploadQuery {
+    /// A committed batch of the same agency that this extract corrects: it is superseded, and
+    /// its records removed, in the same transaction as this batch is stored.
+    pub supersedes: Option<Uuid>,
+}
+
+/// Uploads an extract (`text/csv` or `application/x-ndjson`, optionally `Content-Encoding:
+/// gzip`). All accepted rows are stored in one transaction with the batch, or none are.
+#[utoipa::path(
+    tag = "extracts",
+    params(UploadQuery),
+    request_body(content = String, content_type = "text/csv", description = "The extract; see docs/extract-format.md"),
+    responses(
+        (status = 201, body = BatchView, description = "A new batch"),
+        (status = 200, body = BatchView, description = "The agency already uploaded this file: the existing batch"),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody),
+        (status = 415, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody, description = "Refused whole: unusable, identifying, or too many rejected rows")
+    )
+)]
+#[post("/api/v1/extracts")]
+pub async fn upload(
+    request: HttpRequest,
+    payload: web::Payload,
+    user: AgencyUser,
+    query: web::Query<UploadQuery>,
+    database: web::Data<Database>,
+    settings: web::Data<IngestSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let format = extract_format(&request)?;
+    let gzip = gzip_encoded(&request)?;
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > settings.max_upload_bytes) {
+        return Err(too_large(settings.max_upload_bytes));
+    }
+    let key = settings
+        .pseudonym_key
+        .as_ref()
+        .ok_or_else(|| {
+            ApiError::Unavailable(
+                "uploads are not configured: ingest.pseudonym_key is not set".to_owned(),
+            )
+        })
+        .and_then(|key| {
+            PseudonymKey::from_hex(key.expose_secret())
+                .map_err(|err| ApiError::Internal(format!("ingest.pseudonym_key: {err}")))
+        })?;
+    if let Some(old) = query.supersedes {
+        let mut conn = database.connection().await?;
+        batches::check_supersedable(&mut conn, old, user.agency_id).await?;
+    }
+    let url = database.url().expose_secret().to_owned();
+    let cells = batches::agency_cells(&url, user.agency_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Forbidden(format!("agency {} is not registered", user.agency_id))
+        })?;
+
+    let mut load = BatchLoad::begin(&url, user.agency_id, &user.subject).await?;
+    let parsed = pipeline::stream(
+        payload,
+        format,
+        gzip,
+        settings.max_upload_bytes,
+        key,
+        Placement::new(cells),
+        &mut load,
+    )
+    .await
+    .map_err(|failure| match failure {
+        UploadFailure::TooLarge(limit) => too_large(limit),
+        UploadFailure::Refused(ExtractError::Read(reason)) => ApiError::BadRequest(format!(
+            "the extract could not be read: {reason}; nothing was stored"
+        )),
+        UploadFailure::Refused(err) => {
+            ApiError::ExtractRefused(format!("{err}; nothing was stored"))
+        }
+        UploadFailure::Store(err) => err.into(),
+        UploadFailure::Internal(detail) => ApiError::Internal(detail),
+    })?;
+
+    let tally = &parsed.tally;
+    if tally.rejected_share() > settings.max_rejected_share {
+        let first = parsed
+            .rejections
+            .iter()
+            .take(5)
+            .map(|rejection| {
+                format!(
+                    "row {} {}: {}",
+                    rejection.row, rejection.field, rejection.reason
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(ApiError::ExtractRefused(format!(
+            "{} of {} rows were rejected ({:.1} %), more than the {:.1} % allowed; nothing was stored. First problems: {first}",
+            tally.rows_rejected,
+            tally.rows_total,
+            tally.rejected_share() * 100.0,
+            settings.max_rejected_share * 100.0,
+        )));
+    }
+    let count = |value: u64| {
+        i32::try_from(value)
+            .map_err(|_| ApiError::PayloadTooLarge("too many rows in one extract".to_owned()))
+    };
+    let counts = BatchCounts {
+        rows_total: count(tally.rows_total)?,
+        rows_accepted: count(tally.rows_accepted)?,
+        rows_rejected: count(tally.rows_rejected)?,
+        quality: serde_json::json!({
+            "geocoded_share": tally.geocoded_share(),
+            "indicator_completeness": tally.indicator_completeness(),
+            "first_date": tally.first_date,
+            "last_date": tally.last_date,
+        }),
+    };
+    let committed = load
+        .commit(parsed.sha256, &counts, &parsed.rejections, query.supersedes)
+        .await?;
+    let (status, id) = match committed {
+        Committed::New(id) => (actix_web::http::StatusCode::CREATED, id),
+        Committed::Existing(id) => (actix_web::http::StatusCode::OK, id),
+    };
+    let mut conn = database.connection().await?;
+    let batch = batches::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("batch {id} vanished after commit")))?;
+    Ok(HttpResponse::build(status).json(BatchView::from(batch)))
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "the extract is larger than the {limit} bytes allowed; nothing was stored"
+    ))
+}
+
+fn extract_format(request: &HttpRequest) -> Result<ExtractFormat, ApiError> {
+    let media_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match media_type.as_str() {
+        "text/csv" => Ok(ExtractFormat::Csv),
+        "application/x-ndjson" | "application/ndjson" => Ok(ExtractFormat::Ndjson),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type `{other}` is not an extract format: send text/csv or application/x-ndjson"
+        ))),
+    }
+}
+
+fn gzip_encoded(request: &HttpRequest) -> Result<bool, ApiError> {
+    match request
+        .headers()
+        .get(CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+    {
+        None | Some("identity") => Ok(false),
+        Some(encoding) if encoding.eq_ignore_ascii_case("gzip") => Ok(true),
+        Some(other) => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Encoding `{other}` is not supported: send the extract plain or gzip-encoded"
+        ))),
+    }
+}
+
+/// Finds a batch of the caller's agency (another agency's batch is reported as not found).
+async fn own_batch(
+    database: &Database,
+    user: &AgencyUser,
+    id: Uuid,
+) -> Result<batches::Batch, ApiError> {
+    let mut conn = database.connection().await?;
+    batches::find(&mut conn, id)
+        .await?
+        .filter(|batch| batch.agency_id == user.agency_id)
+        .ok_or_else(|| ApiError::NotFound(format!("your agency has no batch {id}")))
+}
+
+/// One batch of the caller's agency.
+#[utoipa::path(
+    tag = "extracts",
+    params(("id" = Uuid, Path, description = "Batch id")),
+    responses((status = 200, body = BatchView), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody))
+)]
+#[get("/api/v1/batches/{id}")]
+pub async fn get(
+    user: AgencyUser,
+    id: web::Path<Uuid>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let batch = own_batch(&database, &user, *id).await?;
+    Ok(HttpResponse::Ok().json(BatchView::from(batch)))
+}
+
+/// The rejection report of a batch: CSV with columns `row,field,reason`.
+#[utoipa::path(
+    tag = "extracts",
+    params(("id" = Uuid, Path, description = "Batch id")),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = crate::error::ErrorBody))
+)]
+#[get("/api/v1/batches/{id}/rejections")]
+pub async fn rejections(
+    user: AgencyUser,
+    id: web::Path<Uuid>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let batch = own_batch(&database, &user, *id).await?;
+    let mut conn = database.connection().await?;
+    let rows = batches::rejections(&mut conn, batch.id).await?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let written: Result<(), csv::Error> = (|| {
+        writer.write_record(["row", "field", "reason"])?;
+        for row in &rows {
+            writer.write_record([row.row.to_string().as_str(), &row.field, &row.reason])?;
+        }
+        writer.flush()?;
+        Ok(())
+    })();
+    written.map_err(|err| ApiError::Internal(err.to_string()))?;
+    let body = writer
+        .into_inner()
+        .map_err(|err| ApiError::Internal(err.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"rejections-{}.csv\"", batch.id),
+        ))
+        .body(body))
+}
+
+/// Withdraws a committed batch of the caller's agency: its records are removed at once.
+#[utoipa::path(
+    tag = "extracts",
+    params(("id" = Uuid, Path, description = "Batch id")),
+    responses((status = 200, body = BatchView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody))
+)]
+#[delete("/api/v1/batches/{id}")]
+pub async fn withdraw(
+    user: AgencyUser,
+    id: web::Path<Uuid>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let batch = own_batch(&database, &user, *id).await?;
+    batches::withdraw(database.url().expose_secret(), batch.id, user.agency_id).await?;
+    let batch = own_batch(&database, &user, batch.id).await?;
+    Ok(HttpResponse::Ok().json(BatchView::from(batch)))
+}

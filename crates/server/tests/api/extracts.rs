@@ -1,0 +1,454 @@
+//! Uploading extracts through real HTTP: atomic batches, refusals, repeats, withdrawal and
+//! supersession.
+
+use std::io::Write as _;
+
+use crate::support::{TestApp, spawn_app};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const CSV: &str = "text/csv";
+const BLACKPOOL: (f64, f64) = (53.8175, -3.0357);
+
+fn pseudonym(child: u32) -> String {
+    format!("{child:064x}")
+}
+
+/// A CSV extract of `good` rows in Blackpool followed by `bad` rows with an impossible date.
+fn extract(good: u32, bad: u32) -> Vec<u8> {
+    let mut text = String::from("subject,record_kind,occurred_on,lat,lon,indicators,age\n");
+    for child in 0..good {
+        let day = 1 + child % 28;
+        text.push_str(&format!(
+            "{},incident,2024-02-{day:02},{},{},missing;gifts_money,15\n",
+            pseudonym(child),
+            BLACKPOOL.0,
+            BLACKPOOL.1
+        ));
+    }
+    for child in 0..bad {
+        text.push_str(&format!(
+            "{},incident,2024-02-30,{},{},,\n",
+            pseudonym(child),
+            BLACKPOOL.0,
+            BLACKPOOL.1
+        ));
+    }
+    text.into_bytes()
+}
+
+async fn ready_app() -> (TestApp, uuid::Uuid) {
+    let app = spawn_app().await;
+    app.import_lancashire_cluster().await;
+    let agency = app
+        .register_agency("Blackpool Police", &["E06000009"])
+        .await;
+    (app, agency)
+}
+
+async fn json(response: reqwest::Response) -> Value {
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_extract_becomes_one_batch_with_a_rejection_report() {
+    let (app, agency) = ready_app().await;
+    let response = app
+        .upload(agency, CSV, extract(40, 1), "/api/v1/extracts")
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let batch = json(response).await;
+    assert_eq!(batch["status"], "committed");
+    assert_eq!(
+        (
+            batch["rows_total"].as_i64(),
+            batch["rows_accepted"].as_i64(),
+            batch["rows_rejected"].as_i64()
+        ),
+        (Some(41), Some(40), Some(1))
+    );
+    assert_eq!(
+        batch["partnerships"],
+        serde_json::json!({ "E06000009": 40 })
+    );
+    assert_eq!(batch["quality"]["indicator_completeness"], 1.0);
+    assert_eq!(batch["quality"]["first_date"], "2024-02-01");
+    assert_eq!(batch["quality"]["last_date"], "2024-02-28");
+    assert!((batch["quality"]["geocoded_share"].as_f64().unwrap() - 1.0).abs() < 1e-12);
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 40);
+
+    // The stored pseudonym is keyed again by the server: the agency's value is not in the table.
+    let agency_pseudonym = format!("\\x{}", pseudonym(0));
+    let leaked = app
+        .count(&format!(
+            "SELECT count(*) FROM case_records WHERE subject = '{agency_pseudonym}'::bytea"
+        ))
+        .await;
+    assert_eq!(leaked, 0);
+    assert_eq!(
+        app.count("SELECT count(DISTINCT subject) FROM case_records")
+            .await,
+        40
+    );
+
+    let id = batch["batch_id"].as_str().unwrap();
+    let fetched = app
+        .client
+        .get(app.url(&format!("/api/v1/batches/{id}")))
+        .header("x-atlas-agency", agency.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(fetched).await["rows_accepted"], 40);
+    let report = app
+        .client
+        .get(app.url(batch["rejections"].as_str().unwrap()))
+        .header("x-atlas-agency", agency.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        report.text().await.unwrap(),
+        "row,field,reason\n42,occurred_on,not a real date\n"
+    );
+}
+
+#[tokio::test]
+async fn the_same_file_again_returns_the_existing_batch_even_gzipped() {
+    let (app, agency) = ready_app().await;
+    let first = json(
+        app.upload(agency, CSV, extract(30, 0), "/api/v1/extracts")
+            .await,
+    )
+    .await;
+    let again = app
+        .upload(agency, CSV, extract(30, 0), "/api/v1/extracts")
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(json(again).await["batch_id"], first["batch_id"]);
+
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&extract(30, 0)).unwrap();
+    let gzipped = app
+        .client
+        .post(app.url("/api/v1/extracts"))
+        .header("content-type", CSV)
+        .header("content-encoding", "gzip")
+        .header("x-atlas-agency", agency.to_string())
+        .body(encoder.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.status(), StatusCode::OK);
+    assert_eq!(json(gzipped).await["batch_id"], first["batch_id"]);
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 30);
+    assert_eq!(app.count("SELECT count(*) FROM batches").await, 1);
+}
+
+#[tokio::test]
+async fn ndjson_is_accepted_too() {
+    let (app, agency) = ready_app().await;
+    let lines: String = (0..20)
+        .map(|child| {
+            format!(
+                "{{\"subject\":\"{}\",\"record_kind\":\"referral\",\"occurred_on\":\"2024-05-01\",\"lat\":{},\"lon\":{},\"indicators\":[\"online_contact\"]}}\n",
+                pseudonym(child),
+                BLACKPOOL.0,
+                BLACKPOOL.1
+            )
+        })
+        .collect();
+    let response = app
+        .upload(
+            agency,
+            "application/x-ndjson",
+            lines.into_bytes(),
+            "/api/v1/extracts",
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(json(response).await["rows_accepted"], 20);
+}
+
+#[tokio::test]
+async fn refused_extracts_store_nothing_and_say_why() {
+    let (app, agency) = ready_app().await;
+    let header = "subject,record_kind,occurred_on,lat,lon\n";
+    let row = format!(
+        "{},incident,2024-02-01,{},{}\n",
+        pseudonym(1),
+        BLACKPOOL.0,
+        BLACKPOOL.1
+    );
+    let mut not_utf8 = format!("{header}{row}").into_bytes();
+    not_utf8.extend_from_slice(b"\xff\xfe,incident,2024-02-01,53.8,-3.0\n");
+    let mut truncated = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    truncated.write_all(&extract(50, 0)).unwrap();
+    let mut truncated = truncated.finish().unwrap();
+    truncated.truncate(truncated.len() / 2);
+
+    let cases: Vec<(Vec<u8>, Option<&str>, StatusCode, &str)> = vec![
+        (
+            Vec::new(),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the extract is empty",
+        ),
+        (
+            header.as_bytes().to_vec(),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a header but no rows",
+        ),
+        (
+            b"subject,occurred_on,lat,lon\nx,2024-01-01,53.8,-3.0\n".to_vec(),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "required column(s) record_kind",
+        ),
+        (
+            format!("subject,record_kind,occurred_on,lat,LAT\n{row}").into_bytes(),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "appears twice",
+        ),
+        (
+            not_utf8,
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not valid UTF-8",
+        ),
+        (
+            String::from_utf8(extract(10, 0))
+                .unwrap()
+                .replace("indicators,age", "indicators,dob")
+                .into_bytes(),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "column `dob` looks like it holds a date of birth",
+        ),
+        (
+            extract(10, 5),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "5 of 15 rows were rejected",
+        ),
+        (
+            truncated,
+            Some("gzip"),
+            StatusCode::BAD_REQUEST,
+            "could not be read",
+        ),
+    ];
+    for (body, encoding, status, message) in cases {
+        let mut request = app
+            .client
+            .post(app.url("/api/v1/extracts"))
+            .header("content-type", CSV)
+            .header("x-atlas-agency", agency.to_string())
+            .body(body);
+        if let Some(encoding) = encoding {
+            request = request.header("content-encoding", encoding);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{message}");
+        let body = json(response).await;
+        assert!(
+            body["message"].as_str().unwrap().contains(message),
+            "{message}: {body}"
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was stored"),
+            "{body}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM batches").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 0);
+}
+
+#[tokio::test]
+async fn wrong_media_types_identities_and_sizes_are_refused() {
+    let (app, agency) = ready_app().await;
+    let response = app
+        .upload(
+            agency,
+            "application/json",
+            extract(5, 0),
+            "/api/v1/extracts",
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let response = app
+        .client
+        .post(app.url("/api/v1/extracts"))
+        .header("content-type", CSV)
+        .header("content-encoding", "br")
+        .header("x-atlas-agency", agency.to_string())
+        .body(extract(5, 0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let anonymous = app
+        .client
+        .post(app.url("/api/v1/extracts"))
+        .header("content-type", CSV)
+        .body(extract(5, 0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(anonymous).await["error"], "unauthorized");
+    let stranger = app
+        .upload(uuid::Uuid::new_v4(), CSV, extract(5, 0), "/api/v1/extracts")
+        .await;
+    assert_eq!(stranger.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("SELECT count(*) FROM batches").await, 0);
+}
+
+#[tokio::test]
+async fn an_upload_over_the_limit_gets_413_and_stores_nothing() {
+    let test_db = atlas_store::test_db::TestDatabase::new().await;
+    let app = crate::support::spawn_app_with(&test_db, None, |settings| {
+        settings.ingest.max_upload_bytes = 2_000
+    })
+    .await;
+    app.wait_until_ready(std::time::Duration::from_secs(20))
+        .await;
+    app.import_lancashire_cluster().await;
+    let agency = app
+        .register_agency("Blackpool Police", &["E06000009"])
+        .await;
+    let response = app
+        .upload(agency, CSV, extract(200, 0), "/api/v1/extracts")
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json(response).await["error"], "payload_too_large");
+    // Without a declared length the limit is enforced while streaming.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = extract(200, 0)
+        .chunks(500)
+        .map(|chunk| Ok(chunk.to_vec()))
+        .collect();
+    let streamed = app
+        .client
+        .post(app.url("/api/v1/extracts"))
+        .header("content-type", CSV)
+        .header("x-atlas-agency", agency.to_string())
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.count("SELECT count(*) FROM batches").await, 0);
+}
+
+#[tokio::test]
+async fn rows_outside_the_agencys_partnerships_are_rejected() {
+    let (app, agency) = ready_app().await;
+    let mut text = String::from_utf8(extract(30, 0)).unwrap();
+    text.push_str(&format!(
+        "{},incident,2024-02-01,51.5074,-0.1278,,\n",
+        pseudonym(99)
+    ));
+    let batch = json(
+        app.upload(agency, CSV, text.into_bytes(), "/api/v1/extracts")
+            .await,
+    )
+    .await;
+    assert_eq!(batch["rows_rejected"], 1);
+    assert!((batch["quality"]["geocoded_share"].as_f64().unwrap() - 30.0 / 31.0).abs() < 1e-9);
+    let report = app
+        .client
+        .get(app.url(batch["rejections"].as_str().unwrap()))
+        .header("x-atlas-agency", agency.to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        report.contains("32,location,outside the area of every partnership your agency serves"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn batches_are_withdrawn_or_superseded_by_their_own_agency_only() {
+    let (app, agency) = ready_app().await;
+    let other = app.register_agency("Rochdale Police", &["E08000005"]).await;
+    let first = json(
+        app.upload(agency, CSV, extract(30, 0), "/api/v1/extracts")
+            .await,
+    )
+    .await;
+    let first_id = first["batch_id"].as_str().unwrap().to_owned();
+
+    let foreign = app
+        .client
+        .delete(app.url(&format!("/api/v1/batches/{first_id}")))
+        .header("x-atlas-agency", other.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    let foreign = app
+        .upload(
+            other,
+            CSV,
+            extract(25, 0),
+            &format!("/api/v1/extracts?supersedes={first_id}"),
+        )
+        .await;
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+
+    let corrected = app
+        .upload(
+            agency,
+            CSV,
+            extract(35, 0),
+            &format!("/api/v1/extracts?supersedes={first_id}"),
+        )
+        .await;
+    assert_eq!(corrected.status(), StatusCode::CREATED);
+    let corrected = json(corrected).await;
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 35);
+    let old = json(
+        app.client
+            .get(app.url(&format!("/api/v1/batches/{first_id}")))
+            .header("x-atlas-agency", agency.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(old["status"], "superseded");
+    assert_eq!(old["superseded_by"], corrected["batch_id"]);
+
+    let new_id = corrected["batch_id"].as_str().unwrap();
+    let withdrawn = app
+        .client
+        .delete(app.url(&format!("/api/v1/batches/{new_id}")))
+        .header("x-atlas-agency", agency.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.status(), StatusCode::OK);
+    assert_eq!(json(withdrawn).await["status"], "withdrawn");
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 0);
+    let again = app
+        .client
+        .delete(app.url(&format!("/api/v1/batches/{new_id}")))
+        .header("x-atlas-agency", agency.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+}

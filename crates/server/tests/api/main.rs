@@ -1,0 +1,6 @@
+//! The server through real HTTP, each test with its own database. One test binary, several
+//! modules: it links once.
+
+mod extracts;
+mod service;
+mod support;

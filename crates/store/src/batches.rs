@@ -1,0 +1,518 @@
+//! Batches: loading an extract's accepted rows with binary COPY inside one transaction, and
+//! reading, withdrawing and superseding batches.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use atlas_domain::{AgeBand, FINEST_RESOLUTION, Indicator, LocationRole, RecordKind, Sex};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
+use diesel_async::AsyncPgConnection;
+use tokio_postgres::GenericClient;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use crate::schema::{batch_partnerships, batch_rejections, batches};
+use crate::{StoreError, connect_admin};
+
+/// One row to store: a validated record, keyed again by the server and assigned to a partnership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord<'a> {
+    /// The partnership whose coverage holds the cell.
+    pub partnership_code: &'a str,
+    /// The server-keyed pseudonym.
+    pub subject: [u8; 32],
+    /// What kind of event.
+    pub record_kind: RecordKind,
+    /// When.
+    pub occurred_on: NaiveDate,
+    /// Where: an H3 cell at resolution 9.
+    pub cell: u64,
+    /// What the place was to the event.
+    pub location_role: LocationRole,
+    /// Risk indicators.
+    pub indicators: &'a [Indicator],
+    /// Age band.
+    pub age_band: Option<AgeBand>,
+    /// Sex.
+    pub sex: Option<Sex>,
+}
+
+/// One rejected field of one row, as kept for the rejection report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RejectionRow {
+    /// Row number in the file (header = 1).
+    pub row: i64,
+    /// Field at fault.
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The counts and quality figures of a finished extract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchCounts {
+    /// Rows read.
+    pub rows_total: i32,
+    /// Rows stored.
+    pub rows_accepted: i32,
+    /// Rows rejected.
+    pub rows_rejected: i32,
+    /// Data-quality figures, stored as JSON.
+    pub quality: serde_json::Value,
+}
+
+/// A batch as the uploader sees it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Batch {
+    /// Identifier.
+    pub id: Uuid,
+    /// The agency that uploaded it.
+    pub agency_id: Uuid,
+    /// Who uploaded it.
+    pub uploaded_by: String,
+    /// `committed`, `withdrawn` or `superseded`.
+    pub status: String,
+    /// The batch that replaced it, when superseded.
+    pub superseded_by: Option<Uuid>,
+    /// Rows read.
+    pub rows_total: i32,
+    /// Rows stored.
+    pub rows_accepted: i32,
+    /// Rows rejected.
+    pub rows_rejected: i32,
+    /// Data-quality figures.
+    pub quality: serde_json::Value,
+    /// Rows stored per partnership.
+    pub partnerships: BTreeMap<String, i32>,
+    /// When the upload began.
+    pub received_at: DateTime<Utc>,
+    /// When it committed.
+    pub committed_at: Option<DateTime<Utc>>,
+    /// When it was withdrawn.
+    pub withdrawn_at: Option<DateTime<Utc>>,
+}
+
+/// What committing a load did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// A new batch was stored.
+    New(Uuid),
+    /// The agency had already uploaded this file: nothing new was stored.
+    Existing(Uuid),
+}
+
+/// The resolution-9 cells of every partnership an agency serves, mapped to the partnership's
+/// code; `None` when the agency is not registered.
+///
+/// # Errors
+/// [`StoreError`] when PostgreSQL fails.
+pub async fn agency_cells(
+    url: &str,
+    agency_id: Uuid,
+) -> Result<Option<HashMap<u64, String>>, StoreError> {
+    let client = connect_admin(url, Duration::from_secs(10)).await?;
+    if client
+        .query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&agency_id])
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let rows = client
+        .query(
+            "SELECT c.cell, c.partnership_code FROM partnership_cells c
+             JOIN agency_partnerships a ON a.partnership_code = c.partnership_code
+             WHERE a.agency_id = $1 AND c.resolution = $2",
+            &[&agency_id, &i16::from(FINEST_RESOLUTION)],
+        )
+        .await?;
+    Ok(Some(
+        rows.into_iter()
+            .map(|row| (row.get::<_, i64>(0).cast_unsigned(), row.get(1)))
+            .collect(),
+    ))
+}
+
+/// An extract being loaded: a transaction holding the batch row and an open COPY of its records.
+/// Dropping it without [`BatchLoad::commit`] stores nothing: the transaction dies with its
+/// connection.
+pub struct BatchLoad {
+    client: tokio_postgres::Client,
+    id: Uuid,
+    agency_id: Uuid,
+    writer: std::pin::Pin<Box<BinaryCopyInWriter>>,
+    per_partnership: BTreeMap<String, i32>,
+}
+
+const RECORD_TYPES: [Type; 11] = [
+    Type::TEXT,
+    Type::UUID,
+    Type::UUID,
+    Type::BYTEA,
+    Type::TEXT,
+    Type::DATE,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT_ARRAY,
+    Type::TEXT,
+    Type::BPCHAR,
+];
+
+impl BatchLoad {
+    /// Opens a transaction, inserts the batch row and starts the COPY of its records.
+    ///
+    /// # Errors
+    /// [`StoreError`] when PostgreSQL fails.
+    pub async fn begin(url: &str, agency_id: Uuid, uploaded_by: &str) -> Result<Self, StoreError> {
+        let client = connect_admin(url, Duration::from_secs(10)).await?;
+        let id = Uuid::new_v4();
+        // The file's hash is known only at the end; a unique placeholder holds its place.
+        let placeholder = [Uuid::new_v4().into_bytes(), Uuid::new_v4().into_bytes()].concat();
+        client.batch_execute("BEGIN").await?;
+        client
+            .execute(
+                "INSERT INTO batches (id, agency_id, uploaded_by, file_sha256, status, rows_total, rows_accepted, rows_rejected)
+                 VALUES ($1, $2, $3, $4, 'committed', 0, 0, 0)",
+                &[&id, &agency_id, &uploaded_by, &placeholder],
+            )
+            .await?;
+        let sink = client
+            .copy_in(
+                "COPY case_records (partnership_code, batch_id, agency_id, subject, record_kind, occurred_on,
+                                    cell, location_role, indicators, age_band, sex)
+                 FROM STDIN (FORMAT binary)",
+            )
+            .await?;
+        let writer = Box::pin(BinaryCopyInWriter::new(sink, &RECORD_TYPES));
+        Ok(Self {
+            client,
+            id,
+            agency_id,
+            writer,
+            per_partnership: BTreeMap::new(),
+        })
+    }
+
+    /// The new batch's id.
+    #[must_use]
+    pub const fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Streams one record into the COPY.
+    ///
+    /// # Errors
+    /// [`StoreError`] when PostgreSQL refuses it.
+    pub async fn write(&mut self, record: &StoredRecord<'_>) -> Result<(), StoreError> {
+        let indicators: Vec<&str> = record
+            .indicators
+            .iter()
+            .map(|indicator| indicator.as_str())
+            .collect();
+        let cell = i64::try_from(record.cell)
+            .map_err(|_| StoreError::Invalid("not an H3 cell".to_owned()))?;
+        self.writer
+            .as_mut()
+            .write(&[
+                &record.partnership_code,
+                &self.id,
+                &self.agency_id,
+                &record.subject.as_slice(),
+                &record.record_kind.as_str(),
+                &record.occurred_on,
+                &cell,
+                &record.location_role.as_str(),
+                &indicators,
+                &record.age_band.map(AgeBand::as_str),
+                &record.sex.map(Sex::as_str),
+            ])
+            .await?;
+        *self
+            .per_partnership
+            .entry(record.partnership_code.to_owned())
+            .or_default() += 1;
+        Ok(())
+    }
+
+    /// Finishes the COPY and commits the batch, unless the agency already uploaded a file with
+    /// this SHA-256, in which case everything is rolled back and the earlier batch is named.
+    /// With `supersedes`, that earlier batch of the same agency is marked superseded and its
+    /// records removed in the same transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] or [`StoreError::Conflict`] when `supersedes` names no committed
+    /// batch of this agency; other [`StoreError`]s when PostgreSQL fails (nothing is stored).
+    pub async fn commit(
+        mut self,
+        file_sha256: [u8; 32],
+        counts: &BatchCounts,
+        rejections: &[RejectionRow],
+        supersedes: Option<Uuid>,
+    ) -> Result<Committed, StoreError> {
+        self.writer.as_mut().finish().await?;
+        let client = &self.client;
+        let sha = file_sha256.as_slice();
+        if let Some(existing) = existing_batch(client, self.agency_id, sha).await? {
+            client.batch_execute("ROLLBACK").await?;
+            return Ok(Committed::Existing(existing));
+        }
+        let updated = client
+            .execute(
+                "UPDATE batches SET file_sha256 = $2, rows_total = $3, rows_accepted = $4, rows_rejected = $5,
+                        quality = $6, committed_at = now()
+                 WHERE id = $1",
+                &[&self.id, &sha, &counts.rows_total, &counts.rows_accepted, &counts.rows_rejected, &counts.quality],
+            )
+            .await;
+        if let Err(err) = updated {
+            // Another upload of the same file committed first.
+            if err.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                client.batch_execute("ROLLBACK").await?;
+                let existing = existing_batch(client, self.agency_id, sha).await?;
+                return existing
+                    .map(Committed::Existing)
+                    .ok_or_else(|| StoreError::Statement(err));
+            }
+            return Err(err.into());
+        }
+        for (code, rows) in &self.per_partnership {
+            client
+                .execute(
+                    "INSERT INTO batch_partnerships (partnership_code, batch_id, rows_accepted) VALUES ($1, $2, $3)",
+                    &[code, &self.id, rows],
+                )
+                .await?;
+        }
+        write_rejections(client, self.id, rejections).await?;
+        if let Some(old) = supersedes {
+            retire(client, old, self.agency_id, "superseded", Some(self.id)).await?;
+        }
+        client.batch_execute("COMMIT").await?;
+        Ok(Committed::New(self.id))
+    }
+}
+
+async fn existing_batch(
+    client: &impl GenericClient,
+    agency_id: Uuid,
+    sha: &[u8],
+) -> Result<Option<Uuid>, StoreError> {
+    Ok(client
+        .query_opt(
+            "SELECT id FROM batches WHERE agency_id = $1 AND file_sha256 = $2",
+            &[&agency_id, &sha],
+        )
+        .await?
+        .map(|row| row.get(0)))
+}
+
+async fn write_rejections(
+    client: &tokio_postgres::Client,
+    batch: Uuid,
+    rejections: &[RejectionRow],
+) -> Result<(), StoreError> {
+    let sink = client
+        .copy_in("COPY batch_rejections (batch_id, row_number, field, reason, ordinal) FROM STDIN (FORMAT binary)")
+        .await?;
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[Type::UUID, Type::INT8, Type::TEXT, Type::TEXT, Type::INT4],
+    );
+    let mut writer = std::pin::pin!(writer);
+    for (ordinal, rejection) in rejections.iter().enumerate() {
+        let ordinal = i32::try_from(ordinal)
+            .map_err(|_| StoreError::Invalid("too many rejections".to_owned()))?;
+        writer
+            .as_mut()
+            .write(&[
+                &batch,
+                &rejection.row,
+                &rejection.field,
+                &rejection.reason,
+                &ordinal,
+            ])
+            .await?;
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+/// Marks a committed batch of `agency_id` withdrawn or superseded and deletes its records.
+async fn retire(
+    client: &impl GenericClient,
+    id: Uuid,
+    agency_id: Uuid,
+    status: &str,
+    superseded_by: Option<Uuid>,
+) -> Result<(), StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT agency_id, status FROM batches WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?
+        .filter(|row| row.get::<_, Uuid>(0) == agency_id)
+        .ok_or_else(|| StoreError::NotFound(format!("your agency has no batch {id}")))?;
+    let current: String = row.get(1);
+    if current != "committed" {
+        return Err(StoreError::Conflict(format!(
+            "batch {id} is already {current}"
+        )));
+    }
+    client
+        .execute("DELETE FROM case_records WHERE batch_id = $1", &[&id])
+        .await?;
+    client
+        .execute(
+            "UPDATE batches SET status = $2, superseded_by = $3, withdrawn_at = now() WHERE id = $1",
+            &[&id, &status, &superseded_by],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Withdraws a committed batch of `agency_id`: its records are deleted and it is marked
+/// withdrawn, in one transaction.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when the agency has no such batch, [`StoreError::Conflict`] when it
+/// is not committed.
+pub async fn withdraw(url: &str, id: Uuid, agency_id: Uuid) -> Result<(), StoreError> {
+    let mut client = connect_admin(url, Duration::from_secs(10)).await?;
+    let transaction = client.transaction().await?;
+    retire(&transaction, id, agency_id, "withdrawn", None).await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// Checks, before an upload starts, that `id` is a committed batch of `agency_id`.
+///
+/// # Errors
+/// As [`withdraw`].
+pub async fn check_supersedable(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    agency_id: Uuid,
+) -> Result<(), StoreError> {
+    match find(conn, id).await? {
+        Some(batch) if batch.agency_id == agency_id && batch.status == "committed" => Ok(()),
+        Some(batch) if batch.agency_id == agency_id => Err(StoreError::Conflict(format!(
+            "batch {id} is already {}",
+            batch.status
+        ))),
+        _ => Err(StoreError::NotFound(format!(
+            "your agency has no batch {id}"
+        ))),
+    }
+}
+
+type BatchRow = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    Option<Uuid>,
+    i32,
+    i32,
+    i32,
+    serde_json::Value,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+/// One batch, or `None`.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Batch>, StoreError> {
+    use diesel_async::RunQueryDsl as _;
+    let Some(row) = batches::table
+        .find(id)
+        .select((
+            batches::id,
+            batches::agency_id,
+            batches::uploaded_by,
+            batches::status,
+            batches::superseded_by,
+            batches::rows_total,
+            batches::rows_accepted,
+            batches::rows_rejected,
+            batches::quality,
+            batches::received_at,
+            batches::committed_at,
+            batches::withdrawn_at,
+        ))
+        .first::<BatchRow>(conn)
+        .await
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let partnerships = batch_partnerships::table
+        .filter(batch_partnerships::batch_id.eq(id))
+        .select((
+            batch_partnerships::partnership_code,
+            batch_partnerships::rows_accepted,
+        ))
+        .load::<(String, i32)>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let (
+        id,
+        agency_id,
+        uploaded_by,
+        status,
+        superseded_by,
+        rows_total,
+        rows_accepted,
+        rows_rejected,
+        quality,
+        received_at,
+        committed_at,
+        withdrawn_at,
+    ) = row;
+    Ok(Some(Batch {
+        id,
+        agency_id,
+        uploaded_by,
+        status,
+        superseded_by,
+        rows_total,
+        rows_accepted,
+        rows_rejected,
+        quality,
+        partnerships,
+        received_at,
+        committed_at,
+        withdrawn_at,
+    }))
+}
+
+/// The rejection report of a batch, in file order.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn rejections(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> Result<Vec<RejectionRow>, StoreError> {
+    use diesel_async::RunQueryDsl as _;
+    Ok(batch_rejections::table
+        .filter(batch_rejections::batch_id.eq(id))
+        .order(batch_rejections::ordinal)
+        .select((
+            batch_rejections::row_number,
+            batch_rejections::field,
+            batch_rejections::reason,
+        ))
+        .load::<(i64, String, String)>(conn)
+        .await?
+        .into_iter()
+        .map(|(row, field, reason)| RejectionRow { row, field, reason })
+        .collect())
+}
