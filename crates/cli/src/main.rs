@@ -2,6 +2,7 @@
 //! and start the demo.
 
 mod demo;
+mod pseudonymise;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,6 +42,9 @@ enum Command {
         #[command(subcommand)]
         command: ReferenceCommand,
     },
+    /// Agency side: turn a raw export holding identifiers into a canonical extract keyed with
+    /// the partnership's linkage key (`atlas pseudonymise keygen` makes one).
+    Pseudonymise(pseudonymise::PseudonymiseArgs),
     /// Agencies that submit extracts.
     Agency {
         #[command(subcommand)]
@@ -157,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agency { command } => agency(&settings, command).await,
+        Command::Pseudonymise(args) => pseudonymise::run(args),
     }
 }
 

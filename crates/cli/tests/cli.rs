@@ -209,3 +209,87 @@ async fn reference_import_refuses_bad_files_and_stores_nothing() {
     );
     assert_one_line_failure(&listed, 1, "partnership E06000009 does not exist");
 }
+
+#[test]
+fn an_agency_makes_a_key_and_pseudonymises_an_export_with_its_profile() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("linkage.key");
+    let key_arg = key.to_str().unwrap();
+    let made = atlas(&["pseudonymise", "keygen", "--out", key_arg], &[]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(std::fs::read_to_string(&key).unwrap().trim().len(), 64);
+    assert_one_line_failure(
+        &atlas(&["pseudonymise", "keygen", "--out", key_arg], &[]),
+        1,
+        "an existing key is never overwritten",
+    );
+
+    let export = dir.path().join("export.csv");
+    std::fs::write(
+        &export,
+        "Forename,Surname,DateOfBirth,OccurrenceType,OccurrenceDate,GridX,GridY,LocationType,CSEFlags,AgeAtOccurrence,Gender,OfficerNotes\n\
+         Zoë,O'Brien,05/03/2010,CSE Crime,14/02/2024,331910,436189,Hotel,MISS|OLDR,13,Female,free text\n",
+    )
+    .unwrap();
+    let output = dir.path().join("extract.csv");
+    let profile = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/profiles/police.toml"
+    );
+    let done = atlas(
+        &[
+            "pseudonymise",
+            export.to_str().unwrap(),
+            "--key",
+            key_arg,
+            "--profile",
+            profile,
+            "--output",
+            output.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(done.status.success(), "{}", stderr(&done));
+    assert!(
+        stderr(&done).starts_with("pseudonymised 1 of 1 rows"),
+        "{}",
+        stderr(&done)
+    );
+    let extract = std::fs::read_to_string(&output).unwrap();
+    assert!(
+        extract.starts_with(
+            "subject,record_kind,occurred_on,easting,northing,location_role,indicators,age,sex\n"
+        ),
+        "{extract}"
+    );
+    assert!(
+        extract
+            .contains(",incident,2024-02-14,331910,436189,meeting,missing;older_associate,13,F\n"),
+        "{extract}"
+    );
+    assert!(!extract.contains("Brien") && !extract.contains("free text"));
+
+    assert_one_line_failure(
+        &atlas(&["pseudonymise", export.to_str().unwrap()], &[]),
+        1,
+        "--key FILE",
+    );
+    assert_one_line_failure(
+        &atlas(
+            &[
+                "pseudonymise",
+                export.to_str().unwrap(),
+                "--key",
+                export.to_str().unwrap(),
+            ],
+            &[],
+        ),
+        1,
+        "is not a linkage key",
+    );
+}
