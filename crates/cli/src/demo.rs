@@ -2,10 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use anyhow::Context as _;
-use atlas_ingest::reference::{self, BoundaryFields};
+use atlas_domain::GssCode;
+use atlas_ingest::reference::{self, BoundaryFields, ReferenceArea};
 use atlas_server::{Application, Settings};
-use atlas_store::cluster;
+use atlas_store::{agencies, cluster};
+use uuid::Uuid;
+
+use crate::{pseudonymise, synthetic, upload};
 use secrecy::{ExposeSecret as _, SecretString};
 
 /// England's 153 upper-tier local authorities (ONS, Open Government Licence v3.0).
@@ -81,6 +87,21 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         settings.server.tls_cert = Some(cert);
         settings.server.tls_key = Some(key);
     }
+    // The demo is a development instance: identities come from headers, and the server's own
+    // pseudonym key is made once in the demo directory unless one is configured.
+    settings.auth.dev_headers = true;
+    if settings.ingest.pseudonym_key.is_none() {
+        let server_key = args.dir.join("server-pseudonym.key");
+        if !server_key.exists() {
+            pseudonymise::keygen(&server_key)?;
+        }
+        let key = std::fs::read_to_string(&server_key)
+            .with_context(|| format!("cannot read {}", server_key.display()))?;
+        settings.ingest.pseudonym_key = Some(SecretString::from(key.trim().to_owned()));
+    }
+    let agencies = register_agencies(&settings).await?;
+    let extracts = prepare_extracts(&args.dir, &areas)?;
+
     let application = Application::build(&settings)?;
     let scheme = if application.is_tls() {
         "https"
@@ -88,14 +109,131 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         "http"
     };
     let base = format!("{scheme}://{}:{}", settings.server.host, application.port());
+    let server = tokio::spawn(application.run_until_stopped());
+    wait_until_ready(&base, settings.server.tls_cert.as_deref()).await?;
+    println!("\nsynthetic extracts, pseudonymised and uploaded through POST /api/v1/extracts:");
+    for (agency, path) in &extracts {
+        let identity = upload::Identity {
+            agency: agencies[agency],
+            user: "demo analyst".to_owned(),
+        };
+        let batch = upload::upload(
+            &base,
+            path,
+            &identity,
+            None,
+            settings.server.tls_cert.as_deref(),
+        )
+        .await?;
+        println!(
+            "  {agency}: batch {} {}, {} rows accepted, {} rejected",
+            batch["batch_id"].as_str().unwrap_or("?"),
+            batch["status"].as_str().unwrap_or("?"),
+            batch["rows_accepted"],
+            batch["rows_rejected"]
+        );
+    }
+    println!(
+        "planted clusters: {}",
+        synthetic::CLUSTERS.map(|cluster| cluster.name).join(", ")
+    );
+
     println!("\nSafeguard Atlas demo is running at {base}/");
     println!("  partnerships: {base}/api/v1/partnerships");
     println!("  one of them:  {base}/api/v1/partnerships/E10000017?boundary=true");
     println!("  API document: {base}/api/v1/openapi.json");
     println!("  health:       {base}/healthz  {base}/readyz  {base}/metrics");
+    println!("  upload as an agency (development identity):");
+    for (name, id) in &agencies {
+        println!("    {name}: atlas upload FILE --server {base} --agency {id}");
+    }
     println!("Press Ctrl-C to stop.");
-    application.run_until_stopped().await?;
+    server.await??;
     Ok(())
+}
+
+/// Registers the demo agencies, or finds them from an earlier run; returns name -> id.
+async fn register_agencies(settings: &Settings) -> anyhow::Result<BTreeMap<&'static str, Uuid>> {
+    let database = atlas_store::Database::new(&settings.database)?;
+    let mut conn = database.connection().await?;
+    let existing = agencies::list(&mut conn).await?;
+    let mut ids = BTreeMap::new();
+    for agency in synthetic::AGENCIES {
+        let id = match existing
+            .iter()
+            .find(|known| known.name == agency.name && known.kind == agency.kind)
+        {
+            Some(known) => known.id,
+            None => {
+                let codes = agency
+                    .partnerships
+                    .iter()
+                    .map(|code| GssCode::parse(code))
+                    .collect::<Result<Vec<_>, _>>()?;
+                agencies::add(&mut conn, agency.name, agency.kind, &codes)
+                    .await?
+                    .id
+            }
+        };
+        ids.insert(agency.name, id);
+    }
+    Ok(ids)
+}
+
+/// Writes each agency's raw export and pseudonymises it with the demo's linkage key, as the
+/// agency would on its own machine; returns agency name -> canonical extract.
+fn prepare_extracts(
+    dir: &Path,
+    areas: &[ReferenceArea],
+) -> anyhow::Result<BTreeMap<&'static str, PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let key_path = dir.join("linkage.key");
+    if !key_path.exists() {
+        pseudonymise::keygen(&key_path)?;
+    }
+    let key = pseudonymise::read_key(&key_path)?;
+    let (raw_dir, extract_dir) = (dir.join("demo/raw"), dir.join("demo/extracts"));
+    std::fs::create_dir_all(&raw_dir)?;
+    std::fs::create_dir_all(&extract_dir)?;
+    let mut extracts = BTreeMap::new();
+    for (index, (agency, export)) in synthetic::exports(areas, 3_000, 20_261_128)
+        .into_iter()
+        .enumerate()
+    {
+        let raw = raw_dir.join(format!("agency-{index}.csv"));
+        std::fs::write(&raw, export)?;
+        let extract = extract_dir.join(format!("agency-{index}.csv"));
+        let output = std::io::BufWriter::new(std::fs::File::create(&extract)?);
+        atlas_ingest::pseudonymise::pseudonymise(
+            std::io::BufReader::new(std::fs::File::open(&raw)?),
+            output,
+            &key,
+            &atlas_ingest::pseudonymise::Profile::default(),
+        )?;
+        extracts.insert(agency, extract);
+    }
+    Ok(extracts)
+}
+
+/// Polls `/readyz` until the server is ready.
+async fn wait_until_ready(base: &str, ca_cert: Option<&Path>) -> anyhow::Result<()> {
+    let mut client = reqwest::Client::builder();
+    if let Some(ca) = ca_cert {
+        client = client.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca)?)?);
+    }
+    let client = client.build()?;
+    for _ in 0..150 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    anyhow::bail!("the server did not become ready within 30 s")
 }
 
 /// Makes (once) a self-signed certificate for localhost and 127.0.0.1.

@@ -3,6 +3,8 @@
 
 mod demo;
 mod pseudonymise;
+mod synthetic;
+mod upload;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,6 +47,8 @@ enum Command {
     /// Agency side: turn a raw export holding identifiers into a canonical extract keyed with
     /// the partnership's linkage key (`atlas pseudonymise keygen` makes one).
     Pseudonymise(pseudonymise::PseudonymiseArgs),
+    /// Upload an extract to a server (progress bar; prints the batch summary).
+    Upload(upload::UploadArgs),
     /// Agencies that submit extracts.
     Agency {
         #[command(subcommand)]
@@ -162,6 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Agency { command } => agency(&settings, command).await,
         Command::Pseudonymise(args) => pseudonymise::run(args),
+        Command::Upload(args) => upload::run(&settings, args).await,
     }
 }
 

@@ -41,7 +41,12 @@ enum KeyCommand {
 /// Runs the command.
 pub fn run(args: PseudonymiseArgs) -> anyhow::Result<()> {
     if let Some(KeyCommand::Keygen { out }) = args.command {
-        return keygen(&out);
+        keygen(&out)?;
+        eprintln!(
+            "wrote a new linkage key to {}: share it only with the partnership's agencies",
+            out.display()
+        );
+        return Ok(());
     }
     let input = args
         .input
@@ -85,7 +90,7 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Writes a fresh key to `path`, which must not exist.
+/// Writes a fresh 256-bit key, as hex, to `path`, which must not exist (mode 0600).
 pub fn keygen(path: &Path) -> anyhow::Result<()> {
     let mut key = [0_u8; 32];
     getrandom::fill(&mut key).map_err(|err| anyhow::anyhow!("no randomness available: {err}"))?;
