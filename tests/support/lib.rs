@@ -43,7 +43,6 @@ pub fn atlas(database_url: &str) -> Command {
 ///
 /// # Panics
 /// When the command fails.
-#[must_use]
 pub fn run_ok(database_url: &str, args: &[&str]) -> String {
     let output: Output = atlas(database_url).args(args).output().expect("atlas runs");
     assert!(
@@ -54,7 +53,16 @@ pub fn run_ok(database_url: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// `atlas serve` running in the background, stopped (SIGKILL) when dropped.
+/// A log file for a server on `port`: `target/<profile>/e2e-logs/serve-<port>.log`.
+fn server_log(port: u16) -> Stdio {
+    let dir = atlas_binary().with_file_name("e2e-logs");
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::File::create(dir.join(format!("serve-{port}.log"))))
+        .map_or_else(|_| Stdio::null(), Stdio::from)
+}
+
+/// `atlas serve` running in the background (logs in `target/<profile>/e2e-logs/`), stopped
+/// (SIGKILL) when dropped.
 pub struct Server {
     child: Child,
     /// The port it listens on.
@@ -72,12 +80,24 @@ impl Server {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        Self::start_on(database_url, port)
+    }
+
+    /// Starts `atlas serve` on `port`, with development identities and a test pseudonym key.
+    ///
+    /// # Panics
+    /// When the process cannot start.
+    #[must_use]
+    pub fn start_on(database_url: &str, port: u16) -> Self {
         let child = atlas(database_url)
             .arg("serve")
             .env("ATLAS__SERVER__PORT", port.to_string())
             .env("ATLAS__SERVER__WORKERS", "1")
+            .env("ATLAS__AUTH__DEV_HEADERS", "true")
+            .env("ATLAS__INGEST__PSEUDONYM_KEY", "07".repeat(32))
+            .env("ATLAS__LOG__FORMAT", "json")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(server_log(port))
             .spawn()
             .expect("atlas serve starts");
         Self { child, port }
@@ -118,6 +138,12 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.

@@ -139,8 +139,7 @@ impl Settings {
         builder = builder.add_source(
             Environment::with_prefix("ATLAS")
                 .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true),
+                .separator("__"),
         );
         if std::env::var_os("ATLAS__DATABASE__URL").is_none() {
             builder = builder
