@@ -17,6 +17,10 @@ use secrecy::{ExposeSecret as _, SecretString};
 /// England's 153 upper-tier local authorities (ONS, Open Government Licence v3.0).
 const ENGLAND_BOUNDARIES: &str =
     include_str!("../../../data/reference/utla_boundaries_england.geojson");
+/// ONS Postcode Directory rows for Lancashire, Blackpool and Rochdale (OGL v3.0; Royal Mail and
+/// ONS attributions in data/reference/README.md).
+const POSTCODE_SAMPLE: &str =
+    include_str!("../../../data/reference/onspd_sample_lancashire_cluster.csv");
 /// Their land neighbours, in both directions.
 const ENGLAND_NEIGHBOURS: &str =
     include_str!("../../../data/reference/utla_neighbours_england.csv");
@@ -77,6 +81,16 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         summary.updated,
         summary.unchanged,
         pairs.len()
+    );
+
+    let directory = reference::read_postcodes(POSTCODE_SAMPLE.as_bytes())?;
+    let postcodes =
+        atlas_store::reference::import_postcodes(&located.url, &directory.postcodes).await?;
+    println!(
+        "postcodes: {} of Lancashire, Blackpool and Rochdale ({} added, {} unchanged)",
+        directory.postcodes.len(),
+        postcodes.added,
+        postcodes.unchanged
     );
 
     if let Some(port) = args.port {

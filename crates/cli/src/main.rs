@@ -61,13 +61,17 @@ enum ReferenceCommand {
     /// Import partnership boundaries (GeoJSON) and, optionally, their neighbours (CSV). Each
     /// boundary's H3 coverage is computed at resolution 9 and coarser; re-importing the same
     /// files changes nothing.
+    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["boundaries", "postcodes"])))]
     Import {
         /// GeoJSON FeatureCollection of Polygon/MultiPolygon features, WGS84.
         #[arg(long, value_name = "FILE")]
-        boundaries: PathBuf,
-        /// CSV with columns `code,neighbour_code`.
-        #[arg(long, value_name = "FILE")]
+        boundaries: Option<PathBuf>,
+        /// CSV with columns `code,neighbour_code` (with --boundaries).
+        #[arg(long, value_name = "FILE", requires = "boundaries")]
         neighbours: Option<PathBuf>,
+        /// ONS Postcode Directory CSV (`pcd,oseast1m,osnrth1m,...`).
+        #[arg(long, value_name = "FILE")]
+        postcodes: Option<PathBuf>,
         /// Property holding each feature's GSS code.
         #[arg(long, default_value = "code")]
         code_field: String,
@@ -108,9 +112,15 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(err) => {
+            // clap's first paragraph names the problem (and, for missing arguments, lists them
+            // on the lines below); usage and tips follow a blank line.
             let rendered = err.to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("{first} (try `atlas --help`)");
+            let problem: Vec<&str> = rendered
+                .lines()
+                .take_while(|line| !line.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("{} (try `atlas --help`)", problem.join(" "));
             return ExitCode::from(2);
         }
     };
@@ -146,22 +156,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ReferenceCommand::Import {
                     boundaries,
                     neighbours,
+                    postcodes,
                     code_field,
                     name_field,
                 },
         } => {
-            let fields = BoundaryFields {
-                code: code_field,
-                name: name_field,
-            };
-            let summary = import_reference(
-                settings.database.url.expose_secret(),
-                &boundaries,
-                neighbours.as_deref(),
-                &fields,
-            )
-            .await?;
-            println!("{}", describe_import(&summary));
+            let url = settings.database.url.expose_secret();
+            if let Some(boundaries) = boundaries {
+                let fields = BoundaryFields {
+                    code: code_field,
+                    name: name_field,
+                };
+                let summary =
+                    import_reference(url, &boundaries, neighbours.as_deref(), &fields).await?;
+                println!("{}", describe_import(&summary));
+            }
+            if let Some(postcodes) = postcodes {
+                println!("{}", import_postcodes(url, &postcodes).await?);
+            }
             Ok(())
         }
         Command::Agency { command } => agency(&settings, command).await,
@@ -242,6 +254,23 @@ async fn import_reference(
         .transpose()?;
     migrate(url).await?;
     Ok(atlas_store::reference::import(url, &areas, pairs.as_deref()).await?)
+}
+
+/// Reads and imports an ONS Postcode Directory file; returns what changed, for people.
+async fn import_postcodes(url: &str, path: &Path) -> anyhow::Result<String> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let read = tokio::task::spawn_blocking(move || {
+        reference::read_postcodes(std::io::BufReader::new(file))
+    })
+    .await?
+    .with_context(|| format!("{} refused", path.display()))?;
+    migrate(url).await?;
+    let summary = atlas_store::reference::import_postcodes(url, &read.postcodes).await?;
+    Ok(format!(
+        "postcodes: {} added, {} updated, {} unchanged; {} rows without a grid reference skipped",
+        summary.added, summary.updated, summary.unchanged, read.without_grid_reference
+    ))
 }
 
 fn describe_import(summary: &atlas_store::reference::ImportSummary) -> String {

@@ -78,6 +78,11 @@ fn unknown_flags_and_commands_get_one_line() {
         2,
         "`Lancs` is not a GSS code",
     );
+    assert_one_line_failure(
+        &atlas(&["reference", "import"], &[]),
+        2,
+        "the following required arguments were not provided: <--boundaries <FILE>|--postcodes <FILE>>",
+    );
     let help = atlas(&["--help"], &[]);
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("reference"));

@@ -110,6 +110,14 @@ pub enum ReferenceError {
     /// The boundary file is not a GeoJSON FeatureCollection.
     #[error("not a GeoJSON FeatureCollection: {0}")]
     NotFeatureCollection(String),
+    /// A row of a postcode directory is unusable; lines are numbered from 1 including the header.
+    #[error("postcodes line {line}: {reason}")]
+    Postcode {
+        /// Line in the file, from 1, counting the header.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A row of a neighbours table is unusable; lines are numbered from 1 including the header.
     #[error("neighbours line {line}: {reason}")]
     Neighbour {
@@ -317,6 +325,82 @@ pub fn read_neighbours(reader: impl Read) -> Result<Vec<(GssCode, GssCode)>, Ref
     Ok(pairs.into_iter().collect())
 }
 
+/// One postcode of the ONS Postcode Directory and the resolution-9 cell of its grid reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostcodeCell {
+    /// The postcode, upper case without spaces (`FY11AA`).
+    pub postcode: String,
+    /// The H3 cell at resolution 9.
+    pub cell: u64,
+}
+
+/// What reading a postcode directory found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PostcodeFile {
+    /// Postcodes with a grid reference.
+    pub postcodes: Vec<PostcodeCell>,
+    /// Rows without a grid reference (ONSPD leaves some blank), skipped.
+    pub without_grid_reference: u64,
+}
+
+/// Reads ONS Postcode Directory rows (`pcd,oseast1m,osnrth1m,...`; other columns ignored),
+/// converting each British National Grid reference to its resolution-9 cell.
+///
+/// # Errors
+/// [`ReferenceError::Postcode`] naming the line of a missing column, a malformed postcode or a
+/// malformed grid reference.
+pub fn read_postcodes(reader: impl Read) -> Result<PostcodeFile, ReferenceError> {
+    let mut csv = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let header_error = |reason: String| ReferenceError::Postcode { line: 1, reason };
+    let headers = csv
+        .headers()
+        .map_err(|err| header_error(err.to_string()))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|header| header.eq_ignore_ascii_case(name))
+            .ok_or_else(|| header_error(format!("the header has no `{name}` column")))
+    };
+    let (pcd, easting, northing) = (column("pcd")?, column("oseast1m")?, column("osnrth1m")?);
+    let mut file = PostcodeFile::default();
+    for record in csv.records() {
+        let record = record.map_err(|err| ReferenceError::Postcode {
+            line: err.position().map_or(0, csv::Position::line),
+            reason: err.to_string(),
+        })?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let error = |reason: String| ReferenceError::Postcode { line, reason };
+        let postcode = crate::extract::normalise_postcode(record.get(pcd).unwrap_or_default());
+        if !(5..=7).contains(&postcode.len())
+            || !postcode.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(error(format!("`{postcode}` is not a postcode")));
+        }
+        let (east, north) = (
+            record.get(easting).unwrap_or_default(),
+            record.get(northing).unwrap_or_default(),
+        );
+        if east.is_empty() || north.is_empty() {
+            file.without_grid_reference += 1;
+            continue;
+        }
+        let (Ok(east), Ok(north)) = (east.parse::<f64>(), north.parse::<f64>()) else {
+            return Err(error("the grid reference is not a number".to_owned()));
+        };
+        let (lat, lon) = crate::bng::to_wgs84(east, north);
+        let cell = LatLng::new(lat, lon)
+            .map_err(|err| error(format!("the grid reference is not usable: {err}")))?;
+        file.postcodes.push(PostcodeCell {
+            postcode,
+            cell: u64::from(cell.to_cell(Resolution::Nine)),
+        });
+    }
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,6 +568,31 @@ mod tests {
         assert_eq!(all.len(), total, "a resolution-9 cell belongs to two areas");
         // England is about 130,000 km²; resolution-9 cells near 53° N are about 0.094 km².
         assert!((1_200_000..1_500_000).contains(&total), "{total} cells");
+    }
+
+    #[test]
+    fn the_postcode_directory_sample_is_read_into_cells() {
+        let sample = include_str!("../../../data/reference/onspd_sample_lancashire_cluster.csv");
+        let file = read_postcodes(sample.as_bytes()).unwrap();
+        assert_eq!(
+            file.postcodes.len() as u64 + file.without_grid_reference,
+            60_770
+        );
+        assert!(file.postcodes.len() > 55_000);
+        let blackpool = file.postcodes.iter().find(|p| p.postcode == "FY11AA");
+        assert!(
+            blackpool.is_some_and(
+                |p| CellIndex::try_from(p.cell).unwrap().resolution() == Resolution::Nine
+            )
+        );
+        let err = read_postcodes("pcd,oseast1m\nFY1 1AA,1\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "postcodes line 1: the header has no `osnrth1m` column");
+        let err = read_postcodes("pcd,oseast1m,osnrth1m\nFY1 1AA,x,1\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "postcodes line 2: the grid reference is not a number");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use atlas_ingest::extract::{
     ExtractError, ExtractFormat, ExtractReader, Rejection, RowOutcome, Rules, Tally,
 };
 use atlas_ingest::pseudonym::PseudonymKey;
-use atlas_store::batches::{BatchLoad, RejectionRow, StoredRecord};
+use atlas_store::batches::{AgencyArea, BatchLoad, RejectionRow, StoredRecord};
 use chrono::NaiveDate;
 use futures_util::StreamExt as _;
 use h3o::CellIndex;
@@ -34,16 +34,25 @@ struct Prepared {
     sex: Option<Sex>,
 }
 
-/// Where the agency may put records: resolution-9 cells to the index of a partnership code.
+/// Where the agency may put records: resolution-9 cells to the index of a partnership code, and
+/// the postcodes that lie in them.
 pub struct Placement {
     codes: Vec<String>,
     cells: HashMap<u64, usize>,
+    postcodes: HashMap<String, CellIndex>,
 }
 
 impl Placement {
-    /// Builds the lookup from cell -> partnership code pairs.
+    /// Builds the lookups from the agency's area.
     #[must_use]
-    pub fn new(cells: HashMap<u64, String>) -> Self {
+    pub fn new(area: AgencyArea) -> Self {
+        let AgencyArea { cells, postcodes } = area;
+        let postcodes = postcodes
+            .into_iter()
+            .filter_map(|(postcode, cell)| {
+                CellIndex::try_from(cell).ok().map(|cell| (postcode, cell))
+            })
+            .collect();
         let mut codes: Vec<String> = cells.values().cloned().collect();
         codes.sort();
         codes.dedup();
@@ -51,7 +60,11 @@ impl Placement {
             .into_iter()
             .map(|(cell, code)| (cell, codes.binary_search(&code).unwrap_or_default()))
             .collect();
-        Self { codes, cells }
+        Self {
+            codes,
+            cells,
+            postcodes,
+        }
     }
 }
 
@@ -175,12 +188,13 @@ fn parse(
         inner: decoded,
         hasher: Sha256::new(),
     };
-    let no_postcodes: HashMap<String, CellIndex> = HashMap::new();
     // One day's grace so that an event dated today in the United Kingdom is never "future".
     let today = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+    // Postcodes outside the agency's area are absent from its lookup: such rows are rejected
+    // as unknown postcodes rather than after placement.
     let rules = Rules {
         today,
-        postcodes: &no_postcodes,
+        postcodes: &placement.postcodes,
     };
     let mut tally = Tally::default();
     let mut rejections = Vec::new();

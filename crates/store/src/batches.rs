@@ -104,15 +104,21 @@ pub enum Committed {
     Existing(Uuid),
 }
 
-/// The resolution-9 cells of every partnership an agency serves, mapped to the partnership's
-/// code; `None` when the agency is not registered.
+/// Where an agency may place records: the resolution-9 cells of every partnership it serves
+/// (cell -> partnership code), and the postcodes whose cells lie there (postcode -> cell).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgencyArea {
+    /// Cell -> partnership code.
+    pub cells: HashMap<u64, String>,
+    /// Normalised postcode -> cell.
+    pub postcodes: HashMap<String, u64>,
+}
+
+/// The area of an agency; `None` when the agency is not registered.
 ///
 /// # Errors
 /// [`StoreError`] when PostgreSQL fails.
-pub async fn agency_cells(
-    url: &str,
-    agency_id: Uuid,
-) -> Result<Option<HashMap<u64, String>>, StoreError> {
+pub async fn agency_area(url: &str, agency_id: Uuid) -> Result<Option<AgencyArea>, StoreError> {
     let client = connect_admin(url, Duration::from_secs(10)).await?;
     if client
         .query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&agency_id])
@@ -129,11 +135,23 @@ pub async fn agency_cells(
             &[&agency_id, &i16::from(FINEST_RESOLUTION)],
         )
         .await?;
-    Ok(Some(
-        rows.into_iter()
-            .map(|row| (row.get::<_, i64>(0).cast_unsigned(), row.get(1)))
-            .collect(),
-    ))
+    let cells = rows
+        .into_iter()
+        .map(|row| (row.get::<_, i64>(0).cast_unsigned(), row.get(1)))
+        .collect();
+    let postcodes = client
+        .query(
+            "SELECT p.postcode, p.cell FROM postcodes p
+             JOIN partnership_cells c ON c.cell = p.cell AND c.resolution = $2
+             JOIN agency_partnerships a ON a.partnership_code = c.partnership_code
+             WHERE a.agency_id = $1",
+            &[&agency_id, &i16::from(FINEST_RESOLUTION)],
+        )
+        .await?
+        .into_iter()
+        .map(|row| (row.get(0), row.get::<_, i64>(1).cast_unsigned()))
+        .collect();
+    Ok(Some(AgencyArea { cells, postcodes }))
 }
 
 /// An extract being loaded: a transaction holding the batch row and an open COPY of its records.

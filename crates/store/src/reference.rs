@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use atlas_domain::{FINEST_RESOLUTION, GssCode};
-use atlas_ingest::reference::ReferenceArea;
+use atlas_ingest::reference::{PostcodeCell, ReferenceArea};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
@@ -215,4 +215,67 @@ async fn replace_neighbours(
         added += 1;
     }
     Ok((added, removed))
+}
+
+/// What a postcode import changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PostcodeSummary {
+    /// Postcodes not known before.
+    pub added: u64,
+    /// Postcodes whose cell changed.
+    pub updated: u64,
+    /// Postcodes already stored with the same cell.
+    pub unchanged: u64,
+}
+
+/// Loads postcodes (binary COPY into a staging table, then one upsert), in one transaction.
+/// Re-importing the same file changes nothing.
+///
+/// # Errors
+/// [`StoreError`] when PostgreSQL fails; nothing is stored then.
+pub async fn import_postcodes(
+    url: &str,
+    postcodes: &[PostcodeCell],
+) -> Result<PostcodeSummary, StoreError> {
+    let mut client = connect_admin(url, Duration::from_secs(10)).await?;
+    let transaction = client.transaction().await?;
+    transaction
+        .batch_execute("CREATE TEMPORARY TABLE staged_postcodes (postcode TEXT NOT NULL, cell BIGINT NOT NULL) ON COMMIT DROP")
+        .await?;
+    let sink = transaction
+        .copy_in("COPY staged_postcodes (postcode, cell) FROM STDIN (FORMAT binary)")
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT8]);
+    let mut writer = std::pin::pin!(writer);
+    for postcode in postcodes {
+        let cell = i64::try_from(postcode.cell)
+            .map_err(|_| StoreError::Invalid(format!("{}: not an H3 cell", postcode.postcode)))?;
+        writer.as_mut().write(&[&postcode.postcode, &cell]).await?;
+    }
+    let staged = writer.finish().await?;
+    // A directory lists each postcode once; keep the last row should one repeat.
+    let row = transaction
+        .query_one(
+            "WITH incoming AS (
+                 SELECT DISTINCT ON (postcode) postcode, cell FROM staged_postcodes ORDER BY postcode
+             ), changed AS (
+                 INSERT INTO postcodes (postcode, cell) SELECT postcode, cell FROM incoming
+                 ON CONFLICT (postcode) DO UPDATE SET cell = EXCLUDED.cell
+                 WHERE postcodes.cell <> EXCLUDED.cell
+                 RETURNING (xmax = 0) AS inserted
+             )
+             SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
+                    (SELECT count(*) FROM incoming)
+             FROM changed",
+            &[],
+        )
+        .await?;
+    transaction.commit().await?;
+    let (added, updated, distinct): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    let _ = staged;
+    Ok(PostcodeSummary {
+        added: added.cast_unsigned(),
+        updated: updated.cast_unsigned(),
+        unchanged: (distinct - added - updated).cast_unsigned(),
+    })
 }

@@ -108,6 +108,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    postcodes (postcode) {
+        postcode -> Text,
+        cell -> Int8,
+    }
+}
+
+diesel::table! {
     sharing_agreements (partnership_code, id) {
         partnership_code -> Text,
         id -> Uuid,
@@ -169,6 +176,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     batch_partnerships,
     batch_rejections,
     case_records,
+    postcodes,
     sharing_agreements,
     child_populations,
     audit_log,

@@ -820,7 +820,8 @@ fn locate(raw: &RawRow, rules: &Rules<'_>) -> Result<CellIndex, (Column, String)
             .locate(&normalise_postcode(postcode))
             .ok_or((
                 Column::Postcode,
-                "not found in the imported postcode directory".to_owned(),
+                "not in the imported postcode directory within the partnerships your agency serves"
+                    .to_owned(),
             ))?
     } else {
         let text = raw.get(Column::H3).unwrap_or_default();

@@ -185,7 +185,7 @@ fn bad_rows_are_rejected_with_field_and_reason() {
             ",postcode",
             good_row("ZZ9 9ZZ"),
             "postcode",
-            "not found in the imported postcode directory",
+            "not in the imported postcode directory",
         ),
         (
             ",lat,lon",

@@ -118,7 +118,7 @@ pub async fn upload(
         batches::check_supersedable(&mut conn, old, user.agency_id).await?;
     }
     let url = database.url().expose_secret().to_owned();
-    let cells = batches::agency_cells(&url, user.agency_id)
+    let area = batches::agency_area(&url, user.agency_id)
         .await?
         .ok_or_else(|| {
             ApiError::Forbidden(format!("agency {} is not registered", user.agency_id))
@@ -131,7 +131,7 @@ pub async fn upload(
         gzip,
         settings.max_upload_bytes,
         key,
-        Placement::new(cells),
+        Placement::new(area),
         &mut load,
     )
     .await

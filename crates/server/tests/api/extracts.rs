@@ -452,3 +452,51 @@ async fn batches_are_withdrawn_or_superseded_by_their_own_agency_only() {
         .unwrap();
     assert_eq!(again.status(), StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn postcodes_are_located_through_the_imported_directory() {
+    let (app, agency) = ready_app().await;
+    let sample = include_str!("../../../../data/reference/onspd_sample_lancashire_cluster.csv");
+    let directory = atlas_ingest::reference::read_postcodes(sample.as_bytes()).unwrap();
+    atlas_store::reference::import_postcodes(&app.database_url(), &directory.postcodes)
+        .await
+        .unwrap();
+    let mut text = String::from("subject,record_kind,occurred_on,postcode\n");
+    for child in 0..40 {
+        text.push_str(&format!(
+            "{},referral,2024-03-01,fy1 1aa\n",
+            pseudonym(child)
+        ));
+    }
+    // Rochdale is not served by this Blackpool agency; ZZ9 9ZZ is not a postcode at all.
+    text.push_str(&format!("{},referral,2024-03-01,OL11 1AA\n", pseudonym(98)));
+    text.push_str(&format!("{},referral,2024-03-01,ZZ9 9ZZ\n", pseudonym(99)));
+    let response = app
+        .upload(agency, CSV, text.into_bytes(), "/api/v1/extracts")
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let batch = json(response).await;
+    assert_eq!(
+        (
+            batch["rows_accepted"].as_i64(),
+            batch["rows_rejected"].as_i64()
+        ),
+        (Some(40), Some(2))
+    );
+    let report = app
+        .client
+        .get(app.url(batch["rejections"].as_str().unwrap()))
+        .header("x-atlas-agency", agency.to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        "row,field,reason\n\
+         42,postcode,not in the imported postcode directory within the partnerships your agency serves\n\
+         43,postcode,not in the imported postcode directory within the partnerships your agency serves\n"
+    );
+}

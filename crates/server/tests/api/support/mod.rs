@@ -108,6 +108,11 @@ impl TestApp {
         }
     }
 
+    /// The URL of this app's database.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone()
+    }
+
     /// Runs a query returning one BIGINT on the test database.
     pub async fn count(&self, sql: &str) -> i64 {
         let client = atlas_store::connect_admin(&self.database_url, Duration::from_secs(5))
