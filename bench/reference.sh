@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end figures for reference geography: import of England's 153 partnerships into a fresh
 # database (tiling plus binary COPY), the no-op re-import, and the partnership endpoints.
-# Usage: scripts/bench-reference.sh   (PostgreSQL at $ADMIN_URL; builds the release binary)
+# Usage: bench/reference.sh   (PostgreSQL at $ADMIN_URL; builds the release binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ADMIN_URL=${ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
