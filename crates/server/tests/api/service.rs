@@ -90,6 +90,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         "/api/v1/openapi.json",
         "/api/v1/partnerships",
         "/api/v1/partnerships/{code}",
+        "/api/v1/extracts",
+        "/api/v1/batches/{id}",
+        "/api/v1/batches/{id}/rejections",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
