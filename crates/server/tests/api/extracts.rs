@@ -500,3 +500,47 @@ async fn postcodes_are_located_through_the_imported_directory() {
          43,postcode,not in the imported postcode directory within the partnerships your agency serves\n"
     );
 }
+
+#[tokio::test]
+async fn an_extract_of_bad_rows_is_refused_with_every_row_accounted_for() {
+    let (app, agency) = ready_app().await;
+    let p = pseudonym(1);
+    let (lat, lon) = BLACKPOOL;
+    let rows = [
+        format!("{p},incident,2024-02-01,{lat},{lon},,FY1 1AA"),
+        format!("{p},incident,2024-02-30,{lat},{lon},,"),
+        format!("{p},incident,2099-01-01,{lat},{lon},,"),
+        format!("{p},incident,2024-02-01,48.85,2.35,,"),
+        format!("{p},incident,2024-02-01,,,not-a-cell,"),
+        format!("{p},burglary,2024-02-01,{lat},{lon},,"),
+        format!("{p},incident,2024-02-01,{lat},{lon},,,extra"),
+        format!("{},incident,2024-02-01,{lat},{lon},,", &p[2..]),
+    ];
+    let body = format!(
+        "subject,record_kind,occurred_on,lat,lon,h3,postcode\n{}\n",
+        rows.join("\n")
+    );
+    let response = app
+        .upload(agency, CSV, body.into_bytes(), "/api/v1/extracts")
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let message = json(response).await["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.starts_with("8 of 8 rows were rejected (100.0 %)"),
+        "{message}"
+    );
+    for problem in [
+        "row 2 lat: two kinds of location",
+        "row 3 occurred_on: not a real date",
+        "row 4 occurred_on: the date is in the future",
+        "row 5 lat: the location is outside Great Britain",
+        "row 6 h3: not an H3 cell index",
+    ] {
+        assert!(
+            message.contains(problem),
+            "{problem} missing from {message}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM batches").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 0);
+}
