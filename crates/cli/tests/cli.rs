@@ -122,6 +122,16 @@ fn bad_configuration_names_the_key_and_where_it_came_from() {
         1,
         "ATLAS_ENV is `staging` but config/staging.toml does not exist",
     );
+    let bad_key = atlas(
+        &["migrate"],
+        &[("ATLAS__INGEST__PSEUDONYM_KEY", "secret-but-short")],
+    );
+    assert_one_line_failure(
+        &bad_key,
+        1,
+        "ingest.pseudonym_key: a pseudonym key is 64 hexadecimal characters",
+    );
+    assert!(!stderr(&bad_key).contains("secret-but-short"));
 }
 
 #[test]

@@ -72,8 +72,8 @@ impl Placement {
 pub struct Parsed {
     /// Counts and quality figures.
     pub tally: Tally,
-    /// Every rejected field, in file order.
-    pub rejections: Vec<RejectionRow>,
+    /// Every rejected field, in file order, spilled to a temporary file.
+    pub rejections: RejectionLog,
     /// SHA-256 of the extract's content (after any gzip decoding).
     pub sha256: [u8; 32],
 }
@@ -106,7 +106,9 @@ pub async fn stream(
     let placement = std::sync::Arc::new(placement);
     let codes = placement.codes.clone();
     let parser = tokio::task::spawn_blocking(move || {
-        parse(bytes_rx, format, gzip, &key, &placement, &rows_tx)
+        parse(
+            bytes_rx, format, gzip, max_bytes, &key, &placement, &rows_tx,
+        )
     });
 
     let feed = async {
@@ -163,7 +165,7 @@ pub async fn stream(
         .map_err(|err| UploadFailure::Internal(err.to_string()))?;
     fed?;
     copied?;
-    parsed.map_err(UploadFailure::Refused)
+    parsed
 }
 
 /// The blocking half: bytes in, prepared rows out.
@@ -171,22 +173,36 @@ fn parse(
     bytes: mpsc::Receiver<std::io::Result<Bytes>>,
     format: ExtractFormat,
     gzip: bool,
+    max_bytes: u64,
     key: &PseudonymKey,
     placement: &Placement,
     rows: &mpsc::Sender<Vec<Prepared>>,
-) -> Result<Parsed, ExtractError> {
+) -> Result<Parsed, UploadFailure> {
+    let too_large = std::rc::Rc::new(std::cell::Cell::new(false));
+    let failure = |err: ExtractError| {
+        if too_large.get() {
+            UploadFailure::TooLarge(max_bytes)
+        } else {
+            UploadFailure::Refused(err)
+        }
+    };
     let body = ChannelReader {
         receiver: bytes,
         current: Bytes::new(),
     };
+    // A gzip stream may hold several members (`cat a.gz b.gz`): all are read.
     let decoded: Box<dyn Read> = if gzip {
-        Box::new(flate2::read::GzDecoder::new(body))
+        Box::new(flate2::read::MultiGzDecoder::new(body))
     } else {
         Box::new(body)
     };
+    // The size limit applies to the content too, so a small gzip bomb cannot grow a row or the
+    // work without bound.
     let mut hashing = HashingReader {
         inner: decoded,
         hasher: Sha256::new(),
+        remaining: max_bytes,
+        exceeded: std::rc::Rc::clone(&too_large),
     };
     // One day's grace so that an event dated today in the United Kingdom is never "future".
     let today = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
@@ -197,10 +213,11 @@ fn parse(
         postcodes: &placement.postcodes,
     };
     let mut tally = Tally::default();
-    let mut rejections = Vec::new();
+    let mut rejections = RejectionLog::new()
+        .map_err(|err| UploadFailure::Internal(format!("rejection report: {err}")))?;
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-    for outcome in ExtractReader::new(&mut hashing, format, rules)? {
-        let outcome = match outcome? {
+    for outcome in ExtractReader::new(&mut hashing, format, rules).map_err(failure)? {
+        let outcome = match outcome.map_err(failure)? {
             RowOutcome::Accepted(record) => match placement.cells.get(&u64::from(record.cell)) {
                 Some(&partnership) => {
                     chunk.push(Prepared {
@@ -217,7 +234,9 @@ fn parse(
                     if chunk.len() == CHUNK_ROWS
                         && rows.blocking_send(std::mem::take(&mut chunk)).is_err()
                     {
-                        return Err(ExtractError::Read("the upload was abandoned".to_owned()));
+                        return Err(UploadFailure::Internal(
+                            "the upload was abandoned".to_owned(),
+                        ));
                     }
                     RowOutcome::Accepted(record)
                 }
@@ -231,19 +250,21 @@ fn parse(
         };
         tally.count(&outcome);
         if let RowOutcome::Rejected(problems) = outcome {
-            rejections.extend(problems.into_iter().map(|problem| RejectionRow {
-                row: i64::try_from(problem.row).unwrap_or(i64::MAX),
-                field: problem.field.to_owned(),
-                reason: problem.reason,
-            }));
+            for problem in problems {
+                rejections
+                    .push(problem)
+                    .map_err(|err| UploadFailure::Internal(format!("rejection report: {err}")))?;
+            }
         }
     }
     if !chunk.is_empty() && rows.blocking_send(chunk).is_err() {
-        return Err(ExtractError::Read("the upload was abandoned".to_owned()));
+        return Err(UploadFailure::Internal(
+            "the upload was abandoned".to_owned(),
+        ));
     }
     // Hash whatever follows the last row too (trailing blank lines).
     std::io::copy(&mut hashing, &mut std::io::sink())
-        .map_err(|err| ExtractError::Read(err.to_string()))?;
+        .map_err(|err| failure(ExtractError::Read(err.to_string())))?;
     Ok(Parsed {
         tally,
         rejections,
@@ -273,16 +294,90 @@ impl Read for ChannelReader {
     }
 }
 
-/// Hashes everything read through it.
+/// Hashes everything read through it, and fails once more than `remaining` bytes pass.
 struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
+    remaining: u64,
+    exceeded: std::rc::Rc<std::cell::Cell<bool>>,
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let count = self.inner.read(buffer)?;
+        self.remaining = self.remaining.checked_sub(count as u64).ok_or_else(|| {
+            self.exceeded.set(true);
+            std::io::Error::other("the decompressed extract is larger than the upload limit")
+        })?;
         self.hasher.update(&buffer[..count]);
         Ok(count)
+    }
+}
+
+/// The rejection report of an upload, written to a temporary file as it grows so that memory
+/// stays flat however many rows are rejected; the first few are also kept for messages.
+pub struct RejectionLog {
+    file: std::io::BufWriter<std::fs::File>,
+    first: Vec<RejectionRow>,
+}
+
+impl RejectionLog {
+    /// How many rejections are kept in memory for messages.
+    const KEPT: usize = 5;
+
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            file: std::io::BufWriter::new(tempfile::tempfile()?),
+            first: Vec::new(),
+        })
+    }
+
+    fn push(&mut self, problem: Rejection) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let row = RejectionRow {
+            row: i64::try_from(problem.row).unwrap_or(i64::MAX),
+            field: problem.field.to_owned(),
+            reason: problem.reason,
+        };
+        // One record per line: the reason has no line breaks, and tabs separate the fields.
+        writeln!(
+            self.file,
+            "{}\t{}\t{}",
+            row.row,
+            row.field,
+            row.reason.replace(['\t', '\n'], " ")
+        )?;
+        if self.first.len() < Self::KEPT {
+            self.first.push(row);
+        }
+        Ok(())
+    }
+
+    /// The first few rejections, for messages.
+    #[must_use]
+    pub fn first(&self) -> &[RejectionRow] {
+        &self.first
+    }
+
+    /// Every rejection, in file order.
+    ///
+    /// # Errors
+    /// When the temporary file cannot be read back.
+    pub fn into_rows(self) -> std::io::Result<impl Iterator<Item = RejectionRow>> {
+        use std::io::{BufRead as _, Seek as _};
+        let mut file = self
+            .file
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
+        file.rewind()?;
+        Ok(std::io::BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, '\t');
+                let row = parts.next()?.parse().ok()?;
+                let (field, reason) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+                Some(RejectionRow { row, field, reason })
+            }))
     }
 }

@@ -155,6 +155,13 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
+        if let Some(key) = &self.ingest.pseudonym_key
+            && let Err(err) = atlas_ingest::pseudonym::PseudonymKey::from_hex(
+                secrecy::ExposeSecret::expose_secret(key),
+            )
+        {
+            return Err(SettingsError(format!("ingest.pseudonym_key: {err}")));
+        }
         if !(0.0..=1.0).contains(&self.ingest.max_rejected_share) {
             return Err(SettingsError(
                 "ingest.max_rejected_share must be between 0 and 1".to_owned(),

@@ -267,7 +267,7 @@ impl BatchLoad {
         mut self,
         file_sha256: [u8; 32],
         counts: &BatchCounts,
-        rejections: &[RejectionRow],
+        rejections: impl IntoIterator<Item = RejectionRow>,
         supersedes: Option<Uuid>,
     ) -> Result<Committed, StoreError> {
         self.writer.as_mut().finish().await?;
@@ -320,7 +320,7 @@ async fn existing_batch(
 ) -> Result<Option<Uuid>, StoreError> {
     Ok(client
         .query_opt(
-            "SELECT id FROM batches WHERE agency_id = $1 AND file_sha256 = $2",
+            "SELECT id FROM batches WHERE agency_id = $1 AND file_sha256 = $2 AND status = 'committed'",
             &[&agency_id, &sha],
         )
         .await?
@@ -330,7 +330,7 @@ async fn existing_batch(
 async fn write_rejections(
     client: &tokio_postgres::Client,
     batch: Uuid,
-    rejections: &[RejectionRow],
+    rejections: impl IntoIterator<Item = RejectionRow>,
 ) -> Result<(), StoreError> {
     let sink = client
         .copy_in("COPY batch_rejections (batch_id, row_number, field, reason, ordinal) FROM STDIN (FORMAT binary)")
@@ -340,7 +340,7 @@ async fn write_rejections(
         &[Type::UUID, Type::INT8, Type::TEXT, Type::TEXT, Type::INT4],
     );
     let mut writer = std::pin::pin!(writer);
-    for (ordinal, rejection) in rejections.iter().enumerate() {
+    for (ordinal, rejection) in rejections.into_iter().enumerate() {
         let ordinal = i32::try_from(ordinal)
             .map_err(|_| StoreError::Invalid("too many rejections".to_owned()))?;
         writer

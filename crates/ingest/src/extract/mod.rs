@@ -141,14 +141,15 @@ pub enum ExtractError {
     /// A column is named twice.
     #[error("column `{0}` appears twice in the header")]
     DuplicateColumn(String),
-    /// Columns that are not part of the canonical extract.
+    /// Columns that are not part of the canonical extract, by position from 1 (names are not
+    /// repeated: a file without a header row would have data there).
     #[error(
-        "unknown column(s) {}: the canonical extract has subject, record_kind, occurred_on, lat, lon, \
-         easting, northing, postcode, h3, location_role, indicators, age, age_band and sex \
-         (an extract profile can map other names)",
-        .0.join(", ")
+        "unknown column(s) at position(s) {} of the header: the canonical extract has subject, \
+         record_kind, occurred_on, lat, lon, easting, northing, postcode, h3, location_role, \
+         indicators, age, age_band and sex (an extract profile can map other names)",
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     )]
-    UnknownColumns(Vec<String>),
+    UnknownColumns(Vec<usize>),
     /// A column's name says it holds a direct identifier.
     #[error(
         "column `{column}` looks like it holds {kind}: remove direct identifiers before uploading \
@@ -173,6 +174,13 @@ pub enum ExtractError {
         /// What the value seems to be.
         kind: IdentifierKind,
     },
+    /// A quoted field spans lines, which no canonical field does: almost always an unclosed
+    /// quote that would swallow the rows after it.
+    #[error("row {row}: a field runs over several lines, probably an unclosed quote")]
+    MultilineField {
+        /// Row number (the header is row 1).
+        row: u64,
+    },
     /// Bytes that are not UTF-8.
     #[error("row {row} is not valid UTF-8: save the extract as UTF-8")]
     NotUtf8 {
@@ -196,7 +204,8 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// Whether the problem is with the row's location.
+    /// Whether the problem leaves the row's location unknown (a location field, or the row as a
+    /// whole, which could not be read).
     #[must_use]
     pub fn is_about_location(&self) -> bool {
         Column::ALL
@@ -292,20 +301,6 @@ impl RawRow {
         let trimmed = value.trim();
         self.fields[column.index()] = (!trimmed.is_empty()).then(|| trimmed.to_owned());
     }
-
-    /// Refuses the extract when any value looks like a direct identifier.
-    fn check_identifiers(&self) -> Result<(), ExtractError> {
-        for column in Column::ALL {
-            if let Some(kind) = self.get(column).and_then(identifying_value) {
-                return Err(ExtractError::IdentifierValue {
-                    row: self.row,
-                    column: column.name(),
-                    kind,
-                });
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Reads an extract row by row. Each item is a row's outcome; an `Err` refuses the whole extract
@@ -358,6 +353,7 @@ impl<'a, R: Read> ExtractReader<'a, R> {
                     .collect::<Result<Vec<_>, _>>()?;
                 let columns =
                     header_columns(names.iter().map(|name| name.trim_start_matches('\u{feff}')))?;
+                check_required(&columns)?;
                 Source::Csv {
                     reader,
                     columns,
@@ -389,6 +385,19 @@ impl<'a, R: Read> ExtractReader<'a, R> {
                     return Ok(None);
                 }
                 let row = record.position().map_or(0, csv::Position::line);
+                // Every field of every row is checked for identifiers and for line breaks, even
+                // in a row that is rejected for its shape.
+                for (index, field) in record.iter().enumerate() {
+                    let text =
+                        std::str::from_utf8(field).map_err(|_| ExtractError::NotUtf8 { row })?;
+                    let column = columns.get(index).map_or("row", |column| column.name());
+                    if let Some(kind) = identifying_value(text) {
+                        return Err(ExtractError::IdentifierValue { row, column, kind });
+                    }
+                    if text.contains(['\n', '\r']) {
+                        return Err(ExtractError::MultilineField { row });
+                    }
+                }
                 if record.len() != columns.len() {
                     return Ok(Some(Err(vec![Rejection {
                         row,
@@ -462,13 +471,7 @@ impl<R: Read> Iterator for ExtractReader<'_, R> {
         };
         self.rows += 1;
         Some(match raw {
-            Ok(raw) => match raw.check_identifiers() {
-                Ok(()) => Ok(validate(&raw, &self.rules)),
-                Err(err) => {
-                    self.finished = true;
-                    Err(err)
-                }
-            },
+            Ok(raw) => Ok(validate(&raw, &self.rules)),
             Err(rejections) => Ok(RowOutcome::Rejected(rejections)),
         })
     }
@@ -484,11 +487,19 @@ fn read_error(err: csv::Error) -> ExtractError {
     }
 }
 
-/// Maps header names to columns, refusing identifiers, duplicates, unknown and missing columns.
+/// Maps header names (or NDJSON keys) to columns, refusing identifying names or values,
+/// duplicates and unknown columns.
 fn header_columns<'n>(names: impl Iterator<Item = &'n str>) -> Result<Vec<Column>, ExtractError> {
     let mut columns = Vec::new();
     let mut unknown = Vec::new();
-    for name in names {
+    for (position, name) in names.enumerate() {
+        if let Some(kind) = identifying_value(name) {
+            return Err(ExtractError::IdentifierValue {
+                row: 1,
+                column: "header",
+                kind,
+            });
+        }
         match Column::from_header(name) {
             Some(column) if columns.contains(&column) => {
                 return Err(ExtractError::DuplicateColumn(name.trim().to_owned()));
@@ -501,13 +512,18 @@ fn header_columns<'n>(names: impl Iterator<Item = &'n str>) -> Result<Vec<Column
                         kind,
                     });
                 }
-                unknown.push(format!("`{}`", name.trim()));
+                unknown.push(position + 1);
             }
         }
     }
     if !unknown.is_empty() {
         return Err(ExtractError::UnknownColumns(unknown));
     }
+    Ok(columns)
+}
+
+/// Refuses a CSV header without the required or any location column.
+fn check_required(columns: &[Column]) -> Result<(), ExtractError> {
     let missing: Vec<&'static str> = Column::REQUIRED
         .into_iter()
         .filter(|column| !columns.contains(column))
@@ -519,7 +535,7 @@ fn header_columns<'n>(names: impl Iterator<Item = &'n str>) -> Result<Vec<Column
     if !columns.iter().any(|column| column.is_location()) {
         return Err(ExtractError::NoLocationColumns);
     }
-    Ok(columns)
+    Ok(())
 }
 
 /// Reads one NDJSON line into a raw row. Keys are checked like a CSV header.
@@ -540,6 +556,19 @@ fn ndjson_row(
         Err(err) => return reject(format!("the line is not valid JSON ({err})")),
     };
     let columns = header_columns(object.keys().map(String::as_str))?;
+    for (column, value) in columns.iter().zip(object.values()) {
+        let kind = match value {
+            serde_json::Value::String(text) => identifying_value(text),
+            other => identifying_value(&other.to_string()),
+        };
+        if let Some(kind) = kind {
+            return Err(ExtractError::IdentifierValue {
+                row,
+                column: column.name(),
+                kind,
+            });
+        }
+    }
     let mut raw = RawRow {
         row,
         ..RawRow::default()
@@ -606,7 +635,8 @@ fn validate(raw: &RawRow, rules: &Rules<'_>) -> RowOutcome {
             .ok(),
     };
     let record_kind = required(raw, Column::RecordKind, &mut reject, |text| {
-        text.parse::<RecordKind>().map_err(|err| err.to_string())
+        text.parse::<RecordKind>()
+            .map_err(|_| unknown("record kind", &RecordKind::names()))
     });
     let occurred_on = required(raw, Column::OccurredOn, &mut reject, |text| {
         parse_date(text, rules.today)
@@ -615,7 +645,8 @@ fn validate(raw: &RawRow, rules: &Rules<'_>) -> RowOutcome {
         .map_err(|(field, reason)| reject(field, reason))
         .ok();
     let location_role = optional(raw, Column::LocationRole, &mut reject, |text| {
-        text.parse::<LocationRole>().map_err(|err| err.to_string())
+        text.parse::<LocationRole>()
+            .map_err(|_| unknown("location role", &LocationRole::names()))
     })
     .map(|role| role.unwrap_or(LocationRole::Incident));
     let indicators = optional(raw, Column::Indicators, &mut reject, parse_indicators)
@@ -624,7 +655,8 @@ fn validate(raw: &RawRow, rules: &Rules<'_>) -> RowOutcome {
         .map_err(|(field, reason)| reject(field, reason))
         .ok();
     let sex = optional(raw, Column::Sex, &mut reject, |text| {
-        text.parse::<Sex>().map_err(|err| err.to_string())
+        text.parse::<Sex>()
+            .map_err(|_| unknown("sex", &Sex::names()))
     });
 
     match (
@@ -692,6 +724,12 @@ fn optional<T>(
     }
 }
 
+/// A reason for an unknown code that names the choices but never repeats the value, which might
+/// be anything (a misplaced name, a pseudonym, a coordinate).
+fn unknown(noun: &str, names: &[&str]) -> String {
+    format!("not a known {noun}: expected one of {}", names.join(", "))
+}
+
 fn parse_pseudonym(text: &str) -> Result<[u8; 32], String> {
     let mut bytes = [0_u8; 32];
     if text.len() != 64 {
@@ -735,7 +773,10 @@ fn parse_indicators(text: &str) -> Result<Vec<Indicator>, String> {
         .split(';')
         .map(str::trim)
         .filter(|code| !code.is_empty())
-        .map(|code| code.parse::<Indicator>().map_err(|err| err.to_string()))
+        .map(|code| {
+            code.parse::<Indicator>()
+                .map_err(|_| unknown("indicator", &Indicator::names()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     indicators.sort();
     indicators.dedup();
@@ -759,7 +800,7 @@ fn age_band(raw: &RawRow) -> Result<Option<AgeBand>, (Column, String)> {
         .get(Column::AgeBand)
         .map(|text| {
             text.parse::<AgeBand>()
-                .map_err(|err| (Column::AgeBand, err.to_string()))
+                .map_err(|_| (Column::AgeBand, unknown("age band", &AgeBand::names())))
         })
         .transpose()?;
     match (from_age, given) {

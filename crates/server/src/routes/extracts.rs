@@ -151,8 +151,8 @@ pub async fn upload(
     if tally.rejected_share() > settings.max_rejected_share {
         let first = parsed
             .rejections
+            .first()
             .iter()
-            .take(5)
             .map(|rejection| {
                 format!(
                     "row {} {}: {}",
@@ -184,8 +184,12 @@ pub async fn upload(
             "last_date": tally.last_date,
         }),
     };
+    let report = parsed
+        .rejections
+        .into_rows()
+        .map_err(|err| ApiError::Internal(format!("rejection report: {err}")))?;
     let committed = load
-        .commit(parsed.sha256, &counts, &parsed.rejections, query.supersedes)
+        .commit(parsed.sha256, &counts, report, query.supersedes)
         .await?;
     let (status, id) = match committed {
         Committed::New(id) => (actix_web::http::StatusCode::CREATED, id),

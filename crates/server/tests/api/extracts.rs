@@ -544,3 +544,47 @@ async fn an_extract_of_bad_rows_is_refused_with_every_row_accounted_for() {
     assert_eq!(app.count("SELECT count(*) FROM batches").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM case_records").await, 0);
 }
+
+#[tokio::test]
+async fn multi_member_gzip_is_read_whole_and_a_gzip_bomb_is_stopped() {
+    let test_db = atlas_store::test_db::TestDatabase::new().await;
+    let app = crate::support::spawn_app_with(&test_db, None, |settings| {
+        settings.ingest.max_upload_bytes = 200_000
+    })
+    .await;
+    app.wait_until_ready(std::time::Duration::from_secs(20))
+        .await;
+    app.import_lancashire_cluster().await;
+    let agency = app
+        .register_agency("Blackpool Police", &["E06000009"])
+        .await;
+    let gzip = |bytes: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let whole = String::from_utf8(extract(40, 0)).unwrap();
+    let (head, tail) =
+        whole.split_at(whole.len() / 2 + whole[whole.len() / 2..].find('\n').unwrap() + 1);
+    let mut members = gzip(head.as_bytes());
+    members.extend(gzip(tail.as_bytes()));
+    let send = |body: Vec<u8>| {
+        app.client
+            .post(app.url("/api/v1/extracts"))
+            .header("content-type", CSV)
+            .header("content-encoding", "gzip")
+            .header("x-atlas-agency", agency.to_string())
+            .body(body)
+            .send()
+    };
+    let response = send(members).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(json(response).await["rows_accepted"], 40);
+
+    // 20 MB of one endless field, compressed to a few kilobytes.
+    let mut bomb = b"subject,record_kind,occurred_on,lat,lon\n".to_vec();
+    bomb.extend(std::iter::repeat_n(b'a', 20_000_000));
+    let response = send(gzip(&bomb)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.count("SELECT count(*) FROM batches").await, 1);
+}
