@@ -92,7 +92,11 @@ impl ResponseError for ApiError {
             Self::Internal(_) => "internal error: the request id in the x-request-id header identifies it in the logs".to_owned(),
             other => other.to_string(),
         };
-        HttpResponse::build(self.status_code()).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, Self::Unavailable(_)) {
+            response.insert_header(("retry-after", "30"));
+        }
+        response.json(ErrorBody {
             error: self.code(),
             message,
         })

@@ -35,6 +35,9 @@ pub struct IngestSettings {
     pub max_upload_bytes: u64,
     /// Largest share of rejected rows (0 to 1) before the whole extract is refused.
     pub max_rejected_share: f64,
+    /// Uploads processed at once; each holds one database connection for its transaction.
+    /// Further uploads are answered 503 with `Retry-After`.
+    pub max_concurrent_uploads: usize,
     /// The server's own HMAC-SHA256 key (64 hexadecimal characters) with which every pseudonym
     /// is keyed again before it is stored. Secret. Uploads are refused while it is unset.
     pub pseudonym_key: Option<SecretString>,

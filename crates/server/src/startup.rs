@@ -49,6 +49,9 @@ impl Application {
         }
         let data = web::Data::new(database);
         let ingest = web::Data::new(settings.ingest.clone());
+        let upload_slots = web::Data::new(routes::extracts::UploadSlots::new(
+            settings.ingest.max_concurrent_uploads,
+        ));
         let auth = web::Data::new(settings.auth.clone());
         let mut server = HttpServer::new(move || {
             App::new()
@@ -76,6 +79,7 @@ impl Application {
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 .app_data(data.clone())
                 .app_data(ingest.clone())
+                .app_data(upload_slots.clone())
                 .app_data(auth.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| bad_request(&err)))

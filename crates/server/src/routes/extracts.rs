@@ -58,6 +58,19 @@ impl From<batches::Batch> for BatchView {
     }
 }
 
+/// Limits how many uploads run at once: each holds a database connection for its transaction.
+pub struct UploadSlots(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl UploadSlots {
+    /// Allows `count` concurrent uploads (at least one).
+    #[must_use]
+    pub fn new(count: usize) -> Self {
+        Self(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            count.max(1),
+        )))
+    }
+}
+
 /// Options of an upload.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct UploadQuery {
@@ -90,8 +103,12 @@ pub async fn upload(
     query: web::Query<UploadQuery>,
     database: web::Data<Database>,
     settings: web::Data<IngestSettings>,
+    slots: web::Data<UploadSlots>,
 ) -> Result<HttpResponse, ApiError> {
     let format = extract_format(&request)?;
+    let _slot = slots.0.clone().try_acquire_owned().map_err(|_| {
+        ApiError::Unavailable("too many uploads are in progress; try again in a minute".to_owned())
+    })?;
     let gzip = gzip_encoded(&request)?;
     let declared = request
         .headers()

@@ -588,3 +588,48 @@ async fn multi_member_gzip_is_read_whole_and_a_gzip_bomb_is_stopped() {
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(app.count("SELECT count(*) FROM batches").await, 1);
 }
+
+#[tokio::test]
+async fn uploads_beyond_the_concurrency_limit_are_asked_to_retry() {
+    let test_db = atlas_store::test_db::TestDatabase::new().await;
+    let app = crate::support::spawn_app_with(&test_db, None, |settings| {
+        settings.ingest.max_concurrent_uploads = 1
+    })
+    .await;
+    app.wait_until_ready(std::time::Duration::from_secs(20))
+        .await;
+    app.import_lancashire_cluster().await;
+    let agency = app
+        .register_agency("Blackpool Police", &["E06000009"])
+        .await;
+
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async {
+        receiver.recv().await.map(|item| (item, receiver))
+    });
+    let body = extract(30, 0);
+    let slow = app
+        .client
+        .post(app.url("/api/v1/extracts"))
+        .header("content-type", CSV)
+        .header("x-atlas-agency", agency.to_string())
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    let slow = tokio::spawn(slow);
+    sender.send(Ok(body[..100].to_vec())).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let busy = app
+        .upload(agency, CSV, extract(20, 0), "/api/v1/extracts")
+        .await;
+    assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(busy.headers()["retry-after"], "30");
+
+    sender.send(Ok(body[100..].to_vec())).await.unwrap();
+    drop(sender);
+    assert_eq!(slow.await.unwrap().unwrap().status(), StatusCode::CREATED);
+    let after = app
+        .upload(agency, CSV, extract(20, 0), "/api/v1/extracts")
+        .await;
+    assert_eq!(after.status(), StatusCode::CREATED);
+}
