@@ -1,5 +1,6 @@
-//! The statistics of Safeguard Atlas: grids, Getis-Ord Gi*, false-discovery control, emerging
-//! hotspots, rates and disclosure control, as pure functions over cell counts.
-//!
-//! It exists now so the workspace has its final shape and dependency direction; the statistics
-//! arrive with issues 5 and 6 (see docs/architecture.md).
+//! The statistics of Safeguard Atlas, as pure functions over cell values: today Getis-Ord Gi*
+//! over an H3 study area with k-ring neighbourhoods, two-sided normal p-values,
+//! Benjamini–Hochberg false-discovery control and ArcGIS-style confidence bins ([`gistar`]).
+//! Grids, emerging hotspots, rates and disclosure control follow (issues 5 and 6).
+
+pub mod gistar;

@@ -1,0 +1,242 @@
+//! Getis-Ord Gi* hotspot statistics on an H3 study area.
+//!
+//! The study area is every cell of a partnership's coverage at one resolution, zeros included.
+//! Each cell's neighbourhood is its k-ring (k = 1 to 3) within the study area, itself included,
+//! with binary weights. The statistic and its analytical moments follow PySAL esda's
+//! `G_Local(y, w, transform="B", star=True)`; the committed fixtures in `tests/fixtures` (made
+//! by `scripts/gistar_fixtures.py`) check z-scores and p-values against esda within 1e-9.
+
+use std::collections::HashMap;
+
+use h3o::CellIndex;
+
+/// Why a statistic cannot be computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GiStarError {
+    /// The study area is empty.
+    #[error("the study area has no cells")]
+    EmptyStudyArea,
+    /// Cells of different resolutions were mixed.
+    #[error("the study area mixes H3 resolutions")]
+    MixedResolutions,
+    /// There is not one value per cell.
+    #[error("{values} values for {cells} cells")]
+    ValueCount {
+        /// Cells in the study area.
+        cells: usize,
+        /// Values given.
+        values: usize,
+    },
+    /// The neighbourhood size is outside 1 to 3.
+    #[error("k = {0} is not supported: choose 1, 2 or 3")]
+    RingSize(u32),
+}
+
+/// The cells analysed together, in a fixed order.
+#[derive(Debug, Clone)]
+pub struct StudyArea {
+    cells: Vec<CellIndex>,
+    index: HashMap<CellIndex, usize>,
+}
+
+impl StudyArea {
+    /// A study area of distinct cells of one resolution, in the order given (repeats dropped).
+    ///
+    /// # Errors
+    /// [`GiStarError`] for no cells or mixed resolutions.
+    pub fn new(cells: impl IntoIterator<Item = CellIndex>) -> Result<Self, GiStarError> {
+        let mut ordered = Vec::new();
+        let mut index = HashMap::new();
+        for cell in cells {
+            if let std::collections::hash_map::Entry::Vacant(slot) = index.entry(cell) {
+                slot.insert(ordered.len());
+                ordered.push(cell);
+            }
+        }
+        let first = ordered.first().ok_or(GiStarError::EmptyStudyArea)?;
+        if ordered
+            .iter()
+            .any(|cell| cell.resolution() != first.resolution())
+        {
+            return Err(GiStarError::MixedResolutions);
+        }
+        Ok(Self {
+            cells: ordered,
+            index,
+        })
+    }
+
+    /// The cells, in the study area's order.
+    #[must_use]
+    pub fn cells(&self) -> &[CellIndex] {
+        &self.cells
+    }
+
+    /// The positions of the cells of `cell`'s k-ring (itself included) that lie in the area.
+    fn neighbourhood(&self, cell: CellIndex, k: u32) -> impl Iterator<Item = usize> + '_ {
+        cell.grid_disk::<Vec<_>>(k)
+            .into_iter()
+            .filter_map(|neighbour| self.index.get(&neighbour).copied())
+    }
+}
+
+/// Gi* for every cell of a study area, in the area's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GiStar {
+    /// z-scores.
+    pub z: Vec<f64>,
+    /// Two-sided p-values from the standard normal.
+    pub p: Vec<f64>,
+}
+
+/// Computes Gi* with binary k-ring weights. When the values do not vary (all equal, or all
+/// zero) or a neighbourhood covers the whole area, there is no evidence of clustering: z = 0,
+/// p = 1.
+///
+/// # Errors
+/// [`GiStarError`] for a value count that does not match the area or k outside 1 to 3.
+pub fn gi_star(area: &StudyArea, values: &[f64], k: u32) -> Result<GiStar, GiStarError> {
+    if !(1..=3).contains(&k) {
+        return Err(GiStarError::RingSize(k));
+    }
+    let n = area.cells.len();
+    if values.len() != n {
+        return Err(GiStarError::ValueCount {
+            cells: n,
+            values: values.len(),
+        });
+    }
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "study areas are far below 2^52 cells"
+    )]
+    let count = n as f64;
+    let total: f64 = values.iter().sum();
+    let mean = total / count;
+    let variance = values.iter().map(|value| value * value).sum::<f64>() / count - mean * mean;
+    let mut z = Vec::with_capacity(n);
+    for &cell in &area.cells {
+        let (mut weight, mut local) = (0.0, 0.0);
+        for neighbour in area.neighbourhood(cell, k) {
+            weight += 1.0;
+            local += values[neighbour];
+        }
+        let expected = weight / count;
+        let spread =
+            weight * (count - weight) / (count - 1.0) / (count * count) * variance / (mean * mean);
+        // A zero or NaN spread (no variation) means no evidence either way.
+        let score = if total == 0.0 || spread.is_nan() || spread <= 0.0 {
+            0.0
+        } else {
+            (local / total - expected) / spread.sqrt()
+        };
+        z.push(score);
+    }
+    let p = z.iter().map(|score| two_sided_p(*score)).collect();
+    Ok(GiStar { z, p })
+}
+
+/// The two-sided p-value of a standard normal z-score.
+#[must_use]
+pub fn two_sided_p(z: f64) -> f64 {
+    libm::erfc(z.abs() / std::f64::consts::SQRT_2)
+}
+
+/// Benjamini–Hochberg: which p-values are discoveries at false-discovery rate `alpha`.
+#[must_use]
+pub fn benjamini_hochberg(p: &[f64], alpha: f64) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|a, b| p[*a].total_cmp(&p[*b]));
+    #[allow(clippy::cast_precision_loss, reason = "far below 2^52 tests")]
+    let m = p.len() as f64;
+    let cutoff = order
+        .iter()
+        .enumerate()
+        .filter(|(rank, index)| p[**index] <= (*rank as f64 + 1.0) / m * alpha)
+        .map(|(_, index)| p[*index])
+        .next_back()
+        .unwrap_or(f64::NEG_INFINITY);
+    p.iter().map(|value| *value <= cutoff).collect()
+}
+
+/// ArcGIS-style confidence bins after false-discovery control: ±3 for 99 %, ±2 for 95 %, ±1 for
+/// 90 % confidence (sign of z), 0 otherwise.
+#[must_use]
+pub fn confidence_bins(result: &GiStar) -> Vec<i8> {
+    let levels = [
+        (3_i8, benjamini_hochberg(&result.p, 0.01)),
+        (2, benjamini_hochberg(&result.p, 0.05)),
+        (1, benjamini_hochberg(&result.p, 0.10)),
+    ];
+    result
+        .z
+        .iter()
+        .enumerate()
+        .map(|(i, z)| {
+            let level = levels
+                .iter()
+                .find(|(_, significant)| significant[i])
+                .map_or(0, |(level, _)| *level);
+            if *z < 0.0 { -level } else { level }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn benjamini_hochberg_matches_a_hand_computation() {
+        // m = 5, alpha = 0.05: thresholds 0.01, 0.02, 0.03, 0.04, 0.05; the largest rank whose p
+        // is under its threshold is 3 (0.025 <= 0.03; 0.045 > 0.04), so the three smallest are
+        // discoveries.
+        let p = [0.045, 0.001, 0.2, 0.025, 0.012];
+        assert_eq!(
+            benjamini_hochberg(&p, 0.05),
+            [false, true, false, true, true]
+        );
+        assert_eq!(benjamini_hochberg(&[], 0.05), Vec::<bool>::new());
+    }
+
+    #[test]
+    fn two_sided_p_values_are_textbook() {
+        assert!((two_sided_p(1.959_963_984_540_054) - 0.05).abs() < 1e-12);
+        assert!((two_sided_p(-2.575_829_303_548_901) - 0.01).abs() < 1e-12);
+        assert_eq!(two_sided_p(0.0), 1.0);
+    }
+
+    #[test]
+    fn constant_values_show_no_clustering_and_bad_input_is_refused() {
+        let centre = h3o::LatLng::new(53.8, -3.04)
+            .unwrap()
+            .to_cell(h3o::Resolution::Eight);
+        let area = StudyArea::new(centre.grid_disk::<Vec<_>>(3)).unwrap();
+        let result = gi_star(&area, &vec![4.0; area.cells().len()], 1).unwrap();
+        assert!(result.z.iter().all(|z| *z == 0.0) && result.p.iter().all(|p| *p == 1.0));
+        assert_eq!(
+            gi_star(&area, &[1.0], 1).unwrap_err(),
+            GiStarError::ValueCount {
+                cells: 37,
+                values: 1
+            }
+        );
+        assert_eq!(
+            gi_star(&area, &vec![0.0; 37], 4).unwrap_err(),
+            GiStarError::RingSize(4)
+        );
+        assert_eq!(StudyArea::new([]).unwrap_err(), GiStarError::EmptyStudyArea);
+    }
+
+    proptest! {
+        #[test]
+        fn discoveries_are_a_prefix_of_the_sorted_p_values(p in proptest::collection::vec(0.0..1.0_f64, 0..60)) {
+            let found = benjamini_hochberg(&p, 0.05);
+            let largest_found = p.iter().zip(&found).filter(|(_, f)| **f).map(|(p, _)| *p).fold(f64::NEG_INFINITY, f64::max);
+            for (value, discovered) in p.iter().zip(&found) {
+                prop_assert_eq!(*discovered, *value <= largest_found);
+            }
+        }
+    }
+}

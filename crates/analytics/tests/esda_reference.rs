@@ -1,0 +1,81 @@
+//! Gi* against PySAL esda on committed fixtures (regenerate with scripts/gistar_fixtures.py).
+//! Tolerance: 1e-9 absolute on z-scores and two-sided p-values.
+
+use atlas_analytics::gistar::{StudyArea, confidence_bins, gi_star};
+use h3o::CellIndex;
+use serde_json::Value;
+
+const TOLERANCE: f64 = 1e-9;
+
+fn numbers(value: &Value) -> Vec<f64> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn z_scores_and_p_values_equal_esda() {
+    let fixtures = [
+        include_str!("fixtures/gistar_poisson_k1.json"),
+        include_str!("fixtures/gistar_planted_cluster_k1.json"),
+        include_str!("fixtures/gistar_planted_cluster_k2.json"),
+        include_str!("fixtures/gistar_mostly_zeros_k3.json"),
+    ];
+    for text in fixtures {
+        let fixture: Value = serde_json::from_str(text).unwrap();
+        let cells: Vec<CellIndex> = fixture["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().parse().unwrap())
+            .collect();
+        let area = StudyArea::new(cells).unwrap();
+        let k = u32::try_from(fixture["k"].as_u64().unwrap()).unwrap();
+        let result = gi_star(&area, &numbers(&fixture["values"]), k).unwrap();
+        let (z, p) = (numbers(&fixture["z"]), numbers(&fixture["p_two_sided"]));
+        for i in 0..z.len() {
+            assert!(
+                (result.z[i] - z[i]).abs() <= TOLERANCE,
+                "{} cell {i}: z {} vs esda {}",
+                fixture["name"],
+                result.z[i],
+                z[i]
+            );
+            assert!(
+                (result.p[i] - p[i]).abs() <= TOLERANCE,
+                "{} cell {i}: p {} vs esda {}",
+                fixture["name"],
+                result.p[i],
+                p[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_planted_cluster_is_a_99_percent_hotspot_after_fdr() {
+    let fixture: Value =
+        serde_json::from_str(include_str!("fixtures/gistar_planted_cluster_k1.json")).unwrap();
+    let cells: Vec<CellIndex> = fixture["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().parse().unwrap())
+        .collect();
+    let centre: CellIndex = h3o::LatLng::new(53.8130, -3.0400)
+        .unwrap()
+        .to_cell(h3o::Resolution::Eight);
+    let area = StudyArea::new(cells.clone()).unwrap();
+    let result = gi_star(&area, &numbers(&fixture["values"]), 1).unwrap();
+    let bins = confidence_bins(&result);
+    let position = cells.iter().position(|cell| *cell == centre).unwrap();
+    assert_eq!(bins[position], 3, "the planted centre");
+    let hot: usize = bins.iter().filter(|bin| **bin == 3).count();
+    assert!(
+        (1..=19).contains(&hot),
+        "{hot} cells at +3: the cluster and its ring, not the whole area"
+    );
+}
