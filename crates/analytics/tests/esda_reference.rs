@@ -16,6 +16,15 @@ fn numbers(value: &Value) -> Vec<f64> {
         .collect()
 }
 
+fn fixture_cells(fixture: &Value) -> Vec<CellIndex> {
+    fixture["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
 #[test]
 fn z_scores_and_p_values_equal_esda() {
     let fixtures = [
@@ -26,12 +35,7 @@ fn z_scores_and_p_values_equal_esda() {
     ];
     for text in fixtures {
         let fixture: Value = serde_json::from_str(text).unwrap();
-        let cells: Vec<CellIndex> = fixture["cells"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().parse().unwrap())
-            .collect();
+        let cells = fixture_cells(&fixture);
         let area = StudyArea::new(cells).unwrap();
         let k = u32::try_from(fixture["k"].as_u64().unwrap()).unwrap();
         let result = gi_star(&area, &numbers(&fixture["values"]), k).unwrap();
@@ -59,12 +63,7 @@ fn z_scores_and_p_values_equal_esda() {
 fn the_planted_cluster_is_a_99_percent_hotspot_after_fdr() {
     let fixture: Value =
         serde_json::from_str(include_str!("fixtures/gistar_planted_cluster_k1.json")).unwrap();
-    let cells: Vec<CellIndex> = fixture["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().parse().unwrap())
-        .collect();
+    let cells = fixture_cells(&fixture);
     let centre: CellIndex = h3o::LatLng::new(53.8130, -3.0400)
         .unwrap()
         .to_cell(h3o::Resolution::Eight);

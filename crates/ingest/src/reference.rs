@@ -283,21 +283,10 @@ pub fn cover(polygons: &MultiPolygon) -> Result<Coverage, String> {
 /// # Errors
 /// [`ReferenceError::Neighbour`] naming the first bad line.
 pub fn read_neighbours(reader: impl Read) -> Result<Vec<(GssCode, GssCode)>, ReferenceError> {
-    let mut csv = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(reader);
-    let header_error = |reason: String| ReferenceError::Neighbour { line: 1, reason };
-    let headers = csv
-        .headers()
-        .map_err(|err| header_error(err.to_string()))?
-        .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|header| header.eq_ignore_ascii_case(name))
-            .ok_or_else(|| header_error(format!("the header has no `{name}` column")))
-    };
-    let (code_column, neighbour_column) = (column("code")?, column("neighbour_code")?);
+    let (mut csv, columns) = open_table(reader, &["code", "neighbour_code"], |line, reason| {
+        ReferenceError::Neighbour { line, reason }
+    })?;
+    let (code_column, neighbour_column) = (columns[0], columns[1]);
     let mut pairs = BTreeSet::new();
     for record in csv.records() {
         let record = record.map_err(|err| ReferenceError::Neighbour {
@@ -325,6 +314,32 @@ pub fn read_neighbours(reader: impl Read) -> Result<Vec<(GssCode, GssCode)>, Ref
     Ok(pairs.into_iter().collect())
 }
 
+/// Opens a CSV table with a header and finds the named columns (ignoring case), or names the
+/// first that is missing as an error on line 1.
+fn open_table<R: Read>(
+    reader: R,
+    names: &[&str],
+    error: fn(u64, String) -> ReferenceError,
+) -> Result<(csv::Reader<R>, Vec<usize>), ReferenceError> {
+    let mut csv = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let headers = csv
+        .headers()
+        .map_err(|err| error(1, err.to_string()))?
+        .clone();
+    let columns = names
+        .iter()
+        .map(|name| {
+            headers
+                .iter()
+                .position(|header| header.eq_ignore_ascii_case(name))
+                .ok_or_else(|| error(1, format!("the header has no `{name}` column")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((csv, columns))
+}
+
 /// One postcode of the ONS Postcode Directory and the resolution-9 cell of its grid reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostcodeCell {
@@ -350,21 +365,11 @@ pub struct PostcodeFile {
 /// [`ReferenceError::Postcode`] naming the line of a missing column, a malformed postcode or a
 /// malformed grid reference.
 pub fn read_postcodes(reader: impl Read) -> Result<PostcodeFile, ReferenceError> {
-    let mut csv = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(reader);
-    let header_error = |reason: String| ReferenceError::Postcode { line: 1, reason };
-    let headers = csv
-        .headers()
-        .map_err(|err| header_error(err.to_string()))?
-        .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|header| header.eq_ignore_ascii_case(name))
-            .ok_or_else(|| header_error(format!("the header has no `{name}` column")))
-    };
-    let (pcd, easting, northing) = (column("pcd")?, column("oseast1m")?, column("osnrth1m")?);
+    let (mut csv, columns) =
+        open_table(reader, &["pcd", "oseast1m", "osnrth1m"], |line, reason| {
+            ReferenceError::Postcode { line, reason }
+        })?;
+    let (pcd, easting, northing) = (columns[0], columns[1], columns[2]);
     let mut file = PostcodeFile::default();
     for record in csv.records() {
         let record = record.map_err(|err| ReferenceError::Postcode {

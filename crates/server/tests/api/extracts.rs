@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::TestApp;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -38,7 +38,12 @@ fn extract(good: u32, bad: u32) -> Vec<u8> {
 }
 
 async fn ready_app() -> (TestApp, uuid::Uuid) {
-    let app = spawn_app().await;
+    ready_app_with(|_| {}).await
+}
+
+/// An app with adjusted settings, the Lancashire cluster imported and a Blackpool agency.
+async fn ready_app_with(adjust: impl FnOnce(&mut atlas_server::Settings)) -> (TestApp, uuid::Uuid) {
+    let app = crate::support::spawn_ready_app_with(adjust).await;
     app.import_lancashire_cluster().await;
     let agency = app
         .register_agency("Blackpool Police", &["E06000009"])
@@ -313,17 +318,7 @@ async fn wrong_media_types_identities_and_sizes_are_refused() {
 
 #[tokio::test]
 async fn an_upload_over_the_limit_gets_413_and_stores_nothing() {
-    let test_db = atlas_store::test_db::TestDatabase::new().await;
-    let app = crate::support::spawn_app_with(&test_db, None, |settings| {
-        settings.ingest.max_upload_bytes = 2_000
-    })
-    .await;
-    app.wait_until_ready(std::time::Duration::from_secs(20))
-        .await;
-    app.import_lancashire_cluster().await;
-    let agency = app
-        .register_agency("Blackpool Police", &["E06000009"])
-        .await;
+    let (app, agency) = ready_app_with(|settings| settings.ingest.max_upload_bytes = 2_000).await;
     let response = app
         .upload(agency, CSV, extract(200, 0), "/api/v1/extracts")
         .await;
@@ -547,17 +542,7 @@ async fn an_extract_of_bad_rows_is_refused_with_every_row_accounted_for() {
 
 #[tokio::test]
 async fn multi_member_gzip_is_read_whole_and_a_gzip_bomb_is_stopped() {
-    let test_db = atlas_store::test_db::TestDatabase::new().await;
-    let app = crate::support::spawn_app_with(&test_db, None, |settings| {
-        settings.ingest.max_upload_bytes = 200_000
-    })
-    .await;
-    app.wait_until_ready(std::time::Duration::from_secs(20))
-        .await;
-    app.import_lancashire_cluster().await;
-    let agency = app
-        .register_agency("Blackpool Police", &["E06000009"])
-        .await;
+    let (app, agency) = ready_app_with(|settings| settings.ingest.max_upload_bytes = 200_000).await;
     let gzip = |bytes: &[u8]| {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         encoder.write_all(bytes).unwrap();
@@ -591,17 +576,7 @@ async fn multi_member_gzip_is_read_whole_and_a_gzip_bomb_is_stopped() {
 
 #[tokio::test]
 async fn uploads_beyond_the_concurrency_limit_are_asked_to_retry() {
-    let test_db = atlas_store::test_db::TestDatabase::new().await;
-    let app = crate::support::spawn_app_with(&test_db, None, |settings| {
-        settings.ingest.max_concurrent_uploads = 1
-    })
-    .await;
-    app.wait_until_ready(std::time::Duration::from_secs(20))
-        .await;
-    app.import_lancashire_cluster().await;
-    let agency = app
-        .register_agency("Blackpool Police", &["E06000009"])
-        .await;
+    let (app, agency) = ready_app_with(|settings| settings.ingest.max_concurrent_uploads = 1).await;
 
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async {

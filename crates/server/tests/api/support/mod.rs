@@ -30,8 +30,14 @@ pub struct TestApp {
 
 /// Starts the application on a fresh database and waits until it is ready.
 pub async fn spawn_app() -> TestApp {
+    spawn_ready_app_with(|_| {}).await
+}
+
+/// Starts the application, with adjusted settings, on a fresh database it owns, and waits until
+/// it is ready.
+pub async fn spawn_ready_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let test_db = TestDatabase::new().await;
-    let mut app = spawn_app_with(&test_db, None, |_| {}).await;
+    let mut app = spawn_app_with(&test_db, None, adjust).await;
     app.wait_until_ready(Duration::from_secs(20)).await;
     app._owned_database = Some(test_db);
     app
