@@ -3,7 +3,9 @@
 
 Each fixture is a study area of H3 cells (a hexagonal disk at resolution 8 around Blackpool), a
 value per cell and a k-ring size; the expected z-scores and two-sided normal p-values come from
-PySAL esda's G_Local(y, w, transform="B", star=True) on binary k-ring weights over the same cells.
+PySAL esda's G_Local(y, w, transform="B", star=True) on binary k-ring weights over the same cells,
+and its permutation pseudo p-values (999 permutations, seed 12345) are kept for a statistical
+comparison (random draws differ between numpy and Rust, so these cannot match exactly).
 
 Usage (in a venv with `pip install h3 esda libpysal`):
     python scripts/gistar_fixtures.py crates/analytics/tests/fixtures
@@ -32,7 +34,9 @@ def weights(cells, k):
 
 
 def fixture(name, cells, values, k):
-    result = esda.G_Local(np.asarray(values, dtype=float), weights(cells, k), transform="B", star=True, permutations=0)
+    y = np.asarray(values, dtype=float)
+    result = esda.G_Local(y, weights(cells, k), transform="B", star=True, permutations=0)
+    simulated = esda.G_Local(y, weights(cells, k), transform="B", star=True, permutations=999, seed=12345, n_jobs=1)
     return {
         "name": name,
         "k": k,
@@ -41,6 +45,7 @@ def fixture(name, cells, values, k):
         "values": values,
         "z": [float(z) for z in result.Zs],
         "p_two_sided": [float(2 * p) for p in result.p_norm],
+        "p_sim_999": [float(p) for p in simulated.p_sim],
     }
 
 

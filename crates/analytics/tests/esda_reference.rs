@@ -1,7 +1,7 @@
 //! Gi* against PySAL esda on committed fixtures (regenerate with scripts/gistar_fixtures.py).
 //! Tolerance: 1e-9 absolute on z-scores and two-sided p-values.
 
-use atlas_analytics::gistar::{StudyArea, confidence_bins, gi_star};
+use atlas_analytics::gistar::{StudyArea, confidence_bins, gi_star, permutation_p};
 use h3o::CellIndex;
 use serde_json::Value;
 
@@ -77,4 +77,29 @@ fn the_planted_cluster_is_a_99_percent_hotspot_after_fdr() {
         (1..=19).contains(&hot),
         "{hot} cells at +3: the cluster and its ring, not the whole area"
     );
+}
+
+#[test]
+fn permutation_p_values_agree_with_esda_within_sampling_error() {
+    // Different random draws, same test: with 999 permutations each pseudo p-value has a
+    // standard error of at most about 0.016, so the two should agree closely on average.
+    for text in [
+        include_str!("fixtures/gistar_poisson_k1.json"),
+        include_str!("fixtures/gistar_planted_cluster_k2.json"),
+    ] {
+        let fixture: Value = serde_json::from_str(text).unwrap();
+        let area = StudyArea::new(fixture_cells(&fixture)).unwrap();
+        let k = u32::try_from(fixture["k"].as_u64().unwrap()).unwrap();
+        let ours = permutation_p(&area, &numbers(&fixture["values"]), k, 999, 2026).unwrap();
+        let esda = numbers(&fixture["p_sim_999"]);
+        let differences: Vec<f64> = ours.iter().zip(&esda).map(|(a, b)| (a - b).abs()).collect();
+        let mean = differences.iter().sum::<f64>() / differences.len() as f64;
+        let largest = differences.iter().copied().fold(0.0, f64::max);
+        assert!(mean < 0.02, "{}: mean difference {mean}", fixture["name"]);
+        assert!(
+            largest < 0.08,
+            "{}: largest difference {largest}",
+            fixture["name"]
+        );
+    }
 }
