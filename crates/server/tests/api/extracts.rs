@@ -51,6 +51,23 @@ async fn ready_app_with(adjust: impl FnOnce(&mut atlas_server::Settings)) -> (Te
     (app, agency)
 }
 
+/// The rejection report of `batch`, fetched as its agency.
+async fn rejection_report(app: &TestApp, agency: uuid::Uuid, batch: &Value) -> String {
+    let path = batch["rejections"].as_str().unwrap();
+    let response = app
+        .client
+        .get(app.url(path))
+        .header("x-atlas-agency", agency.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    response.text().await.unwrap()
+}
+
 async fn json(response: reqwest::Response) -> Value {
     response.json().await.unwrap()
 }
@@ -105,16 +122,8 @@ async fn an_extract_becomes_one_batch_with_a_rejection_report() {
         .await
         .unwrap();
     assert_eq!(json(fetched).await["rows_accepted"], 40);
-    let report = app
-        .client
-        .get(app.url(batch["rejections"].as_str().unwrap()))
-        .header("x-atlas-agency", agency.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(report.headers()["content-type"], "text/csv; charset=utf-8");
     assert_eq!(
-        report.text().await.unwrap(),
+        rejection_report(&app, agency, &batch).await,
         "row,field,reason\n42,occurred_on,not a real date\n"
     );
 }
@@ -359,16 +368,7 @@ async fn rows_outside_the_agencys_partnerships_are_rejected() {
     .await;
     assert_eq!(batch["rows_rejected"], 1);
     assert!((batch["quality"]["geocoded_share"].as_f64().unwrap() - 30.0 / 31.0).abs() < 1e-9);
-    let report = app
-        .client
-        .get(app.url(batch["rejections"].as_str().unwrap()))
-        .header("x-atlas-agency", agency.to_string())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let report = rejection_report(&app, agency, &batch).await;
     assert!(
         report.contains("32,location,outside the area of every partnership your agency serves"),
         "{report}"
@@ -478,16 +478,7 @@ async fn postcodes_are_located_through_the_imported_directory() {
         ),
         (Some(40), Some(2))
     );
-    let report = app
-        .client
-        .get(app.url(batch["rejections"].as_str().unwrap()))
-        .header("x-atlas-agency", agency.to_string())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let report = rejection_report(&app, agency, &batch).await;
     assert_eq!(
         report,
         "row,field,reason\n\
