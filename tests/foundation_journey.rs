@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use atlas_e2e::{Server, TestDatabase, england_boundaries, england_neighbours, run_ok};
+use atlas_e2e::{Server, TestDatabase, import_lancashire_cluster, run_ok};
 use serde_json::Value;
-
-const CLUSTER: [&str; 3] = ["E06000009", "E08000005", "E10000017"];
 
 #[tokio::test]
 async fn an_administrator_sets_up_an_instance_and_reads_partnerships() {
@@ -24,19 +22,7 @@ async fn an_administrator_sets_up_an_instance_and_reads_partnerships() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let boundaries = dir.path().join("boundaries.geojson");
-    let neighbours = dir.path().join("neighbours.csv");
-    std::fs::write(&boundaries, england_boundaries(&CLUSTER)).unwrap();
-    std::fs::write(&neighbours, england_neighbours(&CLUSTER)).unwrap();
-    let import = [
-        "reference",
-        "import",
-        "--boundaries",
-        boundaries.to_str().unwrap(),
-        "--neighbours",
-        neighbours.to_str().unwrap(),
-    ];
-    let first = run_ok(url, &import);
+    let first = import_lancashire_cluster(url, dir.path());
     assert!(
         first.starts_with("partnerships: 3 added, 0 updated, 0 unchanged"),
         "{first}"
@@ -45,7 +31,7 @@ async fn an_administrator_sets_up_an_instance_and_reads_partnerships() {
         first.contains("neighbour links: 4 added, 0 removed"),
         "{first}"
     );
-    let second = run_ok(url, &import);
+    let second = import_lancashire_cluster(url, dir.path());
     assert!(second.trim().ends_with("(nothing changed)"), "{second}");
 
     let id = run_ok(

@@ -3,27 +3,11 @@
 
 use std::time::Duration;
 
-use atlas_e2e::{Server, TestDatabase, atlas, england_boundaries, england_neighbours, run_ok};
-
-const CLUSTER: [&str; 3] = ["E06000009", "E08000005", "E10000017"];
+use atlas_e2e::{Server, TestDatabase, atlas, import_lancashire_cluster, run_ok};
 
 /// Imports the Lancashire cluster and registers a police force serving Blackpool and Lancashire.
 fn set_up(url: &str, dir: &std::path::Path) -> String {
-    let boundaries = dir.join("boundaries.geojson");
-    let neighbours = dir.join("neighbours.csv");
-    std::fs::write(&boundaries, england_boundaries(&CLUSTER)).unwrap();
-    std::fs::write(&neighbours, england_neighbours(&CLUSTER)).unwrap();
-    run_ok(
-        url,
-        &[
-            "reference",
-            "import",
-            "--boundaries",
-            boundaries.to_str().unwrap(),
-            "--neighbours",
-            neighbours.to_str().unwrap(),
-        ],
-    );
+    import_lancashire_cluster(url, dir);
     let agency = run_ok(
         url,
         &[

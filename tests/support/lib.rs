@@ -1,6 +1,6 @@
 //! Support for the end-to-end tests: running the real `atlas` binary against a real PostgreSQL.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,33 @@ pub fn run_ok(database_url: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Writes Blackpool, Rochdale and Lancashire's boundaries and neighbours into `dir` and imports
+/// them with `atlas reference import`; returns what the command printed.
+///
+/// # Panics
+/// When the files cannot be written or the import fails.
+pub fn import_lancashire_cluster(database_url: &str, dir: &Path) -> String {
+    const CLUSTER: [&str; 3] = ["E06000009", "E08000005", "E10000017"];
+    let (boundaries, neighbours) = (dir.join("boundaries.geojson"), dir.join("neighbours.csv"));
+    std::fs::write(&boundaries, england_boundaries(&CLUSTER)).expect("boundaries written");
+    std::fs::write(&neighbours, england_neighbours(&CLUSTER)).expect("neighbours written");
+    let (boundaries, neighbours) = (
+        boundaries.display().to_string(),
+        neighbours.display().to_string(),
+    );
+    run_ok(
+        database_url,
+        &[
+            "reference",
+            "import",
+            "--boundaries",
+            &boundaries,
+            "--neighbours",
+            &neighbours,
+        ],
+    )
 }
 
 /// A log file for a server on `port`: `target/<profile>/e2e-logs/serve-<port>.log`.

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use atlas_domain::{AgeBand, FINEST_RESOLUTION, Indicator, LocationRole, RecordKind, Sex};
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
+use diesel::{
+    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, SelectableHelper as _,
+};
 use diesel_async::AsyncPgConnection;
 use tokio_postgres::GenericClient;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -64,9 +66,20 @@ pub struct BatchCounts {
     pub quality: serde_json::Value,
 }
 
-/// A batch as the uploader sees it.
+/// A batch as the uploader sees it: its stored row and where its rows went.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Batch {
+    /// The batch's own row.
+    #[serde(flatten)]
+    pub record: BatchRecord,
+    /// Rows stored per partnership.
+    pub partnerships: BTreeMap<String, i32>,
+}
+
+/// A row of `batches`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, diesel::Queryable, diesel::Selectable)]
+#[diesel(table_name = batches, check_for_backend(diesel::pg::Pg))]
+pub struct BatchRecord {
     /// Identifier.
     pub id: Uuid,
     /// The agency that uploaded it.
@@ -85,8 +98,6 @@ pub struct Batch {
     pub rows_rejected: i32,
     /// Data-quality figures.
     pub quality: serde_json::Value,
-    /// Rows stored per partnership.
-    pub partnerships: BTreeMap<String, i32>,
     /// When the upload began.
     pub received_at: DateTime<Utc>,
     /// When it committed.
@@ -416,10 +427,14 @@ pub async fn check_supersedable(
     agency_id: Uuid,
 ) -> Result<(), StoreError> {
     match find(conn, id).await? {
-        Some(batch) if batch.agency_id == agency_id && batch.status == "committed" => Ok(()),
-        Some(batch) if batch.agency_id == agency_id => Err(StoreError::Conflict(format!(
+        Some(batch)
+            if batch.record.agency_id == agency_id && batch.record.status == "committed" =>
+        {
+            Ok(())
+        }
+        Some(batch) if batch.record.agency_id == agency_id => Err(StoreError::Conflict(format!(
             "batch {id} is already {}",
-            batch.status
+            batch.record.status
         ))),
         _ => Err(StoreError::NotFound(format!(
             "your agency has no batch {id}"
@@ -427,44 +442,16 @@ pub async fn check_supersedable(
     }
 }
 
-type BatchRow = (
-    Uuid,
-    Uuid,
-    String,
-    String,
-    Option<Uuid>,
-    i32,
-    i32,
-    i32,
-    serde_json::Value,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-);
-
 /// One batch, or `None`.
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Batch>, StoreError> {
     use diesel_async::RunQueryDsl as _;
-    let Some(row) = batches::table
+    let Some(record) = batches::table
         .find(id)
-        .select((
-            batches::id,
-            batches::agency_id,
-            batches::uploaded_by,
-            batches::status,
-            batches::superseded_by,
-            batches::rows_total,
-            batches::rows_accepted,
-            batches::rows_rejected,
-            batches::quality,
-            batches::received_at,
-            batches::committed_at,
-            batches::withdrawn_at,
-        ))
-        .first::<BatchRow>(conn)
+        .select(BatchRecord::as_select())
+        .first(conn)
         .await
         .optional()?
     else {
@@ -480,34 +467,9 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Batch
         .await?
         .into_iter()
         .collect();
-    let (
-        id,
-        agency_id,
-        uploaded_by,
-        status,
-        superseded_by,
-        rows_total,
-        rows_accepted,
-        rows_rejected,
-        quality,
-        received_at,
-        committed_at,
-        withdrawn_at,
-    ) = row;
     Ok(Some(Batch {
-        id,
-        agency_id,
-        uploaded_by,
-        status,
-        superseded_by,
-        rows_total,
-        rows_accepted,
-        rows_rejected,
-        quality,
+        record,
         partnerships,
-        received_at,
-        committed_at,
-        withdrawn_at,
     }))
 }
 

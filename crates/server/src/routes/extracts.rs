@@ -45,15 +45,15 @@ pub struct BatchView {
 impl From<batches::Batch> for BatchView {
     fn from(batch: batches::Batch) -> Self {
         Self {
-            rejections: format!("/api/v1/batches/{}/rejections", batch.id),
-            batch_id: batch.id,
-            status: batch.status,
-            rows_total: batch.rows_total,
-            rows_accepted: batch.rows_accepted,
-            rows_rejected: batch.rows_rejected,
-            quality: batch.quality,
+            rejections: format!("/api/v1/batches/{}/rejections", batch.record.id),
+            batch_id: batch.record.id,
+            status: batch.record.status,
+            rows_total: batch.record.rows_total,
+            rows_accepted: batch.record.rows_accepted,
+            rows_rejected: batch.record.rows_rejected,
+            quality: batch.record.quality,
             partnerships: batch.partnerships,
-            superseded_by: batch.superseded_by,
+            superseded_by: batch.record.superseded_by,
         }
     }
 }
@@ -266,7 +266,7 @@ async fn own_batch(
     let mut conn = database.connection().await?;
     batches::find(&mut conn, id)
         .await?
-        .filter(|batch| batch.agency_id == user.agency_id)
+        .filter(|batch| batch.record.agency_id == user.agency_id)
         .ok_or_else(|| ApiError::NotFound(format!("your agency has no batch {id}")))
 }
 
@@ -300,7 +300,7 @@ pub async fn rejections(
 ) -> Result<HttpResponse, ApiError> {
     let batch = own_batch(&database, &user, *id).await?;
     let mut conn = database.connection().await?;
-    let rows = batches::rejections(&mut conn, batch.id).await?;
+    let rows = batches::rejections(&mut conn, batch.record.id).await?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let written: Result<(), csv::Error> = (|| {
         writer.write_record(["row", "field", "reason"])?;
@@ -318,7 +318,10 @@ pub async fn rejections(
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             "content-disposition",
-            format!("attachment; filename=\"rejections-{}.csv\"", batch.id),
+            format!(
+                "attachment; filename=\"rejections-{}.csv\"",
+                batch.record.id
+            ),
         ))
         .body(body))
 }
@@ -336,7 +339,12 @@ pub async fn withdraw(
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
     let batch = own_batch(&database, &user, *id).await?;
-    batches::withdraw(database.url().expose_secret(), batch.id, user.agency_id).await?;
-    let batch = own_batch(&database, &user, batch.id).await?;
+    batches::withdraw(
+        database.url().expose_secret(),
+        batch.record.id,
+        user.agency_id,
+    )
+    .await?;
+    let batch = own_batch(&database, &user, batch.record.id).await?;
     Ok(HttpResponse::Ok().json(BatchView::from(batch)))
 }
