@@ -60,7 +60,7 @@ async fn an_administrator_sets_up_an_instance_and_reads_partnerships() {
         serde_json::json!(["E06000009", "E10000017"])
     );
 
-    let mut server = Server::start(url);
+    let mut server = Server::start(url, dir.path());
     server.wait_until_ready(Duration::from_secs(30)).await;
     let list: Value = server.get_json("/api/v1/partnerships").await;
     assert_eq!(list["partnerships"].as_array().unwrap().len(), 3);
@@ -76,7 +76,8 @@ async fn an_administrator_sets_up_an_instance_and_reads_partnerships() {
 #[tokio::test]
 async fn serve_migrates_an_empty_database_at_start() {
     let test_db = TestDatabase::empty().await;
-    let server = Server::start(test_db.url());
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(test_db.url(), dir.path());
     server.wait_until_ready(Duration::from_secs(30)).await;
     let list: Value = server.get_json("/api/v1/partnerships").await;
     assert_eq!(list["partnerships"], serde_json::json!([]));

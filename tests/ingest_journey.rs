@@ -26,6 +26,20 @@ fn set_up(url: &str, dir: &std::path::Path) -> String {
     agency.trim().to_owned()
 }
 
+/// An agency analyst's development token for `agency`.
+fn agency_token(server: &Server, agency: &str) -> String {
+    server.token(&[
+        "--sub",
+        "analyst@lancashire-police",
+        "--role",
+        "agency_analyst",
+        "--partnership",
+        "E10000017",
+        "--agency",
+        agency,
+    ])
+}
+
 #[tokio::test]
 async fn an_agency_pseudonymises_and_uploads_an_export() {
     let test_db = TestDatabase::new().await;
@@ -61,18 +75,17 @@ async fn an_agency_pseudonymises_and_uploads_an_export() {
         ],
     );
 
-    let server = Server::start(url);
+    let server = Server::start(url, dir.path());
     server.wait_until_ready(Duration::from_secs(30)).await;
     let base = server.url("");
+    let token = agency_token(&server, &agency);
     let upload = [
         "upload",
         extract.to_str().unwrap(),
         "--server",
         base.as_str(),
-        "--agency",
-        agency.as_str(),
-        "--user",
-        "analyst",
+        "--token",
+        token.as_str(),
     ];
     let summary = run_ok(url, &upload);
     assert!(
@@ -94,9 +107,8 @@ async fn an_agency_pseudonymises_and_uploads_an_export() {
             export.to_str().unwrap(),
             "--server",
             base.as_str(),
-            "--agency",
-            agency.as_str(),
         ])
+        .env("ATLAS_TOKEN", &token)
         .output()
         .unwrap();
     assert_eq!(refused.status.code(), Some(1));
@@ -144,7 +156,8 @@ async fn a_server_killed_during_a_million_row_upload_leaves_nothing_and_the_retr
         .local_addr()
         .unwrap()
         .port();
-    let mut server = Server::start_on(url, port);
+    let mut server = Server::start_on(url, port, dir.path());
+    let token = agency_token(&server, &agency);
     server.wait_until_ready(Duration::from_secs(30)).await;
 
     // Send the first half, and hold the rest back until the server is copying rows.
@@ -155,7 +168,7 @@ async fn a_server_killed_during_a_million_row_upload_leaves_nothing_and_the_retr
     let request = reqwest::Client::new()
         .post(server.url("/api/v1/extracts"))
         .header("content-type", "text/csv")
-        .header("x-atlas-agency", &agency)
+        .bearer_auth(&token)
         .body(reqwest::Body::wrap_stream(stream))
         .send();
     let upload = tokio::spawn(request);
@@ -196,7 +209,7 @@ async fn a_server_killed_during_a_million_row_upload_leaves_nothing_and_the_retr
     assert_eq!(count("SELECT count(*) FROM case_records").await, 0);
     assert_eq!(count("SELECT count(*) FROM batches").await, 0);
 
-    let server = Server::start_on(url, port);
+    let server = Server::start_on(url, port, dir.path());
     server.wait_until_ready(Duration::from_secs(30)).await;
     let base = server.url("");
     let upload = [
@@ -204,8 +217,8 @@ async fn a_server_killed_during_a_million_row_upload_leaves_nothing_and_the_retr
         extract.to_str().unwrap(),
         "--server",
         base.as_str(),
-        "--agency",
-        agency.as_str(),
+        "--token",
+        token.as_str(),
     ];
     let first = run_ok(url, &upload);
     assert!(

@@ -89,45 +89,73 @@ fn server_log(port: u16) -> Stdio {
 }
 
 /// `atlas serve` running in the background (logs in `target/<profile>/e2e-logs/`), stopped
-/// (SIGKILL) when dropped.
+/// (SIGKILL) when dropped. It trusts a development key pair made with `atlas token keygen`.
 pub struct Server {
     child: Child,
     /// The port it listens on.
     pub port: u16,
+    database_url: String,
+    keys: PathBuf,
 }
 
 impl Server {
-    /// Starts `atlas serve` on a free port.
+    /// Starts `atlas serve` on a free port, trusting the key pair in `dir/keys` (made there
+    /// with `atlas token keygen` when absent).
     ///
     /// # Panics
     /// When the process cannot start.
     #[must_use]
-    pub fn start(database_url: &str) -> Self {
+    pub fn start(database_url: &str, dir: &Path) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        Self::start_on(database_url, port)
+        Self::start_on(database_url, port, dir)
     }
 
-    /// Starts `atlas serve` on `port`, with development identities and a test pseudonym key.
+    /// Starts `atlas serve` on `port` (development settings, a test pseudonym key), trusting
+    /// the key pair in `dir/keys`.
     ///
     /// # Panics
     /// When the process cannot start.
     #[must_use]
-    pub fn start_on(database_url: &str, port: u16) -> Self {
+    pub fn start_on(database_url: &str, port: u16, dir: &Path) -> Self {
+        let keys = dir.join("keys");
+        if !keys.join("jwks.json").is_file() {
+            run_ok(
+                database_url,
+                &["token", "keygen", "--dir", &keys.display().to_string()],
+            );
+        }
         let child = atlas(database_url)
             .arg("serve")
             .env("ATLAS__SERVER__PORT", port.to_string())
             .env("ATLAS__SERVER__WORKERS", "1")
-            .env("ATLAS__AUTH__DEV_HEADERS", "true")
+            .env("ATLAS__AUTH__JWKS_FILE", keys.join("jwks.json"))
             .env("ATLAS__INGEST__PSEUDONYM_KEY", "07".repeat(32))
             .env("ATLAS__LOG__FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(server_log(port))
             .spawn()
             .expect("atlas serve starts");
-        Self { child, port }
+        Self {
+            child,
+            port,
+            database_url: database_url.to_owned(),
+            keys,
+        }
+    }
+
+    /// A development token from `atlas token issue --key <dir>/keys/dev-signing.pem args…`.
+    ///
+    /// # Panics
+    /// When the command fails.
+    #[must_use]
+    pub fn token(&self, args: &[&str]) -> String {
+        let key = self.keys.join("dev-signing.pem").display().to_string();
+        let mut command = vec!["token", "issue", "--key", key.as_str()];
+        command.extend_from_slice(args);
+        run_ok(&self.database_url, &command).trim().to_owned()
     }
 
     /// The URL of `path` on this server.
@@ -136,12 +164,23 @@ impl Server {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// GETs `path` and parses the JSON answer.
+    /// GETs `path` as a partnership analyst of Lancashire and parses the JSON answer.
     ///
     /// # Panics
     /// When the request fails or the body is not JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        let response = reqwest::get(self.url(path))
+        let token = self.token(&[
+            "--sub",
+            "analyst",
+            "--role",
+            "partnership_analyst",
+            "--partnership",
+            "E10000017",
+        ]);
+        let response = reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
             .await
             .expect("the server answers");
         response.json().await.expect("a JSON body")

@@ -1,5 +1,18 @@
 //! Who may do what to which partnership's data.
 //!
-//! This crate will hold bearer-token verification, the access policy (one pure function of
-//! principal, action and resource) and audit events; see issue 4 and docs/architecture.md. It
-//! exists now so the workspace has its final shape and dependency direction.
+//! - [`token`] verifies bearer JWTs (algorithms pinned per key, required claims, size limit)
+//!   into a [`Principal`], and signs development tokens;
+//! - [`keys`] makes development key pairs and their JWKS;
+//! - [`policy::decide`] is the whole access policy: one pure function of principal, action and
+//!   resource, answering allow or a reasoned deny. docs/access.md prints its matrix.
+//!
+//! Nothing here performs I/O: callers load the facts a decision needs (a batch's agency, the
+//! sharing agreements in force) and pass them in.
+
+pub mod keys;
+pub mod policy;
+mod principal;
+pub mod token;
+
+pub use policy::{Action, Decision, Denial, Resource, decide};
+pub use principal::{Principal, Role, Scope, UnknownScope};

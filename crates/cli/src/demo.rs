@@ -11,7 +11,10 @@ use atlas_server::{Application, Settings};
 use atlas_store::{agencies, cluster};
 use uuid::Uuid;
 
-use crate::{pseudonymise, synthetic, upload};
+use crate::{admin, pseudonymise, synthetic, token, upload};
+use atlas_access::keys::SigningKey;
+use atlas_access::token::TokenRequest;
+use atlas_access::{Action, Role};
 use secrecy::{ExposeSecret as _, SecretString};
 
 /// England's 153 upper-tier local authorities (ONS, Open Government Licence v3.0).
@@ -101,9 +104,10 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         settings.server.tls_cert = Some(cert);
         settings.server.tls_key = Some(key);
     }
-    // The demo is a development instance: identities come from headers, and the server's own
-    // pseudonym key is made once in the demo directory unless one is configured.
-    settings.auth.dev_headers = true;
+    // The demo is a development instance: it signs its users' tokens with a key pair made once
+    // in the demo directory, and the server's own pseudonym key is made there too unless one is
+    // configured.
+    let signing_key = demo_signing_key(&mut settings, &args.dir.join("keys"))?;
     if settings.ingest.pseudonym_key.is_none() {
         let server_key = args.dir.join("server-pseudonym.key");
         if !server_key.exists() {
@@ -114,6 +118,9 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         settings.ingest.pseudonym_key = Some(SecretString::from(key.trim().to_owned()));
     }
     let agencies = register_agencies(&settings).await?;
+    share_releases(&settings).await?;
+    let users = demo_users(&agencies);
+    let tokens = write_tokens(&settings, &signing_key, &users, &args.dir.join("tokens"))?;
     let extracts = prepare_extracts(&args.dir, &areas)?;
 
     let application = Application::build(&settings)?;
@@ -127,14 +134,14 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     wait_until_ready(&base, settings.server.tls_cert.as_deref()).await?;
     println!("\nsynthetic extracts, pseudonymised and uploaded through POST /api/v1/extracts:");
     for (agency, path) in &extracts {
-        let identity = upload::Identity {
-            agency: agencies[agency],
-            user: "demo analyst".to_owned(),
-        };
+        let user = users
+            .iter()
+            .find(|user| user.request.agency == Some(agencies[agency]))
+            .context("every demo agency has an analyst")?;
         let batch = upload::upload(
             &base,
             path,
-            &identity,
+            &tokens[&user.file],
             None,
             settings.server.tls_cert.as_deref(),
         )
@@ -157,10 +164,21 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     println!("  one of them:  {base}/api/v1/partnerships/E10000017?boundary=true");
     println!("  API document: {base}/api/v1/openapi.json");
     println!("  health:       {base}/healthz  {base}/readyz  {base}/metrics");
-    println!("  upload as an agency (development identity):");
-    for (name, id) in &agencies {
-        println!("    {name}: atlas upload FILE --server {base} --agency {id}");
+    println!(
+        "\ndemo users (development tokens, valid 12 h, in {}):",
+        args.dir.join("tokens").display()
+    );
+    for user in &users {
+        println!("  {:<34} {}", user.file, user.describe);
     }
+    println!(
+        "  e.g. curl -H \"Authorization: Bearer $(cat {}/lancashire-analyst.jwt)\" {base}/api/v1/partnerships",
+        args.dir.join("tokens").display()
+    );
+    println!(
+        "  upload: ATLAS_TOKEN=$(cat {}/lancashire-constabulary.jwt) atlas upload FILE --server {base}",
+        args.dir.join("tokens").display()
+    );
     println!("Press Ctrl-C to stop.");
     server.await??;
     Ok(())
@@ -184,7 +202,8 @@ async fn register_agencies(settings: &Settings) -> anyhow::Result<BTreeMap<&'sta
                     .iter()
                     .map(|code| GssCode::parse(code))
                     .collect::<Result<Vec<_>, _>>()?;
-                agencies::add(&mut conn, agency.name, agency.kind, &codes)
+                let entry = admin::operator_entry(Action::ManageAgencies, "demo");
+                agencies::add(&mut conn, agency.name, agency.kind, &codes, &entry)
                     .await?
                     .id
             }
@@ -192,6 +211,160 @@ async fn register_agencies(settings: &Settings) -> anyhow::Result<BTreeMap<&'sta
         ids.insert(agency.name, id);
     }
     Ok(ids)
+}
+
+/// Makes (once) the demo's signing key pair, trusts its public half, and turns development
+/// signing on.
+fn demo_signing_key(settings: &mut Settings, dir: &Path) -> anyhow::Result<SigningKey> {
+    let private = dir.join(token::SIGNING_KEY_FILE);
+    let key = if private.is_file() {
+        let pem = std::fs::read_to_string(&private)
+            .with_context(|| format!("cannot read {}", private.display()))?;
+        SigningKey::from_pem(&pem)?
+    } else {
+        token::keygen(dir)?
+    };
+    settings.auth.dev_signing = true;
+    settings.auth.jwks_file = Some(dir.join(token::JWKS_FILE));
+    settings.auth.keys.clear();
+    Ok(key)
+}
+
+/// One demo user: the token file's name, who it is, and what its token says.
+struct DemoUser {
+    file: String,
+    describe: String,
+    request: TokenRequest,
+}
+
+/// The demo's users: an analyst per partnership and per agency, a partner viewer, an admin and
+/// an auditor.
+fn demo_users(agencies: &BTreeMap<&'static str, Uuid>) -> Vec<DemoUser> {
+    const TWELVE_HOURS: u64 = 12 * 3_600;
+    let code =
+        |text: &str| GssCode::parse(text).unwrap_or_else(|_| unreachable!("demo codes are valid"));
+    let user =
+        |file: &str, describe: String, partnership: &str, agency: Option<Uuid>, role: Role| {
+            DemoUser {
+                file: format!("{file}.jwt"),
+                describe,
+                request: TokenRequest {
+                    subject: format!("demo:{file}"),
+                    partnership: code(partnership),
+                    agency,
+                    roles: vec![role],
+                    ttl_secs: TWELVE_HOURS,
+                },
+            }
+        };
+    let mut users = vec![
+        user(
+            "lancashire-analyst",
+            "partnership analyst, Lancashire (E10000017)".to_owned(),
+            "E10000017",
+            None,
+            Role::PartnershipAnalyst,
+        ),
+        user(
+            "blackpool-analyst",
+            "partnership analyst, Blackpool (E06000009)".to_owned(),
+            "E06000009",
+            None,
+            Role::PartnershipAnalyst,
+        ),
+        user(
+            "rochdale-analyst",
+            "partnership analyst, Rochdale (E08000005)".to_owned(),
+            "E08000005",
+            None,
+            Role::PartnershipAnalyst,
+        ),
+        user(
+            "blackpool-viewer",
+            "partner viewer, Blackpool: reads Lancashire's releases".to_owned(),
+            "E06000009",
+            None,
+            Role::PartnerViewer,
+        ),
+        user(
+            "admin",
+            "admin: agencies and sharing agreements".to_owned(),
+            "E10000017",
+            None,
+            Role::Admin,
+        ),
+        user(
+            "auditor",
+            "auditor: the audit trail".to_owned(),
+            "E10000017",
+            None,
+            Role::Auditor,
+        ),
+    ];
+    for agency in synthetic::AGENCIES {
+        let file = agency
+            .name
+            .to_ascii_lowercase()
+            .replace("'s", "")
+            .split_whitespace()
+            .filter(|word| !["and", "borough", "council", "county"].contains(word))
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("-");
+        users.push(user(
+            &file,
+            format!("agency analyst, {}", agency.name),
+            agency.partnerships[0],
+            Some(agencies[agency.name]),
+            Role::AgencyAnalyst,
+        ));
+    }
+    users
+}
+
+/// Signs each demo user's token into `dir/<file>`; returns file -> token.
+fn write_tokens(
+    settings: &Settings,
+    key: &SigningKey,
+    users: &[DemoUser],
+    dir: &Path,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tokens = BTreeMap::new();
+    for user in users {
+        let signed = token::issue(settings, key, &user.request)?;
+        std::fs::write(dir.join(&user.file), &signed)
+            .with_context(|| format!("cannot write {}", dir.join(&user.file).display()))?;
+        tokens.insert(user.file.clone(), signed);
+    }
+    Ok(tokens)
+}
+
+/// Lancashire shares its releases with Blackpool, so the demo's partner viewer has something
+/// to read (made once).
+async fn share_releases(settings: &Settings) -> anyhow::Result<()> {
+    let database = atlas_store::Database::new(&settings.database)?;
+    let mut conn = database.connection().await?;
+    let (from, to) = (GssCode::parse("E10000017")?, GssCode::parse("E06000009")?);
+    let existing = atlas_store::agreements::list(&mut conn).await?;
+    if existing.iter().any(|agreement| {
+        agreement.from == from.as_str()
+            && agreement.to == to.as_str()
+            && agreement.revoked_at.is_none()
+    }) {
+        return Ok(());
+    }
+    let terms = atlas_store::agreements::Terms {
+        from,
+        to,
+        scopes: [atlas_access::Scope::Releases.as_str().to_owned()].into(),
+        valid_from: chrono::Utc::now().date_naive(),
+        valid_to: None,
+    };
+    let entry = admin::operator_entry(Action::ManageAgreements, "demo");
+    atlas_store::agreements::create(&mut conn, &terms, &entry.subject, &entry).await?;
+    println!("sharing: Lancashire (E10000017) shares its releases with Blackpool (E06000009)");
+    Ok(())
 }
 
 /// Writes each agency's raw export and pseudonymises it with the demo's linkage key, as the

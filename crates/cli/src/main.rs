@@ -1,9 +1,11 @@
-//! The `atlas` command: run the service, migrate, import reference geography, manage agencies,
-//! and start the demo.
+//! The `atlas` command: run the service, migrate, import reference geography, manage agencies
+//! and sharing agreements, verify the audit trail, make development tokens, and start the demo.
 
+mod admin;
 mod demo;
 mod pseudonymise;
 mod synthetic;
+mod token;
 mod upload;
 
 use std::path::{Path, PathBuf};
@@ -11,10 +13,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use atlas_domain::{AgencyKind, GssCode};
 use atlas_ingest::reference::{self, BoundaryFields};
 use atlas_server::{Application, Settings};
-use atlas_store::{Database, StoreError, agencies, migrations};
+use atlas_store::{StoreError, migrations};
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret as _;
 
@@ -52,7 +53,22 @@ enum Command {
     /// Agencies that submit extracts.
     Agency {
         #[command(subcommand)]
-        command: AgencyCommand,
+        command: admin::AgencyCommand,
+    },
+    /// Sharing agreements between partnerships.
+    Agreement {
+        #[command(subcommand)]
+        command: admin::AgreementCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: admin::AuditCommand,
+    },
+    /// Development signing keys and tokens.
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
     },
 }
 
@@ -78,28 +94,6 @@ enum ReferenceCommand {
         /// Property holding each feature's name.
         #[arg(long, default_value = "name")]
         name_field: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum AgencyCommand {
-    /// Register an agency and print its id.
-    Add {
-        /// GSS code of a partnership it serves (repeat for several).
-        #[arg(long = "partnership", value_name = "CODE", required = true)]
-        partnerships: Vec<GssCode>,
-        /// police, social_care, health, education, yot, probation, housing, youth_services or vcs.
-        #[arg(long)]
-        kind: AgencyKind,
-        /// Name, such as "Lancashire Constabulary".
-        #[arg(long)]
-        name: String,
-    },
-    /// List agencies.
-    List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -176,7 +170,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Agency { command } => agency(&settings, command).await,
+        Command::Agency { command } => admin::agency(&settings, command).await,
+        Command::Agreement { command } => admin::agreement(&settings, command).await,
+        Command::Audit { command } => admin::audit(&settings, command).await,
+        Command::Token { command } => token::run(&settings, command),
         Command::Pseudonymise(args) => pseudonymise::run(args),
         Command::Upload(args) => upload::run(&settings, args).await,
     }
@@ -289,48 +286,4 @@ fn describe_import(summary: &atlas_store::reference::ImportSummary) -> String {
         summary.neighbours_added,
         summary.neighbours_removed
     )
-}
-
-async fn agency(settings: &Settings, command: AgencyCommand) -> anyhow::Result<()> {
-    let database = Database::new(&settings.database)?;
-    let mut conn = database
-        .connection()
-        .await
-        .with_context(|| format!("database {}", database.target()))?;
-    match command {
-        AgencyCommand::Add {
-            partnerships,
-            kind,
-            name,
-        } => {
-            let agency = agencies::add(&mut conn, &name, kind, &partnerships).await?;
-            eprintln!(
-                "registered {} agency \"{}\" serving {}",
-                agency.kind,
-                agency.name,
-                agency.partnerships.join(", ")
-            );
-            println!("{}", agency.id);
-        }
-        AgencyCommand::List { json } => {
-            let list = agencies::list(&mut conn).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else if list.is_empty() {
-                eprintln!("no agencies registered; add one with `atlas agency add`");
-            } else {
-                println!("{:<36}  {:<14}  {:<40}  partnerships", "id", "kind", "name");
-                for agency in list {
-                    println!(
-                        "{:<36}  {:<14}  {:<40}  {}",
-                        agency.id,
-                        agency.kind,
-                        agency.name,
-                        agency.partnerships.join(",")
-                    );
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -20,12 +20,9 @@ pub struct UploadArgs {
     /// Base URL of the server (default: the configured server address).
     #[arg(long)]
     server: Option<String>,
-    /// Your agency's id (development identity, until sign-in with bearer tokens).
-    #[arg(long)]
-    agency: Uuid,
-    /// Your name, recorded as the uploader.
-    #[arg(long, default_value = "atlas upload")]
-    user: String,
+    /// Your bearer token (an agency analyst's, naming your agency).
+    #[arg(long, env = "ATLAS_TOKEN", hide_env_values = true)]
+    token: String,
     /// A committed batch this extract corrects.
     #[arg(long, value_name = "BATCH")]
     supersedes: Option<Uuid>,
@@ -47,14 +44,10 @@ pub async fn run(settings: &Settings, args: UploadArgs) -> anyhow::Result<()> {
             settings.server.host, settings.server.port
         )
     });
-    let identity = Identity {
-        agency: args.agency,
-        user: args.user.clone(),
-    };
     let summary = upload(
         &server,
         &args.file,
-        &identity,
+        &args.token,
         args.supersedes,
         args.ca_cert.as_deref(),
     )
@@ -63,19 +56,11 @@ pub async fn run(settings: &Settings, args: UploadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Who uploads (development identity).
-pub struct Identity {
-    /// The agency's id.
-    pub agency: Uuid,
-    /// The uploader's name.
-    pub user: String,
-}
-
-/// Sends the file and returns the server's batch summary.
+/// Sends the file with the caller's bearer `token` and returns the server's batch summary.
 pub async fn upload(
     server: &str,
     path: &Path,
-    identity: &Identity,
+    token: &str,
     supersedes: Option<Uuid>,
     ca_cert: Option<&Path>,
 ) -> anyhow::Result<Value> {
@@ -117,8 +102,7 @@ pub async fn upload(
         .post(&url)
         .header("content-type", content_type)
         .header("content-length", size)
-        .header("x-atlas-agency", identity.agency.to_string())
-        .header("x-atlas-user", &identity.user)
+        .bearer_auth(token)
         .body(reqwest::Body::wrap_stream(stream));
     if gzip {
         request = request.header("content-encoding", "gzip");

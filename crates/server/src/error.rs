@@ -41,9 +41,16 @@ pub enum ApiError {
     /// The thing asked for does not exist (404 `not_found`).
     #[error("{0}")]
     NotFound(String),
+    /// The caller sent more requests than its rate limit allows (429 `rate_limited`); the
+    /// value is the seconds to wait.
+    #[error("too many requests: try again in {0} s")]
+    TooManyRequests(u64),
     /// A dependency such as the database is down (503 `unavailable`).
     #[error("{0}")]
     Unavailable(String),
+    /// The request came over plain HTTP where only HTTPS is served (403 `https_required`).
+    #[error("this service answers only over HTTPS")]
+    HttpsRequired,
     /// A fault of ours (500 `internal`); the detail is logged, not returned.
     #[error("internal error")]
     Internal(String),
@@ -62,7 +69,9 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::ExtractRefused(_) => "extract_refused",
             Self::NotFound(_) => "not_found",
+            Self::TooManyRequests(_) => "rate_limited",
             Self::Unavailable(_) => "unavailable",
+            Self::HttpsRequired => "https_required",
             Self::Internal(_) => "internal",
         }
     }
@@ -79,7 +88,9 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ExtractRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::HttpsRequired => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,8 +104,17 @@ impl ResponseError for ApiError {
             other => other.to_string(),
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unavailable(_)) {
-            response.insert_header(("retry-after", "30"));
+        match self {
+            Self::Unavailable(_) => {
+                response.insert_header(("retry-after", "30"));
+            }
+            Self::TooManyRequests(seconds) => {
+                response.insert_header(("retry-after", seconds.to_string()));
+            }
+            Self::Unauthorized(_) => {
+                response.insert_header(("www-authenticate", "Bearer realm=\"safeguard-atlas\""));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             error: self.code(),

@@ -1,15 +1,20 @@
 //! The Safeguard Atlas HTTP service.
 //!
 //! [`Settings`] are layered from `config/`, [`Application`] binds and runs the actix-web server
-//! (plain HTTP or rustls), and the routes answer health, readiness, metrics, the OpenAPI
-//! document and the partnership reference API. Every error leaves as
+//! (plain HTTP or rustls, optionally mutual TLS), and the routes answer health, readiness,
+//! metrics, the OpenAPI document, the partnership reference API, uploads, administration and
+//! the audit trail. Every data endpoint takes an [`auth`]-checked caller and leaves one entry in
+//! the hash-chained audit trail before it answers. Every error leaves as
 //! `{ "error": code, "message": text }` with the matching status.
 
+mod audit;
+mod auth;
 mod error;
-mod identity;
+mod guards;
 mod openapi;
 mod pipeline;
 mod routes;
+mod security;
 mod settings;
 mod startup;
 pub mod telemetry;
@@ -18,6 +23,7 @@ mod tls;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use settings::{
-    AuthSettings, IngestSettings, LogFormat, LogSettings, ServerSettings, Settings, SettingsError,
+    AuditSettings, AuthSettings, IngestSettings, LogFormat, LogSettings, PemKeySettings,
+    ServerSettings, Settings, SettingsError,
 };
 pub use startup::Application;

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
-use crate::routes::{extracts, health, partnerships};
+use crate::routes::{admin, audit, extracts, health, partnerships};
 
 /// The service's OpenAPI description.
 #[derive(OpenApi)]
@@ -24,16 +24,45 @@ use crate::routes::{extracts, health, partnerships};
         extracts::get,
         extracts::rejections,
         extracts::withdraw,
+        admin::list_agencies,
+        admin::add_agency,
+        admin::list_agreements,
+        admin::add_agreement,
+        admin::revoke_agreement,
+        audit::list,
+        audit::verify,
         openapi_json
     ),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView)),
+    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, audit::AuditPage, audit::ChainState)),
+    modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "partnerships", description = "Safeguarding partnerships and their geography"),
-        (name = "extracts", description = "Agencies' uploads and the batches they become")
+        (name = "extracts", description = "Agencies' uploads and the batches they become"),
+        (name = "admin", description = "Agencies and sharing agreements (admins)"),
+        (name = "audit", description = "The hash-chained audit trail (auditors)")
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the bearer-token scheme the endpoints' `security` refers to.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// This document.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "OpenAPI 3 document")))]

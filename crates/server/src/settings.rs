@@ -25,6 +25,19 @@ pub struct Settings {
     pub ingest: IngestSettings,
     /// Settings of caller identity.
     pub auth: AuthSettings,
+    /// Settings of the audit trail.
+    pub audit: AuditSettings,
+}
+
+/// The `[audit]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Append the entries of concurrent requests in one transaction (group commit). Off, every
+    /// request commits its own entry; that mode exists to measure the difference.
+    pub group_commit: bool,
+    /// The most entries one group commit writes.
+    pub max_group: usize,
 }
 
 /// The `[ingest]` section.
@@ -43,13 +56,35 @@ pub struct IngestSettings {
     pub pseudonym_key: Option<SecretString>,
 }
 
-/// The `[auth]` section.
+/// The `[auth]` section: how bearer tokens are verified (see docs/access.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// Development only: take the caller's agency and name from the `x-atlas-agency` and
-    /// `x-atlas-user` headers. Bearer tokens replace this with the access-control work.
-    pub dev_headers: bool,
+    /// The `iss` every token must carry.
+    pub issuer: String,
+    /// The `aud` every token must carry.
+    pub audience: String,
+    /// A JSON Web Key Set file whose keys verify tokens, selected by `kid`.
+    pub jwks_file: Option<PathBuf>,
+    /// Public keys in PEM files, each pinned to one algorithm.
+    #[serde(default)]
+    pub keys: Vec<PemKeySettings>,
+    /// Clock leeway for `exp` and `nbf`, in seconds (at most 60).
+    pub leeway_secs: u64,
+    /// Development only: allow `atlas token issue` and the demo sign-in to sign tokens.
+    pub dev_signing: bool,
+}
+
+/// One `[[auth.keys]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PemKeySettings {
+    /// The `kid` tokens signed with this key carry (optional when it is the only key).
+    pub kid: Option<String>,
+    /// `RS256`, `ES256` or `EdDSA`.
+    pub algorithm: String,
+    /// The PEM file of the public key.
+    pub file: PathBuf,
 }
 
 /// The `[server]` section.
@@ -64,6 +99,17 @@ pub struct ServerSettings {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// PEM certificates of the authorities whose client certificates are accepted; when set,
+    /// every TLS client must present one (mutual TLS, for partner instances).
+    pub tls_client_ca: Option<PathBuf>,
+    /// Refuse everything but `/healthz` and `/readyz` over plain HTTP (production).
+    pub require_tls: bool,
+    /// A second, plain-HTTP port for load-balancer health checks when serving HTTPS.
+    pub plain_port: Option<u16>,
+    /// Requests each authenticated caller may make per second, sustained.
+    pub rate_limit_per_second: u32,
+    /// Requests each authenticated caller may make in a burst.
+    pub rate_limit_burst: u32,
     /// Worker threads (0 means one per core).
     pub workers: usize,
     /// Seconds that in-flight requests get to finish after a stop signal.
@@ -168,6 +214,30 @@ impl Settings {
         if !(0.0..=1.0).contains(&self.ingest.max_rejected_share) {
             return Err(SettingsError(
                 "ingest.max_rejected_share must be between 0 and 1".to_owned(),
+            ));
+        }
+        if self.auth.leeway_secs > atlas_access::token::MAX_LEEWAY_SECS {
+            return Err(SettingsError(format!(
+                "auth.leeway_secs is {}; at most {} is allowed",
+                self.auth.leeway_secs,
+                atlas_access::token::MAX_LEEWAY_SECS
+            )));
+        }
+        if self.auth.dev_signing && self.server.require_tls {
+            return Err(SettingsError(
+                "auth.dev_signing is for development only and cannot be on with server.require_tls"
+                    .to_owned(),
+            ));
+        }
+        if self.server.rate_limit_per_second == 0 || self.server.rate_limit_burst == 0 {
+            return Err(SettingsError(
+                "server.rate_limit_per_second and server.rate_limit_burst must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        if self.server.tls_client_ca.is_some() && self.server.tls_cert.is_none() {
+            return Err(SettingsError(
+                "server.tls_client_ca needs server.tls_cert and server.tls_key".to_owned(),
             ));
         }
         match (&self.server.tls_cert, &self.server.tls_key) {

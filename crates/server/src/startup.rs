@@ -5,14 +5,20 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, Service as _, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{DefaultHeaders, ErrorHandlerResponse, ErrorHandlers};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpMessage as _, HttpResponse, HttpServer, web};
 use actix_web_prom::PrometheusMetricsBuilder;
 use atlas_store::{Database, StoreError, migrations};
 use secrecy::ExposeSecret as _;
 use tracing_actix_web::{RequestId, TracingLogger};
 
+use crate::audit::{self, AuditWriter};
+use crate::auth::Authenticator;
+use crate::security::{self, TransportPolicy};
 use crate::{ApiError, Settings, openapi, routes, tls};
+
+/// The largest JSON request body accepted (administration requests are small).
+const MAX_JSON_BODY: usize = 64 * 1024;
 
 /// The longest pause between attempts to migrate while PostgreSQL is unreachable.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
@@ -20,6 +26,7 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
+    plain_port: Option<u16>,
     tls: bool,
     server: Server,
 }
@@ -47,14 +54,20 @@ impl Application {
         if settings.ingest.pseudonym_key.is_none() {
             tracing::warn!("ingest.pseudonym_key is not set: uploads will be refused");
         }
+        let database_for_audit = database.clone();
         let data = web::Data::new(database);
         let ingest = web::Data::new(settings.ingest.clone());
         let upload_slots = web::Data::new(routes::extracts::UploadSlots::new(
             settings.ingest.max_concurrent_uploads,
         ));
-        let auth = web::Data::new(settings.auth.clone());
+        let authenticator = web::Data::new(Authenticator::new(&settings.auth, &settings.server)?);
+        let audit_writer = web::Data::new(AuditWriter::start(database_for_audit, &settings.audit));
+        let transport = web::Data::new(TransportPolicy {
+            require_tls: settings.server.require_tls,
+        });
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(audit::record))
                 .wrap(ErrorHandlers::new().default_handler(json_error_body))
                 .wrap_fn(|request, service| {
                     let request_id = request
@@ -76,14 +89,20 @@ impl Application {
                 })
                 .wrap(TracingLogger::default())
                 .wrap(metrics.clone())
-                .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+                .wrap(from_fn(security::harden))
                 .app_data(data.clone())
                 .app_data(ingest.clone())
                 .app_data(upload_slots.clone())
-                .app_data(auth.clone())
+                .app_data(authenticator.clone())
+                .app_data(audit_writer.clone())
+                .app_data(transport.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| bad_request(&err)))
-                .app_data(web::JsonConfig::default().error_handler(|err, _| bad_request(&err)))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(MAX_JSON_BODY)
+                        .error_handler(|err, _| json_error(&err)),
+                )
                 .service(routes::health::healthz)
                 .service(routes::health::readyz)
                 .service(openapi::openapi_json)
@@ -93,17 +112,35 @@ impl Application {
                 .service(routes::extracts::get)
                 .service(routes::extracts::rejections)
                 .service(routes::extracts::withdraw)
+                .service(routes::admin::list_agencies)
+                .service(routes::admin::add_agency)
+                .service(routes::admin::list_agreements)
+                .service(routes::admin::add_agreement)
+                .service(routes::admin::revoke_agreement)
+                .service(routes::audit::list)
+                .service(routes::audit::verify)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::NotFound("no such endpoint".to_owned()))
                 }))
         })
+        .on_connect(tls::mark_connection)
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
+        let mut plain_port = None;
         let tls = match (&settings.server.tls_cert, &settings.server.tls_key) {
             (Some(cert), Some(key)) => {
-                server = server.listen_rustls_0_23(listener, tls::server_config(cert, key)?)?;
+                let config =
+                    tls::server_config(cert, key, settings.server.tls_client_ca.as_deref())?;
+                server = server.listen_rustls_0_23(listener, config)?;
+                if let Some(port) = settings.server.plain_port {
+                    let plain = TcpListener::bind((address.0, port)).map_err(|err| {
+                        anyhow::anyhow!("cannot listen on {}:{port}: {err}", address.0)
+                    })?;
+                    plain_port = Some(plain.local_addr()?.port());
+                    server = server.listen(plain)?;
+                }
                 true
             }
             _ => {
@@ -113,6 +150,7 @@ impl Application {
         };
         Ok(Self {
             port,
+            plain_port,
             tls,
             server: server.run(),
         })
@@ -122,6 +160,12 @@ impl Application {
     #[must_use]
     pub const fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The plain-HTTP health-check port, when serving HTTPS with `server.plain_port`.
+    #[must_use]
+    pub const fn plain_port(&self) -> Option<u16> {
+        self.plain_port
     }
 
     /// Whether the server speaks HTTPS.
@@ -141,6 +185,19 @@ impl Application {
 
 fn bad_request(err: &dyn std::fmt::Display) -> actix_web::Error {
     ApiError::BadRequest(err.to_string()).into()
+}
+
+fn json_error(err: &actix_web::error::JsonPayloadError) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge(format!(
+                "the JSON body is larger than the {MAX_JSON_BODY} bytes allowed"
+            ))
+            .into()
+        }
+        other => bad_request(other),
+    }
 }
 
 /// Gives error responses that have no body (such as actix's own 405) the JSON error shape.
@@ -175,6 +232,8 @@ where
 fn status_code_name(status: actix_web::http::StatusCode) -> &'static str {
     match status.as_u16() {
         400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
         404 => "not_found",
         405 => "method_not_allowed",
         413 => "payload_too_large",

@@ -8,8 +8,8 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::StoreError;
 use crate::schema::{agencies, agency_partnerships, partnerships};
+use crate::{StoreError, audit};
 
 /// An agency and the partnerships it serves.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -24,7 +24,8 @@ pub struct Agency {
     pub partnerships: Vec<String>,
 }
 
-/// Registers an agency serving `partnerships` (at least one) and returns it.
+/// Registers an agency serving `partnerships` (at least one) and returns it, appending `entry`
+/// to the audit trail in the same transaction.
 ///
 /// # Errors
 /// [`StoreError::Invalid`] with no partnership, [`StoreError::NotFound`] naming an unknown
@@ -34,6 +35,7 @@ pub async fn add(
     name: &str,
     kind: AgencyKind,
     partnerships: &[GssCode],
+    entry: &audit::NewEntry,
 ) -> Result<Agency, StoreError> {
     let name = name.trim().to_owned();
     if name.is_empty() {
@@ -87,6 +89,9 @@ pub async fn add(
             .values(links)
             .execute(conn)
             .await?;
+        let mut entry = entry.clone();
+        entry.resource = format!("/api/v1/admin/agencies/{id}");
+        audit::append(conn, &[entry]).await?;
         Ok(Agency {
             id,
             name,

@@ -17,7 +17,7 @@ use tokio_postgres::types::Type;
 use uuid::Uuid;
 
 use crate::schema::{batch_partnerships, batch_rejections, batches};
-use crate::{StoreError, connect_admin};
+use crate::{StoreError, audit, connect_admin};
 
 /// One row to store: a validated record, keyed again by the server and assigned to a partnership.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,7 +269,8 @@ impl BatchLoad {
     /// Finishes the COPY and commits the batch, unless the agency already uploaded a file with
     /// this SHA-256, in which case everything is rolled back and the earlier batch is named.
     /// With `supersedes`, that earlier batch of the same agency is marked superseded and its
-    /// records removed in the same transaction.
+    /// records removed in the same transaction. `entry` is appended to the audit trail in that
+    /// transaction too.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] or [`StoreError::Conflict`] when `supersedes` names no committed
@@ -280,6 +281,7 @@ impl BatchLoad {
         counts: &BatchCounts,
         rejections: impl IntoIterator<Item = RejectionRow>,
         supersedes: Option<Uuid>,
+        entry: &audit::NewEntry,
     ) -> Result<Committed, StoreError> {
         self.writer.as_mut().finish().await?;
         let client = &self.client;
@@ -319,6 +321,7 @@ impl BatchLoad {
         if let Some(old) = supersedes {
             retire(client, old, self.agency_id, "superseded", Some(self.id)).await?;
         }
+        audit::append_in(client, std::slice::from_ref(entry)).await?;
         client.batch_execute("COMMIT").await?;
         Ok(Committed::New(self.id))
     }
@@ -404,15 +407,21 @@ async fn retire(
 }
 
 /// Withdraws a committed batch of `agency_id`: its records are deleted and it is marked
-/// withdrawn, in one transaction.
+/// withdrawn, and `entry` appended to the audit trail, in one transaction.
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the agency has no such batch, [`StoreError::Conflict`] when it
 /// is not committed.
-pub async fn withdraw(url: &str, id: Uuid, agency_id: Uuid) -> Result<(), StoreError> {
+pub async fn withdraw(
+    url: &str,
+    id: Uuid,
+    agency_id: Uuid,
+    entry: &audit::NewEntry,
+) -> Result<(), StoreError> {
     let mut client = connect_admin(url, Duration::from_secs(10)).await?;
     let transaction = client.transaction().await?;
     retire(&transaction, id, agency_id, "withdrawn", None).await?;
+    audit::append_in(&transaction, std::slice::from_ref(entry)).await?;
     transaction.commit().await?;
     Ok(())
 }

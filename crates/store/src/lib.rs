@@ -6,6 +6,8 @@
 //! private PostgreSQL cluster from the machine's binaries, for the demo and the tests.
 
 pub mod agencies;
+pub mod agreements;
+pub mod audit;
 pub mod batches;
 pub mod cluster;
 mod error;
@@ -18,4 +20,4 @@ pub mod schema;
 pub mod test_db;
 
 pub use error::StoreError;
-pub use pool::{Database, DatabaseSettings, connect_admin};
+pub use pool::{Database, DatabaseSettings, PooledConnection, connect_admin};

@@ -12,6 +12,9 @@ use serde::Deserialize;
 
 use crate::StoreError;
 
+/// A connection borrowed from the pool; it returns when dropped.
+pub type PooledConnection = Object<AsyncPgConnection>;
+
 /// Settings of the `[database]` section.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,7 +72,7 @@ impl Database {
     ///
     /// # Errors
     /// [`StoreError::Pool`] when none opens within the configured timeout.
-    pub async fn connection(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
+    pub async fn connection(&self) -> Result<PooledConnection, StoreError> {
         Ok(self.pool.get().await?)
     }
 

@@ -187,6 +187,11 @@ async fn an_import_naming_an_unknown_neighbour_stores_nothing() {
     );
 }
 
+/// The audit entry of a test's change.
+fn entry() -> atlas_store::audit::NewEntry {
+    atlas_store::audit::NewEntry::operator("test".to_owned(), "agency.manage", "test".to_owned())
+}
+
 #[tokio::test]
 async fn agencies_serve_known_partnerships_and_names_are_unique_per_kind() {
     let test_db = TestDatabase::new().await;
@@ -197,6 +202,7 @@ async fn agencies_serve_known_partnerships_and_names_are_unique_per_kind() {
         "  Lancashire Constabulary ",
         AgencyKind::Police,
         &[code("E10000017"), code("E06000009"), code("E10000017")],
+        &entry(),
     )
     .await
     .unwrap();
@@ -207,6 +213,7 @@ async fn agencies_serve_known_partnerships_and_names_are_unique_per_kind() {
         "Lancashire Constabulary",
         AgencyKind::Health,
         &[code("E08000005")],
+        &entry(),
     )
     .await
     .unwrap();
@@ -216,6 +223,7 @@ async fn agencies_serve_known_partnerships_and_names_are_unique_per_kind() {
         "Lancashire Constabulary",
         AgencyKind::Police,
         &[code("E10000017")],
+        &entry(),
     )
     .await
     .unwrap_err();
@@ -225,6 +233,7 @@ async fn agencies_serve_known_partnerships_and_names_are_unique_per_kind() {
         "Nowhere Police",
         AgencyKind::Police,
         &[code("E10000099")],
+        &entry(),
     )
     .await
     .unwrap_err();
@@ -233,11 +242,18 @@ async fn agencies_serve_known_partnerships_and_names_are_unique_per_kind() {
         "partnership E10000099 does not exist; import the reference geography first"
     );
     assert!(matches!(
-        agencies::add(&mut conn, " ", AgencyKind::Vcs, &[code("E10000017")]).await,
+        agencies::add(
+            &mut conn,
+            " ",
+            AgencyKind::Vcs,
+            &[code("E10000017")],
+            &entry()
+        )
+        .await,
         Err(StoreError::Invalid(_))
     ));
     assert!(matches!(
-        agencies::add(&mut conn, "Empty", AgencyKind::Vcs, &[]).await,
+        agencies::add(&mut conn, "Empty", AgencyKind::Vcs, &[], &entry()).await,
         Err(StoreError::Invalid(_))
     ));
 

@@ -12,7 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::identity::AgencyUser;
+use crate::auth::Authorized;
+use crate::guards::{ReadBatch, ReadRejections, UploadExtract, WithdrawBatch};
 use crate::pipeline::{self, Placement, UploadFailure};
 use crate::settings::IngestSettings;
 
@@ -84,6 +85,7 @@ pub struct UploadQuery {
 #[utoipa::path(
     tag = "extracts",
     params(UploadQuery),
+    security(("bearer" = [])),
     request_body(content = String, content_type = "text/csv", description = "The extract; see docs/extract-format.md"),
     responses(
         (status = 201, body = BatchView, description = "A new batch"),
@@ -99,12 +101,19 @@ pub struct UploadQuery {
 pub async fn upload(
     request: HttpRequest,
     payload: web::Payload,
-    user: AgencyUser,
+    authorized: Authorized<UploadExtract>,
     query: web::Query<UploadQuery>,
     database: web::Data<Database>,
     settings: web::Data<IngestSettings>,
     slots: web::Data<UploadSlots>,
 ) -> Result<HttpResponse, ApiError> {
+    let principal = authorized.principal();
+    let agency_id = principal
+        .agency
+        .ok_or_else(|| ApiError::Internal("an allowed upload has no agency".to_owned()))?;
+    if let Some(old) = query.supersedes {
+        authorized.note("supersedes", old);
+    }
     let format = extract_format(&request)?;
     let _slot = slots.0.clone().try_acquire_owned().map_err(|_| {
         ApiError::Unavailable("too many uploads are in progress; try again in a minute".to_owned())
@@ -132,16 +141,14 @@ pub async fn upload(
         })?;
     if let Some(old) = query.supersedes {
         let mut conn = database.connection().await?;
-        batches::check_supersedable(&mut conn, old, user.agency_id).await?;
+        batches::check_supersedable(&mut conn, old, agency_id).await?;
     }
     let url = database.url().expose_secret().to_owned();
-    let area = batches::agency_area(&url, user.agency_id)
+    let area = batches::agency_area(&url, agency_id)
         .await?
-        .ok_or_else(|| {
-            ApiError::Forbidden(format!("agency {} is not registered", user.agency_id))
-        })?;
+        .ok_or_else(|| ApiError::Forbidden(format!("agency {agency_id} is not registered")))?;
 
-    let mut load = BatchLoad::begin(&url, user.agency_id, &user.subject).await?;
+    let mut load = BatchLoad::begin(&url, agency_id, &principal.subject).await?;
     let parsed = pipeline::stream(
         payload,
         format,
@@ -205,11 +212,19 @@ pub async fn upload(
         .rejections
         .into_rows()
         .map_err(|err| ApiError::Internal(format!("rejection report: {err}")))?;
+    authorized.note("rows_total", tally.rows_total);
+    authorized.note("rows_accepted", tally.rows_accepted);
+    authorized.note("rows_rejected", tally.rows_rejected);
+    let mut entry = authorized.change_entry();
+    entry.resource = format!("/api/v1/batches/{}", load.id());
     let committed = load
-        .commit(parsed.sha256, &counts, report, query.supersedes)
+        .commit(parsed.sha256, &counts, report, query.supersedes, &entry)
         .await?;
     let (status, id) = match committed {
-        Committed::New(id) => (actix_web::http::StatusCode::CREATED, id),
+        Committed::New(id) => {
+            authorized.committed();
+            (actix_web::http::StatusCode::CREATED, id)
+        }
         Committed::Existing(id) => (actix_web::http::StatusCode::OK, id),
     };
     let mut conn = database.connection().await?;
@@ -257,50 +272,37 @@ fn gzip_encoded(request: &HttpRequest) -> Result<bool, ApiError> {
     }
 }
 
-/// Finds a batch of the caller's agency (another agency's batch is reported as not found).
-async fn own_batch(
-    database: &Database,
-    user: &AgencyUser,
-    id: Uuid,
-) -> Result<batches::Batch, ApiError> {
-    let mut conn = database.connection().await?;
-    batches::find(&mut conn, id)
-        .await?
-        .filter(|batch| batch.record.agency_id == user.agency_id)
-        .ok_or_else(|| ApiError::NotFound(format!("your agency has no batch {id}")))
-}
-
-/// One batch of the caller's agency.
+/// One batch: for its agency's analysts, and partnership analysts of a partnership it
+/// contributed to.
 #[utoipa::path(
     tag = "extracts",
     params(("id" = Uuid, Path, description = "Batch id")),
-    responses((status = 200, body = BatchView), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody))
+    security(("bearer" = [])),
+    responses((status = 200, body = BatchView), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody))
 )]
 #[get("/api/v1/batches/{id}")]
-pub async fn get(
-    user: AgencyUser,
-    id: web::Path<Uuid>,
-    database: web::Data<Database>,
-) -> Result<HttpResponse, ApiError> {
-    let batch = own_batch(&database, &user, *id).await?;
-    Ok(HttpResponse::Ok().json(BatchView::from(batch)))
+pub async fn get(authorized: Authorized<ReadBatch>) -> Result<HttpResponse, ApiError> {
+    authorized.returned(1);
+    Ok(HttpResponse::Ok().json(BatchView::from(authorized.target().clone())))
 }
 
-/// The rejection report of a batch: CSV with columns `row,field,reason`.
+/// The rejection report of a batch of the caller's agency: CSV with columns
+/// `row,field,reason`.
 #[utoipa::path(
     tag = "extracts",
     params(("id" = Uuid, Path, description = "Batch id")),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = crate::error::ErrorBody))
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody))
 )]
 #[get("/api/v1/batches/{id}/rejections")]
 pub async fn rejections(
-    user: AgencyUser,
-    id: web::Path<Uuid>,
+    authorized: Authorized<ReadRejections>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    let batch = own_batch(&database, &user, *id).await?;
+    let batch = authorized.target();
     let mut conn = database.connection().await?;
     let rows = batches::rejections(&mut conn, batch.record.id).await?;
+    authorized.returned(rows.len());
     let mut writer = csv::Writer::from_writer(Vec::new());
     let written: Result<(), csv::Error> = (|| {
         writer.write_record(["row", "field", "reason"])?;
@@ -330,21 +332,26 @@ pub async fn rejections(
 #[utoipa::path(
     tag = "extracts",
     params(("id" = Uuid, Path, description = "Batch id")),
-    responses((status = 200, body = BatchView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody))
+    security(("bearer" = [])),
+    responses((status = 200, body = BatchView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody))
 )]
 #[delete("/api/v1/batches/{id}")]
 pub async fn withdraw(
-    user: AgencyUser,
-    id: web::Path<Uuid>,
+    authorized: Authorized<WithdrawBatch>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    let batch = own_batch(&database, &user, *id).await?;
+    let batch = authorized.target();
     batches::withdraw(
         database.url().expose_secret(),
         batch.record.id,
-        user.agency_id,
+        batch.record.agency_id,
+        &authorized.change_entry(),
     )
     .await?;
-    let batch = own_batch(&database, &user, batch.record.id).await?;
+    authorized.committed();
+    let mut conn = database.connection().await?;
+    let batch = batches::find(&mut conn, batch.record.id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("a withdrawn batch vanished".to_owned()))?;
     Ok(HttpResponse::Ok().json(BatchView::from(batch)))
 }

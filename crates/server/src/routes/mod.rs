@@ -1,5 +1,7 @@
 //! Request handlers, grouped by resource.
 
+pub mod admin;
+pub mod audit;
 pub mod extracts;
 pub mod health;
 pub mod partnerships;

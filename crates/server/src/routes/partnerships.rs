@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiError;
+use crate::auth::Authorized;
+use crate::guards::ReadReference;
 
 /// The media type of GeoJSON (RFC 7946).
 const GEO_JSON: &str = "application/geo+json";
@@ -64,16 +66,21 @@ pub struct PartnershipQuery {
 /// Lists every partnership with its neighbours and coverage size.
 #[utoipa::path(
     tag = "partnerships",
-    responses((status = 200, body = PartnershipList), (status = 503, body = crate::error::ErrorBody))
+    security(("bearer" = [])),
+    responses((status = 200, body = PartnershipList), (status = 401, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody))
 )]
 #[get("/api/v1/partnerships")]
-pub async fn list(database: web::Data<Database>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    authorized: Authorized<ReadReference>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
     let mut conn = database.connection().await?;
-    let partnerships = partnerships::list(&mut conn)
+    let partnerships: Vec<PartnershipView> = partnerships::list(&mut conn)
         .await?
         .into_iter()
         .map(PartnershipView::from)
         .collect();
+    authorized.returned(partnerships.len());
     Ok(HttpResponse::Ok().json(PartnershipList { partnerships }))
 }
 
@@ -83,6 +90,7 @@ pub async fn list(database: web::Data<Database>) -> Result<HttpResponse, ApiErro
 #[utoipa::path(
     tag = "partnerships",
     params(("code" = String, Path, description = "GSS code", example = "E10000017"), PartnershipQuery),
+    security(("bearer" = [])),
     responses(
         (status = 200, body = PartnershipView),
         (status = 200, content_type = "application/geo+json", description = "A GeoJSON Feature"),
@@ -92,6 +100,7 @@ pub async fn list(database: web::Data<Database>) -> Result<HttpResponse, ApiErro
 )]
 #[get("/api/v1/partnerships/{code}")]
 pub async fn get(
+    authorized: Authorized<ReadReference>,
     request: HttpRequest,
     database: web::Data<Database>,
     code: web::Path<String>,
@@ -107,6 +116,7 @@ pub async fn get(
     let partnership = partnerships::find(&mut conn, &code)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
+    authorized.returned(1);
     let mut view = PartnershipView::from(partnership);
     if query.boundary || as_feature {
         view.boundary = partnerships::boundary(&mut conn, &code).await?;

@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, agency_token};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -57,7 +57,7 @@ async fn rejection_report(app: &TestApp, agency: uuid::Uuid, batch: &Value) -> S
     let response = app
         .client
         .get(app.url(path))
-        .header("x-atlas-agency", agency.to_string())
+        .bearer_auth(agency_token(agency))
         .send()
         .await
         .unwrap();
@@ -117,7 +117,7 @@ async fn an_extract_becomes_one_batch_with_a_rejection_report() {
     let fetched = app
         .client
         .get(app.url(&format!("/api/v1/batches/{id}")))
-        .header("x-atlas-agency", agency.to_string())
+        .bearer_auth(agency_token(agency))
         .send()
         .await
         .unwrap();
@@ -149,7 +149,7 @@ async fn the_same_file_again_returns_the_existing_batch_even_gzipped() {
         .post(app.url("/api/v1/extracts"))
         .header("content-type", CSV)
         .header("content-encoding", "gzip")
-        .header("x-atlas-agency", agency.to_string())
+        .bearer_auth(agency_token(agency))
         .body(encoder.finish().unwrap())
         .send()
         .await
@@ -260,7 +260,7 @@ async fn refused_extracts_store_nothing_and_say_why() {
             .client
             .post(app.url("/api/v1/extracts"))
             .header("content-type", CSV)
-            .header("x-atlas-agency", agency.to_string())
+            .bearer_auth(agency_token(agency))
             .body(body);
         if let Some(encoding) = encoding {
             request = request.header("content-encoding", encoding);
@@ -301,7 +301,7 @@ async fn wrong_media_types_identities_and_sizes_are_refused() {
         .post(app.url("/api/v1/extracts"))
         .header("content-type", CSV)
         .header("content-encoding", "br")
-        .header("x-atlas-agency", agency.to_string())
+        .bearer_auth(agency_token(agency))
         .body(extract(5, 0))
         .send()
         .await
@@ -342,7 +342,7 @@ async fn an_upload_over_the_limit_gets_413_and_stores_nothing() {
         .client
         .post(app.url("/api/v1/extracts"))
         .header("content-type", CSV)
-        .header("x-atlas-agency", agency.to_string())
+        .bearer_auth(agency_token(agency))
         .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
             chunks,
         )))
@@ -389,11 +389,11 @@ async fn batches_are_withdrawn_or_superseded_by_their_own_agency_only() {
     let foreign = app
         .client
         .delete(app.url(&format!("/api/v1/batches/{first_id}")))
-        .header("x-atlas-agency", other.to_string())
+        .bearer_auth(agency_token(other))
         .send()
         .await
         .unwrap();
-    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
     let foreign = app
         .upload(
             other,
@@ -418,7 +418,7 @@ async fn batches_are_withdrawn_or_superseded_by_their_own_agency_only() {
     let old = json(
         app.client
             .get(app.url(&format!("/api/v1/batches/{first_id}")))
-            .header("x-atlas-agency", agency.to_string())
+            .bearer_auth(agency_token(agency))
             .send()
             .await
             .unwrap(),
@@ -431,7 +431,7 @@ async fn batches_are_withdrawn_or_superseded_by_their_own_agency_only() {
     let withdrawn = app
         .client
         .delete(app.url(&format!("/api/v1/batches/{new_id}")))
-        .header("x-atlas-agency", agency.to_string())
+        .bearer_auth(agency_token(agency))
         .send()
         .await
         .unwrap();
@@ -441,7 +441,7 @@ async fn batches_are_withdrawn_or_superseded_by_their_own_agency_only() {
     let again = app
         .client
         .delete(app.url(&format!("/api/v1/batches/{new_id}")))
-        .header("x-atlas-agency", agency.to_string())
+        .bearer_auth(agency_token(agency))
         .send()
         .await
         .unwrap();
@@ -549,7 +549,7 @@ async fn multi_member_gzip_is_read_whole_and_a_gzip_bomb_is_stopped() {
             .post(app.url("/api/v1/extracts"))
             .header("content-type", CSV)
             .header("content-encoding", "gzip")
-            .header("x-atlas-agency", agency.to_string())
+            .bearer_auth(agency_token(agency))
             .body(body)
             .send()
     };
@@ -578,7 +578,7 @@ async fn uploads_beyond_the_concurrency_limit_are_asked_to_retry() {
         .client
         .post(app.url("/api/v1/extracts"))
         .header("content-type", CSV)
-        .header("x-atlas-agency", agency.to_string())
+        .bearer_auth(agency_token(agency))
         .body(reqwest::Body::wrap_stream(stream))
         .send();
     let slow = tokio::spawn(slow);

@@ -1,6 +1,8 @@
 //! The server through real HTTP, each test with its own database. One test binary, several
 //! modules: it links once.
 
+mod access;
 mod extracts;
 mod service;
 mod support;
+mod transport;

@@ -156,6 +156,11 @@ async fn one_partnership_with_its_boundary_as_json_or_geojson() {
     let response = app
         .client
         .get(app.url("/api/v1/partnerships/E06000009"))
+        .bearer_auth(crate::support::token(
+            atlas_access::Role::Admin,
+            "E10000017",
+            None,
+        ))
         .header("accept", "application/geo+json")
         .send()
         .await

@@ -2,7 +2,12 @@
 
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use atlas_access::Role;
+use atlas_access::keys::SigningKey;
+use atlas_access::token::TokenRequest;
 
 use atlas_ingest::reference::{BoundaryFields, read_boundaries, read_neighbours};
 use atlas_server::{Application, Settings};
@@ -15,6 +20,44 @@ use tokio::task::JoinHandle;
 pub const TEST_PSEUDONYM_KEY: &str =
     "0101010101010101010101010101010101010101010101010101010101010101";
 
+/// The issuer and audience of test tokens.
+pub const ISSUER: &str = "atlas-test";
+/// See [`ISSUER`].
+pub const AUDIENCE: &str = "safeguard-atlas";
+
+/// The key every test app trusts, and the directory holding its JWKS.
+pub static SIGNING: LazyLock<(SigningKey, tempfile::TempDir)> = LazyLock::new(|| {
+    let key = SigningKey::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jwks.json"), key.jwks().to_string()).unwrap();
+    (key, dir)
+});
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A token signed with the trusted key.
+pub fn token(role: Role, partnership: &str, agency: Option<uuid::Uuid>) -> String {
+    let request = TokenRequest {
+        subject: format!("{role}@{partnership}"),
+        partnership: atlas_domain::GssCode::parse(partnership).unwrap(),
+        agency,
+        roles: vec![role],
+        ttl_secs: 3_600,
+    };
+    atlas_access::token::issue(&SIGNING.0, &request, ISSUER, AUDIENCE, now()).unwrap()
+}
+
+/// An agency analyst's token for `agency` (a member of Blackpool's partnership).
+pub fn agency_token(agency: uuid::Uuid) -> String {
+    token(Role::AgencyAnalyst, "E06000009", Some(agency))
+}
+
 /// Blackpool, Rochdale and Lancashire.
 pub const LANCASHIRE_CLUSTER: [&str; 3] = ["E06000009", "E08000005", "E10000017"];
 
@@ -22,6 +65,8 @@ pub const LANCASHIRE_CLUSTER: [&str; 3] = ["E06000009", "E08000005", "E10000017"
 pub struct TestApp {
     /// The port it listens on.
     pub port: u16,
+    /// The plain-HTTP health-check port, when serving HTTPS with one.
+    pub plain_port: Option<u16>,
     /// A plain HTTP client.
     pub client: reqwest::Client,
     database_url: String,
@@ -57,9 +102,11 @@ pub async fn spawn_app_with(
     adjust(&mut settings);
     let application = Application::build(&settings).expect("the application builds");
     let port = application.port();
+    let plain_port = application.plain_port();
     tokio::spawn(application.run_until_stopped());
     TestApp {
         port,
+        plain_port,
         client: reqwest::Client::new(),
         database_url: test_db.url().to_owned(),
         _owned_database: None,
@@ -75,7 +122,10 @@ impl TestApp {
         settings.server.workers = 1;
         settings.server.shutdown_timeout_secs = 1;
         settings.ingest.pseudonym_key = Some(TEST_PSEUDONYM_KEY.to_owned().into());
-        settings.auth.dev_headers = true;
+        settings.auth.issuer = ISSUER.to_owned();
+        settings.auth.audience = AUDIENCE.to_owned();
+        settings.auth.jwks_file = Some(SIGNING.1.path().join("jwks.json"));
+        settings.auth.keys.clear();
         settings
     }
 
@@ -84,10 +134,17 @@ impl TestApp {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// GETs `path`.
+    /// GETs `path` as a partnership analyst of Lancashire.
     pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_as(&token(Role::PartnershipAnalyst, "E10000017", None), path)
+            .await
+    }
+
+    /// GETs `path` with the bearer `token`.
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
+            .bearer_auth(token)
             .send()
             .await
             .expect("the request is answered")
@@ -140,10 +197,21 @@ impl TestApp {
             .iter()
             .map(|code| atlas_domain::GssCode::parse(code).unwrap())
             .collect();
-        atlas_store::agencies::add(&mut conn, name, atlas_domain::AgencyKind::Police, &codes)
-            .await
-            .unwrap()
-            .id
+        let entry = atlas_store::audit::NewEntry::operator(
+            "test".to_owned(),
+            "agency.manage",
+            "test".to_owned(),
+        );
+        atlas_store::agencies::add(
+            &mut conn,
+            name,
+            atlas_domain::AgencyKind::Police,
+            &codes,
+            &entry,
+        )
+        .await
+        .unwrap()
+        .id
     }
 
     /// POSTs an extract as `agency`.
@@ -157,8 +225,7 @@ impl TestApp {
         self.client
             .post(self.url(path_and_query))
             .header("content-type", content_type)
-            .header("x-atlas-agency", agency.to_string())
-            .header("x-atlas-user", "analyst@test")
+            .bearer_auth(agency_token(agency))
             .body(body)
             .send()
             .await

@@ -1,0 +1,442 @@
+//! The access policy: one pure function, [`decide`], of principal × action × resource.
+//!
+//! docs/access.md prints the resulting matrix; a test keeps the two equal, and the server's
+//! role-matrix test walks every cell over HTTP.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use atlas_domain::GssCode;
+use uuid::Uuid;
+
+use crate::{Principal, Role, Scope};
+
+/// Something a caller asks to do. Each endpoint performs exactly one action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    /// Read national reference data: partnerships, boundaries, neighbours.
+    ReadReference,
+    /// Upload an extract for an agency.
+    UploadExtract,
+    /// Read a batch's summary and data-quality figures.
+    ReadBatch,
+    /// Download a batch's rejection report.
+    ReadRejections,
+    /// Withdraw a batch (or supersede it with a new upload).
+    WithdrawBatch,
+    /// Read a partnership's cell-level grid of exact counts.
+    ReadGrid,
+    /// Read a partnership's analyses: hotspots, emerging hotspots, comparisons.
+    ReadAnalysis,
+    /// Prepare a release of disclosure-controlled tables for other partnerships.
+    PrepareRelease,
+    /// Approve a release prepared by someone else.
+    ApproveRelease,
+    /// Read a partnership's approved releases.
+    ReadRelease,
+    /// List, create and change agencies.
+    ManageAgencies,
+    /// List, create and revoke sharing agreements.
+    ManageAgreements,
+    /// Read the audit trail and its verification state.
+    ReadAudit,
+}
+
+impl Action {
+    /// Every action, in a stable order.
+    pub const ALL: [Self; 13] = [
+        Self::ReadReference,
+        Self::UploadExtract,
+        Self::ReadBatch,
+        Self::ReadRejections,
+        Self::WithdrawBatch,
+        Self::ReadGrid,
+        Self::ReadAnalysis,
+        Self::PrepareRelease,
+        Self::ApproveRelease,
+        Self::ReadRelease,
+        Self::ManageAgencies,
+        Self::ManageAgreements,
+        Self::ReadAudit,
+    ];
+
+    /// The name recorded in the audit trail.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadReference => "reference.read",
+            Self::UploadExtract => "extract.upload",
+            Self::ReadBatch => "batch.read",
+            Self::ReadRejections => "batch.rejections",
+            Self::WithdrawBatch => "batch.withdraw",
+            Self::ReadGrid => "grid.read",
+            Self::ReadAnalysis => "analysis.read",
+            Self::PrepareRelease => "release.prepare",
+            Self::ApproveRelease => "release.approve",
+            Self::ReadRelease => "release.read",
+            Self::ManageAgencies => "agency.manage",
+            Self::ManageAgreements => "agreement.manage",
+            Self::ReadAudit => "audit.read",
+        }
+    }
+
+    /// The roles that may perform the action on a resource they are related to.
+    #[must_use]
+    pub const fn roles(self) -> &'static [Role] {
+        match self {
+            Self::ReadReference => &Role::ALL,
+            Self::UploadExtract | Self::ReadRejections | Self::WithdrawBatch => {
+                &[Role::AgencyAnalyst]
+            }
+            Self::ReadBatch | Self::ReadGrid => &[Role::AgencyAnalyst, Role::PartnershipAnalyst],
+            Self::ReadAnalysis | Self::PrepareRelease | Self::ApproveRelease => {
+                &[Role::PartnershipAnalyst]
+            }
+            Self::ReadRelease => &[Role::PartnershipAnalyst, Role::PartnerViewer],
+            Self::ManageAgencies | Self::ManageAgreements => &[Role::Admin],
+            Self::ReadAudit => &[Role::Auditor],
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// What an action is performed on, with the facts the policy needs about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    /// The instance as a whole: reference data, agencies, agreements, the audit trail.
+    Instance,
+    /// One partnership's data, with the scopes that its sharing agreements in force today grant
+    /// to the caller's partnership (empty when none, or when it is the caller's own).
+    Partnership {
+        /// The partnership whose data is asked for.
+        code: GssCode,
+        /// Scopes shared with the caller's partnership by agreements in force.
+        shared_scopes: BTreeSet<Scope>,
+    },
+    /// An agency's extracts: the agency an upload is for.
+    Agency {
+        /// The agency.
+        id: Uuid,
+    },
+    /// One stored batch.
+    Batch {
+        /// The agency that uploaded it.
+        agency: Uuid,
+        /// The partnerships it contributed rows to.
+        partnerships: BTreeSet<GssCode>,
+    },
+}
+
+/// The policy's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The caller may go ahead.
+    Allow,
+    /// The caller may not, for this reason.
+    Deny(Denial),
+}
+
+/// Why a request was refused. The text is safe to show the caller: it never names another
+/// partnership's data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    /// None of the caller's roles may perform the action at all.
+    #[error("none of your roles may {action}; it needs one of: {needed}")]
+    Role {
+        /// The action refused.
+        action: Action,
+        /// The roles that may perform it, comma-separated.
+        needed: String,
+    },
+    /// The data belongs to a partnership the caller is not a member of.
+    #[error("this data belongs to another partnership")]
+    OtherPartnership,
+    /// The partnership does not share this with the caller's partnership.
+    #[error("no sharing agreement in force lets your partnership read this")]
+    NotShared,
+    /// The caller's token names no agency, and the action is agency staff's.
+    #[error("your token names no agency")]
+    NoAgency,
+    /// The batch or agency is another agency's.
+    #[error("this belongs to another agency")]
+    OtherAgency,
+    /// The action is not performed on this kind of resource (a fault of the caller's route).
+    #[error("{action} does not apply to this resource")]
+    NotApplicable {
+        /// The action refused.
+        action: Action,
+    },
+}
+
+/// Decides whether `principal` may perform `action` on `resource`.
+///
+/// A caller with several roles is allowed when any one of them allows; when none does, the
+/// denial of the first role that could have performed the action is returned (or a role denial
+/// when the caller holds none of them).
+#[must_use]
+pub fn decide(principal: &Principal, action: Action, resource: &Resource) -> Decision {
+    let mut first_denial = None;
+    for &role in action.roles() {
+        if !principal.has(role) {
+            continue;
+        }
+        match decide_for_role(principal, role, action, resource) {
+            Decision::Allow => return Decision::Allow,
+            Decision::Deny(denial) => {
+                first_denial.get_or_insert(denial);
+            }
+        }
+    }
+    Decision::Deny(first_denial.unwrap_or_else(|| {
+        Denial::Role {
+            action,
+            needed: action
+                .roles()
+                .iter()
+                .map(|role| role.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }))
+}
+
+/// The decision for one role the caller holds, which [`Action::roles`] lists for `action`.
+fn decide_for_role(
+    principal: &Principal,
+    role: Role,
+    action: Action,
+    resource: &Resource,
+) -> Decision {
+    let own_partnership = |code: &GssCode| {
+        if *code == principal.partnership {
+            Decision::Allow
+        } else {
+            Decision::Deny(Denial::OtherPartnership)
+        }
+    };
+    let own_agency = |agency: &Uuid| match principal.agency {
+        None => Decision::Deny(Denial::NoAgency),
+        Some(own) if own == *agency => Decision::Allow,
+        Some(_) => Decision::Deny(Denial::OtherAgency),
+    };
+    match (action, resource) {
+        (
+            Action::ReadReference | Action::ManageAgencies | Action::ManageAgreements,
+            Resource::Instance,
+        )
+        | (Action::ReadAudit, Resource::Instance) => Decision::Allow,
+        (Action::UploadExtract, Resource::Agency { id }) => own_agency(id),
+        (
+            Action::ReadBatch | Action::ReadRejections | Action::WithdrawBatch,
+            Resource::Batch {
+                agency,
+                partnerships,
+            },
+        ) => match role {
+            Role::AgencyAnalyst => own_agency(agency),
+            _ if partnerships.contains(&principal.partnership) => Decision::Allow,
+            _ => Decision::Deny(Denial::OtherPartnership),
+        },
+        (
+            Action::ReadGrid
+            | Action::ReadAnalysis
+            | Action::PrepareRelease
+            | Action::ApproveRelease,
+            Resource::Partnership { code, .. },
+        ) => own_partnership(code),
+        (
+            Action::ReadRelease,
+            Resource::Partnership {
+                code,
+                shared_scopes,
+            },
+        ) => match role {
+            Role::PartnerViewer if *code == principal.partnership => {
+                Decision::Deny(Denial::NotShared)
+            }
+            Role::PartnerViewer if shared_scopes.contains(&Scope::Releases) => Decision::Allow,
+            Role::PartnerViewer => Decision::Deny(Denial::NotShared),
+            _ => own_partnership(code),
+        },
+        _ => Decision::Deny(Denial::NotApplicable { action }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn code(text: &str) -> GssCode {
+        GssCode::parse(text).unwrap()
+    }
+
+    fn principal(roles: &[Role], agency: Option<Uuid>) -> Principal {
+        Principal {
+            subject: "someone".to_owned(),
+            partnership: code("E10000017"),
+            agency,
+            roles: roles.iter().copied().collect(),
+        }
+    }
+
+    fn partnership(text: &str, shared: &[Scope]) -> Resource {
+        Resource::Partnership {
+            code: code(text),
+            shared_scopes: shared.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn partnership_analysts_read_only_their_own_grid() {
+        let analyst = principal(&[Role::PartnershipAnalyst], None);
+        assert_eq!(
+            decide(&analyst, Action::ReadGrid, &partnership("E10000017", &[])),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(
+                &analyst,
+                Action::ReadGrid,
+                &partnership("E06000009", &[Scope::Releases])
+            ),
+            Decision::Deny(Denial::OtherPartnership)
+        );
+    }
+
+    #[test]
+    fn partner_viewers_read_releases_only_under_an_agreement() {
+        let viewer = principal(&[Role::PartnerViewer], None);
+        assert_eq!(
+            decide(
+                &viewer,
+                Action::ReadRelease,
+                &partnership("E06000009", &[Scope::Releases])
+            ),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(&viewer, Action::ReadRelease, &partnership("E06000009", &[])),
+            Decision::Deny(Denial::NotShared)
+        );
+        assert!(matches!(
+            decide(
+                &viewer,
+                Action::ReadGrid,
+                &partnership("E06000009", &[Scope::Releases])
+            ),
+            Decision::Deny(Denial::Role { .. })
+        ));
+    }
+
+    #[test]
+    fn agency_staff_manage_only_their_own_agency_batches() {
+        let own = Uuid::from_u128(1);
+        let analyst = principal(&[Role::AgencyAnalyst], Some(own));
+        let batch = |agency| Resource::Batch {
+            agency,
+            partnerships: [code("E10000017")].into(),
+        };
+        assert_eq!(
+            decide(&analyst, Action::WithdrawBatch, &batch(own)),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(&analyst, Action::WithdrawBatch, &batch(Uuid::from_u128(2))),
+            Decision::Deny(Denial::OtherAgency)
+        );
+        let no_agency = principal(&[Role::AgencyAnalyst], None);
+        assert_eq!(
+            decide(
+                &no_agency,
+                Action::UploadExtract,
+                &Resource::Agency { id: own }
+            ),
+            Decision::Deny(Denial::NoAgency)
+        );
+    }
+
+    #[test]
+    fn a_mismatched_resource_is_denied_not_allowed() {
+        let admin = principal(&[Role::Admin], None);
+        assert_eq!(
+            decide(
+                &admin,
+                Action::ManageAgencies,
+                &partnership("E10000017", &[])
+            ),
+            Decision::Deny(Denial::NotApplicable {
+                action: Action::ManageAgencies
+            })
+        );
+    }
+
+    fn any_resource() -> impl Strategy<Value = Resource> {
+        let codes = prop::sample::select(vec!["E10000017", "E06000009", "E08000005"]);
+        prop_oneof![
+            Just(Resource::Instance),
+            (codes.clone(), any::<bool>()).prop_map(|(text, shared)| Resource::Partnership {
+                code: code(text),
+                shared_scopes: if shared {
+                    [Scope::Releases].into()
+                } else {
+                    BTreeSet::new()
+                },
+            }),
+            (0_u128..3).prop_map(|id| Resource::Agency {
+                id: Uuid::from_u128(id)
+            }),
+            (0_u128..3, codes).prop_map(|(id, text)| Resource::Batch {
+                agency: Uuid::from_u128(id),
+                partnerships: [code(text)].into(),
+            }),
+        ]
+    }
+
+    proptest! {
+        /// Roles only ever add permissions: a caller with more roles is allowed at least
+        /// whatever a caller with fewer is, and a caller with no relevant role is always denied.
+        #[test]
+        fn roles_are_monotone(
+            roles in prop::collection::btree_set(prop::sample::select(Role::ALL.to_vec()), 0..5),
+            extra in prop::sample::select(Role::ALL.to_vec()),
+            agency in prop::option::of(0_u128..3),
+            action in prop::sample::select(Action::ALL.to_vec()),
+            resource in any_resource(),
+        ) {
+            let mut fewer = principal(&[], agency.map(Uuid::from_u128));
+            fewer.roles = roles;
+            let mut more = fewer.clone();
+            more.roles.insert(extra);
+            if decide(&fewer, action, &resource) == Decision::Allow {
+                prop_assert_eq!(decide(&more, action, &resource), Decision::Allow);
+            }
+            if !action.roles().iter().any(|role| fewer.has(*role)) {
+                prop_assert!(
+                    matches!(decide(&fewer, action, &resource), Decision::Deny(Denial::Role { .. })),
+                    "expected a role denial"
+                );
+            }
+        }
+
+        /// Nobody reads cell-level data of a partnership other than their own.
+        #[test]
+        fn cell_level_data_never_leaves_the_partnership(
+            roles in prop::collection::btree_set(prop::sample::select(Role::ALL.to_vec()), 1..5),
+            target in prop::sample::select(vec!["E06000009", "E08000005"]),
+            shared in any::<bool>(),
+        ) {
+            let mut caller = principal(&[], Some(Uuid::from_u128(1)));
+            caller.roles = roles;
+            let resource = partnership(target, if shared { &[Scope::Releases] } else { &[] });
+            for action in [Action::ReadGrid, Action::ReadAnalysis, Action::PrepareRelease, Action::ApproveRelease] {
+                prop_assert!(decide(&caller, action, &resource) != Decision::Allow);
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The caller as the policy sees it.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use atlas_domain::GssCode;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What a person may do, as named in the token's `roles` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Uploads and manages its own agency's extracts; views its partnership's grids.
+    AgencyAnalyst,
+    /// Everything analytical within its own partnership; prepares and approves releases.
+    PartnershipAnalyst,
+    /// A member of another partnership: reads only released, disclosure-controlled summaries of
+    /// partnerships that share with its own.
+    PartnerViewer,
+    /// Manages reference data, agencies and sharing agreements; sees no case data.
+    Admin,
+    /// Reads the audit trail; sees no case data.
+    Auditor,
+}
+
+impl Role {
+    /// Every role, in a stable order.
+    pub const ALL: [Self; 5] = [
+        Self::AgencyAnalyst,
+        Self::PartnershipAnalyst,
+        Self::PartnerViewer,
+        Self::Admin,
+        Self::Auditor,
+    ];
+
+    /// The name used in tokens, the audit trail and documentation.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AgencyAnalyst => "agency_analyst",
+            Self::PartnershipAnalyst => "partnership_analyst",
+            Self::PartnerViewer => "partner_viewer",
+            Self::Admin => "admin",
+            Self::Auditor => "auditor",
+        }
+    }
+
+    /// Parses a role name; `None` for names this service does not know (an identity provider
+    /// may put its own roles in the same claim).
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.as_str() == name)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// What a sharing agreement lets the recipient partnership's viewers read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Approved releases: disclosure-controlled tables at a coarse resolution.
+    Releases,
+}
+
+impl Scope {
+    /// Every scope, in a stable order.
+    pub const ALL: [Self; 1] = [Self::Releases];
+
+    /// The name used in the API and the database.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Releases => "releases",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// The input named no known scope.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scope `{0}`: expected one of releases")]
+pub struct UnknownScope(pub String);
+
+impl FromStr for Scope {
+    type Err = UnknownScope;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s.trim())
+            .ok_or_else(|| UnknownScope(s.chars().take(40).collect()))
+    }
+}
+
+/// An authenticated caller: who, for which partnership and agency, with which roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's `sub`: a stable identifier of the person or service.
+    pub subject: String,
+    /// The partnership the caller belongs to.
+    pub partnership: GssCode,
+    /// The agency the caller works for (agency staff only).
+    pub agency: Option<Uuid>,
+    /// The caller's roles; never empty.
+    pub roles: BTreeSet<Role>,
+}
+
+impl Principal {
+    /// Whether the caller holds `role`.
+    #[must_use]
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The roles as names, for the audit trail.
+    #[must_use]
+    pub fn role_names(&self) -> Vec<String> {
+        self.roles
+            .iter()
+            .map(|role| role.as_str().to_owned())
+            .collect()
+    }
+}

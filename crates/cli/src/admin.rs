@@ -1,0 +1,238 @@
+//! `atlas agency`, `atlas agreement` and `atlas audit`: administration from the operator's
+//! shell. Changes are audited like the API's, with the subject `cli:<user>`.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context as _;
+use atlas_access::{Action, Scope};
+use atlas_domain::{AgencyKind, GssCode};
+use atlas_server::Settings;
+use atlas_store::audit::NewEntry;
+use atlas_store::{Database, PooledConnection, agencies, agreements, audit};
+use chrono::NaiveDate;
+use diesel_async::AsyncPgConnection;
+use uuid::Uuid;
+
+/// `atlas agency …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum AgencyCommand {
+    /// Register an agency and print its id.
+    Add {
+        /// GSS code of a partnership it serves (repeat for several).
+        #[arg(long = "partnership", value_name = "CODE", required = true)]
+        partnerships: Vec<GssCode>,
+        /// police, social_care, health, education, yot, probation, housing, youth_services or vcs.
+        #[arg(long)]
+        kind: AgencyKind,
+        /// Name, such as "Lancashire Constabulary".
+        #[arg(long)]
+        name: String,
+    },
+    /// List agencies.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `atlas agreement …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum AgreementCommand {
+    /// Let partnership FROM share SCOPE with partnership TO's viewers; prints the id.
+    Add {
+        /// The partnership that shares.
+        #[arg(long)]
+        from: GssCode,
+        /// The partnership whose viewers may read.
+        #[arg(long)]
+        to: GssCode,
+        /// What may be read: releases (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<Scope>,
+        /// First day in force (default today).
+        #[arg(long)]
+        valid_from: Option<NaiveDate>,
+        /// Last day in force (default open-ended).
+        #[arg(long)]
+        valid_to: Option<NaiveDate>,
+    },
+    /// List agreements.
+    List,
+    /// Revoke an agreement: access stops at once.
+    Revoke {
+        /// The agreement's id.
+        id: Uuid,
+    },
+}
+
+/// `atlas audit …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain; exits non-zero and names the first broken entry if any.
+    Verify,
+}
+
+/// The audit entry of an operator's change: the subject is `cli:<user>`.
+pub fn operator_entry(action: Action, resource: &str) -> NewEntry {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    NewEntry::operator(format!("cli:{user}"), action.as_str(), resource.to_owned())
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<PooledConnection> {
+    let database = Database::new(&settings.database)?;
+    database
+        .connection()
+        .await
+        .with_context(|| format!("database {}", database.target()))
+}
+
+/// Runs an agency command.
+pub async fn agency(settings: &Settings, command: AgencyCommand) -> anyhow::Result<()> {
+    let mut conn = connect(settings).await?;
+    match command {
+        AgencyCommand::Add {
+            partnerships,
+            kind,
+            name,
+        } => {
+            let entry = operator_entry(Action::ManageAgencies, "cli");
+            let agency = agencies::add(&mut conn, &name, kind, &partnerships, &entry).await?;
+            eprintln!(
+                "registered {} agency \"{}\" serving {}",
+                agency.kind,
+                agency.name,
+                agency.partnerships.join(", ")
+            );
+            println!("{}", agency.id);
+        }
+        AgencyCommand::List { json } => {
+            let list = agencies::list(&mut conn).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                eprintln!("no agencies registered; add one with `atlas agency add`");
+            } else {
+                println!("{:<36}  {:<14}  {:<40}  partnerships", "id", "kind", "name");
+                for agency in list {
+                    println!(
+                        "{:<36}  {:<14}  {:<40}  {}",
+                        agency.id,
+                        agency.kind,
+                        agency.name,
+                        agency.partnerships.join(",")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs an agreement command.
+pub async fn agreement(settings: &Settings, command: AgreementCommand) -> anyhow::Result<()> {
+    let mut conn = connect(settings).await?;
+    match command {
+        AgreementCommand::Add {
+            from,
+            to,
+            scopes,
+            valid_from,
+            valid_to,
+        } => {
+            let terms = agreements::Terms {
+                from,
+                to,
+                scopes: scopes
+                    .iter()
+                    .map(|scope| scope.as_str().to_owned())
+                    .collect::<BTreeSet<_>>(),
+                valid_from: valid_from.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+                valid_to,
+            };
+            let entry = operator_entry(Action::ManageAgreements, "cli");
+            let created = agreements::create(&mut conn, &terms, &entry.subject, &entry).await?;
+            eprintln!(
+                "{} shares {} with {} from {}{}",
+                created.from,
+                created.scopes.join(", "),
+                created.to,
+                created.valid_from,
+                created
+                    .valid_to
+                    .map(|to| format!(" to {to}"))
+                    .unwrap_or_default()
+            );
+            println!("{}", created.id);
+        }
+        AgreementCommand::List => print_agreements(&mut conn).await?,
+        AgreementCommand::Revoke { id } => {
+            let entry = operator_entry(
+                Action::ManageAgreements,
+                &format!("/api/v1/admin/agreements/{id}"),
+            );
+            let revoked = agreements::revoke(&mut conn, id, &entry).await?;
+            eprintln!(
+                "revoked: {} no longer shares with {}",
+                revoked.from, revoked.to
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn print_agreements(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
+    let list = agreements::list(conn).await?;
+    if list.is_empty() {
+        eprintln!("no sharing agreements; add one with `atlas agreement add`");
+        return Ok(());
+    }
+    println!(
+        "{:<36}  {:<9}  {:<9}  {:<10}  {:<10}  {:<8}  scopes",
+        "id", "from", "to", "valid_from", "valid_to", "state"
+    );
+    for agreement in list {
+        println!(
+            "{:<36}  {:<9}  {:<9}  {:<10}  {:<10}  {:<8}  {}",
+            agreement.id,
+            agreement.from,
+            agreement.to,
+            agreement.valid_from,
+            agreement
+                .valid_to
+                .map_or_else(|| "-".to_owned(), |to| to.to_string()),
+            if agreement.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "active"
+            },
+            agreement.scopes.join(",")
+        );
+    }
+    Ok(())
+}
+
+/// Runs an audit command.
+pub async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {
+    let mut conn = connect(settings).await?;
+    match command {
+        AuditCommand::Verify => {
+            let verification = audit::verify(&mut conn).await?;
+            match verification.first_broken {
+                None => {
+                    println!(
+                        "audit trail intact: {} entries, every hash verifies",
+                        verification.entries
+                    );
+                    Ok(())
+                }
+                Some(broken) => anyhow::bail!(
+                    "audit trail broken at entry {}: {} ({} entries checked)",
+                    broken.id,
+                    broken.reason,
+                    verification.entries
+                ),
+            }
+        }
+    }
+}

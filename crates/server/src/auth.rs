@@ -1,0 +1,309 @@
+//! Authentication and authorisation in handlers' signatures.
+//!
+//! A handler that touches case or reference data takes an [`Authorized<G>`] argument, where the
+//! guard `G` names the one [`Action`] the endpoint performs and loads the [`Resource`] it acts
+//! on. Extracting it verifies the bearer token, applies the per-caller rate limit, opens the
+//! request's audit entry, and asks [`atlas_access::decide`]; a handler without it cannot reach
+//! the caller's identity, and one with it cannot run unless the policy allowed. The audit
+//! middleware ([`crate::audit`]) then makes the entry durable before the response leaves.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::num::NonZeroU32;
+use std::rc::Rc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
+use atlas_access::token::{TokenVerifier, VerificationKey, keys_from_jwks};
+use atlas_access::{Action, Decision, Principal, Resource, decide};
+use atlas_store::Database;
+use atlas_store::audit::{NewEntry, Outcome};
+use futures_util::future::LocalBoxFuture;
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tracing_actix_web::RequestId;
+
+use crate::ApiError;
+use crate::settings::{AuthSettings, ServerSettings};
+
+/// The longest value of a query parameter kept in the audit trail.
+const MAX_AUDITED_PARAMETER: usize = 200;
+
+/// Verifies callers' tokens and limits their request rate; shared by every worker.
+pub struct Authenticator {
+    verifier: Option<TokenVerifier>,
+    limiter: DefaultKeyedRateLimiter<String>,
+}
+
+impl Authenticator {
+    /// Loads the trusted keys named by `auth` and the rate limit of `server`.
+    ///
+    /// # Errors
+    /// When a key file cannot be read or holds an unacceptable key.
+    pub fn new(auth: &AuthSettings, server: &ServerSettings) -> anyhow::Result<Self> {
+        let mut keys: Vec<VerificationKey> = Vec::new();
+        if let Some(path) = &auth.jwks_file {
+            let document = std::fs::read_to_string(path)
+                .map_err(|err| anyhow::anyhow!("auth.jwks_file {}: {err}", path.display()))?;
+            keys.extend(
+                keys_from_jwks(&document)
+                    .map_err(|err| anyhow::anyhow!("auth.jwks_file {}: {err}", path.display()))?,
+            );
+        }
+        for key in &auth.keys {
+            let pem = std::fs::read(&key.file)
+                .map_err(|err| anyhow::anyhow!("auth.keys {}: {err}", key.file.display()))?;
+            keys.push(
+                VerificationKey::from_pem(key.kid.clone(), &key.algorithm, &pem)
+                    .map_err(|err| anyhow::anyhow!("auth.keys {}: {err}", key.file.display()))?,
+            );
+        }
+        let verifier = if keys.is_empty() {
+            tracing::warn!(
+                "no token verification keys are configured (auth.jwks_file, auth.keys): \
+                 every request for data will be answered 401"
+            );
+            None
+        } else {
+            Some(
+                TokenVerifier::new(
+                    keys,
+                    auth.issuer.clone(),
+                    auth.audience.clone(),
+                    auth.leeway_secs,
+                )
+                .map_err(|err| anyhow::anyhow!("auth: {err}"))?,
+            )
+        };
+        let per_second = NonZeroU32::new(server.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(server.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
+        Ok(Self {
+            verifier,
+            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+        })
+    }
+
+    /// The caller of `request`, or 401 (no detail of why: that goes to the log) or 429.
+    fn authenticate(&self, request: &HttpRequest) -> Result<Principal, ApiError> {
+        let refused = |reason: &dyn std::fmt::Display| {
+            tracing::info!(%reason, path = request.path(), "bearer token refused");
+            ApiError::Unauthorized("a valid bearer token is required".to_owned())
+        };
+        let header = request
+            .headers()
+            .get(AUTHORIZATION)
+            .ok_or_else(|| refused(&"no Authorization header"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| {
+                let (scheme, token) = value.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .ok_or_else(|| refused(&"the Authorization header is not a bearer token"))?;
+        let verifier = self
+            .verifier
+            .as_ref()
+            .ok_or_else(|| refused(&"no verification keys are configured"))?;
+        let principal = verifier.verify(token).map_err(|err| refused(&err))?;
+        if let Err(not_until) = self.limiter.check_key(&principal.subject) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(ApiError::TooManyRequests(wait.as_secs().max(1)));
+        }
+        if self.limiter.len() > 100_000 {
+            self.limiter.retain_recent();
+        }
+        Ok(principal)
+    }
+}
+
+/// What one endpoint does: its [`Action`] and how to load the resource it acts on.
+pub trait Guard: 'static {
+    /// The action the endpoint performs.
+    const ACTION: Action;
+    /// What the handler receives besides the principal (a loaded batch, or nothing).
+    type Target: 'static;
+
+    /// Loads the resource from the request's path and the database. Errors (an unknown id,
+    /// a malformed path) are answered as they are, and audited as failed.
+    fn load(
+        request: &HttpRequest,
+        principal: &Principal,
+        database: &Database,
+    ) -> impl Future<Output = Result<(Resource, Self::Target), ApiError>>;
+}
+
+/// The request's audit entry while the request runs. The audit middleware finds it in the
+/// request's extensions when the response is ready and makes it durable, unless the handler
+/// already committed it with its change.
+#[derive(Clone)]
+pub struct AuditDraft(Rc<RefCell<DraftState>>);
+
+struct DraftState {
+    entry: NewEntry,
+    denied: bool,
+    committed: bool,
+}
+
+impl AuditDraft {
+    /// The entry to append for a response with `status`, or `None` when the handler has
+    /// already committed it.
+    #[must_use]
+    pub fn finish(&self, status: actix_web::http::StatusCode) -> Option<NewEntry> {
+        let state = self.0.borrow();
+        if state.committed {
+            return None;
+        }
+        let mut entry = state.entry.clone();
+        entry.outcome = if state.denied {
+            Outcome::Denied
+        } else if status.is_success() || status.is_redirection() {
+            Outcome::Allowed
+        } else {
+            Outcome::Failed
+        };
+        Some(entry)
+    }
+}
+
+/// Proof that the policy allowed the caller this endpoint's action, with the caller, what the
+/// guard loaded, and the request's audit entry.
+pub struct Authorized<G: Guard> {
+    principal: Principal,
+    target: G::Target,
+    draft: AuditDraft,
+    guard: PhantomData<G>,
+}
+
+impl<G: Guard> Authorized<G> {
+    /// The caller.
+    #[must_use]
+    pub const fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// What the guard loaded.
+    #[must_use]
+    pub const fn target(&self) -> &G::Target {
+        &self.target
+    }
+
+    /// Records how many rows or cells the response returns.
+    pub fn returned(&self, rows: usize) {
+        self.draft.0.borrow_mut().entry.rows_returned = i64::try_from(rows).ok();
+    }
+
+    /// Adds a parameter to the audit entry (a body field, say).
+    pub fn note(&self, name: &str, value: impl std::fmt::Display) {
+        let mut value = value.to_string();
+        value.truncate(MAX_AUDITED_PARAMETER);
+        self.draft
+            .0
+            .borrow_mut()
+            .entry
+            .parameters
+            .insert(name.to_owned(), value);
+    }
+
+    /// The entry to append inside the transaction of a change; call [`Self::committed`] once
+    /// that transaction has committed, so the middleware does not append it again.
+    #[must_use]
+    pub fn change_entry(&self) -> NewEntry {
+        let mut entry = self.draft.0.borrow().entry.clone();
+        entry.outcome = Outcome::Allowed;
+        entry
+    }
+
+    /// Says the handler's transaction committed the entry from [`Self::change_entry`].
+    pub fn committed(&self) {
+        self.draft.0.borrow_mut().committed = true;
+    }
+}
+
+impl<G: Guard> FromRequest for Authorized<G> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            let authenticator = request
+                .app_data::<web::Data<Authenticator>>()
+                .ok_or_else(|| ApiError::Internal("no authenticator is configured".to_owned()))?;
+            let principal = authenticator.authenticate(&request)?;
+            let database = request
+                .app_data::<web::Data<Database>>()
+                .ok_or_else(|| ApiError::Internal("no database is configured".to_owned()))?
+                .clone();
+            let draft = AuditDraft(Rc::new(RefCell::new(DraftState {
+                entry: open_entry(&request, &principal, G::ACTION),
+                denied: false,
+                committed: false,
+            })));
+            request.extensions_mut().insert(draft.clone());
+            let (resource, target) = G::load(&request, &principal, &database).await?;
+            draft.0.borrow_mut().entry.partnership = partnership_of(&resource, &principal);
+            match decide(&principal, G::ACTION, &resource) {
+                Decision::Allow => Ok(Self {
+                    principal,
+                    target,
+                    draft,
+                    guard: PhantomData,
+                }),
+                Decision::Deny(denial) => {
+                    draft.0.borrow_mut().denied = true;
+                    Err(ApiError::Forbidden(denial.to_string()))
+                }
+            }
+        })
+    }
+}
+
+/// The entry as far as it is known before the resource is loaded.
+fn open_entry(request: &HttpRequest, principal: &Principal, action: Action) -> NewEntry {
+    let mut parameters = BTreeMap::new();
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(request.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    for (name, mut value) in pairs {
+        value.truncate(MAX_AUDITED_PARAMETER);
+        parameters
+            .entry(name)
+            .and_modify(|existing: &mut String| {
+                existing.push(',');
+                existing.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    NewEntry {
+        request_id: request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string),
+        subject: principal.subject.clone(),
+        roles: principal.role_names(),
+        partnership: Some(principal.partnership.to_string()),
+        agency: principal.agency,
+        action: action.as_str().to_owned(),
+        resource: request.path().to_owned(),
+        parameters,
+        outcome: Outcome::Allowed,
+        rows_returned: None,
+    }
+}
+
+/// The partnership whose data the request touches, for the audit trail.
+fn partnership_of(resource: &Resource, principal: &Principal) -> Option<String> {
+    match resource {
+        Resource::Instance => None,
+        Resource::Partnership { code, .. } => Some(code.to_string()),
+        Resource::Agency { .. } => Some(principal.partnership.to_string()),
+        Resource::Batch { partnerships, .. } => partnerships
+            .get(&principal.partnership)
+            .or_else(|| partnerships.first())
+            .map(ToString::to_string),
+    }
+}

@@ -1,0 +1,117 @@
+//! The guards of [`crate::auth::Authorized`]: one per action an endpoint performs.
+
+use actix_web::HttpRequest;
+use atlas_access::{Action, Principal, Resource};
+use atlas_store::{Database, batches};
+use uuid::Uuid;
+
+use crate::ApiError;
+use crate::auth::Guard;
+
+/// Declares guards whose resource is the instance as a whole.
+macro_rules! instance_guards {
+    ($($(#[$meta:meta])* $name:ident => $action:ident;)+) => {
+        $(
+            $(#[$meta])*
+            pub struct $name;
+
+            impl Guard for $name {
+                const ACTION: Action = Action::$action;
+                type Target = ();
+
+                async fn load(
+                    _: &HttpRequest,
+                    _: &Principal,
+                    _: &Database,
+                ) -> Result<(Resource, ()), ApiError> {
+                    Ok((Resource::Instance, ()))
+                }
+            }
+        )+
+    };
+}
+
+instance_guards! {
+    /// Reading partnerships, boundaries and neighbours.
+    ReadReference => ReadReference;
+    /// Listing and registering agencies.
+    ManageAgencies => ManageAgencies;
+    /// Listing, creating and revoking sharing agreements.
+    ManageAgreements => ManageAgreements;
+    /// Reading the audit trail.
+    ReadAudit => ReadAudit;
+}
+
+/// Uploading an extract for the caller's agency.
+pub struct UploadExtract;
+
+impl Guard for UploadExtract {
+    const ACTION: Action = Action::UploadExtract;
+    type Target = ();
+
+    async fn load(
+        _: &HttpRequest,
+        principal: &Principal,
+        _: &Database,
+    ) -> Result<(Resource, ()), ApiError> {
+        // Without an agency claim the policy denies (no agency); the nil id matches nobody.
+        let id = principal.agency.unwrap_or(Uuid::nil());
+        Ok((Resource::Agency { id }, ()))
+    }
+}
+
+/// Declares guards acting on the batch named by the `{id}` path segment.
+macro_rules! batch_guards {
+    ($($(#[$meta:meta])* $name:ident => $action:ident;)+) => {
+        $(
+            $(#[$meta])*
+            pub struct $name;
+
+            impl Guard for $name {
+                const ACTION: Action = Action::$action;
+                type Target = batches::Batch;
+
+                async fn load(
+                    request: &HttpRequest,
+                    _: &Principal,
+                    database: &Database,
+                ) -> Result<(Resource, batches::Batch), ApiError> {
+                    load_batch(request, database).await
+                }
+            }
+        )+
+    };
+}
+
+batch_guards! {
+    /// Reading a batch's summary.
+    ReadBatch => ReadBatch;
+    /// Downloading a batch's rejection report.
+    ReadRejections => ReadRejections;
+    /// Withdrawing a batch.
+    WithdrawBatch => WithdrawBatch;
+}
+
+async fn load_batch(
+    request: &HttpRequest,
+    database: &Database,
+) -> Result<(Resource, batches::Batch), ApiError> {
+    let id: Uuid = request
+        .match_info()
+        .get("id")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| ApiError::BadRequest("the batch id is not a UUID".to_owned()))?;
+    let mut conn = database.connection().await?;
+    let batch = batches::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no batch has the id {id}")))?;
+    let resource = Resource::Batch {
+        agency: batch.record.agency_id,
+        partnerships: batch
+            .partnerships
+            .keys()
+            .filter_map(|code| atlas_domain::GssCode::parse(code).ok())
+            .collect(),
+    };
+    Ok((resource, batch))
+}

@@ -1,0 +1,673 @@
+//! Access control through real HTTP: the token attack corpus, the full role matrix with its
+//! audit entries, and rate limiting.
+
+use atlas_access::Role;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{AUDIENCE, ISSUER, SIGNING, TestApp, now, spawn_ready_app_with, token};
+
+const RSA_PRIVATE: &str = include_str!("../fixtures/rsa-test-private.pem");
+const RSA_PUBLIC: &str = include_str!("../fixtures/rsa-test-public.pem");
+const RSA_KID: &str = "rsa-test";
+
+const LANCASHIRE: &str = "E10000017";
+const BLACKPOOL: &str = "E06000009";
+const ROCHDALE: &str = "E08000005";
+
+/// An app that trusts the test Ed25519 key (JWKS) and an RS256 key (PEM), with the Lancashire
+/// cluster imported.
+async fn app_with_two_keys() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let public = dir.path().join("rsa-public.pem");
+    std::fs::write(&public, RSA_PUBLIC).unwrap();
+    let app = spawn_ready_app_with(|settings| {
+        settings.auth.keys = vec![atlas_server::PemKeySettings {
+            kid: Some(RSA_KID.to_owned()),
+            algorithm: "RS256".to_owned(),
+            file: public.clone(),
+        }];
+    })
+    .await;
+    app.import_lancashire_cluster().await;
+    app
+}
+
+/// Valid claims for a Lancashire partnership analyst.
+fn claims() -> Value {
+    let now = now();
+    json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": "analyst", "iat": now, "nbf": now,
+        "exp": now + 600, "partnership": LANCASHIRE, "roles": ["partnership_analyst"],
+    })
+}
+
+/// `claims` signed with the trusted Ed25519 key.
+fn signed(claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(SIGNING.0.kid().to_owned());
+    let key = EncodingKey::from_ed_pem(SIGNING.0.private_pem().as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+fn with(changes: &[(&str, Value)]) -> String {
+    let mut claims = claims();
+    for (name, value) in changes {
+        claims[*name] = value.clone();
+    }
+    signed(&claims)
+}
+
+fn without(name: &str) -> String {
+    let mut claims = claims();
+    claims.as_object_mut().unwrap().remove(name);
+    signed(&claims)
+}
+
+fn encode_part(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+#[tokio::test]
+async fn every_forged_or_invalid_token_is_answered_401_without_detail() {
+    let app = app_with_two_keys().await;
+    let now = now();
+    let ed_kid = SIGNING.0.kid().to_owned();
+
+    let alg_none = format!(
+        "{}.{}.",
+        encode_part(&json!({"alg": "none", "typ": "JWT", "kid": ed_kid})),
+        encode_part(&claims())
+    );
+    let mut hs_header = Header::new(Algorithm::HS256);
+    hs_header.kid = Some(RSA_KID.to_owned());
+    let hs256_with_public_key = jsonwebtoken::encode(
+        &hs_header,
+        &claims(),
+        &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
+    )
+    .unwrap();
+    let other_key = atlas_access::keys::SigningKey::generate().unwrap();
+    let mut wrong_key_header = Header::new(Algorithm::EdDSA);
+    wrong_key_header.kid = Some(ed_kid.clone());
+    let wrong_key = jsonwebtoken::encode(
+        &wrong_key_header,
+        &claims(),
+        &EncodingKey::from_ed_pem(other_key.private_pem().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let mut unknown_kid_header = Header::new(Algorithm::EdDSA);
+    unknown_kid_header.kid = Some("no-such-key".to_owned());
+    let unknown_kid = jsonwebtoken::encode(
+        &unknown_kid_header,
+        &claims(),
+        &EncodingKey::from_ed_pem(SIGNING.0.private_pem().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let huge = with(&[("padding", json!("x".repeat(100 * 1024)))]);
+    assert!(huge.len() > 100 * 1024);
+
+    let corpus: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("malformed token", Some("Bearer not-a-token".to_owned())),
+        ("three garbage parts", Some("Bearer abc.def.ghi".to_owned())),
+        ("not a bearer scheme", Some(format!("Basic {}", with(&[])))),
+        ("alg none", Some(format!("Bearer {alg_none}"))),
+        (
+            "HS256 signed with the RSA public key",
+            Some(format!("Bearer {hs256_with_public_key}")),
+        ),
+        ("wrong key", Some(format!("Bearer {wrong_key}"))),
+        (
+            "expired",
+            Some(format!(
+                "Bearer {}",
+                with(&[("exp", json!(now - 3_600)), ("nbf", json!(now - 7_200))])
+            )),
+        ),
+        (
+            "nbf in the future",
+            Some(format!("Bearer {}", with(&[("nbf", json!(now + 3_600))]))),
+        ),
+        (
+            "wrong iss",
+            Some(format!(
+                "Bearer {}",
+                with(&[("iss", json!("https://evil.example"))])
+            )),
+        ),
+        (
+            "wrong aud",
+            Some(format!(
+                "Bearer {}",
+                with(&[("aud", json!("another-service"))])
+            )),
+        ),
+        ("unknown kid", Some(format!("Bearer {unknown_kid}"))),
+        ("missing sub", Some(format!("Bearer {}", without("sub")))),
+        ("missing exp", Some(format!("Bearer {}", without("exp")))),
+        ("missing nbf", Some(format!("Bearer {}", without("nbf")))),
+        (
+            "missing partnership",
+            Some(format!("Bearer {}", without("partnership"))),
+        ),
+        (
+            "missing roles",
+            Some(format!("Bearer {}", without("roles"))),
+        ),
+        (
+            "roles of the wrong type",
+            Some(format!("Bearer {}", with(&[("roles", json!("admin"))]))),
+        ),
+        (
+            "roles naming no role of this service",
+            Some(format!(
+                "Bearer {}",
+                with(&[("roles", json!(["superuser"]))])
+            )),
+        ),
+        (
+            "partnership not a GSS code",
+            Some(format!(
+                "Bearer {}",
+                with(&[("partnership", json!("Lancashire"))])
+            )),
+        ),
+        ("a 100 KB token", Some(format!("Bearer {huge}"))),
+    ];
+    let before = app.count("SELECT count(*) FROM audit_log").await;
+    let mut bodies = Vec::new();
+    for (name, authorization) in &corpus {
+        let mut request = app.client.get(app.url("/api/v1/partnerships"));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name}");
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Bearer realm=\"safeguard-atlas\"",
+            "{name}"
+        );
+        bodies.push(response.text().await.unwrap());
+    }
+    assert!(
+        bodies.iter().all(|body| *body == bodies[0]),
+        "every refusal must read the same, so it says nothing of why: {bodies:?}"
+    );
+    let body: Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(body["error"], "unauthorized");
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log").await,
+        before,
+        "unauthenticated requests name no subject and are logged, not audited"
+    );
+
+    // The same claims, properly signed with either trusted key, are accepted.
+    let good_ed = app.get_as(&with(&[]), "/api/v1/partnerships").await;
+    assert_eq!(good_ed.status(), StatusCode::OK);
+    let mut rsa_header = Header::new(Algorithm::RS256);
+    rsa_header.kid = Some(RSA_KID.to_owned());
+    let good_rsa = jsonwebtoken::encode(
+        &rsa_header,
+        &claims(),
+        &EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        app.get_as(&good_rsa, "/api/v1/partnerships").await.status(),
+        StatusCode::OK
+    );
+    // An RS256 token presented under the Ed25519 key's kid is refused: keys are pinned.
+    let mut confused = Header::new(Algorithm::RS256);
+    confused.kid = Some(ed_kid);
+    let confused = jsonwebtoken::encode(
+        &confused,
+        &claims(),
+        &EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        app.get_as(&confused, "/api/v1/partnerships").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A CSV extract of `rows` rows at `(lat, lon)`, different for each `seed`.
+fn extract_at(lat: f64, lon: f64, rows: u32, seed: u32) -> Vec<u8> {
+    let mut text = String::from("subject,record_kind,occurred_on,lat,lon,indicators\n");
+    for child in 0..rows {
+        text.push_str(&format!(
+            "{:064x},incident,2024-03-{:02},{lat},{lon},missing\n",
+            seed * 1_000 + child,
+            1 + child % 28
+        ));
+    }
+    text.into_bytes()
+}
+
+async fn upload(app: &TestApp, agency: uuid::Uuid, body: Vec<u8>) -> String {
+    let response = app
+        .upload(agency, "text/csv", body, "/api/v1/extracts")
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let batch: Value = response.json().await.unwrap();
+    batch["batch_id"].as_str().unwrap().to_owned()
+}
+
+/// One request of the matrix and the status each role must get, in [`ROLES`] order.
+struct Cell {
+    method: Method,
+    path: String,
+    body: Option<(&'static str, Vec<u8>)>,
+    expected: [u16; 5],
+}
+
+const ROLES: [Role; 5] = [
+    Role::AgencyAnalyst,
+    Role::PartnershipAnalyst,
+    Role::PartnerViewer,
+    Role::Admin,
+    Role::Auditor,
+];
+
+fn cell(method: Method, path: &str, expected: [u16; 5]) -> Cell {
+    Cell {
+        method,
+        path: path.to_owned(),
+        body: None,
+        expected,
+    }
+}
+
+#[tokio::test]
+async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_audit_entry() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    // Own agency in the caller's partnership (Lancashire), and agencies in Blackpool (another
+    // partnership) and Rochdale (a partnership that shares its releases with Lancashire).
+    let own_agency = app
+        .register_agency("Lancashire Police", &[LANCASHIRE])
+        .await;
+    let blackpool_agency = app.register_agency("Blackpool Police", &[BLACKPOOL]).await;
+    let rochdale_agency = app.register_agency("Rochdale Police", &[ROCHDALE]).await;
+    let own_batch = upload(&app, own_agency, extract_at(53.7590, -2.6990, 12, 1)).await;
+    let other_batch = upload(&app, blackpool_agency, extract_at(53.8175, -3.0357, 9, 2)).await;
+    let agreed_batch = upload(&app, rochdale_agency, extract_at(53.6158, -2.1561, 7, 3)).await;
+    let admin = token(Role::Admin, LANCASHIRE, None);
+    let created = app
+        .client
+        .post(app.url("/api/v1/admin/agreements"))
+        .bearer_auth(&admin)
+        .json(&json!({"from": ROCHDALE, "to": LANCASHIRE, "scopes": ["releases"], "valid_from": "2024-01-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    let principals: Vec<String> = ROLES
+        .iter()
+        .map(|role| {
+            let agency = (*role == Role::AgencyAnalyst).then_some(own_agency);
+            token(*role, LANCASHIRE, agency)
+        })
+        .collect();
+
+    let mut cells = vec![
+        cell(Method::GET, "/api/v1/partnerships", [200; 5]),
+        cell(
+            Method::GET,
+            &format!("/api/v1/partnerships/{LANCASHIRE}"),
+            [200; 5],
+        ),
+        cell(
+            Method::GET,
+            &format!("/api/v1/partnerships/{BLACKPOOL}"),
+            [200; 5],
+        ),
+        cell(
+            Method::GET,
+            &format!("/api/v1/partnerships/{ROCHDALE}"),
+            [200; 5],
+        ),
+    ];
+    for (batch, expected) in [
+        (&own_batch, [200, 200, 403, 403, 403]),
+        (&other_batch, [403; 5]),
+        (&agreed_batch, [403; 5]),
+    ] {
+        cells.push(cell(
+            Method::GET,
+            &format!("/api/v1/batches/{batch}"),
+            expected,
+        ));
+    }
+    for (batch, expected) in [
+        (&own_batch, [200, 403, 403, 403, 403]),
+        (&other_batch, [403; 5]),
+        (&agreed_batch, [403; 5]),
+    ] {
+        cells.push(cell(
+            Method::GET,
+            &format!("/api/v1/batches/{batch}/rejections"),
+            expected,
+        ));
+    }
+    cells.push(Cell {
+        method: Method::POST,
+        path: "/api/v1/extracts".to_owned(),
+        body: Some(("text/csv", extract_at(53.7590, -2.6990, 5, 4))),
+        expected: [201, 403, 403, 403, 403],
+    });
+    cells.extend([
+        cell(
+            Method::GET,
+            "/api/v1/admin/agencies",
+            [403, 403, 403, 200, 403],
+        ),
+        cell(
+            Method::GET,
+            "/api/v1/admin/agreements",
+            [403, 403, 403, 200, 403],
+        ),
+        cell(Method::GET, "/api/v1/audit", [403, 403, 403, 403, 200]),
+        cell(
+            Method::GET,
+            "/api/v1/audit/verify",
+            [403, 403, 403, 403, 200],
+        ),
+    ]);
+    cells.push(Cell {
+        method: Method::POST,
+        path: "/api/v1/admin/agencies".to_owned(),
+        body: Some((
+            "application/json",
+            json!({"name": "Lancashire Youth Justice", "kind": "yot", "partnerships": [LANCASHIRE]})
+                .to_string()
+                .into_bytes(),
+        )),
+        expected: [403, 403, 403, 201, 403],
+    });
+    cells.push(Cell {
+        method: Method::POST,
+        path: "/api/v1/admin/agreements".to_owned(),
+        body: Some((
+            "application/json",
+            json!({"from": BLACKPOOL, "to": LANCASHIRE, "scopes": ["releases"], "valid_from": "2024-01-01", "valid_to": "2024-12-31"})
+                .to_string()
+                .into_bytes(),
+        )),
+        expected: [403, 403, 403, 201, 403],
+    });
+    let agreement_id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cells.push(cell(
+        Method::POST,
+        &format!("/api/v1/admin/agreements/{agreement_id}/revoke"),
+        [403, 403, 403, 200, 403],
+    ));
+    // Withdrawal changes the batch, so it comes last.
+    for (batch, expected) in [
+        (&other_batch, [403; 5]),
+        (&agreed_batch, [403; 5]),
+        (&own_batch, [200, 403, 403, 403, 403]),
+    ] {
+        cells.push(cell(
+            Method::DELETE,
+            &format!("/api/v1/batches/{batch}"),
+            expected,
+        ));
+    }
+
+    let foreign = [other_batch.as_str(), agreed_batch.as_str()];
+    let mut walked = 0;
+    for cell in &cells {
+        for (role, (principal, expected)) in ROLES.iter().zip(principals.iter().zip(cell.expected))
+        {
+            let before = app.count("SELECT count(*) FROM audit_log").await;
+            let mut request = app
+                .client
+                .request(cell.method.clone(), app.url(&cell.path))
+                .bearer_auth(principal);
+            if let Some((content_type, body)) = &cell.body {
+                request = request
+                    .header("content-type", *content_type)
+                    .body(body.clone());
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap();
+            assert_eq!(
+                status, expected,
+                "{role} {} {}: {body}",
+                cell.method, cell.path
+            );
+            if !cell.path.starts_with("/api/v1/audit") {
+                for batch in foreign {
+                    assert!(
+                        !body.contains(batch),
+                        "{role} {} {} returned another partnership's batch",
+                        cell.method,
+                        cell.path
+                    );
+                }
+            }
+            if status == 403 {
+                let error: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(error["error"], "forbidden");
+            }
+            let after = app.count("SELECT count(*) FROM audit_log").await;
+            assert_eq!(
+                after,
+                before + 1,
+                "{role} {} {} must leave exactly one audit entry",
+                cell.method,
+                cell.path
+            );
+            walked += 1;
+        }
+    }
+    assert_eq!(walked, cells.len() * ROLES.len());
+
+    // Denials are recorded as such, with who asked for what.
+    let denied = app
+        .count(&format!(
+            "SELECT count(*) FROM audit_log WHERE outcome = 'denied' AND action = 'batch.read' \
+             AND resource = '/api/v1/batches/{other_batch}' AND subject = 'admin@{LANCASHIRE}'"
+        ))
+        .await;
+    assert_eq!(denied, 1);
+    let verification: Value = app
+        .get_as(
+            &token(Role::Auditor, LANCASHIRE, None),
+            "/api/v1/audit/verify",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verification["intact"], true, "{verification}");
+}
+
+#[tokio::test]
+async fn the_audit_trail_is_filtered_for_auditors_and_refuses_updates() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let analyst = token(Role::PartnershipAnalyst, LANCASHIRE, None);
+    for code in [LANCASHIRE, BLACKPOOL, ROCHDALE] {
+        let response = app
+            .get_as(
+                &analyst,
+                &format!("/api/v1/partnerships/{code}?boundary=false"),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let auditor = token(Role::Auditor, LANCASHIRE, None);
+    let page: Value = app
+        .get_as(
+            &auditor,
+            &format!("/api/v1/audit?subject=partnership_analyst@{LANCASHIRE}&action=reference.read&limit=2"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{page}");
+    assert_eq!(
+        entries[0]["resource"],
+        format!("/api/v1/partnerships/{ROCHDALE}")
+    );
+    assert_eq!(entries[0]["parameters"]["boundary"], "false");
+    assert_eq!(entries[0]["rows_returned"], 1);
+    assert_eq!(entries[0]["outcome"], "allowed");
+    assert!(
+        entries[0]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36)
+    );
+    let next = page["next_before_id"].as_i64().unwrap();
+    let rest: Value = app
+        .get_as(
+            &auditor,
+            &format!("/api/v1/audit?subject=partnership_analyst@{LANCASHIRE}&before_id={next}"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["entries"].as_array().unwrap().len(), 1);
+    assert!(rest["next_before_id"].is_null());
+    let bad = app.get_as(&auditor, "/api/v1/audit?limit=5000").await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    let client = atlas_store::connect_admin(&app.database_url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    for statement in [
+        "UPDATE audit_log SET subject = 'someone else'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ] {
+        let refused = client.batch_execute(statement).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("audit_log is append-only")
+                || format!("{refused:?}").contains("append-only"),
+            "{statement}: {refused:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_caller_beyond_its_rate_limit_gets_429_with_retry_after() {
+    let app = spawn_ready_app_with(|settings| {
+        settings.server.rate_limit_per_second = 1;
+        settings.server.rate_limit_burst = 3;
+    })
+    .await;
+    let analyst = token(Role::PartnershipAnalyst, LANCASHIRE, None);
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(app.get_as(&analyst, "/api/v1/partnerships").await.status());
+    }
+    assert_eq!(&statuses[..3], [StatusCode::OK; 3]);
+    let limited = app.get_as(&analyst, "/api/v1/partnerships").await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().contains_key("retry-after"));
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    // Another caller is not affected.
+    let other = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    assert_eq!(
+        app.get_as(&other, "/api/v1/partnerships").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn revoked_and_expired_agreements_are_listed_as_such() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let admin = token(Role::Admin, LANCASHIRE, None);
+    let post = |body: Value| {
+        app.client
+            .post(app.url("/api/v1/admin/agreements"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let refused = [
+        (
+            json!({"from": LANCASHIRE, "to": LANCASHIRE, "scopes": ["releases"], "valid_from": "2024-01-01"}),
+            400,
+        ),
+        (
+            json!({"from": LANCASHIRE, "to": BLACKPOOL, "scopes": ["grids"], "valid_from": "2024-01-01"}),
+            400,
+        ),
+        (
+            json!({"from": LANCASHIRE, "to": BLACKPOOL, "scopes": [], "valid_from": "2024-01-01"}),
+            400,
+        ),
+        (
+            json!({"from": LANCASHIRE, "to": BLACKPOOL, "scopes": ["releases"], "valid_from": "2024-02-01", "valid_to": "2024-01-01"}),
+            400,
+        ),
+        (
+            json!({"from": LANCASHIRE, "to": "E10000099", "scopes": ["releases"], "valid_from": "2024-01-01"}),
+            404,
+        ),
+        (
+            json!({"from": LANCASHIRE, "to": BLACKPOOL, "scopes": ["releases"]}),
+            400,
+        ),
+    ];
+    for (body, status) in refused {
+        let response = post(body.clone()).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{body}");
+    }
+    let created: Value = post(json!({"from": LANCASHIRE, "to": BLACKPOOL, "scopes": ["releases"], "valid_from": "2024-01-01"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let revoke = |id: String| {
+        app.client
+            .post(app.url(&format!("/api/v1/admin/agreements/{id}/revoke")))
+            .bearer_auth(&admin)
+            .send()
+    };
+    assert_eq!(
+        revoke(id.to_owned()).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        revoke(id.to_owned()).await.unwrap().status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        revoke(uuid::Uuid::new_v4().to_string())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let listed: Value = app
+        .get_as(&admin, "/api/v1/admin/agreements")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        listed["agreements"][0]["revoked_at"].is_string(),
+        "{listed}"
+    );
+}

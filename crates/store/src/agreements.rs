@@ -1,0 +1,192 @@
+//! Sharing agreements: partnership A lets partnership B's viewers read some of A's
+//! disclosure-controlled outputs, from one date to another, until revoked.
+
+use std::collections::BTreeSet;
+
+use atlas_domain::GssCode;
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::{partnerships, sharing_agreements};
+use crate::{StoreError, audit};
+
+/// A sharing agreement.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = sharing_agreements, check_for_backend(diesel::pg::Pg))]
+pub struct Agreement {
+    /// The partnership that shares.
+    #[diesel(column_name = partnership_code)]
+    pub from: String,
+    /// Identifier.
+    pub id: Uuid,
+    /// The partnership whose viewers may read.
+    #[diesel(column_name = recipient_code)]
+    pub to: String,
+    /// What may be read, such as `releases`.
+    pub scopes: Vec<String>,
+    /// First day in force.
+    pub valid_from: NaiveDate,
+    /// Last day in force; `None` for open-ended.
+    pub valid_to: Option<NaiveDate>,
+    /// When it was revoked; it stops at once.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The terms of a new agreement.
+#[derive(Debug, Clone)]
+pub struct Terms {
+    /// The partnership that shares.
+    pub from: GssCode,
+    /// The partnership whose viewers may read.
+    pub to: GssCode,
+    /// What may be read (validated by the caller).
+    pub scopes: BTreeSet<String>,
+    /// First day in force.
+    pub valid_from: NaiveDate,
+    /// Last day in force.
+    pub valid_to: Option<NaiveDate>,
+}
+
+/// Creates an agreement and appends `entry` to the audit trail in the same transaction.
+///
+/// # Errors
+/// [`StoreError::Invalid`] for a partnership sharing with itself, no scope or an end before the
+/// start; [`StoreError::NotFound`] for an unknown partnership.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    terms: &Terms,
+    created_by: &str,
+    entry: &audit::NewEntry,
+) -> Result<Agreement, StoreError> {
+    if terms.from == terms.to {
+        return Err(StoreError::Invalid(
+            "a partnership cannot share with itself".to_owned(),
+        ));
+    }
+    if terms.scopes.is_empty() {
+        return Err(StoreError::Invalid(
+            "an agreement needs at least one scope".to_owned(),
+        ));
+    }
+    if terms.valid_to.is_some_and(|to| to < terms.valid_from) {
+        return Err(StoreError::Invalid(
+            "valid_to is before valid_from".to_owned(),
+        ));
+    }
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        let codes = [terms.from.to_string(), terms.to.to_string()];
+        let known: Vec<String> = partnerships::table
+            .filter(partnerships::code.eq_any(&codes))
+            .select(partnerships::code)
+            .load(conn)
+            .await?;
+        if let Some(unknown) = codes.iter().find(|code| !known.contains(code)) {
+            return Err(StoreError::NotFound(format!(
+                "partnership {unknown} does not exist"
+            )));
+        }
+        let agreement = diesel::insert_into(sharing_agreements::table)
+            .values((
+                sharing_agreements::partnership_code.eq(&codes[0]),
+                sharing_agreements::id.eq(Uuid::new_v4()),
+                sharing_agreements::recipient_code.eq(&codes[1]),
+                sharing_agreements::scopes.eq(terms.scopes.iter().cloned().collect::<Vec<_>>()),
+                sharing_agreements::valid_from.eq(terms.valid_from),
+                sharing_agreements::valid_to.eq(terms.valid_to),
+                sharing_agreements::created_by.eq(created_by),
+            ))
+            .returning(Agreement::as_returning())
+            .get_result(conn)
+            .await?;
+        let mut entry = entry.clone();
+        entry.partnership = Some(agreement.from.clone());
+        entry.resource = format!("/api/v1/admin/agreements/{}", agreement.id);
+        audit::append(conn, &[entry]).await?;
+        Ok(agreement)
+    })
+    .await
+}
+
+/// Every agreement, newest first.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Agreement>, StoreError> {
+    Ok(sharing_agreements::table
+        .select(Agreement::as_select())
+        .order(sharing_agreements::created_at.desc())
+        .load(conn)
+        .await?)
+}
+
+/// Revokes an agreement at once and appends `entry` in the same transaction.
+///
+/// # Errors
+/// [`StoreError::NotFound`] for an unknown id, [`StoreError::Conflict`] when already revoked.
+pub async fn revoke(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    entry: &audit::NewEntry,
+) -> Result<Agreement, StoreError> {
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        let current: Agreement = sharing_agreements::table
+            .filter(sharing_agreements::id.eq(id))
+            .select(Agreement::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("no sharing agreement has the id {id}")))?;
+        if current.revoked_at.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "agreement {id} is already revoked"
+            )));
+        }
+        let revoked = diesel::update(
+            sharing_agreements::table
+                .filter(sharing_agreements::partnership_code.eq(&current.from))
+                .filter(sharing_agreements::id.eq(id)),
+        )
+        .set(sharing_agreements::revoked_at.eq(diesel::dsl::now))
+        .returning(Agreement::as_returning())
+        .get_result(conn)
+        .await?;
+        let mut entry = entry.clone();
+        entry.partnership = Some(current.from);
+        audit::append(conn, &[entry]).await?;
+        Ok(revoked)
+    })
+    .await
+}
+
+/// The scopes that agreements in force on `today` let `recipient` read of `owner`'s outputs.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn shared_scopes(
+    conn: &mut AsyncPgConnection,
+    owner: &GssCode,
+    recipient: &GssCode,
+    today: NaiveDate,
+) -> Result<BTreeSet<String>, StoreError> {
+    let scopes: Vec<Vec<String>> = sharing_agreements::table
+        .filter(sharing_agreements::partnership_code.eq(owner.as_str()))
+        .filter(sharing_agreements::recipient_code.eq(recipient.as_str()))
+        .filter(sharing_agreements::revoked_at.is_null())
+        .filter(sharing_agreements::valid_from.le(today))
+        .filter(
+            sharing_agreements::valid_to
+                .is_null()
+                .or(sharing_agreements::valid_to.ge(today)),
+        )
+        .select(sharing_agreements::scopes)
+        .load(conn)
+        .await?;
+    Ok(scopes.into_iter().flatten().collect())
+}

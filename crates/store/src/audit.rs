@@ -1,0 +1,534 @@
+//! The audit trail: append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and
+//! hash-chained. Each entry stores `hash = SHA-256(previous_hash ‖ content)`, where `content`
+//! is the canonical JSON of the entry ([`chain_content`]); the first entry's previous hash is 32
+//! zero bytes. Appends take a transaction-scoped advisory lock, so entries chain in commit order
+//! whichever connection writes them, and the lock is held only from the append to the commit.
+//!
+//! Entries are appended inside the caller's transaction: a change and its entry commit together.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SubsecRound as _, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Jsonb};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::schema::audit_log;
+
+/// The advisory-lock key that serialises appends to the chain ("ATLASAUD").
+const CHAIN_LOCK: i64 = 0x4154_4c41_5341_5544;
+
+/// The previous hash of the first entry.
+const GENESIS: [u8; 32] = [0; 32];
+
+/// Takes the chain lock until the transaction ends.
+const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+/// Reads the last hash of the chain.
+const HEAD: &str = "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1";
+
+/// Inserts chained entries given as one JSON array, in the array's order so ids follow the
+/// chain.
+const INSERT: &str = "INSERT INTO audit_log (occurred_at, request_id, subject, roles, \
+    partnership_code, agency_id, action, resource, parameters, outcome, rows_returned, \
+    previous_hash, hash) \
+    SELECT occurred_at, request_id, subject, roles, partnership_code, agency_id, action, \
+    resource, parameters, outcome, rows_returned, decode(previous_hash, 'hex'), \
+    decode(hash, 'hex') \
+    FROM ROWS FROM (jsonb_to_recordset($1) AS (occurred_at timestamptz, request_id text, \
+    subject text, roles text[], partnership_code text, agency_id uuid, action text, \
+    resource text, parameters jsonb, outcome text, rows_returned bigint, previous_hash text, \
+    hash text)) WITH ORDINALITY AS entry(occurred_at, request_id, subject, roles, \
+    partnership_code, agency_id, action, resource, parameters, outcome, rows_returned, \
+    previous_hash, hash, position) \
+    ORDER BY position";
+
+/// How a request ended, as far as the audit trail is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The policy allowed it and it succeeded.
+    Allowed,
+    /// The policy refused it.
+    Denied,
+    /// The policy allowed it but it failed (bad input, refused extract, fault).
+    Failed,
+}
+
+impl Outcome {
+    /// The name stored in the trail.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Denied => "denied",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One entry to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    /// The request's id (the `x-request-id` response header), or `None` outside HTTP.
+    pub request_id: Option<String>,
+    /// Who: the token's `sub`, or `cli:<user>` for the command line.
+    pub subject: String,
+    /// The caller's roles.
+    pub roles: Vec<String>,
+    /// The partnership whose data was touched; `None` for instance-wide data.
+    pub partnership: Option<String>,
+    /// The caller's agency.
+    pub agency: Option<Uuid>,
+    /// What was done, such as `grid.read`.
+    pub action: String,
+    /// On what, such as `/api/v1/batches/…`.
+    pub resource: String,
+    /// The request's parameters (query and relevant body fields).
+    pub parameters: BTreeMap<String, String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Rows or cells returned, for reads.
+    pub rows_returned: Option<i64>,
+}
+
+impl NewEntry {
+    /// An allowed change made outside HTTP, by an operator at the command line.
+    #[must_use]
+    pub fn operator(subject: String, action: &str, resource: String) -> Self {
+        Self {
+            request_id: None,
+            subject,
+            roles: vec!["operator".to_owned()],
+            partnership: None,
+            agency: None,
+            action: action.to_owned(),
+            resource,
+            parameters: BTreeMap::new(),
+            outcome: Outcome::Allowed,
+            rows_returned: None,
+        }
+    }
+}
+
+/// A stored entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// Position in the chain.
+    pub id: i64,
+    /// When it was appended.
+    pub occurred_at: DateTime<Utc>,
+    /// See [`NewEntry`].
+    pub request_id: Option<String>,
+    /// See [`NewEntry`].
+    pub subject: String,
+    /// See [`NewEntry`].
+    pub roles: Vec<String>,
+    /// See [`NewEntry`].
+    pub partnership: Option<String>,
+    /// See [`NewEntry`].
+    pub agency: Option<Uuid>,
+    /// See [`NewEntry`].
+    pub action: String,
+    /// See [`NewEntry`].
+    pub resource: String,
+    /// See [`NewEntry`].
+    pub parameters: BTreeMap<String, String>,
+    /// `allowed`, `denied` or `failed`.
+    pub outcome: String,
+    /// See [`NewEntry`].
+    pub rows_returned: Option<i64>,
+    /// The previous entry's hash, hex.
+    pub previous_hash: String,
+    /// This entry's hash, hex.
+    pub hash: String,
+}
+
+/// The fields an entry's hash covers, in a fixed order.
+#[derive(Serialize)]
+struct Content<'a> {
+    occurred_at: String,
+    request_id: Option<&'a str>,
+    subject: &'a str,
+    roles: &'a [String],
+    partnership: Option<&'a str>,
+    agency: Option<Uuid>,
+    action: &'a str,
+    resource: &'a str,
+    parameters: &'a BTreeMap<String, String>,
+    outcome: &'a str,
+    rows_returned: Option<i64>,
+}
+
+/// The canonical bytes of an entry: compact JSON of its fields in a fixed order, the time in
+/// RFC 3339 with microseconds and `Z`.
+fn chain_content(entry: &Entry) -> Vec<u8> {
+    let content = Content {
+        occurred_at: entry
+            .occurred_at
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string(),
+        request_id: entry.request_id.as_deref(),
+        subject: &entry.subject,
+        roles: &entry.roles,
+        partnership: entry.partnership.as_deref(),
+        agency: entry.agency,
+        action: &entry.action,
+        resource: &entry.resource,
+        parameters: &entry.parameters,
+        outcome: &entry.outcome,
+        rows_returned: entry.rows_returned,
+    };
+    serde_json::to_vec(&content).unwrap_or_default()
+}
+
+/// `SHA-256(previous ‖ content)`.
+fn chain_hash(previous: &[u8], entry: &Entry) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(previous);
+    hasher.update(chain_content(entry));
+    hasher.finalize().into()
+}
+
+/// Chains `entries` after `previous` and renders them as the JSON array [`INSERT`] reads.
+fn chained(previous: [u8; 32], entries: &[NewEntry]) -> serde_json::Value {
+    let now = Utc::now().trunc_subsecs(6);
+    let mut previous = previous;
+    let rows = entries
+        .iter()
+        .map(|new| {
+            let mut entry = Entry {
+                id: 0,
+                occurred_at: now,
+                request_id: new.request_id.clone(),
+                subject: new.subject.clone(),
+                roles: new.roles.clone(),
+                partnership: new.partnership.clone(),
+                agency: new.agency,
+                action: new.action.clone(),
+                resource: new.resource.clone(),
+                parameters: new.parameters.clone(),
+                outcome: new.outcome.as_str().to_owned(),
+                rows_returned: new.rows_returned,
+                previous_hash: hex(&previous),
+                hash: String::new(),
+            };
+            let hash = chain_hash(&previous, &entry);
+            entry.hash = hex(&hash);
+            previous = hash;
+            serde_json::json!({
+                "occurred_at": entry.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                "request_id": entry.request_id,
+                "subject": entry.subject,
+                "roles": entry.roles,
+                "partnership_code": entry.partnership,
+                "agency_id": entry.agency,
+                "action": entry.action,
+                "resource": entry.resource,
+                "parameters": entry.parameters,
+                "outcome": entry.outcome,
+                "rows_returned": entry.rows_returned,
+                "previous_hash": entry.previous_hash,
+                "hash": entry.hash,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+fn head_hash(row: Option<Vec<u8>>) -> Result<[u8; 32], StoreError> {
+    row.map_or(Ok(GENESIS), |hash| {
+        hash.try_into().map_err(|_| {
+            StoreError::Invalid("the last audit entry's hash is not 32 bytes".to_owned())
+        })
+    })
+}
+
+/// Appends `entries` to the chain on a diesel connection. Call it inside the transaction of
+/// the change being recorded (or a transaction of its own); the chain lock is held until that
+/// transaction ends.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn append(conn: &mut AsyncPgConnection, entries: &[NewEntry]) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(LOCK)
+        .bind::<BigInt, _>(CHAIN_LOCK)
+        .execute(conn)
+        .await?;
+    let last: Option<Vec<u8>> = audit_log::table
+        .select(audit_log::hash)
+        .order(audit_log::id.desc())
+        .first(conn)
+        .await
+        .optional()?;
+    let rows = chained(head_hash(last)?, entries);
+    diesel::sql_query(INSERT)
+        .bind::<Jsonb, _>(rows)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Appends `entries` in a transaction of their own and commits it.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn append_committed(
+    conn: &mut AsyncPgConnection,
+    entries: &[NewEntry],
+) -> Result<(), StoreError> {
+    conn.transaction::<_, StoreError, _>(async |conn| append(conn, entries).await)
+        .await
+}
+
+/// [`append`] on a tokio-postgres client inside an open transaction (the upload path's COPY
+/// transaction).
+///
+/// # Errors
+/// [`StoreError::Statement`] when PostgreSQL fails.
+pub async fn append_in(
+    transaction: &impl tokio_postgres::GenericClient,
+    entries: &[NewEntry],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    transaction.execute(LOCK, &[&CHAIN_LOCK]).await?;
+    let last: Option<Vec<u8>> = transaction
+        .query_opt(HEAD, &[])
+        .await?
+        .map(|row| row.get(0));
+    let rows = chained(head_hash(last)?, entries);
+    transaction.execute(INSERT, &[&rows]).await?;
+    Ok(())
+}
+
+/// The outcome of checking the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// Entries checked.
+    pub entries: u64,
+    /// The first entry that does not verify, if any.
+    pub first_broken: Option<BrokenEntry>,
+}
+
+/// An entry whose stored hashes do not match its content or its predecessor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokenEntry {
+    /// The entry's id.
+    pub id: i64,
+    /// What does not match.
+    pub reason: String,
+}
+
+type Row = (
+    i64,
+    DateTime<Utc>,
+    Option<String>,
+    String,
+    Vec<String>,
+    Option<String>,
+    Option<Uuid>,
+    String,
+    String,
+    serde_json::Value,
+    String,
+    Option<i64>,
+    Vec<u8>,
+    Vec<u8>,
+);
+
+macro_rules! entry_columns {
+    () => {
+        (
+            audit_log::id,
+            audit_log::occurred_at,
+            audit_log::request_id,
+            audit_log::subject,
+            audit_log::roles,
+            audit_log::partnership_code,
+            audit_log::agency_id,
+            audit_log::action,
+            audit_log::resource,
+            audit_log::parameters,
+            audit_log::outcome,
+            audit_log::rows_returned,
+            audit_log::previous_hash,
+            audit_log::hash,
+        )
+    };
+}
+
+/// An entry read back, with its stored hashes as bytes.
+struct StoredEntry {
+    entry: Entry,
+    /// `None` when the stored parameters are not an object of strings (only a tampered row).
+    parameters_ok: bool,
+    previous_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+fn stored(row: Row) -> StoredEntry {
+    let (
+        id,
+        occurred_at,
+        request_id,
+        subject,
+        roles,
+        partnership,
+        agency,
+        action,
+        resource,
+        parameters,
+        outcome,
+        rows_returned,
+        previous_hash,
+        hash,
+    ) = row;
+    let parsed: Option<BTreeMap<String, String>> = serde_json::from_value(parameters).ok();
+    StoredEntry {
+        parameters_ok: parsed.is_some(),
+        entry: Entry {
+            id,
+            occurred_at,
+            request_id,
+            subject,
+            roles,
+            partnership,
+            agency,
+            action,
+            resource,
+            parameters: parsed.unwrap_or_default(),
+            outcome,
+            rows_returned,
+            previous_hash: hex(&previous_hash),
+            hash: hex(&hash),
+        },
+        previous_hash,
+        hash,
+    }
+}
+
+/// Checks every entry in chain order: its previous hash is the hash of the entry before, and
+/// its hash is that of its content. Reads in pages, so the trail may be any size.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn verify(conn: &mut AsyncPgConnection) -> Result<Verification, StoreError> {
+    const PAGE: i64 = 10_000;
+    let mut previous = GENESIS.to_vec();
+    let mut after = i64::MIN;
+    let mut entries = 0_u64;
+    loop {
+        let page: Vec<Row> = audit_log::table
+            .select(entry_columns!())
+            .filter(audit_log::id.gt(after))
+            .order(audit_log::id)
+            .limit(PAGE)
+            .load(conn)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.0;
+        for row in page {
+            let stored = stored(row);
+            entries += 1;
+            let broken = |reason: &str| Verification {
+                entries,
+                first_broken: Some(BrokenEntry {
+                    id: stored.entry.id,
+                    reason: reason.to_owned(),
+                }),
+            };
+            if stored.previous_hash != previous {
+                return Ok(broken(
+                    "its previous hash is not the hash of the entry before it: an entry was removed or reordered",
+                ));
+            }
+            if !stored.parameters_ok || stored.hash != chain_hash(&previous, &stored.entry) {
+                return Ok(broken(
+                    "its hash does not match its content: the entry was altered",
+                ));
+            }
+            previous = stored.hash;
+        }
+    }
+    Ok(Verification {
+        entries,
+        first_broken: None,
+    })
+}
+
+/// Which entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// At or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Only this subject.
+    pub subject: Option<String>,
+    /// Only this partnership.
+    pub partnership: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only entries older than this id (for paging backwards).
+    pub before_id: Option<i64>,
+    /// At most this many (newest first).
+    pub limit: i64,
+}
+
+/// Lists entries matching `filter`, newest first.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn list(conn: &mut AsyncPgConnection, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
+    let mut query = audit_log::table.select(entry_columns!()).into_boxed();
+    if let Some(from) = filter.from {
+        query = query.filter(audit_log::occurred_at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_log::occurred_at.lt(to));
+    }
+    if let Some(subject) = &filter.subject {
+        query = query.filter(audit_log::subject.eq(subject.clone()));
+    }
+    if let Some(partnership) = &filter.partnership {
+        query = query.filter(audit_log::partnership_code.eq(partnership.clone()));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(audit_log::action.eq(action.clone()));
+    }
+    if let Some(before) = filter.before_id {
+        query = query.filter(audit_log::id.lt(before));
+    }
+    let rows: Vec<Row> = query
+        .order(audit_log::id.desc())
+        .limit(filter.limit)
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().map(|row| stored(row).entry).collect())
+}
+
+/// The number of entries.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn count(conn: &mut AsyncPgConnection) -> Result<i64, StoreError> {
+    Ok(audit_log::table.count().get_result(conn).await?)
+}
