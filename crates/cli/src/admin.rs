@@ -224,6 +224,9 @@ pub async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result
                         "audit trail intact: {} entries, every hash verifies",
                         verification.entries
                     );
+                    if let Some(hash) = verification.last_hash {
+                        println!("last hash: {hash}");
+                    }
                     Ok(())
                 }
                 Some(broken) => anyhow::bail!(

@@ -326,6 +326,8 @@ pub struct Verification {
     pub entries: u64,
     /// The first entry that does not verify, if any.
     pub first_broken: Option<BrokenEntry>,
+    /// The hash of the last entry checked (hex); kept elsewhere, it reveals a truncated tail.
+    pub last_hash: Option<String>,
 }
 
 /// An entry whose stored hashes do not match its content or its predecessor.
@@ -454,6 +456,7 @@ pub async fn verify(conn: &mut AsyncPgConnection) -> Result<Verification, StoreE
                     id: stored.entry.id,
                     reason: reason.to_owned(),
                 }),
+                last_hash: None,
             };
             if stored.previous_hash != previous {
                 return Ok(broken(
@@ -471,6 +474,7 @@ pub async fn verify(conn: &mut AsyncPgConnection) -> Result<Verification, StoreE
     Ok(Verification {
         entries,
         first_broken: None,
+        last_hash: (entries > 0).then(|| hex(&previous)),
     })
 }
 

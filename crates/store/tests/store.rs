@@ -287,3 +287,180 @@ async fn the_audit_log_refuses_updates_and_deletes() {
         );
     }
 }
+
+/// An entry by `subject`, as a request would leave it.
+fn read_entry(subject: &str) -> atlas_store::audit::NewEntry {
+    let mut entry = atlas_store::audit::NewEntry::operator(
+        subject.to_owned(),
+        "reference.read",
+        "/api/v1/partnerships".to_owned(),
+    );
+    entry
+        .parameters
+        .insert("boundary".to_owned(), "true".to_owned());
+    entry.rows_returned = Some(3);
+    entry
+}
+
+#[tokio::test]
+async fn the_audit_chain_links_concurrent_appends_and_verification_names_the_tampered_entry() {
+    use atlas_store::audit;
+    let test_db = TestDatabase::new().await;
+    let db = database(&test_db);
+    // Appends from both drivers, from concurrent tasks: the advisory lock orders them.
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..6 {
+        let (db, url) = (db.clone(), test_db.url().to_owned());
+        tasks.spawn(async move {
+            for round in 0..5 {
+                let entries = [
+                    read_entry(&format!("task{task}-{round}a")),
+                    read_entry(&format!("task{task}-{round}b")),
+                ];
+                if task % 2 == 0 {
+                    let mut conn = db.connection().await.unwrap();
+                    audit::append_committed(&mut conn, &entries).await.unwrap();
+                } else {
+                    let mut client =
+                        atlas_store::connect_admin(&url, std::time::Duration::from_secs(5))
+                            .await
+                            .unwrap();
+                    let transaction = client.transaction().await.unwrap();
+                    audit::append_in(&transaction, &entries).await.unwrap();
+                    transaction.commit().await.unwrap();
+                }
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let mut conn = db.connection().await.unwrap();
+    let verification = audit::verify(&mut conn).await.unwrap();
+    assert_eq!(verification.entries, 60);
+    assert_eq!(verification.first_broken, None);
+    let listed = audit::list(
+        &mut conn,
+        &audit::Filter {
+            limit: 1,
+            ..audit::Filter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed[0].parameters["boundary"], "true");
+    assert_eq!(listed[0].rows_returned, Some(3));
+
+    // A superuser bypasses the trigger and edits entry 17: verification names it.
+    let client = atlas_store::connect_admin(test_db.url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;
+             UPDATE audit_log SET rows_returned = 0 WHERE id = (SELECT id FROM audit_log ORDER BY id OFFSET 16 LIMIT 1);",
+        )
+        .await
+        .unwrap();
+    let tampered: i64 = client
+        .query_one(
+            "SELECT id FROM audit_log ORDER BY id OFFSET 16 LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let broken = audit::verify(&mut conn)
+        .await
+        .unwrap()
+        .first_broken
+        .unwrap();
+    assert_eq!(broken.id, tampered);
+    assert!(broken.reason.contains("altered"), "{}", broken.reason);
+
+    // Deleting an entry breaks the link of the one after it.
+    client
+        .batch_execute(&format!(
+            "UPDATE audit_log SET rows_returned = 3 WHERE id = {tampered};
+             DELETE FROM audit_log WHERE id = (SELECT id FROM audit_log ORDER BY id OFFSET 29 LIMIT 1);"
+        ))
+        .await
+        .unwrap();
+    let after_gap: i64 = client
+        .query_one(
+            "SELECT id FROM audit_log ORDER BY id OFFSET 29 LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let broken = audit::verify(&mut conn)
+        .await
+        .unwrap()
+        .first_broken
+        .unwrap();
+    assert_eq!(broken.id, after_gap);
+    assert!(broken.reason.contains("removed"), "{}", broken.reason);
+}
+
+#[tokio::test]
+async fn agreements_grant_their_scopes_between_their_dates_until_revoked() {
+    use atlas_store::agreements;
+    use chrono::{Days, Utc};
+    let test_db = TestDatabase::new().await;
+    import_cluster(&test_db).await;
+    let mut conn = database(&test_db).connection().await.unwrap();
+    let today = Utc::now().date_naive();
+    let terms = agreements::Terms {
+        from: code("E10000017"),
+        to: code("E06000009"),
+        scopes: ["releases".to_owned()].into(),
+        valid_from: today - Days::new(10),
+        valid_to: Some(today + Days::new(10)),
+    };
+    let entry = atlas_store::audit::NewEntry::operator(
+        "test".to_owned(),
+        "agreement.manage",
+        "test".to_owned(),
+    );
+    let agreement = agreements::create(&mut conn, &terms, "admin@test", &entry)
+        .await
+        .unwrap();
+    let shared = |day| {
+        let db = database(&test_db);
+        async move {
+            let mut conn = db.connection().await.unwrap();
+            agreements::shared_scopes(&mut conn, &code("E10000017"), &code("E06000009"), day)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(shared(today).await, ["releases".to_owned()].into());
+    assert!(
+        shared(today - Days::new(11)).await.is_empty(),
+        "before valid_from"
+    );
+    assert!(
+        shared(today + Days::new(11)).await.is_empty(),
+        "after valid_to"
+    );
+    let reverse =
+        agreements::shared_scopes(&mut conn, &code("E06000009"), &code("E10000017"), today)
+            .await
+            .unwrap();
+    assert!(reverse.is_empty(), "an agreement shares one way");
+    agreements::revoke(&mut conn, agreement.id, &entry)
+        .await
+        .unwrap();
+    assert!(
+        shared(today).await.is_empty(),
+        "revocation stops it at once"
+    );
+    let mut conn = database(&test_db).connection().await.unwrap();
+    let verification = atlas_store::audit::verify(&mut conn).await.unwrap();
+    assert_eq!(
+        verification.entries, 2,
+        "creation and revocation were audited"
+    );
+    assert_eq!(verification.first_broken, None);
+}

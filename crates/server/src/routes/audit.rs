@@ -54,6 +54,8 @@ pub struct ChainState {
     pub first_broken_id: Option<i64>,
     /// Why it does not.
     pub reason: Option<String>,
+    /// The hash of the last entry (hex) when intact: kept elsewhere, it reveals a truncated tail.
+    pub last_hash: Option<String>,
 }
 
 /// Lists audit entries, newest first, filtered by time, subject, partnership and action.
@@ -106,5 +108,6 @@ pub async fn verify(
         intact: verification.first_broken.is_none(),
         first_broken_id: verification.first_broken.as_ref().map(|broken| broken.id),
         reason: verification.first_broken.map(|broken| broken.reason),
+        last_hash: verification.last_hash,
     }))
 }

@@ -495,7 +495,7 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
 }
 
 #[tokio::test]
-async fn the_audit_trail_is_filtered_for_auditors_and_refuses_updates() {
+async fn the_audit_trail_is_filtered_and_paged_for_auditors() {
     let app = spawn_ready_app_with(|_| {}).await;
     app.import_lancashire_cluster().await;
     let analyst = token(Role::PartnershipAnalyst, LANCASHIRE, None);
@@ -546,22 +546,6 @@ async fn the_audit_trail_is_filtered_for_auditors_and_refuses_updates() {
     assert!(rest["next_before_id"].is_null());
     let bad = app.get_as(&auditor, "/api/v1/audit?limit=5000").await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-
-    let client = atlas_store::connect_admin(&app.database_url(), std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-    for statement in [
-        "UPDATE audit_log SET subject = 'someone else'",
-        "DELETE FROM audit_log",
-        "TRUNCATE audit_log",
-    ] {
-        let refused = client.batch_execute(statement).await.unwrap_err();
-        assert!(
-            refused.to_string().contains("audit_log is append-only")
-                || format!("{refused:?}").contains("append-only"),
-            "{statement}: {refused:?}"
-        );
-    }
 }
 
 #[tokio::test]
