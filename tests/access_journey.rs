@@ -48,6 +48,24 @@ async fn tokens_agreements_and_a_verified_audit_trail_from_the_command_line() {
         "{listed}"
     );
 
+    run_ok(
+        url,
+        &[
+            "user",
+            "register",
+            "--sub",
+            "ana@lancashire",
+            "--partnership",
+            "E10000017",
+            "--role",
+            "partnership_analyst",
+        ],
+    );
+    let users = run_ok(url, &["user", "list"]);
+    assert!(
+        users.contains("ana@lancashire") && users.contains("active"),
+        "{users}"
+    );
     let analyst = server.token(&[
         "--sub",
         "ana@lancashire",
@@ -89,11 +107,12 @@ async fn tokens_agreements_and_a_verified_audit_trail_from_the_command_line() {
     assert!(run_ok(url, &["agreement", "list"]).contains("revoked"));
 
     let verified = run_ok(url, &["audit", "verify"]);
-    // Agreement added and revoked (CLI), two analyst requests (one denied), one admin request.
+    // Agreement added and revoked and a user registered (CLI), two analyst requests (one
+    // denied), one admin request.
     let mut lines = verified.lines();
     assert_eq!(
         lines.next(),
-        Some("audit trail intact: 5 entries, every hash verifies")
+        Some("audit trail intact: 6 entries, every hash verifies")
     );
     assert!(
         lines

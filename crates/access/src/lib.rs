@@ -14,5 +14,5 @@ pub mod policy;
 mod principal;
 pub mod token;
 
-pub use policy::{Action, Decision, Denial, Resource, decide};
+pub use policy::{Action, Decision, Denial, Registration, Resource, constrain, decide};
 pub use principal::{Principal, Role, Scope, UnknownScope};

@@ -38,13 +38,15 @@ pub enum Action {
     ManageAgencies,
     /// List, create and revoke sharing agreements.
     ManageAgreements,
+    /// List, register and disable users.
+    ManageUsers,
     /// Read the audit trail and its verification state.
     ReadAudit,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::ReadReference,
         Self::UploadExtract,
         Self::ReadBatch,
@@ -57,6 +59,7 @@ impl Action {
         Self::ReadRelease,
         Self::ManageAgencies,
         Self::ManageAgreements,
+        Self::ManageUsers,
         Self::ReadAudit,
     ];
 
@@ -76,6 +79,7 @@ impl Action {
             Self::ReadRelease => "release.read",
             Self::ManageAgencies => "agency.manage",
             Self::ManageAgreements => "agreement.manage",
+            Self::ManageUsers => "user.manage",
             Self::ReadAudit => "audit.read",
         }
     }
@@ -93,7 +97,7 @@ impl Action {
                 &[Role::PartnershipAnalyst]
             }
             Self::ReadRelease => &[Role::PartnershipAnalyst, Role::PartnerViewer],
-            Self::ManageAgencies | Self::ManageAgreements => &[Role::Admin],
+            Self::ManageAgencies | Self::ManageAgreements | Self::ManageUsers => &[Role::Admin],
             Self::ReadAudit => &[Role::Auditor],
         }
     }
@@ -165,12 +169,75 @@ pub enum Denial {
     /// The batch or agency is another agency's.
     #[error("this belongs to another agency")]
     OtherAgency,
+    /// Registration is required and the caller is not registered.
+    #[error("you are not registered with this service; ask its administrators")]
+    NotRegistered,
+    /// The caller's registration is disabled.
+    #[error("your registration with this service is disabled")]
+    Disabled,
+    /// The token's partnership or agency is not the registered one.
+    #[error("your token's {0} is not the one you are registered with")]
+    RegistrationMismatch(&'static str),
+    /// None of the token's roles is registered for the caller.
+    #[error("none of your token's roles is registered for you")]
+    NoRegisteredRole,
     /// The action is not performed on this kind of resource (a fault of the caller's route).
     #[error("{action} does not apply to this resource")]
     NotApplicable {
         /// The action refused.
         action: Action,
     },
+}
+
+/// What administrators registered for a subject (see [`constrain`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// The partnership the person belongs to.
+    pub partnership: GssCode,
+    /// The agency the person works for.
+    pub agency: Option<Uuid>,
+    /// The roles the person may use.
+    pub roles: BTreeSet<Role>,
+    /// Whether the registration is disabled.
+    pub disabled: bool,
+}
+
+/// Applies the subject's registration to a verified token: the token must name the registered
+/// partnership and agency, and keeps only its registered roles. Without a registration the
+/// token stands as it is, unless `required`.
+///
+/// # Errors
+/// The [`Denial`] when the caller may do nothing at all.
+pub fn constrain(
+    principal: Principal,
+    registration: Option<&Registration>,
+    required: bool,
+) -> Result<Principal, Denial> {
+    let Some(registration) = registration else {
+        return if required {
+            Err(Denial::NotRegistered)
+        } else {
+            Ok(principal)
+        };
+    };
+    if registration.disabled {
+        return Err(Denial::Disabled);
+    }
+    if principal.partnership != registration.partnership {
+        return Err(Denial::RegistrationMismatch("partnership"));
+    }
+    if principal.agency != registration.agency {
+        return Err(Denial::RegistrationMismatch("agency"));
+    }
+    let roles: BTreeSet<Role> = principal
+        .roles
+        .intersection(&registration.roles)
+        .copied()
+        .collect();
+    if roles.is_empty() {
+        return Err(Denial::NoRegisteredRole);
+    }
+    Ok(Principal { roles, ..principal })
 }
 
 /// Decides whether `principal` may perform `action` on `resource`.
@@ -226,10 +293,13 @@ fn decide_for_role(
     };
     match (action, resource) {
         (
-            Action::ReadReference | Action::ManageAgencies | Action::ManageAgreements,
+            Action::ReadReference
+            | Action::ManageAgencies
+            | Action::ManageAgreements
+            | Action::ManageUsers
+            | Action::ReadAudit,
             Resource::Instance,
-        )
-        | (Action::ReadAudit, Resource::Instance) => Decision::Allow,
+        ) => Decision::Allow,
         (Action::UploadExtract, Resource::Agency { id }) => own_agency(id),
         (
             Action::ReadBatch | Action::ReadRejections | Action::WithdrawBatch,
@@ -373,6 +443,56 @@ mod tests {
             Decision::Deny(Denial::NotApplicable {
                 action: Action::ManageAgencies
             })
+        );
+    }
+
+    #[test]
+    fn a_registration_narrows_a_token_and_never_widens_it() {
+        let token = principal(&[Role::PartnershipAnalyst, Role::Admin], None);
+        let registration = Registration {
+            partnership: code("E10000017"),
+            agency: None,
+            roles: [Role::PartnershipAnalyst, Role::Auditor].into(),
+            disabled: false,
+        };
+        let narrowed = constrain(token.clone(), Some(&registration), true).unwrap();
+        assert_eq!(narrowed.roles, [Role::PartnershipAnalyst].into());
+        assert_eq!(constrain(token.clone(), None, false), Ok(token.clone()));
+        assert_eq!(
+            constrain(token.clone(), None, true),
+            Err(Denial::NotRegistered)
+        );
+        let elsewhere = Registration {
+            partnership: code("E06000009"),
+            ..registration.clone()
+        };
+        assert_eq!(
+            constrain(token.clone(), Some(&elsewhere), false),
+            Err(Denial::RegistrationMismatch("partnership"))
+        );
+        let with_agency = Registration {
+            agency: Some(Uuid::from_u128(7)),
+            ..registration.clone()
+        };
+        assert_eq!(
+            constrain(token.clone(), Some(&with_agency), false),
+            Err(Denial::RegistrationMismatch("agency"))
+        );
+        let disabled = Registration {
+            disabled: true,
+            ..registration.clone()
+        };
+        assert_eq!(
+            constrain(token.clone(), Some(&disabled), false),
+            Err(Denial::Disabled)
+        );
+        let other_roles = Registration {
+            roles: [Role::Auditor].into(),
+            ..registration
+        };
+        assert_eq!(
+            constrain(token, Some(&other_roles), false),
+            Err(Denial::NoRegisteredRole)
         );
     }
 

@@ -1,14 +1,14 @@
-//! `atlas agency`, `atlas agreement` and `atlas audit`: administration from the operator's
-//! shell. Changes are audited like the API's, with the subject `cli:<user>`.
+//! `atlas agency`, `atlas agreement`, `atlas user` and `atlas audit`: administration from the
+//! operator's shell. Changes are audited like the API's, with the subject `cli:<user>`.
 
 use std::collections::BTreeSet;
 
 use anyhow::Context as _;
-use atlas_access::{Action, Scope};
+use atlas_access::{Action, Role, Scope};
 use atlas_domain::{AgencyKind, GssCode};
 use atlas_server::Settings;
 use atlas_store::audit::NewEntry;
-use atlas_store::{Database, PooledConnection, agencies, agreements, audit};
+use atlas_store::{Database, PooledConnection, agencies, agreements, audit, users};
 use chrono::NaiveDate;
 use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
@@ -63,6 +63,35 @@ pub enum AgreementCommand {
     Revoke {
         /// The agreement's id.
         id: Uuid,
+    },
+}
+
+/// `atlas user …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Register a token subject with its partnership, agency and roles (or replace its
+    /// registration, enabling it again).
+    Register {
+        /// The tokens' `sub`.
+        #[arg(long)]
+        sub: String,
+        /// The partnership the person belongs to.
+        #[arg(long)]
+        partnership: GssCode,
+        /// The agency the person works for (agency analysts).
+        #[arg(long)]
+        agency: Option<Uuid>,
+        /// A role the person may use (repeatable).
+        #[arg(long = "role", required = true, value_parser = crate::token::parse_role)]
+        roles: Vec<Role>,
+    },
+    /// List registered users.
+    List,
+    /// Disable a registration: the subject is refused everything at once.
+    Disable {
+        /// The tokens' `sub`.
+        #[arg(long)]
+        sub: String,
     },
 }
 
@@ -208,6 +237,57 @@ async fn print_agreements(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
             },
             agreement.scopes.join(",")
         );
+    }
+    Ok(())
+}
+
+/// Runs a user command.
+pub async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<()> {
+    let mut conn = connect(settings).await?;
+    match command {
+        UserCommand::Register {
+            sub,
+            partnership,
+            agency,
+            roles,
+        } => {
+            let roles: Vec<String> = roles.iter().map(|role| role.as_str().to_owned()).collect();
+            let entry = operator_entry(Action::ManageUsers, &format!("/api/v1/admin/users/{sub}"));
+            let registered =
+                users::register(&mut conn, &sub, &partnership, agency, &roles, &entry).await?;
+            eprintln!(
+                "registered {} in {} as {}",
+                registered.subject,
+                registered.partnership,
+                registered.roles.join(", ")
+            );
+        }
+        UserCommand::List => {
+            let list = users::list(&mut conn).await?;
+            if list.is_empty() {
+                eprintln!("no users registered; add one with `atlas user register`");
+            }
+            for user in list {
+                println!(
+                    "{:<32}  {:<9}  {:<36}  {:<8}  {}",
+                    user.subject,
+                    user.partnership,
+                    user.agency
+                        .map_or_else(|| "-".to_owned(), |agency| agency.to_string()),
+                    if user.disabled_at.is_some() {
+                        "disabled"
+                    } else {
+                        "active"
+                    },
+                    user.roles.join(",")
+                );
+            }
+        }
+        UserCommand::Disable { sub } => {
+            let entry = operator_entry(Action::ManageUsers, &format!("/api/v1/admin/users/{sub}"));
+            users::disable(&mut conn, &sub, &entry).await?;
+            eprintln!("disabled {sub}: refused everything from now on");
+        }
     }
     Ok(())
 }

@@ -60,6 +60,11 @@ enum Command {
         #[command(subcommand)]
         command: admin::AgreementCommand,
     },
+    /// Users registered with this instance (their partnership, agency and roles).
+    User {
+        #[command(subcommand)]
+        command: admin::UserCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -172,6 +177,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Agency { command } => admin::agency(&settings, command).await,
         Command::Agreement { command } => admin::agreement(&settings, command).await,
+        Command::User { command } => admin::user(&settings, command).await,
         Command::Audit { command } => admin::audit(&settings, command).await,
         Command::Token { command } => token::run(&settings, command),
         Command::Pseudonymise(args) => pseudonymise::run(args),

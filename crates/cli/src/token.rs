@@ -53,7 +53,8 @@ pub struct IssueArgs {
     ttl: u64,
 }
 
-fn parse_role(text: &str) -> Result<Role, String> {
+/// Parses a role name for clap, listing the roles when it is unknown.
+pub fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| {
         let names: Vec<&str> = Role::ALL.iter().map(|role| role.as_str()).collect();
         format!(

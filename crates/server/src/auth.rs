@@ -18,9 +18,10 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 use atlas_access::token::{TokenVerifier, VerificationKey, keys_from_jwks};
-use atlas_access::{Action, Decision, Principal, Resource, decide};
-use atlas_store::Database;
+use atlas_access::{Action, Decision, Principal, Registration, Resource, Role, constrain, decide};
+use atlas_domain::GssCode;
 use atlas_store::audit::{NewEntry, Outcome};
+use atlas_store::{Database, users};
 use futures_util::future::LocalBoxFuture;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -36,6 +37,7 @@ const MAX_AUDITED_PARAMETER: usize = 200;
 pub struct Authenticator {
     verifier: Option<TokenVerifier>,
     limiter: DefaultKeyedRateLimiter<String>,
+    require_registration: bool,
 }
 
 impl Authenticator {
@@ -83,6 +85,7 @@ impl Authenticator {
         Ok(Self {
             verifier,
             limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            require_registration: auth.require_registration,
         })
     }
 
@@ -244,6 +247,14 @@ impl<G: Guard> FromRequest for Authorized<G> {
                 committed: false,
             })));
             request.extensions_mut().insert(draft.clone());
+            let principal = registered(principal, &database, authenticator.require_registration)
+                .await
+                .inspect_err(|err| {
+                    if matches!(err, ApiError::Forbidden(_)) {
+                        draft.0.borrow_mut().denied = true;
+                    }
+                })?;
+            draft.0.borrow_mut().entry.roles = principal.role_names();
             let (resource, target) = G::load(&request, &principal, &database).await?;
             draft.0.borrow_mut().entry.partnership = partnership_of(&resource, &principal);
             match decide(&principal, G::ACTION, &resource) {
@@ -260,6 +271,33 @@ impl<G: Guard> FromRequest for Authorized<G> {
             }
         })
     }
+}
+
+/// Holds a verified token to its subject's registration, if any ([`atlas_access::constrain`]).
+async fn registered(
+    principal: Principal,
+    database: &Database,
+    required: bool,
+) -> Result<Principal, ApiError> {
+    let mut conn = database.connection().await?;
+    let registration = users::find(&mut conn, &principal.subject)
+        .await?
+        .map(|stored| {
+            Ok::<_, ApiError>(Registration {
+                partnership: GssCode::parse(&stored.partnership)
+                    .map_err(|err| ApiError::Internal(err.to_string()))?,
+                agency: stored.agency,
+                roles: stored
+                    .roles
+                    .iter()
+                    .filter_map(|name| Role::parse(name))
+                    .collect(),
+                disabled: stored.disabled_at.is_some(),
+            })
+        })
+        .transpose()?;
+    constrain(principal, registration.as_ref(), required)
+        .map_err(|denial| ApiError::Forbidden(denial.to_string()))
 }
 
 /// The entry as far as it is known before the resource is loaded.

@@ -38,6 +38,8 @@ instance_guards! {
     ManageAgencies => ManageAgencies;
     /// Listing, creating and revoking sharing agreements.
     ManageAgreements => ManageAgreements;
+    /// Listing, registering and disabling users.
+    ManageUsers => ManageUsers;
     /// Reading the audit trail.
     ReadAudit => ReadAudit;
 }

@@ -29,17 +29,20 @@ use crate::routes::{admin, audit, extracts, health, partnerships};
         admin::list_agreements,
         admin::add_agreement,
         admin::revoke_agreement,
+        admin::list_users,
+        admin::register_user,
+        admin::disable_user,
         audit::list,
         audit::verify,
         openapi_json
     ),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, audit::AuditPage, audit::ChainState)),
+    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, audit::AuditPage, audit::ChainState)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "partnerships", description = "Safeguarding partnerships and their geography"),
         (name = "extracts", description = "Agencies' uploads and the batches they become"),
-        (name = "admin", description = "Agencies and sharing agreements (admins)"),
+        (name = "admin", description = "Agencies, sharing agreements and registered users (admins)"),
         (name = "audit", description = "The hash-chained audit trail (auditors)")
     )
 )]

@@ -73,6 +73,9 @@ pub struct AuthSettings {
     pub leeway_secs: u64,
     /// Development only: allow `atlas token issue` and the demo sign-in to sign tokens.
     pub dev_signing: bool,
+    /// Refuse (403) callers whose subject administrators have not registered. Registered
+    /// subjects are always held to their registration.
+    pub require_registration: bool,
 }
 
 /// One `[[auth.keys]]` entry.

@@ -117,6 +117,9 @@ impl Application {
                 .service(routes::admin::list_agreements)
                 .service(routes::admin::add_agreement)
                 .service(routes::admin::revoke_agreement)
+                .service(routes::admin::list_users)
+                .service(routes::admin::register_user)
+                .service(routes::admin::disable_user)
                 .service(routes::audit::list)
                 .service(routes::audit::verify)
                 .default_service(web::to(|| async {

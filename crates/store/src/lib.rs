@@ -18,6 +18,7 @@ pub mod reference;
 pub mod schema;
 #[cfg(feature = "test-support")]
 pub mod test_db;
+pub mod users;
 
 pub use error::StoreError;
 pub use pool::{Database, DatabaseSettings, PooledConnection, connect_admin};

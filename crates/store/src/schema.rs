@@ -165,6 +165,18 @@ diesel::joinable!(agency_partnerships -> partnerships (partnership_code));
 diesel::joinable!(batches -> agencies (agency_id));
 diesel::joinable!(case_records -> batches (batch_id));
 
+diesel::table! {
+    users (subject) {
+        subject -> Text,
+        partnership_code -> Text,
+        agency_id -> Nullable<Uuid>,
+        roles -> Array<Text>,
+        disabled_at -> Nullable<Timestamptz>,
+        updated_by -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     partnerships,
     local_authorities,
@@ -180,4 +192,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sharing_agreements,
     child_populations,
     audit_log,
+    users,
 );

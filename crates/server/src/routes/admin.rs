@@ -1,12 +1,12 @@
-//! Administration: agencies and sharing agreements (admins only; every change audited in its
-//! own transaction).
+//! Administration: agencies, sharing agreements and registered users (admins only; every
+//! change audited in its own transaction).
 
 use std::collections::BTreeSet;
 
-use actix_web::{HttpResponse, get, post, web};
-use atlas_access::Scope;
+use actix_web::{HttpResponse, get, post, put, web};
+use atlas_access::{Role, Scope};
 use atlas_domain::{AgencyKind, GssCode};
-use atlas_store::{Database, agencies, agreements};
+use atlas_store::{Database, agencies, agreements, users};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::ApiError;
 use crate::auth::Authorized;
-use crate::guards::{ManageAgencies, ManageAgreements};
+use crate::guards::{ManageAgencies, ManageAgreements, ManageUsers};
 
 /// An agency as administrators see it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -233,4 +233,119 @@ pub async fn revoke_agreement(
     let agreement = agreements::revoke(&mut conn, *id, &authorized.change_entry()).await?;
     authorized.committed();
     Ok(HttpResponse::Ok().json(AgreementView::from(agreement)))
+}
+
+/// A registered user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    /// The tokens' `sub`.
+    pub subject: String,
+    /// The partnership the person belongs to.
+    pub partnership: String,
+    /// The agency the person works for.
+    pub agency: Option<Uuid>,
+    /// The roles the person may use here.
+    pub roles: Vec<String>,
+    /// When the registration was disabled.
+    pub disabled_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who last changed it.
+    pub updated_by: String,
+}
+
+impl From<users::Registration> for UserView {
+    fn from(registration: users::Registration) -> Self {
+        Self {
+            subject: registration.subject,
+            partnership: registration.partnership,
+            agency: registration.agency,
+            roles: registration.roles,
+            disabled_at: registration.disabled_at,
+            updated_by: registration.updated_by,
+        }
+    }
+}
+
+/// Every registered user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    /// Sorted by subject.
+    pub users: Vec<UserView>,
+}
+
+/// A registration: which partnership, agency and roles a subject's tokens may carry.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRegistration {
+    /// The partnership the person belongs to.
+    #[schema(value_type = String, example = "E10000017")]
+    pub partnership: GssCode,
+    /// The agency the person works for (agency analysts).
+    pub agency: Option<Uuid>,
+    /// Role names: agency_analyst, partnership_analyst, partner_viewer, admin, auditor.
+    pub roles: Vec<String>,
+}
+
+/// Lists registered users.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = UserList), (status = 403, body = crate::error::ErrorBody)))]
+#[get("/api/v1/admin/users")]
+pub async fn list_users(
+    authorized: Authorized<ManageUsers>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = database.connection().await?;
+    let users: Vec<UserView> = users::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(UserView::from)
+        .collect();
+    authorized.returned(users.len());
+    Ok(HttpResponse::Ok().json(UserList { users }))
+}
+
+/// Registers a subject, or replaces (and re-enables) its registration.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("subject" = String, Path, description = "The tokens' sub")), request_body = NewRegistration, responses((status = 200, body = UserView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[put("/api/v1/admin/users/{subject}")]
+pub async fn register_user(
+    authorized: Authorized<ManageUsers>,
+    database: web::Data<Database>,
+    subject: web::Path<String>,
+    body: web::Json<NewRegistration>,
+) -> Result<HttpResponse, ApiError> {
+    let roles = body
+        .roles
+        .iter()
+        .map(|name| {
+            Role::parse(name)
+                .map(|role| role.as_str().to_owned())
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown role `{name}`")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    authorized.note("partnership", &body.partnership);
+    authorized.note("roles", roles.join(","));
+    let mut conn = database.connection().await?;
+    let registration = users::register(
+        &mut conn,
+        &subject,
+        &body.partnership,
+        body.agency,
+        &roles,
+        &authorized.change_entry(),
+    )
+    .await?;
+    authorized.committed();
+    Ok(HttpResponse::Ok().json(UserView::from(registration)))
+}
+
+/// Disables a registration: the subject is refused everything at once.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("subject" = String, Path, description = "The tokens' sub")), responses((status = 200, body = UserView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[post("/api/v1/admin/users/{subject}/disable")]
+pub async fn disable_user(
+    authorized: Authorized<ManageUsers>,
+    database: web::Data<Database>,
+    subject: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = database.connection().await?;
+    let registration = users::disable(&mut conn, &subject, &authorized.change_entry()).await?;
+    authorized.committed();
+    Ok(HttpResponse::Ok().json(UserView::from(registration)))
 }

@@ -402,6 +402,22 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
         )),
         expected: [403, 403, 403, 201, 403],
     });
+    cells.push(Cell {
+        method: Method::PUT,
+        path: "/api/v1/admin/users/newcomer@lancashire".to_owned(),
+        body: Some((
+            "application/json",
+            json!({"partnership": LANCASHIRE, "roles": ["partnership_analyst"]})
+                .to_string()
+                .into_bytes(),
+        )),
+        expected: [403, 403, 403, 200, 403],
+    });
+    cells.push(cell(
+        Method::POST,
+        "/api/v1/admin/users/newcomer@lancashire/disable",
+        [403, 403, 403, 200, 403],
+    ));
     let agreement_id = created.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
@@ -653,5 +669,105 @@ async fn revoked_and_expired_agreements_are_listed_as_such() {
     assert!(
         listed["agreements"][0]["revoked_at"].is_string(),
         "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn a_registration_holds_its_subject_to_its_partnership_agency_and_roles() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let admin = token(Role::Admin, LANCASHIRE, None);
+    let register = |subject: &'static str, body: Value| {
+        app.client
+            .put(app.url(&format!("/api/v1/admin/users/{subject}")))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    // Tokens from the support module have the subject `<role>@<partnership>`.
+    let registered = register(
+        "partnership_analyst@E10000017",
+        json!({"partnership": LANCASHIRE, "roles": ["partnership_analyst", "auditor"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(registered.status(), StatusCode::OK);
+    let analyst = token(Role::PartnershipAnalyst, LANCASHIRE, None);
+    assert_eq!(
+        app.get_as(&analyst, "/api/v1/partnerships").await.status(),
+        StatusCode::OK
+    );
+    // Registered elsewhere: the token's partnership no longer matches.
+    register(
+        "partnership_analyst@E10000017",
+        json!({"partnership": BLACKPOOL, "roles": ["partnership_analyst"]}),
+    )
+    .await
+    .unwrap();
+    let mismatch = app.get_as(&analyst, "/api/v1/partnerships").await;
+    assert_eq!(mismatch.status(), StatusCode::FORBIDDEN);
+    let body: Value = mismatch.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("partnership"),
+        "{body}"
+    );
+    // Registered with other roles only: nothing is left of the token.
+    register(
+        "partnership_analyst@E10000017",
+        json!({"partnership": LANCASHIRE, "roles": ["auditor"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.get_as(&analyst, "/api/v1/partnerships").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // Disabled: refused at once.
+    register(
+        "partnership_analyst@E10000017",
+        json!({"partnership": LANCASHIRE, "roles": ["partnership_analyst"]}),
+    )
+    .await
+    .unwrap();
+    let disabled = app
+        .client
+        .post(app.url("/api/v1/admin/users/partnership_analyst@E10000017/disable"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), StatusCode::OK);
+    let refused = app.get_as(&analyst, "/api/v1/partnerships").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let denied = app
+        .count("SELECT count(*) FROM audit_log WHERE outcome = 'denied' AND subject = 'partnership_analyst@E10000017'")
+        .await;
+    assert_eq!(denied, 3, "refusals by registration are audited as denials");
+    let bad = register(
+        "someone",
+        json!({"partnership": LANCASHIRE, "roles": ["superuser"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let unknown = register(
+        "someone",
+        json!({"partnership": "E10000099", "roles": ["admin"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn with_registration_required_an_unregistered_subject_is_refused() {
+    let app = spawn_ready_app_with(|settings| settings.auth.require_registration = true).await;
+    let stranger = token(Role::PartnershipAnalyst, LANCASHIRE, None);
+    let refused = app.get_as(&stranger, "/api/v1/partnerships").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("not registered"),
+        "{body}"
     );
 }

@@ -1,0 +1,155 @@
+//! Registered users: the partnership, agency and roles administrators have given a subject.
+
+use atlas_domain::GssCode;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::users;
+use crate::{StoreError, audit};
+
+/// A registration.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct Registration {
+    /// The tokens' `sub`.
+    pub subject: String,
+    /// The partnership the person belongs to.
+    #[diesel(column_name = partnership_code)]
+    pub partnership: String,
+    /// The agency the person works for.
+    #[diesel(column_name = agency_id)]
+    pub agency: Option<Uuid>,
+    /// The roles the person may use (role names, validated by the caller).
+    pub roles: Vec<String>,
+    /// When the registration was disabled; a disabled person is refused everything.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Who last changed it.
+    pub updated_by: String,
+    /// When.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Registers `subject` (or replaces its registration, enabling it again) and appends `entry`
+/// to the audit trail in the same transaction.
+///
+/// # Errors
+/// [`StoreError::Invalid`] with no role, [`StoreError::NotFound`] for an unknown partnership or
+/// agency.
+pub async fn register(
+    conn: &mut AsyncPgConnection,
+    subject: &str,
+    partnership: &GssCode,
+    agency: Option<Uuid>,
+    roles: &[String],
+    entry: &audit::NewEntry,
+) -> Result<Registration, StoreError> {
+    let subject = subject.trim();
+    if subject.is_empty() || subject.len() > 256 {
+        return Err(StoreError::Invalid(
+            "a subject has 1 to 256 characters".to_owned(),
+        ));
+    }
+    if roles.is_empty() {
+        return Err(StoreError::Invalid(
+            "a registration needs at least one role".to_owned(),
+        ));
+    }
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        let values = (
+            users::subject.eq(subject),
+            users::partnership_code.eq(partnership.as_str()),
+            users::agency_id.eq(agency),
+            users::roles.eq(roles),
+            users::disabled_at.eq(None::<DateTime<Utc>>),
+            users::updated_by.eq(&entry.subject),
+            users::updated_at.eq(diesel::dsl::now),
+        );
+        let registration = diesel::insert_into(users::table)
+            .values(values)
+            .on_conflict(users::subject)
+            .do_update()
+            .set(values)
+            .returning(Registration::as_returning())
+            .get_result(conn)
+            .await
+            .map_err(|err| match err {
+                DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                    let what = if info
+                        .constraint_name()
+                        .is_some_and(|name| name.contains("agency"))
+                    {
+                        "agency"
+                    } else {
+                        "partnership"
+                    };
+                    StoreError::NotFound(format!("the {what} does not exist"))
+                }
+                other => other.into(),
+            })?;
+        let mut entry = entry.clone();
+        entry.partnership = Some(registration.partnership.clone());
+        audit::append(conn, &[entry]).await?;
+        Ok(registration)
+    })
+    .await
+}
+
+/// The registration of `subject`, if any.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    subject: &str,
+) -> Result<Option<Registration>, StoreError> {
+    Ok(users::table
+        .find(subject)
+        .select(Registration::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Every registration, sorted by subject.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Registration>, StoreError> {
+    Ok(users::table
+        .select(Registration::as_select())
+        .order(users::subject)
+        .load(conn)
+        .await?)
+}
+
+/// Disables `subject` at once and appends `entry` in the same transaction.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when it is not registered.
+pub async fn disable(
+    conn: &mut AsyncPgConnection,
+    subject: &str,
+    entry: &audit::NewEntry,
+) -> Result<Registration, StoreError> {
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        let registration = diesel::update(users::table.find(subject))
+            .set((
+                users::disabled_at.eq(diesel::dsl::now),
+                users::updated_by.eq(&entry.subject),
+                users::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(Registration::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("{subject} is not registered")))?;
+        let mut entry = entry.clone();
+        entry.partnership = Some(registration.partnership.clone());
+        audit::append(conn, &[entry]).await?;
+        Ok(registration)
+    })
+    .await
+}
