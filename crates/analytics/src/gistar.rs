@@ -77,9 +77,50 @@ impl StudyArea {
 
     /// The positions of the cells of `cell`'s k-ring (itself included) that lie in the area.
     fn neighbourhood(&self, cell: CellIndex, k: u32) -> impl Iterator<Item = usize> + '_ {
-        cell.grid_disk::<Vec<_>>(k)
+        self.neighbourhood_distances(cell, k)
+            .map(|(position, _)| position)
+    }
+
+    /// [`Self::neighbourhood`] with each member's grid distance from `cell`.
+    fn neighbourhood_distances(
+        &self,
+        cell: CellIndex,
+        k: u32,
+    ) -> impl Iterator<Item = (usize, u32)> + '_ {
+        cell.grid_disk_distances::<Vec<_>>(k)
             .into_iter()
-            .filter_map(|neighbour| self.index.get(&neighbour).copied())
+            .filter_map(|(neighbour, distance)| {
+                self.index
+                    .get(&neighbour)
+                    .map(|position| (*position, distance))
+            })
+    }
+}
+
+/// How a neighbour's weight falls with its grid distance `d` (0 for the cell itself) within a
+/// k-ring, with bandwidth `h = k + 1` (so the ring's edge keeps some weight), as CARTO's
+/// GETIS_ORD_H3 offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernel {
+    /// Every member of the k-ring weighs 1 (binary weights; esda's `transform="B"`).
+    #[default]
+    Uniform,
+    /// `1 − d / h`.
+    Triangular,
+    /// `exp(−½ (d / h)²)`.
+    Gaussian,
+}
+
+impl Kernel {
+    /// The weight of a neighbour at grid distance `d` in a `k`-ring.
+    #[must_use]
+    pub fn weight(self, d: u32, k: u32) -> f64 {
+        let ratio = f64::from(d) / f64::from(k + 1);
+        match self {
+            Self::Uniform => 1.0,
+            Self::Triangular => 1.0 - ratio,
+            Self::Gaussian => (-0.5 * ratio * ratio).exp(),
+        }
     }
 }
 
@@ -92,13 +133,23 @@ pub struct GiStar {
     pub p: Vec<f64>,
 }
 
-/// Computes Gi* with binary k-ring weights. When the values do not vary (all equal, or all
-/// zero) or a neighbourhood covers the whole area, there is no evidence of clustering: z = 0,
-/// p = 1.
+/// Computes Gi* (Ord and Getis 1995, the star form: each cell in its own neighbourhood) with
+/// k-ring weights shaped by `kernel`:
+///
+/// `z_i = (Σ_j w_ij x_j − x̄ W_i) / (s √((n S_i − W_i²) / (n − 1)))`, where `W_i = Σ_j w_ij`,
+/// `S_i = Σ_j w_ij²`, `x̄` the mean and `s` the population standard deviation of all values.
+/// With the uniform kernel this is esda's `G_Local(transform="B", star=True)`. When the values
+/// do not vary (all equal, or all zero) or a neighbourhood covers the whole area, there is no
+/// evidence of clustering: z = 0, p = 1.
 ///
 /// # Errors
 /// [`GiStarError`] for a value count that does not match the area or k outside 1 to 3.
-pub fn gi_star(area: &StudyArea, values: &[f64], k: u32) -> Result<GiStar, GiStarError> {
+pub fn gi_star(
+    area: &StudyArea,
+    values: &[f64],
+    k: u32,
+    kernel: Kernel,
+) -> Result<GiStar, GiStarError> {
     if !(1..=3).contains(&k) {
         return Err(GiStarError::RingSize(k));
     }
@@ -114,24 +165,25 @@ pub fn gi_star(area: &StudyArea, values: &[f64], k: u32) -> Result<GiStar, GiSta
         reason = "study areas are far below 2^52 cells"
     )]
     let count = n as f64;
-    let total: f64 = values.iter().sum();
-    let mean = total / count;
+    let mean = values.iter().sum::<f64>() / count;
     let variance = values.iter().map(|value| value * value).sum::<f64>() / count - mean * mean;
+    let deviation = variance.max(0.0).sqrt();
     let mut z = Vec::with_capacity(n);
     for &cell in &area.cells {
-        let (mut weight, mut local) = (0.0, 0.0);
-        for neighbour in area.neighbourhood(cell, k) {
-            weight += 1.0;
-            local += values[neighbour];
+        let (mut weights, mut squares, mut local) = (0.0, 0.0, 0.0);
+        for (neighbour, distance) in area.neighbourhood_distances(cell, k) {
+            let weight = kernel.weight(distance, k);
+            weights += weight;
+            squares += weight * weight;
+            local += weight * values[neighbour];
         }
-        let expected = weight / count;
-        let spread =
-            weight * (count - weight) / (count - 1.0) / (count * count) * variance / (mean * mean);
-        // A zero or NaN spread (no variation) means no evidence either way.
-        let score = if total == 0.0 || spread.is_nan() || spread <= 0.0 {
+        let spread = deviation * ((count * squares - weights * weights) / (count - 1.0)).sqrt();
+        // A zero or NaN spread (no variation, or one neighbourhood covering everything) means
+        // no evidence either way.
+        let score = if spread.is_nan() || spread <= f64::EPSILON * (1.0 + mean.abs()) {
             0.0
         } else {
-            (local / total - expected) / spread.sqrt()
+            (local - mean * weights) / spread
         };
         z.push(score);
     }
@@ -213,18 +265,16 @@ pub fn benjamini_hochberg(p: &[f64], alpha: f64) -> Vec<bool> {
     p.iter().map(|value| *value <= cutoff).collect()
 }
 
-/// ArcGIS-style confidence bins after false-discovery control: ±3 for 99 %, ±2 for 95 %, ±1 for
-/// 90 % confidence (sign of z), 0 otherwise.
+/// ArcGIS-style confidence bins after false-discovery control of the p-values `p`: ±3 for
+/// 99 %, ±2 for 95 %, ±1 for 90 % confidence (the sign of the z-score), 0 otherwise.
 #[must_use]
-pub fn confidence_bins(result: &GiStar) -> Vec<i8> {
+pub fn confidence_bins(z: &[f64], p: &[f64]) -> Vec<i8> {
     let levels = [
-        (3_i8, benjamini_hochberg(&result.p, 0.01)),
-        (2, benjamini_hochberg(&result.p, 0.05)),
-        (1, benjamini_hochberg(&result.p, 0.10)),
+        (3_i8, benjamini_hochberg(p, 0.01)),
+        (2, benjamini_hochberg(p, 0.05)),
+        (1, benjamini_hochberg(p, 0.10)),
     ];
-    result
-        .z
-        .iter()
+    z.iter()
         .enumerate()
         .map(|(i, z)| {
             let level = levels
@@ -267,17 +317,17 @@ mod tests {
             .unwrap()
             .to_cell(h3o::Resolution::Eight);
         let area = StudyArea::new(centre.grid_disk::<Vec<_>>(3)).unwrap();
-        let result = gi_star(&area, &vec![4.0; area.cells().len()], 1).unwrap();
+        let result = gi_star(&area, &vec![4.0; area.cells().len()], 1, Kernel::Uniform).unwrap();
         assert!(result.z.iter().all(|z| *z == 0.0) && result.p.iter().all(|p| *p == 1.0));
         assert_eq!(
-            gi_star(&area, &[1.0], 1).unwrap_err(),
+            gi_star(&area, &[1.0], 1, Kernel::Uniform).unwrap_err(),
             GiStarError::ValueCount {
                 cells: 37,
                 values: 1
             }
         );
         assert_eq!(
-            gi_star(&area, &vec![0.0; 37], 4).unwrap_err(),
+            gi_star(&area, &vec![0.0; 37], 4, Kernel::Uniform).unwrap_err(),
             GiStarError::RingSize(4)
         );
         assert_eq!(StudyArea::new([]).unwrap_err(), GiStarError::EmptyStudyArea);

@@ -1,7 +1,7 @@
 //! Gi* against PySAL esda on committed fixtures (regenerate with scripts/gistar_fixtures.py).
 //! Tolerance: 1e-9 absolute on z-scores and two-sided p-values.
 
-use atlas_analytics::gistar::{StudyArea, confidence_bins, gi_star, permutation_p};
+use atlas_analytics::gistar::{Kernel, StudyArea, confidence_bins, gi_star, permutation_p};
 use h3o::CellIndex;
 use serde_json::Value;
 
@@ -38,7 +38,7 @@ fn z_scores_and_p_values_equal_esda() {
         let cells = fixture_cells(&fixture);
         let area = StudyArea::new(cells).unwrap();
         let k = u32::try_from(fixture["k"].as_u64().unwrap()).unwrap();
-        let result = gi_star(&area, &numbers(&fixture["values"]), k).unwrap();
+        let result = gi_star(&area, &numbers(&fixture["values"]), k, Kernel::Uniform).unwrap();
         let (z, p) = (numbers(&fixture["z"]), numbers(&fixture["p_two_sided"]));
         for i in 0..z.len() {
             assert!(
@@ -68,8 +68,8 @@ fn the_planted_cluster_is_a_99_percent_hotspot_after_fdr() {
         .unwrap()
         .to_cell(h3o::Resolution::Eight);
     let area = StudyArea::new(cells.clone()).unwrap();
-    let result = gi_star(&area, &numbers(&fixture["values"]), 1).unwrap();
-    let bins = confidence_bins(&result);
+    let result = gi_star(&area, &numbers(&fixture["values"]), 1, Kernel::Uniform).unwrap();
+    let bins = confidence_bins(&result.z, &result.p);
     let position = cells.iter().position(|cell| *cell == centre).unwrap();
     assert_eq!(bins[position], 3, "the planted centre");
     let hot: usize = bins.iter().filter(|bin| **bin == 3).count();

@@ -2,7 +2,7 @@
 //! false-discovery control, and counts with no clusters give (almost) no discoveries, over
 //! repeated seeds.
 
-use atlas_analytics::gistar::{StudyArea, benjamini_hochberg, confidence_bins, gi_star};
+use atlas_analytics::gistar::{Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star};
 use h3o::{CellIndex, LatLng, Resolution};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
@@ -48,7 +48,10 @@ fn planted_clusters_are_found_at_the_planted_places() {
                 values[position] += poisson(&mut rng, 8.0);
             }
         }
-        let bins = confidence_bins(&gi_star(&area, &values, 1).unwrap());
+        let bins = {
+            let result = gi_star(&area, &values, 1, Kernel::Uniform).unwrap();
+            confidence_bins(&result.z, &result.p)
+        };
         for cluster in &planted {
             let position = area.cells().iter().position(|c| c == cluster).unwrap();
             assert_eq!(
@@ -76,7 +79,7 @@ fn counts_without_clusters_keep_false_discoveries_at_the_nominal_rate() {
             .iter()
             .map(|_| poisson(&mut rng, 20.0))
             .collect();
-        let result = gi_star(&area, &values, 1).unwrap();
+        let result = gi_star(&area, &values, 1, Kernel::Uniform).unwrap();
         runs_with_discoveries += u32::from(benjamini_hochberg(&result.p, 0.05).iter().any(|d| *d));
     }
     let share = f64::from(runs_with_discoveries) / f64::from(runs);

@@ -1,8 +1,11 @@
 //! The guards of [`crate::auth::Authorized`]: one per action an endpoint performs.
 
+use std::collections::BTreeSet;
+
 use actix_web::HttpRequest;
-use atlas_access::{Action, Principal, Resource};
-use atlas_store::{Database, batches};
+use atlas_access::{Action, Principal, Resource, Scope};
+use atlas_domain::GssCode;
+use atlas_store::{Database, agreements, batches, partnerships};
 use uuid::Uuid;
 
 use crate::ApiError;
@@ -112,8 +115,72 @@ async fn load_batch(
         partnerships: batch
             .partnerships
             .keys()
-            .filter_map(|code| atlas_domain::GssCode::parse(code).ok())
+            .filter_map(|code| GssCode::parse(code).ok())
             .collect(),
     };
     Ok((resource, batch))
+}
+
+/// Declares guards acting on the partnership named by the `{code}` path segment.
+macro_rules! partnership_guards {
+    ($($(#[$meta:meta])* $name:ident => $action:ident;)+) => {
+        $(
+            $(#[$meta])*
+            pub struct $name;
+
+            impl Guard for $name {
+                const ACTION: Action = Action::$action;
+                type Target = GssCode;
+
+                async fn load(
+                    request: &HttpRequest,
+                    principal: &Principal,
+                    database: &Database,
+                ) -> Result<(Resource, GssCode), ApiError> {
+                    load_partnership(request, principal, database).await
+                }
+            }
+        )+
+    };
+}
+
+partnership_guards! {
+    /// Reading a partnership's grid of exact counts.
+    ReadGrid => ReadGrid;
+    /// Reading a partnership's hotspot analyses.
+    ReadAnalysis => ReadAnalysis;
+}
+
+/// The partnership of the path, with the scopes its agreements in force today share with the
+/// caller's partnership.
+async fn load_partnership(
+    request: &HttpRequest,
+    principal: &Principal,
+    database: &Database,
+) -> Result<(Resource, GssCode), ApiError> {
+    let code = GssCode::parse(request.match_info().get("code").unwrap_or_default())
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let mut conn = database.connection().await?;
+    if partnerships::find(&mut conn, &code).await?.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "no partnership has the code {code}"
+        )));
+    }
+    let shared_scopes = if code == principal.partnership {
+        BTreeSet::new()
+    } else {
+        let today = chrono::Utc::now().date_naive();
+        agreements::shared_scopes(&mut conn, &code, &principal.partnership, today)
+            .await?
+            .iter()
+            .filter_map(|scope| scope.parse::<Scope>().ok())
+            .collect()
+    };
+    Ok((
+        Resource::Partnership {
+            code: code.clone(),
+            shared_scopes,
+        },
+        code,
+    ))
 }

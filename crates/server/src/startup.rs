@@ -12,6 +12,7 @@ use atlas_store::{Database, StoreError, migrations};
 use secrecy::ExposeSecret as _;
 use tracing_actix_web::{RequestId, TracingLogger};
 
+use crate::analysis::RecordCache;
 use crate::audit::{self, AuditWriter};
 use crate::auth::Authenticator;
 use crate::security::{self, TransportPolicy};
@@ -62,6 +63,7 @@ impl Application {
         ));
         let authenticator = web::Data::new(Authenticator::new(&settings.auth, &settings.server)?);
         let audit_writer = web::Data::new(AuditWriter::start(database_for_audit, &settings.audit));
+        let record_cache = web::Data::new(RecordCache::default());
         let transport = web::Data::new(TransportPolicy {
             require_tls: settings.server.require_tls,
         });
@@ -96,6 +98,7 @@ impl Application {
                 .app_data(authenticator.clone())
                 .app_data(audit_writer.clone())
                 .app_data(transport.clone())
+                .app_data(record_cache.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(
@@ -120,6 +123,8 @@ impl Application {
                 .service(routes::admin::list_users)
                 .service(routes::admin::register_user)
                 .service(routes::admin::disable_user)
+                .service(routes::analysis::grid)
+                .service(routes::analysis::hotspots)
                 .service(routes::audit::list)
                 .service(routes::audit::verify)
                 .default_service(web::to(|| async {

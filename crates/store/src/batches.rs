@@ -321,6 +321,8 @@ impl BatchLoad {
         if let Some(old) = supersedes {
             retire(client, old, self.agency_id, "superseded", Some(self.id)).await?;
         }
+        let changed: Vec<Uuid> = std::iter::once(self.id).chain(supersedes).collect();
+        bump_data_versions(client, &changed).await?;
         audit::append_in(client, std::slice::from_ref(entry)).await?;
         client.batch_execute("COMMIT").await?;
         Ok(Committed::New(self.id))
@@ -373,6 +375,22 @@ async fn write_rejections(
 }
 
 /// Marks a committed batch of `agency_id` withdrawn or superseded and deletes its records.
+/// Raises the data version of every partnership the batches fed, in one statement (so two
+/// transactions always lock those rows in the same order).
+async fn bump_data_versions(
+    client: &impl GenericClient,
+    batches: &[Uuid],
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            "UPDATE partnerships SET data_version = data_version + 1
+             WHERE code IN (SELECT partnership_code FROM batch_partnerships WHERE batch_id = ANY($1))",
+            &[&batches],
+        )
+        .await?;
+    Ok(())
+}
+
 async fn retire(
     client: &impl GenericClient,
     id: Uuid,
@@ -421,6 +439,7 @@ pub async fn withdraw(
     let mut client = connect_admin(url, Duration::from_secs(10)).await?;
     let transaction = client.transaction().await?;
     retire(&transaction, id, agency_id, "withdrawn", None).await?;
+    bump_data_versions(&transaction, &[id]).await?;
     audit::append_in(&transaction, std::slice::from_ref(entry)).await?;
     transaction.commit().await?;
     Ok(())

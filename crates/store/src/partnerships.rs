@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::StoreError;
-use crate::schema::{local_authorities, partnership_neighbours, partnerships};
+use crate::schema::{local_authorities, partnership_cells, partnership_neighbours, partnerships};
 
 /// A partnership with the facts every listing shows.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -139,6 +139,25 @@ pub async fn boundary(
     Ok(Some(
         serde_json::json!({ "type": "MultiPolygon", "coordinates": polygons }),
     ))
+}
+
+/// The cells of the partnership's H3 coverage at `resolution` (5 to 9): at 9 those whose centres
+/// lie inside its boundary, coarser their parents.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn coverage(
+    conn: &mut AsyncPgConnection,
+    code: &GssCode,
+    resolution: i16,
+) -> Result<Vec<i64>, StoreError> {
+    Ok(partnership_cells::table
+        .filter(partnership_cells::partnership_code.eq(code.as_str()))
+        .filter(partnership_cells::resolution.eq(resolution))
+        .select(partnership_cells::cell)
+        .order(partnership_cells::cell)
+        .load(conn)
+        .await?)
 }
 
 fn group(pairs: Vec<(String, String)>) -> BTreeMap<String, Vec<String>> {

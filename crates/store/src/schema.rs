@@ -7,6 +7,7 @@ diesel::table! {
         code -> Text,
         name -> Text,
         coverage_cells -> Int4,
+        data_version -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -164,6 +165,7 @@ diesel::joinable!(agency_partnerships -> agencies (agency_id));
 diesel::joinable!(agency_partnerships -> partnerships (partnership_code));
 diesel::joinable!(batches -> agencies (agency_id));
 diesel::joinable!(case_records -> batches (batch_id));
+diesel::joinable!(case_records -> agencies (agency_id));
 
 diesel::table! {
     users (subject) {

@@ -1,6 +1,7 @@
 //! Request handlers, grouped by resource.
 
 pub mod admin;
+pub mod analysis;
 pub mod audit;
 pub mod extracts;
 pub mod health;

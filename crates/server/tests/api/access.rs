@@ -334,6 +334,26 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
             [200; 5],
         ),
     ];
+    for (code, grid, hotspots) in [
+        (
+            LANCASHIRE,
+            [200, 200, 403, 403, 403],
+            [403, 200, 403, 403, 403],
+        ),
+        (BLACKPOOL, [403; 5], [403; 5]),
+        (ROCHDALE, [403; 5], [403; 5]),
+    ] {
+        cells.push(cell(
+            Method::GET,
+            &format!("/api/v1/partnerships/{code}/grid"),
+            grid,
+        ));
+        cells.push(cell(
+            Method::GET,
+            &format!("/api/v1/partnerships/{code}/hotspots"),
+            hotspots,
+        ));
+    }
     for (batch, expected) in [
         (&own_batch, [200, 200, 403, 403, 403]),
         (&other_batch, [403; 5]),

@@ -2,6 +2,7 @@
 //! modules: it links once.
 
 mod access;
+mod analysis;
 mod extracts;
 mod service;
 mod support;

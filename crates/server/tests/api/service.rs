@@ -93,10 +93,21 @@ async fn the_openapi_document_describes_every_endpoint() {
         "/api/v1/extracts",
         "/api/v1/batches/{id}",
         "/api/v1/batches/{id}/rejections",
+        "/api/v1/partnerships/{code}/grid",
+        "/api/v1/partnerships/{code}/hotspots",
+        "/api/v1/admin/agencies",
+        "/api/v1/admin/agreements",
+        "/api/v1/admin/users/{subject}",
+        "/api/v1/audit",
+        "/api/v1/audit/verify",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
     assert!(document["components"]["schemas"]["ErrorBody"].is_object());
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
 }
 
 #[tokio::test]

@@ -184,8 +184,19 @@ impl TestApp {
         client.query_one(sql, &[]).await.unwrap().get(0)
     }
 
-    /// Registers an agency serving `partnerships` and returns its id.
+    /// Registers a police force serving `partnerships` and returns its id.
     pub async fn register_agency(&self, name: &str, partnerships: &[&str]) -> uuid::Uuid {
+        self.register_agency_of_kind(name, atlas_domain::AgencyKind::Police, partnerships)
+            .await
+    }
+
+    /// Registers an agency of `kind` serving `partnerships` and returns its id.
+    pub async fn register_agency_of_kind(
+        &self,
+        name: &str,
+        kind: atlas_domain::AgencyKind,
+        partnerships: &[&str],
+    ) -> uuid::Uuid {
         let database = atlas_store::Database::new(&atlas_store::DatabaseSettings {
             url: self.database_url.clone().into(),
             pool_size: 1,
@@ -202,16 +213,10 @@ impl TestApp {
             "agency.manage",
             "test".to_owned(),
         );
-        atlas_store::agencies::add(
-            &mut conn,
-            name,
-            atlas_domain::AgencyKind::Police,
-            &codes,
-            &entry,
-        )
-        .await
-        .unwrap()
-        .id
+        atlas_store::agencies::add(&mut conn, name, kind, &codes, &entry)
+            .await
+            .unwrap()
+            .id
     }
 
     /// POSTs an extract as `agency`.

@@ -1,0 +1,87 @@
+//! The case records the analyses read, cached per partnership and reloaded when its data
+//! version moves (a batch committed, withdrawn or superseded raises it in the same transaction).
+//!
+//! Grids and hotspots are computed from these in memory, so a question answers in
+//! milliseconds once the partnership is loaded, and the answer is always that of the committed
+//! data: a request first reads the version (one indexed row) and reloads when it changed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use atlas_domain::GssCode;
+use atlas_store::records::{self, PartnershipRecords};
+use atlas_store::{Database, StoreError};
+
+/// How many partnerships' records are kept at once (least recently used go first).
+const CAPACITY: usize = 8;
+
+struct Entry {
+    version: i64,
+    records: Arc<PartnershipRecords>,
+    used: u64,
+}
+
+/// The cache, shared by every worker.
+#[derive(Default)]
+pub struct RecordCache {
+    entries: Mutex<(u64, HashMap<GssCode, Entry>)>,
+}
+
+impl RecordCache {
+    /// The current records of `partnership`, or `None` when it does not exist.
+    ///
+    /// # Errors
+    /// [`StoreError`] when PostgreSQL fails.
+    pub async fn records(
+        &self,
+        database: &Database,
+        partnership: &GssCode,
+    ) -> Result<Option<Arc<PartnershipRecords>>, StoreError> {
+        let mut conn = database.connection().await?;
+        let Some(version) = records::data_version(&mut conn, partnership).await? else {
+            return Ok(None);
+        };
+        if let Some(records) = self.fresh(partnership, version) {
+            return Ok(Some(records));
+        }
+        let loaded = Arc::new(records::load(&mut conn, partnership).await?);
+        let mut guard = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (clock, entries) = &mut *guard;
+        *clock += 1;
+        if entries.len() >= CAPACITY && !entries.contains_key(partnership) {
+            let oldest = entries
+                .iter()
+                .min_by_key(|(_, entry)| entry.used)
+                .map(|(code, _)| code.clone());
+            if let Some(oldest) = oldest {
+                entries.remove(&oldest);
+            }
+        }
+        entries.insert(
+            partnership.clone(),
+            Entry {
+                version,
+                records: Arc::clone(&loaded),
+                used: *clock,
+            },
+        );
+        Ok(Some(loaded))
+    }
+
+    fn fresh(&self, partnership: &GssCode, version: i64) -> Option<Arc<PartnershipRecords>> {
+        let mut guard = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (clock, entries) = &mut *guard;
+        *clock += 1;
+        let entry = entries
+            .get_mut(partnership)
+            .filter(|entry| entry.version == version)?;
+        entry.used = *clock;
+        Some(Arc::clone(&entry.records))
+    }
+}

@@ -1,0 +1,606 @@
+//! A partnership's grid and hotspots: exact counts for its own analysts, in JSON, GeoJSON
+//! (`Accept: application/geo+json` or `format=geojson`) or CSV with an `h3` column
+//! (`format=csv`, for kepler.gl and QGIS).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::str::FromStr;
+
+use actix_web::http::header::ACCEPT;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use atlas_analytics::gistar::{
+    Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p,
+};
+use atlas_analytics::grid::{Filter, GridCell, IndicatorMatch, grid as count_cells};
+use atlas_domain::{GssCode, StoredResolution};
+use atlas_store::{Database, partnerships};
+use chrono::NaiveDate;
+use h3o::{CellIndex, Resolution};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::ApiError;
+use crate::analysis::RecordCache;
+use crate::auth::Authorized;
+use crate::guards::{ReadAnalysis, ReadGrid};
+
+/// The media type of GeoJSON (RFC 7946).
+const GEO_JSON: &str = "application/geo+json";
+/// The most permutations one request may ask for.
+const MAX_PERMUTATIONS: u32 = 9_999;
+/// The seed of permutation tests: the same question always gets the same answer.
+const PERMUTATION_SEED: u64 = 20_261_128;
+
+/// The query string, read key by key so that an unknown or repeated key is an error that names
+/// it (a misspelt filter must not silently widen the answer).
+struct Params(BTreeMap<String, String>);
+
+impl Params {
+    fn parse(request: &HttpRequest) -> Result<Self, ApiError> {
+        let pairs = web::Query::<Vec<(String, String)>>::from_query(request.query_string())
+            .map_err(|err| ApiError::BadRequest(format!("the query string is malformed: {err}")))?
+            .into_inner();
+        let mut params = BTreeMap::new();
+        for (key, value) in pairs {
+            if params.insert(key.clone(), value).is_some() {
+                return Err(ApiError::BadRequest(format!(
+                    "`{key}` is given twice; separate several values with commas"
+                )));
+            }
+        }
+        Ok(Self(params))
+    }
+
+    fn take<T: FromStr>(&mut self, key: &str) -> Result<Option<T>, ApiError>
+    where
+        T::Err: Display,
+    {
+        self.0
+            .remove(key)
+            .map(|value| {
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|err| ApiError::BadRequest(format!("`{key}`: {err}")))
+            })
+            .transpose()
+    }
+
+    fn take_set<T: FromStr + Ord>(&mut self, key: &str) -> Result<BTreeSet<T>, ApiError>
+    where
+        T::Err: Display,
+    {
+        self.0.remove(key).map_or_else(
+            || Ok(BTreeSet::new()),
+            |value| {
+                value
+                    .split(',')
+                    .filter(|part| !part.trim().is_empty())
+                    .map(|part| {
+                        part.trim()
+                            .parse()
+                            .map_err(|err| ApiError::BadRequest(format!("`{key}`: {err}")))
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    fn finish(self, known: &[&str]) -> Result<(), ApiError> {
+        match self.0.keys().next() {
+            None => Ok(()),
+            Some(key) => Err(ApiError::BadRequest(format!(
+                "unknown parameter `{key}`; this endpoint takes {}",
+                known.join(", ")
+            ))),
+        }
+    }
+}
+
+/// The filter and grid parameters shared by the grid and hotspot endpoints.
+const GRID_PARAMETERS: [&str; 11] = [
+    "resolution",
+    "from",
+    "to",
+    "agency_kinds",
+    "record_kinds",
+    "indicators",
+    "indicator_match",
+    "age_bands",
+    "sexes",
+    "location_roles",
+    "format",
+];
+
+/// How the answer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    GeoJson,
+    Csv,
+}
+
+struct GridQuestion {
+    resolution: StoredResolution,
+    filter: Filter,
+    format: Format,
+}
+
+fn grid_question(request: &HttpRequest, params: &mut Params) -> Result<GridQuestion, ApiError> {
+    let resolution = StoredResolution::try_from(params.take::<u8>("resolution")?.unwrap_or(8))
+        .map_err(|err| ApiError::BadRequest(format!("`resolution`: {err}")))?;
+    let from: Option<NaiveDate> = params.take("from")?;
+    let to: Option<NaiveDate> = params.take("to")?;
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
+    {
+        return Err(ApiError::BadRequest("`to` is before `from`".to_owned()));
+    }
+    let indicator_match = match params.take::<String>("indicator_match")?.as_deref() {
+        None | Some("any") => IndicatorMatch::Any,
+        Some("all") => IndicatorMatch::All,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`indicator_match`: `{other}` is not `any` or `all`"
+            )));
+        }
+    };
+    let filter = Filter {
+        from,
+        to,
+        agency_kinds: params.take_set("agency_kinds")?,
+        record_kinds: params.take_set("record_kinds")?,
+        indicators: params.take_set("indicators")?,
+        indicator_match,
+        age_bands: params.take_set("age_bands")?,
+        sexes: params.take_set("sexes")?,
+        location_roles: params.take_set("location_roles")?,
+    };
+    let wants_geojson = request
+        .headers()
+        .get(ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains(GEO_JSON));
+    let format = match params.take::<String>("format")?.as_deref() {
+        None if wants_geojson => Format::GeoJson,
+        None | Some("json") => Format::Json,
+        Some("geojson") => Format::GeoJson,
+        Some("csv") => Format::Csv,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`format`: `{other}` is not json, geojson or csv"
+            )));
+        }
+    };
+    Ok(GridQuestion {
+        resolution,
+        filter,
+        format,
+    })
+}
+
+fn h3_resolution(resolution: StoredResolution) -> Result<Resolution, ApiError> {
+    Resolution::try_from(resolution.get())
+        .map_err(|err| ApiError::Internal(format!("resolution: {err}")))
+}
+
+/// The filter as the answer echoes it.
+fn describe_filter(filter: &Filter) -> Value {
+    let names = |values: Vec<String>| (!values.is_empty()).then_some(values);
+    json!({
+        "from": filter.from,
+        "to": filter.to,
+        "agency_kinds": names(filter.agency_kinds.iter().map(ToString::to_string).collect()),
+        "record_kinds": names(filter.record_kinds.iter().map(ToString::to_string).collect()),
+        "indicators": names(filter.indicators.iter().map(ToString::to_string).collect()),
+        "indicator_match": match filter.indicator_match { IndicatorMatch::Any => "any", IndicatorMatch::All => "all" },
+        "age_bands": names(filter.age_bands.iter().map(ToString::to_string).collect()),
+        "sexes": names(filter.sexes.iter().map(ToString::to_string).collect()),
+        "location_roles": names(filter.location_roles.iter().map(ToString::to_string).collect()),
+    })
+}
+
+/// One cell of a grid.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GridCellView {
+    /// The H3 cell, as its 15-character hexadecimal index.
+    #[schema(example = "88195d2b1dfffff")]
+    pub cell: String,
+    /// Records.
+    pub records: u32,
+    /// Distinct children (by pseudonym, across agencies).
+    pub subjects: u32,
+    /// Distinct contributing agencies.
+    pub agencies: u32,
+    /// Their kinds.
+    pub agency_kinds: Vec<String>,
+    /// Children known there to two or more agency kinds.
+    pub multi_agency_subjects: u32,
+    /// The earliest date.
+    pub first: NaiveDate,
+    /// The latest date.
+    pub last: NaiveDate,
+}
+
+impl From<&GridCell> for GridCellView {
+    fn from(cell: &GridCell) -> Self {
+        Self {
+            cell: cell.cell.to_string(),
+            records: cell.records,
+            subjects: cell.subjects,
+            agencies: cell.agencies,
+            agency_kinds: cell.agency_kinds.iter().map(ToString::to_string).collect(),
+            multi_agency_subjects: cell.multi_agency_subjects,
+            first: cell.first,
+            last: cell.last,
+        }
+    }
+}
+
+/// A grid.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GridView {
+    /// The partnership.
+    pub partnership: String,
+    /// The H3 resolution of the cells.
+    pub resolution: u8,
+    /// The filters applied.
+    #[schema(value_type = Object)]
+    pub filters: Value,
+    /// Cells with at least one record, sorted by cell.
+    pub cells: Vec<GridCellView>,
+}
+
+async fn cells_of(
+    cache: &RecordCache,
+    database: &Database,
+    code: &GssCode,
+    question: &GridQuestion,
+) -> Result<Vec<GridCell>, ApiError> {
+    let records = cache
+        .records(database, code)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
+    let resolution = h3_resolution(question.resolution)?;
+    let filter = question.filter.clone();
+    web::block(move || count_cells(&records.records, resolution, &filter))
+        .await
+        .map_err(|err| ApiError::Internal(format!("grid: {err}")))
+}
+
+/// The partnership's grid: records, distinct children, agencies and multi-agency overlap per
+/// H3 cell, for its own agency and partnership analysts.
+#[utoipa::path(
+    tag = "analysis",
+    security(("bearer" = [])),
+    params(
+        ("code" = String, Path, description = "GSS code", example = "E10000017"),
+        ("resolution" = Option<u8>, Query, description = "H3 resolution 5 to 9 (default 8)"),
+        ("from" = Option<NaiveDate>, Query, description = "First day included"),
+        ("to" = Option<NaiveDate>, Query, description = "Last day included"),
+        ("agency_kinds" = Option<String>, Query, description = "Comma-separated agency kinds"),
+        ("record_kinds" = Option<String>, Query, description = "Comma-separated record kinds"),
+        ("indicators" = Option<String>, Query, description = "Comma-separated indicators"),
+        ("indicator_match" = Option<String>, Query, description = "`any` (default) or `all`"),
+        ("age_bands" = Option<String>, Query, description = "Comma-separated age bands"),
+        ("sexes" = Option<String>, Query, description = "Comma-separated sexes (F, M, X, U)"),
+        ("location_roles" = Option<String>, Query, description = "Comma-separated location roles"),
+        ("format" = Option<String>, Query, description = "json (default), geojson or csv")
+    ),
+    responses(
+        (status = 200, body = GridView),
+        (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of hexagons"),
+        (status = 200, content_type = "text/csv", description = "h3,records,subjects,agencies,agency_kinds,multi_agency_subjects,first,last"),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)
+    )
+)]
+#[get("/api/v1/partnerships/{code}/grid")]
+pub async fn grid(
+    authorized: Authorized<ReadGrid>,
+    request: HttpRequest,
+    database: web::Data<Database>,
+    cache: web::Data<RecordCache>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = Params::parse(&request)?;
+    let question = grid_question(&request, &mut params)?;
+    params.finish(&GRID_PARAMETERS)?;
+    let code = authorized.target();
+    let cells = cells_of(&cache, &database, code, &question).await?;
+    authorized.returned(cells.len());
+    let views: Vec<GridCellView> = cells.iter().map(GridCellView::from).collect();
+    match question.format {
+        Format::Json => Ok(HttpResponse::Ok().json(GridView {
+            partnership: code.to_string(),
+            resolution: question.resolution.get(),
+            filters: describe_filter(&question.filter),
+            cells: views,
+        })),
+        Format::GeoJson => geojson(views.iter().map(|view| {
+            let properties = serde_json::to_value(view).unwrap_or(Value::Null);
+            (view.cell.as_str(), properties)
+        })),
+        Format::Csv => csv_response(
+            &[
+                "h3",
+                "records",
+                "subjects",
+                "agencies",
+                "agency_kinds",
+                "multi_agency_subjects",
+                "first",
+                "last",
+            ],
+            views.iter().map(|view| {
+                vec![
+                    view.cell.clone(),
+                    view.records.to_string(),
+                    view.subjects.to_string(),
+                    view.agencies.to_string(),
+                    view.agency_kinds.join(";"),
+                    view.multi_agency_subjects.to_string(),
+                    view.first.to_string(),
+                    view.last.to_string(),
+                ]
+            }),
+            &format!("grid-{code}-r{}.csv", question.resolution.get()),
+        ),
+    }
+}
+
+/// A FeatureCollection of hexagons, one per `(cell, properties)`.
+fn geojson<'a>(cells: impl Iterator<Item = (&'a str, Value)>) -> Result<HttpResponse, ApiError> {
+    let features: Vec<Value> = cells
+        .filter_map(|(cell, properties)| {
+            let index: CellIndex = cell.parse().ok()?;
+            let mut ring: Vec<[f64; 2]> = index
+                .boundary()
+                .iter()
+                .map(|vertex| [vertex.lng(), vertex.lat()])
+                .collect();
+            ring.push(*ring.first()?);
+            Some(json!({
+                "type": "Feature",
+                "id": cell,
+                "properties": properties,
+                "geometry": { "type": "Polygon", "coordinates": [ring] },
+            }))
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type(GEO_JSON)
+        .json(json!({ "type": "FeatureCollection", "features": features })))
+}
+
+fn csv_response(
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+    file_name: &str,
+) -> Result<HttpResponse, ApiError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let written: Result<(), csv::Error> = (|| {
+        writer.write_record(header)?;
+        for row in rows {
+            writer.write_record(&row)?;
+        }
+        writer.flush()?;
+        Ok(())
+    })();
+    written.map_err(|err| ApiError::Internal(err.to_string()))?;
+    let body = writer
+        .into_inner()
+        .map_err(|err| ApiError::Internal(err.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"{file_name}\""),
+        ))
+        .body(body))
+}
+
+/// One cell of a hotspot analysis.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HotspotCellView {
+    /// The H3 cell, as its hexadecimal index.
+    pub cell: String,
+    /// The value analysed (records or distinct children).
+    pub value: u32,
+    /// The Gi* z-score.
+    pub z: f64,
+    /// The two-sided p-value from the normal.
+    pub p: f64,
+    /// The permutation pseudo p-value, when permutations were asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_sim: Option<f64>,
+    /// A discovery at the false-discovery rate `alpha` (Benjamini–Hochberg).
+    pub significant: bool,
+    /// −3…+3: cold or hot spot at 99 / 95 / 90 % confidence after false-discovery control.
+    pub bin: i8,
+}
+
+/// A hotspot analysis.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HotspotsView {
+    /// The partnership.
+    pub partnership: String,
+    /// The settings used.
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// Cells in the study area: the partnership's whole coverage at the resolution.
+    pub study_area_cells: usize,
+    /// Every cell of the study area, sorted by cell.
+    pub cells: Vec<HotspotCellView>,
+}
+
+/// Getis-Ord Gi* hotspots over the partnership's whole coverage at a resolution (zeros
+/// included), with false-discovery control, for its own partnership analysts.
+#[utoipa::path(
+    tag = "analysis",
+    security(("bearer" = [])),
+    params(
+        ("code" = String, Path, description = "GSS code", example = "E10000017"),
+        ("k" = Option<u32>, Query, description = "k-ring size 1 to 3 (default 1)"),
+        ("kernel" = Option<String>, Query, description = "uniform (default), triangular or gaussian"),
+        ("value" = Option<String>, Query, description = "records (default) or subjects"),
+        ("permutations" = Option<u32>, Query, description = "0 (default) to 9999 conditional permutations"),
+        ("alpha" = Option<f64>, Query, description = "false-discovery rate (default 0.05)"),
+        ("resolution" = Option<u8>, Query, description = "H3 resolution 5 to 9 (default 8); the grid's filters apply too")
+    ),
+    responses(
+        (status = 200, body = HotspotsView),
+        (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of hexagons"),
+        (status = 200, content_type = "text/csv", description = "h3,value,z,p,p_sim,significant,bin"),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)
+    )
+)]
+#[get("/api/v1/partnerships/{code}/hotspots")]
+pub async fn hotspots(
+    authorized: Authorized<ReadAnalysis>,
+    request: HttpRequest,
+    database: web::Data<Database>,
+    cache: web::Data<RecordCache>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = Params::parse(&request)?;
+    let question = grid_question(&request, &mut params)?;
+    let k = params.take::<u32>("k")?.unwrap_or(1);
+    if !(1..=3).contains(&k) {
+        return Err(ApiError::BadRequest("`k` must be 1, 2 or 3".to_owned()));
+    }
+    let kernel = match params.take::<String>("kernel")?.as_deref() {
+        None | Some("uniform") => Kernel::Uniform,
+        Some("triangular") => Kernel::Triangular,
+        Some("gaussian") => Kernel::Gaussian,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`kernel`: `{other}` is not uniform, triangular or gaussian"
+            )));
+        }
+    };
+    let by_subjects = match params.take::<String>("value")?.as_deref() {
+        None | Some("records") => false,
+        Some("subjects") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`value`: `{other}` is not records or subjects"
+            )));
+        }
+    };
+    let permutations = params.take::<u32>("permutations")?.unwrap_or(0);
+    if permutations > MAX_PERMUTATIONS {
+        return Err(ApiError::BadRequest(format!(
+            "`permutations` must be at most {MAX_PERMUTATIONS}"
+        )));
+    }
+    let alpha = params.take::<f64>("alpha")?.unwrap_or(0.05);
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(ApiError::BadRequest(
+            "`alpha` must be between 0 and 1".to_owned(),
+        ));
+    }
+    let mut known = GRID_PARAMETERS.to_vec();
+    known.extend(["k", "kernel", "value", "permutations", "alpha"]);
+    params.finish(&known)?;
+
+    let code = authorized.target();
+    let cells = cells_of(&cache, &database, code, &question).await?;
+    let mut conn = database.connection().await?;
+    let coverage =
+        partnerships::coverage(&mut conn, code, i16::from(question.resolution.get())).await?;
+    drop(conn);
+    let study_area: Vec<CellIndex> = coverage
+        .into_iter()
+        .filter_map(|cell| u64::try_from(cell).ok())
+        .filter_map(|cell| CellIndex::try_from(cell).ok())
+        .collect();
+    let values_by_cell: BTreeMap<CellIndex, u32> = cells
+        .iter()
+        .map(|cell| {
+            (
+                cell.cell,
+                if by_subjects {
+                    cell.subjects
+                } else {
+                    cell.records
+                },
+            )
+        })
+        .collect();
+    let study_area_cells = study_area.len();
+    let analysis = web::block(move || -> Result<Vec<HotspotCellView>, String> {
+        let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
+        let counts: Vec<u32> = area
+            .cells()
+            .iter()
+            .map(|cell| values_by_cell.get(cell).copied().unwrap_or(0))
+            .collect();
+        let values: Vec<f64> = counts.iter().map(|count| f64::from(*count)).collect();
+        let result = gi_star(&area, &values, k, kernel).map_err(|err| err.to_string())?;
+        let p_sim = (permutations > 0)
+            .then(|| permutation_p(&area, &values, k, permutations, PERMUTATION_SEED))
+            .transpose()
+            .map_err(|err| err.to_string())?;
+        let decisive = p_sim.as_ref().unwrap_or(&result.p);
+        let significant = benjamini_hochberg(decisive, alpha);
+        let bins = confidence_bins(&result.z, decisive);
+        Ok(area
+            .cells()
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| HotspotCellView {
+                cell: cell.to_string(),
+                value: counts[i],
+                z: result.z[i],
+                p: result.p[i],
+                p_sim: p_sim.as_ref().map(|p| p[i]),
+                significant: significant[i],
+                bin: bins[i],
+            })
+            .collect())
+    })
+    .await
+    .map_err(|err| ApiError::Internal(format!("hotspots: {err}")))?
+    .map_err(|err| ApiError::BadRequest(format!("no hotspot analysis is possible: {err}")))?;
+    authorized.returned(analysis.len());
+    let settings = json!({
+        "resolution": question.resolution.get(),
+        "k": k,
+        "kernel": match kernel { Kernel::Uniform => "uniform", Kernel::Triangular => "triangular", Kernel::Gaussian => "gaussian" },
+        "value": if by_subjects { "subjects" } else { "records" },
+        "permutations": permutations,
+        "alpha": alpha,
+        "seed": (permutations > 0).then_some(PERMUTATION_SEED),
+        "filters": describe_filter(&question.filter),
+    });
+    match question.format {
+        Format::Json => Ok(HttpResponse::Ok().json(HotspotsView {
+            partnership: code.to_string(),
+            settings,
+            study_area_cells,
+            cells: analysis,
+        })),
+        Format::GeoJson => geojson(analysis.iter().map(|view| {
+            let properties = serde_json::to_value(view).unwrap_or(Value::Null);
+            (view.cell.as_str(), properties)
+        })),
+        Format::Csv => csv_response(
+            &["h3", "value", "z", "p", "p_sim", "significant", "bin"],
+            analysis.iter().map(|view| {
+                vec![
+                    view.cell.clone(),
+                    view.value.to_string(),
+                    view.z.to_string(),
+                    view.p.to_string(),
+                    view.p_sim.map(|p| p.to_string()).unwrap_or_default(),
+                    view.significant.to_string(),
+                    view.bin.to_string(),
+                ]
+            }),
+            &format!("hotspots-{code}-r{}.csv", question.resolution.get()),
+        ),
+    }
+}

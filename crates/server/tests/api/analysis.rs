@@ -1,0 +1,364 @@
+//! A partnership's grid and hotspots through real HTTP: exact counts, filters, formats, the
+//! cache following new and withdrawn batches, and a planted cluster found as a 99 % hotspot.
+
+use atlas_access::Role;
+use atlas_domain::AgencyKind;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::{TestApp, agency_token, spawn_ready_app_with, token};
+
+const BLACKPOOL: &str = "E06000009";
+const TOWN_CENTRE: (f64, f64) = (53.8175, -3.0357);
+/// Children in the planted cluster (10 per cell of the town centre's ring); social care know
+/// every other one (an even number, so exactly half).
+const CLUSTER: usize = 70;
+
+/// Blackpool with two agencies: police report the planted cluster and one record at the centre
+/// of every resolution-8 cell; social care know half the cluster's children again.
+struct Planted {
+    app: TestApp,
+    police: uuid::Uuid,
+    social_care: uuid::Uuid,
+    coverage_r8: usize,
+}
+
+async fn planted() -> Planted {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let police = app
+        .register_agency_of_kind("Blackpool Police", AgencyKind::Police, &[BLACKPOOL])
+        .await;
+    let social_care = app
+        .register_agency_of_kind(
+            "Blackpool Social Care",
+            AgencyKind::SocialCare,
+            &[BLACKPOOL],
+        )
+        .await;
+    let client = atlas_store::connect_admin(&app.database_url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    // One resolution-9 cell of the coverage inside each resolution-8 cell of it.
+    let mut cells: std::collections::BTreeMap<h3o::CellIndex, h3o::CellIndex> =
+        std::collections::BTreeMap::new();
+    for row in client
+        .query(
+            "SELECT cell FROM partnership_cells WHERE partnership_code = $1 AND resolution = 9",
+            &[&BLACKPOOL],
+        )
+        .await
+        .unwrap()
+    {
+        let cell = h3o::CellIndex::try_from(u64::try_from(row.get::<_, i64>(0)).unwrap()).unwrap();
+        cells
+            .entry(cell.parent(h3o::Resolution::Eight).unwrap())
+            .or_insert(cell);
+    }
+    let mut police_rows = String::from("subject,record_kind,occurred_on,h3,indicators,age\n");
+    for (i, cell) in cells.values().enumerate() {
+        police_rows.push_str(&format!(
+            "{:064x},incident,2024-0{}-15,{cell},missing,15\n",
+            10_000 + i,
+            1 + i % 9,
+        ));
+    }
+    // The cluster: CLUSTER children over the town centre's resolution-8 cell and its ring.
+    let centre: h3o::CellIndex = centre_cell(h3o::Resolution::Eight).parse().unwrap();
+    let cluster: Vec<h3o::CellIndex> = centre
+        .grid_disk::<Vec<_>>(1)
+        .iter()
+        .filter_map(|cell| cells.get(cell).copied())
+        .collect();
+    assert_eq!(
+        cluster.len(),
+        7,
+        "the town centre's ring lies inside Blackpool"
+    );
+    let mut social_rows = String::from("subject,record_kind,occurred_on,h3,indicators,age\n");
+    for child in 0..CLUSTER {
+        let cell = cluster[child % cluster.len()];
+        police_rows.push_str(&format!(
+            "{child:064x},intelligence,2024-03-{:02},{cell},gifts_money;older_associate,14\n",
+            1 + child % 28,
+        ));
+        if child % 2 == 0 {
+            social_rows.push_str(&format!(
+                "{child:064x},referral,2024-04-{:02},{cell},gifts_money,14\n",
+                1 + child % 28,
+            ));
+        }
+    }
+    for (agency, rows) in [(police, police_rows), (social_care, social_rows)] {
+        let response = app
+            .upload(agency, "text/csv", rows.into_bytes(), "/api/v1/extracts")
+            .await;
+        let status = response.status();
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+    Planted {
+        app,
+        police,
+        social_care,
+        coverage_r8: cells.len(),
+    }
+}
+
+fn centre_cell(resolution: h3o::Resolution) -> String {
+    h3o::LatLng::new(TOWN_CENTRE.0, TOWN_CENTRE.1)
+        .unwrap()
+        .to_cell(resolution)
+        .to_string()
+}
+
+async fn json(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_grid_counts_records_children_and_overlap_with_filters_and_formats() {
+    let Planted {
+        app,
+        police,
+        coverage_r8,
+        ..
+    } = planted().await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let path = format!("/api/v1/partnerships/{BLACKPOOL}/grid");
+    let grid = json(app.get_as(&analyst, &path).await).await;
+    assert_eq!(grid["resolution"], 8);
+    let cells = grid["cells"].as_array().unwrap();
+    assert_eq!(
+        cells.len(),
+        coverage_r8,
+        "every cell has its background record"
+    );
+    let sum = |cells: &[Value], field: &str| -> u64 {
+        cells.iter().map(|cell| cell[field].as_u64().unwrap()).sum()
+    };
+    let (cluster, halves) = (CLUSTER as u64, CLUSTER as u64 / 2);
+    assert_eq!(sum(cells, "records"), coverage_r8 as u64 + cluster + halves);
+    assert_eq!(
+        sum(cells, "subjects"),
+        coverage_r8 as u64 + cluster,
+        "a child counts once"
+    );
+    assert_eq!(sum(cells, "multi_agency_subjects"), halves);
+    let centre = cells
+        .iter()
+        .find(|cell| cell["cell"] == centre_cell(h3o::Resolution::Eight))
+        .unwrap();
+    assert_eq!(centre["agencies"], 2);
+    assert_eq!(
+        centre["agency_kinds"],
+        serde_json::json!(["police", "social_care"])
+    );
+
+    // An agency analyst of the partnership sees the same grid; filters narrow it.
+    let own_agency = agency_token(police);
+    let filtered = json(
+        app.get_as(
+            &own_agency,
+            &format!("{path}?resolution=9&indicators=gifts_money,older_associate&indicator_match=all&from=2024-03-01&to=2024-03-31"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(filtered["resolution"], 9);
+    let cells = filtered["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 7, "the cluster's cells only");
+    assert_eq!(sum(cells, "records"), cluster);
+    let by_kind = json(
+        app.get_as(
+            &analyst,
+            &format!("{path}?record_kinds=referral&age_bands=13-15"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(sum(by_kind["cells"].as_array().unwrap(), "records"), halves);
+
+    let csv = app.get_as(&analyst, &format!("{path}?format=csv")).await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.unwrap();
+    assert!(text.starts_with(
+        "h3,records,subjects,agencies,agency_kinds,multi_agency_subjects,first,last\n"
+    ));
+    assert_eq!(text.lines().count(), coverage_r8 + 1);
+    let geojson = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&analyst)
+        .header("accept", "application/geo+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(geojson.headers()["content-type"], "application/geo+json");
+    let collection: Value = geojson.json().await.unwrap();
+    let feature = &collection["features"][0];
+    let ring = feature["geometry"]["coordinates"][0].as_array().unwrap();
+    assert_eq!(ring.len(), 7, "a hexagon, closed");
+    assert_eq!(ring[0], ring[6]);
+    assert!(feature["properties"]["records"].is_u64());
+
+    for (query, names) in [
+        ("?resolution=10", "resolution"),
+        ("?from=2024-13-01", "from"),
+        ("?from=2024-05-01&to=2024-01-01", "before"),
+        ("?agency_kinds=wizards", "agency_kinds"),
+        ("?indicator_match=some", "indicator_match"),
+        ("?format=xlsx", "format"),
+        ("?colour=red", "unknown parameter `colour`"),
+        ("?sexes=F&sexes=M", "twice"),
+    ] {
+        let response = app.get_as(&analyst, &format!("{path}{query}")).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["message"].as_str().unwrap().contains(names),
+            "{query}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_grid_follows_new_and_withdrawn_batches_at_once() {
+    let Planted {
+        app, social_care, ..
+    } = planted().await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let path = format!("/api/v1/partnerships/{BLACKPOOL}/grid?record_kinds=referral");
+    let before = json(app.get_as(&analyst, &path).await).await;
+    assert_eq!(before["cells"].as_array().unwrap().len(), 7);
+    let batches = app.count("SELECT count(*) FROM batches").await;
+    assert_eq!(batches, 2);
+    let client = atlas_store::connect_admin(&app.database_url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let batch: uuid::Uuid = client
+        .query_one(
+            "SELECT id FROM batches WHERE agency_id = $1",
+            &[&social_care],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let withdrawn = app
+        .client
+        .delete(app.url(&format!("/api/v1/batches/{batch}")))
+        .bearer_auth(agency_token(social_care))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.status(), StatusCode::OK);
+    let after = json(app.get_as(&analyst, &path).await).await;
+    assert_eq!(
+        after["cells"],
+        serde_json::json!([]),
+        "the withdrawn referrals are gone"
+    );
+}
+
+#[tokio::test]
+async fn the_planted_cluster_is_a_99_percent_hotspot() {
+    let Planted {
+        app, coverage_r8, ..
+    } = planted().await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let path = format!("/api/v1/partnerships/{BLACKPOOL}/hotspots");
+    let result = json(
+        app.get_as(&analyst, &format!("{path}?value=subjects"))
+            .await,
+    )
+    .await;
+    assert_eq!(result["study_area_cells"], coverage_r8);
+    assert_eq!(result["settings"]["k"], 1);
+    assert_eq!(result["settings"]["kernel"], "uniform");
+    assert_eq!(result["settings"]["value"], "subjects");
+    let cells = result["cells"].as_array().unwrap();
+    assert_eq!(
+        cells.len(),
+        coverage_r8,
+        "zeros included: the whole coverage"
+    );
+    let centre = cells
+        .iter()
+        .find(|cell| cell["cell"] == centre_cell(h3o::Resolution::Eight))
+        .unwrap();
+    assert_eq!(
+        centre["value"], 11,
+        "10 cluster children and the background record"
+    );
+    assert_eq!(centre["bin"], 3, "{centre}");
+    assert_eq!(centre["significant"], true);
+    assert!(centre.get("p_sim").is_none());
+    let hot: Vec<&Value> = cells.iter().filter(|cell| cell["bin"] == 3).collect();
+    assert!(
+        (7..=19).contains(&hot.len()),
+        "the ring and some of its neighbours: {}",
+        hot.len()
+    );
+
+    let permuted = json(
+        app.get_as(
+            &analyst,
+            &format!("{path}?permutations=99&kernel=gaussian&k=2"),
+        )
+        .await,
+    )
+    .await;
+    let centre = permuted["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|cell| cell["cell"] == centre_cell(h3o::Resolution::Eight))
+        .unwrap();
+    assert!(
+        (centre["p_sim"].as_f64().unwrap() - 0.01).abs() < 1e-12,
+        "{centre}"
+    );
+    assert_eq!(permuted["settings"]["seed"], 20_261_128);
+    let again = json(
+        app.get_as(
+            &analyst,
+            &format!("{path}?permutations=99&kernel=gaussian&k=2"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(permuted, again, "the same question gets the same answer");
+
+    for query in [
+        "?k=4",
+        "?kernel=epanechnikov",
+        "?value=money",
+        "?permutations=100000",
+        "?alpha=1.5",
+    ] {
+        let response = app.get_as(&analyst, &format!("{path}{query}")).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+    }
+    let agency_analyst = token(Role::AgencyAnalyst, BLACKPOOL, Some(uuid::Uuid::new_v4()));
+    assert_eq!(
+        app.get_as(&agency_analyst, &path).await.status(),
+        StatusCode::FORBIDDEN,
+        "agency analysts see grids, not analyses"
+    );
+    let neighbour = token(Role::PartnershipAnalyst, "E10000017", None);
+    assert_eq!(
+        app.get_as(&neighbour, &path).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get_as(&analyst, "/api/v1/partnerships/E10000099/hotspots")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
