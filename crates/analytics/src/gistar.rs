@@ -76,7 +76,11 @@ impl StudyArea {
     }
 
     /// The positions of the cells of `cell`'s k-ring (itself included) that lie in the area.
-    fn neighbourhood(&self, cell: CellIndex, k: u32) -> impl Iterator<Item = usize> + '_ {
+    pub(crate) fn neighbourhood(
+        &self,
+        cell: CellIndex,
+        k: u32,
+    ) -> impl Iterator<Item = usize> + '_ {
         self.neighbourhood_distances(cell, k)
             .map(|(position, _)| position)
     }

@@ -34,11 +34,12 @@ use crate::routes::{admin, analysis, audit, extracts, health, partnerships};
         admin::disable_user,
         analysis::grid,
         analysis::hotspots,
+        analysis::emerging,
         audit::list,
         audit::verify,
         openapi_json
     ),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, audit::AuditPage, audit::ChainState)),
+    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, audit::AuditPage, audit::ChainState)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),

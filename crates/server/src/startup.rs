@@ -125,6 +125,7 @@ impl Application {
                 .service(routes::admin::disable_user)
                 .service(routes::analysis::grid)
                 .service(routes::analysis::hotspots)
+                .service(routes::analysis::emerging)
                 .service(routes::audit::list)
                 .service(routes::audit::verify)
                 .default_service(web::to(|| async {

@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use actix_web::http::header::ACCEPT;
 use actix_web::{HttpRequest, HttpResponse, get, web};
+use atlas_analytics::emerging::{MIN_STEPS, Step, cube, emerging_hot_spots};
 use atlas_analytics::gistar::{
     Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p,
 };
@@ -601,6 +602,225 @@ pub async fn hotspots(
                 ]
             }),
             &format!("hotspots-{code}-r{}.csv", question.resolution.get()),
+        ),
+    }
+}
+
+/// One cell of an emerging hotspot analysis.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmergingCellView {
+    /// The H3 cell, as its hexadecimal index.
+    pub cell: String,
+    /// One of the 17 categories, such as `intensifying_hot_spot` or `no_pattern`.
+    pub category: &'static str,
+    /// Mann–Kendall z of the cell's series of space-time Gi* z-scores.
+    pub trend_z: f64,
+    /// Its two-sided p-value.
+    pub trend_p: f64,
+    /// Steps in which the cell was a significant hot spot.
+    pub hot_steps: usize,
+    /// Steps in which it was a significant cold spot.
+    pub cold_steps: usize,
+}
+
+/// An emerging hotspot analysis.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmergingView {
+    /// The partnership.
+    pub partnership: String,
+    /// The settings used.
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// The first day of each time step.
+    pub steps: Vec<NaiveDate>,
+    /// Cells in the study area: the partnership's whole coverage at the resolution.
+    pub study_area_cells: usize,
+    /// Every cell of the study area, sorted by cell.
+    pub cells: Vec<EmergingCellView>,
+}
+
+/// Emerging hotspots (space-time Gi*, Mann–Kendall trends and the 17 categories of ArcGIS's
+/// Emerging Hot Spot Analysis) over the partnership's coverage, for its own partnership
+/// analysts.
+#[utoipa::path(
+    tag = "analysis",
+    security(("bearer" = [])),
+    params(
+        ("code" = String, Path, description = "GSS code", example = "E10000017"),
+        ("step" = Option<String>, Query, description = "week, month (default) or quarter; at least 10 steps between from and to"),
+        ("k" = Option<u32>, Query, description = "k-ring size 1 to 3 (default 1)"),
+        ("time_lag" = Option<usize>, Query, description = "earlier steps in each bin's neighbourhood (default 1)"),
+        ("value" = Option<String>, Query, description = "records (default) or subjects"),
+        ("alpha" = Option<f64>, Query, description = "false-discovery rate for bins and level for trends (default 0.05)"),
+        ("from" = Option<NaiveDate>, Query, description = "First day (default: the earliest record)"),
+        ("to" = Option<NaiveDate>, Query, description = "Last day (default: the latest record); the grid's filters apply too")
+    ),
+    responses(
+        (status = 200, body = EmergingView),
+        (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of hexagons"),
+        (status = 200, content_type = "text/csv", description = "h3,category,trend_z,trend_p,hot_steps,cold_steps"),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)
+    )
+)]
+#[get("/api/v1/partnerships/{code}/emerging")]
+pub async fn emerging(
+    authorized: Authorized<ReadAnalysis>,
+    request: HttpRequest,
+    database: web::Data<Database>,
+    cache: web::Data<RecordCache>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = Params::parse(&request)?;
+    let question = grid_question(&request, &mut params)?;
+    let step = match params.take::<String>("step")?.as_deref() {
+        None | Some("month") => Step::Month,
+        Some("week") => Step::Week,
+        Some("quarter") => Step::Quarter,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`step`: `{other}` is not week, month or quarter"
+            )));
+        }
+    };
+    let k = params.take::<u32>("k")?.unwrap_or(1);
+    if !(1..=3).contains(&k) {
+        return Err(ApiError::BadRequest("`k` must be 1, 2 or 3".to_owned()));
+    }
+    let time_lag = params.take::<usize>("time_lag")?.unwrap_or(1);
+    if time_lag > 12 {
+        return Err(ApiError::BadRequest(
+            "`time_lag` must be at most 12".to_owned(),
+        ));
+    }
+    let by_subjects = match params.take::<String>("value")?.as_deref() {
+        None | Some("records") => false,
+        Some("subjects") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`value`: `{other}` is not records or subjects"
+            )));
+        }
+    };
+    let alpha = params.take::<f64>("alpha")?.unwrap_or(0.05);
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(ApiError::BadRequest(
+            "`alpha` must be between 0 and 1".to_owned(),
+        ));
+    }
+    let mut known = GRID_PARAMETERS.to_vec();
+    known.extend(["step", "k", "time_lag", "value", "alpha"]);
+    params.finish(&known)?;
+
+    let code = authorized.target();
+    let records = cache
+        .records(&database, code)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
+    let mut conn = database.connection().await?;
+    let coverage =
+        partnerships::coverage(&mut conn, code, i16::from(question.resolution.get())).await?;
+    drop(conn);
+    let resolution = h3_resolution(question.resolution)?;
+    let filter = question.filter.clone();
+    let outcome = web::block(move || -> Result<(Vec<NaiveDate>, usize, Vec<EmergingCellView>), String> {
+        let matching = records.records.iter().filter(|record| filter.matches(record));
+        let (earliest, latest) = matching.fold((None, None), |(low, high): (Option<NaiveDate>, Option<NaiveDate>), record| {
+            (
+                Some(low.map_or(record.occurred_on, |low| low.min(record.occurred_on))),
+                Some(high.map_or(record.occurred_on, |high| high.max(record.occurred_on))),
+            )
+        });
+        let (Some(from), Some(to)) = (filter.from.or(earliest), filter.to.or(latest)) else {
+            return Err("no records match, so there is no period to analyse".to_owned());
+        };
+        let starts = step.starts(from, to);
+        if starts.len() < MIN_STEPS {
+            return Err(format!(
+                "{} to {} is {} time step(s); emerging hotspots need at least {MIN_STEPS}: widen the period or choose a shorter step",
+                from,
+                to,
+                starts.len()
+            ));
+        }
+        let area = StudyArea::new(
+            coverage
+                .into_iter()
+                .filter_map(|cell| u64::try_from(cell).ok())
+                .filter_map(|cell| CellIndex::try_from(cell).ok()),
+        )
+        .map_err(|err| err.to_string())?;
+        let counts = cube(&records.records, resolution, &filter, &starts, step, by_subjects);
+        let series: Vec<Vec<f64>> = area
+            .cells()
+            .iter()
+            .map(|cell| {
+                counts.get(cell).map_or_else(
+                    || vec![0.0; starts.len()],
+                    |counts| counts.iter().map(|count| f64::from(*count)).collect(),
+                )
+            })
+            .collect();
+        let cells = emerging_hot_spots(&area, &series, k, time_lag, alpha)
+            .map_err(|err| err.to_string())?
+            .into_iter()
+            .map(|cell| EmergingCellView {
+                cell: cell.cell.to_string(),
+                category: cell.category.as_str(),
+                trend_z: cell.trend_z,
+                trend_p: cell.trend_p,
+                hot_steps: cell.hot_steps,
+                cold_steps: cell.cold_steps,
+            })
+            .collect();
+        Ok((starts, area.cells().len(), cells))
+    })
+    .await
+    .map_err(|err| ApiError::Internal(format!("emerging: {err}")))?
+    .map_err(|err| ApiError::BadRequest(format!("no emerging hotspot analysis is possible: {err}")))?;
+    let (steps, study_area_cells, cells) = outcome;
+    authorized.returned(cells.len());
+    let settings = json!({
+        "resolution": question.resolution.get(),
+        "step": match step { Step::Week => "week", Step::Month => "month", Step::Quarter => "quarter" },
+        "k": k,
+        "time_lag": time_lag,
+        "value": if by_subjects { "subjects" } else { "records" },
+        "alpha": alpha,
+        "filters": describe_filter(&question.filter),
+    });
+    match question.format {
+        Format::Json => Ok(HttpResponse::Ok().json(EmergingView {
+            partnership: code.to_string(),
+            settings,
+            steps,
+            study_area_cells,
+            cells,
+        })),
+        Format::GeoJson => geojson(cells.iter().map(|view| {
+            let properties = serde_json::to_value(view).unwrap_or(Value::Null);
+            (view.cell.as_str(), properties)
+        })),
+        Format::Csv => csv_response(
+            &[
+                "h3",
+                "category",
+                "trend_z",
+                "trend_p",
+                "hot_steps",
+                "cold_steps",
+            ],
+            cells.iter().map(|view| {
+                vec![
+                    view.cell.clone(),
+                    view.category.to_owned(),
+                    view.trend_z.to_string(),
+                    view.trend_p.to_string(),
+                    view.hot_steps.to_string(),
+                    view.cold_steps.to_string(),
+                ]
+            }),
+            &format!("emerging-{code}-r{}.csv", question.resolution.get()),
         ),
     }
 }

@@ -362,3 +362,117 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let police = app.register_agency("Blackpool Police", &[BLACKPOOL]).await;
+    let client = atlas_store::connect_admin(&app.database_url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut cells: std::collections::BTreeMap<h3o::CellIndex, h3o::CellIndex> =
+        std::collections::BTreeMap::new();
+    for row in client
+        .query(
+            "SELECT cell FROM partnership_cells WHERE partnership_code = $1 AND resolution = 9",
+            &[&BLACKPOOL],
+        )
+        .await
+        .unwrap()
+    {
+        let cell = h3o::CellIndex::try_from(u64::try_from(row.get::<_, i64>(0)).unwrap()).unwrap();
+        cells
+            .entry(cell.parent(h3o::Resolution::Eight).unwrap())
+            .or_insert(cell);
+    }
+    // A quiet year: one record per cell every other month; then, from October, a cluster over
+    // the town centre's ring.
+    let mut rows = String::from("subject,record_kind,occurred_on,h3,indicators\n");
+    let mut subject = 0_u32;
+    for month in 1..=12_u32 {
+        for (i, cell) in cells.values().enumerate() {
+            if (i + month as usize).is_multiple_of(2) {
+                subject += 1;
+                rows.push_str(&format!(
+                    "{subject:064x},incident,2024-{month:02}-10,{cell},missing\n"
+                ));
+            }
+        }
+    }
+    let centre: h3o::CellIndex = centre_cell(h3o::Resolution::Eight).parse().unwrap();
+    for month in 10..=12_u32 {
+        for ring_cell in centre.grid_disk::<Vec<_>>(1) {
+            for _ in 0..8 {
+                subject += 1;
+                rows.push_str(&format!(
+                    "{subject:064x},incident,2024-{month:02}-20,{},missing\n",
+                    cells[&ring_cell]
+                ));
+            }
+        }
+    }
+    let response = app
+        .upload(police, "text/csv", rows.into_bytes(), "/api/v1/extracts")
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let path = format!("/api/v1/partnerships/{BLACKPOOL}/emerging");
+    let result = json(
+        app.get_as(&analyst, &format!("{path}?from=2024-01-01&to=2024-12-31"))
+            .await,
+    )
+    .await;
+    assert_eq!(result["steps"].as_array().unwrap().len(), 12);
+    assert_eq!(result["settings"]["step"], "month");
+    let cells = result["cells"].as_array().unwrap();
+    assert_eq!(
+        cells.len(),
+        result["study_area_cells"].as_u64().unwrap() as usize
+    );
+    let centre_result = cells
+        .iter()
+        .find(|cell| cell["cell"] == centre.to_string())
+        .unwrap();
+    assert!(
+        ["consecutive_hot_spot", "new_hot_spot"]
+            .contains(&centre_result["category"].as_str().unwrap()),
+        "{centre_result}"
+    );
+    assert!(centre_result["trend_z"].as_f64().unwrap() > 0.0);
+    let far_patterns = cells
+        .iter()
+        .filter(|cell| {
+            let index: h3o::CellIndex = cell["cell"].as_str().unwrap().parse().unwrap();
+            index.grid_distance(centre).unwrap_or(0) >= 4 && cell["category"] != "no_pattern"
+        })
+        .count();
+    assert_eq!(far_patterns, 0, "nothing far from the cluster emerges");
+
+    let csv = app
+        .get_as(&analyst, &format!("{path}?format=csv"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.starts_with("h3,category,trend_z,trend_p,hot_steps,cold_steps\n"),
+        "{csv}"
+    );
+    let short = app
+        .get_as(&analyst, &format!("{path}?from=2024-01-01&to=2024-06-30"))
+        .await;
+    assert_eq!(short.status(), StatusCode::BAD_REQUEST);
+    let body: Value = short.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("at least 10"),
+        "{body}"
+    );
+    assert_eq!(
+        app.get_as(&analyst, &format!("{path}?step=fortnight"))
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+}
