@@ -125,7 +125,8 @@ pub fn grid<'a>(
 ) -> Vec<GridCell> {
     struct Accumulator {
         records: u32,
-        subjects: HashMap<u64, BTreeSet<AgencyKind>>,
+        /// Each subject's agency kinds, as bits of their positions in `AgencyKind::ALL`.
+        subjects: HashMap<u64, u16>,
         agencies: BTreeSet<u32>,
         first: NaiveDate,
         last: NaiveDate,
@@ -143,10 +144,7 @@ pub fn grid<'a>(
             last: record.occurred_on,
         });
         cell.records += 1;
-        cell.subjects
-            .entry(record.subject)
-            .or_default()
-            .insert(record.agency_kind);
+        *cell.subjects.entry(record.subject).or_default() |= kind_bit(record.agency_kind);
         cell.agencies.insert(record.agency);
         cell.first = cell.first.min(record.occurred_on);
         cell.last = cell.last.max(record.occurred_on);
@@ -159,12 +157,17 @@ pub fn grid<'a>(
             records: accumulated.records,
             subjects: count(accumulated.subjects.len()),
             agencies: count(accumulated.agencies.len()),
-            agency_kinds: accumulated.subjects.values().flatten().copied().collect(),
+            agency_kinds: kinds_of(
+                accumulated
+                    .subjects
+                    .values()
+                    .fold(0, |all, kinds| all | kinds),
+            ),
             multi_agency_subjects: count(
                 accumulated
                     .subjects
                     .values()
-                    .filter(|kinds| kinds.len() >= 2)
+                    .filter(|kinds| kinds.count_ones() >= 2)
                     .count(),
             ),
             first: accumulated.first,
@@ -173,6 +176,27 @@ pub fn grid<'a>(
         .collect();
     grid.sort_by_key(|cell| cell.cell);
     grid
+}
+
+// Every agency kind has a bit of a u16.
+const _: () = assert!(AgencyKind::ALL.len() <= 16);
+
+/// The bit of an agency kind: its position in [`AgencyKind::ALL`].
+fn kind_bit(kind: AgencyKind) -> u16 {
+    AgencyKind::ALL
+        .iter()
+        .position(|known| *known == kind)
+        .map_or(0, |position| 1 << position)
+}
+
+/// The agency kinds whose bits are set.
+fn kinds_of(bits: u16) -> BTreeSet<AgencyKind> {
+    AgencyKind::ALL
+        .iter()
+        .enumerate()
+        .filter(|(position, _)| bits & (1 << position) != 0)
+        .map(|(_, kind)| *kind)
+        .collect()
 }
 
 #[cfg(test)]
