@@ -30,6 +30,8 @@ use crate::guards::{ReadAnalysis, ReadGrid};
 const GEO_JSON: &str = "application/geo+json";
 /// The most permutations one request may ask for.
 const MAX_PERMUTATIONS: u32 = 9_999;
+/// The most cells × permutations one request may ask for (a few seconds of work).
+const MAX_PERMUTATION_WORK: usize = 50_000_000;
 /// The seed of permutation tests: the same question always gets the same answer.
 const PERMUTATION_SEED: u64 = 20_261_128;
 
@@ -532,6 +534,12 @@ pub async fn hotspots(
         })
         .collect();
     let study_area_cells = study_area.len();
+    if study_area_cells.saturating_mul(permutations as usize) > MAX_PERMUTATION_WORK {
+        return Err(ApiError::BadRequest(format!(
+            "{permutations} permutations over {study_area_cells} cells is more work than one request may ask for \
+             (at most {MAX_PERMUTATION_WORK} cells × permutations): ask for fewer permutations or a coarser resolution"
+        )));
+    }
     let analysis = web::block(move || -> Result<Vec<HotspotCellView>, String> {
         let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
         let counts: Vec<u32> = area

@@ -344,6 +344,19 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
         let response = app.get_as(&analyst, &format!("{path}{query}")).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
     }
+    let lancashire = token(Role::PartnershipAnalyst, "E10000017", None);
+    let too_much = app
+        .get_as(
+            &lancashire,
+            "/api/v1/partnerships/E10000017/hotspots?resolution=9&permutations=9999",
+        )
+        .await;
+    assert_eq!(too_much.status(), StatusCode::BAD_REQUEST);
+    let body: Value = too_much.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("more work"),
+        "{body}"
+    );
     let agency_analyst = token(Role::AgencyAnalyst, BLACKPOOL, Some(uuid::Uuid::new_v4()));
     assert_eq!(
         app.get_as(&agency_analyst, &path).await.status(),
