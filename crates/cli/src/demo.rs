@@ -162,6 +162,14 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     println!("\nSafeguard Atlas demo is running at {base}/");
     println!("  partnerships: {base}/api/v1/partnerships");
     println!("  one of them:  {base}/api/v1/partnerships/E10000017?boundary=true");
+    println!("  its grid:     {base}/api/v1/partnerships/E10000017/grid?resolution=8");
+    println!(
+        "  hotspots:     {base}/api/v1/partnerships/E10000017/hotspots?resolution=8&value=subjects"
+    );
+    println!("  emerging:     {base}/api/v1/partnerships/E10000017/emerging?step=month");
+    println!(
+        "  (data endpoints need a token, below; format=geojson or format=csv for QGIS and kepler.gl)"
+    );
     println!("  API document: {base}/api/v1/openapi.json");
     println!("  health:       {base}/healthz  {base}/readyz  {base}/metrics");
     println!(
@@ -172,7 +180,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         println!("  {:<34} {}", user.file, user.describe);
     }
     println!(
-        "  e.g. curl -H \"Authorization: Bearer $(cat {}/lancashire-analyst.jwt)\" {base}/api/v1/partnerships",
+        "  e.g. curl -H \"Authorization: Bearer $(cat {}/lancashire-analyst.jwt)\" {base}/api/v1/partnerships/E10000017/hotspots",
         args.dir.join("tokens").display()
     );
     println!(
