@@ -7,6 +7,10 @@
 //! by `scripts/gistar_fixtures.py`) check z-scores and p-values against esda within 1e-9.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::num::NonZero;
+use std::ops::Range;
+use std::sync::OnceLock;
 
 use h3o::CellIndex;
 
@@ -35,11 +39,88 @@ pub enum GiStarError {
     RingSize(u32),
 }
 
+/// Hashes an H3 cell index (one `u64`) with the SplitMix64 finaliser: far cheaper than the
+/// standard library's DoS-resistant default, and every bit of the index, the finest digits
+/// included, reaches the bits a hash table uses. Study areas are made from a partnership's own
+/// coverage, so there is no adversary choosing keys.
+#[derive(Default)]
+struct CellHasher(u64);
+
+impl Hasher for CellHasher {
+    fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 ^= value;
+    }
+}
+
+/// Below this many cells for each thread, splitting the work is not worth a thread.
+const MIN_CELLS_PER_THREAD: usize = 8_192;
+
+/// Splits `0..n` into contiguous ranges, one for each available core when `n` is large enough,
+/// runs `work` on each (in scoped threads) and returns the results in order. Callers make each
+/// cell's result depend only on its position, so nothing depends on the number of threads.
+fn in_chunks<R: Send>(n: usize, work: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, NonZero::get)
+        .min(n / MIN_CELLS_PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return vec![work(0..n)];
+    }
+    let size = n.div_ceil(threads);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads)
+            .map(|chunk| scope.spawn(move || work(chunk * size..((chunk + 1) * size).min(n))))
+            .collect();
+        let mut results = vec![work(0..size)];
+        results.extend(others.into_iter().map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }));
+        results
+    })
+}
+
+/// Every cell's neighbourhood at one k, flat: cell `i`'s members are at
+/// `offsets[i]..offsets[i + 1]` of `positions` (in the area's order) and `distances` (grid
+/// distances from `i`).
+#[derive(Debug, Clone)]
+struct Neighbourhoods {
+    offsets: Vec<usize>,
+    positions: Vec<u32>,
+    distances: Vec<u8>,
+}
+
+impl Neighbourhoods {
+    /// The members of cell `i`'s neighbourhood, itself included.
+    fn of(&self, i: usize) -> Range<usize> {
+        self.offsets[i]..self.offsets[i + 1]
+    }
+}
+
 /// The cells analysed together, in a fixed order.
 #[derive(Debug, Clone)]
 pub struct StudyArea {
     cells: Vec<CellIndex>,
-    index: HashMap<CellIndex, usize>,
+    index: HashMap<CellIndex, usize, BuildHasherDefault<CellHasher>>,
+    /// The neighbourhoods for k = 1, 2 and 3, each built on first use: walking k-rings and
+    /// looking their cells up is most of the cost of Gi*, and a permutation test on the same
+    /// area needs the same neighbourhoods again.
+    neighbourhoods: [OnceLock<Neighbourhoods>; 3],
 }
 
 impl StudyArea {
@@ -48,8 +129,10 @@ impl StudyArea {
     /// # Errors
     /// [`GiStarError`] for no cells or mixed resolutions.
     pub fn new(cells: impl IntoIterator<Item = CellIndex>) -> Result<Self, GiStarError> {
-        let mut ordered = Vec::new();
-        let mut index = HashMap::new();
+        let cells = cells.into_iter();
+        let (expected, _) = cells.size_hint();
+        let mut ordered = Vec::with_capacity(expected);
+        let mut index = HashMap::with_capacity_and_hasher(expected, BuildHasherDefault::default());
         for cell in cells {
             if let std::collections::hash_map::Entry::Vacant(slot) = index.entry(cell) {
                 slot.insert(ordered.len());
@@ -66,6 +149,7 @@ impl StudyArea {
         Ok(Self {
             cells: ordered,
             index,
+            neighbourhoods: Default::default(),
         })
     }
 
@@ -76,28 +160,86 @@ impl StudyArea {
     }
 
     /// The positions of the cells of `cell`'s k-ring (itself included) that lie in the area.
-    pub(crate) fn neighbourhood(
-        &self,
-        cell: CellIndex,
-        k: u32,
-    ) -> impl Iterator<Item = usize> + '_ {
-        self.neighbourhood_distances(cell, k)
-            .map(|(position, _)| position)
+    pub(crate) fn neighbourhood(&self, cell: CellIndex, k: u32) -> impl Iterator<Item = usize> {
+        let positions: Vec<usize> = match (self.index.get(&cell), self.neighbourhoods(k)) {
+            (Some(&i), Some(neighbourhoods)) => neighbourhoods.positions[neighbourhoods.of(i)]
+                .iter()
+                .map(|position| *position as usize)
+                .collect(),
+            _ => {
+                let mut members = Vec::new();
+                self.walk(cell, k, &mut members);
+                members.into_iter().map(|(position, _)| position).collect()
+            }
+        };
+        positions.into_iter()
     }
 
-    /// [`Self::neighbourhood`] with each member's grid distance from `cell`.
-    fn neighbourhood_distances(
-        &self,
-        cell: CellIndex,
-        k: u32,
-    ) -> impl Iterator<Item = (usize, u32)> + '_ {
-        cell.grid_disk_distances::<Vec<_>>(k)
-            .into_iter()
-            .filter_map(|(neighbour, distance)| {
-                self.index
-                    .get(&neighbour)
-                    .map(|position| (*position, distance))
-            })
+    /// Every cell's neighbourhood for k from 1 to 3 (built on first use), `None` for another k.
+    fn neighbourhoods(&self, k: u32) -> Option<&Neighbourhoods> {
+        let slot = self
+            .neighbourhoods
+            .get(usize::try_from(k.checked_sub(1)?).ok()?)?;
+        Some(slot.get_or_init(|| self.build(k)))
+    }
+
+    /// Walks every cell's k-ring, across the available cores.
+    fn build(&self, k: u32) -> Neighbourhoods {
+        let chunks = in_chunks(self.cells.len(), |range| {
+            let mut members = Vec::new();
+            let mut ends = Vec::with_capacity(range.len());
+            let (mut positions, mut distances) = (Vec::new(), Vec::new());
+            for &cell in &self.cells[range] {
+                self.walk(cell, k, &mut members);
+                for &(position, distance) in &members {
+                    positions.push(
+                        u32::try_from(position).expect("study areas are far below 2^32 cells"),
+                    );
+                    distances.push(u8::try_from(distance).expect("k is at most 3"));
+                }
+                ends.push(positions.len());
+            }
+            (ends, positions, distances)
+        });
+        let total = chunks.iter().map(|(_, positions, _)| positions.len()).sum();
+        let mut neighbourhoods = Neighbourhoods {
+            offsets: Vec::with_capacity(self.cells.len() + 1),
+            positions: Vec::with_capacity(total),
+            distances: Vec::with_capacity(total),
+        };
+        neighbourhoods.offsets.push(0);
+        for (ends, positions, distances) in chunks {
+            let base = neighbourhoods.positions.len();
+            neighbourhoods
+                .offsets
+                .extend(ends.into_iter().map(|end| base + end));
+            neighbourhoods.positions.extend(positions);
+            neighbourhoods.distances.extend(distances);
+        }
+        neighbourhoods
+    }
+
+    /// Replaces `members` with the positions of `cell`'s k-ring in the area and their grid
+    /// distances from `cell`, in h3o's `grid_disk_distances` order, reusing the buffer.
+    fn walk(&self, cell: CellIndex, k: u32, members: &mut Vec<(usize, u32)>) {
+        members.clear();
+        for item in cell.grid_disk_distances_fast(k) {
+            let Some((neighbour, distance)) = item else {
+                // Pentagon distortion: what the fast walk gave so far cannot be trusted.
+                members.clear();
+                members.extend(cell.grid_disk_distances_safe(k).filter_map(
+                    |(neighbour, distance)| {
+                        self.index
+                            .get(&neighbour)
+                            .map(|position| (*position, distance))
+                    },
+                ));
+                return;
+            };
+            if let Some(position) = self.index.get(&neighbour) {
+                members.push((*position, distance));
+            }
+        }
     }
 }
 
@@ -172,26 +314,38 @@ pub fn gi_star(
     let mean = values.iter().sum::<f64>() / count;
     let variance = values.iter().map(|value| value * value).sum::<f64>() / count - mean * mean;
     let deviation = variance.max(0.0).sqrt();
-    let mut z = Vec::with_capacity(n);
-    for &cell in &area.cells {
-        let (mut weights, mut squares, mut local) = (0.0, 0.0, 0.0);
-        for (neighbour, distance) in area.neighbourhood_distances(cell, k) {
-            let weight = kernel.weight(distance, k);
-            weights += weight;
-            squares += weight * weight;
-            local += weight * values[neighbour];
-        }
-        let spread = deviation * ((count * squares - weights * weights) / (count - 1.0)).sqrt();
-        // A zero or NaN spread (no variation, or one neighbourhood covering everything) means
-        // no evidence either way.
-        let score = if spread.is_nan() || spread <= f64::EPSILON * (1.0 + mean.abs()) {
-            0.0
-        } else {
-            (local - mean * weights) / spread
-        };
-        z.push(score);
-    }
-    let p = z.iter().map(|score| two_sided_p(*score)).collect();
+    let neighbourhoods = area.neighbourhoods(k).ok_or(GiStarError::RingSize(k))?;
+    let kernel_weights: Vec<f64> = (0..=k).map(|d| kernel.weight(d, k)).collect();
+    let (z, p): (Vec<f64>, Vec<f64>) = in_chunks(n, |range| {
+        range
+            .map(|i| {
+                let members = neighbourhoods.of(i);
+                let (mut weights, mut squares, mut local) = (0.0, 0.0, 0.0);
+                for (&neighbour, &distance) in neighbourhoods.positions[members.clone()]
+                    .iter()
+                    .zip(&neighbourhoods.distances[members])
+                {
+                    let weight = kernel_weights[usize::from(distance)];
+                    weights += weight;
+                    squares += weight * weight;
+                    local += weight * values[neighbour as usize];
+                }
+                let spread =
+                    deviation * ((count * squares - weights * weights) / (count - 1.0)).sqrt();
+                // A zero or NaN spread (no variation, or one neighbourhood covering everything)
+                // means no evidence either way.
+                let score = if spread.is_nan() || spread <= f64::EPSILON * (1.0 + mean.abs()) {
+                    0.0
+                } else {
+                    (local - mean * weights) / spread
+                };
+                (score, two_sided_p(score))
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .unzip();
     Ok(GiStar { z, p })
 }
 
@@ -199,7 +353,14 @@ pub fn gi_star(
 /// own value stays and the other members of its neighbourhood are drawn at random, without
 /// replacement, from the remaining cells, `permutations` times; the p-value is the share of
 /// draws at least as extreme as the observed local sum, folded to the nearer tail,
-/// `(extreme + 1) / (permutations + 1)`. Seeded, so the same question gives the same answer.
+/// `(extreme + 1) / (permutations + 1)`. Seeded, so the same question gives the same answer
+/// (whatever the number of threads).
+///
+/// As esda's `crand` does, one table of draws serves every cell: `permutations` rows of
+/// `m` distinct positions from `0..n − 1`, `m` the largest neighbourhood less its centre. Cell
+/// `i` with `c` other members takes the first `c` positions of each row, a position `j ≥ i`
+/// standing for cell `j + 1`, so that `i` itself is never drawn. Each cell's p-value is still
+/// a valid permutation test; the cells' draws are not independent of one another, as in esda.
 ///
 /// # Errors
 /// As [`gi_star`], and for zero permutations.
@@ -224,25 +385,77 @@ pub fn permutation_p(
             values: values.len(),
         });
     }
+    let neighbourhoods = area.neighbourhoods(k).ok_or(GiStarError::RingSize(k))?;
+    // Each cell's observed local sum and the number of other cells in its neighbourhood (the
+    // cell itself is always a member).
+    let observed: Vec<(f64, usize)> = (0..n)
+        .map(|i| {
+            let members = &neighbourhoods.positions[neighbourhoods.of(i)];
+            let local = members.iter().map(|j| values[*j as usize]).sum();
+            (local, members.len() - 1)
+        })
+        .collect();
+    let rows = permutations as usize;
+    let width = observed
+        .iter()
+        .map(|(_, others)| *others)
+        .max()
+        .unwrap_or(0);
+    // draws[row * width + m]: the table of draws, row by row.
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut p = Vec::with_capacity(n);
-    for (i, &cell) in area.cells.iter().enumerate() {
-        let members: Vec<usize> = area.neighbourhood(cell, k).collect();
-        let observed: f64 = members.iter().map(|j| values[*j]).sum();
-        let others = members.len() - 1;
-        let mut larger = 0_u32;
-        for _ in 0..permutations {
-            // Draw from the n - 1 other cells: positions at or after i shift by one.
-            let simulated: f64 = values[i]
-                + sample(&mut rng, n - 1, others)
-                    .into_iter()
-                    .map(|j| values[if j >= i { j + 1 } else { j }])
-                    .sum::<f64>();
-            larger += u32::from(simulated >= observed);
+    let draws: Vec<usize> = if width == 0 {
+        Vec::new()
+    } else {
+        (0..rows)
+            .flat_map(|_| sample(&mut rng, n - 1, width))
+            .collect()
+    };
+    // Slots of the table in increasing order of the position drawn: sweeping the cells in
+    // order, slot s stops standing for cell draws[s] + 1 and starts standing for draws[s] once
+    // the sweep passes draws[s].
+    let mut by_position: Vec<usize> = (0..draws.len()).collect();
+    by_position.sort_unstable_by_key(|slot| draws[*slot]);
+    let p = in_chunks(n, |range| {
+        let start = range.start;
+        // For the cell i being swept: the value each slot stands for, and sums[c * rows + row],
+        // the sum of the first c values of the row (c from 0 to width).
+        let mut slot_values: Vec<f64> = draws
+            .iter()
+            .map(|&j| values[if j < start { j } else { j + 1 }])
+            .collect();
+        let mut sums = vec![0.0; (width + 1) * rows];
+        let refresh = |row: usize, slot_values: &[f64], sums: &mut [f64]| {
+            let mut sum = 0.0;
+            for (m, value) in slot_values[row * width..(row + 1) * width]
+                .iter()
+                .enumerate()
+            {
+                sum += value;
+                sums[(m + 1) * rows + row] = sum;
+            }
+        };
+        for row in 0..rows {
+            refresh(row, &slot_values, &mut sums);
         }
-        let extreme = larger.min(permutations - larger);
-        p.push(f64::from(extreme + 1) / f64::from(permutations + 1));
-    }
+        let mut next = by_position.partition_point(|slot| draws[*slot] < start);
+        let mut p = Vec::with_capacity(range.len());
+        for i in range {
+            while let Some(&slot) = by_position.get(next).filter(|slot| draws[**slot] < i) {
+                slot_values[slot] = values[draws[slot]];
+                refresh(slot / width, &slot_values, &mut sums);
+                next += 1;
+            }
+            let (local, others) = observed[i];
+            let own = values[i];
+            let larger = sums[others * rows..(others + 1) * rows]
+                .iter()
+                .fold(0_u32, |larger, sum| larger + u32::from(own + sum >= local));
+            let extreme = larger.min(permutations - larger);
+            p.push(f64::from(extreme + 1) / f64::from(permutations + 1));
+        }
+        p
+    })
+    .concat();
     Ok(p)
 }
 
@@ -369,6 +582,93 @@ mod tests {
             permutation_p(&area, &values, 1, 0, 7).unwrap_err(),
             GiStarError::Permutations
         );
+    }
+
+    #[test]
+    fn neighbourhoods_around_a_pentagon_are_the_k_rings_within_the_area() {
+        let pentagon = h3o::Resolution::Eight.pentagons().next().unwrap();
+        let disk: Vec<CellIndex> = pentagon.grid_disk(5);
+        // A ragged area (every third cell dropped) so that some k-ring members are missing; the
+        // dropped cells are asked about too (not in the area: walked, not cached).
+        let cells: Vec<CellIndex> = disk
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 1)
+            .map(|(_, cell)| *cell)
+            .collect();
+        let area = StudyArea::new(cells.clone()).unwrap();
+        for k in 1..=3 {
+            for &cell in &disk {
+                let mut ours: Vec<CellIndex> = area
+                    .neighbourhood(cell, k)
+                    .map(|position| cells[position])
+                    .collect();
+                let mut expected: Vec<CellIndex> = cell
+                    .grid_disk::<Vec<_>>(k)
+                    .into_iter()
+                    .filter(|member| cells.contains(member))
+                    .collect();
+                ours.sort_unstable();
+                expected.sort_unstable();
+                assert_eq!(ours, expected, "{cell} k = {k}");
+            }
+        }
+        let values: Vec<f64> = (0..cells.len())
+            .map(|i| f64::from(u8::try_from(i % 5).unwrap()))
+            .collect();
+        assert!(
+            gi_star(&area, &values, 2, Kernel::Gaussian)
+                .unwrap()
+                .z
+                .iter()
+                .all(|z| z.is_finite())
+        );
+    }
+
+    #[test]
+    fn the_permutation_sweep_equals_drawing_for_each_cell_from_one_table() {
+        use rand::{SeedableRng as _, seq::index::sample};
+        // Large enough to be split across threads where there are several cores.
+        let centre = h3o::LatLng::new(53.8, -3.04)
+            .unwrap()
+            .to_cell(h3o::Resolution::Eight);
+        let area = StudyArea::new(centre.grid_disk::<Vec<_>>(75)).unwrap();
+        let n = area.cells().len();
+        assert!(n >= 2 * MIN_CELLS_PER_THREAD);
+        // Small counts, so that draws often tie with the observed sum.
+        let values: Vec<f64> = (0..n)
+            .map(|i| f64::from(u32::try_from(i * 7919 % 11).unwrap() % 4))
+            .collect();
+        let (permutations, seed) = (99, 11);
+        let ours = permutation_p(&area, &values, 1, permutations, seed).unwrap();
+
+        let members: Vec<Vec<usize>> = area
+            .cells()
+            .iter()
+            .map(|cell| area.neighbourhood(*cell, 1).collect())
+            .collect();
+        let width = members.iter().map(Vec::len).max().unwrap() - 1;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let table: Vec<Vec<usize>> = (0..permutations)
+            .map(|_| sample(&mut rng, n - 1, width).into_vec())
+            .collect();
+        for (i, members) in members.iter().enumerate() {
+            let observed: f64 = members.iter().map(|j| values[*j]).sum();
+            let larger = table
+                .iter()
+                .filter(|row| {
+                    let drawn: f64 = row[..members.len() - 1]
+                        .iter()
+                        .map(|&j| values[if j >= i { j + 1 } else { j }])
+                        .sum();
+                    values[i] + drawn >= observed
+                })
+                .count();
+            let larger = u32::try_from(larger).unwrap();
+            let expected =
+                f64::from(larger.min(permutations - larger) + 1) / f64::from(permutations + 1);
+            assert_eq!(ours[i], expected, "cell {i}");
+        }
     }
 
     proptest! {
