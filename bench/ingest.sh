@@ -11,7 +11,7 @@ WORK=$(mktemp -d)
 server=""
 cargo build --release -q -p atlas-cli
 atlas=target/release/atlas
-export DATABASE_URL=${ADMIN_URL%/*}/$DB RUST_LOG=warn ATLAS__AUTH__DEV_HEADERS=true \
+export DATABASE_URL=${ADMIN_URL%/*}/$DB RUST_LOG=warn ATLAS__AUTH__JWKS_FILE=$WORK/jwks.json \
        ATLAS__INGEST__PSEUDONYM_KEY=$(printf 'ab%.0s' $(seq 32)) ATLAS__SERVER__PORT=$PORT
 psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"; rm -rf "$WORK"' EXIT
@@ -25,6 +25,10 @@ PY
 $atlas reference import --boundaries "$WORK/boundaries.geojson" >/dev/null
 agency=$($atlas agency add --kind police --name "Bench Police" \
          --partnership E06000009 --partnership E08000005 --partnership E10000017 2>/dev/null)
+# A development key pair (the server trusts $WORK/jwks.json) and an analyst token for the agency.
+$atlas token keygen --dir "$WORK" 2>/dev/null
+token=$($atlas token issue --key "$WORK/dev-signing.pem" --sub bench-analyst --role agency_analyst \
+        --partnership E10000017 --agency "$agency" --ttl 1h)
 
 upload() { # rows -> prints seconds and peak RSS of a fresh server
   local rows=$1 file="$WORK/extract-$1.csv"
@@ -33,7 +37,7 @@ upload() { # rows -> prints seconds and peak RSS of a fresh server
   until curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.2; done
   local start end
   start=$(date +%s.%N)
-  curl -fs -o "$WORK/response.json" -H "content-type: text/csv" -H "x-atlas-agency: $agency" \
+  curl -fs -o "$WORK/response.json" -H "content-type: text/csv" -H "Authorization: Bearer $token" \
        -T "$file" -X POST "http://127.0.0.1:$PORT/api/v1/extracts"
   end=$(date +%s.%N)
   local peak_kb

@@ -29,11 +29,76 @@ pub struct CaseRecord {
     /// What the location is.
     pub location_role: LocationRole,
     /// Risk indicators.
-    pub indicators: BTreeSet<Indicator>,
+    pub indicators: Indicators,
     /// The subject's age band then.
     pub age_band: Option<AgeBand>,
     /// The subject's recorded sex.
     pub sex: Option<Sex>,
+}
+
+/// A set of risk indicators, as bits of their positions in [`Indicator::ALL`] (a record is
+/// kept in memory for every analysis, so it stays small).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Indicators(u16);
+
+// Every indicator has a bit of a u16.
+const _: () = assert!(Indicator::ALL.len() <= 16);
+
+impl Indicators {
+    fn bit(indicator: Indicator) -> u16 {
+        Indicator::ALL
+            .iter()
+            .position(|known| *known == indicator)
+            .map_or(0, |position| 1 << position)
+    }
+
+    /// Whether the set holds no indicator.
+    #[must_use]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether it holds `indicator`.
+    #[must_use]
+    pub fn contains(self, indicator: Indicator) -> bool {
+        self.0 & Self::bit(indicator) != 0
+    }
+
+    /// Whether the two sets share no indicator.
+    #[must_use]
+    pub const fn is_disjoint(self, other: Self) -> bool {
+        self.0 & other.0 == 0
+    }
+
+    /// Whether every indicator of this set is in `other`.
+    #[must_use]
+    pub const fn is_subset(self, other: Self) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// The indicators, in the order of [`Indicator::ALL`].
+    pub fn iter(self) -> impl Iterator<Item = Indicator> {
+        Indicator::ALL
+            .iter()
+            .copied()
+            .filter(move |indicator| self.contains(*indicator))
+    }
+}
+
+impl FromIterator<Indicator> for Indicators {
+    fn from_iter<I: IntoIterator<Item = Indicator>>(indicators: I) -> Self {
+        Self(
+            indicators
+                .into_iter()
+                .fold(0, |bits, indicator| bits | Self::bit(indicator)),
+        )
+    }
+}
+
+impl<const N: usize> From<[Indicator; N]> for Indicators {
+    fn from(indicators: [Indicator; N]) -> Self {
+        indicators.into_iter().collect()
+    }
 }
 
 /// How several indicators combine.
@@ -58,7 +123,7 @@ pub struct Filter {
     /// Record kinds.
     pub record_kinds: BTreeSet<RecordKind>,
     /// Indicators, combined by `indicator_match`.
-    pub indicators: BTreeSet<Indicator>,
+    pub indicators: Indicators,
     /// Any or all of `indicators`.
     pub indicator_match: IndicatorMatch,
     /// Age bands (records without one are excluded when set).
@@ -88,8 +153,8 @@ impl Filter {
             && optional(&self.sexes, record.sex.as_ref())
             && (self.indicators.is_empty()
                 || match self.indicator_match {
-                    IndicatorMatch::Any => !self.indicators.is_disjoint(&record.indicators),
-                    IndicatorMatch::All => self.indicators.is_subset(&record.indicators),
+                    IndicatorMatch::Any => !self.indicators.is_disjoint(record.indicators),
+                    IndicatorMatch::All => self.indicators.is_subset(record.indicators),
                 })
     }
 }

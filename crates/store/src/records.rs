@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures_util::TryStreamExt as _;
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -73,7 +74,7 @@ pub async fn load(
     conn: &mut AsyncPgConnection,
     partnership: &GssCode,
 ) -> Result<PartnershipRecords, StoreError> {
-    let rows: Vec<Row> = case_records::table
+    let mut rows = case_records::table
         .inner_join(agencies::table)
         .filter(case_records::partnership_code.eq(partnership.as_str()))
         .select((
@@ -91,14 +92,25 @@ pub async fn load(
             case_records::age_band,
             case_records::sex,
         ))
-        .load(conn)
+        .load_stream::<Row>(conn)
         .await?;
     let mut agency_index: HashMap<Uuid, u32> = HashMap::new();
     let mut agencies = Vec::new();
-    let mut records = Vec::with_capacity(rows.len());
-    for (cell, subject, agency, kind, record_kind, occurred_on, role, indicators, age_band, sex) in
-        rows
-    {
+    let mut records = Vec::new();
+    // Rows are converted as they arrive, so only the compact records are ever held.
+    while let Some(row) = rows.try_next().await? {
+        let (
+            cell,
+            subject,
+            agency,
+            kind,
+            record_kind,
+            occurred_on,
+            role,
+            indicators,
+            age_band,
+            sex,
+        ) = row;
         let next = u32::try_from(agencies.len()).unwrap_or(u32::MAX);
         let agency = *agency_index.entry(agency).or_insert_with(|| {
             agencies.push(agency);

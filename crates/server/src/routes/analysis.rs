@@ -154,7 +154,10 @@ fn grid_question(request: &HttpRequest, params: &mut Params) -> Result<GridQuest
         to,
         agency_kinds: params.take_set("agency_kinds")?,
         record_kinds: params.take_set("record_kinds")?,
-        indicators: params.take_set("indicators")?,
+        indicators: params
+            .take_set::<atlas_domain::Indicator>("indicators")?
+            .into_iter()
+            .collect(),
         indicator_match,
         age_bands: params.take_set("age_bands")?,
         sexes: params.take_set("sexes")?,
@@ -196,7 +199,7 @@ fn describe_filter(filter: &Filter) -> Value {
         "to": filter.to,
         "agency_kinds": names(filter.agency_kinds.iter().map(ToString::to_string).collect()),
         "record_kinds": names(filter.record_kinds.iter().map(ToString::to_string).collect()),
-        "indicators": names(filter.indicators.iter().map(ToString::to_string).collect()),
+        "indicators": names(filter.indicators.iter().map(|indicator| indicator.to_string()).collect()),
         "indicator_match": match filter.indicator_match { IndicatorMatch::Any => "any", IndicatorMatch::All => "all" },
         "age_bands": names(filter.age_bands.iter().map(ToString::to_string).collect()),
         "sexes": names(filter.sexes.iter().map(ToString::to_string).collect()),
