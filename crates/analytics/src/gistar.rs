@@ -352,9 +352,11 @@ pub fn gi_star(
 /// Pseudo p-values by conditional randomisation, as PySAL esda's `p_sim`: for each cell, its
 /// own value stays and the other members of its neighbourhood are drawn at random, without
 /// replacement, from the remaining cells, `permutations` times; the p-value is the share of
-/// draws at least as extreme as the observed local sum, folded to the nearer tail,
-/// `(extreme + 1) / (permutations + 1)`. Seeded, so the same question gives the same answer
-/// (whatever the number of threads).
+/// draws at least as extreme as the observed local sum in the nearer tail,
+/// `(extreme + 1) / (permutations + 1)` — one-sided, like esda's; double it (capped at 1) for a
+/// two-sided test. Unlike esda, a draw equal to the observed sum counts in both tails, so ties
+/// (common with sparse counts) never make a cell look extreme. Seeded, so the same question
+/// gives the same answer (whatever the number of threads).
 ///
 /// As esda's `crand` does, one table of draws serves every cell: `permutations` rows of
 /// `m` distinct positions from `0..n − 1`, `m` the largest neighbourhood less its centre. Cell
@@ -447,10 +449,20 @@ pub fn permutation_p(
             }
             let (local, others) = observed[i];
             let own = values[i];
-            let larger = sums[others * rows..(others + 1) * rows]
-                .iter()
-                .fold(0_u32, |larger, sum| larger + u32::from(own + sum >= local));
-            let extreme = larger.min(permutations - larger);
+            // Ties count in both tails: with sparse counts many draws equal the observed sum,
+            // and counting them only in the upper tail (as esda does) would make every
+            // all-zero neighbourhood look like a significant cold spot.
+            let (larger, smaller) = sums[others * rows..(others + 1) * rows].iter().fold(
+                (0_u32, 0_u32),
+                |(larger, smaller), sum| {
+                    let simulated = own + sum;
+                    (
+                        larger + u32::from(simulated >= local),
+                        smaller + u32::from(simulated <= local),
+                    )
+                },
+            );
+            let extreme = larger.min(smaller);
             p.push(f64::from(extreme + 1) / f64::from(permutations + 1));
         }
         p
@@ -575,8 +587,8 @@ mod tests {
             "no draw beats the planted centre"
         );
         assert!(
-            first.iter().all(|p| (0.01..=0.5).contains(p)),
-            "folded pseudo p-values"
+            first.iter().all(|p| (0.01..=1.0).contains(p)),
+            "pseudo p-values from 1 / (permutations + 1) to 1"
         );
         assert_eq!(
             permutation_p(&area, &values, 1, 0, 7).unwrap_err(),
@@ -654,19 +666,22 @@ mod tests {
             .collect();
         for (i, members) in members.iter().enumerate() {
             let observed: f64 = members.iter().map(|j| values[*j]).sum();
-            let larger = table
+            let simulated: Vec<f64> = table
                 .iter()
-                .filter(|row| {
-                    let drawn: f64 = row[..members.len() - 1]
-                        .iter()
-                        .map(|&j| values[if j >= i { j + 1 } else { j }])
-                        .sum();
-                    values[i] + drawn >= observed
+                .map(|row| {
+                    values[i]
+                        + row[..members.len() - 1]
+                            .iter()
+                            .map(|&j| values[if j >= i { j + 1 } else { j }])
+                            .sum::<f64>()
                 })
-                .count();
-            let larger = u32::try_from(larger).unwrap();
-            let expected =
-                f64::from(larger.min(permutations - larger) + 1) / f64::from(permutations + 1);
+                .collect();
+            let count = |keep: &dyn Fn(f64) -> bool| {
+                u32::try_from(simulated.iter().filter(|sum| keep(**sum)).count()).unwrap()
+            };
+            let larger = count(&|sum| sum >= observed);
+            let smaller = count(&|sum| sum <= observed);
+            let expected = f64::from(larger.min(smaller) + 1) / f64::from(permutations + 1);
             assert_eq!(ours[i], expected, "cell {i}");
         }
     }

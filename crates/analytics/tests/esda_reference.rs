@@ -82,7 +82,10 @@ fn the_planted_cluster_is_a_99_percent_hotspot_after_fdr() {
 #[test]
 fn permutation_p_values_agree_with_esda_within_sampling_error() {
     // Different random draws, same test: with 999 permutations each pseudo p-value has a
-    // standard error of at most about 0.016, so the two should agree closely on average.
+    // standard error of at most about 0.016, so the two should agree closely on average. The
+    // comparison is on the cells clearly above the mean (z > 1), whose nearer tail is the upper
+    // one, counted the same way by both; in the lower tail esda counts only draws strictly
+    // below the observed sum, Atlas counts ties in both tails (docs/analytics.md).
     for text in [
         include_str!("fixtures/gistar_poisson_k1.json"),
         include_str!("fixtures/gistar_planted_cluster_k2.json"),
@@ -92,7 +95,15 @@ fn permutation_p_values_agree_with_esda_within_sampling_error() {
         let k = u32::try_from(fixture["k"].as_u64().unwrap()).unwrap();
         let ours = permutation_p(&area, &numbers(&fixture["values"]), k, 999, 2026).unwrap();
         let esda = numbers(&fixture["p_sim_999"]);
-        let differences: Vec<f64> = ours.iter().zip(&esda).map(|(a, b)| (a - b).abs()).collect();
+        let z = numbers(&fixture["z"]);
+        let differences: Vec<f64> = ours
+            .iter()
+            .zip(&esda)
+            .zip(&z)
+            .filter(|(_, z)| **z > 1.0)
+            .map(|((a, b), _)| (a - b).abs())
+            .collect();
+        assert!(differences.len() > 20, "{}", fixture["name"]);
         let mean = differences.iter().sum::<f64>() / differences.len() as f64;
         let largest = differences.iter().copied().fold(0.0, f64::max);
         assert!(mean < 0.02, "{}: mean difference {mean}", fixture["name"]);

@@ -32,6 +32,9 @@ const GEO_JSON: &str = "application/geo+json";
 const MAX_PERMUTATIONS: u32 = 9_999;
 /// The most cells × permutations one request may ask for (a few seconds of work).
 const MAX_PERMUTATION_WORK: usize = 50_000_000;
+/// Below this mean value per cell the analytic p-values are anti-conservative (measured in
+/// docs/analytics.md), and the answer says so.
+const SPARSE_MEAN: f64 = 10.0;
 /// The seed of permutation tests: the same question always gets the same answer.
 const PERMUTATION_SEED: u64 = 20_261_128;
 
@@ -421,7 +424,8 @@ pub struct HotspotCellView {
     /// The permutation pseudo p-value, when permutations were asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p_sim: Option<f64>,
-    /// A discovery at the false-discovery rate `alpha` (Benjamini–Hochberg).
+    /// A discovery at the false-discovery rate `alpha` (Benjamini–Hochberg on `p`, or on the
+    /// two-sided permutation p-value `min(1, 2 p_sim)` when permutations were asked for).
     pub significant: bool,
     /// −3…+3: cold or hot spot at 99 / 95 / 90 % confidence after false-discovery control.
     pub bin: i8,
@@ -556,7 +560,11 @@ pub async fn hotspots(
             .then(|| permutation_p(&area, &values, k, permutations, PERMUTATION_SEED))
             .transpose()
             .map_err(|err| err.to_string())?;
-        let decisive = p_sim.as_ref().unwrap_or(&result.p);
+        // Permutation p-values are one-sided (the nearer tail); the decision is two-sided.
+        let two_sided_sim: Option<Vec<f64>> = p_sim
+            .as_ref()
+            .map(|p| p.iter().map(|p| (2.0 * p).min(1.0)).collect());
+        let decisive = two_sided_sim.as_ref().unwrap_or(&result.p);
         let significant = benjamini_hochberg(decisive, alpha);
         let bins = confidence_bins(&result.z, decisive);
         Ok(area
@@ -578,8 +586,22 @@ pub async fn hotspots(
     .map_err(|err| ApiError::Internal(format!("hotspots: {err}")))?
     .map_err(|err| ApiError::BadRequest(format!("no hotspot analysis is possible: {err}")))?;
     authorized.returned(analysis.len());
+    #[allow(clippy::cast_precision_loss, reason = "cell counts are far below 2^52")]
+    let mean = analysis
+        .iter()
+        .map(|cell| f64::from(cell.value))
+        .sum::<f64>()
+        / study_area_cells.max(1) as f64;
+    let warning = (permutations == 0 && mean < SPARSE_MEAN).then(|| {
+        format!(
+            "counts are sparse here ({mean:.2} per cell on average): the normal approximation \
+             finds false hotspots more often than alpha says; ask for permutations=9999 \
+             (docs/analytics.md)"
+        )
+    });
     let settings = json!({
         "resolution": question.resolution.get(),
+        "warning": warning,
         "k": k,
         "kernel": match kernel { Kernel::Uniform => "uniform", Kernel::Triangular => "triangular", Kernel::Gaussian => "gaussian" },
         "value": if by_subjects { "subjects" } else { "records" },

@@ -281,6 +281,12 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
     assert_eq!(result["settings"]["k"], 1);
     assert_eq!(result["settings"]["kernel"], "uniform");
     assert_eq!(result["settings"]["value"], "subjects");
+    assert!(
+        result["settings"]["warning"]
+            .as_str()
+            .is_some_and(|warning| warning.contains("sparse")),
+        "a couple of children per cell: the answer warns about the normal approximation"
+    );
     let cells = result["cells"].as_array().unwrap();
     assert_eq!(
         cells.len(),
@@ -324,6 +330,7 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
         "{centre}"
     );
     assert_eq!(permuted["settings"]["seed"], 20_261_128);
+    assert!(permuted["settings"]["warning"].is_null());
     let again = json(
         app.get_as(
             &analyst,
