@@ -178,6 +178,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     );
     for user in &users {
         println!("  {:<34} {}", user.file, user.describe);
+        println!("    {}", tokens[&user.file]);
     }
     println!(
         "  e.g. curl -H \"Authorization: Bearer $(cat {}/lancashire-analyst.jwt)\" {base}/api/v1/partnerships/E10000017/hotspots",

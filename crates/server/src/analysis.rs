@@ -71,6 +71,27 @@ impl RecordCache {
         Ok(Some(loaded))
     }
 
+    /// Reloads, in the background, the records of the partnerships a batch just changed, so the
+    /// next analyst's request finds them loaded. Failures are only logged: a request reloads
+    /// anyway.
+    pub fn refresh_later(
+        cache: actix_web::web::Data<Self>,
+        database: Database,
+        partnerships: impl IntoIterator<Item = String>,
+    ) {
+        let codes: Vec<GssCode> = partnerships
+            .into_iter()
+            .filter_map(|code| GssCode::parse(&code).ok())
+            .collect();
+        actix_web::rt::spawn(async move {
+            for code in codes {
+                if let Err(err) = cache.records(&database, &code).await {
+                    tracing::warn!(%code, error = %err, "could not reload records after a batch");
+                }
+            }
+        });
+    }
+
     fn fresh(&self, partnership: &GssCode, version: i64) -> Option<Arc<PartnershipRecords>> {
         let mut guard = self
             .entries

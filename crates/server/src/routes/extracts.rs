@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::ApiError;
+use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::guards::{ReadBatch, ReadRejections, UploadExtract, WithdrawBatch};
 use crate::pipeline::{self, Placement, UploadFailure};
@@ -106,6 +107,7 @@ pub async fn upload(
     database: web::Data<Database>,
     settings: web::Data<IngestSettings>,
     slots: web::Data<UploadSlots>,
+    cache: web::Data<RecordCache>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = authorized.principal();
     let agency_id = principal
@@ -231,6 +233,13 @@ pub async fn upload(
     let batch = batches::find(&mut conn, id)
         .await?
         .ok_or_else(|| ApiError::Internal(format!("batch {id} vanished after commit")))?;
+    if status == actix_web::http::StatusCode::CREATED {
+        RecordCache::refresh_later(
+            cache,
+            database.get_ref().clone(),
+            batch.partnerships.keys().cloned(),
+        );
+    }
     Ok(HttpResponse::build(status).json(BatchView::from(batch)))
 }
 
@@ -339,6 +348,7 @@ pub async fn rejections(
 pub async fn withdraw(
     authorized: Authorized<WithdrawBatch>,
     database: web::Data<Database>,
+    cache: web::Data<RecordCache>,
 ) -> Result<HttpResponse, ApiError> {
     let batch = authorized.target();
     batches::withdraw(
@@ -353,5 +363,10 @@ pub async fn withdraw(
     let batch = batches::find(&mut conn, batch.record.id)
         .await?
         .ok_or_else(|| ApiError::Internal("a withdrawn batch vanished".to_owned()))?;
+    RecordCache::refresh_later(
+        cache,
+        database.get_ref().clone(),
+        batch.partnerships.keys().cloned(),
+    );
     Ok(HttpResponse::Ok().json(BatchView::from(batch)))
 }
