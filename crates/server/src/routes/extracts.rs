@@ -107,7 +107,6 @@ pub async fn upload(
     database: web::Data<Database>,
     settings: web::Data<IngestSettings>,
     slots: web::Data<UploadSlots>,
-    cache: web::Data<RecordCache>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = authorized.principal();
     let agency_id = principal
@@ -233,9 +232,11 @@ pub async fn upload(
     let batch = batches::find(&mut conn, id)
         .await?
         .ok_or_else(|| ApiError::Internal(format!("batch {id} vanished after commit")))?;
-    if status == actix_web::http::StatusCode::CREATED {
+    if status == actix_web::http::StatusCode::CREATED
+        && let Some(cache) = request.app_data::<web::Data<RecordCache>>()
+    {
         RecordCache::refresh_later(
-            cache,
+            cache.clone(),
             database.get_ref().clone(),
             batch.partnerships.keys().cloned(),
         );
