@@ -189,6 +189,54 @@ fn grid_question(request: &HttpRequest, params: &mut Params) -> Result<GridQuest
     })
 }
 
+/// `k`: the k-ring size, 1 to 3 (default 1).
+fn ring_size(params: &mut Params) -> Result<u32, ApiError> {
+    let k = params.take::<u32>("k")?.unwrap_or(1);
+    if (1..=3).contains(&k) {
+        Ok(k)
+    } else {
+        Err(ApiError::BadRequest("`k` must be 1, 2 or 3".to_owned()))
+    }
+}
+
+/// `value`: whether distinct subjects (rather than records, the default) are analysed.
+fn counts_subjects(params: &mut Params) -> Result<bool, ApiError> {
+    match params.take::<String>("value")?.as_deref() {
+        None | Some("records") => Ok(false),
+        Some("subjects") => Ok(true),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "`value`: `{other}` is not records or subjects"
+        ))),
+    }
+}
+
+/// `alpha`: the false-discovery rate, strictly between 0 and 1 (default 0.05).
+fn level(params: &mut Params) -> Result<f64, ApiError> {
+    let alpha = params.take::<f64>("alpha")?.unwrap_or(0.05);
+    if alpha > 0.0 && alpha < 1.0 {
+        Ok(alpha)
+    } else {
+        Err(ApiError::BadRequest(
+            "`alpha` must be between 0 and 1".to_owned(),
+        ))
+    }
+}
+
+/// The partnership's coverage at `resolution`: the study area of its analyses.
+async fn study_area(
+    database: &Database,
+    code: &GssCode,
+    resolution: StoredResolution,
+) -> Result<Vec<CellIndex>, ApiError> {
+    let mut conn = database.connection().await?;
+    let coverage = partnerships::coverage(&mut conn, code, i16::from(resolution.get())).await?;
+    Ok(coverage
+        .into_iter()
+        .filter_map(|cell| u64::try_from(cell).ok())
+        .filter_map(|cell| CellIndex::try_from(cell).ok())
+        .collect())
+}
+
 fn h3_resolution(resolution: StoredResolution) -> Result<Resolution, ApiError> {
     Resolution::try_from(resolution.get())
         .map_err(|err| ApiError::Internal(format!("resolution: {err}")))
@@ -383,7 +431,8 @@ fn geojson<'a>(cells: impl Iterator<Item = (&'a str, Value)>) -> Result<HttpResp
         .json(json!({ "type": "FeatureCollection", "features": features })))
 }
 
-fn csv_response(
+/// A CSV attachment named `file_name`: `header`, then `rows`.
+pub(crate) fn csv_response(
     header: &[&str],
     rows: impl Iterator<Item = Vec<String>>,
     file_name: &str,
@@ -477,10 +526,7 @@ pub async fn hotspots(
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
     let question = grid_question(&request, &mut params)?;
-    let k = params.take::<u32>("k")?.unwrap_or(1);
-    if !(1..=3).contains(&k) {
-        return Err(ApiError::BadRequest("`k` must be 1, 2 or 3".to_owned()));
-    }
+    let k = ring_size(&mut params)?;
     let kernel = match params.take::<String>("kernel")?.as_deref() {
         None | Some("uniform") => Kernel::Uniform,
         Some("triangular") => Kernel::Triangular,
@@ -491,42 +537,21 @@ pub async fn hotspots(
             )));
         }
     };
-    let by_subjects = match params.take::<String>("value")?.as_deref() {
-        None | Some("records") => false,
-        Some("subjects") => true,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "`value`: `{other}` is not records or subjects"
-            )));
-        }
-    };
+    let by_subjects = counts_subjects(&mut params)?;
     let permutations = params.take::<u32>("permutations")?.unwrap_or(0);
     if permutations > MAX_PERMUTATIONS {
         return Err(ApiError::BadRequest(format!(
             "`permutations` must be at most {MAX_PERMUTATIONS}"
         )));
     }
-    let alpha = params.take::<f64>("alpha")?.unwrap_or(0.05);
-    if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(ApiError::BadRequest(
-            "`alpha` must be between 0 and 1".to_owned(),
-        ));
-    }
+    let alpha = level(&mut params)?;
     let mut known = GRID_PARAMETERS.to_vec();
     known.extend(["k", "kernel", "value", "permutations", "alpha"]);
     params.finish(&known)?;
 
     let code = authorized.target();
     let cells = cells_of(&cache, &database, code, &question).await?;
-    let mut conn = database.connection().await?;
-    let coverage =
-        partnerships::coverage(&mut conn, code, i16::from(question.resolution.get())).await?;
-    drop(conn);
-    let study_area: Vec<CellIndex> = coverage
-        .into_iter()
-        .filter_map(|cell| u64::try_from(cell).ok())
-        .filter_map(|cell| CellIndex::try_from(cell).ok())
-        .collect();
+    let study_area = study_area(&database, code, question.resolution).await?;
     let values_by_cell: BTreeMap<CellIndex, u32> = cells
         .iter()
         .map(|cell| {
@@ -716,31 +741,15 @@ pub async fn emerging(
             )));
         }
     };
-    let k = params.take::<u32>("k")?.unwrap_or(1);
-    if !(1..=3).contains(&k) {
-        return Err(ApiError::BadRequest("`k` must be 1, 2 or 3".to_owned()));
-    }
+    let k = ring_size(&mut params)?;
     let time_lag = params.take::<usize>("time_lag")?.unwrap_or(1);
     if time_lag > 12 {
         return Err(ApiError::BadRequest(
             "`time_lag` must be at most 12".to_owned(),
         ));
     }
-    let by_subjects = match params.take::<String>("value")?.as_deref() {
-        None | Some("records") => false,
-        Some("subjects") => true,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "`value`: `{other}` is not records or subjects"
-            )));
-        }
-    };
-    let alpha = params.take::<f64>("alpha")?.unwrap_or(0.05);
-    if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(ApiError::BadRequest(
-            "`alpha` must be between 0 and 1".to_owned(),
-        ));
-    }
+    let by_subjects = counts_subjects(&mut params)?;
+    let alpha = level(&mut params)?;
     let mut known = GRID_PARAMETERS.to_vec();
     known.extend(["step", "k", "time_lag", "value", "alpha"]);
     params.finish(&known)?;
@@ -750,10 +759,7 @@ pub async fn emerging(
         .records(&database, code)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
-    let mut conn = database.connection().await?;
-    let coverage =
-        partnerships::coverage(&mut conn, code, i16::from(question.resolution.get())).await?;
-    drop(conn);
+    let study_area = study_area(&database, code, question.resolution).await?;
     let resolution = h3_resolution(question.resolution)?;
     let filter = question.filter.clone();
     let outcome = web::block(move || -> Result<(Vec<NaiveDate>, usize, Vec<EmergingCellView>), String> {
@@ -776,13 +782,7 @@ pub async fn emerging(
                 starts.len()
             ));
         }
-        let area = StudyArea::new(
-            coverage
-                .into_iter()
-                .filter_map(|cell| u64::try_from(cell).ok())
-                .filter_map(|cell| CellIndex::try_from(cell).ok()),
-        )
-        .map_err(|err| err.to_string())?;
+        let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
         let counts = cube(&records.records, resolution, &filter, &starts, step, by_subjects);
         let series: Vec<Vec<f64>> = area
             .cells()

@@ -16,6 +16,7 @@ use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::guards::{ReadBatch, ReadRejections, UploadExtract, WithdrawBatch};
 use crate::pipeline::{self, Placement, UploadFailure};
+use crate::routes::analysis::csv_response;
 use crate::settings::IngestSettings;
 
 /// A batch as its uploader sees it.
@@ -313,29 +314,12 @@ pub async fn rejections(
     let mut conn = database.connection().await?;
     let rows = batches::rejections(&mut conn, batch.record.id).await?;
     authorized.returned(rows.len());
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let written: Result<(), csv::Error> = (|| {
-        writer.write_record(["row", "field", "reason"])?;
-        for row in &rows {
-            writer.write_record([row.row.to_string().as_str(), &row.field, &row.reason])?;
-        }
-        writer.flush()?;
-        Ok(())
-    })();
-    written.map_err(|err| ApiError::Internal(err.to_string()))?;
-    let body = writer
-        .into_inner()
-        .map_err(|err| ApiError::Internal(err.to_string()))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "content-disposition",
-            format!(
-                "attachment; filename=\"rejections-{}.csv\"",
-                batch.record.id
-            ),
-        ))
-        .body(body))
+    csv_response(
+        &["row", "field", "reason"],
+        rows.iter()
+            .map(|row| vec![row.row.to_string(), row.field.clone(), row.reason.clone()]),
+        &format!("rejections-{}.csv", batch.record.id),
+    )
 }
 
 /// Withdraws a committed batch of the caller's agency: its records are removed at once.

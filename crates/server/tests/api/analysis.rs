@@ -36,25 +36,7 @@ async fn planted() -> Planted {
             &[BLACKPOOL],
         )
         .await;
-    let client = atlas_store::connect_admin(&app.database_url(), std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-    // One resolution-9 cell of the coverage inside each resolution-8 cell of it.
-    let mut cells: std::collections::BTreeMap<h3o::CellIndex, h3o::CellIndex> =
-        std::collections::BTreeMap::new();
-    for row in client
-        .query(
-            "SELECT cell FROM partnership_cells WHERE partnership_code = $1 AND resolution = 9",
-            &[&BLACKPOOL],
-        )
-        .await
-        .unwrap()
-    {
-        let cell = h3o::CellIndex::try_from(u64::try_from(row.get::<_, i64>(0)).unwrap()).unwrap();
-        cells
-            .entry(cell.parent(h3o::Resolution::Eight).unwrap())
-            .or_insert(cell);
-    }
+    let cells = one_cell_per_r8(&app).await;
     let mut police_rows = String::from("subject,record_kind,occurred_on,h3,indicators,age\n");
     for (i, cell) in cells.values().enumerate() {
         police_rows.push_str(&format!(
@@ -107,6 +89,30 @@ async fn planted() -> Planted {
         social_care,
         coverage_r8: cells.len(),
     }
+}
+
+/// One resolution-9 cell of Blackpool's coverage inside each resolution-8 cell of it.
+async fn one_cell_per_r8(
+    app: &TestApp,
+) -> std::collections::BTreeMap<h3o::CellIndex, h3o::CellIndex> {
+    let client = atlas_store::connect_admin(&app.database_url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut cells = std::collections::BTreeMap::new();
+    for row in client
+        .query(
+            "SELECT cell FROM partnership_cells WHERE partnership_code = $1 AND resolution = 9",
+            &[&BLACKPOOL],
+        )
+        .await
+        .unwrap()
+    {
+        let cell = h3o::CellIndex::try_from(u64::try_from(row.get::<_, i64>(0)).unwrap()).unwrap();
+        cells
+            .entry(cell.parent(h3o::Resolution::Eight).unwrap())
+            .or_insert(cell);
+    }
+    cells
 }
 
 fn centre_cell(resolution: h3o::Resolution) -> String {
@@ -388,24 +394,7 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
     let app = spawn_ready_app_with(|_| {}).await;
     app.import_lancashire_cluster().await;
     let police = app.register_agency("Blackpool Police", &[BLACKPOOL]).await;
-    let client = atlas_store::connect_admin(&app.database_url(), std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-    let mut cells: std::collections::BTreeMap<h3o::CellIndex, h3o::CellIndex> =
-        std::collections::BTreeMap::new();
-    for row in client
-        .query(
-            "SELECT cell FROM partnership_cells WHERE partnership_code = $1 AND resolution = 9",
-            &[&BLACKPOOL],
-        )
-        .await
-        .unwrap()
-    {
-        let cell = h3o::CellIndex::try_from(u64::try_from(row.get::<_, i64>(0)).unwrap()).unwrap();
-        cells
-            .entry(cell.parent(h3o::Resolution::Eight).unwrap())
-            .or_insert(cell);
-    }
+    let cells = one_cell_per_r8(&app).await;
     // A quiet year: one record per cell every other month; then, from October, a cluster over
     // the town centre's ring.
     let mut rows = String::from("subject,record_kind,occurred_on,h3,indicators\n");
