@@ -71,18 +71,28 @@ impl RecordCache {
         Ok(Some(loaded))
     }
 
-    /// Reloads, in the background, the records of the partnerships a batch just changed, so the
-    /// next analyst's request finds them loaded. Failures are only logged: a request reloads
-    /// anyway.
+    /// Reloads, in the background, the records of the partnerships a batch just changed that
+    /// are in the cache (someone is analysing them), so the next request finds them loaded.
+    /// Failures are only logged: a request reloads anyway.
     pub fn refresh_later(
         cache: actix_web::web::Data<Self>,
         database: Database,
         partnerships: impl IntoIterator<Item = String>,
     ) {
-        let codes: Vec<GssCode> = partnerships
-            .into_iter()
-            .filter_map(|code| GssCode::parse(&code).ok())
-            .collect();
+        let codes: Vec<GssCode> = {
+            let guard = cache
+                .entries
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            partnerships
+                .into_iter()
+                .filter_map(|code| GssCode::parse(&code).ok())
+                .filter(|code| guard.1.contains_key(code))
+                .collect()
+        };
+        if codes.is_empty() {
+            return;
+        }
         actix_web::rt::spawn(async move {
             for code in codes {
                 if let Err(err) = cache.records(&database, &code).await {
