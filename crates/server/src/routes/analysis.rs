@@ -617,13 +617,33 @@ pub async fn hotspots(
         .map(|cell| f64::from(cell.value))
         .sum::<f64>()
         / study_area_cells.max(1) as f64;
-    let warning = (permutations == 0 && mean < SPARSE_MEAN).then(|| {
-        format!(
+    // With N permutations the smallest two-sided p-value is 2 / (N + 1), and Benjamini–Hochberg
+    // passes nothing unless some p-value is at most alpha / cells.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "a count of permutations, far below 2^52"
+    )]
+    let permutations_needed = (2.0 * study_area_cells as f64 / alpha).ceil() as u64;
+    let warning = if permutations == 0 && mean < SPARSE_MEAN {
+        Some(format!(
             "counts are sparse here ({mean:.2} per cell on average): the normal approximation \
-             finds false hotspots more often than alpha says; ask for permutations=9999 \
-             (docs/analytics.md)"
-        )
-    });
+             finds false hotspots more often than alpha says (docs/analytics.md); permutation \
+             p-values do not, but pass false-discovery control only with at least \
+             {permutations_needed} permutations over {study_area_cells} cells: ask for a coarser \
+             resolution or permutations={}",
+            permutations_needed.min(u64::from(MAX_PERMUTATIONS))
+        ))
+    } else if permutations > 0 && u64::from(permutations) < permutations_needed {
+        Some(format!(
+            "with {permutations} permutations over {study_area_cells} cells no cell can pass \
+             false-discovery control at alpha {alpha}: at least {permutations_needed} are needed; \
+             ask for a coarser resolution"
+        ))
+    } else {
+        None
+    };
     let settings = json!({
         "resolution": question.resolution.get(),
         "warning": warning,
