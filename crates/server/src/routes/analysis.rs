@@ -368,67 +368,136 @@ pub async fn grid(
     let cells = cells_of(&cache, &database, code, &question).await?;
     authorized.returned(cells.len());
     let views: Vec<GridCellView> = cells.iter().map(GridCellView::from).collect();
-    match question.format {
-        Format::Json => Ok(HttpResponse::Ok().json(GridView {
+    answer(
+        question.format,
+        views,
+        |cells| GridView {
             partnership: code.to_string(),
             resolution: question.resolution.get(),
             filters: describe_filter(&question.filter),
-            cells: views,
-        })),
-        Format::GeoJson => geojson(views.iter().map(|view| {
-            let properties = serde_json::to_value(view).unwrap_or(Value::Null);
-            (view.cell.as_str(), properties)
-        })),
-        Format::Csv => csv_response(
-            &[
-                "h3",
-                "records",
-                "subjects",
-                "agencies",
-                "agency_kinds",
-                "multi_agency_subjects",
-                "first",
-                "last",
-            ],
-            views.iter().map(|view| {
-                vec![
-                    view.cell.clone(),
-                    view.records.to_string(),
-                    view.subjects.to_string(),
-                    view.agencies.to_string(),
-                    view.agency_kinds.join(";"),
-                    view.multi_agency_subjects.to_string(),
-                    view.first.to_string(),
-                    view.last.to_string(),
-                ]
-            }),
-            &format!("grid-{code}-r{}.csv", question.resolution.get()),
-        ),
+            cells,
+        },
+        &format!("grid-{code}-r{}.csv", question.resolution.get()),
+    )
+}
+
+/// A cell of an analysis, as the GeoJSON and CSV answers write it.
+trait CellRow: Serialize {
+    /// The CSV header; its first column is `h3`.
+    const HEADER: &'static [&'static str];
+    /// The cell's hexadecimal H3 index.
+    fn cell(&self) -> &str;
+    /// The CSV row, in the order of [`Self::HEADER`].
+    fn row(&self) -> Vec<String>;
+}
+
+impl CellRow for GridCellView {
+    const HEADER: &'static [&'static str] = &[
+        "h3",
+        "records",
+        "subjects",
+        "agencies",
+        "agency_kinds",
+        "multi_agency_subjects",
+        "first",
+        "last",
+    ];
+    fn cell(&self) -> &str {
+        &self.cell
+    }
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.cell.clone(),
+            self.records.to_string(),
+            self.subjects.to_string(),
+            self.agencies.to_string(),
+            self.agency_kinds.join(";"),
+            self.multi_agency_subjects.to_string(),
+            self.first.to_string(),
+            self.last.to_string(),
+        ]
     }
 }
 
-/// A FeatureCollection of hexagons, one per `(cell, properties)`.
-fn geojson<'a>(cells: impl Iterator<Item = (&'a str, Value)>) -> Result<HttpResponse, ApiError> {
-    let features: Vec<Value> = cells
-        .filter_map(|(cell, properties)| {
-            let index: CellIndex = cell.parse().ok()?;
-            let mut ring: Vec<[f64; 2]> = index
-                .boundary()
+impl CellRow for HotspotCellView {
+    const HEADER: &'static [&'static str] =
+        &["h3", "value", "z", "p", "p_sim", "significant", "bin"];
+    fn cell(&self) -> &str {
+        &self.cell
+    }
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.cell.clone(),
+            self.value.to_string(),
+            self.z.to_string(),
+            self.p.to_string(),
+            self.p_sim.map(|p| p.to_string()).unwrap_or_default(),
+            self.significant.to_string(),
+            self.bin.to_string(),
+        ]
+    }
+}
+
+impl CellRow for EmergingCellView {
+    const HEADER: &'static [&'static str] = &[
+        "h3",
+        "category",
+        "trend_z",
+        "trend_p",
+        "hot_steps",
+        "cold_steps",
+    ];
+    fn cell(&self) -> &str {
+        &self.cell
+    }
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.cell.clone(),
+            self.category.to_owned(),
+            self.trend_z.to_string(),
+            self.trend_p.to_string(),
+            self.hot_steps.to_string(),
+            self.cold_steps.to_string(),
+        ]
+    }
+}
+
+/// Writes an analysis in `format`: as JSON, the view `view` makes of the cells; as GeoJSON, a
+/// FeatureCollection of hexagons with each cell's fields as properties; as CSV, the cells'
+/// rows in an attachment named `file_name`.
+fn answer<C: CellRow, V: Serialize>(
+    format: Format,
+    cells: Vec<C>,
+    view: impl FnOnce(Vec<C>) -> V,
+    file_name: &str,
+) -> Result<HttpResponse, ApiError> {
+    match format {
+        Format::Json => Ok(HttpResponse::Ok().json(view(cells))),
+        Format::GeoJson => {
+            let features: Vec<Value> = cells
                 .iter()
-                .map(|vertex| [vertex.lng(), vertex.lat()])
+                .filter_map(|cell| {
+                    let index: CellIndex = cell.cell().parse().ok()?;
+                    let mut ring: Vec<[f64; 2]> = index
+                        .boundary()
+                        .iter()
+                        .map(|vertex| [vertex.lng(), vertex.lat()])
+                        .collect();
+                    ring.push(*ring.first()?);
+                    Some(json!({
+                        "type": "Feature",
+                        "id": cell.cell(),
+                        "properties": serde_json::to_value(cell).unwrap_or(Value::Null),
+                        "geometry": { "type": "Polygon", "coordinates": [ring] },
+                    }))
+                })
                 .collect();
-            ring.push(*ring.first()?);
-            Some(json!({
-                "type": "Feature",
-                "id": cell,
-                "properties": properties,
-                "geometry": { "type": "Polygon", "coordinates": [ring] },
-            }))
-        })
-        .collect();
-    Ok(HttpResponse::Ok()
-        .content_type(GEO_JSON)
-        .json(json!({ "type": "FeatureCollection", "features": features })))
+            Ok(HttpResponse::Ok()
+                .content_type(GEO_JSON)
+                .json(json!({ "type": "FeatureCollection", "features": features })))
+        }
+        Format::Csv => csv_response(C::HEADER, cells.iter().map(CellRow::row), file_name),
+    }
 }
 
 /// A CSV attachment named `file_name`: `header`, then `rows`.
@@ -655,33 +724,17 @@ pub async fn hotspots(
         "seed": (permutations > 0).then_some(PERMUTATION_SEED),
         "filters": describe_filter(&question.filter),
     });
-    match question.format {
-        Format::Json => Ok(HttpResponse::Ok().json(HotspotsView {
+    answer(
+        question.format,
+        analysis,
+        |cells| HotspotsView {
             partnership: code.to_string(),
             settings,
             study_area_cells,
-            cells: analysis,
-        })),
-        Format::GeoJson => geojson(analysis.iter().map(|view| {
-            let properties = serde_json::to_value(view).unwrap_or(Value::Null);
-            (view.cell.as_str(), properties)
-        })),
-        Format::Csv => csv_response(
-            &["h3", "value", "z", "p", "p_sim", "significant", "bin"],
-            analysis.iter().map(|view| {
-                vec![
-                    view.cell.clone(),
-                    view.value.to_string(),
-                    view.z.to_string(),
-                    view.p.to_string(),
-                    view.p_sim.map(|p| p.to_string()).unwrap_or_default(),
-                    view.significant.to_string(),
-                    view.bin.to_string(),
-                ]
-            }),
-            &format!("hotspots-{code}-r{}.csv", question.resolution.get()),
-        ),
-    }
+            cells,
+        },
+        &format!("hotspots-{code}-r{}.csv", question.resolution.get()),
+    )
 }
 
 /// One cell of an emerging hotspot analysis.
@@ -842,38 +895,16 @@ pub async fn emerging(
         "alpha": alpha,
         "filters": describe_filter(&question.filter),
     });
-    match question.format {
-        Format::Json => Ok(HttpResponse::Ok().json(EmergingView {
+    answer(
+        question.format,
+        cells,
+        |cells| EmergingView {
             partnership: code.to_string(),
             settings,
             steps,
             study_area_cells,
             cells,
-        })),
-        Format::GeoJson => geojson(cells.iter().map(|view| {
-            let properties = serde_json::to_value(view).unwrap_or(Value::Null);
-            (view.cell.as_str(), properties)
-        })),
-        Format::Csv => csv_response(
-            &[
-                "h3",
-                "category",
-                "trend_z",
-                "trend_p",
-                "hot_steps",
-                "cold_steps",
-            ],
-            cells.iter().map(|view| {
-                vec![
-                    view.cell.clone(),
-                    view.category.to_owned(),
-                    view.trend_z.to_string(),
-                    view.trend_p.to_string(),
-                    view.hot_steps.to_string(),
-                    view.cold_steps.to_string(),
-                ]
-            }),
-            &format!("emerging-{code}-r{}.csv", question.resolution.get()),
-        ),
-    }
+        },
+        &format!("emerging-{code}-r{}.csv", question.resolution.get()),
+    )
 }
