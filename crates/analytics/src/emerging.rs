@@ -12,6 +12,7 @@ use h3o::{CellIndex, Resolution};
 
 use crate::gistar::{GiStarError, StudyArea, benjamini_hochberg, two_sided_p};
 use crate::grid::{CaseRecord, Filter};
+use crate::randomisation::{LocalSum, Randomisation, Ring};
 
 /// The fewest time steps an analysis accepts (as ArcGIS requires): the trend test has little
 /// power below it.
@@ -301,9 +302,11 @@ pub struct EmergingCell {
     pub cold_steps: usize,
 }
 
-/// Space-time Gi* z-scores of every bin, cell-major: `z[i * steps + t]`. A bin's neighbourhood
-/// is the k-ring of its cell (within the area) in its own step and the `time_lag` steps before,
-/// with binary weights; the mean and deviation are those of the whole cube.
+/// Space-time Gi* z-scores of every bin, cell-major: `z[i * steps + t]`, and their two-sided
+/// p-values under randomisation over the whole cube ([`crate::randomisation`]; the normal's are
+/// not valid for sparse counts). A bin's neighbourhood is the k-ring of its cell (within the
+/// area) in its own step and the `time_lag` steps before, with binary weights; the mean and
+/// deviation are those of the whole cube.
 ///
 /// # Errors
 /// [`GiStarError`] for k outside 1 to 3 or a series of the wrong length.
@@ -312,7 +315,7 @@ pub fn space_time_gi_star(
     series: &[Vec<f64>],
     k: u32,
     time_lag: usize,
-) -> Result<Vec<f64>, GiStarError> {
+) -> Result<(Vec<f64>, Vec<f64>), GiStarError> {
     if !(1..=3).contains(&k) {
         return Err(GiStarError::RingSize(k));
     }
@@ -340,7 +343,11 @@ pub fn space_time_gi_star(
         .iter()
         .map(|cell| area.neighbourhood(*cell, k).collect())
         .collect();
+    let cube: Vec<f64> = series.iter().flatten().copied().collect();
+    let randomisation = Randomisation::new(&cube);
+    let mut distributions: HashMap<u32, LocalSum<'_>> = HashMap::new();
     let mut z = Vec::with_capacity(n * steps);
+    let mut p = Vec::with_capacity(n * steps);
     for neighbours in &neighbourhoods {
         for t in 0..steps {
             let earliest = t.saturating_sub(time_lag);
@@ -348,8 +355,20 @@ pub fn space_time_gi_star(
             for &j in neighbours {
                 local += series[j][earliest..=t].iter().sum::<f64>();
             }
-            #[allow(clippy::cast_precision_loss, reason = "small neighbourhoods")]
-            let weights = (neighbours.len() * (t - earliest + 1)) as f64;
+            let members =
+                u32::try_from(neighbours.len() * (t - earliest + 1)).expect("small neighbourhoods");
+            p.push(
+                distributions
+                    .entry(members)
+                    .or_insert_with(|| {
+                        randomisation.local_sum(&[Ring {
+                            weight: 1.0,
+                            members,
+                        }])
+                    })
+                    .two_sided_p(local),
+            );
+            let weights = f64::from(members);
             let spread = deviation * ((count * weights - weights * weights) / (count - 1.0)).sqrt();
             z.push(
                 if spread.is_nan() || spread <= f64::EPSILON * (1.0 + mean.abs()) {
@@ -360,11 +379,11 @@ pub fn space_time_gi_star(
             );
         }
     }
-    Ok(z)
+    Ok((z, p))
 }
 
 /// Emerging Hot Spot Analysis of a cube: space-time Gi*, significance of every bin by
-/// Benjamini–Hochberg at `alpha` over the whole cube, Mann–Kendall on each cell's z-scores
+/// Benjamini–Hochberg at `alpha` over the whole cube (on randomisation p-values), Mann–Kendall on each cell's z-scores
 /// (a trend counts at `alpha` too), and the category of each cell, in the area's order.
 ///
 /// # Errors
@@ -376,9 +395,8 @@ pub fn emerging_hot_spots(
     time_lag: usize,
     alpha: f64,
 ) -> Result<Vec<EmergingCell>, GiStarError> {
-    let z = space_time_gi_star(area, series, k, time_lag)?;
+    let (z, p) = space_time_gi_star(area, series, k, time_lag)?;
     let steps = series.first().map_or(0, Vec::len);
-    let p: Vec<f64> = z.iter().map(|score| two_sided_p(*score)).collect();
     let significant = benjamini_hochberg(&p, alpha);
     Ok(area
         .cells()

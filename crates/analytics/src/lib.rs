@@ -8,3 +8,4 @@ pub mod disclosure;
 pub mod emerging;
 pub mod gistar;
 pub mod grid;
+pub mod randomisation;

@@ -3,7 +3,7 @@
 //! repeated seeds.
 
 use atlas_analytics::gistar::{
-    Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p,
+    Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p, randomisation_p,
 };
 use h3o::{CellIndex, LatLng, Resolution};
 use rand::rngs::StdRng;
@@ -50,16 +50,24 @@ fn planted_clusters_are_found_at_the_planted_places() {
                 values[position] += poisson(&mut rng, 8.0);
             }
         }
-        let bins = {
-            let result = gi_star(&area, &values, 1, Kernel::Uniform).unwrap();
-            confidence_bins(&result.z, &result.p)
-        };
-        for cluster in &planted {
-            let position = area.cells().iter().position(|c| c == cluster).unwrap();
-            assert_eq!(
-                bins[position], 3,
-                "seed {seed}: planted cluster at {cluster} not a 99 % hotspot"
-            );
+        let result = gi_star(&area, &values, 1, Kernel::Uniform).unwrap();
+        let randomisation = randomisation_p(&area, &values, 1, Kernel::Uniform).unwrap();
+        for (test, p) in [("normal", &result.p), ("randomisation", &randomisation)] {
+            let bins = confidence_bins(&result.z, p);
+            for cluster in &planted {
+                let position = area.cells().iter().position(|c| c == cluster).unwrap();
+                eprintln!(
+                    "seed {seed} {test} p {} z {} bin {} min p {}",
+                    p[position],
+                    result.z[position],
+                    bins[position],
+                    p.iter().copied().fold(1.0, f64::min)
+                );
+                assert_eq!(
+                    bins[position], 3,
+                    "seed {seed}, {test} p: planted cluster at {cluster} not a 99 % hotspot"
+                );
+            }
         }
     }
 }
@@ -116,5 +124,40 @@ fn with_sparse_counts_permutation_p_values_keep_false_discoveries_at_the_nominal
             runs_with_discoveries <= 2,
             "mean {mean}: {runs_with_discoveries} of {runs} clustering-free runs had discoveries"
         );
+    }
+}
+
+/// Poisson counts of the given mean on every cell of the area.
+fn clustering_free(area: &StudyArea, mean: f64, seed: u64) -> Vec<f64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    area.cells()
+        .iter()
+        .map(|_| poisson(&mut rng, mean))
+        .collect()
+}
+
+#[test]
+fn with_sparse_counts_randomisation_p_values_keep_false_discoveries_at_the_nominal_rate() {
+    // The decisions' default test: 1,000 clustering-free maps per mean and kernel.
+    let (area, _) = study_area();
+    for (kernel, k) in [
+        (Kernel::Uniform, 1),
+        (Kernel::Triangular, 2),
+        (Kernel::Gaussian, 3),
+    ] {
+        for mean in [0.5, 2.0] {
+            let runs = 1_000_u32;
+            let runs_with_discoveries: u32 = (0..u64::from(runs))
+                .map(|seed| {
+                    let values = clustering_free(&area, mean, 9_000 + seed);
+                    let p = randomisation_p(&area, &values, k, kernel).unwrap();
+                    u32::from(benjamini_hochberg(&p, 0.05).iter().any(|d| *d))
+                })
+                .sum();
+            assert!(
+                f64::from(runs_with_discoveries) / f64::from(runs) <= 0.05,
+                "{kernel:?}, k = {k}, mean {mean}: {runs_with_discoveries} of {runs} clustering-free runs had discoveries"
+            );
+        }
     }
 }

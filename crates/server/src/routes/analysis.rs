@@ -10,7 +10,7 @@ use actix_web::http::header::ACCEPT;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_analytics::emerging::{MIN_STEPS, Step, cube, emerging_hot_spots};
 use atlas_analytics::gistar::{
-    Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p,
+    Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p, randomisation_p,
 };
 use atlas_analytics::grid::{Filter, GridCell, IndicatorMatch, grid as count_cells};
 use atlas_domain::{GssCode, StoredResolution};
@@ -32,9 +32,6 @@ const GEO_JSON: &str = "application/geo+json";
 const MAX_PERMUTATIONS: u32 = 9_999;
 /// The most cells × permutations one request may ask for (a few seconds of work).
 const MAX_PERMUTATION_WORK: usize = 50_000_000;
-/// Below this mean value per cell the analytic p-values are anti-conservative (measured in
-/// docs/analytics.md), and the answer says so.
-const SPARSE_MEAN: f64 = 10.0;
 /// The seed of permutation tests: the same question always gets the same answer.
 const PERMUTATION_SEED: u64 = 20_261_128;
 
@@ -420,8 +417,16 @@ impl CellRow for GridCellView {
 }
 
 impl CellRow for HotspotCellView {
-    const HEADER: &'static [&'static str] =
-        &["h3", "value", "z", "p", "p_sim", "significant", "bin"];
+    const HEADER: &'static [&'static str] = &[
+        "h3",
+        "value",
+        "z",
+        "p",
+        "p_randomisation",
+        "p_sim",
+        "significant",
+        "bin",
+    ];
     fn cell(&self) -> &str {
         &self.cell
     }
@@ -431,6 +436,7 @@ impl CellRow for HotspotCellView {
             self.value.to_string(),
             self.z.to_string(),
             self.p.to_string(),
+            self.p_randomisation.to_string(),
             self.p_sim.map(|p| p.to_string()).unwrap_or_default(),
             self.significant.to_string(),
             self.bin.to_string(),
@@ -537,13 +543,18 @@ pub struct HotspotCellView {
     pub value: u32,
     /// The Gi* z-score.
     pub z: f64,
-    /// The two-sided p-value from the normal.
+    /// The two-sided p-value from the normal (as PySAL esda's `p_norm`), for reference: it
+    /// finds false hotspots when counts are sparse.
     pub p: f64,
+    /// The two-sided p-value of the cell's local sum under randomisation, exact or by
+    /// saddle-point (docs/analytics.md, "Sparse counts").
+    pub p_randomisation: f64,
     /// The permutation pseudo p-value, when permutations were asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p_sim: Option<f64>,
-    /// A discovery at the false-discovery rate `alpha` (Benjamini–Hochberg on `p`, or on the
-    /// two-sided permutation p-value `min(1, 2 p_sim)` when permutations were asked for).
+    /// A discovery at the false-discovery rate `alpha` (Benjamini–Hochberg on
+    /// `p_randomisation`, or on the two-sided permutation p-value `min(1, 2 p_sim)` when
+    /// permutations were asked for).
     pub significant: bool,
     /// −3…+3: cold or hot spot at 99 / 95 / 90 % confidence after false-discovery control.
     pub bin: i8,
@@ -580,7 +591,7 @@ pub struct HotspotsView {
     responses(
         (status = 200, body = HotspotsView),
         (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of hexagons"),
-        (status = 200, content_type = "text/csv", description = "h3,value,z,p,p_sim,significant,bin"),
+        (status = 200, content_type = "text/csv", description = "h3,value,z,p,p_randomisation,p_sim,significant,bin"),
         (status = 400, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)
@@ -650,6 +661,8 @@ pub async fn hotspots(
             .collect();
         let values: Vec<f64> = counts.iter().map(|count| f64::from(*count)).collect();
         let result = gi_star(&area, &values, k, kernel).map_err(|err| err.to_string())?;
+        let randomisation =
+            randomisation_p(&area, &values, k, kernel).map_err(|err| err.to_string())?;
         let p_sim = (permutations > 0)
             .then(|| permutation_p(&area, &values, k, permutations, PERMUTATION_SEED))
             .transpose()
@@ -658,7 +671,7 @@ pub async fn hotspots(
         let two_sided_sim: Option<Vec<f64>> = p_sim
             .as_ref()
             .map(|p| p.iter().map(|p| (2.0 * p).min(1.0)).collect());
-        let decisive = two_sided_sim.as_ref().unwrap_or(&result.p);
+        let decisive = two_sided_sim.as_ref().unwrap_or(&randomisation);
         let significant = benjamini_hochberg(decisive, alpha);
         let bins = confidence_bins(&result.z, decisive);
         Ok(area
@@ -670,6 +683,7 @@ pub async fn hotspots(
                 value: counts[i],
                 z: result.z[i],
                 p: result.p[i],
+                p_randomisation: randomisation[i],
                 p_sim: p_sim.as_ref().map(|p| p[i]),
                 significant: significant[i],
                 bin: bins[i],
@@ -680,12 +694,6 @@ pub async fn hotspots(
     .map_err(|err| ApiError::Internal(format!("hotspots: {err}")))?
     .map_err(|err| ApiError::BadRequest(format!("no hotspot analysis is possible: {err}")))?;
     authorized.returned(analysis.len());
-    #[allow(clippy::cast_precision_loss, reason = "cell counts are far below 2^52")]
-    let mean = analysis
-        .iter()
-        .map(|cell| f64::from(cell.value))
-        .sum::<f64>()
-        / study_area_cells.max(1) as f64;
     // With N permutations the smallest two-sided p-value is 2 / (N + 1), and Benjamini–Hochberg
     // passes nothing unless some p-value is at most alpha / cells.
     #[allow(
@@ -695,16 +703,7 @@ pub async fn hotspots(
         reason = "a count of permutations, far below 2^52"
     )]
     let permutations_needed = (2.0 * study_area_cells as f64 / alpha).ceil() as u64;
-    let warning = if permutations == 0 && mean < SPARSE_MEAN {
-        Some(format!(
-            "counts are sparse here ({mean:.2} per cell on average): the normal approximation \
-             finds false hotspots more often than alpha says (docs/analytics.md); permutation \
-             p-values do not, but pass false-discovery control only with at least \
-             {permutations_needed} permutations over {study_area_cells} cells: ask for a coarser \
-             resolution or permutations={}",
-            permutations_needed.min(u64::from(MAX_PERMUTATIONS))
-        ))
-    } else if permutations > 0 && u64::from(permutations) < permutations_needed {
+    let warning = if permutations > 0 && u64::from(permutations) < permutations_needed {
         Some(format!(
             "with {permutations} permutations over {study_area_cells} cells no cell can pass \
              false-discovery control at alpha {alpha}: at least {permutations_needed} are needed; \
@@ -720,6 +719,7 @@ pub async fn hotspots(
         "kernel": match kernel { Kernel::Uniform => "uniform", Kernel::Triangular => "triangular", Kernel::Gaussian => "gaussian" },
         "value": if by_subjects { "subjects" } else { "records" },
         "permutations": permutations,
+        "test": if permutations > 0 { "permutation" } else { "randomisation" },
         "alpha": alpha,
         "seed": (permutations > 0).then_some(PERMUTATION_SEED),
         "filters": describe_filter(&question.filter),

@@ -287,11 +287,14 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
     assert_eq!(result["settings"]["k"], 1);
     assert_eq!(result["settings"]["kernel"], "uniform");
     assert_eq!(result["settings"]["value"], "subjects");
+    assert_eq!(
+        result["settings"]["test"], "randomisation",
+        "a couple of children per cell: decided by the randomisation test, not the normal"
+    );
     assert!(
-        result["settings"]["warning"]
-            .as_str()
-            .is_some_and(|warning| warning.contains("sparse")),
-        "a couple of children per cell: the answer warns about the normal approximation"
+        result["settings"]["warning"].is_null(),
+        "{}",
+        result["settings"]
     );
     let cells = result["cells"].as_array().unwrap();
     assert_eq!(
@@ -310,11 +313,35 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
     assert_eq!(centre["bin"], 3, "{centre}");
     assert_eq!(centre["significant"], true);
     assert!(centre.get("p_sim").is_none());
+    assert!(
+        centre["p_randomisation"].as_f64().unwrap() < 1e-4,
+        "the decision's p-value: {centre}"
+    );
+    // The normal approximation also calls the centre's neighbours 99 % hotspots, because their
+    // sums hold the centre's 11; under randomisation a sum of seven draws holds that one value
+    // one time in seven, so they are not.
+    let near: Vec<String> = centre_cell(h3o::Resolution::Eight)
+        .parse::<h3o::CellIndex>()
+        .unwrap()
+        .grid_disk::<Vec<_>>(1)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let hot: Vec<&Value> = cells.iter().filter(|cell| cell["bin"] == 3).collect();
     assert!(
-        (7..=19).contains(&hot.len()),
-        "the ring and some of its neighbours: {}",
-        hot.len()
+        !hot.is_empty()
+            && hot
+                .iter()
+                .all(|cell| near.iter().any(|n| cell["cell"] == n.as_str())),
+        "hotspots only at the cluster: {hot:?}"
+    );
+    let normal_hot = cells
+        .iter()
+        .filter(|cell| cell["p"].as_f64().unwrap() < 1e-3 && cell["z"].as_f64().unwrap() > 0.0)
+        .count();
+    assert!(
+        normal_hot > hot.len(),
+        "{normal_hot} cells have normal p < 0.001"
     );
 
     let permuted = json(
