@@ -107,10 +107,18 @@ impl Randomisation {
     /// that is cheap (see the module's documentation).
     #[must_use]
     pub fn local_sum(&self, rings: &[Ring]) -> LocalSum<'_> {
+        // Rings of equal weight are one ring to the distribution (the uniform kernel's all are).
+        let mut merged: Vec<Ring> = Vec::with_capacity(rings.len());
+        for ring in rings.iter().filter(|ring| ring.members > 0) {
+            match merged.iter_mut().find(|other| other.weight == ring.weight) {
+                Some(other) => other.members += ring.members,
+                None => merged.push(*ring),
+            }
+        }
         LocalSum {
             randomisation: self,
-            rings: rings.to_vec(),
-            exact: self.exact(rings),
+            exact: self.exact(&merged),
+            rings: merged,
         }
     }
 
@@ -243,7 +251,7 @@ impl Randomisation {
             return all_extreme;
         }
         // Below the mean the saddle point is negative and the formula holds as it is.
-        let t = Self::solve(&at, target, mean);
+        let t = Self::solve(&at, target, at(0.0));
         let c = at(t);
         let spread = c.curvature.max(0.0).sqrt();
         let r = t.signum() * (2.0 * (t * target - c.value)).max(0.0).sqrt();
@@ -292,24 +300,18 @@ impl Randomisation {
 
     /// The saddle point: the `t` with `K'(t) = target`, for a target strictly between the
     /// infimum and the supremum (safeguarded Newton on a bracket).
-    fn solve(at: &impl Fn(f64) -> Cumulants, target: f64, mean: f64) -> f64 {
-        let (mut low, mut high) = if target > mean {
-            (0.0, 1.0)
+    fn solve(at: &impl Fn(f64) -> Cumulants, target: f64, start: Cumulants) -> f64 {
+        // Newton from the normal approximation's guess, kept inside what is known of the
+        // bracket: K' is increasing, and the root lies on the target's side of t = 0.
+        let (mut low, mut high) = if target > start.slope {
+            (0.0, f64::INFINITY)
         } else {
-            (-1.0, 0.0)
+            (f64::NEG_INFINITY, 0.0)
         };
-        while at(high).slope < target && high < 1e12 {
-            low = high;
-            high *= 2.0;
-        }
-        while at(low).slope > target && low > -1e12 {
-            high = low;
-            low *= 2.0;
-        }
-        let mut t = f64::midpoint(low, high);
+        let mut t = (target - start.slope) / start.curvature.max(f64::MIN_POSITIVE);
         for _ in 0..200 {
             let c = at(t);
-            if (c.slope - target).abs() <= 1e-13 * (1.0 + target.abs()) {
+            if (c.slope - target).abs() <= 1e-12 * (1.0 + target.abs()) {
                 break;
             }
             if c.slope < target {
@@ -318,12 +320,16 @@ impl Randomisation {
                 high = t;
             }
             let newton = t - (c.slope - target) / c.curvature;
-            t = if newton > low && newton < high {
+            t = if newton > low && newton < high && newton.is_finite() {
                 newton
+            } else if high.is_infinite() {
+                2.0 * low + 1.0
+            } else if low.is_infinite() {
+                2.0 * high - 1.0
             } else {
                 f64::midpoint(low, high)
             };
-            if high - low <= 1e-15 * (1.0 + high) {
+            if (high - low).is_finite() && high - low <= 1e-15 * (1.0 + high.abs()) {
                 break;
             }
         }
@@ -349,17 +355,35 @@ impl Randomisation {
 
     /// `log M(u)` and its first two derivatives for one draw, computed stably.
     fn one_draw(&self, u: f64) -> Cumulants {
-        let shift = self
-            .values
-            .iter()
-            .map(|value| u * value)
-            .fold(f64::NEG_INFINITY, f64::max);
+        // Each value weighs count · e^{u (value − extreme)}, the extreme being the value where
+        // u · value is largest, walking away from it. Neighbouring values usually differ by
+        // one lattice step, so one exponential serves most of them.
         let (mut sum, mut first, mut second) = (0.0, 0.0, 0.0);
-        for (value, count) in self.values.iter().zip(&self.counts) {
-            let weight = count * (u * value - shift).exp();
+        let mut add = |value: f64, count: f64, scale: f64| {
+            let weight = count * scale;
             sum += weight;
             first += weight * value;
             second += weight * value * value;
+        };
+        let step_factor = self.step.map(|step| (-(u.abs()) * step).exp());
+        let ordered: Box<dyn Iterator<Item = (&f64, &f64)>> = if u >= 0.0 {
+            Box::new(self.values.iter().zip(&self.counts).rev())
+        } else {
+            Box::new(self.values.iter().zip(&self.counts))
+        };
+        let (mut previous, mut scale, mut shift) = (f64::NAN, 1.0, 0.0);
+        for (value, count) in ordered {
+            if previous.is_nan() {
+                shift = u * value;
+            } else {
+                let gap = (value - previous).abs();
+                scale *= match (step_factor, self.step) {
+                    (Some(factor), Some(step)) if gap == step => factor,
+                    _ => (-(u.abs()) * gap).exp(),
+                };
+            }
+            add(*value, *count, scale);
+            previous = *value;
         }
         let mean = first / sum;
         Cumulants {
