@@ -149,6 +149,12 @@ partnership_guards! {
     ReadGrid => ReadGrid;
     /// Reading a partnership's hotspot analyses.
     ReadAnalysis => ReadAnalysis;
+    /// Preparing a release of a partnership's disclosure-controlled tables.
+    PrepareRelease => PrepareRelease;
+    /// Approving (as the second analyst) or withdrawing a partnership's release.
+    ApproveRelease => ApproveRelease;
+    /// Reading a partnership's releases (its analysts, and partners' viewers it shares with).
+    ReadRelease => ReadRelease;
 }
 
 /// The partnership of the path, with the scopes its agreements in force today share with the

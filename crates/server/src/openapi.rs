@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
-use crate::routes::{admin, analysis, audit, extracts, health, partnerships};
+use crate::routes::{admin, analysis, audit, extracts, health, partnerships, releases};
 
 /// The service's OpenAPI description.
 #[derive(OpenApi)]
@@ -35,17 +35,23 @@ use crate::routes::{admin, analysis, audit, extracts, health, partnerships};
         analysis::grid,
         analysis::hotspots,
         analysis::emerging,
+        releases::prepare,
+        releases::approve,
+        releases::withdraw,
+        releases::list,
+        releases::show,
         audit::list,
         audit::verify,
         openapi_json
     ),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, audit::AuditPage, audit::ChainState)),
+    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, releases::ReleaseView, releases::ReleaseList, releases::NewRelease, audit::AuditPage, audit::ChainState)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "partnerships", description = "Safeguarding partnerships and their geography"),
         (name = "extracts", description = "Agencies' uploads and the batches they become"),
         (name = "analysis", description = "A partnership's grid and hotspots (exact counts, its own analysts)"),
+        (name = "releases", description = "Disclosure-controlled tables a partnership publishes to its partners"),
         (name = "admin", description = "Agencies, sharing agreements and registered users (admins)"),
         (name = "audit", description = "The hash-chained audit trail (auditors)")
     )

@@ -16,6 +16,7 @@ pub mod partnerships;
 mod pool;
 pub mod records;
 pub mod reference;
+pub mod releases;
 pub mod schema;
 #[cfg(feature = "test-support")]
 pub mod test_db;

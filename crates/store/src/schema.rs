@@ -179,6 +179,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    releases (id) {
+        id -> Uuid,
+        partnership_code -> Text,
+        version -> Int4,
+        period -> Text,
+        resolution -> Int2,
+        threshold -> Int4,
+        rounding -> Int4,
+        content -> Jsonb,
+        suppressed_primary -> Int4,
+        suppressed_secondary -> Int4,
+        prepared_by -> Text,
+        prepared_at -> Timestamptz,
+        approved_by -> Nullable<Text>,
+        approved_at -> Nullable<Timestamptz>,
+        withdrawn_by -> Nullable<Text>,
+        withdrawn_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     partnerships,
     local_authorities,
@@ -195,4 +216,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     child_populations,
     audit_log,
     users,
+    releases,
 );

@@ -220,7 +220,7 @@ fn level(params: &mut Params) -> Result<f64, ApiError> {
 }
 
 /// The partnership's coverage at `resolution`: the study area of its analyses.
-async fn study_area(
+pub(crate) async fn study_area(
     database: &Database,
     code: &GssCode,
     resolution: StoredResolution,

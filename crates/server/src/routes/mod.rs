@@ -6,3 +6,4 @@ pub mod audit;
 pub mod extracts;
 pub mod health;
 pub mod partnerships;
+pub mod releases;

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::support::{TestApp, agency_token, spawn_ready_app_with, token};
 
-const BLACKPOOL: &str = "E06000009";
+pub(crate) const BLACKPOOL: &str = "E06000009";
 const TOWN_CENTRE: (f64, f64) = (53.8175, -3.0357);
 /// Children in the planted cluster (10 per cell of the town centre's ring); social care know
 /// every other one (an even number, so exactly half).
@@ -16,14 +16,14 @@ const CLUSTER: usize = 70;
 
 /// Blackpool with two agencies: police report the planted cluster and one record at the centre
 /// of every resolution-8 cell; social care know half the cluster's children again.
-struct Planted {
-    app: TestApp,
-    police: uuid::Uuid,
-    social_care: uuid::Uuid,
-    coverage_r8: usize,
+pub(crate) struct Planted {
+    pub(crate) app: TestApp,
+    pub(crate) police: uuid::Uuid,
+    pub(crate) social_care: uuid::Uuid,
+    pub(crate) coverage_r8: usize,
 }
 
-async fn planted() -> Planted {
+pub(crate) async fn planted() -> Planted {
     let app = spawn_ready_app_with(|_| {}).await;
     app.import_lancashire_cluster().await;
     let police = app

@@ -4,6 +4,7 @@
 mod access;
 mod analysis;
 mod extracts;
+mod releases;
 mod service;
 mod support;
 mod transport;

@@ -41,10 +41,20 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
-/// A token signed with the trusted key.
+/// A token signed with the trusted key, for the subject `role@partnership`.
 pub fn token(role: Role, partnership: &str, agency: Option<uuid::Uuid>) -> String {
+    named_token(&format!("{role}@{partnership}"), role, partnership, agency)
+}
+
+/// A token signed with the trusted key for a named subject.
+pub fn named_token(
+    subject: &str,
+    role: Role,
+    partnership: &str,
+    agency: Option<uuid::Uuid>,
+) -> String {
     let request = TokenRequest {
-        subject: format!("{role}@{partnership}"),
+        subject: subject.to_owned(),
         partnership: atlas_domain::GssCode::parse(partnership).unwrap(),
         agency,
         roles: vec![role],

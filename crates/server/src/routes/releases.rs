@@ -1,0 +1,395 @@
+//! Releases: a partnership's records by cell and agency kind for one calendar quarter at a
+//! coarse resolution, disclosure-controlled, prepared by one partnership analyst and approved
+//! by another before the partner viewers of partnerships it shares with can read it
+//! (docs/privacy.md, "Releases").
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use atlas_analytics::disclosure::{Policy, Published, protect};
+use atlas_analytics::grid::{Filter, records_by_agency_kind};
+use atlas_domain::{AgencyKind, StoredResolution};
+use atlas_store::Database;
+use atlas_store::releases::{self, Change, Draft, Release};
+use chrono::{DateTime, Months, NaiveDate, Utc};
+use h3o::{CellIndex, Resolution};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::ApiError;
+use crate::analysis::RecordCache;
+use crate::auth::Authorized;
+use crate::guards::{ApproveRelease, PrepareRelease, ReadRelease};
+use crate::routes::analysis::{csv_response, study_area};
+
+/// The resolution of a release when none is asked for.
+const DEFAULT_RESOLUTION: u8 = 6;
+
+/// A release as its readers see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseView {
+    /// Identifier.
+    pub id: Uuid,
+    /// The publishing partnership.
+    pub partnership: String,
+    /// 1, 2, … within the partnership.
+    pub version: i32,
+    /// The calendar quarter, such as `2026-Q1`.
+    pub period: String,
+    /// The H3 resolution of its cells.
+    pub resolution: i16,
+    /// `awaiting_approval`, `published` or `withdrawn`.
+    pub status: &'static str,
+    /// Counts from 1 to this are shown as `c`.
+    pub threshold: i32,
+    /// Totals are rounded to a multiple of this.
+    pub rounding: i32,
+    /// Entries suppressed as small counts.
+    pub suppressed_primary: i32,
+    /// Entries suppressed so that no suppressed value can be worked out.
+    pub suppressed_secondary: i32,
+    /// Who prepared it.
+    pub prepared_by: String,
+    /// When.
+    pub prepared_at: DateTime<Utc>,
+    /// Who approved it.
+    pub approved_by: Option<String>,
+    /// When.
+    pub approved_at: Option<DateTime<Utc>>,
+    /// When it was withdrawn.
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    /// The published table (left out of lists): `columns` (agency kinds), `rows` of `cell`,
+    /// `values` and `total`, `column_totals` and `grand_total`; a suppressed value is `"c"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub content: Option<Value>,
+}
+
+impl ReleaseView {
+    fn of(release: Release, with_content: bool) -> Self {
+        let status = if release.withdrawn_at.is_some() {
+            "withdrawn"
+        } else if release.approved_at.is_some() {
+            "published"
+        } else {
+            "awaiting_approval"
+        };
+        Self {
+            id: release.id,
+            partnership: release.partnership_code,
+            version: release.version,
+            period: release.period,
+            resolution: release.resolution,
+            status,
+            threshold: release.threshold,
+            rounding: release.rounding,
+            suppressed_primary: release.suppressed_primary,
+            suppressed_secondary: release.suppressed_secondary,
+            prepared_by: release.prepared_by,
+            prepared_at: release.prepared_at,
+            approved_by: release.approved_by,
+            approved_at: release.approved_at,
+            withdrawn_at: release.withdrawn_at,
+            content: with_content.then_some(release.content),
+        }
+    }
+}
+
+/// A partnership's releases.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseList {
+    /// Newest version first; partners see only published ones.
+    pub releases: Vec<ReleaseView>,
+}
+
+/// What to release.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRelease {
+    /// A calendar quarter, such as `2026-Q1`.
+    pub period: String,
+    /// H3 resolution 5 to 7 (default 6); all of a partnership's releases use one.
+    pub resolution: Option<u8>,
+}
+
+/// The first and last day of a calendar quarter written `YYYY-Qn`.
+fn quarter(period: &str) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let invalid = || {
+        ApiError::BadRequest(format!(
+            "`period`: `{period}` is not a calendar quarter such as 2026-Q1 (releases cover \
+             fixed quarters, so that no two overlap)"
+        ))
+    };
+    let (year, number) = period.split_once("-Q").ok_or_else(invalid)?;
+    let year: i32 = year.parse().map_err(|_| invalid())?;
+    let number: u32 = number.parse().map_err(|_| invalid())?;
+    if !(1..=4).contains(&number) || !(2000..=2100).contains(&year) {
+        return Err(invalid());
+    }
+    let first = NaiveDate::from_ymd_opt(year, 3 * number - 2, 1).ok_or_else(invalid)?;
+    let last = first
+        .checked_add_months(Months::new(3))
+        .and_then(|next| next.pred_opt())
+        .ok_or_else(invalid)?;
+    Ok((first, last))
+}
+
+/// The protected table as it is published.
+fn content(
+    period: &str,
+    resolution: u8,
+    cells: &[CellIndex],
+    table: &atlas_analytics::disclosure::ProtectedTable,
+    policy: Policy,
+) -> Value {
+    let published = |value: &Published| match value {
+        Published::Value(value) => json!(value),
+        Published::Suppressed => json!("c"),
+    };
+    json!({
+        "period": period,
+        "resolution": resolution,
+        "measure": "records",
+        "threshold": policy.threshold,
+        "rounding": policy.rounding,
+        "columns": AgencyKind::ALL.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "rows": cells.iter().zip(table.cells.iter().zip(&table.row_totals)).map(|(cell, (values, total))| json!({
+            "cell": cell.to_string(),
+            "values": values.iter().map(published).collect::<Vec<_>>(),
+            "total": published(total),
+        })).collect::<Vec<_>>(),
+        "column_totals": table.column_totals.iter().map(published).collect::<Vec<_>>(),
+        "grand_total": published(&table.grand_total),
+    })
+}
+
+/// Prepares a release of one quarter: the partnership's records by cell (its whole coverage at
+/// the resolution) and agency kind, disclosure-controlled. It awaits a second analyst's
+/// approval before partners can see it.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code")), request_body = NewRelease, responses((status = 201, body = ReleaseView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/api/v1/partnerships/{code}/releases")]
+pub async fn prepare(
+    authorized: Authorized<PrepareRelease>,
+    database: web::Data<Database>,
+    cache: web::Data<RecordCache>,
+    body: web::Json<NewRelease>,
+) -> Result<HttpResponse, ApiError> {
+    let code = authorized.target().clone();
+    let (from, to) = quarter(&body.period)?;
+    let resolution = body.resolution.unwrap_or(DEFAULT_RESOLUTION);
+    if !(5..=7).contains(&resolution) {
+        return Err(ApiError::BadRequest(format!(
+            "`resolution`: {resolution} is finer than a release may be; use 5, 6 or 7"
+        )));
+    }
+    authorized.note("period", &body.period);
+    authorized.note("resolution", resolution);
+    let stored = StoredResolution::try_from(resolution)
+        .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let h3 = Resolution::try_from(resolution)
+        .map_err(|err| ApiError::Internal(format!("resolution: {err}")))?;
+    let mut cells = study_area(&database, &code, stored).await?;
+    cells.sort_unstable();
+    let records = cache
+        .records(&database, &code)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
+    let policy = Policy::default();
+    let period = body.period.clone();
+    let (table, published) = web::block(move || {
+        let filter = Filter {
+            from: Some(from),
+            to: Some(to),
+            ..Filter::default()
+        };
+        let counts = records_by_agency_kind(&records.records, &cells, h3, &filter);
+        let table = protect(&counts, policy);
+        let published = content(&period, resolution, &cells, &table, policy);
+        (table, published)
+    })
+    .await
+    .map_err(|err| ApiError::Internal(format!("release: {err}")))?;
+    let (primary, secondary) = table.suppressed();
+    let draft = Draft {
+        partnership_code: code.to_string(),
+        period: body.period.clone(),
+        resolution: i16::from(resolution),
+        threshold: i32::try_from(policy.threshold).unwrap_or(i32::MAX),
+        rounding: i32::try_from(policy.rounding).unwrap_or(i32::MAX),
+        content: published,
+        suppressed_primary: i32::try_from(primary).unwrap_or(i32::MAX),
+        suppressed_secondary: i32::try_from(secondary).unwrap_or(i32::MAX),
+    };
+    let mut conn = database.connection().await?;
+    let release = releases::prepare(
+        &mut conn,
+        &draft,
+        &authorized.principal().subject,
+        &authorized.change_entry(),
+    )
+    .await?;
+    authorized.committed();
+    Ok(HttpResponse::Created().json(ReleaseView::of(release, true)))
+}
+
+/// Approves a release: a second partnership analyst, not the one who prepared it.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("id" = Uuid, Path, description = "Release id")), responses((status = 200, body = ReleaseView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/api/v1/partnerships/{code}/releases/{id}/approve")]
+pub async fn approve(
+    authorized: Authorized<ApproveRelease>,
+    database: web::Data<Database>,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    change(&authorized, &database, path.1, Change::Approve).await
+}
+
+/// Withdraws a release: partners no longer see it, and its quarter may be released again.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("id" = Uuid, Path, description = "Release id")), responses((status = 200, body = ReleaseView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/api/v1/partnerships/{code}/releases/{id}/withdraw")]
+pub async fn withdraw(
+    authorized: Authorized<ApproveRelease>,
+    database: web::Data<Database>,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    change(&authorized, &database, path.1, Change::Withdraw).await
+}
+
+async fn change(
+    authorized: &Authorized<ApproveRelease>,
+    database: &Database,
+    id: Uuid,
+    change: Change,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = database.connection().await?;
+    let release = releases::change(
+        &mut conn,
+        authorized.target().as_str(),
+        id,
+        change,
+        &authorized.principal().subject,
+        &authorized.change_entry(),
+    )
+    .await?;
+    authorized.committed();
+    Ok(HttpResponse::Ok().json(ReleaseView::of(release, true)))
+}
+
+/// Whether the caller sees only published releases (a partner, not the partnership's own).
+fn partner(authorized: &Authorized<ReadRelease>) -> bool {
+    authorized.principal().partnership != *authorized.target()
+}
+
+/// Lists a partnership's releases: all of them for its own analysts, the published ones for
+/// partners it shares with.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code")), responses((status = 200, body = ReleaseList), (status = 403, body = crate::error::ErrorBody)))]
+#[get("/api/v1/partnerships/{code}/releases")]
+pub async fn list(
+    authorized: Authorized<ReadRelease>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = database.connection().await?;
+    let partner = partner(&authorized);
+    let releases: Vec<ReleaseView> = releases::list(&mut conn, authorized.target().as_str())
+        .await?
+        .into_iter()
+        .filter(|release| !partner || release.is_published())
+        .map(|release| ReleaseView::of(release, false))
+        .collect();
+    authorized.returned(releases.len());
+    Ok(HttpResponse::Ok().json(ReleaseList { releases }))
+}
+
+/// One release with its table: JSON, or CSV (`format=csv`: `h3`, one column per agency kind,
+/// `total`). Partners see it only once approved and until withdrawn.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("id" = Uuid, Path, description = "Release id"), ("format" = Option<String>, Query, description = "json (default) or csv")), responses((status = 200, body = ReleaseView), (status = 200, content_type = "text/csv", description = "h3, one column per agency kind, total"), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/api/v1/partnerships/{code}/releases/{id}")]
+pub async fn show(
+    authorized: Authorized<ReadRelease>,
+    database: web::Data<Database>,
+    path: web::Path<(String, Uuid)>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.1;
+    let format =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string())
+            .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    if let Some(unknown) = format.keys().find(|key| key.as_str() != "format") {
+        return Err(ApiError::BadRequest(format!(
+            "unknown query parameter `{unknown}`"
+        )));
+    }
+    let csv = match format.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`format`: `{other}` is not json or csv"
+            )));
+        }
+    };
+    let mut conn = database.connection().await?;
+    let release = releases::find(&mut conn, authorized.target().as_str(), id)
+        .await?
+        .filter(|release| !partner(&authorized) || release.is_published())
+        .ok_or_else(|| ApiError::NotFound(format!("no published release has the id {id}")))?;
+    let rows = release.content["rows"].as_array().map_or(0, Vec::len);
+    authorized.returned(rows);
+    if !csv {
+        return Ok(HttpResponse::Ok().json(ReleaseView::of(release, true)));
+    }
+    let text = |value: &Value| match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let mut header = vec!["h3".to_owned()];
+    header.extend(AgencyKind::ALL.iter().map(ToString::to_string));
+    header.push("total".to_owned());
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let lines = release.content["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|row| {
+            let mut line = vec![text(&row["cell"])];
+            line.extend(row["values"].as_array().into_iter().flatten().map(text));
+            line.push(text(&row["total"]));
+            line
+        });
+    csv_response(
+        &header,
+        lines,
+        &format!(
+            "release-{}-v{}-{}.csv",
+            release.partnership_code, release.version, release.period
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quarters_are_calendar_quarters_and_nothing_else() {
+        let day = |text: &str| text.parse::<NaiveDate>().unwrap();
+        assert_eq!(
+            quarter("2026-Q1").unwrap(),
+            (day("2026-01-01"), day("2026-03-31"))
+        );
+        assert_eq!(
+            quarter("2024-Q4").unwrap(),
+            (day("2024-10-01"), day("2024-12-31"))
+        );
+        for bad in [
+            "2026-Q5",
+            "2026-Q0",
+            "2026",
+            "2026-01-01",
+            "Q1-2026",
+            "9999-Q1",
+            "",
+        ] {
+            assert!(quarter(bad).is_err(), "{bad}");
+        }
+    }
+}
