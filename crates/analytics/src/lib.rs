@@ -4,6 +4,7 @@
 //! ArcGIS-style confidence bins ([`gistar`]). Emerging hotspots, rates and disclosure control
 //! follow (issues 5 and 6).
 
+pub mod comparison;
 pub mod disclosure;
 pub mod emerging;
 pub mod gistar;

@@ -28,6 +28,16 @@ const POSTCODE_SAMPLE: &str =
 const ENGLAND_NEIGHBOURS: &str =
     include_str!("../../../data/reference/utla_neighbours_england.csv");
 
+/// How many 2011 LSOAs each upper-tier local authority holds (derived from ONS LSOA centroids;
+/// data/reference/README.md): the base of the demo's approximate child populations.
+const LSOA_COUNTS: &str = include_str!("../../../data/reference/lsoa_counts_england.csv");
+/// Children aged 0-17 per 2011 LSOA in England: mid-2011, 11.3 million children over 32,844
+/// LSOAs.
+const CHILDREN_PER_LSOA: i32 = 344;
+/// What the approximation says it is, wherever a rate built on it is shown.
+const APPROXIMATION: &str = "approximation: 344 children aged 0-17 per 2011 LSOA \
+    (England mid-2011), not an ONS estimate";
+
 /// Options of `atlas demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -40,6 +50,32 @@ pub struct DemoArgs {
     /// Serve HTTPS with a self-signed certificate for localhost, made on first use.
     #[arg(long)]
     tls: bool,
+    /// Child populations, CSV `code,year,population_0_17` (ONS mid-year estimates); without
+    /// one the demo approximates them and every rate says so.
+    #[arg(long, value_name = "FILE")]
+    population: Option<PathBuf>,
+}
+
+/// The demo's approximate child populations: every upper-tier authority, each year from 2015 to
+/// this one.
+fn approximate_populations() -> anyhow::Result<Vec<atlas_store::populations::Estimate>> {
+    use chrono::Datelike as _;
+    let this_year = i16::try_from(chrono::Utc::now().year())?;
+    let mut estimates = Vec::new();
+    for line in LSOA_COUNTS.lines().skip(1) {
+        let (code, lsoas) = line
+            .split_once(',')
+            .ok_or_else(|| anyhow::anyhow!("lsoa_counts_england.csv: `{line}`"))?;
+        let population = lsoas.trim().parse::<i32>()? * CHILDREN_PER_LSOA;
+        for year in 2015..=this_year {
+            estimates.push(atlas_store::populations::Estimate {
+                code: code.to_owned(),
+                year,
+                population_0_17: population,
+            });
+        }
+    }
+    Ok(estimates)
 }
 
 /// Runs the demo: each step prints what it did, then the server runs until Ctrl-C.
@@ -94,6 +130,53 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         directory.postcodes.len(),
         postcodes.added,
         postcodes.unchanged
+    );
+
+    let mut conn = atlas_store::Database::new(&settings.database)?
+        .connection()
+        .await?;
+    let summary = match &args.population {
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .map_err(|err| anyhow::anyhow!("cannot open {}: {err}", path.display()))?;
+            let estimates = reference::read_populations(std::io::BufReader::new(file))?
+                .into_iter()
+                .map(|row| {
+                    Ok(atlas_store::populations::Estimate {
+                        code: row.code.to_string(),
+                        year: row.year,
+                        population_0_17: i32::try_from(row.population_0_17)?,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            atlas_store::populations::import(
+                &mut conn,
+                &estimates,
+                false,
+                "ONS mid-year population estimates",
+            )
+            .await?
+        }
+        None => {
+            atlas_store::populations::import(
+                &mut conn,
+                &approximate_populations()?,
+                true,
+                APPROXIMATION,
+            )
+            .await?
+        }
+    };
+    drop(conn);
+    println!(
+        "child populations: {} ({} written, {} unchanged)",
+        if args.population.is_some() {
+            "from the file given"
+        } else {
+            "approximated (no --population file): rates are labelled approximate"
+        },
+        summary.written,
+        summary.unchanged
     );
 
     if let Some(port) = args.port {

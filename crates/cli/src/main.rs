@@ -79,10 +79,10 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ReferenceCommand {
-    /// Import partnership boundaries (GeoJSON) and, optionally, their neighbours (CSV). Each
-    /// boundary's H3 coverage is computed at resolution 9 and coarser; re-importing the same
-    /// files changes nothing.
-    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["boundaries", "postcodes"])))]
+    /// Import partnership boundaries (GeoJSON) and, optionally, their neighbours (CSV); a
+    /// postcode directory; child populations. Each boundary's H3 coverage is computed at
+    /// resolution 9 and coarser; re-importing the same files changes nothing.
+    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["boundaries", "postcodes", "population"])))]
     Import {
         /// GeoJSON FeatureCollection of Polygon/MultiPolygon features, WGS84.
         #[arg(long, value_name = "FILE")]
@@ -93,6 +93,17 @@ enum ReferenceCommand {
         /// ONS Postcode Directory CSV (`pcd,oseast1m,osnrth1m,...`).
         #[arg(long, value_name = "FILE")]
         postcodes: Option<PathBuf>,
+        /// Children aged 0-17 per local authority and year, CSV `code,year,population_0_17`
+        /// (ONS mid-year estimates), the denominators of rates per 10,000 children.
+        #[arg(long, value_name = "FILE")]
+        population: Option<PathBuf>,
+        /// Where the population figures come from, as rates will cite it.
+        #[arg(
+            long,
+            default_value = "ONS mid-year population estimates",
+            requires = "population"
+        )]
+        population_source: String,
         /// Property holding each feature's GSS code.
         #[arg(long, default_value = "code")]
         code_field: String,
@@ -156,6 +167,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     boundaries,
                     neighbours,
                     postcodes,
+                    population,
+                    population_source,
                     code_field,
                     name_field,
                 },
@@ -172,6 +185,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if let Some(postcodes) = postcodes {
                 println!("{}", import_postcodes(url, &postcodes).await?);
+            }
+            if let Some(population) = population {
+                println!(
+                    "{}",
+                    import_population(&settings, &population, &population_source).await?
+                );
             }
             Ok(())
         }
@@ -231,6 +250,36 @@ fn describe_migrations(applied: &[String]) -> String {
             applied.join(", ")
         )
     }
+}
+
+/// Reads, validates and imports a child population table.
+async fn import_population(
+    settings: &Settings,
+    path: &std::path::Path,
+    source: &str,
+) -> anyhow::Result<String> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let rows = reference::read_populations(std::io::BufReader::new(file))
+        .with_context(|| format!("{} refused", path.display()))?;
+    let estimates: Vec<atlas_store::populations::Estimate> = rows
+        .into_iter()
+        .map(|row| {
+            Ok(atlas_store::populations::Estimate {
+                code: row.code.to_string(),
+                year: row.year,
+                population_0_17: i32::try_from(row.population_0_17)
+                    .with_context(|| format!("{} {}: too many children", row.code, row.year))?,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let database = atlas_store::Database::new(&settings.database)?;
+    let mut conn = database.connection().await?;
+    let summary = atlas_store::populations::import(&mut conn, &estimates, false, source).await?;
+    Ok(format!(
+        "child populations: {} written, {} unchanged",
+        summary.written, summary.unchanged
+    ))
 }
 
 /// Reads, validates and imports reference geography files.

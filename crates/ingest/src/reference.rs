@@ -126,6 +126,83 @@ pub enum ReferenceError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A row of a child population table is unusable; lines are numbered from 1 including the
+    /// header.
+    #[error("population line {line}: {reason}")]
+    Population {
+        /// Line in the file, from 1, counting the header.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Children aged 0 to 17 in one local authority in one year (an ONS mid-year estimate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildPopulation {
+    /// GSS code of the local authority.
+    pub code: GssCode,
+    /// The year of the estimate (mid-year).
+    pub year: i16,
+    /// Children aged 0 to 17.
+    pub population_0_17: u32,
+}
+
+/// Reads a child population table: CSV with columns `code,year,population_0_17` (any order,
+/// more columns ignored), as ONS mid-year estimates are published. Refuses the whole file on
+/// the first bad row, naming its line: an unknown code format, a year outside 1990 to 2100, a
+/// count that is not a whole number, or a (code, year) given twice.
+///
+/// # Errors
+/// [`ReferenceError::Population`].
+pub fn read_populations(reader: impl Read) -> Result<Vec<ChildPopulation>, ReferenceError> {
+    let error = |line, reason| ReferenceError::Population { line, reason };
+    let (mut csv, columns) = open_table(
+        reader,
+        &["code", "year", "population_0_17"],
+        |line, reason| ReferenceError::Population { line, reason },
+    )?;
+    let mut seen = BTreeSet::new();
+    let mut rows = Vec::new();
+    for record in csv.records() {
+        let record = record.map_err(|err| {
+            error(
+                err.position().map_or(0, csv::Position::line),
+                err.to_string(),
+            )
+        })?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let field = |index: usize| record.get(columns[index]).unwrap_or_default();
+        let code = GssCode::parse(field(0)).map_err(|err| error(line, err.to_string()))?;
+        let year: i16 = field(1)
+            .parse()
+            .ok()
+            .filter(|year| (1990..=2100).contains(year))
+            .ok_or_else(|| {
+                error(
+                    line,
+                    format!("year `{}` is not a year from 1990 to 2100", field(1)),
+                )
+            })?;
+        let population_0_17: u32 = field(2).replace(',', "").parse().map_err(|_| {
+            error(
+                line,
+                format!(
+                    "population_0_17 `{}` is not a whole number of children",
+                    field(2)
+                ),
+            )
+        })?;
+        if !seen.insert((code.clone(), year)) {
+            return Err(error(line, format!("{code} {year} is given twice")));
+        }
+        rows.push(ChildPopulation {
+            code,
+            year,
+            population_0_17,
+        });
+    }
+    Ok(rows)
 }
 
 fn code_suffix(code: Option<&String>) -> String {
@@ -656,6 +733,37 @@ mod tests {
                     prop_assert!((south..=south + size).contains(&centre.lat()));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn child_populations_are_read_and_bad_rows_named() {
+        let rows = read_populations(
+            "year,code,population_0_17,notes\n2024,E06000009,\"29,512\",ons\n2023,E06000009,29400,\n"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].population_0_17, 29_512);
+        assert_eq!(rows[1].year, 2023);
+        for (text, says) in [
+            ("code,year\nE06000009,2024\n", "population_0_17"),
+            (
+                "code,year,population_0_17\nE06000009,1850,10\n",
+                "line 2: year `1850`",
+            ),
+            (
+                "code,year,population_0_17\nE06000009,2024,-3\n",
+                "not a whole number",
+            ),
+            ("code,year,population_0_17\nBLACKPOOL,2024,3\n", "line 2"),
+            (
+                "code,year,population_0_17\nE06000009,2024,3\nE06000009,2024,4\n",
+                "line 3: E06000009 2024 is given twice",
+            ),
+        ] {
+            let err = read_populations(text.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(says), "{text:?}: {err}");
         }
     }
 }

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
-use crate::routes::{admin, analysis, audit, extracts, health, partnerships, releases};
+use crate::routes::{admin, analysis, audit, comparison, extracts, health, partnerships, releases};
 
 /// The service's OpenAPI description.
 #[derive(OpenApi)]
@@ -35,6 +35,7 @@ use crate::routes::{admin, analysis, audit, extracts, health, partnerships, rele
         analysis::grid,
         analysis::hotspots,
         analysis::emerging,
+        comparison::comparison,
         releases::prepare,
         releases::approve,
         releases::withdraw,

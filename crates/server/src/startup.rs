@@ -115,6 +115,7 @@ impl Application {
                 .service(routes::extracts::get)
                 .service(routes::extracts::rejections)
                 .service(routes::extracts::withdraw)
+                .service(routes::comparison::comparison)
                 .service(routes::releases::prepare)
                 .service(routes::releases::approve)
                 .service(routes::releases::withdraw)

@@ -14,6 +14,7 @@ mod error;
 pub mod migrations;
 pub mod partnerships;
 mod pool;
+pub mod populations;
 pub mod records;
 pub mod reference;
 pub mod releases;

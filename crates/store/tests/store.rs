@@ -464,3 +464,63 @@ async fn agreements_grant_their_scopes_between_their_dates_until_revoked() {
     );
     assert_eq!(verification.first_broken, None);
 }
+
+#[tokio::test]
+async fn child_populations_import_idempotently_and_sum_only_complete_years() {
+    use atlas_store::populations::{self, Estimate};
+    let test_db = TestDatabase::new().await;
+    import_cluster(&test_db).await;
+    let mut conn = database(&test_db).connection().await.unwrap();
+    let estimates = |population| {
+        vec![
+            Estimate {
+                code: "E06000009".to_owned(),
+                year: 2024,
+                population_0_17: population,
+            },
+            Estimate {
+                code: "E10000017".to_owned(),
+                year: 2024,
+                population_0_17: 255_000,
+            },
+        ]
+    };
+    let first = populations::import(&mut conn, &estimates(29_512), false, "ONS MYE 2024")
+        .await
+        .unwrap();
+    assert_eq!((first.written, first.unchanged), (2, 0));
+    let again = populations::import(&mut conn, &estimates(29_512), false, "ONS MYE 2024")
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.written, again.unchanged),
+        (0, 2),
+        "re-importing changes nothing"
+    );
+    let revised = populations::import(&mut conn, &estimates(29_600), false, "ONS MYE 2024")
+        .await
+        .unwrap();
+    assert_eq!((revised.written, revised.unchanged), (1, 1));
+
+    let unknown = vec![Estimate {
+        code: "E07000117".to_owned(),
+        year: 2024,
+        population_0_17: 10,
+    }];
+    let err = populations::import(&mut conn, &unknown, false, "x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(message) if message.contains("E07000117")),
+        "{err}"
+    );
+
+    let codes: Vec<String> = LANCASHIRE_CLUSTER.iter().map(|c| (*c).to_owned()).collect();
+    let sums = populations::of_partnerships(&mut conn, &codes)
+        .await
+        .unwrap();
+    assert_eq!(sums["E06000009"][0].population_0_17, 29_600);
+    assert_eq!(sums["E06000009"][0].source, "ONS MYE 2024");
+    assert!(!sums["E06000009"][0].approximate);
+    assert!(!sums.contains_key("E08000005"), "Rochdale has no figures");
+}

@@ -37,10 +37,10 @@ const PERMUTATION_SEED: u64 = 20_261_128;
 
 /// The query string, read key by key so that an unknown or repeated key is an error that names
 /// it (a misspelt filter must not silently widen the answer).
-struct Params(BTreeMap<String, String>);
+pub(crate) struct Params(BTreeMap<String, String>);
 
 impl Params {
-    fn parse(request: &HttpRequest) -> Result<Self, ApiError> {
+    pub(crate) fn parse(request: &HttpRequest) -> Result<Self, ApiError> {
         let pairs = web::Query::<Vec<(String, String)>>::from_query(request.query_string())
             .map_err(|err| ApiError::BadRequest(format!("the query string is malformed: {err}")))?
             .into_inner();
@@ -55,7 +55,7 @@ impl Params {
         Ok(Self(params))
     }
 
-    fn take<T: FromStr>(&mut self, key: &str) -> Result<Option<T>, ApiError>
+    pub(crate) fn take<T: FromStr>(&mut self, key: &str) -> Result<Option<T>, ApiError>
     where
         T::Err: Display,
     {
@@ -70,7 +70,7 @@ impl Params {
             .transpose()
     }
 
-    fn take_set<T: FromStr + Ord>(&mut self, key: &str) -> Result<BTreeSet<T>, ApiError>
+    pub(crate) fn take_set<T: FromStr + Ord>(&mut self, key: &str) -> Result<BTreeSet<T>, ApiError>
     where
         T::Err: Display,
     {
@@ -90,7 +90,7 @@ impl Params {
         )
     }
 
-    fn finish(self, known: &[&str]) -> Result<(), ApiError> {
+    pub(crate) fn finish(self, known: &[&str]) -> Result<(), ApiError> {
         match self.0.keys().next() {
             None => Ok(()),
             Some(key) => Err(ApiError::BadRequest(format!(

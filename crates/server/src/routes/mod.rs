@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod analysis;
 pub mod audit;
+pub mod comparison;
 pub mod extracts;
 pub mod health;
 pub mod partnerships;

@@ -20,7 +20,7 @@ use crate::ApiError;
 use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::guards::{ApproveRelease, PrepareRelease, ReadRelease};
-use crate::routes::analysis::{csv_response, study_area};
+use crate::routes::analysis::{Params, csv_response, study_area};
 
 /// The resolution of a release when none is asked for.
 const DEFAULT_RESOLUTION: u8 = 6;
@@ -310,15 +310,8 @@ pub async fn show(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.1;
-    let format =
-        web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string())
-            .map_err(|err| ApiError::BadRequest(err.to_string()))?;
-    if let Some(unknown) = format.keys().find(|key| key.as_str() != "format") {
-        return Err(ApiError::BadRequest(format!(
-            "unknown query parameter `{unknown}`"
-        )));
-    }
-    let csv = match format.get("format").map(String::as_str) {
+    let mut params = Params::parse(&request)?;
+    let csv = match params.take::<String>("format")?.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
         Some(other) => {
@@ -327,6 +320,7 @@ pub async fn show(
             )));
         }
     };
+    params.finish(&["format"])?;
     let mut conn = database.connection().await?;
     let release = releases::find(&mut conn, authorized.target().as_str(), id)
         .await?

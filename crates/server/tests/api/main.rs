@@ -3,6 +3,7 @@
 
 mod access;
 mod analysis;
+mod comparison;
 mod extracts;
 mod releases;
 mod service;

@@ -1,0 +1,185 @@
+//! A partnership's figures beside its neighbours': records and distinct children per period, by
+//! agency kind and indicator, and rates per 10,000 children aged 0 to 17. The counting is here;
+//! which figures are disclosure-controlled is the caller's (docs/privacy.md).
+
+use std::collections::HashSet;
+
+use atlas_domain::{AgencyKind, Indicator};
+use chrono::NaiveDate;
+
+use crate::grid::CaseRecord;
+
+/// One partnership's counts over consecutive periods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts {
+    /// Records per period (rows) and agency kind (columns, as [`AgencyKind::ALL`]): an additive
+    /// table, protected as a whole when it leaves the partnership.
+    pub records: Vec<Vec<u32>>,
+    /// Distinct children per period.
+    pub children: Vec<u32>,
+    /// Distinct children over all the periods (not the sum: a child may appear in several).
+    pub children_overall: u32,
+    /// Records over all the periods carrying each indicator (as [`Indicator::ALL`]); a record
+    /// may carry several, so these do not add up to the records.
+    pub indicators: Vec<u32>,
+}
+
+/// Counts `records` in the periods starting on `starts` (ascending; each ends the day before
+/// the next starts, the last on `end`). Records outside them are left out.
+#[must_use]
+pub fn count<'a>(
+    records: impl IntoIterator<Item = &'a CaseRecord>,
+    starts: &[NaiveDate],
+    end: NaiveDate,
+) -> Counts {
+    let periods = starts.len();
+    let mut counts = Counts {
+        records: vec![vec![0; AgencyKind::ALL.len()]; periods],
+        children: vec![0; periods],
+        children_overall: 0,
+        indicators: vec![0; Indicator::ALL.len()],
+    };
+    let mut seen: Vec<HashSet<u64>> = vec![HashSet::new(); periods];
+    let mut overall: HashSet<u64> = HashSet::new();
+    for record in records {
+        if record.occurred_on > end {
+            continue;
+        }
+        let Some(period) = starts
+            .partition_point(|start| *start <= record.occurred_on)
+            .checked_sub(1)
+        else {
+            continue;
+        };
+        if let Some(kind) = AgencyKind::ALL
+            .iter()
+            .position(|kind| *kind == record.agency_kind)
+        {
+            counts.records[period][kind] += 1;
+        }
+        if seen[period].insert(record.subject) {
+            counts.children[period] += 1;
+        }
+        overall.insert(record.subject);
+        for (position, indicator) in Indicator::ALL.iter().enumerate() {
+            if record.indicators.contains(*indicator) {
+                counts.indicators[position] += 1;
+            }
+        }
+    }
+    counts.children_overall = u32::try_from(overall.len()).unwrap_or(u32::MAX);
+    counts
+}
+
+/// Children per 10,000 children aged 0 to 17, to one decimal place; `None` without a
+/// population.
+#[must_use]
+pub fn rate_per_10000(children: u32, population: i64) -> Option<f64> {
+    #[allow(clippy::cast_precision_loss, reason = "populations are far below 2^52")]
+    (population > 0)
+        .then(|| (f64::from(children) * 10_000.0 / population as f64 * 10.0).round() / 10.0)
+}
+
+/// Ranks of rates, highest first (1 for the highest; equal rates share a rank); `None` where
+/// there is no rate.
+#[must_use]
+pub fn ranks(rates: &[Option<f64>]) -> Vec<Option<usize>> {
+    rates
+        .iter()
+        .map(|rate| {
+            rate.map(|rate| {
+                1 + rates
+                    .iter()
+                    .flatten()
+                    .filter(|other| **other > rate)
+                    .count()
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::Indicators;
+    use atlas_domain::{LocationRole, RecordKind};
+    use h3o::{LatLng, Resolution};
+
+    fn record(subject: u64, kind: AgencyKind, on: &str, indicators: &[Indicator]) -> CaseRecord {
+        CaseRecord {
+            cell: LatLng::new(53.8, -3.0).unwrap().to_cell(Resolution::Nine),
+            subject,
+            agency: 0,
+            agency_kind: kind,
+            record_kind: RecordKind::Incident,
+            occurred_on: on.parse().unwrap(),
+            location_role: LocationRole::Incident,
+            indicators: indicators.iter().copied().collect::<Indicators>(),
+            age_band: None,
+            sex: None,
+        }
+    }
+
+    #[test]
+    fn periods_count_records_by_kind_children_once_and_indicators_per_record() {
+        let day = |text: &str| text.parse::<NaiveDate>().unwrap();
+        let records = [
+            record(1, AgencyKind::Police, "2024-01-05", &[Indicator::Missing]),
+            record(
+                1,
+                AgencyKind::Health,
+                "2024-02-05",
+                &[Indicator::Missing, Indicator::GiftsMoney],
+            ),
+            record(2, AgencyKind::Police, "2024-04-05", &[]),
+            record(1, AgencyKind::Police, "2024-05-05", &[Indicator::Missing]),
+            record(3, AgencyKind::Police, "2023-12-31", &[Indicator::Missing]),
+            record(4, AgencyKind::Police, "2024-07-01", &[Indicator::Missing]),
+        ];
+        let counts = count(
+            &records,
+            &[day("2024-01-01"), day("2024-04-01")],
+            day("2024-06-30"),
+        );
+        let police = AgencyKind::ALL
+            .iter()
+            .position(|k| *k == AgencyKind::Police)
+            .unwrap();
+        let health = AgencyKind::ALL
+            .iter()
+            .position(|k| *k == AgencyKind::Health)
+            .unwrap();
+        assert_eq!(counts.records[0][police], 1);
+        assert_eq!(counts.records[0][health], 1);
+        assert_eq!(counts.records[1][police], 2);
+        assert_eq!(
+            counts.children,
+            vec![1, 2],
+            "child 1 once in the first quarter"
+        );
+        assert_eq!(
+            counts.children_overall, 2,
+            "children 1 and 2; 3 and 4 fall outside"
+        );
+        let missing = Indicator::ALL
+            .iter()
+            .position(|i| *i == Indicator::Missing)
+            .unwrap();
+        assert_eq!(counts.indicators[missing], 3);
+    }
+
+    #[test]
+    fn rates_are_per_ten_thousand_children_to_one_decimal_place() {
+        assert_eq!(rate_per_10000(94, 29_512), Some(31.9));
+        assert_eq!(rate_per_10000(0, 29_512), Some(0.0));
+        assert_eq!(rate_per_10000(5, 0), None);
+    }
+
+    #[test]
+    fn ranks_put_the_highest_rate_first_and_share_ties() {
+        assert_eq!(
+            ranks(&[Some(3.0), None, Some(7.5), Some(3.0)]),
+            vec![Some(2), None, Some(1), Some(2)]
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! The comparison through real HTTP: the partnership's own figures exact, its neighbours' only
+//! disclosure-controlled, rates per 10,000 children equal to a hand computation, and
+//! approximate populations labelled as such.
+
+use atlas_access::Role;
+use atlas_domain::AgencyKind;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::analysis::{BLACKPOOL, Planted, planted};
+use crate::support::token;
+
+const LANCASHIRE: &str = "E10000017";
+
+/// Rounds to one decimal place, as rates are shown.
+fn one_place(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+#[tokio::test]
+async fn a_partnership_sees_itself_exactly_and_its_neighbours_only_controlled() {
+    let Planted {
+        app, coverage_r8, ..
+    } = planted().await;
+    // Lancashire, Blackpool's one neighbour here, has three children in February 2024.
+    let lancashire_police = app
+        .register_agency_of_kind("Lancashire Police", AgencyKind::Police, &[LANCASHIRE])
+        .await;
+    let mut rows = String::from("subject,record_kind,occurred_on,lat,lon,indicators\n");
+    for child in 0..3 {
+        rows.push_str(&format!(
+            "{:064x},incident,2024-02-1{child},53.7590,-2.6990,missing\n",
+            900_000 + child
+        ));
+    }
+    let response = app
+        .upload(
+            lancashire_police,
+            "text/csv",
+            rows.into_bytes(),
+            "/api/v1/extracts",
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    app.count(
+        "WITH added AS (INSERT INTO child_populations (partnership_code, local_authority_code, year, population_0_17, approximate, source) \
+         VALUES ('E06000009', 'E06000009', 2024, 29512, false, 'fixture') RETURNING 1) SELECT count(*) FROM added",
+    )
+    .await;
+
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let path = format!(
+        "/api/v1/partnerships/{BLACKPOOL}/comparison?from=2024-01-01&to=2024-06-30&by=quarter"
+    );
+    let response = app.get_as(&analyst, &path).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["rates_approximate"], false);
+    let members = body["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "Blackpool and Lancashire: {body}");
+    let own = &members[0];
+    assert_eq!(own["code"], BLACKPOOL);
+    assert_eq!(own["disclosure_controlled"], false);
+
+    // By hand: one background child per resolution-8 cell in month 1 + i % 9, and the 70
+    // cluster children in March; social care's referrals in April are of cluster children.
+    let background = |months: std::ops::Range<usize>| {
+        (0..coverage_r8)
+            .filter(|i| months.contains(&(i % 9)))
+            .count()
+    };
+    let children = background(0..6) + 70;
+    let expected_rate = one_place(children as f64 * 10_000.0 / 29_512.0);
+    assert_eq!(own["children"], children);
+    assert_eq!(own["rate_per_10000"], expected_rate);
+    assert_eq!(own["rank"], 1, "the only rate shown");
+    assert_eq!(own["difference_from_group_mean"], 0.0);
+    let q1 = one_place((background(0..3) + 70) as f64 * 10_000.0 / 29_512.0);
+    let q2 = one_place((background(3..6) + 35) as f64 * 10_000.0 / 29_512.0);
+    let periods = own["periods"].as_array().unwrap();
+    assert_eq!(periods[0]["period"], "2024-Q1");
+    assert_eq!(periods[0]["rate_per_10000"], q1);
+    assert_eq!(periods[1]["rate_per_10000"], q2);
+    assert_eq!(periods[1]["change_in_rate"], one_place(q2 - q1));
+    assert_eq!(periods[1]["direction"], if q2 < q1 { "down" } else { "up" });
+    assert_eq!(
+        own["records_by_agency_kind"]["social_care"], 35,
+        "exact inside the partnership"
+    );
+
+    // The neighbour: three children and three records, so `c`, and no rate.
+    let neighbour = &members[1];
+    assert_eq!(neighbour["code"], LANCASHIRE);
+    assert_eq!(neighbour["disclosure_controlled"], true);
+    assert_eq!(neighbour["children"], "c");
+    assert_eq!(neighbour["records"], "c");
+    assert!(neighbour["rate_per_10000"].is_null());
+    assert!(neighbour["rank"].is_null());
+    let threshold = body["disclosure"]["threshold"].as_u64().unwrap();
+    let mut figures = vec![neighbour["children"].clone(), neighbour["records"].clone()];
+    for period in neighbour["periods"].as_array().unwrap() {
+        figures.push(period["records"].clone());
+        figures.push(period["children"].clone());
+    }
+    for map in ["records_by_agency_kind", "records_by_indicator"] {
+        figures.extend(neighbour[map].as_object().unwrap().values().cloned());
+    }
+    for figure in figures {
+        assert!(
+            figure == "c" || figure.as_u64().is_some_and(|n| n == 0 || n > threshold),
+            "{figure} about the neighbour is not controlled: {neighbour}"
+        );
+    }
+
+    // Approximate populations are labelled.
+    app.count(
+        "WITH changed AS (UPDATE child_populations SET approximate = true RETURNING 1) SELECT count(*) FROM changed",
+    )
+    .await;
+    let body: Value = app.get_as(&analyst, &path).await.json().await.unwrap();
+    assert_eq!(body["rates_approximate"], true);
+    assert!(body["rates_note"].as_str().unwrap().contains("APPROXIMATE"));
+    assert_eq!(body["members"][0]["population"]["approximate"], true);
+
+    // Bad questions, and other people.
+    for (query, says) in [
+        ("by=week", "quarter or month"),
+        ("from=2024-06-01&to=2024-01-01", "after"),
+        ("from=2000-01-01&to=2024-01-01&by=month", "at most 60"),
+        ("colour=red", "colour"),
+    ] {
+        let response = app
+            .get_as(
+                &analyst,
+                &format!("/api/v1/partnerships/{BLACKPOOL}/comparison?{query}"),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert!(response.text().await.unwrap().contains(says), "{query}");
+    }
+    let viewer = token(Role::PartnerViewer, LANCASHIRE, None);
+    assert_eq!(
+        app.get_as(&viewer, &path).await.status(),
+        StatusCode::FORBIDDEN
+    );
+}

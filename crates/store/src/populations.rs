@@ -1,0 +1,196 @@
+//! Children aged 0 to 17 per local authority and year: the denominators of rates per 10,000
+//! children (ONS mid-year estimates, or an approximation the demo labels as such).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+
+use crate::StoreError;
+use crate::schema::{child_populations, local_authorities};
+
+/// One local authority's children in one year, as imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Estimate {
+    /// GSS code of the local authority.
+    pub code: String,
+    /// Year.
+    pub year: i16,
+    /// Children aged 0 to 17.
+    pub population_0_17: i32,
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Rows written (new or changed).
+    pub written: usize,
+    /// Rows already stored with the same figures.
+    pub unchanged: usize,
+}
+
+/// Stores estimates, replacing earlier figures for the same authority and year, in one
+/// transaction. `approximate` marks figures that are not official estimates; `source` says
+/// where they come from.
+///
+/// # Errors
+/// [`StoreError::Invalid`] naming codes that are not local authorities Atlas knows (nothing is
+/// stored then).
+pub async fn import(
+    conn: &mut AsyncPgConnection,
+    estimates: &[Estimate],
+    approximate: bool,
+    source: &str,
+) -> Result<ImportSummary, StoreError> {
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        let codes: BTreeSet<&str> = estimates.iter().map(|e| e.code.as_str()).collect();
+        let partnerships: BTreeMap<String, String> = local_authorities::table
+            .filter(local_authorities::code.eq_any(&codes))
+            .select((local_authorities::code, local_authorities::partnership_code))
+            .load::<(String, String)>(conn)
+            .await?
+            .into_iter()
+            .collect();
+        let unknown: Vec<&str> = codes
+            .iter()
+            .filter(|code| !partnerships.contains_key(**code))
+            .copied()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "{} code(s) are not local authorities Atlas knows (import the boundaries first, \
+                 or give upper-tier authority codes): {}",
+                unknown.len(),
+                unknown
+                    .iter()
+                    .take(5)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let stored: BTreeMap<(String, i16), (i32, bool, String)> = child_populations::table
+            .filter(child_populations::local_authority_code.eq_any(&codes))
+            .select((
+                child_populations::local_authority_code,
+                child_populations::year,
+                child_populations::population_0_17,
+                child_populations::approximate,
+                child_populations::source,
+            ))
+            .load::<(String, i16, i32, bool, String)>(conn)
+            .await?
+            .into_iter()
+            .map(|(code, year, population, approximate, source)| {
+                ((code, year), (population, approximate, source))
+            })
+            .collect();
+        let mut summary = ImportSummary::default();
+        for estimate in estimates {
+            let figures = (estimate.population_0_17, approximate, source.to_owned());
+            if stored.get(&(estimate.code.clone(), estimate.year)) == Some(&figures) {
+                summary.unchanged += 1;
+                continue;
+            }
+            diesel::insert_into(child_populations::table)
+                .values((
+                    child_populations::partnership_code.eq(&partnerships[&estimate.code]),
+                    child_populations::local_authority_code.eq(&estimate.code),
+                    child_populations::year.eq(estimate.year),
+                    child_populations::population_0_17.eq(estimate.population_0_17),
+                    child_populations::approximate.eq(approximate),
+                    child_populations::source.eq(source),
+                ))
+                .on_conflict((
+                    child_populations::partnership_code,
+                    child_populations::local_authority_code,
+                    child_populations::year,
+                ))
+                .do_update()
+                .set((
+                    child_populations::population_0_17
+                        .eq(excluded(child_populations::population_0_17)),
+                    child_populations::approximate.eq(excluded(child_populations::approximate)),
+                    child_populations::source.eq(excluded(child_populations::source)),
+                ))
+                .execute(conn)
+                .await?;
+            summary.written += 1;
+        }
+        Ok(summary)
+    })
+    .await
+}
+
+/// A partnership's children in one year: the sum over its local authorities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnershipPopulation {
+    /// Year.
+    pub year: i16,
+    /// Children aged 0 to 17.
+    pub population_0_17: i64,
+    /// Whether any of the figures summed is an approximation.
+    pub approximate: bool,
+    /// Where the figures come from.
+    pub source: String,
+}
+
+/// For each of `partnerships`, its child population by year, for the years in which every one
+/// of its local authorities has a figure (a partial sum would understate the denominator).
+///
+/// # Errors
+/// [`StoreError`] when the query fails.
+pub async fn of_partnerships(
+    conn: &mut AsyncPgConnection,
+    partnerships: &[String],
+) -> Result<BTreeMap<String, Vec<PartnershipPopulation>>, StoreError> {
+    let authorities: Vec<(String, String)> = local_authorities::table
+        .filter(local_authorities::partnership_code.eq_any(partnerships))
+        .select((local_authorities::partnership_code, local_authorities::code))
+        .load(conn)
+        .await?;
+    let mut members: BTreeMap<String, usize> = BTreeMap::new();
+    for (partnership, _) in &authorities {
+        *members.entry(partnership.clone()).or_default() += 1;
+    }
+    let rows: Vec<(String, i16, i32, bool, String)> = child_populations::table
+        .filter(child_populations::partnership_code.eq_any(partnerships))
+        .select((
+            child_populations::partnership_code,
+            child_populations::year,
+            child_populations::population_0_17,
+            child_populations::approximate,
+            child_populations::source,
+        ))
+        .load(conn)
+        .await?;
+    let mut sums: BTreeMap<(String, i16), (usize, PartnershipPopulation)> = BTreeMap::new();
+    for (partnership, year, population, approximate, source) in rows {
+        let (count, sum) = sums.entry((partnership, year)).or_insert((
+            0,
+            PartnershipPopulation {
+                year,
+                population_0_17: 0,
+                approximate: false,
+                source: String::new(),
+            },
+        ));
+        *count += 1;
+        sum.population_0_17 += i64::from(population);
+        sum.approximate |= approximate;
+        if !sum.source.split("; ").any(|known| known == source) {
+            if !sum.source.is_empty() {
+                sum.source.push_str("; ");
+            }
+            sum.source.push_str(&source);
+        }
+    }
+    let mut result: BTreeMap<String, Vec<PartnershipPopulation>> = BTreeMap::new();
+    for ((partnership, _), (count, sum)) in sums {
+        if members.get(&partnership) == Some(&count) {
+            result.entry(partnership).or_default().push(sum);
+        }
+    }
+    Ok(result)
+}
