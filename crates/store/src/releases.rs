@@ -80,9 +80,10 @@ pub struct Draft {
 /// Stores a prepared release (the next version of the partnership's) and appends `entry`.
 ///
 /// # Errors
-/// [`StoreError::Conflict`] when the quarter has a release in force, or when the partnership's
-/// releases so far use another resolution (mixing resolutions would let a partner subtract
-/// one release from another).
+/// [`StoreError::Conflict`] when the quarter has a release awaiting approval or was ever
+/// published, or when the partnership's releases so far use another resolution: any of these
+/// would give a partner two tables that overlap, whose difference could expose a suppressed
+/// value.
 pub async fn prepare(
     conn: &mut AsyncPgConnection,
     draft: &Draft,
@@ -112,10 +113,21 @@ pub async fn prepare(
         }
         if let Some(other) = earlier
             .iter()
+            .find(|release| release.period == draft.period && release.approved_at.is_some())
+        {
+            return Err(StoreError::Conflict(format!(
+                "{} was published as release version {}: partners may hold it, and a second \
+                 version of the same quarter would let them subtract one from the other, so \
+                 a published quarter is never released again",
+                draft.period, other.version
+            )));
+        }
+        if let Some(other) = earlier
+            .iter()
             .find(|release| release.period == draft.period && release.withdrawn_at.is_none())
         {
             return Err(StoreError::Conflict(format!(
-                "{} already has release version {} in force; withdraw it first",
+                "{} already has release version {} awaiting approval; withdraw it first",
                 draft.period, other.version
             )));
         }

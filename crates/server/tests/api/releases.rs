@@ -240,7 +240,9 @@ async fn a_release_is_seen_by_agreed_partners_only_once_a_second_analyst_approve
     assert_eq!(status, StatusCode::CONFLICT, "{text}");
     assert!(text.contains("resolution 6"), "{text}");
 
-    // Withdrawn: partners no longer see it; the quarter may be released again.
+    // Withdrawn: partners no longer see it. They may already hold it, so the quarter is never
+    // released again (two versions could be subtracted); a quarter withdrawn before approval
+    // can be.
     let (status, text) = send(
         &app,
         &preparer,
@@ -255,6 +257,8 @@ async fn a_release_is_seen_by_agreed_partners_only_once_a_second_analyst_approve
         serde_json::from_str::<Value>(&text).unwrap()["releases"],
         json!([])
     );
+    let (status, _) = send(&app, &viewer, Method::GET, &one, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, text) = send(
         &app,
         &preparer,
@@ -263,8 +267,43 @@ async fn a_release_is_seen_by_agreed_partners_only_once_a_second_analyst_approve
         Some(json!({"period": "2024-Q1"})),
     )
     .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{text}");
+    assert!(text.contains("subtract"), "{text}");
+    let (status, text) = send(
+        &app,
+        &preparer,
+        Method::POST,
+        &releases,
+        Some(json!({"period": "2024-Q2"})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{text}");
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["version"], 2);
+    let second: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(second["version"], 2);
+    let second_path = format!("{releases}/{}", second["id"].as_str().unwrap());
+    let (status, _) = send(
+        &app,
+        &approver,
+        Method::POST,
+        &format!("{second_path}/withdraw"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, text) = send(
+        &app,
+        &preparer,
+        Method::POST,
+        &releases,
+        Some(json!({"period": "2024-Q2"})),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "never published, so released afresh: {text}"
+    );
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["version"], 3);
 
     // Every step is in the audit trail, with who did it.
     for (action, subject) in [
