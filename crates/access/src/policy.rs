@@ -42,11 +42,13 @@ pub enum Action {
     ManageUsers,
     /// Read the audit trail and its verification state.
     ReadAudit,
+    /// Produce the national export: every partnership's disclosure-controlled figures.
+    ExportNational,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::ReadReference,
         Self::UploadExtract,
         Self::ReadBatch,
@@ -61,6 +63,7 @@ impl Action {
         Self::ManageAgreements,
         Self::ManageUsers,
         Self::ReadAudit,
+        Self::ExportNational,
     ];
 
     /// The name recorded in the audit trail.
@@ -81,6 +84,7 @@ impl Action {
             Self::ManageAgreements => "agreement.manage",
             Self::ManageUsers => "user.manage",
             Self::ReadAudit => "audit.read",
+            Self::ExportNational => "export.national",
         }
     }
 
@@ -97,7 +101,10 @@ impl Action {
                 &[Role::PartnershipAnalyst]
             }
             Self::ReadRelease => &[Role::PartnershipAnalyst, Role::PartnerViewer],
-            Self::ManageAgencies | Self::ManageAgreements | Self::ManageUsers => &[Role::Admin],
+            Self::ManageAgencies
+            | Self::ManageAgreements
+            | Self::ManageUsers
+            | Self::ExportNational => &[Role::Admin],
             Self::ReadAudit => &[Role::Auditor],
         }
     }
@@ -297,7 +304,8 @@ fn decide_for_role(
             | Action::ManageAgencies
             | Action::ManageAgreements
             | Action::ManageUsers
-            | Action::ReadAudit,
+            | Action::ReadAudit
+            | Action::ExportNational,
             Resource::Instance,
         ) => Decision::Allow,
         (Action::UploadExtract, Resource::Agency { id }) => own_agency(id),

@@ -102,6 +102,61 @@ pub enum AuditCommand {
     Verify,
 }
 
+/// `atlas export …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ExportCommand {
+    /// Every partnership's disclosure-controlled figures for one calendar quarter, in the
+    /// national export's stable schema (docs/privacy.md, "National export").
+    National {
+        /// A calendar quarter, such as 2026-Q1.
+        #[arg(long)]
+        period: String,
+        /// `csv` (default) or `json`.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+}
+
+/// Runs an export command; the export is audited like the HTTP one.
+pub async fn export(settings: &Settings, command: ExportCommand) -> anyhow::Result<()> {
+    let ExportCommand::National {
+        period,
+        format,
+        output,
+    } = command;
+    let mut conn = connect(settings).await?;
+    let rows = atlas_server::export::national(&mut conn, &period).await?;
+    let mut entry = operator_entry(Action::ExportNational, "/api/v1/exports/national");
+    entry.parameters.insert("period".to_owned(), period.clone());
+    entry.rows_returned = i64::try_from(rows.len()).ok();
+    audit::append_committed(&mut conn, &[entry]).await?;
+    let body = if format == "json" {
+        serde_json::to_vec_pretty(&serde_json::json!({
+            "schema": atlas_server::export::SCHEMA,
+            "period": period,
+            "rows": rows,
+        }))?
+    } else {
+        atlas_server::export::to_csv(&rows)?
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(&path, body)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "national export for {period}: {} rows written to {}",
+                rows.len(),
+                path.display()
+            );
+        }
+        None => std::io::Write::write_all(&mut std::io::stdout(), &body)?,
+    }
+    Ok(())
+}
+
 /// The audit entry of an operator's change: the subject is `cli:<user>`.
 pub fn operator_entry(action: Action, resource: &str) -> NewEntry {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());

@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: admin::AuditCommand,
     },
+    /// Disclosure-controlled exports.
+    Export {
+        #[command(subcommand)]
+        command: admin::ExportCommand,
+    },
     /// Development signing keys and tokens.
     Token {
         #[command(subcommand)]
@@ -198,6 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agreement { command } => admin::agreement(&settings, command).await,
         Command::User { command } => admin::user(&settings, command).await,
         Command::Audit { command } => admin::audit(&settings, command).await,
+        Command::Export { command } => admin::export(&settings, command).await,
         Command::Token { command } => token::run(&settings, command),
         Command::Pseudonymise(args) => pseudonymise::run(args),
         Command::Upload(args) => upload::run(&settings, args).await,

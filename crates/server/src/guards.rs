@@ -45,6 +45,8 @@ instance_guards! {
     ManageUsers => ManageUsers;
     /// Reading the audit trail.
     ReadAudit => ReadAudit;
+    /// Producing the national export.
+    ExportNational => ExportNational;
 }
 
 /// Uploading an extract for the caller's agency.

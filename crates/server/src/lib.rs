@@ -11,6 +11,7 @@ mod analysis;
 mod audit;
 mod auth;
 mod error;
+pub mod export;
 mod guards;
 mod openapi;
 mod pipeline;

@@ -4,7 +4,9 @@ use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
-use crate::routes::{admin, analysis, audit, comparison, extracts, health, partnerships, releases};
+use crate::routes::{
+    admin, analysis, audit, comparison, exports, extracts, health, partnerships, releases,
+};
 
 /// The service's OpenAPI description.
 #[derive(OpenApi)]
@@ -36,6 +38,7 @@ use crate::routes::{admin, analysis, audit, comparison, extracts, health, partne
         analysis::hotspots,
         analysis::emerging,
         comparison::comparison,
+        exports::national_export,
         releases::prepare,
         releases::approve,
         releases::withdraw,
@@ -45,7 +48,7 @@ use crate::routes::{admin, analysis, audit, comparison, extracts, health, partne
         audit::verify,
         openapi_json
     ),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, releases::ReleaseView, releases::ReleaseList, releases::NewRelease, audit::AuditPage, audit::ChainState)),
+    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, releases::ReleaseView, releases::ReleaseList, releases::NewRelease, exports::NationalExport, crate::export::ExportRow, audit::AuditPage, audit::ChainState)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),

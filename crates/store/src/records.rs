@@ -144,3 +144,84 @@ pub async fn load(
     }
     Ok(PartnershipRecords { records, agencies })
 }
+
+/// Every partnership's records by agency kind, and distinct subjects, for the days from `from`
+/// to `to`: the counts of the national export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeriodCounts {
+    /// Records per agency kind.
+    pub records: HashMap<AgencyKind, u32>,
+    /// Distinct subjects.
+    pub subjects: u32,
+}
+
+/// [`PeriodCounts`] of every partnership with records between `from` and `to` (inclusive),
+/// keyed by GSS code.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn period_counts(
+    conn: &mut AsyncPgConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<HashMap<String, PeriodCounts>, StoreError> {
+    use diesel::sql_types::{Date, Text};
+    #[derive(QueryableByName)]
+    struct ByKind {
+        #[diesel(sql_type = Text)]
+        partnership_code: String,
+        #[diesel(sql_type = Text)]
+        kind: String,
+        #[diesel(sql_type = BigInt)]
+        records: i64,
+    }
+    #[derive(QueryableByName)]
+    struct Subjects {
+        #[diesel(sql_type = Text)]
+        partnership_code: String,
+        #[diesel(sql_type = BigInt)]
+        subjects: i64,
+    }
+    let by_kind: Vec<ByKind> = diesel::sql_query(
+        "SELECT r.partnership_code, a.kind, count(*) AS records
+         FROM case_records r JOIN agencies a ON a.id = r.agency_id
+         WHERE r.occurred_on BETWEEN $1 AND $2 GROUP BY 1, 2",
+    )
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .load(conn)
+    .await?;
+    let subjects: Vec<Subjects> = diesel::sql_query(
+        "SELECT partnership_code, count(DISTINCT subject) AS subjects
+         FROM case_records WHERE occurred_on BETWEEN $1 AND $2 GROUP BY 1",
+    )
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .load(conn)
+    .await?;
+    let mut counts: HashMap<String, PeriodCounts> = HashMap::new();
+    for ByKind {
+        partnership_code: partnership,
+        kind,
+        records,
+    } in by_kind
+    {
+        let kind: AgencyKind = kind
+            .parse()
+            .map_err(|err| StoreError::Invalid(format!("stored agency kind: {err}")))?;
+        counts
+            .entry(partnership)
+            .or_default()
+            .records
+            .insert(kind, u32::try_from(records).unwrap_or(u32::MAX));
+    }
+    for Subjects {
+        partnership_code: partnership,
+        subjects,
+    } in subjects
+    {
+        counts.entry(partnership).or_default().subjects =
+            u32::try_from(subjects).unwrap_or(u32::MAX);
+    }
+    Ok(counts)
+}

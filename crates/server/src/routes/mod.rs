@@ -4,6 +4,7 @@ pub mod admin;
 pub mod analysis;
 pub mod audit;
 pub mod comparison;
+pub mod exports;
 pub mod extracts;
 pub mod health;
 pub mod partnerships;

@@ -9,7 +9,7 @@ use atlas_analytics::grid::{Filter, records_by_agency_kind};
 use atlas_domain::{AgencyKind, StoredResolution};
 use atlas_store::Database;
 use atlas_store::releases::{self, Change, Draft, Release};
-use chrono::{DateTime, Months, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use h3o::{CellIndex, Resolution};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::ApiError;
 use crate::analysis::RecordCache;
 use crate::auth::Authorized;
+use crate::export::quarter;
 use crate::guards::{ApproveRelease, PrepareRelease, ReadRelease};
 use crate::routes::analysis::{Params, csv_response, study_area};
 
@@ -112,28 +113,6 @@ pub struct NewRelease {
     pub resolution: Option<u8>,
 }
 
-/// The first and last day of a calendar quarter written `YYYY-Qn`.
-fn quarter(period: &str) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let invalid = || {
-        ApiError::BadRequest(format!(
-            "`period`: `{period}` is not a calendar quarter such as 2026-Q1 (releases cover \
-             fixed quarters, so that no two overlap)"
-        ))
-    };
-    let (year, number) = period.split_once("-Q").ok_or_else(invalid)?;
-    let year: i32 = year.parse().map_err(|_| invalid())?;
-    let number: u32 = number.parse().map_err(|_| invalid())?;
-    if !(1..=4).contains(&number) || !(2000..=2100).contains(&year) {
-        return Err(invalid());
-    }
-    let first = NaiveDate::from_ymd_opt(year, 3 * number - 2, 1).ok_or_else(invalid)?;
-    let last = first
-        .checked_add_months(Months::new(3))
-        .and_then(|next| next.pred_opt())
-        .ok_or_else(invalid)?;
-    Ok((first, last))
-}
-
 /// The protected table as it is published.
 fn content(
     period: &str,
@@ -175,7 +154,13 @@ pub async fn prepare(
     body: web::Json<NewRelease>,
 ) -> Result<HttpResponse, ApiError> {
     let code = authorized.target().clone();
-    let (from, to) = quarter(&body.period)?;
+    let (from, to) = quarter(&body.period).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "`period`: `{}` is not a calendar quarter such as 2026-Q1 (releases cover fixed \
+             quarters, so that no two overlap)",
+            body.period
+        ))
+    })?;
     let resolution = body.resolution.unwrap_or(DEFAULT_RESOLUTION);
     if !(5..=7).contains(&resolution) {
         return Err(ApiError::BadRequest(format!(
@@ -357,33 +342,4 @@ pub async fn show(
             release.partnership_code, release.version, release.period
         ),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quarters_are_calendar_quarters_and_nothing_else() {
-        let day = |text: &str| text.parse::<NaiveDate>().unwrap();
-        assert_eq!(
-            quarter("2026-Q1").unwrap(),
-            (day("2026-01-01"), day("2026-03-31"))
-        );
-        assert_eq!(
-            quarter("2024-Q4").unwrap(),
-            (day("2024-10-01"), day("2024-12-31"))
-        );
-        for bad in [
-            "2026-Q5",
-            "2026-Q0",
-            "2026",
-            "2026-01-01",
-            "Q1-2026",
-            "9999-Q1",
-            "",
-        ] {
-            assert!(quarter(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -4,6 +4,7 @@
 mod access;
 mod analysis;
 mod comparison;
+mod exports;
 mod extracts;
 mod releases;
 mod service;

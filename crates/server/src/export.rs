@@ -1,0 +1,201 @@
+//! The national export: every partnership's disclosure-controlled figures for one calendar
+//! quarter, in a stable long format that combines across England (docs/privacy.md, "National
+//! export"). Served by `GET /api/v1/exports/national` and written by `atlas export national`.
+
+use atlas_analytics::comparison::rate_per_10000;
+use atlas_analytics::disclosure::{Policy, Published, protect, protect_count};
+use atlas_domain::AgencyKind;
+use atlas_store::{StoreError, partnerships, populations, records};
+use chrono::{Datelike as _, Months, NaiveDate};
+use diesel_async::AsyncPgConnection;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The schema's name and version: a consumer checks it before reading the rows.
+pub const SCHEMA: &str = "atlas-national-export/1";
+
+/// The columns of the CSV, in order.
+pub const COLUMNS: [&str; 8] = [
+    "schema",
+    "gss_code",
+    "partnership",
+    "period",
+    "measure",
+    "breakdown",
+    "value",
+    "note",
+];
+
+/// One figure of one partnership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ExportRow {
+    /// GSS code of the partnership (its upper-tier local authority).
+    pub gss_code: String,
+    /// Its name.
+    pub partnership: String,
+    /// The calendar quarter, `YYYY-Qn`.
+    pub period: String,
+    /// `records`, `children`, `rate_per_10000` or `population_0_17`.
+    pub measure: &'static str,
+    /// `all`, or an agency kind for `records`.
+    pub breakdown: String,
+    /// A whole number (a rate to one decimal place); `c` where suppressed, `x` where not
+    /// available.
+    pub value: String,
+    /// `approximate` where the population (and so the rate) is an approximation; empty
+    /// otherwise.
+    pub note: &'static str,
+}
+
+/// The first and last day of a calendar quarter written `YYYY-Qn` (years 2000 to 2100), or
+/// `None`. Releases and the national export cover whole quarters only, so that no two of them
+/// overlap.
+#[must_use]
+pub fn quarter(period: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let (year, number) = period.split_once("-Q")?;
+    let year: i32 = year
+        .parse()
+        .ok()
+        .filter(|year| (2000..=2100).contains(year))?;
+    let number: u32 = number
+        .parse()
+        .ok()
+        .filter(|number| (1..=4).contains(number))?;
+    let first = NaiveDate::from_ymd_opt(year, 3 * number - 2, 1)?;
+    let last = first.checked_add_months(Months::new(3))?.pred_opt()?;
+    Some((first, last))
+}
+
+fn shown(value: Published) -> String {
+    value.to_string()
+}
+
+/// Every partnership's figures for `period` (a quarter that [`quarter`] accepts), sorted by
+/// GSS code: records in all and by agency kind (one protected table per partnership), distinct
+/// children (primary suppression), the child population and the rate per 10,000 children
+/// (shown only where the children are).
+///
+/// # Errors
+/// [`StoreError::Invalid`] for a period that is not a quarter; [`StoreError`] when a query
+/// fails.
+pub async fn national(
+    conn: &mut AsyncPgConnection,
+    period: &str,
+) -> Result<Vec<ExportRow>, StoreError> {
+    let (from, to) = quarter(period).ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "`period`: `{period}` is not a calendar quarter such as 2026-Q1 (the export covers \
+             whole quarters, so that no two exports overlap)"
+        ))
+    })?;
+    let all = partnerships::list(conn).await?;
+    let codes: Vec<String> = all.iter().map(|p| p.code.clone()).collect();
+    let mut counts = records::period_counts(conn, from, to).await?;
+    let mut populations = populations::of_partnerships(conn, &codes).await?;
+    let policy = Policy::default();
+    let mut rows = Vec::new();
+    for partnership in all {
+        let counts = counts.remove(&partnership.code).unwrap_or_default();
+        let row = |measure, breakdown: &str, value: String, note| ExportRow {
+            gss_code: partnership.code.clone(),
+            partnership: partnership.name.clone(),
+            period: period.to_owned(),
+            measure,
+            breakdown: breakdown.to_owned(),
+            value,
+            note,
+        };
+        let by_kind: Vec<u32> = AgencyKind::ALL
+            .iter()
+            .map(|kind| counts.records.get(kind).copied().unwrap_or(0))
+            .collect();
+        let table = protect(std::slice::from_ref(&by_kind), policy);
+        rows.push(row("records", "all", shown(table.grand_total), ""));
+        for (kind, value) in AgencyKind::ALL.iter().zip(&table.cells[0]) {
+            rows.push(row("records", &kind.to_string(), shown(*value), ""));
+        }
+        let children = protect_count(counts.subjects, policy);
+        rows.push(row("children", "all", shown(children), ""));
+        let population = populations
+            .remove(&partnership.code)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|population| i32::from(population.year) <= from.year())
+            .max_by_key(|population| population.year);
+        let note = if population.as_ref().is_some_and(|p| p.approximate) {
+            "approximate"
+        } else {
+            ""
+        };
+        rows.push(row(
+            "population_0_17",
+            "all",
+            population
+                .as_ref()
+                .map_or_else(|| "x".to_owned(), |p| p.population_0_17.to_string()),
+            note,
+        ));
+        let rate = match (children, &population) {
+            (Published::Suppressed, _) => "c".to_owned(),
+            (Published::Value(children), Some(population)) => {
+                rate_per_10000(children, population.population_0_17)
+                    .map_or_else(|| "x".to_owned(), |rate| format!("{rate:.1}"))
+            }
+            (Published::Value(_), None) => "x".to_owned(),
+        };
+        rows.push(row("rate_per_10000", "all", rate, note));
+    }
+    Ok(rows)
+}
+
+/// The rows as CSV with [`COLUMNS`].
+///
+/// # Errors
+/// When writing fails (it does not, into memory).
+pub fn to_csv(rows: &[ExportRow]) -> Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(COLUMNS)?;
+    for row in rows {
+        writer.write_record([
+            SCHEMA,
+            &row.gss_code,
+            &row.partnership,
+            &row.period,
+            row.measure,
+            &row.breakdown,
+            &row.value,
+            row.note,
+        ])?;
+    }
+    writer.flush()?;
+    writer.into_inner().map_err(|err| err.into_error().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quarters_are_calendar_quarters_and_nothing_else() {
+        let day = |text: &str| text.parse::<NaiveDate>().unwrap();
+        assert_eq!(
+            quarter("2026-Q1").unwrap(),
+            (day("2026-01-01"), day("2026-03-31"))
+        );
+        assert_eq!(
+            quarter("2024-Q4").unwrap(),
+            (day("2024-10-01"), day("2024-12-31"))
+        );
+        for bad in [
+            "2026-Q5",
+            "2026-Q0",
+            "2026",
+            "2026-01-01",
+            "Q1-2026",
+            "9999-Q1",
+            "",
+        ] {
+            assert!(quarter(bad).is_none(), "{bad}");
+        }
+    }
+}

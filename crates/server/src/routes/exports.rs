@@ -1,0 +1,79 @@
+//! The national export over HTTP, for the instance's administrators.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use atlas_store::Database;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::ApiError;
+use crate::auth::Authorized;
+use crate::export::{ExportRow, SCHEMA, national, to_csv};
+use crate::guards::ExportNational;
+use crate::routes::analysis::Params;
+
+/// The national export as JSON.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NationalExport {
+    /// `atlas-national-export/1`.
+    pub schema: &'static str,
+    /// The calendar quarter.
+    pub period: String,
+    /// Every partnership's figures, sorted by GSS code.
+    pub rows: Vec<ExportRow>,
+}
+
+/// Every partnership's disclosure-controlled figures for one calendar quarter
+/// (docs/privacy.md, "National export"): JSON, or CSV with `format=csv`.
+#[utoipa::path(
+    tag = "releases",
+    security(("bearer" = [])),
+    params(
+        ("period" = String, Query, description = "A calendar quarter, such as 2026-Q1"),
+        ("format" = Option<String>, Query, description = "json (default) or csv")
+    ),
+    responses(
+        (status = 200, body = NationalExport),
+        (status = 200, content_type = "text/csv", description = "schema,gss_code,partnership,period,measure,breakdown,value,note"),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody)
+    )
+)]
+#[get("/api/v1/exports/national")]
+pub async fn national_export(
+    authorized: Authorized<ExportNational>,
+    request: HttpRequest,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = Params::parse(&request)?;
+    let period: String = params
+        .take("period")?
+        .ok_or_else(|| ApiError::BadRequest("`period` is required, such as 2026-Q1".to_owned()))?;
+    let csv = match params.take::<String>("format")?.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`format`: `{other}` is not json or csv"
+            )));
+        }
+    };
+    params.finish(&["period", "format"])?;
+    let mut conn = database.connection().await?;
+    let rows = national(&mut conn, &period).await?;
+    authorized.returned(rows.len());
+    if csv {
+        let body = to_csv(&rows).map_err(|err| ApiError::Internal(format!("export: {err}")))?;
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                "content-disposition",
+                format!("attachment; filename=\"atlas-national-{period}.csv\""),
+            ))
+            .body(body));
+    }
+    Ok(HttpResponse::Ok().json(NationalExport {
+        schema: SCHEMA,
+        period,
+        rows,
+    }))
+}

@@ -1,0 +1,97 @@
+//! The national export through real HTTP: every partnership, the stable schema, nothing from 1
+//! to the threshold, admins only, audited.
+
+use atlas_access::Role;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::analysis::{BLACKPOOL, Planted, planted};
+use crate::support::token;
+
+#[tokio::test]
+async fn the_national_export_is_controlled_stable_and_for_admins() {
+    let Planted { app, .. } = planted().await;
+    let admin = token(Role::Admin, BLACKPOOL, None);
+    let path = "/api/v1/exports/national?period=2024-Q1";
+    let response = app.get_as(&admin, path).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["schema"], "atlas-national-export/1");
+    let rows = body["rows"].as_array().unwrap();
+    let codes: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .map(|row| row["gss_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes.len(),
+        3,
+        "every partnership of the instance: {codes:?}"
+    );
+    for row in rows {
+        let value = row["value"].as_str().unwrap();
+        match row["measure"].as_str().unwrap() {
+            "records" | "children" => assert!(
+                value == "c" || value.parse::<u64>().is_ok_and(|n| n == 0 || n > 5),
+                "{row}"
+            ),
+            "rate_per_10000" | "population_0_17" => assert!(
+                value == "x" || value == "c" || value.parse::<f64>().is_ok(),
+                "{row}"
+            ),
+            other => panic!("unknown measure {other}"),
+        }
+    }
+    let blackpool_children = rows
+        .iter()
+        .find(|row| row["gss_code"] == BLACKPOOL && row["measure"] == "children")
+        .unwrap();
+    assert_ne!(
+        blackpool_children["value"], "c",
+        "the cluster's 70 children and more"
+    );
+    let rochdale_records = rows
+        .iter()
+        .find(|row| {
+            row["gss_code"] == "E08000005"
+                && row["measure"] == "records"
+                && row["breakdown"] == "all"
+        })
+        .unwrap();
+    assert_eq!(rochdale_records["value"], "0", "a true zero is 0");
+
+    let csv = app
+        .get_as(&admin, &format!("{path}&format=csv"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "schema,gss_code,partnership,period,measure,breakdown,value,note"
+    );
+    assert_eq!(lines.count(), rows.len());
+    let again: Value = app.get_as(&admin, path).await.json().await.unwrap();
+    assert_eq!(again, body, "the same question gives the same answer");
+
+    for (query, says) in [
+        ("period=2024", "calendar quarter"),
+        ("", "`period` is required"),
+        ("period=2024-Q1&format=xml", "json or csv"),
+    ] {
+        let response = app
+            .get_as(&admin, &format!("/api/v1/exports/national?{query}"))
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert!(response.text().await.unwrap().contains(says), "{query}");
+    }
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    assert_eq!(
+        app.get_as(&analyst, path).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let audited = app
+        .count("SELECT count(*) FROM audit_log WHERE action = 'export.national' AND outcome = 'allowed'")
+        .await;
+    assert!(audited >= 3, "{audited}");
+}

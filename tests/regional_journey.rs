@@ -1,0 +1,199 @@
+//! The regional picture, end to end: an operator imports child populations, an agency uploads,
+//! Blackpool's analyst compares Blackpool with its neighbour, prepares a release that a second
+//! analyst approves and Lancashire's viewer reads, and the operator writes the national export.
+
+use std::time::Duration;
+
+use atlas_e2e::{Server, TestDatabase, atlas, import_lancashire_cluster, run_ok};
+use serde_json::{Value, json};
+
+const BLACKPOOL: &str = "E06000009";
+const LANCASHIRE: &str = "E10000017";
+
+#[tokio::test]
+async fn populations_comparison_release_and_national_export() {
+    let test_db = TestDatabase::new().await;
+    let url = test_db.url();
+    let dir = tempfile::tempdir().unwrap();
+    import_lancashire_cluster(url, dir.path());
+
+    // Child populations, as ONS publishes them; a second import changes nothing, and an
+    // unknown authority is refused whole.
+    let population = dir.path().join("population.csv");
+    std::fs::write(
+        &population,
+        "code,year,population_0_17\nE06000009,2024,29512\nE10000017,2024,\"255,000\"\n",
+    )
+    .unwrap();
+    let population = population.display().to_string();
+    let imported = run_ok(url, &["reference", "import", "--population", &population]);
+    assert!(imported.contains("2 written, 0 unchanged"), "{imported}");
+    let again = run_ok(url, &["reference", "import", "--population", &population]);
+    assert!(again.contains("0 written, 2 unchanged"), "{again}");
+    let unknown = dir.path().join("unknown.csv");
+    std::fs::write(
+        &unknown,
+        "code,year,population_0_17\nE07000117,2024,20000\n",
+    )
+    .unwrap();
+    let refused = atlas(url)
+        .args([
+            "reference",
+            "import",
+            "--population",
+            unknown.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("E07000117"));
+
+    let agency = run_ok(
+        url,
+        &[
+            "agency",
+            "add",
+            "--partnership",
+            BLACKPOOL,
+            "--kind",
+            "police",
+            "--name",
+            "Blackpool Police",
+        ],
+    );
+    run_ok(
+        url,
+        &[
+            "agreement",
+            "add",
+            "--from",
+            BLACKPOOL,
+            "--to",
+            LANCASHIRE,
+            "--scope",
+            "releases",
+        ],
+    );
+    let server = Server::start(url, dir.path());
+    server.wait_until_ready(Duration::from_secs(30)).await;
+    let token = |sub: &str, role: &str, partnership: &str, agency: Option<&str>| {
+        let mut args = vec!["--sub", sub, "--role", role, "--partnership", partnership];
+        if let Some(agency) = agency {
+            args.extend(["--agency", agency]);
+        }
+        server.token(&args)
+    };
+    let uploader = token(
+        "una@police",
+        "agency_analyst",
+        BLACKPOOL,
+        Some(agency.trim()),
+    );
+    let client = reqwest::Client::new();
+
+    // 40 children in Blackpool's town centre in the first quarter of 2024.
+    let mut extract = String::from("subject,record_kind,occurred_on,lat,lon,indicators\n");
+    for child in 0..40 {
+        extract.push_str(&format!(
+            "{child:064x},incident,2024-02-{:02},53.8175,-3.0357,missing\n",
+            1 + child % 28
+        ));
+    }
+    let uploaded = client
+        .post(server.url("/api/v1/extracts"))
+        .bearer_auth(&uploader)
+        .header("content-type", "text/csv")
+        .body(extract)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201, "{}", uploaded.text().await.unwrap());
+
+    // The comparison: 40 children over 29,512 is 13.6 per 10,000.
+    let ana = token("ana@blackpool", "partnership_analyst", BLACKPOOL, None);
+    let comparison: Value = client
+        .get(server.url(&format!(
+            "/api/v1/partnerships/{BLACKPOOL}/comparison?from=2024-01-01&to=2024-03-31"
+        )))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(comparison["members"][0]["children"], 40);
+    assert_eq!(comparison["members"][0]["rate_per_10000"], 13.6);
+    assert_eq!(comparison["members"][1]["code"], LANCASHIRE);
+    assert_eq!(
+        comparison["members"][1]["rate_per_10000"], 0.0,
+        "no children, a true zero"
+    );
+    assert_eq!(comparison["rates_approximate"], false);
+
+    // A release: prepared by one analyst, approved by another, read by Lancashire's viewer.
+    let prepared: Value = client
+        .post(server.url(&format!("/api/v1/partnerships/{BLACKPOOL}/releases")))
+        .bearer_auth(&ana)
+        .json(&json!({"period": "2024-Q1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = prepared["id"].as_str().unwrap();
+    let bo = token("bo@blackpool", "partnership_analyst", BLACKPOOL, None);
+    let approved = client
+        .post(server.url(&format!(
+            "/api/v1/partnerships/{BLACKPOOL}/releases/{id}/approve"
+        )))
+        .bearer_auth(&bo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    let viewer = token("vi@lancashire", "partner_viewer", LANCASHIRE, None);
+    let read: Value = client
+        .get(server.url(&format!("/api/v1/partnerships/{BLACKPOOL}/releases/{id}")))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["status"], "published");
+    assert_eq!(read["content"]["grand_total"], 40);
+
+    // The national export from the command line, audited.
+    let export = dir.path().join("national.csv");
+    atlas(url)
+        .args([
+            "export",
+            "national",
+            "--period",
+            "2024-Q1",
+            "--output",
+            export.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap()
+        .success()
+        .then_some(())
+        .expect("the export runs");
+    let csv = std::fs::read_to_string(&export).unwrap();
+    assert!(csv.starts_with("schema,gss_code,partnership,period,measure,breakdown,value,note\n"));
+    assert!(
+        csv.contains("atlas-national-export/1,E06000009,Blackpool,2024-Q1,children,all,40,"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(
+            "atlas-national-export/1,E06000009,Blackpool,2024-Q1,rate_per_10000,all,13.6,"
+        ),
+        "{csv}"
+    );
+    let verify = run_ok(url, &["audit", "verify"]);
+    assert!(verify.contains("intact"), "{verify}");
+}
