@@ -21,7 +21,7 @@ export DATABASE_URL=${ADMIN_URL%/*}/$DB RUST_LOG=warn \
        ATLAS__SERVER__RATE_LIMIT_PER_SECOND=100000 ATLAS__SERVER__RATE_LIMIT_BURST=100000 \
        ATLAS__INGEST__MAX_UPLOAD_BYTES=2000000000 ATLAS__AUTH__JWKS_FILE=$WORK/keys/jwks.json
 psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"; rm -rf "$WORK"' EXIT
+trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi; psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"; rm -rf "$WORK"' EXIT
 $atlas migrate >/dev/null
 python3 - > "$WORK/boundaries.geojson" <<'PY'
 lines = [l.rstrip(",") for l in open("data/reference/utla_boundaries_england.geojson").read().splitlines()

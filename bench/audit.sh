@@ -29,7 +29,7 @@ export DATABASE_URL=${ADMIN_URL%/*}/$DB RUST_LOG=warn ATLAS__AUTH__JWKS_FILE=$WO
        ATLAS__SERVER__PORT=$PORT ATLAS__SERVER__WORKERS=2 \
        ATLAS__SERVER__RATE_LIMIT_PER_SECOND=1000000 ATLAS__SERVER__RATE_LIMIT_BURST=1000000
 psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"; rm -rf "$WORK"' EXIT
+trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi; psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"; rm -rf "$WORK"' EXIT
 $atlas migrate >/dev/null
 python3 - > "$WORK/boundaries.geojson" <<'PY'
 codes = ("E06000009", "E08000005", "E10000017")

@@ -19,7 +19,7 @@ echo "first import (153 partnerships, tiling + COPY): $(seconds $atlas "${args[@
 echo "re-import (nothing changes):                   $(seconds $atlas "${args[@]}") s"
 ATLAS__SERVER__PORT=$PORT $atlas serve >/dev/null 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
+trap 'kill $server 2>/dev/null || true; psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"' EXIT
 until curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.2; done
 for path in /api/v1/partnerships "/api/v1/partnerships/E10000017" "/api/v1/partnerships/E10000017?boundary=true"; do
   total=0

@@ -67,17 +67,21 @@ impl fmt::Display for Role {
 pub enum Scope {
     /// Approved releases: disclosure-controlled tables at a coarse resolution.
     Releases,
+    /// The sharer's records enter the recipient's cross-border (regional) hotspot analysis; the
+    /// recipient's analysts see only counts of hot and cold cells on the sharer's side.
+    RegionalHotspots,
 }
 
 impl Scope {
     /// Every scope, in a stable order.
-    pub const ALL: [Self; 1] = [Self::Releases];
+    pub const ALL: [Self; 2] = [Self::Releases, Self::RegionalHotspots];
 
     /// The name used in the API and the database.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Releases => "releases",
+            Self::RegionalHotspots => "regional_hotspots",
         }
     }
 }
@@ -90,7 +94,7 @@ impl fmt::Display for Scope {
 
 /// The input named no known scope.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scope `{0}`: expected one of releases")]
+#[error("unknown scope `{0}`: expected releases or regional_hotspots")]
 pub struct UnknownScope(pub String);
 
 impl FromStr for Scope {

@@ -37,6 +37,7 @@ use crate::routes::{
         analysis::grid,
         analysis::hotspots,
         analysis::emerging,
+        analysis::regional_hotspots,
         comparison::comparison,
         exports::national_export,
         releases::prepare,
@@ -48,7 +49,7 @@ use crate::routes::{
         audit::verify,
         openapi_json
     ),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, releases::ReleaseView, releases::ReleaseList, releases::NewRelease, exports::NationalExport, crate::export::ExportRow, audit::AuditPage, audit::ChainState)),
+    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, analysis::RegionalHotspotsView, analysis::NeighbourSummary, releases::ReleaseView, releases::ReleaseList, releases::NewRelease, exports::NationalExport, crate::export::ExportRow, audit::AuditPage, audit::ChainState)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),

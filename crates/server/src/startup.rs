@@ -116,6 +116,7 @@ impl Application {
                 .service(routes::extracts::rejections)
                 .service(routes::extracts::withdraw)
                 .service(routes::comparison::comparison)
+                .service(routes::analysis::regional_hotspots)
                 .service(routes::exports::national_export)
                 .service(routes::releases::prepare)
                 .service(routes::releases::approve)

@@ -8,13 +8,14 @@ use std::str::FromStr;
 
 use actix_web::http::header::ACCEPT;
 use actix_web::{HttpRequest, HttpResponse, get, web};
+use atlas_access::Scope;
 use atlas_analytics::emerging::{MIN_STEPS, Step, cube, emerging_hot_spots};
 use atlas_analytics::gistar::{
     Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p, randomisation_p,
 };
 use atlas_analytics::grid::{Filter, GridCell, IndicatorMatch, grid as count_cells};
 use atlas_domain::{GssCode, StoredResolution};
-use atlas_store::{Database, partnerships};
+use atlas_store::{Database, agreements, partnerships};
 use chrono::NaiveDate;
 use h3o::{CellIndex, Resolution};
 use serde::Serialize;
@@ -604,47 +605,149 @@ pub async fn hotspots(
     database: web::Data<Database>,
     cache: web::Data<RecordCache>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut params = Params::parse(&request)?;
-    let question = grid_question(&request, &mut params)?;
-    let k = ring_size(&mut params)?;
-    let kernel = match params.take::<String>("kernel")?.as_deref() {
-        None | Some("uniform") => Kernel::Uniform,
-        Some("triangular") => Kernel::Triangular,
-        Some("gaussian") => Kernel::Gaussian,
-        Some(other) => {
+    let question = HotspotQuestion::parse(&request)?;
+    let code = authorized.target();
+    let values = values_of(&cache, &database, code, &question).await?;
+    let study_area = study_area(&database, code, question.grid.resolution).await?;
+    let study_area_cells = study_area.len();
+    let analysis = analyse(study_area, values, &question).await?;
+    authorized.returned(analysis.len());
+    let settings = question.settings(study_area_cells, json!({}));
+    answer(
+        question.grid.format,
+        analysis,
+        |cells| HotspotsView {
+            partnership: code.to_string(),
+            settings,
+            study_area_cells,
+            cells,
+        },
+        &format!("hotspots-{code}-r{}.csv", question.grid.resolution.get()),
+    )
+}
+
+/// What a hotspot analysis is asked: the grid's question and the statistic's settings.
+struct HotspotQuestion {
+    grid: GridQuestion,
+    k: u32,
+    kernel: Kernel,
+    by_subjects: bool,
+    permutations: u32,
+    alpha: f64,
+}
+
+impl HotspotQuestion {
+    /// Reads and checks the query string (no other parameter is accepted).
+    fn parse(request: &HttpRequest) -> Result<Self, ApiError> {
+        let mut params = Params::parse(request)?;
+        let grid_part = grid_question(request, &mut params)?;
+        let k = ring_size(&mut params)?;
+        let kernel = match params.take::<String>("kernel")?.as_deref() {
+            None | Some("uniform") => Kernel::Uniform,
+            Some("triangular") => Kernel::Triangular,
+            Some("gaussian") => Kernel::Gaussian,
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "`kernel`: `{other}` is not uniform, triangular or gaussian"
+                )));
+            }
+        };
+        let by_subjects = counts_subjects(&mut params)?;
+        let permutations = params.take::<u32>("permutations")?.unwrap_or(0);
+        if permutations > MAX_PERMUTATIONS {
             return Err(ApiError::BadRequest(format!(
-                "`kernel`: `{other}` is not uniform, triangular or gaussian"
+                "`permutations` must be at most {MAX_PERMUTATIONS}"
             )));
         }
-    };
-    let by_subjects = counts_subjects(&mut params)?;
-    let permutations = params.take::<u32>("permutations")?.unwrap_or(0);
-    if permutations > MAX_PERMUTATIONS {
-        return Err(ApiError::BadRequest(format!(
-            "`permutations` must be at most {MAX_PERMUTATIONS}"
-        )));
+        let alpha = level(&mut params)?;
+        let mut known = GRID_PARAMETERS.to_vec();
+        known.extend(["k", "kernel", "value", "permutations", "alpha"]);
+        params.finish(&known)?;
+        Ok(Self {
+            grid: grid_part,
+            k,
+            kernel,
+            by_subjects,
+            permutations,
+            alpha,
+        })
     }
-    let alpha = level(&mut params)?;
-    let mut known = GRID_PARAMETERS.to_vec();
-    known.extend(["k", "kernel", "value", "permutations", "alpha"]);
-    params.finish(&known)?;
 
-    let code = authorized.target();
-    let cells = cells_of(&cache, &database, code, &question).await?;
-    let study_area = study_area(&database, code, question.resolution).await?;
-    let values_by_cell: BTreeMap<CellIndex, u32> = cells
+    /// The settings echoed with the answer, with `extra` fields merged in.
+    fn settings(&self, study_area_cells: usize, extra: Value) -> Value {
+        // With N permutations the smallest two-sided p-value is 2 / (N + 1), and
+        // Benjamini–Hochberg passes nothing unless some p-value is at most alpha / cells.
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "a count of permutations, far below 2^52"
+        )]
+        let permutations_needed = (2.0 * study_area_cells as f64 / self.alpha).ceil() as u64;
+        let permutations = self.permutations;
+        let warning = (permutations > 0 && u64::from(permutations) < permutations_needed).then(|| {
+            format!(
+                "with {permutations} permutations over {study_area_cells} cells no cell can pass \
+                 false-discovery control at alpha {}: at least {permutations_needed} are needed; \
+                 ask for a coarser resolution",
+                self.alpha
+            )
+        });
+        let mut settings = json!({
+            "resolution": self.grid.resolution.get(),
+            "warning": warning,
+            "k": self.k,
+            "kernel": match self.kernel { Kernel::Uniform => "uniform", Kernel::Triangular => "triangular", Kernel::Gaussian => "gaussian" },
+            "value": if self.by_subjects { "subjects" } else { "records" },
+            "permutations": permutations,
+            "test": if permutations > 0 { "permutation" } else { "randomisation" },
+            "alpha": self.alpha,
+            "seed": (permutations > 0).then_some(PERMUTATION_SEED),
+            "filters": describe_filter(&self.grid.filter),
+        });
+        if let (Some(settings), Value::Object(extra)) = (settings.as_object_mut(), extra) {
+            settings.extend(extra);
+        }
+        settings
+    }
+}
+
+/// The value per cell a hotspot analysis of `code` counts: records or distinct subjects of the
+/// filtered grid.
+async fn values_of(
+    cache: &RecordCache,
+    database: &Database,
+    code: &GssCode,
+    question: &HotspotQuestion,
+) -> Result<BTreeMap<CellIndex, u32>, ApiError> {
+    let cells = cells_of(cache, database, code, &question.grid).await?;
+    Ok(cells
         .iter()
         .map(|cell| {
             (
                 cell.cell,
-                if by_subjects {
+                if question.by_subjects {
                     cell.subjects
                 } else {
                     cell.records
                 },
             )
         })
-        .collect();
+        .collect())
+}
+
+/// Gi* with its decisions over every cell of `study_area` (zeros where `values` has none).
+async fn analyse(
+    study_area: Vec<CellIndex>,
+    values: BTreeMap<CellIndex, u32>,
+    question: &HotspotQuestion,
+) -> Result<Vec<HotspotCellView>, ApiError> {
+    let (k, kernel, permutations, alpha) = (
+        question.k,
+        question.kernel,
+        question.permutations,
+        question.alpha,
+    );
     let study_area_cells = study_area.len();
     if study_area_cells.saturating_mul(permutations as usize) > MAX_PERMUTATION_WORK {
         return Err(ApiError::BadRequest(format!(
@@ -652,19 +755,19 @@ pub async fn hotspots(
              (at most {MAX_PERMUTATION_WORK} cells × permutations): ask for fewer permutations or a coarser resolution"
         )));
     }
-    let analysis = web::block(move || -> Result<Vec<HotspotCellView>, String> {
+    web::block(move || -> Result<Vec<HotspotCellView>, String> {
         let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
         let counts: Vec<u32> = area
             .cells()
             .iter()
-            .map(|cell| values_by_cell.get(cell).copied().unwrap_or(0))
+            .map(|cell| values.get(cell).copied().unwrap_or(0))
             .collect();
-        let values: Vec<f64> = counts.iter().map(|count| f64::from(*count)).collect();
-        let result = gi_star(&area, &values, k, kernel).map_err(|err| err.to_string())?;
+        let numbers: Vec<f64> = counts.iter().map(|count| f64::from(*count)).collect();
+        let result = gi_star(&area, &numbers, k, kernel).map_err(|err| err.to_string())?;
         let randomisation =
-            randomisation_p(&area, &values, k, kernel).map_err(|err| err.to_string())?;
+            randomisation_p(&area, &numbers, k, kernel).map_err(|err| err.to_string())?;
         let p_sim = (permutations > 0)
-            .then(|| permutation_p(&area, &values, k, permutations, PERMUTATION_SEED))
+            .then(|| permutation_p(&area, &numbers, k, permutations, PERMUTATION_SEED))
             .transpose()
             .map_err(|err| err.to_string())?;
         // Permutation p-values are one-sided (the nearer tail); the decision is two-sided.
@@ -692,48 +795,171 @@ pub async fn hotspots(
     })
     .await
     .map_err(|err| ApiError::Internal(format!("hotspots: {err}")))?
-    .map_err(|err| ApiError::BadRequest(format!("no hotspot analysis is possible: {err}")))?;
-    authorized.returned(analysis.len());
-    // With N permutations the smallest two-sided p-value is 2 / (N + 1), and Benjamini–Hochberg
-    // passes nothing unless some p-value is at most alpha / cells.
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss,
-        reason = "a count of permutations, far below 2^52"
-    )]
-    let permutations_needed = (2.0 * study_area_cells as f64 / alpha).ceil() as u64;
-    let warning = if permutations > 0 && u64::from(permutations) < permutations_needed {
-        Some(format!(
-            "with {permutations} permutations over {study_area_cells} cells no cell can pass \
-             false-discovery control at alpha {alpha}: at least {permutations_needed} are needed; \
-             ask for a coarser resolution"
-        ))
-    } else {
-        None
+    .map_err(|err| ApiError::BadRequest(format!("no hotspot analysis is possible: {err}")))
+}
+
+/// What a partnership sees of a neighbour's part of a regional analysis: how many of its cells
+/// are hot or cold spots, no cell-level figures.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NeighbourSummary {
+    /// The neighbour's GSS code.
+    pub code: String,
+    /// Cells of its coverage in the merged study area (not the partnership's own).
+    pub cells: usize,
+    /// Of those, hot spots at 95 % or 99 % confidence after false-discovery control.
+    pub hot_cells: usize,
+    /// Of those, cold spots at 95 % or 99 %.
+    pub cold_cells: usize,
+}
+
+/// A regional hotspot analysis, as one partnership sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionalHotspotsView {
+    /// The partnership.
+    pub partnership: String,
+    /// The settings used, with `merged` (partnerships whose records were included) and
+    /// `not_merged` (neighbours that do not share `regional_hotspots` with this partnership).
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// Cells in the merged study area.
+    pub study_area_cells: usize,
+    /// The partnership's own cells, in full; `value` is the partnership's own count (the
+    /// statistic used the merged counts).
+    pub cells: Vec<HotspotCellView>,
+    /// The merged neighbours' parts, as summaries.
+    pub neighbours: Vec<NeighbourSummary>,
+}
+
+/// Gi* over the partnership's coverage merged with its neighbours' that share
+/// `regional_hotspots` with it, so that a hotspot straddling a boundary is found whole. The
+/// partnership sees its own cells in full and its neighbours' only as counts of hot and cold
+/// cells. Same parameters and formats as `…/hotspots`.
+#[utoipa::path(
+    tag = "analysis",
+    security(("bearer" = [])),
+    params(
+        ("code" = String, Path, description = "GSS code", example = "E06000009"),
+        ("k" = Option<u32>, Query, description = "k-ring size 1 to 3 (default 1)"),
+        ("kernel" = Option<String>, Query, description = "uniform (default), triangular or gaussian"),
+        ("value" = Option<String>, Query, description = "records (default) or subjects"),
+        ("permutations" = Option<u32>, Query, description = "0 (default) to 9999 conditional permutations"),
+        ("alpha" = Option<f64>, Query, description = "false-discovery rate (default 0.05)"),
+        ("resolution" = Option<u8>, Query, description = "H3 resolution 5 to 9 (default 8); the grid's filters apply too")
+    ),
+    responses(
+        (status = 200, body = RegionalHotspotsView),
+        (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of the partnership's own hexagons"),
+        (status = 200, content_type = "text/csv", description = "h3,value,z,p,p_randomisation,p_sim,significant,bin (own cells)"),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)
+    )
+)]
+#[get("/api/v1/partnerships/{code}/regional-hotspots")]
+pub async fn regional_hotspots(
+    authorized: Authorized<ReadAnalysis>,
+    request: HttpRequest,
+    database: web::Data<Database>,
+    cache: web::Data<RecordCache>,
+) -> Result<HttpResponse, ApiError> {
+    let question = HotspotQuestion::parse(&request)?;
+    let code = authorized.target();
+    let (merged, not_merged) = {
+        let mut conn = database.connection().await?;
+        let partnership = partnerships::find(&mut conn, code)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
+        let today = chrono::Utc::now().date_naive();
+        let (mut merged, mut not_merged) = (Vec::new(), Vec::new());
+        for neighbour in partnership.neighbours {
+            let neighbour = GssCode::parse(&neighbour)
+                .map_err(|err| ApiError::Internal(format!("stored code: {err}")))?;
+            let scopes = agreements::shared_scopes(&mut conn, &neighbour, code, today).await?;
+            if scopes
+                .iter()
+                .any(|scope| scope == Scope::RegionalHotspots.as_str())
+            {
+                merged.push(neighbour);
+            } else {
+                not_merged.push(neighbour.to_string());
+            }
+        }
+        (merged, not_merged)
     };
-    let settings = json!({
-        "resolution": question.resolution.get(),
-        "warning": warning,
-        "k": k,
-        "kernel": match kernel { Kernel::Uniform => "uniform", Kernel::Triangular => "triangular", Kernel::Gaussian => "gaussian" },
-        "value": if by_subjects { "subjects" } else { "records" },
-        "permutations": permutations,
-        "test": if permutations > 0 { "permutation" } else { "randomisation" },
-        "alpha": alpha,
-        "seed": (permutations > 0).then_some(PERMUTATION_SEED),
-        "filters": describe_filter(&question.filter),
-    });
+    let own_area = study_area(&database, code, question.grid.resolution).await?;
+    let own_cells: BTreeSet<CellIndex> = own_area.iter().copied().collect();
+    let own_values = values_of(&cache, &database, code, &question).await?;
+    let mut values = own_values.clone();
+    let mut area: BTreeSet<CellIndex> = own_cells.clone();
+    let mut neighbour_cells: Vec<(String, BTreeSet<CellIndex>)> = Vec::new();
+    for neighbour in &merged {
+        let cells = study_area(&database, neighbour, question.grid.resolution).await?;
+        for (cell, value) in values_of(&cache, &database, neighbour, &question).await? {
+            *values.entry(cell).or_default() += value;
+        }
+        area.extend(cells.iter().copied());
+        neighbour_cells.push((
+            neighbour.to_string(),
+            cells
+                .into_iter()
+                .filter(|cell| !own_cells.contains(cell))
+                .collect(),
+        ));
+    }
+    let study_area_cells = area.len();
+    let analysis = analyse(area.into_iter().collect(), values, &question).await?;
+    let neighbours: Vec<NeighbourSummary> = neighbour_cells
+        .iter()
+        .map(|(neighbour, cells)| {
+            let theirs = || {
+                analysis.iter().filter(|view| {
+                    view.cell
+                        .parse::<CellIndex>()
+                        .is_ok_and(|cell| cells.contains(&cell))
+                })
+            };
+            NeighbourSummary {
+                code: neighbour.clone(),
+                cells: cells.len(),
+                hot_cells: theirs().filter(|view| view.bin >= 2).count(),
+                cold_cells: theirs().filter(|view| view.bin <= -2).count(),
+            }
+        })
+        .collect();
+    // Own cells only, each with the partnership's own count: a cell on the boundary may also
+    // hold a neighbour's records, which the analysis used but the answer does not show.
+    let own: Vec<HotspotCellView> = analysis
+        .into_iter()
+        .filter_map(|mut view| {
+            let cell = view.cell.parse::<CellIndex>().ok()?;
+            own_cells.contains(&cell).then(|| {
+                view.value = own_values.get(&cell).copied().unwrap_or(0);
+                view
+            })
+        })
+        .collect();
+    authorized.returned(own.len());
+    let settings = question.settings(
+        study_area_cells,
+        json!({
+            "merged": std::iter::once(code.to_string()).chain(merged.iter().map(ToString::to_string)).collect::<Vec<_>>(),
+            "not_merged": not_merged,
+        }),
+    );
     answer(
-        question.format,
-        analysis,
-        |cells| HotspotsView {
+        question.grid.format,
+        own,
+        |cells| RegionalHotspotsView {
             partnership: code.to_string(),
             settings,
             study_area_cells,
             cells,
+            neighbours,
         },
-        &format!("hotspots-{code}-r{}.csv", question.resolution.get()),
+        &format!(
+            "regional-hotspots-{code}-r{}.csv",
+            question.grid.resolution.get()
+        ),
     )
 }
 

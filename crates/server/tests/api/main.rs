@@ -6,6 +6,7 @@ mod analysis;
 mod comparison;
 mod exports;
 mod extracts;
+mod regional;
 mod releases;
 mod service;
 mod support;
