@@ -131,6 +131,55 @@ async fn populations_comparison_release_and_national_export() {
     );
     assert_eq!(comparison["rates_approximate"], false);
 
+    // A comparator group instead of the neighbours: Rochdale, imported as a list.
+    let comparators = dir.path().join("comparators.csv");
+    std::fs::write(&comparators, "code,comparator_code\nE06000009,E08000005\n").unwrap();
+    let stored = run_ok(
+        url,
+        &[
+            "reference",
+            "import",
+            "--comparators",
+            comparators.to_str().unwrap(),
+        ],
+    );
+    assert!(stored.contains("1 pairs stored"), "{stored}");
+    let grouped: Value = client
+        .get(server.url(&format!(
+            "/api/v1/partnerships/{BLACKPOOL}/comparison?from=2024-01-01&to=2024-03-31&group=comparators"
+        )))
+        .bearer_auth(&ana)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(grouped["group"], "comparators");
+    assert_eq!(grouped["members"][1]["code"], "E08000005");
+    assert_eq!(grouped["members"][1]["role"], "comparator");
+    assert!(
+        grouped["members"][1]["rate_per_10000"].is_null(),
+        "no population for Rochdale"
+    );
+    std::fs::write(&comparators, "code,comparator_code\nE06000009,E06000009\n").unwrap();
+    let refused = atlas(url)
+        .args([
+            "reference",
+            "import",
+            "--comparators",
+            comparators.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("line 2: E06000009 is listed as its own comparator"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
     // A release: prepared by one analyst, approved by another, read by Lancashire's viewer.
     let prepared: Value = client
         .post(server.url(&format!("/api/v1/partnerships/{BLACKPOOL}/releases")))

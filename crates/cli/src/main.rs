@@ -87,7 +87,7 @@ enum ReferenceCommand {
     /// Import partnership boundaries (GeoJSON) and, optionally, their neighbours (CSV); a
     /// postcode directory; child populations. Each boundary's H3 coverage is computed at
     /// resolution 9 and coarser; re-importing the same files changes nothing.
-    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["boundaries", "postcodes", "population"])))]
+    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["boundaries", "postcodes", "population", "comparators"])))]
     Import {
         /// GeoJSON FeatureCollection of Polygon/MultiPolygon features, WGS84.
         #[arg(long, value_name = "FILE")]
@@ -98,6 +98,10 @@ enum ReferenceCommand {
         /// ONS Postcode Directory CSV (`pcd,oseast1m,osnrth1m,...`).
         #[arg(long, value_name = "FILE")]
         postcodes: Option<PathBuf>,
+        /// Comparator groups, CSV `code,comparator_code` (a partnership's statistical
+        /// neighbours, say): replaces the groups of the partnerships it names.
+        #[arg(long, value_name = "FILE")]
+        comparators: Option<PathBuf>,
         /// Children aged 0-17 per local authority and year, CSV `code,year,population_0_17`
         /// (ONS mid-year estimates), the denominators of rates per 10,000 children.
         #[arg(long, value_name = "FILE")]
@@ -174,6 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     postcodes,
                     population,
                     population_source,
+                    comparators,
                     code_field,
                     name_field,
                 },
@@ -190,6 +195,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if let Some(postcodes) = postcodes {
                 println!("{}", import_postcodes(url, &postcodes).await?);
+            }
+            if let Some(comparators) = comparators {
+                println!("{}", import_comparators(&settings, &comparators).await?);
             }
             if let Some(population) = population {
                 println!(
@@ -256,6 +264,18 @@ fn describe_migrations(applied: &[String]) -> String {
             applied.join(", ")
         )
     }
+}
+
+/// Reads, validates and imports comparator groups.
+async fn import_comparators(settings: &Settings, path: &std::path::Path) -> anyhow::Result<String> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let pairs = reference::read_comparators(std::io::BufReader::new(file))
+        .with_context(|| format!("{} refused", path.display()))?;
+    let database = atlas_store::Database::new(&settings.database)?;
+    let mut conn = database.connection().await?;
+    let stored = atlas_store::partnerships::replace_comparators(&mut conn, &pairs).await?;
+    Ok(format!("comparator groups: {stored} pairs stored"))
 }
 
 /// Reads, validates and imports a child population table.

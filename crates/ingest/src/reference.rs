@@ -126,6 +126,14 @@ pub enum ReferenceError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A row of a comparator table is unusable; lines are numbered from 1 including the header.
+    #[error("comparators line {line}: {reason}")]
+    Comparator {
+        /// Line in the file, from 1, counting the header.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A row of a child population table is unusable; lines are numbered from 1 including the
     /// header.
     #[error("population line {line}: {reason}")]
@@ -360,33 +368,49 @@ pub fn cover(polygons: &MultiPolygon) -> Result<Coverage, String> {
 /// # Errors
 /// [`ReferenceError::Neighbour`] naming the first bad line.
 pub fn read_neighbours(reader: impl Read) -> Result<Vec<(GssCode, GssCode)>, ReferenceError> {
-    let (mut csv, columns) = open_table(reader, &["code", "neighbour_code"], |line, reason| {
+    read_pairs(reader, "neighbour", |line, reason| {
         ReferenceError::Neighbour { line, reason }
-    })?;
-    let (code_column, neighbour_column) = (columns[0], columns[1]);
+    })
+}
+
+/// Reads a comparator table (a partnership's statistical neighbours, say): CSV with columns
+/// `code,comparator_code`, under the same rules as [`read_neighbours`].
+///
+/// # Errors
+/// [`ReferenceError::Comparator`].
+pub fn read_comparators(reader: impl Read) -> Result<Vec<(GssCode, GssCode)>, ReferenceError> {
+    read_pairs(reader, "comparator", |line, reason| {
+        ReferenceError::Comparator { line, reason }
+    })
+}
+
+/// Reads pairs of GSS codes from the columns `code` and `<role>_code`.
+fn read_pairs(
+    reader: impl Read,
+    role: &str,
+    error: fn(u64, String) -> ReferenceError,
+) -> Result<Vec<(GssCode, GssCode)>, ReferenceError> {
+    let second = format!("{role}_code");
+    let (mut csv, columns) = open_table(reader, &["code", second.as_str()], error)?;
+    let (code_column, other_column) = (columns[0], columns[1]);
     let mut pairs = BTreeSet::new();
     for record in csv.records() {
-        let record = record.map_err(|err| ReferenceError::Neighbour {
-            line: err.position().map_or(0, csv::Position::line),
-            reason: err.to_string(),
+        let record = record.map_err(|err| {
+            error(
+                err.position().map_or(0, csv::Position::line),
+                err.to_string(),
+            )
         })?;
         let line = record.position().map_or(0, csv::Position::line);
         let field = |index: usize| {
-            GssCode::parse(record.get(index).unwrap_or_default()).map_err(|err| {
-                ReferenceError::Neighbour {
-                    line,
-                    reason: err.to_string(),
-                }
-            })
+            GssCode::parse(record.get(index).unwrap_or_default())
+                .map_err(|err| error(line, err.to_string()))
         };
-        let (code, neighbour) = (field(code_column)?, field(neighbour_column)?);
-        if code == neighbour {
-            return Err(ReferenceError::Neighbour {
-                line,
-                reason: format!("{code} is listed as its own neighbour"),
-            });
+        let (code, other) = (field(code_column)?, field(other_column)?);
+        if code == other {
+            return Err(error(line, format!("{code} is listed as its own {role}")));
         }
-        pairs.insert((code, neighbour));
+        pairs.insert((code, other));
     }
     Ok(pairs.into_iter().collect())
 }

@@ -7,7 +7,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::StoreError;
-use crate::schema::{local_authorities, partnership_cells, partnership_neighbours, partnerships};
+use crate::schema::{
+    local_authorities, partnership_cells, partnership_comparators, partnership_neighbours,
+    partnerships,
+};
 
 /// A partnership with the facts every listing shows.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -166,4 +169,75 @@ fn group(pairs: Vec<(String, String)>) -> BTreeMap<String, Vec<String>> {
         grouped.entry(key).or_default().push(value);
     }
     grouped
+}
+
+/// A partnership's comparator group, sorted (empty when none was imported).
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn comparators(
+    conn: &mut AsyncPgConnection,
+    code: &GssCode,
+) -> Result<Vec<String>, StoreError> {
+    Ok(partnership_comparators::table
+        .filter(partnership_comparators::partnership_code.eq(code.as_str()))
+        .select(partnership_comparators::comparator_code)
+        .order(partnership_comparators::comparator_code)
+        .load(conn)
+        .await?)
+}
+
+/// Replaces the comparator groups of the partnerships named first in `pairs` with the pairs
+/// given, in one transaction; returns how many pairs are stored for them.
+///
+/// # Errors
+/// [`StoreError::Invalid`] naming codes that are not partnerships (nothing changes then).
+pub async fn replace_comparators(
+    conn: &mut AsyncPgConnection,
+    pairs: &[(GssCode, GssCode)],
+) -> Result<usize, StoreError> {
+    use diesel_async::AsyncConnection as _;
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        let named: std::collections::BTreeSet<&str> = pairs
+            .iter()
+            .flat_map(|(code, other)| [code.as_str(), other.as_str()])
+            .collect();
+        let known: Vec<String> = partnerships::table
+            .filter(partnerships::code.eq_any(&named))
+            .select(partnerships::code)
+            .load(conn)
+            .await?;
+        let unknown: Vec<&str> = named
+            .iter()
+            .filter(|code| !known.iter().any(|known| known == *code))
+            .copied()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "not partnerships Atlas knows: {}",
+                unknown.join(", ")
+            )));
+        }
+        let owners: Vec<&str> = pairs.iter().map(|(code, _)| code.as_str()).collect();
+        diesel::delete(
+            partnership_comparators::table
+                .filter(partnership_comparators::partnership_code.eq_any(&owners)),
+        )
+        .execute(conn)
+        .await?;
+        let rows: Vec<_> = pairs
+            .iter()
+            .map(|(code, other)| {
+                (
+                    partnership_comparators::partnership_code.eq(code.as_str()),
+                    partnership_comparators::comparator_code.eq(other.as_str()),
+                )
+            })
+            .collect();
+        Ok(diesel::insert_into(partnership_comparators::table)
+            .values(&rows)
+            .execute(conn)
+            .await?)
+    })
+    .await
 }

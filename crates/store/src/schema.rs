@@ -200,6 +200,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    partnership_comparators (partnership_code, comparator_code) {
+        partnership_code -> Text,
+        comparator_code -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     partnerships,
     local_authorities,
@@ -217,4 +224,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     users,
     releases,
+    partnership_comparators,
 );

@@ -86,7 +86,8 @@ impl Member {
         ("code" = String, Path, description = "GSS code", example = "E10000017"),
         ("from" = Option<NaiveDate>, Query, description = "First day; moved back to the start of its period (default: a year before `to`)"),
         ("to" = Option<NaiveDate>, Query, description = "Last day (default: today)"),
-        ("by" = Option<String>, Query, description = "quarter (default) or month")
+        ("by" = Option<String>, Query, description = "quarter (default) or month"),
+        ("group" = Option<String>, Query, description = "neighbours (default: the neighbour graph) or comparators (the imported comparator group)")
     ),
     responses(
         (status = 200, description = "The comparison", content_type = "application/json"),
@@ -121,7 +122,16 @@ pub async fn comparison(
             .succ_opt()
             .unwrap_or(to)
     });
-    params.finish(&["from", "to", "by"])?;
+    let comparators = match params.take::<String>("group")?.as_deref() {
+        None | Some("neighbours") => false,
+        Some("comparators") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`group`: `{other}` is not neighbours or comparators"
+            )));
+        }
+    };
+    params.finish(&["from", "to", "by", "group"])?;
     if from > to {
         return Err(ApiError::BadRequest(format!(
             "`from` ({from}) is after `to` ({to})"
@@ -140,7 +150,17 @@ pub async fn comparison(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
     let mut codes = vec![partnership.code.clone()];
-    codes.extend(partnership.neighbours.iter().cloned());
+    if comparators {
+        let group = partnerships::comparators(&mut conn, &code).await?;
+        if group.is_empty() {
+            return Err(ApiError::NotFound(format!(
+                "{code} has no comparator group: import one with `atlas reference import --comparators FILE`"
+            )));
+        }
+        codes.extend(group);
+    } else {
+        codes.extend(partnership.neighbours.iter().cloned());
+    }
     let mut populations = populations::of_partnerships(&mut conn, &codes).await?;
     let mut members = Vec::with_capacity(codes.len());
     for member_code in &codes {
@@ -283,7 +303,7 @@ pub async fn comparison(
         views.push(json!({
             "code": member.code,
             "name": member.name,
-            "role": if member.controlled { "neighbour" } else { "self" },
+            "role": if !member.controlled { "self" } else if comparators { "comparator" } else { "neighbour" },
             "disclosure_controlled": member.controlled,
             "population": member.population.as_ref().map(|p| json!({
                 "year": p.year,
@@ -304,7 +324,7 @@ pub async fn comparison(
     authorized.returned(views.len());
     Ok(HttpResponse::Ok().json(json!({
         "partnership": partnership.code,
-        "group": "neighbours",
+        "group": if comparators { "comparators" } else { "neighbours" },
         "by": match step { Step::Quarter => "quarter", _ => "month" },
         "from": starts.first(),
         "to": to,

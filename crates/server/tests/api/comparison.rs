@@ -128,6 +128,7 @@ async fn a_partnership_sees_itself_exactly_and_its_neighbours_only_controlled() 
         ("from=2024-06-01&to=2024-01-01", "after"),
         ("from=2000-01-01&to=2024-01-01&by=month", "at most 60"),
         ("colour=red", "colour"),
+        ("group=friends", "neighbours or comparators"),
     ] {
         let response = app
             .get_as(
@@ -138,6 +139,14 @@ async fn a_partnership_sees_itself_exactly_and_its_neighbours_only_controlled() 
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
         assert!(response.text().await.unwrap().contains(says), "{query}");
     }
+    let response = app
+        .get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/comparison?group=comparators"),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(response.text().await.unwrap().contains("--comparators"));
     let viewer = token(Role::PartnerViewer, LANCASHIRE, None);
     assert_eq!(
         app.get_as(&viewer, &path).await.status(),
