@@ -6,7 +6,7 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair}
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{spawn_app_with, token};
+use crate::support::{named_token, spawn_app_with, token};
 
 /// A certificate authority, a server certificate for localhost and a client certificate, all
 /// PEM, written into `dir`.
@@ -178,4 +178,69 @@ async fn oversized_json_bodies_are_refused() {
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_partner_instance_fetches_a_published_release_over_mutual_tls() {
+    use serde_json::json;
+    const BLACKPOOL: &str = "E06000009";
+    const LANCASHIRE: &str = "E10000017";
+    let test_db = atlas_store::test_db::TestDatabase::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let app = spawn_app_with(&test_db, None, |settings| {
+        settings.server.tls_cert = Some(pki.server_cert.clone());
+        settings.server.tls_key = Some(pki.server_key.clone());
+        settings.server.tls_client_ca = Some(pki.ca_file.clone());
+    })
+    .await;
+    app.import_lancashire_cluster().await;
+    let url = |path: &str| format!("https://localhost:{}{path}", app.port);
+    let client = https_client(&pki, true);
+    let admin = token(Role::Admin, BLACKPOOL, None);
+    let agreed = client
+        .post(url("/api/v1/admin/agreements"))
+        .bearer_auth(&admin)
+        .json(&json!({"from": BLACKPOOL, "to": LANCASHIRE, "scopes": ["releases"], "valid_from": "2024-01-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(agreed.status(), StatusCode::CREATED);
+    let releases = url(&format!("/api/v1/partnerships/{BLACKPOOL}/releases"));
+    let preparer = named_token("ana@blackpool", Role::PartnershipAnalyst, BLACKPOOL, None);
+    let prepared: Value = client
+        .post(&releases)
+        .bearer_auth(&preparer)
+        .json(&json!({"period": "2024-Q1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let one = format!("{releases}/{}", prepared["id"].as_str().unwrap());
+    let approver = named_token("bo@blackpool", Role::PartnershipAnalyst, BLACKPOOL, None);
+    let approved = client
+        .post(format!("{one}/approve"))
+        .bearer_auth(&approver)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), StatusCode::OK);
+
+    // Lancashire's instance: its client certificate and its viewer's token.
+    let viewer = token(Role::PartnerViewer, LANCASHIRE, None);
+    let fetched = client.get(&one).bearer_auth(&viewer).send().await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    let release: Value = fetched.json().await.unwrap();
+    assert_eq!(release["status"], "published");
+    assert!(
+        https_client(&pki, false)
+            .get(&one)
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .is_err(),
+        "without the instance's certificate there is no answer at all"
+    );
 }
