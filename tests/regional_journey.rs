@@ -214,6 +214,8 @@ async fn populations_comparison_release_and_national_export() {
         .unwrap();
     assert_eq!(read["status"], "published");
     assert_eq!(read["content"]["grand_total"], 40);
+    assert_eq!(read["content"]["summary"]["children"], 40);
+    assert_eq!(read["content"]["summary"]["rate_per_10000"], 13.6);
 
     // The national export from the command line, audited.
     let export = dir.path().join("national.csv");

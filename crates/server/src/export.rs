@@ -116,12 +116,8 @@ pub async fn national(
         }
         let children = protect_count(counts.subjects, policy);
         rows.push(row("children", "all", shown(children), ""));
-        let population = populations
-            .remove(&partnership.code)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|population| i32::from(population.year) <= from.year())
-            .max_by_key(|population| population.year);
+        let known = populations.remove(&partnership.code).unwrap_or_default();
+        let population = populations::for_year(&known, from.year()).cloned();
         let note = if population.as_ref().is_some_and(|p| p.approximate) {
             "approximate"
         } else {

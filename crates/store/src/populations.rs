@@ -194,3 +194,17 @@ pub async fn of_partnerships(
     }
     Ok(result)
 }
+
+/// The population to use for `year`: that year's, else the latest before it, else the earliest
+/// after it; `None` without any.
+#[must_use]
+pub fn for_year(
+    populations: &[PartnershipPopulation],
+    year: i32,
+) -> Option<&PartnershipPopulation> {
+    populations
+        .iter()
+        .filter(|population| i32::from(population.year) <= year)
+        .max_by_key(|population| population.year)
+        .or_else(|| populations.iter().min_by_key(|population| population.year))
+}

@@ -524,3 +524,20 @@ async fn child_populations_import_idempotently_and_sum_only_complete_years() {
     assert!(!sums["E06000009"][0].approximate);
     assert!(!sums.contains_key("E08000005"), "Rochdale has no figures");
 }
+
+#[test]
+fn a_year_uses_its_population_or_the_nearest_earlier_or_the_earliest() {
+    use atlas_store::populations::{PartnershipPopulation, for_year};
+    let population = |year: i16| PartnershipPopulation {
+        year,
+        population_0_17: i64::from(year),
+        approximate: false,
+        source: String::new(),
+    };
+    let populations = [population(2022), population(2024)];
+    assert_eq!(for_year(&populations, 2024).unwrap().year, 2024);
+    assert_eq!(for_year(&populations, 2023).unwrap().year, 2022);
+    assert_eq!(for_year(&populations, 2030).unwrap().year, 2024);
+    assert_eq!(for_year(&populations, 2019).unwrap().year, 2022);
+    assert!(for_year(&[], 2024).is_none());
+}

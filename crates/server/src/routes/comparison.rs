@@ -30,18 +30,6 @@ fn shown(value: Published) -> Value {
     }
 }
 
-/// The population for a year: that year's, else the latest before it, else the earliest.
-fn population_for(
-    populations: &[PartnershipPopulation],
-    year: i32,
-) -> Option<&PartnershipPopulation> {
-    populations
-        .iter()
-        .filter(|population| i32::from(population.year) <= year)
-        .max_by_key(|population| population.year)
-        .or_else(|| populations.iter().min_by_key(|population| population.year))
-}
-
 /// A period's label: `2026-Q1`, `2026-01`.
 fn label(step: Step, start: NaiveDate) -> String {
     match step {
@@ -185,11 +173,12 @@ pub async fn comparison(
             controlled: *member_code != partnership.code,
             code: member_code.clone(),
             name,
-            population: population_for(&member_populations, to.year()).cloned(),
+            population: populations::for_year(&member_populations, to.year()).cloned(),
             period_populations: starts
                 .iter()
                 .map(|start| {
-                    population_for(&member_populations, start.year()).map(|p| p.population_0_17)
+                    populations::for_year(&member_populations, start.year())
+                        .map(|p| p.population_0_17)
                 })
                 .collect(),
             counts,
@@ -350,25 +339,6 @@ pub async fn comparison(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn population(year: i16) -> PartnershipPopulation {
-        PartnershipPopulation {
-            year,
-            population_0_17: i64::from(year),
-            approximate: false,
-            source: String::new(),
-        }
-    }
-
-    #[test]
-    fn a_period_uses_its_years_population_or_the_nearest_earlier_or_the_earliest() {
-        let populations = [population(2022), population(2024)];
-        assert_eq!(population_for(&populations, 2024).unwrap().year, 2024);
-        assert_eq!(population_for(&populations, 2023).unwrap().year, 2022);
-        assert_eq!(population_for(&populations, 2030).unwrap().year, 2024);
-        assert_eq!(population_for(&populations, 2019).unwrap().year, 2022);
-        assert!(population_for(&[], 2024).is_none());
-    }
 
     #[test]
     fn periods_are_labelled_as_people_write_them() {

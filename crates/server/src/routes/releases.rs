@@ -4,12 +4,14 @@
 //! (docs/privacy.md, "Releases").
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use atlas_analytics::disclosure::{Policy, Published, protect};
+use atlas_analytics::comparison::{Counts, count, rate_per_10000};
+use atlas_analytics::disclosure::{Policy, Published, protect, protect_count};
 use atlas_analytics::grid::{Filter, records_by_agency_kind};
-use atlas_domain::{AgencyKind, StoredResolution};
+use atlas_domain::{AgencyKind, Indicator, StoredResolution};
 use atlas_store::Database;
+use atlas_store::populations::{self, PartnershipPopulation};
 use atlas_store::releases::{self, Change, Draft, Release};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
 use h3o::{CellIndex, Resolution};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -59,8 +61,10 @@ pub struct ReleaseView {
     pub approved_at: Option<DateTime<Utc>>,
     /// When it was withdrawn.
     pub withdrawn_at: Option<DateTime<Utc>>,
-    /// The published table (left out of lists): `columns` (agency kinds), `rows` of `cell`,
-    /// `values` and `total`, `column_totals` and `grand_total`; a suppressed value is `"c"`.
+    /// The published content (left out of lists): the table — `columns` (agency kinds), `rows`
+    /// of `cell`, `values` and `total`, `column_totals` and `grand_total` — and a `summary` of
+    /// distinct `children`, `rate_per_10000`, `population` and `records_by_indicator`; a
+    /// suppressed value is `"c"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub content: Option<Value>,
@@ -119,6 +123,7 @@ fn content(
     resolution: u8,
     cells: &[CellIndex],
     table: &atlas_analytics::disclosure::ProtectedTable,
+    summary: Value,
     policy: Policy,
 ) -> Value {
     let published = |value: &Published| match value {
@@ -139,7 +144,52 @@ fn content(
         })).collect::<Vec<_>>(),
         "column_totals": table.column_totals.iter().map(published).collect::<Vec<_>>(),
         "grand_total": published(&table.grand_total),
+        "summary": summary,
     })
+}
+
+/// The quarter's figures beside the table, as the comparison shows a neighbour's: distinct
+/// children and records per indicator (each standing alone, so primary suppression), the child
+/// population and the rate per 10,000 children (only where the children are shown). Returns the
+/// summary and how many of its figures were suppressed.
+fn summary(
+    counts: &Counts,
+    population: Option<&PartnershipPopulation>,
+    policy: Policy,
+) -> (Value, usize) {
+    let mut suppressed = 0;
+    let mut shown = |value: u32| match protect_count(value, policy) {
+        Published::Value(value) => json!(value),
+        Published::Suppressed => {
+            suppressed += 1;
+            json!("c")
+        }
+    };
+    let children = shown(counts.children_overall);
+    let indicators: serde_json::Map<String, Value> = Indicator::ALL
+        .iter()
+        .zip(&counts.indicators)
+        .map(|(indicator, value)| (indicator.to_string(), shown(*value)))
+        .collect();
+    let rate = children
+        .as_u64()
+        .and_then(|children| u32::try_from(children).ok())
+        .zip(population)
+        .and_then(|(children, population)| rate_per_10000(children, population.population_0_17));
+    (
+        json!({
+            "children": children,
+            "rate_per_10000": rate,
+            "population": population.map(|p| json!({
+                "year": p.year,
+                "children_0_17": p.population_0_17,
+                "approximate": p.approximate,
+                "source": p.source,
+            })),
+            "records_by_indicator": indicators,
+        }),
+        suppressed,
+    )
 }
 
 /// Prepares a release of one quarter: the partnership's records by cell (its whole coverage at
@@ -181,7 +231,16 @@ pub async fn prepare(
         .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
     let policy = Policy::default();
     let period = body.period.clone();
-    let (table, published) = web::block(move || {
+    let population = {
+        let mut conn = database.connection().await?;
+        let mut known = populations::of_partnerships(&mut conn, &[code.to_string()]).await?;
+        populations::for_year(
+            &known.remove(code.as_str()).unwrap_or_default(),
+            from.year(),
+        )
+        .cloned()
+    };
+    let (table, published, summary_suppressed) = web::block(move || {
         let filter = Filter {
             from: Some(from),
             to: Some(to),
@@ -189,8 +248,10 @@ pub async fn prepare(
         };
         let counts = records_by_agency_kind(&records.records, &cells, h3, &filter);
         let table = protect(&counts, policy);
-        let published = content(&period, resolution, &cells, &table, policy);
-        (table, published)
+        let quarter_counts = count(&records.records, &[from], to);
+        let (summary, suppressed) = summary(&quarter_counts, population.as_ref(), policy);
+        let published = content(&period, resolution, &cells, &table, summary, policy);
+        (table, published, suppressed)
     })
     .await
     .map_err(|err| ApiError::Internal(format!("release: {err}")))?;
@@ -202,7 +263,7 @@ pub async fn prepare(
         threshold: i32::try_from(policy.threshold).unwrap_or(i32::MAX),
         rounding: i32::try_from(policy.rounding).unwrap_or(i32::MAX),
         content: published,
-        suppressed_primary: i32::try_from(primary).unwrap_or(i32::MAX),
+        suppressed_primary: i32::try_from(primary + summary_suppressed).unwrap_or(i32::MAX),
         suppressed_secondary: i32::try_from(secondary).unwrap_or(i32::MAX),
     };
     let mut conn = database.connection().await?;

@@ -37,6 +37,14 @@ fn published_numbers(content: &Value) -> Vec<Value> {
     }
     numbers.extend(content["column_totals"].as_array().unwrap().iter().cloned());
     numbers.push(content["grand_total"].clone());
+    numbers.push(content["summary"]["children"].clone());
+    numbers.extend(
+        content["summary"]["records_by_indicator"]
+            .as_object()
+            .unwrap()
+            .values()
+            .cloned(),
+    );
     numbers
 }
 
@@ -141,6 +149,15 @@ async fn a_release_is_seen_by_agreed_partners_only_once_a_second_analyst_approve
             "nothing finer than the release"
         );
     }
+    assert!(
+        content["summary"]["children"].as_u64().unwrap() >= 70,
+        "the cluster's children: {}",
+        content["summary"]
+    );
+    assert!(
+        content["summary"]["rate_per_10000"].is_null(),
+        "no population imported"
+    );
     let id = prepared["id"].as_str().unwrap().to_owned();
     let one = format!("{releases}/{id}");
 
