@@ -174,9 +174,11 @@ pub fn exports(
             let agency = serving[rng.random_range(0..serving.len())];
             let day = start + chrono::Duration::days(rng.random_range(0..730));
             let (lat, lon, role) = match child.cluster {
+                // About a kilometre across: several resolution-8 cells, so that the cluster is
+                // a neighbourhood of high counts (what Gi* finds), not one busy cell.
                 Some(cluster) if rng.random_range(0.0..1.0) < 0.8 => (
-                    cluster.lat + rng.random_range(-0.002..0.002),
-                    cluster.lon + rng.random_range(-0.003..0.003),
+                    cluster.lat + rng.random_range(-0.005..0.005),
+                    cluster.lon + rng.random_range(-0.008..0.008),
                     "meeting",
                 ),
                 _ if rng.random_range(0.0..1.0) < 0.5 => (home.0, home.1, "home"),
