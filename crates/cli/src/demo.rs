@@ -204,6 +204,19 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     share_releases(&settings).await?;
     let users = demo_users(&agencies);
     let tokens = write_tokens(&settings, &signing_key, &users, &args.dir.join("tokens"))?;
+    // The sign-in page offers the same users.
+    let listed: Vec<atlas_server::web::DemoUser> = users
+        .iter()
+        .map(|user| atlas_server::web::DemoUser {
+            id: user.file.trim_end_matches(".jwt").to_owned(),
+            describe: user.describe.clone(),
+            token: tokens[&user.file].clone(),
+        })
+        .collect();
+    let users_file = args.dir.join("tokens").join("users.json");
+    std::fs::write(&users_file, serde_json::to_vec_pretty(&listed)?)
+        .with_context(|| format!("cannot write {}", users_file.display()))?;
+    settings.auth.demo_users_file = Some(users_file);
     let extracts = prepare_extracts(&args.dir, &areas)?;
 
     let application = Application::build(&settings)?;
@@ -242,7 +255,9 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         synthetic::CLUSTERS.map(|cluster| cluster.name).join(", ")
     );
 
-    println!("\nSafeguard Atlas demo is running at {base}/");
+    println!(
+        "\nSafeguard Atlas demo is running at {base}/  (open it in a browser and pick a demo user)"
+    );
     println!("  partnerships: {base}/api/v1/partnerships");
     println!("  one of them:  {base}/api/v1/partnerships/E10000017?boundary=true");
     println!("  its grid:     {base}/api/v1/partnerships/E10000017/grid?resolution=8");

@@ -21,6 +21,7 @@ mod settings;
 mod startup;
 pub mod telemetry;
 mod tls;
+pub mod web;
 
 pub use error::ApiError;
 pub use openapi::ApiDoc;

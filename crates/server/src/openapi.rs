@@ -39,6 +39,7 @@ use crate::routes::{
         analysis::emerging,
         analysis::regional_hotspots,
         comparison::comparison,
+        crate::web::demo_users,
         exports::national_export,
         releases::prepare,
         releases::approve,
@@ -49,7 +50,7 @@ use crate::routes::{
         audit::verify,
         openapi_json
     ),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, analysis::RegionalHotspotsView, analysis::NeighbourSummary, releases::ReleaseView, releases::ReleaseList, releases::NewRelease, exports::NationalExport, crate::export::ExportRow, audit::AuditPage, audit::ChainState)),
+    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, analysis::RegionalHotspotsView, analysis::NeighbourSummary, releases::ReleaseView, releases::ReleaseList, releases::NewRelease, crate::web::DemoUserList, crate::web::DemoUser, exports::NationalExport, crate::export::ExportRow, audit::AuditPage, audit::ChainState)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),

@@ -73,6 +73,10 @@ pub struct AuthSettings {
     pub leeway_secs: u64,
     /// Development only: allow `atlas token issue` and the demo sign-in to sign tokens.
     pub dev_signing: bool,
+    /// Development only (with `dev_signing`): a JSON list of demo users and their tokens that
+    /// the sign-in page offers; `atlas demo` writes it.
+    #[serde(default)]
+    pub demo_users_file: Option<PathBuf>,
     /// Refuse (403) callers whose subject administrators have not registered. Registered
     /// subjects are always held to their registration.
     pub require_registration: bool,

@@ -64,6 +64,13 @@ impl Application {
         let authenticator = web::Data::new(Authenticator::new(&settings.auth, &settings.server)?);
         let audit_writer = web::Data::new(AuditWriter::start(database_for_audit, &settings.audit));
         let record_cache = web::Data::new(RecordCache::default());
+        let demo_users = web::Data::new(crate::web::DemoUsers(
+            settings
+                .auth
+                .dev_signing
+                .then(|| settings.auth.demo_users_file.clone())
+                .flatten(),
+        ));
         let transport = web::Data::new(TransportPolicy {
             require_tls: settings.server.require_tls,
         });
@@ -99,6 +106,7 @@ impl Application {
                 .app_data(audit_writer.clone())
                 .app_data(transport.clone())
                 .app_data(record_cache.clone())
+                .app_data(demo_users.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(
@@ -116,6 +124,9 @@ impl Application {
                 .service(routes::extracts::rejections)
                 .service(routes::extracts::withdraw)
                 .service(routes::comparison::comparison)
+                .service(crate::web::index)
+                .service(crate::web::asset)
+                .service(crate::web::demo_users)
                 .service(routes::analysis::regional_hotspots)
                 .service(routes::exports::national_export)
                 .service(routes::releases::prepare)

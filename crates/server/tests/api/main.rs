@@ -11,3 +11,4 @@ mod releases;
 mod service;
 mod support;
 mod transport;
+mod web;
