@@ -2,12 +2,11 @@
 //! agency kind and indicator, and rates per 10,000 children aged 0 to 17. The counting is here;
 //! which figures are disclosure-controlled is the caller's (docs/privacy.md).
 
-use std::collections::HashSet;
-
 use atlas_domain::{AgencyKind, Indicator};
 use chrono::NaiveDate;
 
 use crate::grid::CaseRecord;
+use crate::hashing::KeySet;
 
 /// One partnership's counts over consecutive periods.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +38,8 @@ pub fn count<'a>(
         children_overall: 0,
         indicators: vec![0; Indicator::ALL.len()],
     };
-    let mut seen: Vec<HashSet<u64>> = vec![HashSet::new(); periods];
-    let mut overall: HashSet<u64> = HashSet::new();
+    let mut seen: Vec<KeySet<u64>> = vec![KeySet::default(); periods];
+    let mut overall: KeySet<u64> = KeySet::default();
     for record in records {
         if record.occurred_on > end {
             continue;

@@ -7,12 +7,14 @@
 //! by `scripts/gistar_fixtures.py`) check z-scores and p-values against esda within 1e-9.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::num::NonZero;
 use std::ops::Range;
 use std::sync::OnceLock;
 
 use h3o::CellIndex;
+
+use crate::hashing::KeyHasher;
 
 /// Why a statistic cannot be computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,32 +39,6 @@ pub enum GiStarError {
     /// The neighbourhood size is outside 1 to 3.
     #[error("k = {0} is not supported: choose 1, 2 or 3")]
     RingSize(u32),
-}
-
-/// Hashes an H3 cell index (one `u64`) with the SplitMix64 finaliser: far cheaper than the
-/// standard library's DoS-resistant default, and every bit of the index, the finest digits
-/// included, reaches the bits a hash table uses. Study areas are made from a partnership's own
-/// coverage, so there is no adversary choosing keys.
-#[derive(Default)]
-struct CellHasher(u64);
-
-impl Hasher for CellHasher {
-    fn finish(&self) -> u64 {
-        let mut x = self.0;
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^ (x >> 31)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 ^= value;
-    }
 }
 
 /// Below this many cells for each thread, splitting the work is not worth a thread.
@@ -116,7 +92,7 @@ impl Neighbourhoods {
 #[derive(Debug, Clone)]
 pub struct StudyArea {
     cells: Vec<CellIndex>,
-    index: HashMap<CellIndex, usize, BuildHasherDefault<CellHasher>>,
+    index: HashMap<CellIndex, usize, BuildHasherDefault<KeyHasher>>,
     /// The neighbourhoods for k = 1, 2 and 3, each built on first use: walking k-rings and
     /// looking their cells up is most of the cost of Gi*, and a permutation test on the same
     /// area needs the same neighbourhoods again.

@@ -4,11 +4,13 @@
 //! agencies and agency kinds contributing, the first and last date, and the multi-agency
 //! overlap (subjects known there to two or more agency kinds).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use atlas_domain::{AgeBand, AgencyKind, Indicator, LocationRole, RecordKind, Sex};
 use chrono::NaiveDate;
 use h3o::{CellIndex, Resolution};
+
+use crate::hashing::KeyMap;
 
 /// One stored case record, as the grid needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,19 +193,19 @@ pub fn grid<'a>(
     struct Accumulator {
         records: u32,
         /// Each subject's agency kinds, as bits of their positions in `AgencyKind::ALL`.
-        subjects: HashMap<u64, u16>,
+        subjects: KeyMap<u64, u16>,
         agencies: BTreeSet<u32>,
         first: NaiveDate,
         last: NaiveDate,
     }
-    let mut cells: HashMap<CellIndex, Accumulator> = HashMap::new();
+    let mut cells: KeyMap<CellIndex, Accumulator> = KeyMap::default();
     for record in records.into_iter().filter(|record| filter.matches(record)) {
         let Some(cell) = record.cell.parent(resolution) else {
             continue;
         };
         let cell = cells.entry(cell).or_insert_with(|| Accumulator {
             records: 0,
-            subjects: HashMap::new(),
+            subjects: KeyMap::default(),
             agencies: BTreeSet::new(),
             first: record.occurred_on,
             last: record.occurred_on,
@@ -265,7 +267,7 @@ pub fn records_by_agency_kind<'a>(
     resolution: Resolution,
     filter: &Filter,
 ) -> Vec<Vec<u32>> {
-    let rows: HashMap<CellIndex, usize> = cells
+    let rows: KeyMap<CellIndex, usize> = cells
         .iter()
         .enumerate()
         .map(|(row, cell)| (*cell, row))

@@ -9,4 +9,5 @@ pub mod disclosure;
 pub mod emerging;
 pub mod gistar;
 pub mod grid;
+mod hashing;
 pub mod randomisation;
