@@ -91,6 +91,17 @@ impl Params {
         )
     }
 
+    /// Takes `format`: `json` (the default) or `csv`; true for CSV.
+    pub(crate) fn csv_wanted(&mut self) -> Result<bool, ApiError> {
+        match self.take::<String>("format")?.as_deref() {
+            None | Some("json") => Ok(false),
+            Some("csv") => Ok(true),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "`format`: `{other}` is not json or csv"
+            ))),
+        }
+    }
+
     pub(crate) fn finish(self, known: &[&str]) -> Result<(), ApiError> {
         match self.0.keys().next() {
             None => Ok(()),

@@ -18,17 +18,10 @@ use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::guards::ReadAnalysis;
 use crate::routes::analysis::Params;
+use crate::routes::releases::published_value;
 
 /// The most periods one comparison may cover.
 const MAX_PERIODS: usize = 60;
-
-/// A figure as shown: exact for the partnership itself, controlled for its neighbours.
-fn shown(value: Published) -> Value {
-    match value {
-        Published::Value(value) => json!(value),
-        Published::Suppressed => json!("c"),
-    }
-}
 
 /// A period's label: `2026-Q1`, `2026-01`.
 fn label(step: Step, start: NaiveDate) -> String {
@@ -216,7 +209,12 @@ pub async fn comparison(
         let table = protect(&member.counts.records, policy);
         let exact_row_total = |row: &Vec<u32>| row.iter().sum::<u32>();
         let period_records: Vec<Value> = if member.controlled {
-            table.row_totals.iter().copied().map(shown).collect()
+            table
+                .row_totals
+                .iter()
+                .copied()
+                .map(published_value)
+                .collect()
         } else {
             member
                 .counts
@@ -226,7 +224,12 @@ pub async fn comparison(
                 .collect()
         };
         let by_kind: Vec<Value> = if member.controlled {
-            table.column_totals.iter().copied().map(shown).collect()
+            table
+                .column_totals
+                .iter()
+                .copied()
+                .map(published_value)
+                .collect()
         } else {
             (0..kinds.len())
                 .map(|kind| {
@@ -242,7 +245,7 @@ pub async fn comparison(
                 .collect()
         };
         let records_total = if member.controlled {
-            shown(table.grand_total)
+            published_value(table.grand_total)
         } else {
             json!(
                 member

@@ -48,15 +48,7 @@ pub async fn national_export(
     let period: String = params
         .take("period")?
         .ok_or_else(|| ApiError::BadRequest("`period` is required, such as 2026-Q1".to_owned()))?;
-    let csv = match params.take::<String>("format")?.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "`format`: `{other}` is not json or csv"
-            )));
-        }
-    };
+    let csv = params.csv_wanted()?;
     params.finish(&["period", "format"])?;
     let mut conn = database.connection().await?;
     let rows = national(&mut conn, &period).await?;

@@ -117,6 +117,14 @@ pub struct NewRelease {
     pub resolution: Option<u8>,
 }
 
+/// A published figure in JSON: the number, or `"c"` where suppressed.
+pub(crate) fn published_value(value: Published) -> Value {
+    match value {
+        Published::Value(value) => json!(value),
+        Published::Suppressed => json!("c"),
+    }
+}
+
 /// The protected table as it is published.
 fn content(
     period: &str,
@@ -126,10 +134,7 @@ fn content(
     summary: Value,
     policy: Policy,
 ) -> Value {
-    let published = |value: &Published| match value {
-        Published::Value(value) => json!(value),
-        Published::Suppressed => json!("c"),
-    };
+    let published = |value: &Published| published_value(*value);
     json!({
         "period": period,
         "resolution": resolution,
@@ -158,12 +163,10 @@ fn summary(
     policy: Policy,
 ) -> (Value, usize) {
     let mut suppressed = 0;
-    let mut shown = |value: u32| match protect_count(value, policy) {
-        Published::Value(value) => json!(value),
-        Published::Suppressed => {
-            suppressed += 1;
-            json!("c")
-        }
+    let mut shown = |value: u32| {
+        let published = protect_count(value, policy);
+        suppressed += usize::from(published == Published::Suppressed);
+        published_value(published)
     };
     let children = shown(counts.children_overall);
     let indicators: serde_json::Map<String, Value> = Indicator::ALL
@@ -357,15 +360,7 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.1;
     let mut params = Params::parse(&request)?;
-    let csv = match params.take::<String>("format")?.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "`format`: `{other}` is not json or csv"
-            )));
-        }
-    };
+    let csv = params.csv_wanted()?;
     params.finish(&["format"])?;
     let mut conn = database.connection().await?;
     let release = releases::find(&mut conn, authorized.target().as_str(), id)
