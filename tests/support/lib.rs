@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod browser;
+
 pub use atlas_store::test_db::{TestDatabase, england_boundaries, england_neighbours};
 
 /// The `atlas` binary built by `cargo test --workspace` (next to this test's own executable).

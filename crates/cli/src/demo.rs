@@ -250,6 +250,13 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
             batch["rows_rejected"]
         );
     }
+    publish_release(
+        &base,
+        &tokens["lancashire-analyst.jwt"],
+        &tokens["lancashire-approver.jwt"],
+        settings.server.tls_cert.as_deref(),
+    )
+    .await?;
     println!(
         "planted clusters: {}",
         synthetic::CLUSTERS.map(|cluster| cluster.name).join(", ")
@@ -368,6 +375,13 @@ fn demo_users(agencies: &BTreeMap<&'static str, Uuid>) -> Vec<DemoUser> {
         user(
             "lancashire-analyst",
             "partnership analyst, Lancashire (E10000017)".to_owned(),
+            "E10000017",
+            None,
+            Role::PartnershipAnalyst,
+        ),
+        user(
+            "lancashire-approver",
+            "second partnership analyst, Lancashire: approves releases".to_owned(),
             "E10000017",
             None,
             Role::PartnershipAnalyst,
@@ -509,13 +523,59 @@ fn prepare_extracts(
     Ok(extracts)
 }
 
+/// The quarter the demo publishes: the last of the synthetic extracts.
+const DEMO_RELEASE_PERIOD: &str = "2025-Q4";
+
+/// Lancashire's analyst prepares a release of the demo's last quarter and a second analyst
+/// approves it, through the API, so that Blackpool's partner viewer has one to read. A quarter is
+/// released once only: on a second run the refusal says it already was.
+async fn publish_release(
+    base: &str,
+    preparer: &str,
+    approver: &str,
+    ca_cert: Option<&Path>,
+) -> anyhow::Result<()> {
+    let client = upload::client(ca_cert)?;
+    let releases = format!("{base}/api/v1/partnerships/E10000017/releases");
+    let response = client
+        .post(&releases)
+        .bearer_auth(preparer)
+        .json(&serde_json::json!({ "period": DEMO_RELEASE_PERIOD }))
+        .send()
+        .await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await?;
+    if status == reqwest::StatusCode::CONFLICT {
+        println!("release: Lancashire's {DEMO_RELEASE_PERIOD} release exists from an earlier run");
+        return Ok(());
+    }
+    anyhow::ensure!(
+        status.is_success(),
+        "preparing the demo release failed ({status}): {}",
+        body["message"]
+    );
+    let id = body["id"]
+        .as_str()
+        .context("a prepared release has an id")?;
+    let response = client
+        .post(format!("{releases}/{id}/approve"))
+        .bearer_auth(approver)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "approving the demo release failed ({})",
+        response.status()
+    );
+    println!(
+        "release: Lancashire's {DEMO_RELEASE_PERIOD} release prepared by one analyst and approved by another; Blackpool's partner viewer can read it"
+    );
+    Ok(())
+}
+
 /// Polls `/readyz` until the server is ready.
 async fn wait_until_ready(base: &str, ca_cert: Option<&Path>) -> anyhow::Result<()> {
-    let mut client = reqwest::Client::builder();
-    if let Some(ca) = ca_cert {
-        client = client.add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca)?)?);
-    }
-    let client = client.build()?;
+    let client = upload::client(ca_cert)?;
     for _ in 0..150 {
         if client
             .get(format!("{base}/readyz"))

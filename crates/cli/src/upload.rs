@@ -86,19 +86,11 @@ pub async fn upload(
             }
         }
     });
-    let mut client = reqwest::Client::builder();
-    if let Some(ca) = ca_cert {
-        let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
-        client = client.add_root_certificate(
-            reqwest::Certificate::from_pem(&pem).context("--ca-cert is not a PEM certificate")?,
-        );
-    }
     let mut url = format!("{}/api/v1/extracts", server.trim_end_matches('/'));
     if let Some(old) = supersedes {
         url.push_str(&format!("?supersedes={old}"));
     }
-    let mut request = client
-        .build()?
+    let mut request = client(ca_cert)?
         .post(&url)
         .header("content-type", content_type)
         .header("content-length", size)
@@ -124,6 +116,21 @@ pub async fn upload(
         );
     }
     Ok(body)
+}
+
+/// An HTTP client that also trusts `ca_cert` (PEM), when given.
+///
+/// # Errors
+/// When the certificate cannot be read or parsed.
+pub fn client(ca_cert: Option<&Path>) -> anyhow::Result<reqwest::Client> {
+    let mut client = reqwest::Client::builder();
+    if let Some(ca) = ca_cert {
+        let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+        client = client.add_root_certificate(
+            reqwest::Certificate::from_pem(&pem).context("--ca-cert is not a PEM certificate")?,
+        );
+    }
+    Ok(client.build()?)
 }
 
 fn bytecount(bytes: &[u8]) -> u64 {

@@ -67,6 +67,31 @@ impl Guard for UploadExtract {
     }
 }
 
+/// Listing the batches of the caller's agency: reading batches of that agency, through none of
+/// the partnerships (so only the agency's own analysts pass).
+pub struct ReadAgencyBatches;
+
+impl Guard for ReadAgencyBatches {
+    const ACTION: Action = Action::ReadBatch;
+    type Target = Uuid;
+
+    async fn load(
+        _: &HttpRequest,
+        principal: &Principal,
+        _: &Database,
+    ) -> Result<(Resource, Uuid), ApiError> {
+        // Without an agency claim the policy denies (no agency); the nil id matches nobody.
+        let agency = principal.agency.unwrap_or(Uuid::nil());
+        Ok((
+            Resource::Batch {
+                agency,
+                partnerships: BTreeSet::new(),
+            },
+            agency,
+        ))
+    }
+}
+
 /// Declares guards acting on the batch named by the `{id}` path segment.
 macro_rules! batch_guards {
     ($($(#[$meta:meta])* $name:ident => $action:ident;)+) => {

@@ -27,6 +27,6 @@ pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use settings::{
     AuditSettings, AuthSettings, IngestSettings, LogFormat, LogSettings, PemKeySettings,
-    ServerSettings, Settings, SettingsError,
+    ServerSettings, Settings, SettingsError, WebSettings,
 };
 pub use startup::Application;

@@ -22,6 +22,8 @@ use crate::routes::{
         health::readyz,
         partnerships::list,
         partnerships::get,
+        partnerships::sharing,
+        extracts::list,
         extracts::upload,
         extracts::get,
         extracts::rejections,
@@ -50,7 +52,7 @@ use crate::routes::{
         audit::verify,
         openapi_json
     ),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, extracts::BatchView, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, analysis::RegionalHotspotsView, analysis::NeighbourSummary, releases::ReleaseView, releases::ReleaseList, releases::NewRelease, crate::web::DemoUserList, crate::web::DemoUser, exports::NationalExport, crate::export::ExportRow, audit::AuditPage, audit::ChainState)),
+    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, partnerships::SharingList, partnerships::SharingPartnership, extracts::BatchView, extracts::BatchList, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, analysis::RegionalHotspotsView, analysis::NeighbourSummary, releases::ReleaseView, releases::ReleaseList, releases::NewRelease, crate::web::DemoUserList, crate::web::DemoUser, exports::NationalExport, crate::export::ExportRow, audit::AuditPage, audit::ChainState)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),

@@ -27,6 +27,19 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Settings of the audit trail.
     pub audit: AuditSettings,
+    /// Settings of the web application.
+    pub web: WebSettings,
+}
+
+/// The `[web]` section: the web application's base map.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    /// A raster tile URL template (`https://host/{z}/{x}/{y}.png`) drawn under the cells; none by
+    /// default, so the map works offline and sends nothing to a third party.
+    pub tile_url: Option<String>,
+    /// The attribution the tile provider requires, shown on the map.
+    pub tile_attribution: String,
 }
 
 /// The `[audit]` section.
@@ -217,6 +230,10 @@ impl Settings {
             )
         {
             return Err(SettingsError(format!("ingest.pseudonym_key: {err}")));
+        }
+        if let Some(url) = &self.web.tile_url {
+            crate::web::tile_origin(url)
+                .map_err(|err| SettingsError(format!("web.tile_url: {err}")))?;
         }
         if !(0.0..=1.0).contains(&self.ingest.max_rejected_share) {
             return Err(SettingsError(

@@ -71,6 +71,7 @@ impl Application {
                 .then(|| settings.auth.demo_users_file.clone())
                 .flatten(),
         ));
+        let page = web::Data::new(crate::web::Page::new(&settings.web));
         let transport = web::Data::new(TransportPolicy {
             require_tls: settings.server.require_tls,
         });
@@ -107,6 +108,7 @@ impl Application {
                 .app_data(transport.clone())
                 .app_data(record_cache.clone())
                 .app_data(demo_users.clone())
+                .app_data(page.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(
@@ -119,7 +121,9 @@ impl Application {
                 .service(openapi::openapi_json)
                 .service(routes::partnerships::list)
                 .service(routes::partnerships::get)
+                .service(routes::partnerships::sharing)
                 .service(routes::extracts::upload)
+                .service(routes::extracts::list)
                 .service(routes::extracts::get)
                 .service(routes::extracts::rejections)
                 .service(routes::extracts::withdraw)

@@ -7,12 +7,91 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 
-use crate::ApiError;
+use crate::{ApiError, WebSettings};
 
-/// The policy for the page: its own scripts, styles and API only.
+/// The policy for the page: its own scripts, styles and API only; images also from the tile
+/// server when one is configured (`{tiles}`).
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+    img-src 'self' data: blob:{tiles}; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
     form-action 'self'";
+
+/// Where the page's settings go in `index.html`.
+const SETTINGS_MARK: &str = "<!-- atlas-settings -->";
+
+/// The scheme, host and port of a tile URL template, for the page's CSP.
+///
+/// # Errors
+/// When it is not an absolute `https://` or `http://` URL with `{z}`, `{x}` and `{y}`, or holds
+/// characters that could break out of the policy or the page.
+pub fn tile_origin(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .map(|rest| ("https://", rest))
+        .or_else(|| url.strip_prefix("http://").map(|rest| ("http://", rest)));
+    let Some((scheme, rest)) = rest else {
+        return Err(format!("`{url}` is not an http:// or https:// URL"));
+    };
+    if ["{z}", "{x}", "{y}"].iter().any(|part| !url.contains(part)) {
+        return Err(format!("`{url}` must contain {{z}}, {{x}} and {{y}}"));
+    }
+    if url.chars().any(|c| {
+        c.is_whitespace() || c.is_control() || matches!(c, ';' | ',' | '"' | '\'' | '<' | '>')
+    }) {
+        return Err(format!(
+            "`{url}` holds a character not allowed in a tile URL"
+        ));
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.contains('{') {
+        return Err(format!("`{url}` names no fixed host"));
+    }
+    Ok(format!("{scheme}{host}"))
+}
+
+/// Escapes text for an HTML attribute value.
+fn attribute(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The application's page as this instance serves it: `index.html` with the base-map settings,
+/// and its Content Security Policy.
+#[derive(Debug, Clone)]
+pub struct Page {
+    html: String,
+    csp: String,
+}
+
+impl Page {
+    /// The page for `settings` (validated: a bad tile URL is refused when settings load).
+    #[must_use]
+    pub fn new(settings: &WebSettings) -> Self {
+        let origin = settings
+            .tile_url
+            .as_deref()
+            .and_then(|url| tile_origin(url).ok());
+        let meta = match (&settings.tile_url, &origin) {
+            (Some(url), Some(_)) => format!(
+                "<meta name=\"atlas-tile-url\" content=\"{}\">\n  <meta name=\"atlas-tile-attribution\" content=\"{}\">",
+                attribute(url),
+                attribute(&settings.tile_attribution)
+            ),
+            _ => String::new(),
+        };
+        let html = std::str::from_utf8(include_bytes!("../web/index.html"))
+            .unwrap_or_default()
+            .replace(SETTINGS_MARK, &meta);
+        let csp = PAGE_CSP.replace(
+            "{tiles}",
+            &origin
+                .map(|origin| format!(" {origin}"))
+                .unwrap_or_default(),
+        );
+        Self { html, csp }
+    }
+}
 
 /// One embedded file.
 struct Asset {
@@ -22,11 +101,46 @@ struct Asset {
 }
 
 /// Everything the page loads.
-const ASSETS: [Asset; 5] = [
+const ASSETS: [Asset; 12] = [
     Asset {
         name: "app.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/app.js"),
+    },
+    Asset {
+        name: "core.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/core.js"),
+    },
+    Asset {
+        name: "map.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/map.js"),
+    },
+    Asset {
+        name: "upload.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/upload.js"),
+    },
+    Asset {
+        name: "comparison.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/comparison.js"),
+    },
+    Asset {
+        name: "releases.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/releases.js"),
+    },
+    Asset {
+        name: "partner.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/partner.js"),
+    },
+    Asset {
+        name: "audit.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/audit.js"),
     },
     Asset {
         name: "app.css",
@@ -52,12 +166,12 @@ const ASSETS: [Asset; 5] = [
 
 /// The application's page.
 #[get("/")]
-pub async fn index() -> HttpResponse {
+pub async fn index(page: web::Data<Page>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .insert_header((header::CONTENT_SECURITY_POLICY, PAGE_CSP))
+        .insert_header((header::CONTENT_SECURITY_POLICY, page.csp.clone()))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(&include_bytes!("../web/index.html")[..])
+        .body(page.html.clone())
 }
 
 /// An embedded asset by name.
@@ -107,4 +221,33 @@ pub async fn demo_users(users: web::Data<DemoUsers>) -> Result<HttpResponse, Api
     let users: Vec<DemoUser> = serde_json::from_str(&text)
         .map_err(|err| ApiError::Internal(format!("{}: {err}", path.display())))?;
     Ok(HttpResponse::Ok().json(DemoUserList { users }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tile_url_gives_its_origin_or_a_reason() {
+        assert_eq!(
+            tile_origin("https://tile.example.org:8443/{z}/{x}/{y}.png"),
+            Ok("https://tile.example.org:8443".to_owned())
+        );
+        for (url, reason) in [
+            ("ftp://tile.example.org/{z}/{x}/{y}.png", "http"),
+            ("https://tile.example.org/{z}/{x}.png", "{y}"),
+            ("https://{s}.tile.example.org/{z}/{x}/{y}.png", "fixed host"),
+            (
+                "https://tile.example.org/{z}/{x}/{y}.png; script-src *",
+                "not allowed",
+            ),
+            (
+                "https://tile.example.org/{z}/{x}/{y}.png\"><script>",
+                "not allowed",
+            ),
+        ] {
+            let err = tile_origin(url).unwrap_err();
+            assert!(err.contains(reason), "{url}: {err}");
+        }
+    }
 }

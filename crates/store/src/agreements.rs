@@ -1,7 +1,7 @@
 //! Sharing agreements: partnership A lets partnership B's viewers read some of A's
 //! disclosure-controlled outputs, from one date to another, until revoked.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use atlas_domain::GssCode;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -175,8 +175,23 @@ pub async fn shared_scopes(
     recipient: &GssCode,
     today: NaiveDate,
 ) -> Result<BTreeSet<String>, StoreError> {
-    let scopes: Vec<Vec<String>> = sharing_agreements::table
-        .filter(sharing_agreements::partnership_code.eq(owner.as_str()))
+    Ok(sharing_with(conn, recipient, today)
+        .await?
+        .remove(owner.as_str())
+        .unwrap_or_default())
+}
+
+/// The partnerships whose agreements in force on `today` share something with `recipient`, with
+/// the scopes they share, by partnership code.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn sharing_with(
+    conn: &mut AsyncPgConnection,
+    recipient: &GssCode,
+    today: NaiveDate,
+) -> Result<BTreeMap<String, BTreeSet<String>>, StoreError> {
+    let rows: Vec<(String, Vec<String>)> = sharing_agreements::table
         .filter(sharing_agreements::recipient_code.eq(recipient.as_str()))
         .filter(sharing_agreements::revoked_at.is_null())
         .filter(sharing_agreements::valid_from.le(today))
@@ -185,8 +200,15 @@ pub async fn shared_scopes(
                 .is_null()
                 .or(sharing_agreements::valid_to.ge(today)),
         )
-        .select(sharing_agreements::scopes)
+        .select((
+            sharing_agreements::partnership_code,
+            sharing_agreements::scopes,
+        ))
         .load(conn)
         .await?;
-    Ok(scopes.into_iter().flatten().collect())
+    let mut sharing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (owner, scopes) in rows {
+        sharing.entry(owner).or_default().extend(scopes);
+    }
+    Ok(sharing)
 }

@@ -501,6 +501,46 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Batch
     }))
 }
 
+/// The most recent batches of an agency (at most `limit`), newest first.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn of_agency(
+    conn: &mut AsyncPgConnection,
+    agency_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Batch>, StoreError> {
+    use diesel_async::RunQueryDsl as _;
+    let records: Vec<BatchRecord> = batches::table
+        .filter(batches::agency_id.eq(agency_id))
+        .order((batches::received_at.desc(), batches::id))
+        .limit(limit)
+        .select(BatchRecord::as_select())
+        .load(conn)
+        .await?;
+    let ids: Vec<Uuid> = records.iter().map(|record| record.id).collect();
+    let mut partnerships: HashMap<Uuid, BTreeMap<String, i32>> = HashMap::new();
+    for (batch, code, rows) in batch_partnerships::table
+        .filter(batch_partnerships::batch_id.eq_any(&ids))
+        .select((
+            batch_partnerships::batch_id,
+            batch_partnerships::partnership_code,
+            batch_partnerships::rows_accepted,
+        ))
+        .load::<(Uuid, String, i32)>(conn)
+        .await?
+    {
+        partnerships.entry(batch).or_default().insert(code, rows);
+    }
+    Ok(records
+        .into_iter()
+        .map(|record| Batch {
+            partnerships: partnerships.remove(&record.id).unwrap_or_default(),
+            record,
+        })
+        .collect())
+}
+
 /// The rejection report of a batch, in file order.
 ///
 /// # Errors

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::ApiError;
 use crate::analysis::RecordCache;
 use crate::auth::Authorized;
-use crate::guards::{ReadBatch, ReadRejections, UploadExtract, WithdrawBatch};
+use crate::guards::{ReadAgencyBatches, ReadBatch, ReadRejections, UploadExtract, WithdrawBatch};
 use crate::pipeline::{self, Placement, UploadFailure};
 use crate::routes::analysis::csv_response;
 use crate::settings::IngestSettings;
@@ -27,6 +27,10 @@ pub struct BatchView {
     /// `committed`, `withdrawn` or `superseded`.
     #[schema(example = "committed")]
     pub status: String,
+    /// Who uploaded it (the token's subject).
+    pub uploaded_by: String,
+    /// When the upload began.
+    pub received_at: chrono::DateTime<chrono::Utc>,
     /// Rows read.
     pub rows_total: i32,
     /// Rows stored.
@@ -51,6 +55,8 @@ impl From<batches::Batch> for BatchView {
             rejections: format!("/api/v1/batches/{}/rejections", batch.record.id),
             batch_id: batch.record.id,
             status: batch.record.status,
+            uploaded_by: batch.record.uploaded_by,
+            received_at: batch.record.received_at,
             rows_total: batch.record.rows_total,
             rows_accepted: batch.record.rows_accepted,
             rows_rejected: batch.record.rows_rejected,
@@ -281,6 +287,38 @@ fn gzip_encoded(request: &HttpRequest) -> Result<bool, ApiError> {
             "Content-Encoding `{other}` is not supported: send the extract plain or gzip-encoded"
         ))),
     }
+}
+
+/// How many of its agency's batches the list shows.
+const LISTED_BATCHES: i64 = 100;
+
+/// The batches of the caller's agency, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchList {
+    /// At most 100, newest first.
+    pub batches: Vec<BatchView>,
+}
+
+/// The caller's agency's batches, newest first (at most 100): for its agency analysts.
+#[utoipa::path(
+    tag = "extracts",
+    security(("bearer" = [])),
+    responses((status = 200, body = BatchList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
+)]
+#[get("/api/v1/batches")]
+pub async fn list(
+    authorized: Authorized<ReadAgencyBatches>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = database.connection().await?;
+    let batches: Vec<BatchView> =
+        batches::of_agency(&mut conn, *authorized.target(), LISTED_BATCHES)
+            .await?
+            .into_iter()
+            .map(BatchView::from)
+            .collect();
+    authorized.returned(batches.len());
+    Ok(HttpResponse::Ok().json(BatchList { batches }))
 }
 
 /// One batch: for its agency's analysts, and partnership analysts of a partnership it

@@ -3,7 +3,7 @@
 use actix_web::http::header::{ACCEPT, ContentType};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_domain::GssCode;
-use atlas_store::{Database, partnerships};
+use atlas_store::{Database, agreements, partnerships};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -136,4 +136,61 @@ pub async fn get(
             .json(feature));
     }
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// A partnership that shares some of its outputs with the caller's partnership.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SharingPartnership {
+    /// GSS code of the partnership that shares.
+    #[schema(example = "E10000017")]
+    pub code: String,
+    /// Its name.
+    pub name: String,
+    /// What its agreements in force today share: `releases`, `regional_hotspots`.
+    pub scopes: Vec<String>,
+}
+
+/// The partnerships sharing with the caller's partnership today.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SharingList {
+    /// The caller's partnership.
+    pub partnership: String,
+    /// Who shares with it, by code.
+    pub sharing: Vec<SharingPartnership>,
+}
+
+/// The partnerships whose agreements in force today share outputs with the caller's
+/// partnership, and what they share (the partner page starts here).
+#[utoipa::path(
+    tag = "partnerships",
+    security(("bearer" = [])),
+    responses((status = 200, body = SharingList), (status = 401, body = crate::error::ErrorBody))
+)]
+#[get("/api/v1/sharing")]
+pub async fn sharing(
+    authorized: Authorized<ReadReference>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let recipient = authorized.principal().partnership.clone();
+    let mut conn = database.connection().await?;
+    let today = chrono::Utc::now().date_naive();
+    let names: std::collections::BTreeMap<String, String> = partnerships::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(|partnership| (partnership.code, partnership.name))
+        .collect();
+    let sharing: Vec<SharingPartnership> = agreements::sharing_with(&mut conn, &recipient, today)
+        .await?
+        .into_iter()
+        .map(|(code, scopes)| SharingPartnership {
+            name: names.get(&code).cloned().unwrap_or_default(),
+            code,
+            scopes: scopes.into_iter().collect(),
+        })
+        .collect();
+    authorized.returned(sharing.len());
+    Ok(HttpResponse::Ok().json(SharingList {
+        partnership: recipient.to_string(),
+        sharing,
+    }))
 }

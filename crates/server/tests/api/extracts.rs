@@ -446,6 +446,42 @@ async fn batches_are_withdrawn_or_superseded_by_their_own_agency_only() {
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::CONFLICT);
+
+    // The agency's list has both batches, newest first; other agencies and partnership
+    // analysts get none of it.
+    let list = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v1/batches"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let own = json(list(agency_token(agency)).await).await;
+    let listed: Vec<(&str, &str)> = own["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|batch| {
+            (
+                batch["batch_id"].as_str().unwrap(),
+                batch["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [(new_id, "withdrawn"), (first_id.as_str(), "superseded")]
+    );
+    assert_eq!(own["batches"][1]["superseded_by"], new_id);
+    assert!(own["batches"][0]["received_at"].is_string());
+    let theirs = json(list(agency_token(other)).await).await;
+    assert_eq!(theirs["batches"], serde_json::json!([]));
+    let analyst = crate::support::token(atlas_access::Role::PartnershipAnalyst, "E06000009", None);
+    assert_eq!(list(analyst).await.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -236,6 +236,19 @@ async fn a_release_is_seen_by_agreed_partners_only_once_a_second_analyst_approve
     let (status, _) = send(&app, &stranger, Method::GET, &one, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
+    // The partner page starts from who shares with the caller's partnership.
+    let (status, text) = send(&app, &viewer, Method::GET, "/api/v1/sharing", None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"partnership": LANCASHIRE, "sharing": [{"code": BLACKPOOL, "name": "Blackpool", "scopes": ["releases"]}]})
+    );
+    let (_, text) = send(&app, &stranger, Method::GET, "/api/v1/sharing", None).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["sharing"],
+        json!([])
+    );
+
     // One release in force per quarter, and one resolution for them all.
     let (status, text) = send(
         &app,

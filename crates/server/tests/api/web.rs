@@ -27,13 +27,23 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
             .starts_with("text/html")
     );
     let html = page.text().await.unwrap();
-    let named: Vec<&str> = html
+    assert!(
+        !html.contains("atlas-tile-url"),
+        "no base map unless configured"
+    );
+    // The page's assets, and the modules they import in turn, are all served.
+    let mut named: Vec<String> = html
         .split('"')
         .filter(|part| part.starts_with("/assets/"))
+        .map(str::to_owned)
         .collect();
     assert!(named.len() >= 4, "{named:?}");
-    for path in named {
-        let asset = app.get(path).await;
+    let mut served = std::collections::BTreeSet::new();
+    while let Some(path) = named.pop() {
+        if !served.insert(path.clone()) {
+            continue;
+        }
+        let asset = app.get(&path).await;
         assert_eq!(asset.status(), StatusCode::OK, "{path}");
         let kind = asset.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(
@@ -41,7 +51,28 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
                 || (path.ends_with(".css") && kind.starts_with("text/css")),
             "{path}: {kind}"
         );
-        assert!(!asset.bytes().await.unwrap().is_empty());
+        let text = asset.text().await.unwrap();
+        assert!(!text.is_empty());
+        named.extend(
+            text.split('\'')
+                .filter_map(|part| part.strip_prefix("./"))
+                .filter(|module| module.ends_with(".js"))
+                .map(|module| format!("/assets/{module}")),
+        );
+    }
+    for module in [
+        "map",
+        "upload",
+        "comparison",
+        "partner",
+        "audit",
+        "releases",
+        "core",
+    ] {
+        assert!(
+            served.contains(&format!("/assets/{module}.js")),
+            "{served:?}"
+        );
     }
     let licence = app
         .get("/assets/leaflet-LICENSE.txt")
@@ -91,4 +122,50 @@ async fn a_demo_instance_lists_its_users_for_the_sign_in_page() {
         app.get("/api/v1/demo/users").await.status(),
         StatusCode::NOT_FOUND
     );
+}
+
+#[tokio::test]
+async fn the_map_offers_every_value_of_the_domain_vocabularies() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    let script = app.get("/assets/map.js").await.text().await.unwrap();
+    let values: Vec<String> = atlas_domain::AgencyKind::ALL
+        .iter()
+        .map(ToString::to_string)
+        .chain(
+            atlas_domain::RecordKind::ALL
+                .iter()
+                .map(ToString::to_string),
+        )
+        .chain(atlas_domain::Indicator::ALL.iter().map(ToString::to_string))
+        .chain(atlas_domain::AgeBand::ALL.iter().map(ToString::to_string))
+        .collect();
+    for value in values {
+        assert!(
+            script.contains(&format!("'{value}'")),
+            "map.js lacks `{value}`"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_configured_base_map_is_named_in_the_page_and_allowed_by_its_policy() {
+    let app = spawn_ready_app_with(|settings| {
+        settings.web.tile_url = Some("https://tiles.example.org/osm/{z}/{x}/{y}.png".to_owned());
+        settings.web.tile_attribution = "© OpenStreetMap contributors & \"friends\"".to_owned();
+    })
+    .await;
+    let page = app.get("/").await;
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("img-src 'self' data: blob: https://tiles.example.org;"),
+        "{policy}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains(
+        r#"<meta name="atlas-tile-url" content="https://tiles.example.org/osm/{z}/{x}/{y}.png">"#
+    ));
+    assert!(html.contains("© OpenStreetMap contributors &amp; &quot;friends&quot;"));
 }

@@ -1,0 +1,76 @@
+// The audit page (auditors): the trail, newest first and filterable, and whether its hash chain
+// verifies.
+
+import { $, el, getJson, say, table } from './core.js';
+
+const state = { before: null };
+
+async function verify() {
+  say('chain', 'Verifying the chain…');
+  try {
+    const chain = await getJson('/api/v1/audit/verify');
+    $('chain').dataset.intact = String(chain.intact);
+    say('chain', chain.intact
+      ? `The chain is intact: ${chain.entries} entries verified, last hash ${(chain.last_hash || '').slice(0, 16)}….`
+      : `The chain is BROKEN at entry ${chain.first_broken_id}: ${chain.reason}. Report this to your information governance lead.`);
+  } catch (error) {
+    say('chain', error.message);
+  }
+}
+
+/** The filter as query parameters; datetime-local fields are read as UTC. */
+function filter() {
+  const params = new URLSearchParams({ limit: '100' });
+  [['from', 'audit-from'], ['to', 'audit-to']].forEach(([name, id]) => {
+    if ($(id).value) params.set(name, `${$(id).value}:00Z`);
+  });
+  [['subject', 'audit-subject'], ['partnership', 'audit-partnership'], ['action', 'audit-action']].forEach(([name, id]) => {
+    if ($(id).value.trim()) params.set(name, $(id).value.trim());
+  });
+  if (state.before) params.set('before_id', String(state.before));
+  return params;
+}
+
+async function entries(more) {
+  if (!more) state.before = null;
+  say('audit-status', 'Loading…');
+  try {
+    const page = await getJson(`/api/v1/audit?${filter()}`);
+    const rows = page.entries.map((entry) => [
+      String(entry.id),
+      entry.occurred_at.replace('T', ' ').slice(0, 19),
+      entry.subject,
+      entry.roles.join(', '),
+      entry.partnership || '–',
+      entry.action,
+      entry.resource,
+      el('span', { className: `outcome-${entry.outcome}` }, entry.outcome),
+      entry.rows_returned === null ? '–' : String(entry.rows_returned),
+      Object.entries(entry.parameters).map(([name, value]) => `${name}=${value}`).join(' '),
+    ]);
+    const shown = table(['#', 'When (UTC)', 'Subject', 'Roles', 'Partnership', 'Action', 'Resource', 'Outcome', 'Rows', 'Parameters'], rows);
+    if (more) $('audit-entries').append(shown);
+    else $('audit-entries').replaceChildren(shown);
+    state.before = page.next_before_id;
+    $('audit-older').hidden = !page.next_before_id;
+    say('audit-status', `${page.entries.length} entries${more ? ' more' : ''}.`);
+  } catch (error) {
+    say('audit-status', error.message);
+  }
+}
+
+let ready = false;
+
+/** Opens the audit page. */
+export async function showAudit() {
+  if (!ready) {
+    ready = true;
+    $('verify').addEventListener('click', verify);
+    $('audit-older').addEventListener('click', () => entries(true));
+    $('audit-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      entries(false);
+    });
+  }
+  await Promise.all([verify(), entries(false)]);
+}

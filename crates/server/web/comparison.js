@@ -1,0 +1,176 @@
+// The comparison page (partnership analysts): the partnership beside its neighbours or its
+// comparator group, rates per 10,000 children with a trend chart and the direction of travel;
+// and its releases to partners: prepare, approve (a second analyst), withdraw.
+
+import { $, SUPPRESSED, api, el, getJson, published, say, session, table } from './core.js';
+import { releaseDetails, releaseList } from './releases.js';
+
+/** Okabe–Ito colours (distinguishable with colour-blindness); the partnership itself is first. */
+const LINES = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#D55E00', '#56B4E9', '#000000', '#F0E442'];
+/** Dash patterns, so that lines differ without colour too. */
+const DASHES = ['', '6 3', '2 3', '8 3 2 3', '1 2', '10 4', '4 4', '3 6'];
+const SVG = 'http://www.w3.org/2000/svg';
+
+function svg(tag, attributes = {}, ...children) {
+  const element = document.createElementNS(SVG, tag);
+  Object.entries(attributes).forEach(([name, value]) => element.setAttribute(name, String(value)));
+  element.append(...children);
+  return element;
+}
+
+const ARROWS = { up: '▲ up', down: '▼ down', 'no change': '► no change' };
+
+/** The rate of a period, `c` where its numerator was suppressed. */
+function rateOf(period) {
+  if (period.rate_per_10000 !== null && period.rate_per_10000 !== undefined) return published(period.rate_per_10000, 1);
+  return published(period.children === 'c' ? 'c' : null);
+}
+
+/** A line chart of each member's rate per period; suppressed or missing rates leave gaps. */
+function chart(members) {
+  const periods = members[0] ? members[0].periods.map((period) => period.period) : [];
+  const rates = members.flatMap((member) => member.periods.map((period) => period.rate_per_10000)).filter((rate) => typeof rate === 'number');
+  const [width, height, left, bottom, top, right] = [760, 300, 56, 40, 16, 16];
+  const highest = Math.max(1, ...rates) * 1.1;
+  const x = (index) => left + (periods.length <= 1 ? 0 : (index * (width - left - right)) / (periods.length - 1));
+  const y = (rate) => height - bottom - (rate / highest) * (height - top - bottom);
+  const axes = [svg('line', { x1: left, y1: height - bottom, x2: width - right, y2: height - bottom, stroke: '#333' }),
+    svg('line', { x1: left, y1: top, x2: left, y2: height - bottom, stroke: '#333' })];
+  [0, 0.25, 0.5, 0.75, 1].forEach((share) => {
+    const rate = share * highest;
+    axes.push(svg('text', { x: left - 6, y: y(rate) + 4, 'text-anchor': 'end', class: 'axis' }, rate.toFixed(1)));
+  });
+  const every = Math.max(1, Math.ceil(periods.length / 8));
+  periods.forEach((period, index) => {
+    if (index % every === 0) axes.push(svg('text', { x: x(index), y: height - bottom + 16, 'text-anchor': 'middle', class: 'axis' }, period));
+  });
+  const lines = members.map((member, index) => {
+    let path = '';
+    let pen = 'M';
+    member.periods.forEach((period, step) => {
+      if (typeof period.rate_per_10000 === 'number') {
+        path += `${pen}${x(step).toFixed(1)},${y(period.rate_per_10000).toFixed(1)} `;
+        pen = 'L';
+      } else {
+        pen = 'M'; // A gap where the rate is suppressed or unknown.
+      }
+    });
+    return svg('path', {
+      d: path.trim() || 'M0,0', fill: 'none', stroke: LINES[index % LINES.length], 'stroke-width': member.role === 'self' ? 3 : 1.8,
+      'stroke-dasharray': DASHES[index % DASHES.length], 'data-member': member.code,
+    }, svg('title', {}, member.name));
+  });
+  const figure = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-labelledby': 'chart-title', class: 'chart' },
+    svg('title', { id: 'chart-title' }, 'Rate per 10,000 children by period; the table below gives the same figures'), ...axes, ...lines);
+  const key = el('ul', { className: 'chart-key' }, ...members.map((member, index) => el('li', {},
+    el('span', { className: 'swatch line', style: `border-top: 3px ${DASHES[index % DASHES.length] ? 'dashed' : 'solid'} ${LINES[index % LINES.length]}` }),
+    ` ${member.name}${member.role === 'self' ? ' (this partnership)' : ''}`)));
+  return el('figure', {}, figure, key, el('figcaption', {}, 'Rate of distinct children with records per 10,000 children aged 0–17'));
+}
+
+function members(answer) {
+  const rows = answer.members.map((member) => {
+    const latest = member.periods[member.periods.length - 1] || {};
+    return [
+      el('span', { dataset: { member: member.code } }, `${member.name}${member.role === 'self' ? ' (this partnership)' : ''}`),
+      member.population ? `${member.population.children_0_17}${member.population.approximate ? ' (approx.)' : ''}` : '–',
+      published(member.records),
+      published(member.children),
+      published(member.rate_per_10000, 1),
+      published(member.rank),
+      published(member.difference_from_group_mean, 1),
+      latest.direction ? ARROWS[latest.direction] : '–',
+    ];
+  });
+  const overall = table(['Partnership', 'Children 0–17', 'Records', 'Distinct children', 'Rate per 10,000', 'Rank', 'Difference from group mean', 'Direction (last period)'], rows,
+    `${answer.from} to ${answer.to}, against ${answer.group === 'comparators' ? 'the comparator group' : 'the neighbours'}`);
+  const periods = answer.members[0] ? answer.members[0].periods : [];
+  const trend = table(['Partnership', ...periods.map((period) => period.period)], answer.members.map((member) => [
+    member.name, ...member.periods.map((period) => el('span', {}, rateOf(period), period.direction ? ` ${ARROWS[period.direction].split(' ')[0]}` : '')),
+  ]), 'Rate per 10,000 children by period, with the direction of travel from the period before');
+  return el('div', {}, overall, trend);
+}
+
+async function compare() {
+  const params = new URLSearchParams({ group: $('comparison-group').value, by: $('comparison-by').value });
+  if ($('comparison-from').value) params.set('from', $('comparison-from').value);
+  if ($('comparison-to').value) params.set('to', $('comparison-to').value);
+  say('comparison-status', 'Loading…');
+  try {
+    const answer = await getJson(`/api/v1/partnerships/${session.claims.partnership}/comparison?${params}`);
+    $('comparison-chart').replaceChildren(chart(answer.members));
+    $('comparison-table').replaceChildren(members(answer));
+    $('suppression-note').replaceChildren(
+      `${answer.rates_note}. Neighbours’ ${answer.disclosure.note}. `, published('c'), ` ${SUPPRESSED}`);
+    say('comparison-status', `${answer.members.length} partnerships compared.`);
+  } catch (error) {
+    say('comparison-status', error.message);
+  }
+}
+
+async function change(release, action) {
+  try {
+    await api(`/api/v1/partnerships/${release.partnership}/releases/${release.id}/${action}`, { method: 'POST' });
+    say('release-status', `Release ${release.period} v${release.version}: ${action === 'approve' ? 'approved and published' : 'withdrawn'}.`);
+  } catch (error) {
+    say('release-status', error.message);
+  }
+  await releases();
+}
+
+async function view(release) {
+  try {
+    $('releases').append(el('section', { className: 'release' }, el('h4', {}, `${release.period} v${release.version}`),
+      await releaseDetails(release.partnership, release.id)));
+  } catch (error) {
+    say('release-status', error.message);
+  }
+}
+
+async function releases() {
+  try {
+    const { releases: list } = await getJson(`/api/v1/partnerships/${session.claims.partnership}/releases`);
+    $('releases').replaceChildren(releaseList(list, (release) => [
+      el('button', { type: 'button', onclick: () => view(release) }, 'View'),
+      release.status === 'awaiting_approval' && release.prepared_by !== session.claims.sub
+        ? el('button', { type: 'button', onclick: () => change(release, 'approve') }, 'Approve') : null,
+      release.status !== 'withdrawn' ? el('button', { type: 'button', className: 'danger', onclick: () => change(release, 'withdraw') }, 'Withdraw') : null,
+    ].filter(Boolean)));
+  } catch (error) {
+    say('release-status', error.message);
+  }
+}
+
+async function prepare() {
+  const body = { period: $('release-period').value.trim() };
+  if ($('release-resolution').value) body.resolution = Number($('release-resolution').value);
+  try {
+    const release = await (await api(`/api/v1/partnerships/${session.claims.partnership}/releases`, { method: 'POST', body })).json();
+    say('release-status', `Release ${release.period} v${release.version} prepared: another analyst of the partnership must approve it before partners see it.`);
+  } catch (error) {
+    say('release-status', error.message);
+  }
+  await releases();
+}
+
+let ready = false;
+
+/** Opens the comparison page. */
+export async function showComparison() {
+  if (!ready) {
+    ready = true;
+    const today = new Date();
+    const from = new Date(Date.UTC(today.getUTCFullYear() - 3, today.getUTCMonth(), 1));
+    $('comparison-from').value = from.toISOString().slice(0, 10);
+    $('comparison-to').value = today.toISOString().slice(0, 10);
+    $('comparison-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      compare();
+    });
+    $('release-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      prepare();
+    });
+  }
+  await Promise.all([compare(), releases()]);
+}

@@ -1,0 +1,138 @@
+// What every page of the web application shares: the signed-in caller, API calls with their
+// token, small DOM helpers and how published figures are written.
+
+/** The element with this id. */
+export const $ = (id) => document.getElementById(id);
+
+const TOKEN_KEY = 'atlas-token';
+
+/** The signed-in caller: their token (kept in this tab's sessionStorage) and its claims. */
+export const session = { token: sessionStorage.getItem(TOKEN_KEY), claims: null };
+
+/** Called when the server refuses the token (set by app.js). */
+let onSignedOut = () => {};
+
+/** Registers what happens when the token is refused or the caller signs out. */
+export function whenSignedOut(callback) {
+  onSignedOut = callback;
+}
+
+/** The claims of a JWT, or null when it is not one. */
+export function claimsOf(token) {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(payload));
+  } catch {
+    return null;
+  }
+}
+
+/** Keeps `token` for this tab; returns its claims, or null when it names no partnership. */
+export function keepToken(token) {
+  const claims = claimsOf(token.trim());
+  if (!claims || !claims.partnership) return null;
+  session.token = token.trim();
+  session.claims = claims;
+  sessionStorage.setItem(TOKEN_KEY, session.token);
+  return claims;
+}
+
+/** Forgets the token. */
+export function forgetToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  session.token = null;
+  session.claims = null;
+}
+
+/** Whether the caller has `role`. */
+export function hasRole(role) {
+  return Boolean(session.claims && (session.claims.roles || []).includes(role));
+}
+
+/** The error a refused API call throws: the server's own message. */
+async function failure(response) {
+  let message = `The server answered ${response.status}.`;
+  try {
+    message = (await response.json()).message || message;
+  } catch {
+    // Not JSON: keep the status.
+  }
+  return new Error(message);
+}
+
+/**
+ * Calls the API with the caller's token; returns the response, or throws the server's message.
+ * A 401 signs the caller out.
+ */
+export async function api(path, { method = 'GET', accept = 'application/json', body } = {}) {
+  const headers = { Authorization: `Bearer ${session.token}`, Accept: accept };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (response.status === 401) {
+    forgetToken();
+    onSignedOut();
+    throw new Error('Your sign-in has expired or was refused: sign in again.');
+  }
+  if (!response.ok) throw await failure(response);
+  return response;
+}
+
+/** The JSON answer of a GET. */
+export async function getJson(path) {
+  return (await api(path)).json();
+}
+
+/** Fetches `path` with the token and lets the browser save it as `name`. */
+export async function download(path, accept, name) {
+  const response = await api(path, { accept });
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  URL.revokeObjectURL(url);
+}
+
+/** Makes an element: `el('td', { className: 'n' }, 'text', child)`. */
+export function el(tag, properties = {}, ...children) {
+  const element = document.createElement(tag);
+  Object.entries(properties).forEach(([name, value]) => {
+    if (name === 'dataset') Object.assign(element.dataset, value);
+    else if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
+    else if (name in element) element[name] = value;
+    else element.setAttribute(name, value);
+  });
+  element.append(...children.filter((child) => child !== null && child !== undefined));
+  return element;
+}
+
+/** A table with a header row and body rows (cells are text or elements). */
+export function table(headings, rows, caption) {
+  const head = el('thead', {}, el('tr', {}, ...headings.map((heading) => el('th', { scope: 'col' }, heading))));
+  const body = el('tbody', {}, ...rows.map((row) => el('tr', {}, ...row.map((cell) => el('td', {}, cell)))));
+  return el('table', {}, caption ? el('caption', {}, caption) : null, head, body);
+}
+
+/** What a suppressed figure means, wherever one is shown. */
+export const SUPPRESSED =
+  'c: suppressed to protect children’s privacy. The figure is small enough that it could identify a child, or would let one be worked out from the totals. It is not zero.';
+
+/**
+ * A published figure: the number, or `c` (marked up with its explanation) where it was
+ * suppressed. Never shows a suppressed figure as zero.
+ */
+export function published(value, digits) {
+  if (value === 'c') {
+    return el('abbr', { className: 'suppressed', title: SUPPRESSED, tabIndex: 0 }, 'c');
+  }
+  if (value === null || value === undefined) return el('span', { className: 'missing', title: 'not available' }, '–');
+  if (typeof value === 'number' && digits !== undefined) return String(value.toFixed(digits));
+  return String(value);
+}
+
+/** Sets a status line's text. */
+export function say(id, text) {
+  $(id).textContent = text;
+}

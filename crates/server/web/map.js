@@ -1,0 +1,355 @@
+// The hotspot map: the partnership and its neighbours' outlines, its H3 cells coloured by
+// records, distinct children, Gi* confidence bin or emerging-hotspot class, with filters, a
+// month-by-month time slider, a keyboard-reachable table of cells and downloads.
+
+import { $, api, download, el, getJson, hasRole, say, session, table } from './core.js';
+
+// Viridis (colour-blind safe) for magnitudes; ColorBrewer RdBu (diverging) for Gi* bins.
+const VIRIDIS = ['#440154', '#482878', '#3e4989', '#31688e', '#26828e', '#1f9e89', '#35b779', '#6ece58', '#b5de2b', '#fde725'];
+const BINS = [
+  [3, '#b2182b', 'Hot spot, 99 % confidence'],
+  [2, '#ef8a62', 'Hot spot, 95 %'],
+  [1, '#fddbc7', 'Hot spot, 90 %'],
+  [0, '#f7f7f7', 'Not significant'],
+  [-1, '#d1e5f0', 'Cold spot, 90 %'],
+  [-2, '#67a9cf', 'Cold spot, 95 %'],
+  [-3, '#2166ac', 'Cold spot, 99 % confidence'],
+];
+const EMERGING = {
+  new: ['#b2182b', '#2166ac'], consecutive: ['#d6604d', '#4393c3'], intensifying: ['#67001f', '#053061'],
+  persistent: ['#f4a582', '#92c5de'], diminishing: ['#fddbc7', '#d1e5f0'], sporadic: ['#e08214', '#8073ac'],
+  oscillating: ['#fdb863', '#b2abd2'], historical: ['#fee0b6', '#d8daeb'],
+};
+
+/** The filter vocabularies (atlas_domain::taxonomy; an HTTP test keeps these lists in step). */
+const VOCABULARIES = {
+  agency_kinds: ['police', 'social_care', 'health', 'education', 'yot', 'probation', 'housing', 'youth_services', 'vcs'],
+  record_kinds: ['incident', 'referral', 'missing_episode', 'assessment', 'intelligence', 'health_attendance', 'education_concern'],
+  indicators: ['missing', 'substance_misuse', 'older_associate', 'gifts_money', 'online_contact', 'hotel_taxi', 'school_absence', 'sexual_health', 'self_harm', 'known_peer_exploited'],
+  age_bands: ['0-9', '10-12', '13-15', '16-17', '18-25'],
+};
+
+/** How long the time slider shows each month while playing, in milliseconds. */
+const PLAY_STEP_MS = 1500;
+
+const state = {
+  map: null, partnership: null, drawn: null, outline: null, neighbours: null, resolution: null,
+  months: [], playing: null, drawing: 0, byCell: new Map(),
+};
+
+const layerName = () => $('layer').value;
+const base = () => `/api/v1/partnerships/${session.claims.partnership}`;
+
+function resolutionForZoom(zoom) {
+  if (zoom <= 8) return 6;
+  if (zoom <= 10) return 7;
+  if (zoom <= 12) return 8;
+  return 9;
+}
+
+function currentResolution() {
+  const chosen = $('resolution').value;
+  return chosen === 'auto' ? resolutionForZoom(state.map.getZoom()) : Number(chosen);
+}
+
+/** The last day of the month starting on `first` (`YYYY-MM-01`). */
+function monthEnd(first) {
+  const [year, month] = first.split('-').map(Number);
+  const day = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return `${first.slice(0, 8)}${String(day).padStart(2, '0')}`;
+}
+
+/** The period asked for: the slider's month in month-by-month mode, else the from/to fields. */
+function period() {
+  if ($('month-mode').checked && state.months.length > 0 && layerName() !== 'emerging') {
+    const first = state.months[Number($('month').value)];
+    return { from: first, to: monthEnd(first) };
+  }
+  return { from: $('from').value, to: $('to').value };
+}
+
+function query(format) {
+  const params = new URLSearchParams({ resolution: String(currentResolution()), format });
+  const { from, to } = period();
+  if (from) params.set('from', from);
+  if (to) params.set('to', to);
+  Object.keys(VOCABULARIES).forEach((name) => {
+    const chosen = [...document.querySelectorAll(`#filter-${name} input:checked`)].map((input) => input.value);
+    if (chosen.length > 0) params.set(name, chosen.join(','));
+  });
+  if (layerName() === 'bin') {
+    params.set('value', 'subjects');
+    return `${base()}/hotspots?${params}`;
+  }
+  if (layerName() === 'emerging') return `${base()}/emerging?${params}`;
+  return `${base()}/grid?${params}`;
+}
+
+function magnitude(properties) {
+  return layerName() === 'subjects' ? properties.subjects : properties.records;
+}
+
+function emergingColour(category) {
+  const [kind, hot] = [category.split('_')[0], category.includes('hot')];
+  return EMERGING[kind] ? EMERGING[kind][hot ? 0 : 1] : '#f7f7f7';
+}
+
+function colourOf(properties, maximum) {
+  if (layerName() === 'bin') return (BINS.find(([bin]) => bin === properties.bin) || BINS[3])[1];
+  if (layerName() === 'emerging') return emergingColour(properties.category);
+  const share = Math.log1p(magnitude(properties)) / Math.log1p(Math.max(maximum, 1));
+  return VIRIDIS[Math.min(VIRIDIS.length - 1, Math.floor(share * VIRIDIS.length))];
+}
+
+function legend(maximum, categories) {
+  const row = (colour, text) => el('div', { className: 'legend-row' },
+    el('span', { className: 'swatch', style: `background:${colour}` }), el('span', {}, text));
+  let rows;
+  if (layerName() === 'bin') {
+    rows = BINS.map(([, colour, text]) => row(colour, text));
+  } else if (layerName() === 'emerging') {
+    rows = [...categories].sort().map((category) => row(emergingColour(category), category.replace(/_/g, ' ')));
+  } else {
+    const what = layerName() === 'subjects' ? 'distinct children' : 'records';
+    rows = [0, 0.25, 0.5, 0.75, 1].map((share) => {
+      const value = Math.round(Math.expm1(share * Math.log1p(Math.max(maximum, 1))));
+      return row(VIRIDIS[Math.min(VIRIDIS.length - 1, Math.floor(share * VIRIDIS.length))], `${value} ${what}`);
+    });
+  }
+  $('legend').replaceChildren(...rows);
+}
+
+function showDetails(properties) {
+  const rows = Object.entries(properties).map(([name, value]) => el('tr', {},
+    el('th', { scope: 'row' }, name.replace(/_/g, ' ')),
+    el('td', {}, Array.isArray(value) ? value.join(', ') : String(value))));
+  $('details').replaceChildren(el('table', { className: 'cell-figures' }, el('tbody', {}, ...rows)));
+}
+
+/** Shows a cell's figures, outlines it and brings it into view. */
+function selectCell(cell) {
+  const layer = state.byCell.get(cell);
+  if (!layer) return;
+  state.byCell.forEach((other) => other.setStyle({ weight: 0.5, color: '#333' }));
+  layer.setStyle({ weight: 3, color: '#000' });
+  layer.bringToFront();
+  showDetails(layer.feature.properties);
+  if (!state.map.getBounds().contains(layer.getBounds())) state.map.panTo(layer.getBounds().getCenter());
+}
+
+/** The cells ranked by what the layer shows, for the table beside the map. */
+function ranked(features) {
+  const score = (properties) => {
+    if (layerName() === 'bin') return properties.z;
+    if (layerName() === 'emerging') return properties.category === 'no_pattern' ? -Infinity : properties.trend_z;
+    return magnitude(properties);
+  };
+  return features.map((feature) => feature.properties)
+    .filter((properties) => Number.isFinite(score(properties)))
+    .sort((a, b) => score(b) - score(a))
+    .slice(0, 10);
+}
+
+function topCells(features) {
+  const describe = (properties) => {
+    if (layerName() === 'bin') return `z ${properties.z.toFixed(2)}, bin ${properties.bin}`;
+    if (layerName() === 'emerging') return properties.category.replace(/_/g, ' ');
+    return `${magnitude(properties)} ${layerName() === 'subjects' ? 'children' : 'records'}`;
+  };
+  const rows = ranked(features).map((properties) => [
+    el('button', { type: 'button', className: 'link', onclick: () => selectCell(properties.cell) }, properties.cell),
+    describe(properties),
+  ]);
+  $('top-cells').replaceChildren(rows.length > 0 ? table(['Cell', 'Value'], rows) : el('p', {}, 'No cells.'));
+}
+
+async function draw() {
+  const drawing = ++state.drawing;
+  const resolution = currentResolution();
+  const { from, to } = period();
+  say('status', 'Loading…');
+  try {
+    const data = await (await api(query('geojson'), { accept: 'application/geo+json' })).json();
+    if (drawing !== state.drawing) return; // A newer drawing was asked for meanwhile.
+    const features = data.features || [];
+    const maximum = features.reduce((top, feature) => Math.max(top, magnitude(feature.properties) || 0), 0);
+    const categories = new Set(features.map((feature) => feature.properties.category).filter(Boolean));
+    if (state.drawn) state.drawn.remove();
+    state.byCell = new Map();
+    state.drawn = L.geoJSON(data, {
+      style: (feature) => ({ fillColor: colourOf(feature.properties, maximum), fillOpacity: 0.75, color: '#333', weight: 0.5 }),
+      onEachFeature: (feature, layer) => {
+        state.byCell.set(feature.properties.cell, layer);
+        layer.on('click', () => selectCell(feature.properties.cell));
+        layer.bindTooltip(feature.properties.cell);
+      },
+    }).addTo(state.map);
+    state.byCell.forEach((layer, cell) => {
+      const path = layer.getElement();
+      if (!path) return;
+      path.dataset.cell = cell;
+      if (layer.feature.properties.bin !== undefined) path.dataset.bin = String(layer.feature.properties.bin);
+    });
+    state.resolution = resolution;
+    Object.assign($('map').dataset, {
+      cells: String(features.length), layer: layerName(), resolution: String(resolution), period: `${from || ''}..${to || ''}`,
+    });
+    legend(maximum, categories);
+    topCells(features);
+    const when = from || to ? ` for ${from || 'the start'} to ${to || 'the end'}` : '';
+    say('status', `${features.length} cells drawn at resolution ${resolution}${when}.`);
+  } catch (error) {
+    if (drawing !== state.drawing) return;
+    $('map').dataset.cells = '0';
+    say('status', error.message);
+  }
+}
+
+/** The months the partnership's records span, for the time slider. */
+async function loadMonths() {
+  const grid = await getJson(`${base()}/grid?resolution=6`);
+  const firsts = grid.cells.map((cell) => cell.first).sort();
+  const lasts = grid.cells.map((cell) => cell.last).sort();
+  state.months = [];
+  if (firsts.length === 0) return;
+  const [startYear, startMonth] = firsts[0].split('-').map(Number);
+  const [endYear, endMonth] = lasts[lasts.length - 1].split('-').map(Number);
+  for (let year = startYear, month = startMonth; year < endYear || (year === endYear && month <= endMonth);) {
+    state.months.push(`${year}-${String(month).padStart(2, '0')}-01`);
+    month += 1;
+    if (month > 12) { month = 1; year += 1; }
+  }
+  $('month').max = String(state.months.length - 1);
+  $('month').value = '0';
+  showMonth();
+}
+
+function showMonth() {
+  const first = state.months[Number($('month').value)];
+  const label = first ? new Date(`${first}T00:00:00Z`).toLocaleDateString('en-GB', { month: 'long', year: 'numeric', timeZone: 'UTC' }) : '';
+  $('month-label').textContent = label;
+  $('month').setAttribute('aria-valuetext', label);
+}
+
+function stopPlaying() {
+  if (state.playing) clearInterval(state.playing);
+  state.playing = null;
+  $('play').textContent = 'Play';
+  $('play').setAttribute('aria-pressed', 'false');
+}
+
+function togglePlay() {
+  if (state.playing) {
+    stopPlaying();
+    return;
+  }
+  if (!$('month-mode').checked) {
+    $('month-mode').checked = true;
+    monthMode();
+  }
+  $('play').textContent = 'Pause';
+  $('play').setAttribute('aria-pressed', 'true');
+  state.playing = setInterval(() => {
+    const next = Number($('month').value) + 1;
+    if (next >= state.months.length) {
+      stopPlaying();
+      return;
+    }
+    $('month').value = String(next);
+    showMonth();
+    draw();
+  }, PLAY_STEP_MS);
+}
+
+function monthMode() {
+  const on = $('month-mode').checked;
+  $('month').disabled = !on;
+  $('play').disabled = state.months.length === 0;
+  $('from').disabled = on;
+  $('to').disabled = on;
+  if (!on) stopPlaying();
+  draw();
+}
+
+function filterBoxes() {
+  Object.entries(VOCABULARIES).forEach(([name, values]) => {
+    $(`filter-${name}`).replaceChildren(...values.map((value) => el('label', { className: 'check' },
+      el('input', { type: 'checkbox', value, onchange: draw }), ` ${value.replace(/_/g, ' ')}`)));
+  });
+}
+
+async function outlines() {
+  const feature = async (code) => (await api(`/api/v1/partnerships/${code}?boundary=true`, { accept: 'application/geo+json' })).json();
+  const own = await feature(session.claims.partnership);
+  if (state.outline) state.outline.remove();
+  if (state.neighbours) state.neighbours.remove();
+  state.outline = L.geoJSON(own, { style: { color: '#1d3557', weight: 2.5, fill: false }, interactive: false }).addTo(state.map);
+  state.map.fitBounds(state.outline.getBounds());
+  $('map-title').textContent = `Hotspot map: ${own.properties ? own.properties.name : session.claims.partnership}`;
+  const neighbours = await Promise.all(((own.properties && own.properties.neighbours) || []).map(feature));
+  state.neighbours = L.geoJSON({ type: 'FeatureCollection', features: neighbours }, {
+    style: { color: '#555', weight: 1.5, dashArray: '6 4', fill: false },
+    onEachFeature: (neighbour, layer) => layer.bindTooltip(`Neighbour: ${neighbour.properties.name}`, { sticky: true }),
+  }).addTo(state.map);
+  state.neighbours.bringToBack();
+  $('map').dataset.neighbours = String(neighbours.length);
+}
+
+function baseMap() {
+  const url = document.querySelector('meta[name="atlas-tile-url"]');
+  if (!url) return; // No base map by default: the map works offline and tells no third party where we look.
+  const attribution = document.querySelector('meta[name="atlas-tile-attribution"]');
+  L.tileLayer(url.content, { attribution: attribution ? attribution.content : '', maxZoom: 18 }).addTo(state.map);
+}
+
+function setUp() {
+  state.map = L.map('map', { zoomSnap: 0.5, keyboard: true }).setView([53.8, -2.6], 9);
+  baseMap();
+  state.map.on('moveend', () => {
+    if ($('resolution').value === 'auto' && resolutionForZoom(state.map.getZoom()) !== state.resolution) draw();
+  });
+  ['layer', 'resolution', 'from', 'to'].forEach((id) => $(id).addEventListener('change', draw));
+  $('layer').addEventListener('change', () => {
+    $('month-mode').disabled = layerName() === 'emerging';
+  });
+  $('month-mode').addEventListener('change', monthMode);
+  $('month').addEventListener('input', () => {
+    showMonth();
+    draw();
+  });
+  $('play').addEventListener('click', togglePlay);
+  $('clear-filters').addEventListener('click', () => {
+    document.querySelectorAll('#filters input:checked').forEach((input) => { input.checked = false; });
+    draw();
+  });
+  const saveAs = (format) => `atlas-${session.claims.partnership}-${layerName()}.${format === 'csv' ? 'csv' : 'geojson'}`;
+  $('download-geojson').addEventListener('click', () => download(query('geojson'), 'application/geo+json', saveAs('geojson')).catch((error) => say('status', error.message)));
+  $('download-csv').addEventListener('click', () => download(query('csv'), 'text/csv', saveAs('csv')).catch((error) => say('status', error.message)));
+  filterBoxes();
+}
+
+/** Opens the map page for the signed-in caller. */
+export async function showMap() {
+  if (!state.map) setUp();
+  // Agency analysts see their partnership's counts but not its analyses.
+  const analyses = hasRole('partnership_analyst');
+  document.querySelectorAll('#layer option[data-analysis]').forEach((option) => {
+    option.hidden = !analyses;
+    option.disabled = !analyses;
+  });
+  if (!analyses && $('layer').selectedOptions[0].disabled) $('layer').value = 'records';
+  state.map.invalidateSize();
+  if (state.partnership !== session.claims.partnership) {
+    state.partnership = session.claims.partnership;
+    stopPlaying();
+    try {
+      await outlines();
+      await loadMonths();
+    } catch (error) {
+      say('status', error.message);
+    }
+    monthMode();
+    return;
+  }
+  await draw();
+}

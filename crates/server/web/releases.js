@@ -1,0 +1,58 @@
+// Releases as the comparison page (their partnership's analysts) and the partner page (partners'
+// viewers) show them: a list by status, and one release's summary and protected table, with
+// suppressed figures as `c` and their explanation.
+
+import { SUPPRESSED, download, el, getJson, published, table } from './core.js';
+
+const STATUS = {
+  awaiting_approval: 'Prepared, awaiting a second analyst’s approval',
+  published: 'Published to partners',
+  withdrawn: 'Withdrawn',
+};
+
+/** The releases as a table; `actions(release)` gives each row's buttons. */
+export function releaseList(releases, actions) {
+  if (releases.length === 0) return el('p', {}, 'No releases.');
+  const rows = releases.map((release) => [
+    release.period,
+    `v${release.version}`,
+    el('span', { dataset: { status: release.status } }, STATUS[release.status] || release.status),
+    `${release.prepared_by}, ${release.prepared_at.slice(0, 10)}`,
+    release.approved_by ? `${release.approved_by}, ${release.approved_at.slice(0, 10)}` : '–',
+    el('span', {}, ...actions(release)),
+  ]);
+  return table(['Quarter', 'Version', 'Status', 'Prepared by', 'Approved by', ''], rows);
+}
+
+/** One release's content: the summary, then the cell × agency-kind table. */
+export async function releaseDetails(code, id) {
+  const release = await getJson(`/api/v1/partnerships/${code}/releases/${id}`);
+  const content = release.content || {};
+  const summary = content.summary || {};
+  const population = summary.population;
+  const facts = [
+    ['Partnership', release.partnership],
+    ['Quarter', release.period],
+    ['Resolution', `H3 resolution ${release.resolution}`],
+    ['Distinct children', published(summary.children)],
+    ['Rate per 10,000 children', published(summary.rate_per_10000, 1)],
+    ['Child population', population ? `${population.children_0_17} (${population.year}${population.approximate ? ', APPROXIMATE' : ''})` : '–'],
+    ['Records', published(content.grand_total)],
+    ['Suppressed figures', `${release.suppressed_primary} small counts and ${release.suppressed_secondary} more to protect them`],
+  ];
+  const columns = content.columns || [];
+  const used = columns.map((_, index) => (content.column_totals || [])[index] !== 0);
+  const rows = (content.rows || []).filter((row) => row.total !== 0).map((row) => [
+    row.cell, ...row.values.filter((_, index) => used[index]).map((value) => published(value)), published(row.total),
+  ]);
+  const csv = el('button', {
+    type: 'button',
+    onclick: () => download(`/api/v1/partnerships/${code}/releases/${id}?format=csv`, 'text/csv', `release-${code}-${release.period}.csv`),
+  }, 'Download CSV');
+  return el('div', {},
+    el('table', { className: 'cell-figures' }, el('tbody', {}, ...facts.map(([name, value]) => el('tr', {}, el('th', { scope: 'row' }, name), el('td', {}, value))))),
+    el('p', { className: 'note' }, `Counts of 1 to ${content.threshold} are shown as `, published('c'), ` and others are rounded to the nearest ${content.rounding}. ${SUPPRESSED}`),
+    csv,
+    table(['Cell', ...columns.filter((_, index) => used[index]).map((column) => column.replace(/_/g, ' ')), 'Total'], rows,
+      `Records by cell and agency kind, ${release.period} (cells with none left out)`));
+}

@@ -1,0 +1,257 @@
+//! Driving a real browser: Debian's `chromium` through its `chromedriver` (WebDriver), and the
+//! demo (`atlas demo`) as the server the browser talks to.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::{atlas, atlas_binary};
+
+/// Where chromedriver is looked for when `CHROMEDRIVER` does not name it.
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Where chromium is looked for when `CHROMIUM` does not name it.
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// How long a page may take to show what a step waits for.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Screenshots go to `target/<profile>/web-screenshots/`, beside the `atlas` binary.
+#[must_use]
+pub fn screenshot_dir() -> PathBuf {
+    atlas_binary().with_file_name("web-screenshots")
+}
+
+/// `atlas demo` running in the background on its own port with its own directory, killed when
+/// dropped.
+pub struct Demo {
+    child: Child,
+    /// Its base URL, such as `http://127.0.0.1:41234`.
+    pub base: String,
+    dir: PathBuf,
+}
+
+impl Demo {
+    /// Runs `atlas demo --dir dir --port <free>` against `database_url` and waits until it says
+    /// it is running (its output is kept in `dir/demo.log`).
+    ///
+    /// # Panics
+    /// When it fails or is not running within three minutes.
+    #[must_use]
+    pub fn start(database_url: &str, dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).expect("the demo directory is made");
+        let port = free_port();
+        let log = dir.join("demo.log");
+        let child = atlas(database_url)
+            .args([
+                "demo",
+                "--dir",
+                &dir.display().to_string(),
+                "--port",
+                &port.to_string(),
+            ])
+            .env("ATLAS__SERVER__WORKERS", "2")
+            .stdout(std::fs::File::create(&log).expect("the demo log is made"))
+            .stderr(std::fs::File::create(dir.join("demo.err")).expect("the demo log is made"))
+            .spawn()
+            .expect("atlas demo starts");
+        let mut demo = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            dir: dir.to_owned(),
+        };
+        let started = Instant::now();
+        loop {
+            let printed = std::fs::read_to_string(&log).unwrap_or_default();
+            if printed.contains("demo is running") {
+                return demo;
+            }
+            if let Some(status) = demo.child.try_wait().expect("the demo can be waited on") {
+                panic!(
+                    "atlas demo exited ({status}): {printed}\n{}",
+                    std::fs::read_to_string(dir.join("demo.err")).unwrap_or_default()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(180),
+                "atlas demo not running after 3 minutes: {printed}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The development token the demo made for `user` (such as `lancashire-analyst`).
+    ///
+    /// # Panics
+    /// When the demo wrote no such token.
+    #[must_use]
+    pub fn token(&self, user: &str) -> String {
+        std::fs::read_to_string(self.dir.join("tokens").join(format!("{user}.jwt")))
+            .expect("the demo wrote the user's token")
+            .trim()
+            .to_owned()
+    }
+
+    /// GETs `path` as `user` and parses the JSON answer.
+    ///
+    /// # Panics
+    /// When the request fails or does not succeed.
+    pub async fn get_json(&self, user: &str, path: &str) -> Value {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.token(user))
+            .send()
+            .await
+            .expect("the demo answers");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.expect("a JSON answer")
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless chromium driven through chromedriver; both are stopped when dropped.
+pub struct Browser {
+    driver: Child,
+    /// The WebDriver session.
+    pub client: Client,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless chromium session in a
+    /// 1280 × 1000 window.
+    ///
+    /// # Panics
+    /// When chromedriver or chromium is missing (install Debian's `chromium` and
+    /// `chromium-driver`; `.ci/run` does) or does not start.
+    pub async fn start() -> Self {
+        let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.to_owned());
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| CHROMIUM.to_owned());
+        assert!(
+            Path::new(&driver_path).is_file() && Path::new(&chromium).is_file(),
+            "the browser tests need {driver_path} and {chromium}: install Debian's packages with \
+             `apt-get install chromium chromium-driver` (.ci/run does), or set CHROMEDRIVER and CHROMIUM"
+        );
+        let port = free_port();
+        let driver = Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while reqwest::get(format!("{url}/status")).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "chromedriver did not answer"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                // The sandbox needs user namespaces that containers and root lack.
+                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000"],
+            },
+        });
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities.as_object().cloned().unwrap_or_default())
+            .connect(&url)
+            .await
+            .expect("a chromium session opens");
+        Self { driver, client }
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page and returns its
+    /// result.
+    ///
+    /// # Panics
+    /// When the script throws.
+    pub async fn run(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|err| panic!("{script}: {err}"))
+    }
+
+    /// Waits until `script` returns true, failing the test after a minute with `what`.
+    ///
+    /// # Panics
+    /// When it does not.
+    pub async fn wait_until(&self, what: &str, script: &str) {
+        let started = Instant::now();
+        loop {
+            if self.run(script, vec![]).await == Value::Bool(true) {
+                return;
+            }
+            if started.elapsed() > PATIENCE {
+                let status = self
+                    .run("return document.body.innerText.slice(0, 2000);", vec![])
+                    .await;
+                panic!("waited {PATIENCE:?} for {what}; the page says: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Clicks the element `css` selects, once it exists.
+    ///
+    /// # Panics
+    /// When it never appears or cannot be clicked.
+    pub async fn click(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("{css}: {err}"))
+            .click()
+            .await
+            .unwrap_or_else(|err| panic!("clicking {css}: {err}"));
+    }
+
+    /// Ends the browser session (chromium exits) and stops chromedriver.
+    pub async fn close(mut self) {
+        let client = self.client.clone();
+        let _ = client.close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+
+    /// Saves a PNG of the window as `screenshot_dir()/name.png`.
+    ///
+    /// # Panics
+    /// When the screenshot cannot be taken or written.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).expect("the screenshot directory is made");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is written");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

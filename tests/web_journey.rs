@@ -1,0 +1,392 @@
+//! The web application in a real browser (Debian's chromium through chromedriver), against the
+//! demo as a new user starts it: a partnership analyst reads the hotspot map, an agency analyst
+//! uploads an extract, a partner viewer reads a release and nothing at cell level, an analyst
+//! compares and an auditor checks the trail. Screenshots of each page are saved in
+//! `target/<profile>/web-screenshots/`.
+
+use atlas_e2e::TestDatabase;
+use atlas_e2e::browser::{Browser, Demo, screenshot_dir};
+use fantoccini::Locator;
+use h3o::{LatLng, Resolution};
+use serde_json::{Value, json};
+
+const LANCASHIRE: &str = "E10000017";
+/// The planted clusters in Lancashire (`atlas_cli::synthetic::CLUSTERS`): Preston and Burnley.
+const PLANTED: [(f64, f64); 2] = [(53.7590, -2.6990), (53.7893, -2.2405)];
+/// The map's H3 resolution in this test.
+const RESOLUTION: u8 = 8;
+/// Right arrow, as WebDriver sends it.
+const ARROW_RIGHT: &str = "\u{e014}";
+
+fn planted_cells() -> Vec<String> {
+    PLANTED
+        .iter()
+        .map(|&(lat, lon)| {
+            LatLng::new(lat, lon)
+                .expect("a valid coordinate")
+                .to_cell(Resolution::try_from(RESOLUTION).expect("a resolution"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// Signs out if signed in, then picks `user` from the demo's sign-in list.
+async fn sign_in(browser: &Browser, demo: &Demo, user: &str) {
+    browser
+        .client
+        .goto(&format!("{}/", demo.base))
+        .await
+        .expect("the page opens");
+    browser
+        .run(
+            "sessionStorage.clear(); window.location.hash = ''; return true;",
+            vec![],
+        )
+        .await;
+    browser.client.refresh().await.expect("the page reloads");
+    browser.click(&format!("button[data-user='{user}']")).await;
+}
+
+async fn attribute(browser: &Browser, script: &str) -> Value {
+    browser.run(script, vec![]).await
+}
+
+#[tokio::test]
+#[allow(clippy::too_many_lines)] // One journey through every page, in order.
+async fn analysts_viewers_and_auditors_use_the_web_application() {
+    let test_db = TestDatabase::new().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let demo = Demo::start(test_db.url(), &dir.path().join("demo"));
+    let browser = Browser::start().await;
+    let _ = std::fs::remove_dir_all(screenshot_dir());
+
+    // Sign in as the demo's partnership analyst: the map draws the partnership's cells.
+    browser
+        .client
+        .goto(&format!("{}/", demo.base))
+        .await
+        .expect("the page opens");
+    browser
+        .wait_until(
+            "the demo users",
+            "return document.querySelectorAll('#demo-users button').length >= 10;",
+        )
+        .await;
+    browser.screenshot("sign-in").await;
+    browser
+        .click("button[data-user='lancashire-analyst']")
+        .await;
+    browser
+        .wait_until(
+            "the first drawing",
+            "return Number(document.getElementById('map').dataset.cells || 0) > 0;",
+        )
+        .await;
+    let facts = demo
+        .get_json(
+            "lancashire-analyst",
+            &format!("/api/v1/partnerships/{LANCASHIRE}"),
+        )
+        .await;
+    assert_eq!(
+        attribute(
+            &browser,
+            "return Number(document.getElementById('map').dataset.neighbours);"
+        )
+        .await,
+        json!(facts["neighbours"].as_array().expect("neighbours").len()),
+        "every neighbour of Lancashire is outlined"
+    );
+
+    // At resolution 8 it draws exactly the cells the API counts, the planted clusters among them.
+    browser
+        .client
+        .find(Locator::Css("#resolution"))
+        .await
+        .expect("the resolution control")
+        .select_by_value(&RESOLUTION.to_string())
+        .await
+        .expect("resolution 8 is chosen");
+    browser
+        .wait_until("resolution 8", "const map = document.getElementById('map'); return map.dataset.resolution === '8' && map.dataset.layer === 'records';")
+        .await;
+    let grid = demo
+        .get_json(
+            "lancashire-analyst",
+            &format!("/api/v1/partnerships/{LANCASHIRE}/grid?resolution={RESOLUTION}"),
+        )
+        .await;
+    let api_cells = grid["cells"].as_array().expect("cells").len();
+    let drawn = attribute(
+        &browser,
+        "return document.querySelectorAll('#map path[data-cell]').length;",
+    )
+    .await;
+    assert_eq!(
+        drawn,
+        json!(api_cells),
+        "every cell the API counts is drawn, and no other"
+    );
+    let planted = planted_cells();
+    for cell in &planted {
+        let present = browser
+            .run(
+                "return document.querySelector(`#map path[data-cell='${arguments[0]}']`) !== null;",
+                vec![json!(cell)],
+            )
+            .await;
+        assert_eq!(
+            present,
+            json!(true),
+            "the planted cluster's cell {cell} is drawn"
+        );
+    }
+
+    // A click on a cell shows its figures, the same as the API's.
+    browser
+        .click(&format!("#map path[data-cell='{}']", planted[0]))
+        .await;
+    browser
+        .wait_until(
+            "the cell's figures",
+            &format!(
+                "return document.getElementById('details').innerText.includes('{}');",
+                planted[0]
+            ),
+        )
+        .await;
+    let details = attribute(
+        &browser,
+        "return document.getElementById('details').innerText;",
+    )
+    .await;
+    let records = grid["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .find(|cell| cell["cell"] == json!(planted[0]))
+        .expect("the planted cell is in the grid")["records"]
+        .clone();
+    assert!(
+        details
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("records\t{records}")),
+        "the details show {records} records: {details}"
+    );
+    browser.screenshot("map-records").await;
+
+    // The Gi* layer colours both planted clusters as 99 % hot spots.
+    browser
+        .client
+        .find(Locator::Css("#layer"))
+        .await
+        .expect("the layer control")
+        .select_by_value("bin")
+        .await
+        .expect("the Gi* layer is chosen");
+    browser
+        .wait_until("the Gi* layer", "const map = document.getElementById('map'); return map.dataset.layer === 'bin' && Number(map.dataset.cells) > 0;")
+        .await;
+    for cell in &planted {
+        let shown = browser
+            .run(
+                "const path = document.querySelector(`#map path[data-cell='${arguments[0]}']`); return path ? [path.dataset.bin, path.getAttribute('fill')] : null;",
+                vec![json!(cell)],
+            )
+            .await;
+        assert_eq!(
+            shown,
+            json!(["3", "#b2182b"]),
+            "planted cluster {cell} is a 99 % hot spot in red"
+        );
+    }
+    let legend = attribute(
+        &browser,
+        "return document.getElementById('legend').innerText;",
+    )
+    .await;
+    assert!(
+        legend
+            .as_str()
+            .unwrap_or_default()
+            .contains("Hot spot, 99 % confidence")
+    );
+    browser.screenshot("map-hotspots").await;
+
+    // The time slider: one month at a time, moved by keyboard and played; each month redraws.
+    browser
+        .client
+        .find(Locator::Css("#layer"))
+        .await
+        .expect("the layer control")
+        .select_by_value("records")
+        .await
+        .expect("the records layer is chosen");
+    browser.click("#month-mode").await;
+    browser
+        .wait_until("the first month", "const map = document.getElementById('map'); return map.dataset.layer === 'records' && map.dataset.period === '2024-01-01..2024-01-31';")
+        .await;
+    let january = attribute(&browser, "return [...document.querySelectorAll('#map path[data-cell]')].map((path) => path.dataset.cell).sort().join();").await;
+    let slider = browser
+        .client
+        .find(Locator::Css("#month"))
+        .await
+        .expect("the slider");
+    for _ in 0..6 {
+        slider
+            .send_keys(ARROW_RIGHT)
+            .await
+            .expect("the slider moves");
+    }
+    browser
+        .wait_until(
+            "July 2024",
+            "return document.getElementById('map').dataset.period === '2024-07-01..2024-07-31';",
+        )
+        .await;
+    let july = attribute(&browser, "return [...document.querySelectorAll('#map path[data-cell]')].map((path) => path.dataset.cell).sort().join();").await;
+    assert_ne!(january, july, "July's cells are not January's");
+    assert_eq!(
+        attribute(
+            &browser,
+            "return document.getElementById('month-label').textContent;"
+        )
+        .await,
+        json!("July 2024")
+    );
+    browser.click("#play").await;
+    browser
+        .wait_until(
+            "playing to August",
+            "return document.getElementById('map').dataset.period === '2024-08-01..2024-08-31';",
+        )
+        .await;
+    browser.click("#play").await;
+    browser.screenshot("map-month").await;
+
+    // The comparison page: rates beside the neighbours, a trend chart, and the published release.
+    browser.click("nav a[data-page='comparison']").await;
+    browser
+        .wait_until("the comparison", "return document.querySelectorAll('#comparison-chart path[data-member]').length >= 2 && document.querySelector('#releases [data-status=published]') !== null;")
+        .await;
+    let note = attribute(
+        &browser,
+        "return document.getElementById('suppression-note').innerText;",
+    )
+    .await;
+    assert!(
+        note.as_str().unwrap_or_default().contains("APPROXIMATE"),
+        "{note}"
+    );
+    browser.screenshot("comparison").await;
+
+    // An agency analyst uploads a small extract and watches the progress bar reach the end.
+    let extract = dir.path().join("preston-update.csv");
+    let mut csv =
+        String::from("subject,record_kind,occurred_on,lat,lon,location_role,indicators,age,sex\n");
+    for row in 0..39 {
+        csv.push_str(&format!(
+            "{:064x},incident,2026-0{}-1{},53.7590,-2.6990,incident,missing,14,F\n",
+            row + 1,
+            row % 9 + 1,
+            row % 9
+        ));
+    }
+    csv.push_str(&format!(
+        "{:064x},shoplifting,2026-03-01,53.7590,-2.6990,incident,,14,F\n",
+        99
+    ));
+    std::fs::write(&extract, csv).expect("the extract is written");
+    sign_in(&browser, &demo, "lancashire-constabulary").await;
+    browser
+        .wait_until("the upload page with its batches", "return !document.getElementById('upload-page').hidden && document.querySelectorAll('#batches tbody tr').length === 1;")
+        .await;
+    browser
+        .client
+        .find(Locator::Css("#upload-file"))
+        .await
+        .expect("the file input")
+        .send_keys(&extract.display().to_string())
+        .await
+        .expect("the file is chosen");
+    browser.click("#upload-button").await;
+    browser
+        .wait_until(
+            "the batch summary",
+            "return !document.getElementById('upload-summary').hidden;",
+        )
+        .await;
+    assert_eq!(
+        attribute(
+            &browser,
+            "const bar = document.getElementById('upload-progress'); return bar.value === bar.max;"
+        )
+        .await,
+        json!(true),
+        "the progress bar reached the end"
+    );
+    let stored = attribute(&browser, "return document.querySelector(\"#summary-body td[data-field='Rows stored']\").textContent;").await;
+    assert_eq!(stored, json!("39"));
+    let rejected = attribute(&browser, "return document.querySelector(\"#summary-body td[data-field='Rows rejected']\").textContent;").await;
+    assert_eq!(rejected, json!("1"));
+    browser
+        .wait_until(
+            "the new batch listed",
+            "return document.querySelectorAll('#batches tbody tr').length === 2;",
+        )
+        .await;
+    browser.screenshot("upload").await;
+
+    // A partner viewer reads Lancashire's published release, and has no cell-level page.
+    sign_in(&browser, &demo, "blackpool-viewer").await;
+    browser
+        .wait_until("Lancashire's releases", "return document.querySelector(\"#partner-releases [data-sharer='E10000017'] [data-status=published]\") !== null;")
+        .await;
+    let pages = attribute(
+        &browser,
+        "return [...document.querySelectorAll('#nav a')].map((link) => link.dataset.page);",
+    )
+    .await;
+    assert_eq!(
+        pages,
+        json!(["partner"]),
+        "a partner viewer's only page is the partner page"
+    );
+    browser
+        .click("#partner-releases [data-sharer='E10000017'] button")
+        .await;
+    browser
+        .wait_until("the release", "return !document.getElementById('release-view').hidden && document.querySelectorAll('#release-body tbody tr').length > 5;")
+        .await;
+    let release = attribute(
+        &browser,
+        "return document.getElementById('release-body').innerText;",
+    )
+    .await;
+    assert!(
+        release.as_str().unwrap_or_default().contains("2025-Q4"),
+        "{release}"
+    );
+    browser.screenshot("partner").await;
+    browser
+        .run("window.location.hash = 'map'; return true;", vec![])
+        .await;
+    browser
+        .wait_until("the refusal", "return !document.getElementById('no-page').hidden && document.getElementById('map-page').hidden;")
+        .await;
+    let cells_fetched = attribute(&browser, "return performance.getEntriesByType('resource').some((entry) => /\\/(grid|hotspots|emerging)\\?/.test(entry.name));").await;
+    assert_eq!(
+        cells_fetched,
+        json!(false),
+        "the partner viewer's browser asked for no cell-level data"
+    );
+
+    // An auditor sees the trail, including the analyst's map requests, and the chain verifies.
+    sign_in(&browser, &demo, "auditor").await;
+    browser
+        .wait_until("the audit trail", "return document.getElementById('chain').dataset.intact === 'true' && document.querySelectorAll('#audit-entries tbody tr').length > 10;")
+        .await;
+    browser.screenshot("audit").await;
+    browser.close().await;
+}
