@@ -255,3 +255,145 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+/// A stand-in for an organisation's identity provider, enough for the page's OpenID Connect
+/// authorization code flow with PKCE: `/authorize` signs the visitor in at once and sends them
+/// back with a code; `/token` exchanges the code for `access_token` only with the right
+/// `code_verifier`, `client_id` and `redirect_uri`. Plain HTTP on a free port; stopped when
+/// dropped.
+pub struct IdentityProvider {
+    /// Its base URL.
+    pub base: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// A code the provider handed out, with what its exchange must match.
+struct Grant {
+    code: String,
+    challenge: String,
+    redirect_uri: String,
+    client_id: String,
+}
+
+impl IdentityProvider {
+    /// Starts a provider that issues `access_token` to whoever completes the flow.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    pub async fn start(access_token: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let grants = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Grant>::new()));
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (grants, token) = (grants.clone(), access_token.clone());
+                tokio::spawn(async move {
+                    let _ = Self::answer(stream, &grants, &token).await;
+                });
+            }
+        });
+        Self { base, task }
+    }
+
+    async fn answer(
+        mut stream: tokio::net::TcpStream,
+        grants: &std::sync::Mutex<Vec<Grant>>,
+        token: &str,
+    ) -> std::io::Result<()> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut request = Vec::new();
+        let mut buffer = [0_u8; 4096];
+        let head_end = loop {
+            let read = stream.read(&mut buffer).await?;
+            if read == 0 {
+                return Ok(());
+            }
+            request.extend_from_slice(&buffer[..read]);
+            if let Some(end) = request.windows(4).position(|window| window == b"\r\n\r\n") {
+                break end + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while request.len() < head_end + length {
+            let read = stream.read(&mut buffer).await?;
+            if read == 0 {
+                break;
+            }
+            request.extend_from_slice(&buffer[..read]);
+        }
+        let body = String::from_utf8_lossy(&request[head_end..]).into_owned();
+        let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        let pairs = |text: &str| -> std::collections::HashMap<String, String> {
+            reqwest::Url::parse(&format!("http://idp/?{text}"))
+                .map(|url| url.query_pairs().into_owned().collect())
+                .unwrap_or_default()
+        };
+        let response = if let Some(query) = target.strip_prefix("/authorize?") {
+            let query = pairs(query);
+            let code = format!("code-{}", grants.lock().expect("grants").len() + 1);
+            let field = |name: &str| query.get(name).cloned().unwrap_or_default();
+            grants.lock().expect("grants").push(Grant {
+                code: code.clone(),
+                challenge: field("code_challenge"),
+                redirect_uri: field("redirect_uri"),
+                client_id: field("client_id"),
+            });
+            let location = format!(
+                "{}?code={code}&state={}",
+                field("redirect_uri"),
+                field("state")
+            );
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+        } else if target == "/token" {
+            let form = pairs(&body);
+            let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+            let verified = {
+                use base64::Engine as _;
+                use sha2::Digest as _;
+                let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(sha2::Sha256::digest(field("code_verifier").as_bytes()));
+                grants.lock().expect("grants").iter().any(|grant| {
+                    grant.code == field("code")
+                        && grant.challenge == challenge
+                        && grant.redirect_uri == field("redirect_uri")
+                        && grant.client_id == field("client_id")
+                })
+            };
+            let (status, json) = if field("grant_type") == "authorization_code" && verified {
+                (
+                    "200 OK",
+                    json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600}),
+                )
+            } else {
+                ("400 Bad Request", json!({"error": "invalid_grant"}))
+            };
+            let json = json.to_string();
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+                json.len()
+            )
+        } else {
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
+        };
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    }
+}
+
+impl Drop for IdentityProvider {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

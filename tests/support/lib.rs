@@ -122,6 +122,21 @@ impl Server {
     /// When the process cannot start.
     #[must_use]
     pub fn start_on(database_url: &str, port: u16, dir: &Path) -> Self {
+        Self::start_with(database_url, port, dir, &[])
+    }
+
+    /// As [`Server::start_on`], with more settings as `(variable, value)` environment pairs
+    /// such as `("ATLAS__WEB__OIDC__CLIENT_ID", "atlas-web")`.
+    ///
+    /// # Panics
+    /// When the process cannot start.
+    #[must_use]
+    pub fn start_with(
+        database_url: &str,
+        port: u16,
+        dir: &Path,
+        settings: &[(&str, &str)],
+    ) -> Self {
         let keys = dir.join("keys");
         if !keys.join("jwks.json").is_file() {
             run_ok(
@@ -136,6 +151,7 @@ impl Server {
             .env("ATLAS__AUTH__JWKS_FILE", keys.join("jwks.json"))
             .env("ATLAS__INGEST__PSEUDONYM_KEY", "07".repeat(32))
             .env("ATLAS__LOG__FORMAT", "json")
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(server_log(port))
             .spawn()

@@ -132,6 +132,28 @@ fn bad_configuration_names_the_key_and_where_it_came_from() {
         "ingest.pseudonym_key: a pseudonym key is 64 hexadecimal characters",
     );
     assert!(!stderr(&bad_key).contains("secret-but-short"));
+
+    assert_one_line_failure(
+        &atlas(
+            &["migrate"],
+            &[(
+                "ATLAS__WEB__TILE_URL",
+                "https://{s}.tile.example.org/{z}/{x}/{y}.png",
+            )],
+        ),
+        1,
+        "web.tile_url: `https://{s}.tile.example.org/{z}/{x}/{y}.png` names no fixed host",
+    );
+    std::fs::write(
+        &file,
+        "[web.oidc]\nauthorization_endpoint = \"javascript:alert(1)\"\ntoken_endpoint = \"https://idp.example.org/token\"\nclient_id = \"atlas-web\"\nscope = \"openid\"\n",
+    )
+    .unwrap();
+    assert_one_line_failure(
+        &atlas(&["--config", file.to_str().unwrap(), "migrate"], &[]),
+        1,
+        "web.oidc.authorization_endpoint: `javascript:alert(1)` is not an http:// or https:// URL",
+    );
 }
 
 #[test]

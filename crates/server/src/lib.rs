@@ -26,7 +26,7 @@ pub mod web;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use settings::{
-    AuditSettings, AuthSettings, IngestSettings, LogFormat, LogSettings, PemKeySettings,
-    ServerSettings, Settings, SettingsError, WebSettings,
+    AuditSettings, AuthSettings, IngestSettings, LogFormat, LogSettings, OidcSettings,
+    PemKeySettings, ServerSettings, Settings, SettingsError, WebSettings,
 };
 pub use startup::Application;

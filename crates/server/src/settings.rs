@@ -40,6 +40,24 @@ pub struct WebSettings {
     pub tile_url: Option<String>,
     /// The attribution the tile provider requires, shown on the map.
     pub tile_attribution: String,
+    /// Sign-in through the organisation's identity provider (OpenID Connect authorization code
+    /// flow with PKCE, run by the page as a public client); none by default.
+    pub oidc: Option<OidcSettings>,
+}
+
+/// The `[web.oidc]` section: the identity provider the page signs people in with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// The provider's authorization endpoint, where the browser is sent to sign in.
+    pub authorization_endpoint: String,
+    /// The provider's token endpoint, where the page exchanges the code for an access token
+    /// (the provider must allow this origin: CORS).
+    pub token_endpoint: String,
+    /// The page's client id at the provider (a public client: no secret).
+    pub client_id: String,
+    /// The scopes asked for.
+    pub scope: String,
 }
 
 /// The `[audit]` section.
@@ -230,6 +248,18 @@ impl Settings {
             )
         {
             return Err(SettingsError(format!("ingest.pseudonym_key: {err}")));
+        }
+        if let Some(oidc) = &self.web.oidc {
+            for (name, url) in [
+                ("authorization_endpoint", &oidc.authorization_endpoint),
+                ("token_endpoint", &oidc.token_endpoint),
+            ] {
+                crate::web::endpoint_origin(url)
+                    .map_err(|err| SettingsError(format!("web.oidc.{name}: {err}")))?;
+            }
+            if oidc.client_id.trim().is_empty() {
+                return Err(SettingsError("web.oidc.client_id is empty".to_owned()));
+            }
         }
         if let Some(url) = &self.web.tile_url {
             crate::web::tile_origin(url)

@@ -10,20 +10,21 @@ use serde::{Deserialize, Serialize};
 use crate::{ApiError, WebSettings};
 
 /// The policy for the page: its own scripts, styles and API only; images also from the tile
-/// server when one is configured (`{tiles}`).
+/// server (`{tiles}`) and calls also to the identity provider's token endpoint (`{tokens}`) when
+/// they are configured.
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data: blob:{tiles}; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
-    form-action 'self'";
+    img-src 'self' data: blob:{tiles}; connect-src 'self'{tokens}; frame-ancestors 'none'; \
+    base-uri 'none'; form-action 'self'";
 
 /// Where the page's settings go in `index.html`.
 const SETTINGS_MARK: &str = "<!-- atlas-settings -->";
 
-/// The scheme, host and port of a tile URL template, for the page's CSP.
+/// The scheme, host and port of an absolute URL the page may reach, for its CSP.
 ///
 /// # Errors
-/// When it is not an absolute `https://` or `http://` URL with `{z}`, `{x}` and `{y}`, or holds
-/// characters that could break out of the policy or the page.
-pub fn tile_origin(url: &str) -> Result<String, String> {
+/// When it is not an absolute `https://` or `http://` URL with a fixed host, or holds characters
+/// that could break out of the policy or the page.
+pub fn endpoint_origin(url: &str) -> Result<String, String> {
     let rest = url
         .strip_prefix("https://")
         .map(|rest| ("https://", rest))
@@ -31,21 +32,27 @@ pub fn tile_origin(url: &str) -> Result<String, String> {
     let Some((scheme, rest)) = rest else {
         return Err(format!("`{url}` is not an http:// or https:// URL"));
     };
-    if ["{z}", "{x}", "{y}"].iter().any(|part| !url.contains(part)) {
-        return Err(format!("`{url}` must contain {{z}}, {{x}} and {{y}}"));
-    }
     if url.chars().any(|c| {
         c.is_whitespace() || c.is_control() || matches!(c, ';' | ',' | '"' | '\'' | '<' | '>')
     }) {
-        return Err(format!(
-            "`{url}` holds a character not allowed in a tile URL"
-        ));
+        return Err(format!("`{url}` holds a character not allowed here"));
     }
-    let host = rest.split('/').next().unwrap_or_default();
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if host.is_empty() || host.contains('{') {
         return Err(format!("`{url}` names no fixed host"));
     }
     Ok(format!("{scheme}{host}"))
+}
+
+/// The origin of a tile URL template, for the page's CSP.
+///
+/// # Errors
+/// As [`endpoint_origin`], and when it lacks `{z}`, `{x}` or `{y}`.
+pub fn tile_origin(url: &str) -> Result<String, String> {
+    if ["{z}", "{x}", "{y}"].iter().any(|part| !url.contains(part)) {
+        return Err(format!("`{url}` must contain {{z}}, {{x}} and {{y}}"));
+    }
+    endpoint_origin(url)
 }
 
 /// Escapes text for an HTML attribute value.
@@ -56,8 +63,16 @@ fn attribute(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The application's page as this instance serves it: `index.html` with the base-map settings,
-/// and its Content Security Policy.
+/// A `<meta>` element carrying one of the page's settings.
+fn meta(name: &str, content: &str) -> String {
+    format!(
+        "<meta name=\"atlas-{name}\" content=\"{}\">",
+        attribute(content)
+    )
+}
+
+/// The application's page as this instance serves it: `index.html` with the base-map and
+/// sign-in settings, and its Content Security Policy.
 #[derive(Debug, Clone)]
 pub struct Page {
     html: String,
@@ -65,30 +80,39 @@ pub struct Page {
 }
 
 impl Page {
-    /// The page for `settings` (validated: a bad tile URL is refused when settings load).
+    /// The page for `settings` (validated: bad URLs are refused when settings load, and
+    /// left out here).
     #[must_use]
     pub fn new(settings: &WebSettings) -> Self {
-        let origin = settings
-            .tile_url
-            .as_deref()
-            .and_then(|url| tile_origin(url).ok());
-        let meta = match (&settings.tile_url, &origin) {
-            (Some(url), Some(_)) => format!(
-                "<meta name=\"atlas-tile-url\" content=\"{}\">\n  <meta name=\"atlas-tile-attribution\" content=\"{}\">",
-                attribute(url),
-                attribute(&settings.tile_attribution)
-            ),
-            _ => String::new(),
-        };
+        let mut metas = Vec::new();
+        let mut tiles = String::new();
+        if let Some(url) = &settings.tile_url
+            && let Ok(origin) = tile_origin(url)
+        {
+            metas.push(meta("tile-url", url));
+            metas.push(meta("tile-attribution", &settings.tile_attribution));
+            tiles = format!(" {origin}");
+        }
+        let mut tokens = String::new();
+        if let Some(oidc) = &settings.oidc
+            && endpoint_origin(&oidc.authorization_endpoint).is_ok()
+            && let Ok(origin) = endpoint_origin(&oidc.token_endpoint)
+        {
+            metas.push(meta(
+                "oidc-authorization-endpoint",
+                &oidc.authorization_endpoint,
+            ));
+            metas.push(meta("oidc-token-endpoint", &oidc.token_endpoint));
+            metas.push(meta("oidc-client-id", &oidc.client_id));
+            metas.push(meta("oidc-scope", &oidc.scope));
+            tokens = format!(" {origin}");
+        }
         let html = std::str::from_utf8(include_bytes!("../web/index.html"))
             .unwrap_or_default()
-            .replace(SETTINGS_MARK, &meta);
-        let csp = PAGE_CSP.replace(
-            "{tiles}",
-            &origin
-                .map(|origin| format!(" {origin}"))
-                .unwrap_or_default(),
-        );
+            .replace(SETTINGS_MARK, &metas.join("\n  "));
+        let csp = PAGE_CSP
+            .replace("{tiles}", &tiles)
+            .replace("{tokens}", &tokens);
         Self { html, csp }
     }
 }
@@ -101,7 +125,7 @@ struct Asset {
 }
 
 /// Everything the page loads.
-const ASSETS: [Asset; 12] = [
+const ASSETS: [Asset; 13] = [
     Asset {
         name: "app.js",
         content_type: "text/javascript; charset=utf-8",
@@ -141,6 +165,11 @@ const ASSETS: [Asset; 12] = [
         name: "audit.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/audit.js"),
+    },
+    Asset {
+        name: "oidc.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/oidc.js"),
     },
     Asset {
         name: "app.css",

@@ -8,6 +8,7 @@ import { showUpload } from './upload.js';
 import { showComparison } from './comparison.js';
 import { showPartner } from './partner.js';
 import { showAudit } from './audit.js';
+import { begin, complete, provider } from './oidc.js';
 
 /**
  * The pages, in the order the navigation lists them, with the roles that may open them; a
@@ -39,6 +40,8 @@ async function showSignIn() {
   $('sign-out').hidden = true;
   $('nav').hidden = true;
   $('who').textContent = '';
+  const organisation = provider();
+  $('organisation').hidden = !organisation;
   const response = await fetch('/api/v1/demo/users');
   if (!response.ok) return;
   const { users } = await response.json();
@@ -102,7 +105,25 @@ async function route() {
   await page.show();
 }
 
+/** Finishes a sign-in through the identity provider when the browser has just come back from it. */
+async function returnFromProvider() {
+  const organisation = provider();
+  if (!organisation) return;
+  try {
+    const token = await complete(organisation);
+    if (token && !keepToken(token)) {
+      throw new Error('The identity provider’s token names no partnership: ask your administrator to map the `partnership` claim (docs/access.md).');
+    }
+  } catch (error) {
+    $('sign-in-error').textContent = error.message;
+  }
+}
+
 whenSignedOut(showSignIn);
+$('oidc-sign-in').addEventListener('click', () => {
+  const organisation = provider();
+  if (organisation) begin(organisation);
+});
 $('sign-out').addEventListener('click', signOut);
 $('token-form').addEventListener('submit', (event) => {
   event.preventDefault();
@@ -111,4 +132,4 @@ $('token-form').addEventListener('submit', (event) => {
 });
 $('token').addEventListener('input', () => $('token').setCustomValidity(''));
 window.addEventListener('hashchange', route);
-route();
+returnFromProvider().then(route);

@@ -11,6 +11,14 @@ const LINES = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#D55E00', '#56B4E9',
 const DASHES = ['', '6 3', '2 3', '8 3 2 3', '1 2', '10 4', '4 4', '3 6'];
 const SVG = 'http://www.w3.org/2000/svg';
 
+/** The colour and dash of the `index`th line: no two of the first 64 lines look alike. */
+function lineStyle(index) {
+  return {
+    colour: LINES[index % LINES.length],
+    dash: DASHES[(index + Math.floor(index / LINES.length)) % DASHES.length],
+  };
+}
+
 function svg(tag, attributes = {}, ...children) {
   const element = document.createElementNS(SVG, tag);
   Object.entries(attributes).forEach(([name, value]) => element.setAttribute(name, String(value)));
@@ -56,14 +64,14 @@ function chart(members) {
       }
     });
     return svg('path', {
-      d: path.trim() || 'M0,0', fill: 'none', stroke: LINES[index % LINES.length], 'stroke-width': member.role === 'self' ? 3 : 1.8,
-      'stroke-dasharray': DASHES[index % DASHES.length], 'data-member': member.code,
+      d: path.trim() || 'M0,0', fill: 'none', stroke: lineStyle(index).colour, 'stroke-width': member.role === 'self' ? 3 : 1.8,
+      'stroke-dasharray': lineStyle(index).dash, 'data-member': member.code,
     }, svg('title', {}, member.name));
   });
   const figure = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-labelledby': 'chart-title', class: 'chart' },
     svg('title', { id: 'chart-title' }, 'Rate per 10,000 children by period; the table below gives the same figures'), ...axes, ...lines);
   const key = el('ul', { className: 'chart-key' }, ...members.map((member, index) => el('li', {},
-    el('span', { className: 'swatch line', style: `border-top: 3px ${DASHES[index % DASHES.length] ? 'dashed' : 'solid'} ${LINES[index % LINES.length]}` }),
+    el('span', { className: 'swatch line', style: `border-top: 3px ${lineStyle(index).dash ? 'dashed' : 'solid'} ${lineStyle(index).colour}` }),
     ` ${member.name}${member.role === 'self' ? ' (this partnership)' : ''}`)));
   return el('figure', {}, figure, key, el('figcaption', {}, 'Rate of distinct children with records per 10,000 children aged 0–17'));
 }

@@ -111,10 +111,14 @@ function legend(maximum, categories) {
     rows = [...categories].sort().map((category) => row(emergingColour(category), category.replace(/_/g, ' ')));
   } else {
     const what = layerName() === 'subjects' ? 'distinct children' : 'records';
-    rows = [0, 0.25, 0.5, 0.75, 1].map((share) => {
-      const value = Math.round(Math.expm1(share * Math.log1p(Math.max(maximum, 1))));
-      return row(VIRIDIS[Math.min(VIRIDIS.length - 1, Math.floor(share * VIRIDIS.length))], `${value} ${what}`);
+    const steps = new Map();
+    [0.1, 0.25, 0.5, 0.75, 1].forEach((share) => {
+      const value = Math.max(1, Math.round(Math.expm1(share * Math.log1p(Math.max(maximum, 1)))));
+      if (!steps.has(value)) steps.set(value, VIRIDIS[Math.min(VIRIDIS.length - 1, Math.floor(share * VIRIDIS.length))]);
     });
+    rows = maximum === 0
+      ? [el('p', {}, `No ${what} in this view.`)]
+      : [...steps].map(([value, colour]) => row(colour, `${value} ${what} (log scale)`));
   }
   $('legend').replaceChildren(...rows);
 }
@@ -130,8 +134,8 @@ function showDetails(properties) {
 function selectCell(cell) {
   const layer = state.byCell.get(cell);
   if (!layer) return;
-  state.byCell.forEach((other) => other.setStyle({ weight: 0.5, color: '#333' }));
-  layer.setStyle({ weight: 3, color: '#000' });
+  state.byCell.forEach((other) => other.setStyle({ weight: 0.5, color: '#333', opacity: 0.35 }));
+  layer.setStyle({ weight: 3, color: '#000', opacity: 1 });
   layer.bringToFront();
   showDetails(layer.feature.properties);
   if (!state.map.getBounds().contains(layer.getBounds())) state.map.panTo(layer.getBounds().getCenter());
@@ -177,7 +181,7 @@ async function draw() {
     if (state.drawn) state.drawn.remove();
     state.byCell = new Map();
     state.drawn = L.geoJSON(data, {
-      style: (feature) => ({ fillColor: colourOf(feature.properties, maximum), fillOpacity: 0.75, color: '#333', weight: 0.5 }),
+      style: (feature) => ({ fillColor: colourOf(feature.properties, maximum), fillOpacity: 0.8, color: '#333', opacity: 0.35, weight: 0.5 }),
       onEachFeature: (feature, layer) => {
         state.byCell.set(feature.properties.cell, layer);
         layer.on('click', () => selectCell(feature.properties.cell));

@@ -148,10 +148,17 @@ async fn the_map_offers_every_value_of_the_domain_vocabularies() {
 }
 
 #[tokio::test]
-async fn a_configured_base_map_is_named_in_the_page_and_allowed_by_its_policy() {
+async fn a_configured_base_map_and_identity_provider_are_named_in_the_page_and_allowed_by_its_policy()
+ {
     let app = spawn_ready_app_with(|settings| {
         settings.web.tile_url = Some("https://tiles.example.org/osm/{z}/{x}/{y}.png".to_owned());
         settings.web.tile_attribution = "© OpenStreetMap contributors & \"friends\"".to_owned();
+        settings.web.oidc = Some(atlas_server::OidcSettings {
+            authorization_endpoint: "https://idp.example.org/realms/atlas/auth".to_owned(),
+            token_endpoint: "https://login.example.org/realms/atlas/token".to_owned(),
+            client_id: "atlas-web".to_owned(),
+            scope: "openid".to_owned(),
+        });
     })
     .await;
     let page = app.get("/").await;
@@ -163,7 +170,12 @@ async fn a_configured_base_map_is_named_in_the_page_and_allowed_by_its_policy() 
         policy.contains("img-src 'self' data: blob: https://tiles.example.org;"),
         "{policy}"
     );
+    assert!(
+        policy.contains("connect-src 'self' https://login.example.org;"),
+        "the page may call the token endpoint: {policy}"
+    );
     let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<meta name="atlas-oidc-client-id" content="atlas-web">"#));
     assert!(html.contains(
         r#"<meta name="atlas-tile-url" content="https://tiles.example.org/osm/{z}/{x}/{y}.png">"#
     ));

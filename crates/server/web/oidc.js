@@ -1,0 +1,86 @@
+// Sign-in through the organisation's identity provider: the OpenID Connect authorization code
+// flow with PKCE (RFC 7636, S256), run by the page as a public client. The server names the
+// provider in <meta name="atlas-oidc-…"> elements when `[web.oidc]` is configured.
+
+const PENDING_KEY = 'atlas-oidc-pending';
+
+/** The provider's settings, or null when none is configured. */
+export function provider() {
+  const read = (name) => {
+    const element = document.querySelector(`meta[name="atlas-oidc-${name}"]`);
+    return element ? element.content : null;
+  };
+  const settings = {
+    authorization: read('authorization-endpoint'),
+    token: read('token-endpoint'),
+    clientId: read('client-id'),
+    scope: read('scope') || 'openid',
+  };
+  return settings.authorization && settings.token && settings.clientId ? settings : null;
+}
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function random() {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/** Where the provider sends the browser back: this page, without query or fragment. */
+function redirectUri() {
+  return `${window.location.origin}/`;
+}
+
+/** Sends the browser to the provider to sign in. */
+export async function begin(settings) {
+  const verifier = random();
+  const state = random();
+  const challenge = base64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
+  sessionStorage.setItem(PENDING_KEY, JSON.stringify({ verifier, state }));
+  const params = new URLSearchParams({
+    response_type: 'code',
+    client_id: settings.clientId,
+    redirect_uri: redirectUri(),
+    scope: settings.scope,
+    state,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  });
+  window.location.assign(`${settings.authorization}?${params}`);
+}
+
+/**
+ * When the provider has just sent the browser back, exchanges the code for an access token and
+ * returns it (removing the code from the address); returns null when this is not such a return.
+ * Throws with the reason when the sign-in failed or does not match the one this tab began.
+ */
+export async function complete(settings) {
+  const query = new URLSearchParams(window.location.search);
+  if (!query.has('code') && !query.has('error')) return null;
+  const pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || 'null');
+  sessionStorage.removeItem(PENDING_KEY);
+  window.history.replaceState(null, '', redirectUri());
+  if (query.has('error')) {
+    throw new Error(`The identity provider refused the sign-in: ${query.get('error_description') || query.get('error')}.`);
+  }
+  if (!pending || pending.state !== query.get('state')) {
+    throw new Error('That sign-in was not started from this tab (its state does not match): sign in again.');
+  }
+  const response = await fetch(settings.token, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: query.get('code'),
+      redirect_uri: redirectUri(),
+      client_id: settings.clientId,
+      code_verifier: pending.verifier,
+    }),
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok || !answer.access_token) {
+    throw new Error(`The identity provider did not issue a token (${response.status}): ${answer.error_description || answer.error || 'no reason given'}.`);
+  }
+  return answer.access_token;
+}
