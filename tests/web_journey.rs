@@ -73,6 +73,10 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         )
         .await;
     browser.screenshot("sign-in").await;
+    // Anything the page's Content Security Policy blocks from here on is recorded.
+    browser
+        .run("window.violations = []; document.addEventListener('securitypolicyviolation', (event) => window.violations.push(`${event.violatedDirective} ${event.blockedURI}`)); return true;", vec![])
+        .await;
     browser
         .click("button[data-user='lancashire-analyst']")
         .await;
@@ -280,6 +284,12 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         "{note}"
     );
     browser.screenshot("comparison").await;
+
+    assert_eq!(
+        attribute(&browser, "return window.violations;").await,
+        json!([]),
+        "the map and comparison pages run within their Content Security Policy"
+    );
 
     // An agency analyst uploads a small extract and watches the progress bar reach the end.
     let extract = dir.path().join("preston-update.csv");

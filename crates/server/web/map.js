@@ -154,12 +154,16 @@ function ranked(features) {
     .slice(0, 10);
 }
 
+/** What the layer shows of a cell, in words. */
+function describe(properties) {
+  if (layerName() === 'bin') {
+    return `${(BINS.find(([bin]) => bin === properties.bin) || BINS[3])[2]} (z ${properties.z.toFixed(2)})`;
+  }
+  if (layerName() === 'emerging') return properties.category.replace(/_/g, ' ');
+  return `${magnitude(properties)} ${layerName() === 'subjects' ? 'distinct children' : 'records'}`;
+}
+
 function topCells(features) {
-  const describe = (properties) => {
-    if (layerName() === 'bin') return `z ${properties.z.toFixed(2)}, bin ${properties.bin}`;
-    if (layerName() === 'emerging') return properties.category.replace(/_/g, ' ');
-    return `${magnitude(properties)} ${layerName() === 'subjects' ? 'children' : 'records'}`;
-  };
   const rows = ranked(features).map((properties) => [
     el('button', { type: 'button', className: 'link', onclick: () => selectCell(properties.cell) }, properties.cell),
     describe(properties),
@@ -185,7 +189,7 @@ async function draw() {
       onEachFeature: (feature, layer) => {
         state.byCell.set(feature.properties.cell, layer);
         layer.on('click', () => selectCell(feature.properties.cell));
-        layer.bindTooltip(feature.properties.cell);
+        layer.bindTooltip(() => `${feature.properties.cell}: ${describe(feature.properties)}`);
       },
     }).addTo(state.map);
     state.byCell.forEach((layer, cell) => {
