@@ -103,14 +103,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     );
 
     // At resolution 8 it draws exactly the cells the API counts, the planted clusters among them.
-    browser
-        .client
-        .find(Locator::Css("#resolution"))
-        .await
-        .expect("the resolution control")
-        .select_by_value(&RESOLUTION.to_string())
-        .await
-        .expect("resolution 8 is chosen");
+    browser.choose("#resolution", &RESOLUTION.to_string()).await;
     browser
         .wait_until("resolution 8", "const map = document.getElementById('map'); return map.dataset.resolution === '8' && map.dataset.layer === 'records';")
         .await;
@@ -181,14 +174,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     browser.screenshot("map-records").await;
 
     // The Gi* layer colours both planted clusters as 99 % hot spots.
-    browser
-        .client
-        .find(Locator::Css("#layer"))
-        .await
-        .expect("the layer control")
-        .select_by_value("bin")
-        .await
-        .expect("the Gi* layer is chosen");
+    browser.choose("#layer", "bin").await;
     browser
         .wait_until("the Gi* layer", "const map = document.getElementById('map'); return map.dataset.layer === 'bin' && Number(map.dataset.cells) > 0;")
         .await;
@@ -219,14 +205,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     browser.screenshot("map-hotspots").await;
 
     // The time slider: one month at a time, moved by keyboard and played; each month redraws.
-    browser
-        .client
-        .find(Locator::Css("#layer"))
-        .await
-        .expect("the layer control")
-        .select_by_value("records")
-        .await
-        .expect("the records layer is chosen");
+    browser.choose("#layer", "records").await;
     browser.click("#month-mode").await;
     browser
         .wait_until("the first month", "const map = document.getElementById('map'); return map.dataset.layer === 'records' && map.dataset.period === '2024-01-01..2024-01-31';")

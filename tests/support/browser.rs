@@ -229,6 +229,20 @@ impl Browser {
             .unwrap_or_else(|err| panic!("clicking {css}: {err}"));
     }
 
+    /// Chooses `value` in the `<select>` that `css` selects.
+    ///
+    /// # Panics
+    /// When there is no such element or option.
+    pub async fn choose(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("{css}: {err}"))
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|err| panic!("{css} = {value}: {err}"));
+    }
+
     /// Ends the browser session (chromium exits) and stops chromedriver.
     pub async fn close(mut self) {
         let client = self.client.clone();
