@@ -27,6 +27,23 @@ pub struct Partnership {
     pub coverage_cells: i32,
 }
 
+/// The names of the partnerships among `codes` that exist, by code.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn names(
+    conn: &mut AsyncPgConnection,
+    codes: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+    Ok(partnerships::table
+        .filter(partnerships::code.eq_any(codes))
+        .select((partnerships::code, partnerships::name))
+        .load::<(String, String)>(conn)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// Every partnership, sorted by code.
 ///
 /// # Errors

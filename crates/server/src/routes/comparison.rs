@@ -143,16 +143,13 @@ pub async fn comparison(
         codes.extend(partnership.neighbours.iter().cloned());
     }
     let mut populations = populations::of_partnerships(&mut conn, &codes).await?;
+    let mut names = partnerships::names(&mut conn, &codes).await?;
     let mut members = Vec::with_capacity(codes.len());
     for member_code in &codes {
         let gss = GssCode::parse(member_code).map_err(|err| ApiError::Internal(err.to_string()))?;
-        let name = if *member_code == partnership.code {
-            partnership.name.clone()
-        } else {
-            partnerships::find(&mut conn, &gss)
-                .await?
-                .map_or_else(|| member_code.clone(), |other| other.name)
-        };
+        let name = names
+            .remove(member_code)
+            .unwrap_or_else(|| member_code.clone());
         let records = cache.records(&database, &gss).await?;
         let (periods, end) = (starts.clone(), to);
         let counts = web::block(move || match records {

@@ -174,13 +174,10 @@ pub async fn sharing(
     let recipient = authorized.principal().partnership.clone();
     let mut conn = database.connection().await?;
     let today = chrono::Utc::now().date_naive();
-    let names: std::collections::BTreeMap<String, String> = partnerships::list(&mut conn)
-        .await?
-        .into_iter()
-        .map(|partnership| (partnership.code, partnership.name))
-        .collect();
-    let sharing: Vec<SharingPartnership> = agreements::sharing_with(&mut conn, &recipient, today)
-        .await?
+    let sharers = agreements::sharing_with(&mut conn, &recipient, today).await?;
+    let codes: Vec<String> = sharers.keys().cloned().collect();
+    let names = partnerships::names(&mut conn, &codes).await?;
+    let sharing: Vec<SharingPartnership> = sharers
         .into_iter()
         .map(|(code, scopes)| SharingPartnership {
             name: names.get(&code).cloned().unwrap_or_default(),
