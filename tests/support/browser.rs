@@ -213,20 +213,29 @@ impl Browser {
         }
     }
 
-    /// Clicks the element `css` selects, once it exists.
+    /// Clicks the element `css` selects, once it exists (finding it again when the page
+    /// redrew it between finding and clicking).
     ///
     /// # Panics
     /// When it never appears or cannot be clicked.
     pub async fn click(&self, css: &str) {
-        self.client
-            .wait()
-            .at_most(PATIENCE)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|err| panic!("{css}: {err}"))
-            .click()
-            .await
-            .unwrap_or_else(|err| panic!("clicking {css}: {err}"));
+        let started = Instant::now();
+        loop {
+            let element = self
+                .client
+                .wait()
+                .at_most(PATIENCE)
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|err| panic!("{css}: {err}"));
+            match element.click().await {
+                Ok(()) => return,
+                Err(err) if err.to_string().contains("stale") && started.elapsed() < PATIENCE => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(err) => panic!("clicking {css}: {err}"),
+            }
+        }
     }
 
     /// Chooses `value` in the `<select>` that `css` selects.

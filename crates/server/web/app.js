@@ -2,7 +2,7 @@
 // them (`#map`, `#upload`, `#comparison`, `#partner`, `#audit`). Plain JavaScript modules with
 // no build step; the server embeds these files (crates/server/src/web.rs).
 
-import { $, el, forgetToken, hasRole, keepToken, session, whenSignedOut, claimsOf } from './core.js';
+import { $, claimsOf, el, hasRole, keepToken, session, signOut, takeNotice } from './core.js';
 import { showMap } from './map.js';
 import { showUpload } from './upload.js';
 import { showComparison } from './comparison.js';
@@ -42,6 +42,8 @@ async function showSignIn() {
   $('who').textContent = '';
   const organisation = provider();
   $('organisation').hidden = !organisation;
+  const notice = takeNotice();
+  if (notice) $('sign-in-error').textContent = notice;
   const response = await fetch('/api/v1/demo/users');
   if (!response.ok) return;
   const { users } = await response.json();
@@ -62,12 +64,6 @@ function signIn(token) {
   } else {
     route();
   }
-}
-
-function signOut() {
-  forgetToken();
-  window.location.hash = '';
-  showSignIn();
 }
 
 function navigation(pages, current) {
@@ -119,12 +115,11 @@ async function returnFromProvider() {
   }
 }
 
-whenSignedOut(showSignIn);
 $('oidc-sign-in').addEventListener('click', () => {
   const organisation = provider();
   if (organisation) begin(organisation);
 });
-$('sign-out').addEventListener('click', signOut);
+$('sign-out').addEventListener('click', () => signOut());
 $('token-form').addEventListener('submit', (event) => {
   event.preventDefault();
   $('token').setCustomValidity('');

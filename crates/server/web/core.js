@@ -9,12 +9,24 @@ const TOKEN_KEY = 'atlas-token';
 /** The signed-in caller: their token (kept in this tab's sessionStorage) and its claims. */
 export const session = { token: sessionStorage.getItem(TOKEN_KEY), claims: null };
 
-/** Called when the server refuses the token (set by app.js). */
-let onSignedOut = () => {};
+const NOTICE_KEY = 'atlas-sign-in-notice';
 
-/** Registers what happens when the token is refused or the caller signs out. */
-export function whenSignedOut(callback) {
-  onSignedOut = callback;
+/**
+ * Forgets the token and reloads the page, so that nothing the last person saw stays in this
+ * tab; `notice` is shown on the sign-in page that follows.
+ */
+export function signOut(notice) {
+  forgetToken();
+  if (notice) sessionStorage.setItem(NOTICE_KEY, notice);
+  window.history.replaceState(null, '', '/');
+  window.location.reload();
+}
+
+/** The notice left by the last sign-out, once. */
+export function takeNotice() {
+  const notice = sessionStorage.getItem(NOTICE_KEY);
+  sessionStorage.removeItem(NOTICE_KEY);
+  return notice;
 }
 
 /** The claims of a JWT, or null when it is not one. */
@@ -38,7 +50,7 @@ export function keepToken(token) {
 }
 
 /** Forgets the token. */
-export function forgetToken() {
+function forgetToken() {
   sessionStorage.removeItem(TOKEN_KEY);
   session.token = null;
   session.claims = null;
@@ -69,9 +81,9 @@ export async function api(path, { method = 'GET', accept = 'application/json', b
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 401) {
-    forgetToken();
-    onSignedOut();
-    throw new Error('Your sign-in has expired or was refused: sign in again.');
+    const message = 'Your sign-in has expired or was refused: sign in again.';
+    signOut(message);
+    throw new Error(message);
   }
   if (!response.ok) throw await failure(response);
   return response;
