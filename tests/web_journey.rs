@@ -30,9 +30,27 @@ fn planted_cells() -> Vec<String> {
         .collect()
 }
 
+/// Records whatever the page's Content Security Policy blocks, until the page reloads.
+async fn watch_csp(browser: &Browser) {
+    browser
+        .run("window.violations = []; document.addEventListener('securitypolicyviolation', (event) => window.violations.push(`${event.violatedDirective} ${event.blockedURI}`)); return true;", vec![])
+        .await;
+}
+
+/// Checks the page's Content Security Policy blocked nothing since `watch_csp`.
+async fn assert_within_csp(browser: &Browser, user: &str) {
+    assert_eq!(
+        browser.run("return window.violations;", vec![]).await,
+        json!([]),
+        "{user}'s pages ran within their Content Security Policy"
+    );
+}
+
 /// Signs the current user out (the page reloads to the sign-in page, forgetting what it
-/// showed), then picks `user` from the demo's list.
-async fn switch_user(browser: &Browser, user: &str) {
+/// showed; the pages they saw must have kept to the CSP), then picks `user` from the demo's
+/// list.
+async fn switch_user(browser: &Browser, from: &str, user: &str) {
+    assert_within_csp(browser, from).await;
     browser.click("#sign-out").await;
     browser
         .wait_until(
@@ -40,6 +58,7 @@ async fn switch_user(browser: &Browser, user: &str) {
             "return !document.getElementById('sign-in').hidden && document.getElementById('nav').hidden && sessionStorage.getItem('atlas-token') === null && document.querySelectorAll('#demo-users button').length > 0;",
         )
         .await;
+    watch_csp(browser).await;
     browser.click(&format!("button[data-user='{user}']")).await;
 }
 
@@ -69,17 +88,14 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         )
         .await;
     browser.screenshot("sign-in").await;
-    // Anything the page's Content Security Policy blocks from here on is recorded.
-    browser
-        .run("window.violations = []; document.addEventListener('securitypolicyviolation', (event) => window.violations.push(`${event.violatedDirective} ${event.blockedURI}`)); return true;", vec![])
-        .await;
+    watch_csp(&browser).await;
     browser
         .click("button[data-user='lancashire-analyst']")
         .await;
     browser
         .wait_until(
-            "the first drawing",
-            "return Number(document.getElementById('map').dataset.cells || 0) > 0;",
+            "the first drawing and the neighbours' outlines",
+            "const map = document.getElementById('map'); return Number(map.dataset.cells || 0) > 0 && map.dataset.neighbours !== undefined;",
         )
         .await;
     let facts = demo
@@ -237,11 +253,20 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     browser.click("#play").await;
     browser
         .wait_until(
-            "playing to August",
-            "return document.getElementById('map').dataset.period === '2024-08-01..2024-08-31';",
+            "playing on from July",
+            "return document.getElementById('map').dataset.period !== '2024-07-01..2024-07-31';",
         )
         .await;
     browser.click("#play").await;
+    assert_eq!(
+        attribute(
+            &browser,
+            "return document.getElementById('map').dataset.period;"
+        )
+        .await,
+        json!("2024-08-01..2024-08-31"),
+        "playing shows the next month"
+    );
     browser.screenshot("map-month").await;
 
     // The comparison page: rates beside the neighbours, a trend chart, and the published release.
@@ -260,30 +285,24 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     );
     browser.screenshot("comparison").await;
 
-    assert_eq!(
-        attribute(&browser, "return window.violations;").await,
-        json!([]),
-        "the map and comparison pages run within their Content Security Policy"
-    );
-
     // An agency analyst uploads a small extract and watches the progress bar reach the end.
     let extract = dir.path().join("preston-update.csv");
     let mut csv =
         String::from("subject,record_kind,occurred_on,lat,lon,location_role,indicators,age,sex\n");
     for row in 0..39 {
         csv.push_str(&format!(
-            "{:064x},incident,2026-0{}-1{},53.7590,-2.6990,incident,missing,14,F\n",
+            "{:064x},incident,2025-0{}-1{},53.7590,-2.6990,incident,missing,14,F\n",
             row + 1,
             row % 9 + 1,
             row % 9
         ));
     }
     csv.push_str(&format!(
-        "{:064x},shoplifting,2026-03-01,53.7590,-2.6990,incident,,14,F\n",
+        "{:064x},shoplifting,2025-03-01,53.7590,-2.6990,incident,,14,F\n",
         99
     ));
     std::fs::write(&extract, csv).expect("the extract is written");
-    switch_user(&browser, "lancashire-constabulary").await;
+    switch_user(&browser, "lancashire-analyst", "lancashire-constabulary").await;
     browser
         .wait_until("the upload page with its batches", "return !document.getElementById('upload-page').hidden && document.querySelectorAll('#batches tbody tr').length === 1;")
         .await;
@@ -324,7 +343,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     browser.screenshot("upload").await;
 
     // A partner viewer reads Lancashire's published release, and has no cell-level page.
-    switch_user(&browser, "blackpool-viewer").await;
+    switch_user(&browser, "lancashire-constabulary", "blackpool-viewer").await;
     browser
         .wait_until("Lancashire's releases", "return document.querySelector(\"#partner-releases [data-sharer='E10000017'] [data-status=published]\") !== null;")
         .await;
@@ -368,10 +387,11 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     );
 
     // An auditor sees the trail, including the analyst's map requests, and the chain verifies.
-    switch_user(&browser, "auditor").await;
+    switch_user(&browser, "blackpool-viewer", "auditor").await;
     browser
         .wait_until("the audit trail", "return document.getElementById('chain').dataset.intact === 'true' && document.querySelectorAll('#audit-entries tbody tr').length > 10;")
         .await;
     browser.screenshot("audit").await;
+    assert_within_csp(&browser, "auditor").await;
     browser.close().await;
 }

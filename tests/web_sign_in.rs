@@ -1,6 +1,7 @@
 //! Signing in to the web application through the organisation's identity provider: the page
 //! runs the OpenID Connect authorization code flow with PKCE against the provider named in
-//! `[web.oidc]`, and the server accepts the access token it gets as it accepts any token.
+//! `[web.oidc]`, the server accepts the access token it gets as it accepts any token, and
+//! signing out ends the provider's session too.
 
 use std::time::Duration;
 
@@ -30,9 +31,10 @@ async fn an_analyst_signs_in_through_the_identity_provider() {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port();
-    let (authorize, token_endpoint) = (
+    let (authorize, token_endpoint, logout) = (
         format!("{}/authorize", provider.base),
         format!("{}/token", provider.base),
+        format!("{}/logout", provider.base),
     );
     let server = Server::start_with(
         url,
@@ -43,6 +45,7 @@ async fn an_analyst_signs_in_through_the_identity_provider() {
             ("ATLAS__WEB__OIDC__TOKEN_ENDPOINT", &token_endpoint),
             ("ATLAS__WEB__OIDC__CLIENT_ID", "atlas-web"),
             ("ATLAS__WEB__OIDC__SCOPE", "openid"),
+            ("ATLAS__WEB__OIDC__END_SESSION_ENDPOINT", &logout),
         ],
     );
     server.wait_until_ready(Duration::from_secs(30)).await;
@@ -85,5 +88,15 @@ async fn an_analyst_signs_in_through_the_identity_provider() {
         "the code does not stay in the address"
     );
     browser.screenshot("sign-in-oidc").await;
+
+    // Signing out ends the provider's session too, and comes back to the sign-in page.
+    browser.click("#sign-out").await;
+    browser
+        .wait_until(
+            "the sign-in page after the provider's logout",
+            "return !document.getElementById('sign-in').hidden && !document.getElementById('organisation').hidden && sessionStorage.getItem('atlas-token') === null;",
+        )
+        .await;
+    assert_eq!(provider.logouts(), 1, "the provider's session was ended");
     browser.close().await;
 }

@@ -193,14 +193,15 @@ impl Browser {
             .unwrap_or_else(|err| panic!("{script}: {err}"))
     }
 
-    /// Waits until `script` returns true, failing the test after a minute with `what`.
+    /// Waits until `script` returns true, failing the test after a minute with `what`. A script
+    /// that throws (as it may while the page navigates) counts as not yet.
     ///
     /// # Panics
     /// When it does not.
     pub async fn wait_until(&self, what: &str, script: &str) {
         let started = Instant::now();
         loop {
-            if self.run(script, vec![]).await == Value::Bool(true) {
+            if self.client.execute(script, vec![]).await.ok() == Some(Value::Bool(true)) {
                 return;
             }
             if started.elapsed() > PATIENCE {
@@ -230,7 +231,12 @@ impl Browser {
                 .unwrap_or_else(|err| panic!("{css}: {err}"));
             match element.click().await {
                 Ok(()) => return,
-                Err(err) if err.to_string().contains("stale") && started.elapsed() < PATIENCE => {
+                Err(err)
+                    if ["stale", "intercepted"]
+                        .iter()
+                        .any(|retry| err.to_string().contains(retry))
+                        && started.elapsed() < PATIENCE =>
+                {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(err) => panic!("clicking {css}: {err}"),
@@ -282,12 +288,13 @@ impl Drop for Browser {
 /// A stand-in for an organisation's identity provider, enough for the page's OpenID Connect
 /// authorization code flow with PKCE: `/authorize` signs the visitor in at once and sends them
 /// back with a code; `/token` exchanges the code for `access_token` only with the right
-/// `code_verifier`, `client_id` and `redirect_uri`. Plain HTTP on a free port; stopped when
-/// dropped.
+/// `code_verifier`, `client_id` and `redirect_uri`; `/logout` ends the session and sends the
+/// browser to `post_logout_redirect_uri`. Plain HTTP on a free port; stopped when dropped.
 pub struct IdentityProvider {
     /// Its base URL.
     pub base: String,
     task: tokio::task::JoinHandle<()>,
+    logouts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A code the provider handed out, with what its exchange must match.
@@ -309,21 +316,35 @@ impl IdentityProvider {
             .expect("a free port");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
         let grants = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Grant>::new()));
+        let logouts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = logouts.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (grants, token) = (grants.clone(), access_token.clone());
+                let (grants, token, counted) =
+                    (grants.clone(), access_token.clone(), counted.clone());
                 tokio::spawn(async move {
-                    let _ = Self::answer(stream, &grants, &token).await;
+                    let _ = Self::answer(stream, &grants, &token, &counted).await;
                 });
             }
         });
-        Self { base, task }
+        Self {
+            base,
+            task,
+            logouts,
+        }
+    }
+
+    /// How many times a browser was sent to `/logout`.
+    #[must_use]
+    pub fn logouts(&self) -> usize {
+        self.logouts.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     async fn answer(
         mut stream: tokio::net::TcpStream,
         grants: &std::sync::Mutex<Vec<Grant>>,
         token: &str,
+        logouts: &std::sync::atomic::AtomicUsize,
     ) -> std::io::Result<()> {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let mut request = Vec::new();
@@ -378,6 +399,14 @@ impl IdentityProvider {
             );
             format!(
                 "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+        } else if let Some(query) = target.strip_prefix("/logout?") {
+            logouts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let back = pairs(query)
+                .remove("post_logout_redirect_uri")
+                .unwrap_or_default();
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: {back}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             )
         } else if target == "/token" {
             let form = pairs(&body);

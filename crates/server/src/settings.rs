@@ -58,6 +58,9 @@ pub struct OidcSettings {
     pub client_id: String,
     /// The scopes asked for.
     pub scope: String,
+    /// The provider's end-session endpoint (RP-initiated logout): signing out of Atlas goes
+    /// there too, so the next person at the browser is not signed in as the last.
+    pub end_session_endpoint: Option<String>,
 }
 
 /// The `[audit]` section.
@@ -251,9 +254,11 @@ impl Settings {
         }
         if let Some(oidc) = &self.web.oidc {
             for (name, url) in [
-                ("authorization_endpoint", &oidc.authorization_endpoint),
-                ("token_endpoint", &oidc.token_endpoint),
+                ("authorization_endpoint", Some(&oidc.authorization_endpoint)),
+                ("token_endpoint", Some(&oidc.token_endpoint)),
+                ("end_session_endpoint", oidc.end_session_endpoint.as_ref()),
             ] {
+                let Some(url) = url else { continue };
                 crate::web::endpoint_origin(url)
                     .map_err(|err| SettingsError(format!("web.oidc.{name}: {err}")))?;
             }

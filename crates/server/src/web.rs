@@ -33,13 +33,27 @@ pub fn endpoint_origin(url: &str) -> Result<String, String> {
         return Err(format!("`{url}` is not an http:// or https:// URL"));
     };
     if url.chars().any(|c| {
-        c.is_whitespace() || c.is_control() || matches!(c, ';' | ',' | '"' | '\'' | '<' | '>')
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, ';' | ',' | '"' | '\'' | '<' | '>' | '\\' | '*' | '@')
     }) {
         return Err(format!("`{url}` holds a character not allowed here"));
     }
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if host.is_empty() || host.contains('{') {
         return Err(format!("`{url}` names no fixed host"));
+    }
+    let name = host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    });
+    if scheme == "http://" && !matches!(name, "localhost" | "127.0.0.1" | "[::1]") {
+        return Err(format!(
+            "`{url}` must use https:// (plain http:// only on this machine)"
+        ));
     }
     Ok(format!("{scheme}{host}"))
 }
@@ -105,6 +119,11 @@ impl Page {
             metas.push(meta("oidc-token-endpoint", &oidc.token_endpoint));
             metas.push(meta("oidc-client-id", &oidc.client_id));
             metas.push(meta("oidc-scope", &oidc.scope));
+            if let Some(url) = &oidc.end_session_endpoint
+                && endpoint_origin(url).is_ok()
+            {
+                metas.push(meta("oidc-end-session-endpoint", url));
+            }
             tokens = format!(" {origin}");
         }
         let html = std::str::from_utf8(include_bytes!("../web/index.html"))
@@ -276,6 +295,28 @@ mod tests {
             ),
         ] {
             let err = tile_origin(url).unwrap_err();
+            assert!(err.contains(reason), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_endpoint_gives_its_origin_only_when_safe_to_allow() {
+        assert_eq!(
+            endpoint_origin("https://idp.example.org/realms/atlas/token?x=1"),
+            Ok("https://idp.example.org".to_owned())
+        );
+        assert_eq!(
+            endpoint_origin("http://127.0.0.1:8081/token"),
+            Ok("http://127.0.0.1:8081".to_owned())
+        );
+        for (url, reason) in [
+            ("javascript:alert(1)", "not an http"),
+            ("http://idp.example.org/token", "https"),
+            ("https://user:secret@idp.example.org/token", "not allowed"),
+            ("https://*/token", "not allowed"),
+            ("https://idp.example.org\\@evil/token", "not allowed"),
+        ] {
+            let err = endpoint_origin(url).unwrap_err();
             assert!(err.contains(reason), "{url}: {err}");
         }
     }

@@ -3,7 +3,7 @@
 // no build step; the server embeds these files (crates/server/src/web.rs).
 
 import { $, claimsOf, el, hasRole, keepToken, session, signOut, takeNotice } from './core.js';
-import { showMap } from './map.js';
+import { showMap, stopPlaying } from './map.js';
 import { showUpload } from './upload.js';
 import { showComparison } from './comparison.js';
 import { showPartner } from './partner.js';
@@ -44,8 +44,8 @@ async function showSignIn() {
   $('organisation').hidden = !organisation;
   const notice = takeNotice();
   if (notice) $('sign-in-error').textContent = notice;
-  const response = await fetch('/api/v1/demo/users');
-  if (!response.ok) return;
+  const response = await fetch('/api/v1/demo/users').catch(() => null);
+  if (!response || !response.ok) return;
   const { users } = await response.json();
   $('demo').hidden = false;
   $('demo-users').replaceChildren(...users.map((user) => el('li', {},
@@ -90,6 +90,7 @@ async function route() {
   const page = pages.find((candidate) => candidate.id === wanted);
   navigation(pages, page && page.id);
   hideAll();
+  if (!page || page.id !== 'map') stopPlaying();
   if (!page) {
     $('no-page').hidden = false;
     $('no-page-text').textContent = pages.length === 0
@@ -97,8 +98,19 @@ async function route() {
       : `Your role cannot open “${wanted}”. Choose one of the pages above.`;
     return;
   }
-  $(`${page.id}-page`).hidden = false;
-  await page.show();
+  const section = $(`${page.id}-page`);
+  section.hidden = false;
+  document.title = `${page.title} · Safeguard Atlas`;
+  // Move focus to the page's heading, so that keyboard and screen-reader users land on it.
+  const heading = section.querySelector('h2');
+  heading.tabIndex = -1;
+  heading.focus();
+  try {
+    await page.show();
+  } catch (error) {
+    $('no-page').hidden = false;
+    $('no-page-text').textContent = error.message;
+  }
 }
 
 /** Finishes a sign-in through the identity provider when the browser has just come back from it. */
@@ -117,7 +129,11 @@ async function returnFromProvider() {
 
 $('oidc-sign-in').addEventListener('click', () => {
   const organisation = provider();
-  if (organisation) begin(organisation);
+  if (organisation) {
+    begin(organisation).catch((error) => {
+      $('sign-in-error').textContent = `Sign-in could not start: ${error.message}`;
+    });
+  }
 });
 $('sign-out').addEventListener('click', () => signOut());
 $('token-form').addEventListener('submit', (event) => {

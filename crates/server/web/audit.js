@@ -3,7 +3,8 @@
 
 import { $, el, getJson, say, table } from './core.js';
 
-const state = { before: null };
+/** The filter of the page shown, and where the next older page starts. */
+const state = { filter: null, before: null, loading: false };
 
 async function verify() {
   say('chain', 'Verifying the chain…');
@@ -18,24 +19,31 @@ async function verify() {
   }
 }
 
-/** The filter as query parameters; datetime-local fields are read as UTC. */
+/** The form as query parameters; the times are the viewer's local time, sent in UTC. */
 function filter() {
   const params = new URLSearchParams({ limit: '100' });
   [['from', 'audit-from'], ['to', 'audit-to']].forEach(([name, id]) => {
-    if ($(id).value) params.set(name, `${$(id).value}:00Z`);
+    if ($(id).value) params.set(name, new Date($(id).value).toISOString());
   });
   [['subject', 'audit-subject'], ['partnership', 'audit-partnership'], ['action', 'audit-action']].forEach(([name, id]) => {
     if ($(id).value.trim()) params.set(name, $(id).value.trim());
   });
-  if (state.before) params.set('before_id', String(state.before));
   return params;
 }
 
 async function entries(more) {
-  if (!more) state.before = null;
+  if (state.loading) return;
+  if (!more) {
+    state.filter = filter();
+    state.before = null;
+  }
+  const params = new URLSearchParams(state.filter);
+  if (more && state.before) params.set('before_id', String(state.before));
+  state.loading = true;
+  $('audit-older').disabled = true;
   say('audit-status', 'Loading…');
   try {
-    const page = await getJson(`/api/v1/audit?${filter()}`);
+    const page = await getJson(`/api/v1/audit?${params}`);
     const rows = page.entries.map((entry) => [
       String(entry.id),
       entry.occurred_at.replace('T', ' ').slice(0, 19),
@@ -56,6 +64,9 @@ async function entries(more) {
     say('audit-status', `${page.entries.length} entries${more ? ' more' : ''}.`);
   } catch (error) {
     say('audit-status', error.message);
+  } finally {
+    state.loading = false;
+    $('audit-older').disabled = false;
   }
 }
 

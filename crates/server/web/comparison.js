@@ -5,10 +5,10 @@
 import { $, SUPPRESSED, api, el, getJson, published, say, session, table } from './core.js';
 import { releaseDetails, releaseList } from './releases.js';
 
-/** Okabe–Ito colours (distinguishable with colour-blindness); the partnership itself is first. */
-const LINES = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#D55E00', '#56B4E9', '#000000', '#F0E442'];
+/** Okabe–Ito colours (distinguishable with colour-blindness) without the yellow, too pale on white; the partnership itself is first. */
+const LINES = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#000000', '#E69F00', '#56B4E9'];
 /** Dash patterns, so that lines differ without colour too. */
-const DASHES = ['', '6 3', '2 3', '8 3 2 3', '1 2', '10 4', '4 4', '3 6'];
+const DASHES = ['', '6 3', '2 3', '8 3 2 3', '1 2', '10 4', '4 4'];
 const SVG = 'http://www.w3.org/2000/svg';
 
 /** The colour and dash of the `index`th line: no two of the first 64 lines look alike. */
@@ -99,24 +99,30 @@ function members(answer) {
   return el('div', {}, overall, trend);
 }
 
+/** Counts comparisons asked for, so that a slower earlier answer cannot replace a later one. */
+let comparing = 0;
+
 async function compare() {
+  const mine = ++comparing;
   const params = new URLSearchParams({ group: $('comparison-group').value, by: $('comparison-by').value });
   if ($('comparison-from').value) params.set('from', $('comparison-from').value);
   if ($('comparison-to').value) params.set('to', $('comparison-to').value);
   say('comparison-status', 'Loading…');
   try {
     const answer = await getJson(`/api/v1/partnerships/${session.claims.partnership}/comparison?${params}`);
+    if (mine !== comparing) return;
     $('comparison-chart').replaceChildren(chart(answer.members));
     $('comparison-table').replaceChildren(members(answer));
     $('suppression-note').replaceChildren(
       `${answer.rates_note}. Neighbours’ ${answer.disclosure.note}. `, published('c'), ` ${SUPPRESSED}`);
     say('comparison-status', `${answer.members.length} partnerships compared.`);
   } catch (error) {
-    say('comparison-status', error.message);
+    if (mine === comparing) say('comparison-status', error.message);
   }
 }
 
 async function change(release, action) {
+  if (action === 'withdraw' && !window.confirm(`Withdraw the ${release.period} release (v${release.version})? Partners stop seeing it at once, and the quarter cannot be released again.`)) return;
   try {
     await api(`/api/v1/partnerships/${release.partnership}/releases/${release.id}/${action}`, { method: 'POST' });
     say('release-status', `Release ${release.period} v${release.version}: ${action === 'approve' ? 'approved and published' : 'withdrawn'}.`);
@@ -128,8 +134,10 @@ async function change(release, action) {
 
 async function view(release) {
   try {
-    $('releases').append(el('section', { className: 'release' }, el('h4', {}, `${release.period} v${release.version}`),
-      await releaseDetails(release.partnership, release.id)));
+    const details = await releaseDetails(release.partnership, release.id);
+    const heading = el('h4', { tabIndex: -1 }, `${release.period} v${release.version}`);
+    $('release-details').replaceChildren(el('section', { className: 'release' }, heading, details));
+    heading.focus();
   } catch (error) {
     say('release-status', error.message);
   }
@@ -139,10 +147,10 @@ async function releases() {
   try {
     const { releases: list } = await getJson(`/api/v1/partnerships/${session.claims.partnership}/releases`);
     $('releases').replaceChildren(releaseList(list, (release) => [
-      el('button', { type: 'button', onclick: () => view(release) }, 'View'),
+      el('button', { type: 'button', 'aria-label': `View the ${release.period} release`, onclick: () => view(release) }, 'View'),
       release.status === 'awaiting_approval' && release.prepared_by !== session.claims.sub
-        ? el('button', { type: 'button', onclick: () => change(release, 'approve') }, 'Approve') : null,
-      release.status !== 'withdrawn' ? el('button', { type: 'button', className: 'danger', onclick: () => change(release, 'withdraw') }, 'Withdraw') : null,
+        ? el('button', { type: 'button', 'aria-label': `Approve the ${release.period} release`, onclick: () => change(release, 'approve') }, 'Approve') : null,
+      release.status !== 'withdrawn' ? el('button', { type: 'button', className: 'danger', 'aria-label': `Withdraw the ${release.period} release`, onclick: () => change(release, 'withdraw') }, 'Withdraw') : null,
     ].filter(Boolean)));
   } catch (error) {
     say('release-status', error.message);

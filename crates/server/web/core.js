@@ -1,6 +1,8 @@
 // What every page of the web application shares: the signed-in caller, API calls with their
 // token, small DOM helpers and how published figures are written.
 
+import { endSessionUrl } from './oidc.js';
+
 /** The element with this id. */
 export const $ = (id) => document.getElementById(id);
 
@@ -13,11 +15,17 @@ const NOTICE_KEY = 'atlas-sign-in-notice';
 
 /**
  * Forgets the token and reloads the page, so that nothing the last person saw stays in this
- * tab; `notice` is shown on the sign-in page that follows.
+ * tab (through the identity provider's end-session endpoint, when the token came from it and it
+ * names one); `notice` is shown on the sign-in page that follows.
  */
 export function signOut(notice) {
   forgetToken();
   if (notice) sessionStorage.setItem(NOTICE_KEY, notice);
+  const endSession = endSessionUrl();
+  if (endSession) {
+    window.location.assign(endSession); // The provider ends its session and sends the browser back.
+    return;
+  }
   window.history.replaceState(null, '', '/');
   window.location.reload();
 }
@@ -104,7 +112,8 @@ export async function download(path, accept, name) {
   document.body.append(link);
   link.click();
   link.remove();
-  URL.revokeObjectURL(url);
+  // Revoked once the browser has taken the download over.
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
 /** Makes an element: `el('td', { className: 'n' }, 'text', child)`. */

@@ -33,8 +33,8 @@ const VOCABULARIES = {
 const PLAY_STEP_MS = 1500;
 
 const state = {
-  map: null, partnership: null, drawn: null, outline: null, neighbours: null, resolution: null,
-  months: [], playing: null, drawing: 0, byCell: new Map(),
+  map: null, loaded: false, drawn: null, outline: null, neighbours: null, resolution: null,
+  months: [], playing: false, timer: null, drawing: 0, byCell: new Map(), selected: null,
 };
 
 const layerName = () => $('layer').value;
@@ -134,6 +134,7 @@ function showDetails(properties) {
 function selectCell(cell) {
   const layer = state.byCell.get(cell);
   if (!layer) return;
+  state.selected = cell;
   state.byCell.forEach((other) => other.setStyle({ weight: 0.5, color: '#333', opacity: 0.35 }));
   layer.setStyle({ weight: 3, color: '#000', opacity: 1 });
   layer.bringToFront();
@@ -175,7 +176,7 @@ async function draw() {
   const drawing = ++state.drawing;
   const resolution = currentResolution();
   const { from, to } = period();
-  say('status', 'Loading…');
+  if (!state.playing) say('status', 'Loading…'); // Not announced every step while playing.
   try {
     const data = await (await api(query('geojson'), { accept: 'application/geo+json' })).json();
     if (drawing !== state.drawing) return; // A newer drawing was asked for meanwhile.
@@ -189,7 +190,8 @@ async function draw() {
       onEachFeature: (feature, layer) => {
         state.byCell.set(feature.properties.cell, layer);
         layer.on('click', () => selectCell(feature.properties.cell));
-        layer.bindTooltip(() => `${feature.properties.cell}: ${describe(feature.properties)}`);
+        // A text node: Leaflet would read a string as HTML.
+        layer.bindTooltip(() => document.createTextNode(`${feature.properties.cell}: ${describe(feature.properties)}`));
       },
     }).addTo(state.map);
     state.byCell.forEach((layer, cell) => {
@@ -204,13 +206,28 @@ async function draw() {
     });
     legend(maximum, categories);
     topCells(features);
+    // The cell panel follows the drawing: the same cell's new figures, or none.
+    if (state.selected && state.byCell.has(state.selected)) selectCell(state.selected);
+    else clearDetails();
     const when = from || to ? ` for ${from || 'the start'} to ${to || 'the end'}` : '';
     say('status', `${features.length} cells drawn at resolution ${resolution}${when}.`);
   } catch (error) {
     if (drawing !== state.drawing) return;
+    // Nothing stale stays on screen as if it answered the question asked.
+    if (state.drawn) state.drawn.remove();
+    state.drawn = null;
+    state.byCell = new Map();
     $('map').dataset.cells = '0';
+    $('legend').replaceChildren();
+    $('top-cells').replaceChildren();
+    clearDetails();
     say('status', error.message);
   }
+}
+
+function clearDetails() {
+  state.selected = null;
+  $('details').replaceChildren(el('p', {}, 'Click a cell on the map, or choose one in the table, to see its figures.'));
 }
 
 /** The months the partnership's records span, for the time slider. */
@@ -239,44 +256,53 @@ function showMonth() {
   $('month').setAttribute('aria-valuetext', label);
 }
 
-function stopPlaying() {
-  if (state.playing) clearInterval(state.playing);
-  state.playing = null;
+/** Stops playing through the months (also when the map page is left). */
+export function stopPlaying() {
+  if (state.timer) clearTimeout(state.timer);
+  state.playing = false;
+  state.timer = null;
   $('play').textContent = 'Play';
   $('play').setAttribute('aria-pressed', 'false');
 }
 
-function togglePlay() {
-  if (state.playing) {
-    stopPlaying();
-    return;
-  }
-  if (!$('month-mode').checked) {
-    $('month-mode').checked = true;
-    monthMode();
-  }
-  $('play').textContent = 'Pause';
-  $('play').setAttribute('aria-pressed', 'true');
-  state.playing = setInterval(() => {
+/** Shows the next month once the current one is drawn and has been on screen a while. */
+function playNext() {
+  state.timer = setTimeout(async () => {
     const next = Number($('month').value) + 1;
-    if (next >= state.months.length) {
+    if (!state.playing || next >= state.months.length || $('map-page').hidden) {
       stopPlaying();
       return;
     }
     $('month').value = String(next);
     showMonth();
-    draw();
+    await draw();
+    if (state.playing) playNext();
   }, PLAY_STEP_MS);
+}
+
+async function togglePlay() {
+  if (state.playing) {
+    stopPlaying();
+    return;
+  }
+  state.playing = true;
+  $('play').textContent = 'Pause';
+  $('play').setAttribute('aria-pressed', 'true');
+  if (!$('month-mode').checked) {
+    $('month-mode').checked = true;
+    await monthMode();
+  }
+  playNext();
 }
 
 function monthMode() {
   const on = $('month-mode').checked;
   $('month').disabled = !on;
-  $('play').disabled = state.months.length === 0;
+  $('play').disabled = state.months.length === 0 || layerName() === 'emerging';
   $('from').disabled = on;
   $('to').disabled = on;
   if (!on) stopPlaying();
-  draw();
+  return draw();
 }
 
 function filterBoxes() {
@@ -297,7 +323,7 @@ async function outlines() {
   const neighbours = await Promise.all(((own.properties && own.properties.neighbours) || []).map(feature));
   state.neighbours = L.geoJSON({ type: 'FeatureCollection', features: neighbours }, {
     style: { color: '#555', weight: 1.5, dashArray: '6 4', fill: false },
-    onEachFeature: (neighbour, layer) => layer.bindTooltip(`Neighbour: ${neighbour.properties.name}`, { sticky: true }),
+    onEachFeature: (neighbour, layer) => layer.bindTooltip(() => document.createTextNode(`Neighbour: ${neighbour.properties.name}`), { sticky: true }),
   }).addTo(state.map);
   state.neighbours.bringToBack();
   $('map').dataset.neighbours = String(neighbours.length);
@@ -316,9 +342,13 @@ function setUp() {
   state.map.on('moveend', () => {
     if ($('resolution').value === 'auto' && resolutionForZoom(state.map.getZoom()) !== state.resolution) draw();
   });
-  ['layer', 'resolution', 'from', 'to'].forEach((id) => $(id).addEventListener('change', draw));
+  ['resolution', 'from', 'to'].forEach((id) => $(id).addEventListener('change', draw));
   $('layer').addEventListener('change', () => {
-    $('month-mode').disabled = layerName() === 'emerging';
+    // Emerging hotspots need many periods: the month-by-month view does not apply to them.
+    const emerging = layerName() === 'emerging';
+    $('month-mode').disabled = emerging;
+    if (emerging) $('month-mode').checked = false;
+    monthMode();
   });
   $('month-mode').addEventListener('change', monthMode);
   $('month').addEventListener('input', () => {
@@ -336,7 +366,7 @@ function setUp() {
   filterBoxes();
 }
 
-/** Opens the map page for the signed-in caller. */
+/** Opens the map page for the signed-in caller (a new caller means a new page load). */
 export async function showMap() {
   if (!state.map) setUp();
   // Agency analysts see their partnership's counts but not its analyses.
@@ -347,16 +377,16 @@ export async function showMap() {
   });
   if (!analyses && $('layer').selectedOptions[0].disabled) $('layer').value = 'records';
   state.map.invalidateSize();
-  if (state.partnership !== session.claims.partnership) {
-    state.partnership = session.claims.partnership;
-    stopPlaying();
+  if (!state.loaded) {
     try {
       await outlines();
       await loadMonths();
+      state.loaded = true;
     } catch (error) {
       say('status', error.message);
+      return;
     }
-    monthMode();
+    await monthMode();
     return;
   }
   await draw();

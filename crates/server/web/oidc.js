@@ -3,6 +3,8 @@
 // provider in <meta name="atlas-oidc-…"> elements when `[web.oidc]` is configured.
 
 const PENDING_KEY = 'atlas-oidc-pending';
+/** Set while this tab's token came from the provider, so that signing out ends its session too. */
+const SIGNED_IN_KEY = 'atlas-oidc-signed-in';
 
 /** The provider's settings, or null when none is configured. */
 export function provider() {
@@ -15,6 +17,7 @@ export function provider() {
     token: read('token-endpoint'),
     clientId: read('client-id'),
     scope: read('scope') || 'openid',
+    endSession: read('end-session-endpoint'),
   };
   return settings.authorization && settings.token && settings.clientId ? settings : null;
 }
@@ -61,11 +64,14 @@ export async function complete(settings) {
   const pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || 'null');
   sessionStorage.removeItem(PENDING_KEY);
   window.history.replaceState(null, '', redirectUri());
-  if (query.has('error')) {
-    throw new Error(`The identity provider refused the sign-in: ${query.get('error_description') || query.get('error')}.`);
-  }
+  // Only a return to the sign-in this tab began is read at all, errors included.
   if (!pending || pending.state !== query.get('state')) {
     throw new Error('That sign-in was not started from this tab (its state does not match): sign in again.');
+  }
+  if (query.has('error')) {
+    // The standard error code only (RFC 6749 §4.1.2.1): free text from the address is not shown.
+    const code = (query.get('error') || '').replace(/[^a-z_]/g, '');
+    throw new Error(`The identity provider refused the sign-in (${code || 'no reason given'}).`);
   }
   const response = await fetch(settings.token, {
     method: 'POST',
@@ -82,5 +88,20 @@ export async function complete(settings) {
   if (!response.ok || !answer.access_token) {
     throw new Error(`The identity provider did not issue a token (${response.status}): ${answer.error_description || answer.error || 'no reason given'}.`);
   }
+  sessionStorage.setItem(SIGNED_IN_KEY, '1');
   return answer.access_token;
+}
+
+/**
+ * Where signing out should send the browser to end the provider's session too (OpenID Connect
+ * RP-initiated logout), or null when the token did not come from the provider or it names no
+ * end-session endpoint. Forgets that the tab signed in through the provider.
+ */
+export function endSessionUrl() {
+  const settings = provider();
+  const signedIn = sessionStorage.getItem(SIGNED_IN_KEY);
+  sessionStorage.removeItem(SIGNED_IN_KEY);
+  if (!settings || !settings.endSession || !signedIn) return null;
+  const params = new URLSearchParams({ client_id: settings.clientId, post_logout_redirect_uri: redirectUri() });
+  return `${settings.endSession}?${params}`;
 }

@@ -4,12 +4,19 @@
 import { $, el, getJson, say } from './core.js';
 import { releaseDetails, releaseList } from './releases.js';
 
-async function open(code, release) {
+/** Counts openings, so that a slower earlier one cannot replace a later one. */
+let opening = 0;
+
+async function open(partnership, release) {
+  const mine = ++opening;
   try {
-    $('release-view-title').textContent = `${release.partnership}: ${release.period} (v${release.version})`;
-    $('release-body').replaceChildren(await releaseDetails(code, release.id));
+    const details = await releaseDetails(partnership.code, release.id);
+    if (mine !== opening) return;
+    $('release-view-title').textContent = `${partnership.name}: ${release.period} (v${release.version})`;
+    $('release-body').replaceChildren(details);
     $('release-view').hidden = false;
-    $('release-view-title').scrollIntoView();
+    $('release-view-title').tabIndex = -1;
+    $('release-view-title').focus();
   } catch (error) {
     say('partner-status', error.message);
   }
@@ -22,11 +29,18 @@ export async function showPartner() {
   try {
     const { sharing } = await getJson('/api/v1/sharing');
     const sharers = sharing.filter((partnership) => partnership.scopes.includes('releases'));
+    // One partnership's failure leaves the others' releases readable.
     const sections = await Promise.all(sharers.map(async (partnership) => {
-      const { releases } = await getJson(`/api/v1/partnerships/${partnership.code}/releases`);
-      return el('section', { dataset: { sharer: partnership.code } },
-        el('h3', {}, `${partnership.name} (${partnership.code})`),
-        releaseList(releases, (release) => [el('button', { type: 'button', onclick: () => open(partnership.code, release) }, 'Open')]));
+      const heading = el('h3', {}, `${partnership.name} (${partnership.code})`);
+      try {
+        const { releases } = await getJson(`/api/v1/partnerships/${partnership.code}/releases`);
+        return el('section', { dataset: { sharer: partnership.code } }, heading,
+          releaseList(releases, (release) => [el('button', {
+            type: 'button', 'aria-label': `Open ${partnership.name}'s ${release.period} release`, onclick: () => open(partnership, release),
+          }, 'Open')]));
+      } catch (error) {
+        return el('section', { dataset: { sharer: partnership.code } }, heading, el('p', {}, error.message));
+      }
     }));
     $('partner-releases').replaceChildren(...sections);
     say('partner-status', sharers.length === 0

@@ -45,14 +45,17 @@ export async function releaseDetails(code, id) {
   const rows = (content.rows || []).filter((row) => row.total !== 0).map((row) => [
     row.cell, ...row.values.filter((_, index) => used[index]).map((value) => published(value)), published(row.total),
   ]);
+  const failed = el('p', { role: 'alert' });
   const csv = el('button', {
     type: 'button',
-    onclick: () => download(`/api/v1/partnerships/${code}/releases/${id}?format=csv`, 'text/csv', `release-${code}-${release.period}.csv`),
+    onclick: () => download(`/api/v1/partnerships/${code}/releases/${id}?format=csv`, 'text/csv', `release-${code}-${release.period}.csv`)
+      .catch((error) => { failed.textContent = error.message; }),
   }, 'Download CSV');
   return el('div', {},
     el('table', { className: 'cell-figures' }, el('tbody', {}, ...facts.map(([name, value]) => el('tr', {}, el('th', { scope: 'row' }, name), el('td', {}, value))))),
     el('p', { className: 'note' }, `Counts of 1 to ${content.threshold} are shown as `, published('c'), ` and others are rounded to the nearest ${content.rounding}. ${SUPPRESSED}`),
     csv,
+    failed,
     table(['Cell', ...columns.filter((_, index) => used[index]).map((column) => column.replace(/_/g, ' ')), 'Total'], rows,
       `Records by cell and agency kind, ${release.period} (cells with none left out)`));
 }

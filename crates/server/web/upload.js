@@ -2,7 +2,7 @@
 // summary and data-quality figures, download the rejection report, and withdraw or correct
 // (supersede) the agency's earlier batches.
 
-import { $, api, download, el, getJson, say, session, table } from './core.js';
+import { $, api, download, el, getJson, say, session, signOut, table } from './core.js';
 
 /** The media type and encoding of an extract, from its file name (as `atlas upload` does). */
 function mediaType(name) {
@@ -81,19 +81,26 @@ function send(file, supersedes) {
     } catch {
       // Not JSON: the status says enough.
     }
-    if (request.status >= 200 && request.status < 300) {
-      progress.value = 100;
+    if (request.status === 401) {
+      signOut('Your sign-in has expired or was refused: sign in again, then upload the file again.');
+    } else if (request.status === 201) {
       say('upload-status', `${file.name}: ${body.rows_accepted} rows stored, ${body.rows_rejected} rejected.`);
       summary(body);
       batches();
+    } else if (request.status === 200) {
+      say('upload-status', `${file.name} was uploaded before: this is its batch, and nothing was stored again.`);
+      summary(body);
     } else {
-      say('upload-status', `${file.name} was refused (${request.status}): ${body.message || 'no reason given'}`);
+      say('upload-status', `${file.name} was refused (${request.status}): ${body.message || 'no reason given'}. Nothing was stored.`);
     }
   });
-  request.addEventListener('error', () => {
+  const failed = (why) => () => {
     $('upload-button').disabled = false;
-    say('upload-status', 'The upload failed: the server could not be reached.');
-  });
+    say('upload-status', `The upload ${why}; nothing was stored. Try again.`);
+  };
+  request.addEventListener('error', failed('failed: the server could not be reached'));
+  request.addEventListener('abort', failed('was interrupted'));
+  request.addEventListener('timeout', failed('took too long'));
   request.send(file);
 }
 
@@ -128,9 +135,9 @@ async function batches() {
       String(batch.rows_accepted),
       String(batch.rows_rejected),
       el('span', {},
-        batch.rows_rejected > 0 ? el('button', { type: 'button', onclick: () => rejectionReport(batch) }, 'Rejections') : null,
-        batch.status === 'committed' ? el('button', { type: 'button', onclick: () => correct(batch) }, 'Correct…') : null,
-        batch.status === 'committed' ? el('button', { type: 'button', className: 'danger', onclick: () => withdraw(batch) }, 'Withdraw') : null),
+        batch.rows_rejected > 0 ? el('button', { type: 'button', 'aria-label': `Rejection report of batch ${batch.batch_id}`, onclick: () => rejectionReport(batch) }, 'Rejections') : null,
+        batch.status === 'committed' ? el('button', { type: 'button', 'aria-label': `Correct batch ${batch.batch_id}`, onclick: () => correct(batch) }, 'Correct…') : null,
+        batch.status === 'committed' ? el('button', { type: 'button', className: 'danger', 'aria-label': `Withdraw batch ${batch.batch_id}`, onclick: () => withdraw(batch) }, 'Withdraw') : null),
     ]);
     $('batches').replaceChildren(rows.length > 0
       ? table(['Received (UTC)', 'Batch', 'Status', 'Stored', 'Rejected', 'Actions'], rows)

@@ -158,6 +158,7 @@ async fn a_configured_base_map_and_identity_provider_are_named_in_the_page_and_a
             token_endpoint: "https://login.example.org/realms/atlas/token".to_owned(),
             client_id: "atlas-web".to_owned(),
             scope: "openid".to_owned(),
+            end_session_endpoint: None,
         });
     })
     .await;
