@@ -285,6 +285,35 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     );
     browser.screenshot("comparison").await;
 
+    // The analyst prepares a release of 2025-Q3; they are not offered its approval.
+    browser
+        .client
+        .find(Locator::Css("#release-period"))
+        .await
+        .expect("the quarter field")
+        .send_keys("2025-Q3")
+        .await
+        .expect("the quarter is typed");
+    browser.click("#release-form button[type=submit]").await;
+    browser
+        .wait_until("the prepared release", "return [...document.querySelectorAll('#releases tbody tr')].some((row) => row.innerText.includes('2025-Q3') && row.querySelector('[data-status=awaiting_approval]'));")
+        .await;
+    assert_eq!(
+        attribute(&browser, "return document.querySelector(\"#releases button[aria-label='Approve the 2025-Q3 release']\") === null;").await,
+        json!(true),
+        "the preparer cannot approve their own release"
+    );
+
+    // A second analyst approves it.
+    switch_user(&browser, "lancashire-analyst", "lancashire-approver").await;
+    browser.click("nav a[data-page='comparison']").await;
+    browser
+        .click("#releases button[aria-label='Approve the 2025-Q3 release']")
+        .await;
+    browser
+        .wait_until("the approved release", "return [...document.querySelectorAll('#releases tbody tr')].some((row) => row.innerText.includes('2025-Q3') && row.querySelector('[data-status=published]'));")
+        .await;
+
     // An agency analyst uploads a small extract and watches the progress bar reach the end.
     let extract = dir.path().join("preston-update.csv");
     let mut csv =
@@ -302,7 +331,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         99
     ));
     std::fs::write(&extract, csv).expect("the extract is written");
-    switch_user(&browser, "lancashire-analyst", "lancashire-constabulary").await;
+    switch_user(&browser, "lancashire-approver", "lancashire-constabulary").await;
     browser
         .wait_until("the upload page with its batches", "return !document.getElementById('upload-page').hidden && document.querySelectorAll('#batches tbody tr').length === 1;")
         .await;
@@ -342,6 +371,72 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         .await;
     browser.screenshot("upload").await;
 
+    // It corrects that batch with a new file (the old one is superseded), then withdraws the
+    // correction after confirming.
+    let first = attribute(
+        &browser,
+        "return document.querySelector(\"#summary-body td[data-field='Batch']\").textContent;",
+    )
+    .await;
+    let first = first.as_str().expect("a batch id").to_owned();
+    let corrected = dir.path().join("preston-corrected.csv");
+    let text = std::fs::read_to_string(&extract).expect("the extract is read");
+    std::fs::write(
+        &corrected,
+        text.lines().take(30).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .expect("the correction is written");
+    browser
+        .click(&format!(
+            "#batches button[aria-label='Correct batch {first}']"
+        ))
+        .await;
+    browser
+        .client
+        .find(Locator::Css("#upload-file"))
+        .await
+        .expect("the file input")
+        .send_keys(&corrected.display().to_string())
+        .await
+        .expect("the correction is chosen");
+    browser.click("#upload-button").await;
+    browser
+        .wait_until("the superseded batch", &format!("return [...document.querySelectorAll('#batches tbody tr')].some((row) => row.innerText.includes('{}') && row.innerText.includes('superseded'));", &first[..8]))
+        .await;
+    let second = attribute(
+        &browser,
+        "return document.querySelector(\"#summary-body td[data-field='Batch']\").textContent;",
+    )
+    .await;
+    let second = second.as_str().expect("a batch id").to_owned();
+    assert_ne!(first, second);
+    browser
+        .click(&format!(
+            "#batches button[aria-label='Withdraw batch {second}']"
+        ))
+        .await;
+    browser
+        .client
+        .accept_alert()
+        .await
+        .expect("the withdrawal is confirmed");
+    browser
+        .wait_until("the withdrawn batch", &format!("return [...document.querySelectorAll('#batches tbody tr')].some((row) => row.innerText.includes('{}') && row.innerText.includes('withdrawn'));", &second[..8]))
+        .await;
+
+    // Agency analysts read their partnership's counts on the map, but not its analyses.
+    browser.click("nav a[data-page='map']").await;
+    browser
+        .wait_until(
+            "the agency analyst's map",
+            "return Number(document.getElementById('map').dataset.cells || 0) > 0;",
+        )
+        .await;
+    assert_eq!(
+        attribute(&browser, "return [...document.querySelectorAll('#layer option')].filter((option) => !option.disabled).map((option) => option.value);").await,
+        json!(["records", "subjects"])
+    );
+
     // A partner viewer reads Lancashire's published release, and has no cell-level page.
     switch_user(&browser, "lancashire-constabulary", "blackpool-viewer").await;
     browser
@@ -357,8 +452,13 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         json!(["partner"]),
         "a partner viewer's only page is the partner page"
     );
+    assert_eq!(
+        attribute(&browser, "return document.querySelectorAll(\"#partner-releases [data-sharer='E10000017'] [data-status=published]\").length;").await,
+        json!(2),
+        "the demo's release and the one approved above"
+    );
     browser
-        .click("#partner-releases [data-sharer='E10000017'] button")
+        .click("#partner-releases [data-sharer='E10000017'] button[aria-label$='2025-Q4 release']")
         .await;
     browser
         .wait_until("the release", "return !document.getElementById('release-view').hidden && document.querySelectorAll('#release-body tbody tr').length > 5;")
