@@ -46,6 +46,16 @@ async fn assert_within_csp(browser: &Browser, user: &str) {
     );
 }
 
+/// Checks the page as it stands against WCAG 2.1 AA with axe-core.
+async fn assert_accessible(browser: &Browser, page: &str) {
+    let violations = browser.accessibility_violations().await;
+    assert!(
+        violations.is_empty(),
+        "the {page} page breaks WCAG 2.1 AA rules:\n{}",
+        violations.join("\n")
+    );
+}
+
 /// Signs the current user out (the page reloads to the sign-in page, forgetting what it
 /// showed; the pages they saw must have kept to the CSP), then picks `user` from the demo's
 /// list.
@@ -88,6 +98,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         )
         .await;
     browser.screenshot("sign-in").await;
+    assert_accessible(&browser, "sign-in").await;
     watch_csp(&browser).await;
     browser
         .click("button[data-user='lancashire-analyst']")
@@ -184,6 +195,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         "the details show {records} records: {details}"
     );
     browser.screenshot("map-records").await;
+    assert_accessible(&browser, "map-records").await;
 
     // The Gi* layer colours both planted clusters as 99 % hot spots.
     browser.choose("#layer", "bin").await;
@@ -215,6 +227,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
             .contains("Hot spot, 99 % confidence")
     );
     browser.screenshot("map-hotspots").await;
+    assert_accessible(&browser, "map-hotspots").await;
 
     // The time slider: one month at a time, moved by keyboard and played; each month redraws.
     browser.choose("#layer", "records").await;
@@ -284,6 +297,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         "{note}"
     );
     browser.screenshot("comparison").await;
+    assert_accessible(&browser, "comparison").await;
 
     // The analyst prepares a release of 2025-Q3; they are not offered its approval.
     browser
@@ -370,6 +384,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         )
         .await;
     browser.screenshot("upload").await;
+    assert_accessible(&browser, "upload").await;
 
     // It corrects that batch with a new file (the old one is superseded), then withdraws the
     // correction after confirming.
@@ -473,6 +488,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         "{release}"
     );
     browser.screenshot("partner").await;
+    assert_accessible(&browser, "partner").await;
     browser
         .run("window.location.hash = 'map'; return true;", vec![])
         .await;
@@ -492,6 +508,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         .wait_until("the audit trail", "return document.getElementById('chain').dataset.intact === 'true' && document.querySelectorAll('#audit-entries tbody tr').length > 10;")
         .await;
     browser.screenshot("audit").await;
+    assert_accessible(&browser, "audit").await;
     assert_within_csp(&browser, "auditor").await;
     browser.close().await;
 }

@@ -258,6 +258,31 @@ impl Browser {
             .unwrap_or_else(|err| panic!("{css} = {value}: {err}"));
     }
 
+    /// The WCAG 2.1 A and AA rules that the page as it stands breaks, by the axe-core engine
+    /// (vendored in `tests/support/vendor/axe-core/`): one line per rule, with how many
+    /// elements break it and the first few of them.
+    ///
+    /// # Panics
+    /// When axe-core cannot run.
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        const AXE: &str = include_str!("vendor/axe-core/axe.min.js");
+        self.run(&format!("{AXE}\nreturn typeof axe;"), vec![])
+            .await;
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+                   .then((result) => done(result.violations.map((rule) =>
+                     `${rule.id} (${rule.nodes.length}): ${rule.help}: ${rule.nodes.slice(0, 3).map((node) => node.target.join(' ')).join(', ')}`)))
+                   .catch((error) => done([`axe failed: ${error}`]));",
+                vec![],
+            )
+            .await
+            .expect("axe-core runs");
+        serde_json::from_value(found).expect("a list of violations")
+    }
+
     /// Ends the browser session (chromium exits) and stops chromedriver.
     pub async fn close(mut self) {
         let client = self.client.clone();

@@ -135,8 +135,8 @@ async function batches() {
       String(batch.rows_accepted),
       String(batch.rows_rejected),
       el('span', {},
-        batch.rows_rejected > 0 ? el('button', { type: 'button', 'aria-label': `Rejection report of batch ${batch.batch_id}`, onclick: () => rejectionReport(batch) }, 'Rejections') : null,
-        batch.status === 'committed' ? el('button', { type: 'button', 'aria-label': `Correct batch ${batch.batch_id}`, onclick: () => correct(batch) }, 'Correct…') : null,
+        batch.rows_rejected > 0 ? el('button', { type: 'button', 'aria-label': `Rejections of batch ${batch.batch_id}`, onclick: () => rejectionReport(batch) }, 'Rejections') : null,
+        batch.status === 'committed' ? el('button', { type: 'button', 'aria-label': `Correct batch ${batch.batch_id}`, onclick: () => correct(batch) }, 'Correct') : null,
         batch.status === 'committed' ? el('button', { type: 'button', className: 'danger', 'aria-label': `Withdraw batch ${batch.batch_id}`, onclick: () => withdraw(batch) }, 'Withdraw') : null),
     ]);
     $('batches').replaceChildren(rows.length > 0
