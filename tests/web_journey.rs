@@ -509,6 +509,27 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         .await;
     browser.screenshot("audit").await;
     assert_accessible(&browser, "audit").await;
+    // Filtered by action: the two approvals, the demo's and the one made in the page above.
+    browser
+        .client
+        .find(Locator::Css("#audit-action"))
+        .await
+        .expect("the action filter")
+        .send_keys("release.approve")
+        .await
+        .expect("the action is typed");
+    browser.click("#audit-form button[type=submit]").await;
+    browser
+        .wait_until(
+            "the filtered trail",
+            "const rows = [...document.querySelectorAll('#audit-entries tbody tr')]; return rows.length > 0 && rows.every((row) => row.children[5].textContent === 'release.approve');",
+        )
+        .await;
+    let approvers = attribute(&browser, "return [...document.querySelectorAll('#audit-entries tbody tr')].map((row) => row.children[2].textContent).sort();").await;
+    assert_eq!(
+        approvers,
+        json!(["demo:lancashire-approver", "demo:lancashire-approver"])
+    );
     assert_within_csp(&browser, "auditor").await;
     browser.close().await;
 }
