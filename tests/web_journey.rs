@@ -6,7 +6,6 @@
 
 use atlas_e2e::TestDatabase;
 use atlas_e2e::browser::{Browser, Demo, screenshot_dir};
-use fantoccini::Locator;
 use h3o::{LatLng, Resolution};
 use serde_json::{Value, json};
 
@@ -236,17 +235,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         .wait_until("the first month", "const map = document.getElementById('map'); return map.dataset.layer === 'records' && map.dataset.period === '2024-01-01..2024-01-31';")
         .await;
     let january = attribute(&browser, "return [...document.querySelectorAll('#map path[data-cell]')].map((path) => path.dataset.cell).sort().join();").await;
-    let slider = browser
-        .client
-        .find(Locator::Css("#month"))
-        .await
-        .expect("the slider");
-    for _ in 0..6 {
-        slider
-            .send_keys(ARROW_RIGHT)
-            .await
-            .expect("the slider moves");
-    }
+    browser.type_into("#month", &ARROW_RIGHT.repeat(6)).await;
     browser
         .wait_until(
             "July 2024",
@@ -300,14 +289,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     assert_accessible(&browser, "comparison").await;
 
     // The analyst prepares a release of 2025-Q3; they are not offered its approval.
-    browser
-        .client
-        .find(Locator::Css("#release-period"))
-        .await
-        .expect("the quarter field")
-        .send_keys("2025-Q3")
-        .await
-        .expect("the quarter is typed");
+    browser.type_into("#release-period", "2025-Q3").await;
     browser.click("#release-form button[type=submit]").await;
     browser
         .wait_until("the prepared release", "return [...document.querySelectorAll('#releases tbody tr')].some((row) => row.innerText.includes('2025-Q3') && row.querySelector('[data-status=awaiting_approval]'));")
@@ -350,13 +332,8 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         .wait_until("the upload page with its batches", "return !document.getElementById('upload-page').hidden && document.querySelectorAll('#batches tbody tr').length === 1;")
         .await;
     browser
-        .client
-        .find(Locator::Css("#upload-file"))
-        .await
-        .expect("the file input")
-        .send_keys(&extract.display().to_string())
-        .await
-        .expect("the file is chosen");
+        .type_into("#upload-file", &extract.display().to_string())
+        .await;
     browser.click("#upload-button").await;
     browser
         .wait_until(
@@ -407,13 +384,8 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         ))
         .await;
     browser
-        .client
-        .find(Locator::Css("#upload-file"))
-        .await
-        .expect("the file input")
-        .send_keys(&corrected.display().to_string())
-        .await
-        .expect("the correction is chosen");
+        .type_into("#upload-file", &corrected.display().to_string())
+        .await;
     browser.click("#upload-button").await;
     browser
         .wait_until("the superseded batch", &format!("return [...document.querySelectorAll('#batches tbody tr')].some((row) => row.innerText.includes('{}') && row.innerText.includes('superseded'));", &first[..8]))
@@ -510,14 +482,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     browser.screenshot("audit").await;
     assert_accessible(&browser, "audit").await;
     // Filtered by action: the two approvals, the demo's and the one made in the page above.
-    browser
-        .client
-        .find(Locator::Css("#audit-action"))
-        .await
-        .expect("the action filter")
-        .send_keys("release.approve")
-        .await
-        .expect("the action is typed");
+    browser.type_into("#audit-action", "release.approve").await;
     browser.click("#audit-form button[type=submit]").await;
     browser
         .wait_until(

@@ -244,6 +244,20 @@ impl Browser {
         }
     }
 
+    /// Types `text` into the field that `css` selects (for a file input, a file's path).
+    ///
+    /// # Panics
+    /// When there is no such element or it takes no keys.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("{css}: {err}"))
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|err| panic!("typing into {css}: {err}"));
+    }
+
     /// Chooses `value` in the `<select>` that `css` selects.
     ///
     /// # Panics
