@@ -528,7 +528,8 @@ const DEMO_RELEASE_PERIOD: &str = "2025-Q4";
 
 /// Lancashire's analyst prepares a release of the demo's last quarter and a second analyst
 /// approves it, through the API, so that Blackpool's partner viewer has one to read. A quarter is
-/// released once only: on a second run the refusal says it already was.
+/// released once only: a later run finds the earlier release, and approves it if an interrupted
+/// run left it awaiting approval.
 async fn publish_release(
     base: &str,
     preparer: &str,
@@ -544,16 +545,40 @@ async fn publish_release(
         .send()
         .await?;
     let status = response.status();
-    let body: serde_json::Value = response.json().await?;
+    let mut body: serde_json::Value = response.json().await?;
     if status == reqwest::StatusCode::CONFLICT {
-        println!("release: Lancashire's {DEMO_RELEASE_PERIOD} release exists from an earlier run");
-        return Ok(());
+        let listed: serde_json::Value = client
+            .get(&releases)
+            .bearer_auth(preparer)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let earlier = listed["releases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|release| {
+                release["period"] == DEMO_RELEASE_PERIOD && release["status"] != "withdrawn"
+            })
+            .cloned();
+        match earlier {
+            Some(release) if release["status"] == "awaiting_approval" => body = release,
+            _ => {
+                println!(
+                    "release: Lancashire's {DEMO_RELEASE_PERIOD} release exists from an earlier run"
+                );
+                return Ok(());
+            }
+        }
+    } else {
+        anyhow::ensure!(
+            status.is_success(),
+            "preparing the demo release failed ({status}): {}",
+            body["message"]
+        );
     }
-    anyhow::ensure!(
-        status.is_success(),
-        "preparing the demo release failed ({status}): {}",
-        body["message"]
-    );
     let id = body["id"]
         .as_str()
         .context("a prepared release has an id")?;
