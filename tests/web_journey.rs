@@ -228,6 +228,18 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     browser.screenshot("map-hotspots").await;
     assert_accessible(&browser, "map-hotspots").await;
 
+    // At resolution 9 the whole county's study area (tens of thousands of cells) is drawn on a
+    // canvas, not as one SVG element per cell.
+    browser.choose("#resolution", "9").await;
+    browser
+        .wait_until("the Gi* layer at resolution 9", "const map = document.getElementById('map'); return map.dataset.resolution === '9' && Number(map.dataset.cells) > 10000;")
+        .await;
+    assert_eq!(
+        attribute(&browser, "return [document.querySelectorAll('#map path[data-cell]').length, document.querySelectorAll('#map canvas').length > 0];").await,
+        json!([0, true])
+    );
+    browser.choose("#resolution", &RESOLUTION.to_string()).await;
+
     // The time slider: one month at a time, moved by keyboard and played; each month redraws.
     browser.choose("#layer", "records").await;
     browser.click("#month-mode").await;

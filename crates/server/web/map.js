@@ -29,6 +29,14 @@ const VOCABULARIES = {
   age_bands: ['0-9', '10-12', '13-15', '16-17', '18-25'],
 };
 
+/** The most cells drawn as SVG elements; more are drawn on a canvas. */
+const SVG_CELLS = 10000;
+let canvasRenderer = null;
+function canvas() {
+  if (!canvasRenderer) canvasRenderer = L.canvas({ padding: 0.5 });
+  return canvasRenderer;
+}
+
 /** How long the time slider shows each month while playing, in milliseconds. */
 const PLAY_STEP_MS = 1500;
 
@@ -186,6 +194,9 @@ async function draw() {
     if (state.drawn) state.drawn.remove();
     state.byCell = new Map();
     state.drawn = L.geoJSON(data, {
+      // SVG keeps one element per cell (named with data-cell); past a few thousand cells a
+      // canvas draws far faster.
+      renderer: features.length > SVG_CELLS ? canvas() : undefined,
       style: (feature) => ({ fillColor: colourOf(feature.properties, maximum), fillOpacity: 0.8, color: '#333', opacity: 0.35, weight: 0.5 }),
       onEachFeature: (feature, layer) => {
         state.byCell.set(feature.properties.cell, layer);
