@@ -324,11 +324,15 @@ impl Drop for Browser {
     }
 }
 
+/// The ID token the stand-in provider issues beside the access token.
+pub const ID_TOKEN: &str = "stand-in-id-token";
+
 /// A stand-in for an organisation's identity provider, enough for the page's OpenID Connect
 /// authorization code flow with PKCE: `/authorize` signs the visitor in at once and sends them
 /// back with a code; `/token` exchanges the code for `access_token` only with the right
-/// `code_verifier`, `client_id` and `redirect_uri`; `/logout` ends the session and sends the
-/// browser to `post_logout_redirect_uri`. Plain HTTP on a free port; stopped when dropped.
+/// `code_verifier`, `client_id` and `redirect_uri` (with the ID token [`ID_TOKEN`]); `/logout`
+/// ends the session when given that ID token as `id_token_hint` and sends the browser to
+/// `post_logout_redirect_uri`. Plain HTTP on a free port; stopped when dropped.
 pub struct IdentityProvider {
     /// Its base URL.
     pub base: String,
@@ -373,7 +377,7 @@ impl IdentityProvider {
         }
     }
 
-    /// How many times a browser was sent to `/logout`.
+    /// How many times a browser was sent to `/logout` with the ID token it was issued.
     #[must_use]
     pub fn logouts(&self) -> usize {
         self.logouts.load(std::sync::atomic::Ordering::SeqCst)
@@ -440,10 +444,11 @@ impl IdentityProvider {
                 "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             )
         } else if let Some(query) = target.strip_prefix("/logout?") {
-            logouts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let back = pairs(query)
-                .remove("post_logout_redirect_uri")
-                .unwrap_or_default();
+            let mut query = pairs(query);
+            if query.get("id_token_hint").map(String::as_str) == Some(ID_TOKEN) {
+                logouts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            let back = query.remove("post_logout_redirect_uri").unwrap_or_default();
             format!(
                 "HTTP/1.1 302 Found\r\nLocation: {back}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             )
@@ -465,7 +470,7 @@ impl IdentityProvider {
             let (status, json) = if field("grant_type") == "authorization_code" && verified {
                 (
                     "200 OK",
-                    json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600}),
+                    json!({"access_token": token, "id_token": ID_TOKEN, "token_type": "Bearer", "expires_in": 3600}),
                 )
             } else {
                 ("400 Bad Request", json!({"error": "invalid_grant"}))

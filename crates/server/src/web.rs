@@ -43,14 +43,18 @@ pub fn endpoint_origin(url: &str) -> Result<String, String> {
     if host.is_empty() || host.contains('{') {
         return Err(format!("`{url}` names no fixed host"));
     }
-    let name = host.rsplit_once(':').map_or(host, |(name, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) {
-            name
-        } else {
-            host
-        }
-    });
-    if scheme == "http://" && !matches!(name, "localhost" | "127.0.0.1" | "[::1]") {
+    if host.starts_with('[') {
+        // A CSP source cannot name an IPv6 literal: the browser would ignore it.
+        return Err(format!(
+            "`{url}` names an IPv6 address, which a Content Security Policy cannot allow; use a host name"
+        ));
+    }
+    let name = match host.split_once(':') {
+        Some((name, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => name,
+        Some(_) => return Err(format!("`{url}` has a port that is not a number")),
+        None => host,
+    };
+    if scheme == "http://" && !matches!(name, "localhost" | "127.0.0.1") {
         return Err(format!(
             "`{url}` must use https:// (plain http:// only on this machine)"
         ));
@@ -315,6 +319,9 @@ mod tests {
             ("https://user:secret@idp.example.org/token", "not allowed"),
             ("https://*/token", "not allowed"),
             ("https://idp.example.org\\@evil/token", "not allowed"),
+            ("http://[::1]:8443/token", "IPv6"),
+            ("https://idp.example.org:abc/token", "port"),
+            ("https://idp.example.org:/token", "port"),
         ] {
             let err = endpoint_origin(url).unwrap_err();
             assert!(err.contains(reason), "{url}: {err}");

@@ -8,7 +8,7 @@ import { showUpload } from './upload.js';
 import { showComparison } from './comparison.js';
 import { showPartner } from './partner.js';
 import { showAudit } from './audit.js';
-import { begin, complete, provider } from './oidc.js';
+import { begin, complete, forgetProviderSignIn, provider, rememberProviderSignIn } from './oidc.js';
 
 /**
  * The pages, in the order the navigation lists them, with the roles that may open them; a
@@ -53,6 +53,7 @@ async function showSignIn() {
 }
 
 function signIn(token) {
+  forgetProviderSignIn(); // A pasted or picked token: signing out has no provider session to end.
   if (!keepToken(token)) {
     $('token').setCustomValidity('That is not an Atlas token: it names no partnership.');
     $('token').reportValidity();
@@ -118,10 +119,12 @@ async function returnFromProvider() {
   const organisation = provider();
   if (!organisation) return;
   try {
-    const token = await complete(organisation);
-    if (token && !keepToken(token)) {
+    const tokens = await complete(organisation);
+    if (!tokens) return;
+    if (!keepToken(tokens.accessToken)) {
       throw new Error('The identity provider’s token names no partnership: ask your administrator to map the `partnership` claim (docs/access.md).');
     }
+    rememberProviderSignIn(tokens.idToken);
   } catch (error) {
     $('sign-in-error').textContent = error.message;
   }
@@ -136,6 +139,15 @@ $('oidc-sign-in').addEventListener('click', () => {
   }
 });
 $('sign-out').addEventListener('click', () => signOut());
+// The skip link moves focus to the page shown, without changing the address (which names pages).
+document.querySelector('.skip').addEventListener('click', (event) => {
+  event.preventDefault();
+  const shown = document.querySelector('.page:not([hidden]) h2');
+  if (shown) {
+    shown.tabIndex = -1;
+    shown.focus();
+  }
+});
 $('token-form').addEventListener('submit', (event) => {
   event.preventDefault();
   $('token').setCustomValidity('');

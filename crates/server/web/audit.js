@@ -3,8 +3,11 @@
 
 import { $, el, getJson, say, table } from './core.js';
 
-/** The filter of the page shown, and where the next older page starts. */
-const state = { filter: null, before: null, loading: false };
+/**
+ * The filter of the page shown, where the next older page starts, and a count of requests: only
+ * the answer to the latest is shown, and an older page is asked for once at a time.
+ */
+const state = { filter: null, before: null, request: 0, loadingOlder: false };
 
 async function verify() {
   say('chain', 'Verifying the chain…');
@@ -32,18 +35,19 @@ function filter() {
 }
 
 async function entries(more) {
-  if (state.loading) return;
+  if (more && state.loadingOlder) return;
   if (!more) {
     state.filter = filter();
     state.before = null;
   }
+  const mine = ++state.request;
   const params = new URLSearchParams(state.filter);
   if (more && state.before) params.set('before_id', String(state.before));
-  state.loading = true;
-  $('audit-older').disabled = true;
+  state.loadingOlder = more;
   say('audit-status', 'Loading…');
   try {
     const page = await getJson(`/api/v1/audit?${params}`);
+    if (mine !== state.request) return; // A newer filter was asked for meanwhile.
     const rows = page.entries.map((entry) => [
       String(entry.id),
       entry.occurred_at.replace('T', ' ').slice(0, 19),
@@ -63,10 +67,9 @@ async function entries(more) {
     $('audit-older').hidden = !page.next_before_id;
     say('audit-status', `${page.entries.length} entries${more ? ' more' : ''}.`);
   } catch (error) {
-    say('audit-status', error.message);
+    if (mine === state.request) say('audit-status', error.message);
   } finally {
-    state.loading = false;
-    $('audit-older').disabled = false;
+    if (mine === state.request) state.loadingOlder = false;
   }
 }
 

@@ -121,20 +121,43 @@ async function compare() {
   }
 }
 
-async function change(release, action) {
-  if (action === 'withdraw' && !window.confirm(`Withdraw the ${release.period} release (v${release.version})? Partners stop seeing it at once, and the quarter cannot be released again.`)) return;
+/** Whether a release is being prepared, approved or withdrawn: a second click waits its turn. */
+let changing = false;
+
+/** Runs `step` unless another change is under way (a double click must not send it twice). */
+async function oneChange(step) {
+  if (changing) return;
+  changing = true;
+  $('releases').setAttribute('aria-busy', 'true');
   try {
-    await api(`/api/v1/partnerships/${release.partnership}/releases/${release.id}/${action}`, { method: 'POST' });
-    say('release-status', `Release ${release.period} v${release.version}: ${action === 'approve' ? 'approved and published' : 'withdrawn'}.`);
-  } catch (error) {
-    say('release-status', error.message);
+    await step();
+  } finally {
+    changing = false;
+    $('releases').removeAttribute('aria-busy');
   }
   await releases();
 }
 
+function change(release, action) {
+  if (action === 'withdraw' && !window.confirm(`Withdraw the ${release.period} release (v${release.version})? Partners stop seeing it at once, and the quarter cannot be released again.`)) return;
+  oneChange(async () => {
+    try {
+      await api(`/api/v1/partnerships/${release.partnership}/releases/${release.id}/${action}`, { method: 'POST' });
+      say('release-status', `Release ${release.period} v${release.version}: ${action === 'approve' ? 'approved and published' : 'withdrawn'}.`);
+    } catch (error) {
+      say('release-status', error.message);
+    }
+  });
+}
+
+/** Counts the releases asked to be viewed, so that a slower earlier one cannot replace a later one. */
+let viewing = 0;
+
 async function view(release) {
+  const mine = ++viewing;
   try {
     const details = await releaseDetails(release.partnership, release.id);
+    if (mine !== viewing) return;
     const heading = el('h4', { tabIndex: -1 }, `${release.period} v${release.version}`);
     $('release-details').replaceChildren(el('section', { className: 'release' }, heading, details));
     heading.focus();
@@ -157,16 +180,17 @@ async function releases() {
   }
 }
 
-async function prepare() {
+function prepare() {
   const body = { period: $('release-period').value.trim() };
   if ($('release-resolution').value) body.resolution = Number($('release-resolution').value);
-  try {
-    const release = await (await api(`/api/v1/partnerships/${session.claims.partnership}/releases`, { method: 'POST', body })).json();
-    say('release-status', `Release ${release.period} v${release.version} prepared: another analyst of the partnership must approve it before partners see it.`);
-  } catch (error) {
-    say('release-status', error.message);
-  }
-  await releases();
+  oneChange(async () => {
+    try {
+      const release = await (await api(`/api/v1/partnerships/${session.claims.partnership}/releases`, { method: 'POST', body })).json();
+      say('release-status', `Release ${release.period} v${release.version} prepared: another analyst of the partnership must approve it before partners see it.`);
+    } catch (error) {
+      say('release-status', error.message);
+    }
+  });
 }
 
 let ready = false;

@@ -12,6 +12,8 @@ const TOKEN_KEY = 'atlas-token';
 export const session = { token: sessionStorage.getItem(TOKEN_KEY), claims: null };
 
 const NOTICE_KEY = 'atlas-sign-in-notice';
+/** Whether this page is already signing out. */
+let signingOut = false;
 
 /**
  * Forgets the token and reloads the page, so that nothing the last person saw stays in this
@@ -19,6 +21,8 @@ const NOTICE_KEY = 'atlas-sign-in-notice';
  * names one); `notice` is shown on the sign-in page that follows.
  */
 export function signOut(notice) {
+  if (signingOut) return; // Once: a second call would cancel the first one's navigation.
+  signingOut = true;
   forgetToken();
   if (notice) sessionStorage.setItem(NOTICE_KEY, notice);
   const endSession = endSessionUrl();
@@ -85,6 +89,7 @@ async function failure(response) {
  * A 401 signs the caller out.
  */
 export async function api(path, { method = 'GET', accept = 'application/json', body } = {}) {
+  if (!session.token) throw new Error('You are signed out.');
   const headers = { Authorization: `Bearer ${session.token}`, Accept: accept };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });

@@ -42,7 +42,7 @@ const PLAY_STEP_MS = 1500;
 
 const state = {
   map: null, loaded: false, drawn: null, outline: null, neighbours: null, resolution: null,
-  months: [], playing: false, timer: null, drawing: 0, byCell: new Map(), selected: null,
+  months: [], playing: 0, timer: null, drawing: 0, byCell: new Map(), selected: null,
 };
 
 const layerName = () => $('layer').value;
@@ -267,27 +267,31 @@ function showMonth() {
   $('month').setAttribute('aria-valuetext', label);
 }
 
+/** Counts the times Play was pressed: a step of an earlier play never schedules another. */
+let plays = 0;
+
 /** Stops playing through the months (also when the map page is left). */
 export function stopPlaying() {
   if (state.timer) clearTimeout(state.timer);
-  state.playing = false;
+  state.playing = 0;
   state.timer = null;
   $('play').textContent = 'Play';
   $('play').setAttribute('aria-pressed', 'false');
 }
 
 /** Shows the next month once the current one is drawn and has been on screen a while. */
-function playNext() {
+function playNext(play) {
   state.timer = setTimeout(async () => {
+    if (state.playing !== play) return;
     const next = Number($('month').value) + 1;
-    if (!state.playing || next >= state.months.length || $('map-page').hidden) {
+    if (next >= state.months.length || $('map-page').hidden) {
       stopPlaying();
       return;
     }
     $('month').value = String(next);
     showMonth();
     await draw();
-    if (state.playing) playNext();
+    if (state.playing === play) playNext(play);
   }, PLAY_STEP_MS);
 }
 
@@ -296,14 +300,21 @@ async function togglePlay() {
     stopPlaying();
     return;
   }
-  state.playing = true;
+  plays += 1;
+  const play = plays;
+  state.playing = play;
+  // From the last month, play starts again at the first.
+  if (Number($('month').value) >= state.months.length - 1) {
+    $('month').value = '0';
+    showMonth();
+  }
   $('play').textContent = 'Pause';
   $('play').setAttribute('aria-pressed', 'true');
   if (!$('month-mode').checked) {
     $('month-mode').checked = true;
-    await monthMode();
   }
-  playNext();
+  await monthMode();
+  if (state.playing === play) playNext(play);
 }
 
 function monthMode() {

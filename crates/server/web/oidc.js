@@ -3,7 +3,10 @@
 // provider in <meta name="atlas-oidc-…"> elements when `[web.oidc]` is configured.
 
 const PENDING_KEY = 'atlas-oidc-pending';
-/** Set while this tab's token came from the provider, so that signing out ends its session too. */
+/**
+ * Set while this tab's token came from the provider: the ID token (for the end-session
+ * request's `id_token_hint`), or `'1'` when the provider sent none.
+ */
 const SIGNED_IN_KEY = 'atlas-oidc-signed-in';
 
 /** The provider's settings, or null when none is configured. */
@@ -35,13 +38,25 @@ function redirectUri() {
   return `${window.location.origin}/`;
 }
 
+/** `endpoint` with `params` added to whatever query it already has. */
+function withParams(endpoint, params) {
+  const url = new URL(endpoint);
+  Object.entries(params).forEach(([name, value]) => url.searchParams.set(name, value));
+  return url.toString();
+}
+
+/** The standard error code of a provider's answer (RFC 6749), never its free text. */
+function errorCode(text) {
+  return (text || '').replace(/[^a-z_]/g, '') || 'no reason given';
+}
+
 /** Sends the browser to the provider to sign in. */
 export async function begin(settings) {
   const verifier = random();
   const state = random();
   const challenge = base64url(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
   sessionStorage.setItem(PENDING_KEY, JSON.stringify({ verifier, state }));
-  const params = new URLSearchParams({
+  window.location.assign(withParams(settings.authorization, {
     response_type: 'code',
     client_id: settings.clientId,
     redirect_uri: redirectUri(),
@@ -49,14 +64,14 @@ export async function begin(settings) {
     state,
     code_challenge: challenge,
     code_challenge_method: 'S256',
-  });
-  window.location.assign(`${settings.authorization}?${params}`);
+  }));
 }
 
 /**
- * When the provider has just sent the browser back, exchanges the code for an access token and
- * returns it (removing the code from the address); returns null when this is not such a return.
- * Throws with the reason when the sign-in failed or does not match the one this tab began.
+ * When the provider has just sent the browser back, exchanges the code for tokens and returns
+ * `{ accessToken, idToken }` (removing the code from the address); returns null when this is not
+ * such a return. Throws with the reason when the sign-in failed or does not match the one this
+ * tab began.
  */
 export async function complete(settings) {
   const query = new URLSearchParams(window.location.search);
@@ -69,9 +84,7 @@ export async function complete(settings) {
     throw new Error('That sign-in was not started from this tab (its state does not match): sign in again.');
   }
   if (query.has('error')) {
-    // The standard error code only (RFC 6749 §4.1.2.1): free text from the address is not shown.
-    const code = (query.get('error') || '').replace(/[^a-z_]/g, '');
-    throw new Error(`The identity provider refused the sign-in (${code || 'no reason given'}).`);
+    throw new Error(`The identity provider refused the sign-in (${errorCode(query.get('error'))}).`);
   }
   const response = await fetch(settings.token, {
     method: 'POST',
@@ -86,22 +99,33 @@ export async function complete(settings) {
   });
   const answer = await response.json().catch(() => ({}));
   if (!response.ok || !answer.access_token) {
-    throw new Error(`The identity provider did not issue a token (${response.status}): ${answer.error_description || answer.error || 'no reason given'}.`);
+    throw new Error(`The identity provider did not issue a token (${response.status}, ${errorCode(answer.error)}).`);
   }
-  sessionStorage.setItem(SIGNED_IN_KEY, '1');
-  return answer.access_token;
+  return { accessToken: answer.access_token, idToken: answer.id_token || null };
+}
+
+/** Remembers that this tab's token came from the provider (once Atlas has accepted it). */
+export function rememberProviderSignIn(idToken) {
+  sessionStorage.setItem(SIGNED_IN_KEY, idToken || '1');
+}
+
+/** Forgets that this tab's token came from the provider (a token was pasted or picked). */
+export function forgetProviderSignIn() {
+  sessionStorage.removeItem(SIGNED_IN_KEY);
 }
 
 /**
  * Where signing out should send the browser to end the provider's session too (OpenID Connect
- * RP-initiated logout), or null when the token did not come from the provider or it names no
- * end-session endpoint. Forgets that the tab signed in through the provider.
+ * RP-initiated logout, with `id_token_hint` when the provider gave an ID token), or null when
+ * the token did not come from the provider or it names no end-session endpoint. Forgets that
+ * the tab signed in through the provider.
  */
 export function endSessionUrl() {
   const settings = provider();
   const signedIn = sessionStorage.getItem(SIGNED_IN_KEY);
-  sessionStorage.removeItem(SIGNED_IN_KEY);
+  forgetProviderSignIn();
   if (!settings || !settings.endSession || !signedIn) return null;
-  const params = new URLSearchParams({ client_id: settings.clientId, post_logout_redirect_uri: redirectUri() });
-  return `${settings.endSession}?${params}`;
+  const params = { client_id: settings.clientId, post_logout_redirect_uri: redirectUri() };
+  if (signedIn !== '1') params.id_token_hint = signedIn;
+  return withParams(settings.endSession, params);
 }

@@ -18,6 +18,8 @@ async function open(partnership, release) {
     $('release-view-title').tabIndex = -1;
     $('release-view-title').focus();
   } catch (error) {
+    if (mine !== opening) return;
+    $('release-view').hidden = true; // Not the release asked for: nothing is better.
     say('partner-status', error.message);
   }
 }

@@ -44,6 +44,14 @@ function rejectionReport(batch) {
   download(batch.rejections, 'text/csv', `rejections-${batch.batch_id}.csv`).catch((error) => say('upload-status', error.message));
 }
 
+/** Whether an upload is under way: the button says so but keeps focus (it is not disabled). */
+let uploading = false;
+
+function busy(on) {
+  uploading = on;
+  $('upload-button').setAttribute('aria-disabled', String(on));
+}
+
 /** Sends the chosen file with XMLHttpRequest, whose upload events drive the progress bar. */
 function send(file, supersedes) {
   const format = mediaType(file.name);
@@ -57,7 +65,7 @@ function send(file, supersedes) {
   $('upload-progress-box').hidden = false;
   $('upload-progress-label').textContent = `Uploading ${file.name}`;
   $('upload-summary').hidden = true;
-  $('upload-button').disabled = true;
+  busy(true);
   say('upload-status', `Uploading ${file.name}…`);
   const request = new XMLHttpRequest();
   const url = supersedes ? `/api/v1/extracts?supersedes=${encodeURIComponent(supersedes)}` : '/api/v1/extracts';
@@ -74,7 +82,7 @@ function send(file, supersedes) {
     say('upload-status', `${file.name} sent; the server is checking and storing it…`);
   });
   request.addEventListener('load', () => {
-    $('upload-button').disabled = false;
+    busy(false);
     let body = {};
     try {
       body = JSON.parse(request.responseText);
@@ -95,7 +103,7 @@ function send(file, supersedes) {
     }
   });
   const failed = (why) => () => {
-    $('upload-button').disabled = false;
+    busy(false);
     say('upload-status', `The upload ${why}; nothing was stored. Try again.`);
   };
   request.addEventListener('error', failed('failed: the server could not be reached'));
@@ -156,7 +164,7 @@ export async function showUpload() {
     $('upload-form').addEventListener('submit', (event) => {
       event.preventDefault();
       const file = $('upload-file').files[0];
-      if (file) send(file, $('supersedes').value);
+      if (file && !uploading) send(file, $('supersedes').value);
     });
   }
   await batches();
