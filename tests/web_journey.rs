@@ -16,6 +16,8 @@ const PLANTED: [(f64, f64); 2] = [(53.7590, -2.6990), (53.7893, -2.2405)];
 const RESOLUTION: u8 = 8;
 /// Right arrow, as WebDriver sends it.
 const ARROW_RIGHT: &str = "\u{e014}";
+/// Enter, as WebDriver sends it.
+const ENTER: &str = "\u{e007}";
 
 fn planted_cells() -> Vec<String> {
     PLANTED
@@ -299,6 +301,22 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     );
     browser.screenshot("comparison").await;
     assert_accessible(&browser, "comparison").await;
+    // The skip link, from the keyboard, moves focus to the page and leaves the address alone.
+    browser
+        .run(
+            "document.querySelector('.skip').focus(); return true;",
+            vec![],
+        )
+        .await;
+    browser.type_into(".skip", ENTER).await;
+    assert_eq!(
+        attribute(
+            &browser,
+            "return [window.location.hash, document.activeElement.id];"
+        )
+        .await,
+        json!(["#comparison", "comparison-title"])
+    );
 
     // The analyst prepares a release of 2025-Q3; they are not offered its approval.
     browser.type_into("#release-period", "2025-Q3").await;
