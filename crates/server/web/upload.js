@@ -34,7 +34,7 @@ function summary(batch) {
   const body = el('table', { className: 'cell-figures' }, el('tbody', {}, ...rows.map(([name, value]) => el('tr', {},
     el('th', { scope: 'row' }, name), el('td', { dataset: { field: name } }, value)))));
   const report = batch.rows_rejected > 0
-    ? el('button', { type: 'button', onclick: () => rejectionReport(batch) }, `Download the rejection report (${batch.rows_rejected} rows)`)
+    ? el('button', { type: 'button', onclick: () => rejectionReport(batch) }, `Download the rejection report (${batch.rows_rejected} ${batch.rows_rejected === 1 ? 'row' : 'rows'})`)
     : el('p', {}, 'No rows were rejected.');
   $('summary-body').replaceChildren(body, report);
   $('upload-summary').hidden = false;
@@ -79,6 +79,7 @@ function send(file, supersedes) {
   });
   request.upload.addEventListener('load', () => {
     progress.value = 100;
+    $('upload-progress-label').textContent = `Sent ${file.name}`;
     say('upload-status', `${file.name} sent; the server is checking and storing it…`);
   });
   request.addEventListener('load', () => {
