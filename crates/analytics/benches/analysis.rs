@@ -35,11 +35,8 @@ fn records() -> Vec<CaseRecord> {
     (0..ROWS)
         .map(|row| {
             let (south, north, west, east) = TOWNS[row % 4];
-            let point = LatLng::new(
-                rng.random_range(south..north),
-                rng.random_range(west..east),
-            )
-            .expect("a valid coordinate");
+            let point = LatLng::new(rng.random_range(south..north), rng.random_range(west..east))
+                .expect("a valid coordinate");
             CaseRecord {
                 cell: point.to_cell(Resolution::Nine),
                 subject: rng.random_range(0..250_000),
