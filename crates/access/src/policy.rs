@@ -34,6 +34,8 @@ pub enum Action {
     ApproveRelease,
     /// Read a partnership's approved releases.
     ReadRelease,
+    /// Read which partnerships share their outputs with one's own, and what they share.
+    ReadSharing,
     /// List, create and change agencies.
     ManageAgencies,
     /// List, create and revoke sharing agreements.
@@ -48,7 +50,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::ReadReference,
         Self::UploadExtract,
         Self::ReadBatch,
@@ -59,6 +61,7 @@ impl Action {
         Self::PrepareRelease,
         Self::ApproveRelease,
         Self::ReadRelease,
+        Self::ReadSharing,
         Self::ManageAgencies,
         Self::ManageAgreements,
         Self::ManageUsers,
@@ -80,6 +83,7 @@ impl Action {
             Self::PrepareRelease => "release.prepare",
             Self::ApproveRelease => "release.approve",
             Self::ReadRelease => "release.read",
+            Self::ReadSharing => "sharing.read",
             Self::ManageAgencies => "agency.manage",
             Self::ManageAgreements => "agreement.manage",
             Self::ManageUsers => "user.manage",
@@ -100,7 +104,9 @@ impl Action {
             Self::ReadAnalysis | Self::PrepareRelease | Self::ApproveRelease => {
                 &[Role::PartnershipAnalyst]
             }
-            Self::ReadRelease => &[Role::PartnershipAnalyst, Role::PartnerViewer],
+            Self::ReadRelease | Self::ReadSharing => {
+                &[Role::PartnershipAnalyst, Role::PartnerViewer]
+            }
             Self::ManageAgencies
             | Self::ManageAgreements
             | Self::ManageUsers
@@ -324,7 +330,8 @@ fn decide_for_role(
             Action::ReadGrid
             | Action::ReadAnalysis
             | Action::PrepareRelease
-            | Action::ApproveRelease,
+            | Action::ApproveRelease
+            | Action::ReadSharing,
             Resource::Partnership { code, .. },
         ) => own_partnership(code),
         (

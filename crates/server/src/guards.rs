@@ -67,6 +67,28 @@ impl Guard for UploadExtract {
     }
 }
 
+/// Reading which partnerships share with the caller's own partnership.
+pub struct ReadSharing;
+
+impl Guard for ReadSharing {
+    const ACTION: Action = Action::ReadSharing;
+    type Target = GssCode;
+
+    async fn load(
+        _: &HttpRequest,
+        principal: &Principal,
+        _: &Database,
+    ) -> Result<(Resource, GssCode), ApiError> {
+        Ok((
+            Resource::Partnership {
+                code: principal.partnership.clone(),
+                shared_scopes: BTreeSet::new(),
+            },
+            principal.partnership.clone(),
+        ))
+    }
+}
+
 /// Listing the batches of the caller's agency: reading batches of that agency, through none of
 /// the partnerships (so only the agency's own analysts pass).
 pub struct ReadAgencyBatches;

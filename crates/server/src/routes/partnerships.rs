@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiError;
 use crate::auth::Authorized;
-use crate::guards::ReadReference;
+use crate::guards::{ReadReference, ReadSharing};
 
 /// The media type of GeoJSON (RFC 7946).
 const GEO_JSON: &str = "application/geo+json";
@@ -160,18 +160,19 @@ pub struct SharingList {
 }
 
 /// The partnerships whose agreements in force today share outputs with the caller's
-/// partnership, and what they share (the partner page starts here).
+/// partnership, and what they share (the partner page starts here): for its partnership
+/// analysts and partner viewers.
 #[utoipa::path(
     tag = "partnerships",
     security(("bearer" = [])),
-    responses((status = 200, body = SharingList), (status = 401, body = crate::error::ErrorBody))
+    responses((status = 200, body = SharingList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
 )]
 #[get("/api/v1/sharing")]
 pub async fn sharing(
-    authorized: Authorized<ReadReference>,
+    authorized: Authorized<ReadSharing>,
     database: web::Data<Database>,
 ) -> Result<HttpResponse, ApiError> {
-    let recipient = authorized.principal().partnership.clone();
+    let recipient = authorized.target().clone();
     let mut conn = database.connection().await?;
     let today = chrono::Utc::now().date_naive();
     let sharers = agreements::sharing_with(&mut conn, &recipient, today).await?;

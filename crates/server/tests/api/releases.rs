@@ -248,6 +248,17 @@ async fn a_release_is_seen_by_agreed_partners_only_once_a_second_analyst_approve
         serde_json::from_str::<Value>(&text).unwrap()["sharing"],
         json!([])
     );
+    for role in [Role::AgencyAnalyst, Role::Admin, Role::Auditor] {
+        let (status, _) = send(
+            &app,
+            &token(role, LANCASHIRE, None),
+            Method::GET,
+            "/api/v1/sharing",
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role} may not list sharing");
+    }
 
     // One release in force per quarter, and one resolution for them all.
     let (status, text) = send(
