@@ -151,11 +151,7 @@ async fn a_server_killed_during_a_million_row_upload_leaves_nothing_and_the_retr
     million_rows(&extract, 1_000_000);
     let body = std::fs::read(&extract).unwrap();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = atlas_e2e::free_port();
     let mut server = Server::start_on(url, port, dir.path());
     let token = agency_token(&server, &agency);
     server.wait_until_ready(Duration::from_secs(30)).await;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use atlas_e2e::{Server, TestDatabase, atlas, import_lancashire_cluster, run_ok};
+use atlas_e2e::{Server, TestDatabase, atlas, get_json, import_lancashire_cluster, run_ok};
 use serde_json::{Value, json};
 
 const BLACKPOOL: &str = "E06000009";
@@ -111,17 +111,13 @@ async fn populations_comparison_release_and_national_export() {
 
     // The comparison: 40 children over 29,512 is 13.6 per 10,000.
     let ana = token("ana@blackpool", "partnership_analyst", BLACKPOOL, None);
-    let comparison: Value = client
-        .get(server.url(&format!(
+    let comparison: Value = get_json(
+        &server.url(&format!(
             "/api/v1/partnerships/{BLACKPOOL}/comparison?from=2024-01-01&to=2024-03-31"
-        )))
-        .bearer_auth(&ana)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        )),
+        &ana,
+    )
+    .await;
     assert_eq!(comparison["members"][0]["children"], 40);
     assert_eq!(comparison["members"][0]["rate_per_10000"], 13.6);
     assert_eq!(comparison["members"][1]["code"], LANCASHIRE);
@@ -144,17 +140,9 @@ async fn populations_comparison_release_and_national_export() {
         ],
     );
     assert!(stored.contains("1 pairs stored"), "{stored}");
-    let grouped: Value = client
-        .get(server.url(&format!(
+    let grouped: Value = get_json(&server.url(&format!(
             "/api/v1/partnerships/{BLACKPOOL}/comparison?from=2024-01-01&to=2024-03-31&group=comparators"
-        )))
-        .bearer_auth(&ana)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        )), &ana).await;
     assert_eq!(grouped["group"], "comparators");
     assert_eq!(grouped["members"][1]["code"], "E08000005");
     assert_eq!(grouped["members"][1]["role"], "comparator");

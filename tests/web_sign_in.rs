@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use atlas_e2e::browser::{Browser, IdentityProvider};
-use atlas_e2e::{Server, TestDatabase, import_lancashire_cluster};
+use atlas_e2e::{Server, TestDatabase, free_port, import_lancashire_cluster};
 
 #[tokio::test]
 async fn an_analyst_signs_in_through_the_identity_provider() {
@@ -27,10 +27,7 @@ async fn an_analyst_signs_in_through_the_identity_provider() {
     ]);
     drop(keys_server);
     let provider = IdentityProvider::start(token).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_port();
     let (authorize, token_endpoint, logout) = (
         format!("{}/authorize", provider.base),
         format!("{}/token", provider.base),

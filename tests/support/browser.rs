@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::{atlas, atlas_binary};
+use crate::{atlas, atlas_binary, free_port};
 
 /// Where chromedriver is looked for when `CHROMEDRIVER` does not name it.
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -16,13 +16,6 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long a page may take to show what a step waits for.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// Screenshots go to `target/<profile>/web-screenshots/`, beside the `atlas` binary.
 #[must_use]
@@ -105,18 +98,7 @@ impl Demo {
     /// # Panics
     /// When the request fails or does not succeed.
     pub async fn get_json(&self, user: &str, path: &str) -> Value {
-        let response = reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(self.token(user))
-            .send()
-            .await
-            .expect("the demo answers");
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.expect("a JSON answer")
+        crate::get_json(&format!("{}{path}", self.base), &self.token(user)).await
     }
 }
 

@@ -82,6 +82,37 @@ pub fn import_lancashire_cluster(database_url: &str, dir: &Path) -> String {
     )
 }
 
+/// A TCP port that was free a moment ago on 127.0.0.1.
+///
+/// # Panics
+/// When no port can be bound.
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// GETs `url` with a bearer `token` and parses the JSON answer.
+///
+/// # Panics
+/// When the request fails, does not succeed, or the body is not JSON.
+pub async fn get_json(url: &str, token: &str) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the server answers");
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    response.json().await.expect("a JSON body")
+}
+
 /// A log file for a server on `port`: `target/<profile>/e2e-logs/serve-<port>.log`.
 fn server_log(port: u16) -> Stdio {
     let dir = atlas_binary().with_file_name("e2e-logs");
@@ -108,11 +139,7 @@ impl Server {
     /// When the process cannot start.
     #[must_use]
     pub fn start(database_url: &str, dir: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Self::start_on(database_url, port, dir)
+        Self::start_on(database_url, free_port(), dir)
     }
 
     /// Starts `atlas serve` on `port` (development settings, a test pseudonym key), trusting
@@ -185,7 +212,7 @@ impl Server {
     /// GETs `path` as a partnership analyst of Lancashire and parses the JSON answer.
     ///
     /// # Panics
-    /// When the request fails or the body is not JSON.
+    /// When the request fails, does not succeed, or the body is not JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let token = self.token(&[
             "--sub",
@@ -195,13 +222,7 @@ impl Server {
             "--partnership",
             "E10000017",
         ]);
-        let response = reqwest::Client::new()
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("the server answers");
-        response.json().await.expect("a JSON body")
+        get_json(&self.url(path), &token).await
     }
 
     /// Waits until `/readyz` answers 200.

@@ -49,6 +49,12 @@ instance_guards! {
     ExportNational => ExportNational;
 }
 
+/// The caller's agency. Without an agency claim the nil id, which matches no agency, so the
+/// policy denies.
+fn caller_agency(principal: &Principal) -> Uuid {
+    principal.agency.unwrap_or(Uuid::nil())
+}
+
 /// Uploading an extract for the caller's agency.
 pub struct UploadExtract;
 
@@ -61,9 +67,12 @@ impl Guard for UploadExtract {
         principal: &Principal,
         _: &Database,
     ) -> Result<(Resource, ()), ApiError> {
-        // Without an agency claim the policy denies (no agency); the nil id matches nobody.
-        let id = principal.agency.unwrap_or(Uuid::nil());
-        Ok((Resource::Agency { id }, ()))
+        Ok((
+            Resource::Agency {
+                id: caller_agency(principal),
+            },
+            (),
+        ))
     }
 }
 
@@ -102,8 +111,7 @@ impl Guard for ReadAgencyBatches {
         principal: &Principal,
         _: &Database,
     ) -> Result<(Resource, Uuid), ApiError> {
-        // Without an agency claim the policy denies (no agency); the nil id matches nobody.
-        let agency = principal.agency.unwrap_or(Uuid::nil());
+        let agency = caller_agency(principal);
         Ok((
             Resource::Batch {
                 agency,
