@@ -1,6 +1,7 @@
 //! Driving a real browser: Debian's `chromium` through its `chromedriver` (WebDriver), and the
 //! demo (`atlas demo`) as the server the browser talks to.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -132,7 +133,10 @@ impl Browser {
              `apt-get install chromium chromium-driver` (.ci/run does), or set CHROMEDRIVER and CHROMIUM"
         );
         let port = free_port();
+        // Its own process group, with chromium in it, so that a failing test that never ends
+        // the session still leaves no browser behind (see `Drop`).
         let driver = Command::new(&driver_path)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -280,11 +284,9 @@ impl Browser {
     }
 
     /// Ends the browser session (chromium exits) and stops chromedriver.
-    pub async fn close(mut self) {
-        let client = self.client.clone();
-        let _ = client.close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+        // Dropping `self` stops chromedriver's process group.
     }
 
     /// Saves a PNG of the window as `screenshot_dir()/name.png`.
@@ -301,7 +303,12 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        if let Ok(group) = i32::try_from(self.driver.id()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(group),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.driver.wait();
     }
 }
