@@ -127,8 +127,14 @@ pub async fn export(settings: &Settings, command: ExportCommand) -> anyhow::Resu
         format,
         output,
     } = command;
-    let mut conn = connect(settings).await?;
-    let rows = atlas_server::export::national(&mut conn, &period).await?;
+    let database = Database::new(&settings.database)?;
+    let cache = atlas_server::RecordCache::default();
+    let today = chrono::Utc::now().date_naive();
+    let rows = atlas_server::export::national(&database, &cache, &period, today).await?;
+    let mut conn = database
+        .connection()
+        .await
+        .with_context(|| format!("database {}", database.target()))?;
     let mut entry = operator_entry(Action::ExportNational, "/api/v1/exports/national");
     entry.parameters.insert("period".to_owned(), period.clone());
     entry.rows_returned = i64::try_from(rows.len()).ok();

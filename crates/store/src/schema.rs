@@ -105,6 +105,16 @@ diesel::table! {
         indicators -> Array<Text>,
         age_band -> Nullable<Text>,
         sex -> Nullable<Bpchar>,
+        record_key -> Int2,
+    }
+}
+
+diesel::table! {
+    published_summaries (partnership_code, period) {
+        partnership_code -> Text,
+        period -> Text,
+        figures -> Jsonb,
+        frozen_at -> Timestamptz,
     }
 }
 
@@ -224,5 +234,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     users,
     releases,
+    published_summaries,
     partnership_comparators,
 );

@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::ApiError;
+use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::export::{ExportRow, SCHEMA, national, to_csv};
 use crate::guards::ExportNational;
@@ -43,6 +44,7 @@ pub async fn national_export(
     authorized: Authorized<ExportNational>,
     request: HttpRequest,
     database: web::Data<Database>,
+    cache: web::Data<RecordCache>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
     let period: String = params
@@ -50,8 +52,8 @@ pub async fn national_export(
         .ok_or_else(|| ApiError::BadRequest("`period` is required, such as 2026-Q1".to_owned()))?;
     let csv = params.csv_wanted()?;
     params.finish(&["period", "format"])?;
-    let mut conn = database.connection().await?;
-    let rows = national(&mut conn, &period).await?;
+    let today = chrono::Utc::now().date_naive();
+    let rows = national(&database, &cache, &period, today).await?;
     authorized.returned(rows.len());
     if csv {
         let body = to_csv(&rows).map_err(|err| ApiError::Internal(format!("export: {err}")))?;
