@@ -27,3 +27,6 @@ $$;
 
 CREATE TRIGGER published_summaries_guard BEFORE UPDATE OR DELETE ON published_summaries
     FOR EACH ROW EXECUTE FUNCTION published_summaries_guard();
+
+-- Query auditing counts each subject's recent cross-boundary questions.
+CREATE INDEX audit_log_subject_idx ON audit_log (subject, occurred_at);

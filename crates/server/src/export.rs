@@ -3,14 +3,12 @@
 //! export"). Served by `GET /api/v1/exports/national` and written by `atlas export national`.
 
 use atlas_analytics::comparison::rate_per_10000;
-use atlas_analytics::emerging::Step;
-use atlas_analytics::gate::closed_window;
 use atlas_domain::{AgencyKind, GssCode};
 use atlas_store::{Database, StoreError, partnerships, populations};
 use chrono::{Datelike as _, Months, NaiveDate};
 
 use crate::analysis::RecordCache;
-use crate::products::period_summaries;
+use crate::products::{closed_quarter, period_summaries};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -84,20 +82,8 @@ pub async fn national(
     period: &str,
     today: NaiveDate,
 ) -> Result<Vec<ExportRow>, StoreError> {
-    let (from, to) = quarter(period).ok_or_else(|| {
-        StoreError::Invalid(format!(
-            "`period`: `{period}` is not a calendar quarter such as 2026-Q1 (the export covers \
-             whole quarters, so that no two exports overlap)"
-        ))
-    })?;
-    let window = closed_window(Step::Quarter, Some(from), Some(to), today, 1, 1)
-        .ok()
-        .filter(|window| window.left_out.is_none())
-        .ok_or_else(|| {
-            StoreError::Invalid(format!(
-                "`period`: {period} has not ended; the export covers closed quarters only"
-            ))
-        })?;
+    let window = closed_quarter(period, today).map_err(StoreError::Invalid)?;
+    let from = window.first();
     let (all, mut populations) = {
         let mut conn = database.connection().await?;
         let all = partnerships::list(&mut conn).await?;

@@ -16,6 +16,7 @@ mod guards;
 mod openapi;
 mod pipeline;
 pub mod products;
+mod query_audit;
 mod routes;
 mod security;
 mod settings;

@@ -5,9 +5,11 @@
 
 use std::collections::HashMap;
 
-use atlas_analytics::gate::{self, ClosedWindow, PeriodSummary};
+use atlas_analytics::emerging::Step;
+use atlas_analytics::gate::{self, ClosedWindow, PeriodSummary, closed_window};
 use atlas_domain::GssCode;
 use atlas_store::{Database, StoreError, summaries};
+use chrono::NaiveDate;
 
 use crate::analysis::RecordCache;
 
@@ -24,7 +26,7 @@ pub async fn period_summaries(
     partnerships: &[GssCode],
     window: &ClosedWindow,
 ) -> Result<HashMap<(String, String), PeriodSummary>, StoreError> {
-    let periods: Vec<(String, chrono::NaiveDate, chrono::NaiveDate)> = window
+    let periods: Vec<(String, NaiveDate, NaiveDate)> = window
         .periods()
         .into_iter()
         .map(|(first, last)| (gate::label(window.step, first), first, last))
@@ -40,7 +42,7 @@ pub async fn period_summaries(
         found.insert((code, period), read(&figures)?);
     }
     for partnership in partnerships {
-        let missing: Vec<&(String, chrono::NaiveDate, chrono::NaiveDate)> = periods
+        let missing: Vec<&(String, NaiveDate, NaiveDate)> = periods
             .iter()
             .filter(|(label, ..)| !found.contains_key(&(partnership.to_string(), label.clone())))
             .collect();
@@ -68,6 +70,27 @@ pub async fn period_summaries(
         }
     }
     Ok(found)
+}
+
+/// The closed calendar quarter written `period` (`2026-Q1`), as a window of one period; `Err`
+/// with the reason for anything else, or for a quarter not ended by `today`. Releases and the
+/// national export cover such quarters only.
+///
+/// # Errors
+/// The reason, naming `period`.
+pub fn closed_quarter(period: &str, today: NaiveDate) -> Result<ClosedWindow, String> {
+    let (first, last) = crate::export::quarter(period).ok_or_else(|| {
+        format!(
+            "`period`: `{period}` is not a calendar quarter such as 2026-Q1 (fixed quarters, so \
+             that no two products overlap)"
+        )
+    })?;
+    closed_window(Step::Quarter, Some(first), Some(last), today, 1, 1)
+        .ok()
+        .filter(|window| window.left_out.is_none())
+        .ok_or_else(|| {
+            format!("`period`: {period} has not ended; only closed quarters leave a partnership")
+        })
 }
 
 /// A frozen summary as stored.

@@ -27,6 +27,7 @@ use crate::ApiError;
 use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::guards::{ReadAnalysis, ReadGrid};
+use crate::query_audit::QueryAudit;
 
 /// The media type of GeoJSON (RFC 7946).
 const GEO_JSON: &str = "application/geo+json";
@@ -918,6 +919,7 @@ pub async fn regional_hotspots(
     request: HttpRequest,
     database: web::Data<Database>,
     cache: web::Data<RecordCache>,
+    query_audit: web::Data<QueryAudit>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(filter) = Params::parse(&request)?
         .0
@@ -965,6 +967,11 @@ pub async fn regional_hotspots(
         }
         (merged, not_merged)
     };
+    if !merged.is_empty() {
+        query_audit
+            .check(&database, &authorized, "regional_hotspots")
+            .await?;
+    }
     let resolution = h3_resolution(question.grid.resolution)?;
     let own_area = study_area(&database, code, question.grid.resolution).await?;
     let own_cells: BTreeSet<CellIndex> = own_area.iter().copied().collect();

@@ -21,6 +21,7 @@ use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::guards::ReadAnalysis;
 use crate::products::period_summaries;
+use crate::query_audit::QueryAudit;
 use crate::routes::analysis::Params;
 
 /// The most periods one comparison may cover.
@@ -146,6 +147,7 @@ pub async fn comparison(
     request: HttpRequest,
     database: web::Data<Database>,
     cache: web::Data<RecordCache>,
+    query_audit: web::Data<QueryAudit>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
     let step = match params.take::<String>("by")?.as_deref() {
@@ -200,6 +202,11 @@ pub async fn comparison(
         let names = partnerships::names(&mut conn, &codes).await?;
         (partnership, codes, sharing, populations, names)
     };
+    if !sharing.is_empty() {
+        query_audit
+            .check(&database, &authorized, "comparison")
+            .await?;
+    }
     let mut summaries = period_summaries(&database, &cache, &sharing, &window).await?;
     let labels: Vec<String> = window
         .starts

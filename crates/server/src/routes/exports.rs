@@ -10,6 +10,7 @@ use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::export::{ExportRow, SCHEMA, national, to_csv};
 use crate::guards::ExportNational;
+use crate::query_audit::QueryAudit;
 use crate::routes::analysis::Params;
 
 /// The national export as JSON.
@@ -45,6 +46,7 @@ pub async fn national_export(
     request: HttpRequest,
     database: web::Data<Database>,
     cache: web::Data<RecordCache>,
+    query_audit: web::Data<QueryAudit>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
     let period: String = params
@@ -52,6 +54,9 @@ pub async fn national_export(
         .ok_or_else(|| ApiError::BadRequest("`period` is required, such as 2026-Q1".to_owned()))?;
     let csv = params.csv_wanted()?;
     params.finish(&["period", "format"])?;
+    query_audit
+        .check(&database, &authorized, "national_export")
+        .await?;
     let today = chrono::Utc::now().date_naive();
     let rows = national(&database, &cache, &period, today).await?;
     authorized.returned(rows.len());

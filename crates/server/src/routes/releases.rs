@@ -20,8 +20,8 @@ use uuid::Uuid;
 use crate::ApiError;
 use crate::analysis::RecordCache;
 use crate::auth::Authorized;
-use crate::export::quarter;
 use crate::guards::{ApproveRelease, PrepareRelease, ReadRelease};
+use crate::products::{closed_quarter, period_summaries};
 use crate::routes::analysis::{Params, csv_response, study_area};
 
 /// The resolution of a release when none is asked for.
@@ -123,12 +123,14 @@ fn shown(value: Shown) -> Value {
         .map_or_else(|| json!("c"), |value| json!(value))
 }
 
-/// The gated table and summary as they are published.
+/// The gated table and summary as they are published. The column and grand totals are the
+/// quarter's frozen summary's, the figures every other product of the quarter shows.
 fn content(
     period: &str,
     resolution: u8,
     cells: &[CellIndex],
     table: &ShownTable,
+    frozen: &PeriodSummary,
     summary: Value,
 ) -> Value {
     json!({
@@ -143,8 +145,8 @@ fn content(
             "values": values.map(shown).collect::<Vec<_>>(),
             "total": shown(total),
         })).collect::<Vec<_>>(),
-        "column_totals": table.column_totals().map(shown).collect::<Vec<_>>(),
-        "grand_total": shown(table.grand_total()),
+        "column_totals": frozen.records_by_agency_kind.iter().copied().map(shown).collect::<Vec<_>>(),
+        "grand_total": shown(frozen.records),
         "summary": summary,
     })
 }
@@ -187,13 +189,9 @@ pub async fn prepare(
     body: web::Json<NewRelease>,
 ) -> Result<HttpResponse, ApiError> {
     let code = authorized.target().clone();
-    let (from, to) = quarter(&body.period).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "`period`: `{}` is not a calendar quarter such as 2026-Q1 (releases cover fixed \
-             quarters, so that no two overlap)",
-            body.period
-        ))
-    })?;
+    let window =
+        closed_quarter(&body.period, Utc::now().date_naive()).map_err(ApiError::BadRequest)?;
+    let (from, to) = (window.first(), window.last);
     let resolution = body.resolution.unwrap_or(DEFAULT_RESOLUTION);
     if !(5..=7).contains(&resolution) {
         return Err(ApiError::BadRequest(format!(
@@ -222,9 +220,14 @@ pub async fn prepare(
         )
         .cloned()
     };
+    // The quarter's frozen summary: the same figures neighbours and the national export see,
+    // so a release cannot be subtracted from them.
+    let quarter = period_summaries(&database, &cache, std::slice::from_ref(&code), &window)
+        .await?
+        .remove(&(code.to_string(), body.period.clone()))
+        .ok_or_else(|| ApiError::Internal(format!("no summary of {code} {}", body.period)))?;
     let (table, published, summary_suppressed) = web::block(move || {
         let table = gate::cells_by_agency_kind(&records.records, &cells, h3, from, to);
-        let quarter = gate::summarise(&records.records, from, to);
         let suppressed = usize::from(quarter.children.number().is_none())
             + quarter
                 .records_by_indicator
@@ -232,7 +235,7 @@ pub async fn prepare(
                 .filter(|figure| figure.number().is_none())
                 .count();
         let summary = summary(&quarter, population.as_ref());
-        let published = content(&period, resolution, &cells, &table, summary);
+        let published = content(&period, resolution, &cells, &table, &quarter, summary);
         (table, published, suppressed)
     })
     .await
