@@ -10,13 +10,15 @@ ALTER TABLE case_records ADD COLUMN record_key SMALLINT NOT NULL
 
 -- Frozen products: a partnership's gated figures for one closed period (a quarter `2026-Q1` or
 -- a month `2026-01`), computed once and served identically to every neighbour and to the
--- national export. Late records change no frozen summary.
+-- national export. Late records change no frozen summary; an administrator's explicit, audited
+-- revision adds a new version, which is served from then on.
 CREATE TABLE published_summaries (
     partnership_code  TEXT NOT NULL REFERENCES partnerships (code) ON DELETE RESTRICT,
     period            TEXT NOT NULL CHECK (period ~ '^[0-9]{4}-(Q[1-4]|(0[1-9]|1[0-2]))$'),
+    version           SMALLINT NOT NULL DEFAULT 1 CHECK (version >= 1),
     figures           JSONB NOT NULL,
     frozen_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (partnership_code, period)
+    PRIMARY KEY (partnership_code, period, version)
 );
 
 CREATE FUNCTION published_summaries_guard() RETURNS trigger LANGUAGE plpgsql AS $$

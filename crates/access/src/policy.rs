@@ -46,11 +46,13 @@ pub enum Action {
     ReadAudit,
     /// Produce the national export: every partnership's disclosure-controlled figures.
     ExportNational,
+    /// Revise a partnership's frozen summary of a closed period (a correction).
+    ReviseSummary,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::ReadReference,
         Self::UploadExtract,
         Self::ReadBatch,
@@ -67,6 +69,7 @@ impl Action {
         Self::ManageUsers,
         Self::ReadAudit,
         Self::ExportNational,
+        Self::ReviseSummary,
     ];
 
     /// The name recorded in the audit trail.
@@ -89,6 +92,7 @@ impl Action {
             Self::ManageUsers => "user.manage",
             Self::ReadAudit => "audit.read",
             Self::ExportNational => "export.national",
+            Self::ReviseSummary => "summary.revise",
         }
     }
 
@@ -110,7 +114,8 @@ impl Action {
             Self::ManageAgencies
             | Self::ManageAgreements
             | Self::ManageUsers
-            | Self::ExportNational => &[Role::Admin],
+            | Self::ExportNational
+            | Self::ReviseSummary => &[Role::Admin],
             Self::ReadAudit => &[Role::Auditor],
         }
     }
@@ -311,7 +316,8 @@ fn decide_for_role(
             | Action::ManageAgreements
             | Action::ManageUsers
             | Action::ReadAudit
-            | Action::ExportNational,
+            | Action::ExportNational
+            | Action::ReviseSummary,
             Resource::Instance,
         ) => Decision::Allow,
         (Action::UploadExtract, Resource::Agency { id }) => own_agency(id),

@@ -292,6 +292,10 @@ pub struct PeriodSummary {
     pub records_by_indicator: Vec<Shown>,
     /// Entries suppressed (small counts, and secondary).
     pub suppressed: usize,
+    /// Whether these figures revise an earlier frozen version (set by whoever reads them from
+    /// storage; never stored).
+    #[serde(skip)]
+    pub revised: bool,
 }
 
 /// The [`PeriodSummary`] of `records` on the days from `first` to `last`.
@@ -345,6 +349,7 @@ pub fn summarise<'a>(
         children,
         records_by_indicator,
         suppressed,
+        revised: false,
     }
 }
 

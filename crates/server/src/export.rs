@@ -43,8 +43,9 @@ pub struct ExportRow {
     /// A whole number (a rate to one decimal place); `c` where suppressed, `x` where not
     /// available.
     pub value: String,
-    /// `approximate` where the population (and so the rate) is an approximation; empty
-    /// otherwise.
+    /// `approximate` where the population (and so the rate) is an approximation; `revised`
+    /// where the figure comes from a revision of the quarter's frozen summary
+    /// (docs/privacy.md, "Frozen products"); both separated by `; `, or empty.
     pub note: &'static str,
 }
 
@@ -111,17 +112,30 @@ pub async fn national(
             value,
             note,
         };
-        rows.push(row("records", "all", summary.records.to_string(), ""));
+        let revised = if summary.revised { "revised" } else { "" };
+        rows.push(row("records", "all", summary.records.to_string(), revised));
         for (kind, value) in AgencyKind::ALL.iter().zip(&summary.records_by_agency_kind) {
-            rows.push(row("records", &kind.to_string(), value.to_string(), ""));
+            rows.push(row(
+                "records",
+                &kind.to_string(),
+                value.to_string(),
+                revised,
+            ));
         }
-        rows.push(row("children", "all", summary.children.to_string(), ""));
+        rows.push(row(
+            "children",
+            "all",
+            summary.children.to_string(),
+            revised,
+        ));
         let known = populations.remove(&partnership.code).unwrap_or_default();
         let population = populations::for_year(&known, from.year()).cloned();
-        let note = if population.as_ref().is_some_and(|p| p.approximate) {
-            "approximate"
-        } else {
-            ""
+        let approximate = population.as_ref().is_some_and(|p| p.approximate);
+        let note = match (approximate, summary.revised) {
+            (true, true) => "approximate; revised",
+            (true, false) => "approximate",
+            (false, true) => "revised",
+            (false, false) => "",
         };
         rows.push(row(
             "population_0_17",
@@ -129,7 +143,7 @@ pub async fn national(
             population
                 .as_ref()
                 .map_or_else(|| "x".to_owned(), |p| p.population_0_17.to_string()),
-            note,
+            if approximate { "approximate" } else { "" },
         ));
         let rate = match (summary.children.number(), &population) {
             (None, _) => "c".to_owned(),

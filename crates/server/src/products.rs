@@ -38,8 +38,8 @@ pub async fn period_summaries(
         summaries::frozen(&mut conn, &codes, &labels).await?
     };
     let mut found = HashMap::with_capacity(codes.len() * labels.len());
-    for ((code, period), figures) in stored {
-        found.insert((code, period), read(&figures)?);
+    for ((code, period), frozen) in stored {
+        found.insert((code, period), read(&frozen)?);
     }
     for partnership in partnerships {
         let missing: Vec<&(String, NaiveDate, NaiveDate)> = periods
@@ -93,10 +93,57 @@ pub fn closed_quarter(period: &str, today: NaiveDate) -> Result<ClosedWindow, St
         })
 }
 
-/// A frozen summary as stored.
-fn read(figures: &serde_json::Value) -> Result<PeriodSummary, StoreError> {
-    PeriodSummary::deserialize(figures)
-        .map_err(|err| StoreError::Invalid(format!("a frozen summary cannot be read: {err}")))
+/// The closed period written `label`: a quarter (`2026-Q1`) or a month (`2026-01`).
+///
+/// # Errors
+/// The reason, naming `label`, for anything else or a period not ended by `today`.
+pub fn closed_period(label: &str, today: NaiveDate) -> Result<ClosedWindow, String> {
+    if label.contains('Q') {
+        return closed_quarter(label, today);
+    }
+    let first = NaiveDate::parse_from_str(&format!("{label}-01"), "%Y-%m-%d")
+        .ok()
+        .filter(|first| gate::label(Step::Month, *first) == label)
+        .ok_or_else(|| {
+            format!(
+                "`period`: `{label}` is not a quarter such as 2026-Q1 or a month such as 2026-01"
+            )
+        })?;
+    closed_window(Step::Month, Some(first), Some(first), today, 1, 1)
+        .ok()
+        .filter(|window| window.left_out.is_none())
+        .ok_or_else(|| format!("`period`: {label} has not ended"))
+}
+
+/// Revises the frozen summary of `partnership` for the closed period `label` from its current
+/// records (late records included), as the next version, audited with `entry`; every product
+/// serves the new version from then on, marked revised. Returns the new version.
+///
+/// # Errors
+/// [`StoreError::Invalid`] for a period that is not closed, [`StoreError::Conflict`] when
+/// nothing is frozen yet, [`StoreError`] when PostgreSQL fails.
+pub async fn revise(
+    database: &Database,
+    partnership: &GssCode,
+    label: &str,
+    today: NaiveDate,
+    entry: &atlas_store::audit::NewEntry,
+) -> Result<i16, StoreError> {
+    let window = closed_period(label, today).map_err(StoreError::Invalid)?;
+    let mut conn = database.connection().await?;
+    let records = atlas_store::records::load(&mut conn, partnership).await?;
+    let summary = gate::summarise(&records.records, window.first(), window.last);
+    let figures = serde_json::to_value(&summary)
+        .map_err(|err| StoreError::Invalid(format!("a summary: {err}")))?;
+    summaries::revise(&mut conn, partnership.as_str(), label, &figures, entry).await
+}
+
+/// A frozen summary as stored, marked revised after a revision.
+fn read(frozen: &summaries::Frozen) -> Result<PeriodSummary, StoreError> {
+    let mut summary = PeriodSummary::deserialize(&frozen.figures)
+        .map_err(|err| StoreError::Invalid(format!("a frozen summary cannot be read: {err}")))?;
+    summary.revised = frozen.version > 1;
+    Ok(summary)
 }
 
 use serde::Deserialize as _;

@@ -110,9 +110,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    published_summaries (partnership_code, period) {
+    published_summaries (partnership_code, period, version) {
         partnership_code -> Text,
         period -> Text,
+        version -> Int2,
         figures -> Jsonb,
         frozen_at -> Timestamptz,
     }

@@ -365,6 +365,10 @@ fn view(
     let period_records = member.period_records(periods);
     let period_children = member.period_children(periods);
     let period_rates = member.period_rates(periods);
+    let revised: Vec<bool> = match &member.figures {
+        Figures::Gated(summaries) => summaries.iter().map(|s| s.revised).collect(),
+        _ => vec![false; periods],
+    };
     let mut previous_rate: Option<f64> = None;
     let period_views: Vec<Value> = labels
         .iter()
@@ -394,6 +398,7 @@ fn view(
                 "rate_per_10000": rate,
                 "change_in_rate": change,
                 "direction": direction,
+                "revised": revised[p],
             })
         })
         .collect();
