@@ -42,7 +42,7 @@ const PERMUTATION_SEED: u64 = 20_261_128;
 
 /// The query string, read key by key so that an unknown or repeated key is an error that names
 /// it (a misspelt filter must not silently widen the answer).
-pub(crate) struct Params(pub(crate) BTreeMap<String, String>);
+pub(crate) struct Params(BTreeMap<String, String>);
 
 impl Params {
     pub(crate) fn parse(request: &HttpRequest) -> Result<Self, ApiError> {
@@ -58,6 +58,11 @@ impl Params {
             }
         }
         Ok(Self(params))
+    }
+
+    /// The first of `keys` the query string holds.
+    pub(crate) fn first_of<'a>(&self, keys: &[&'a str]) -> Option<&'a str> {
+        keys.iter().copied().find(|key| self.0.contains_key(*key))
     }
 
     pub(crate) fn take<T: FromStr>(&mut self, key: &str) -> Result<Option<T>, ApiError>
@@ -921,11 +926,7 @@ pub async fn regional_hotspots(
     cache: web::Data<RecordCache>,
     query_audit: web::Data<QueryAudit>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(filter) = Params::parse(&request)?
-        .0
-        .keys()
-        .find(|key| FINE_FILTERS.contains(&key.as_str()))
-    {
+    if let Some(filter) = Params::parse(&request)?.first_of(&FINE_FILTERS) {
         return Err(ApiError::BadRequest(format!(
             "`{filter}`: regional hotspots take no filters, since they are built on other \
              partnerships' records; use the partnership's own hotspots for filtered questions"
