@@ -21,6 +21,10 @@ use crate::{ApiError, Settings, openapi, routes, tls};
 /// The largest JSON request body accepted (administration requests are small).
 const MAX_JSON_BODY: usize = 64 * 1024;
 
+/// The `endpoint` label of every request that matched no route: labels name route templates
+/// only, so no path a caller makes up (or a token put in one) reaches `/metrics`.
+const UNMATCHED_ENDPOINT: &str = "unmatched";
+
 /// The longest pause between attempts to migrate while PostgreSQL is unreachable.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 
@@ -49,6 +53,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let metrics = PrometheusMetricsBuilder::new("atlas")
             .endpoint("/metrics")
+            .mask_unmatched_patterns(UNMATCHED_ENDPOINT)
             .build()
             .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?;
         tokio::spawn(apply_migrations(database.clone()));

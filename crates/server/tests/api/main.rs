@@ -6,6 +6,7 @@ mod analysis;
 mod comparison;
 mod exports;
 mod extracts;
+mod hostile;
 mod regional;
 mod releases;
 mod service;
