@@ -4,10 +4,14 @@
 //! leaves exactly one audit entry, `/metrics` stays small and nothing is disclosed before the
 //! policy allows.
 
-use reqwest::StatusCode;
-use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-use crate::support::{TcpProxy, TestApp, spawn_app_with, spawn_ready_app_with};
+use atlas_access::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{TcpProxy, TestApp, named_token, spawn_app_with, spawn_ready_app_with, token};
 
 const LANCASHIRE: &str = "E10000017";
 
@@ -23,6 +27,312 @@ async fn app() -> TestApp {
 }
 
 /// The audit entries of `request_id`: (subject, outcome, parameters).
+async fn entries_of(app: &TestApp, request_id: &str) -> Vec<(String, String, Value)> {
+    let client = atlas_store::connect_admin(&app.database_url(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    client
+        .query(
+            "SELECT subject, outcome, parameters FROM audit_log WHERE request_id = $1",
+            &[&request_id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
+}
+
+/// How many audit entries each request id has.
+async fn entries_per_request(app: &TestApp) -> BTreeMap<String, i64> {
+    let client = atlas_store::connect_admin(&app.database_url(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    client
+        .query(
+            "SELECT request_id, count(*) FROM audit_log WHERE request_id IS NOT NULL \
+             GROUP BY request_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+fn request_id(response: &reqwest::Response) -> String {
+    response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn chain_is_intact(app: &TestApp) {
+    let verification: Value = app
+        .get_as(
+            &token(Role::Auditor, LANCASHIRE, None),
+            "/api/v1/audit/verify",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verification["intact"], true, "{verification}");
+}
+#[tokio::test]
+async fn nul_bytes_and_control_characters_are_stored_escaped_in_the_trail() {
+    let app = app().await;
+    let response = app
+        .get("/api/v1/partnerships?x=%00&bell=a%07b%1b%5B31m&%00name%7F=v&x=c%C2%85d")
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = request_id(&response);
+    let entries = entries_of(&app, &id).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let parameters = entries[0].2.as_object().unwrap();
+    let text = entries[0].2.to_string();
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "no control character is stored: {text}"
+    );
+    assert_eq!(parameters["x"], "\\u{0},c\\u{85}d", "{text}");
+    assert_eq!(parameters["bell"], "a\\u{7}b\\u{1b}[31m", "{text}");
+    assert_eq!(parameters["\\u{0}name\\u{7f}"], "v", "{text}");
+
+    // A validly signed token whose subject holds them is refused like any malformed token.
+    let before = app.count("SELECT count(*) FROM audit_log").await;
+    let response = app
+        .get_as(
+            &named_token(
+                "evil\u{0}\u{1b}",
+                Role::PartnershipAnalyst,
+                LANCASHIRE,
+                None,
+            ),
+            "/api/v1/partnerships",
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.count("SELECT count(*) FROM audit_log").await, before);
+    chain_is_intact(&app).await;
+}
+
+#[tokio::test]
+async fn parameters_are_bounded_on_character_boundaries_without_a_panic() {
+    let app = app().await;
+    let multibyte =
+        |prefix: usize, repeat: usize| format!("{}{}", "a".repeat(prefix), "é".repeat(repeat));
+    // A two-byte character across byte 200, a huge name and many names.
+    let long_name = "ñ".repeat(3_000);
+    let mut query = format!(
+        "v={}&w={}&{long_name}=1",
+        multibyte(199, 3),
+        multibyte(0, 5_000)
+    );
+    for number in 0..100 {
+        query.push_str(&format!("&p{number}=x"));
+    }
+    let response = app.get(&format!("/api/v1/partnerships?{query}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let entries = entries_of(&app, &request_id(&response)).await;
+    assert_eq!(entries.len(), 1);
+    let parameters = entries[0].2.as_object().unwrap();
+    assert!(
+        parameters.len() <= 33,
+        "{} parameters kept",
+        parameters.len()
+    );
+    for (name, value) in parameters {
+        assert!(
+            name.chars().count() <= 64,
+            "a name of {} characters",
+            name.len()
+        );
+        let value = value.as_str().unwrap();
+        assert!(
+            value.chars().count() <= 200,
+            "a value of {} characters",
+            value.len()
+        );
+    }
+    assert!(
+        parameters["v"]
+            .as_str()
+            .unwrap()
+            .starts_with(&"a".repeat(199))
+    );
+
+    // The same through a body field the handler notes (an agency's name).
+    let name = multibyte(199, 3);
+    let response = app
+        .client
+        .post(app.url("/api/v1/admin/agencies"))
+        .bearer_auth(token(Role::Admin, LANCASHIRE, None))
+        .json(&json!({ "name": name, "kind": "police", "partnerships": [LANCASHIRE] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let entries = entries_of(&app, &request_id(&response)).await;
+    assert_eq!(entries.len(), 1);
+    chain_is_intact(&app).await;
+}
+
+#[tokio::test]
+async fn an_entry_the_database_refuses_fails_only_its_own_request() {
+    let app = app().await;
+    // A trigger that refuses one subject's entries stands for any entry PostgreSQL refuses.
+    let client = atlas_store::connect_admin(&app.database_url(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.subject = 'poison' THEN RAISE EXCEPTION 'refused'; END IF; \
+             RETURN NEW; END; $$; \
+             CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+        )
+        .await
+        .unwrap();
+    let poison = named_token("poison", Role::PartnershipAnalyst, LANCASHIRE, None);
+    let attacker = tokio::spawn(hammer(
+        &app,
+        poison,
+        vec!["/api/v1/partnerships".to_owned()],
+        60,
+    ));
+    let readers: Vec<_> = (0..8)
+        .map(|reader| {
+            let token = named_token(
+                &format!("reader{reader}"),
+                Role::PartnershipAnalyst,
+                LANCASHIRE,
+                None,
+            );
+            tokio::spawn(hammer(
+                &app,
+                token,
+                vec!["/api/v1/partnerships".to_owned()],
+                30,
+            ))
+        })
+        .collect();
+    for reader in readers {
+        for answer in reader.await.unwrap() {
+            let (status, _) = answer.expect("answered");
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "a reader failed beside the poisoned caller"
+            );
+        }
+    }
+    for answer in attacker.await.unwrap() {
+        let (status, _) = answer.expect("answered");
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "its own entry was refused"
+        );
+    }
+}
+
+/// GETs each of `paths` in turn with `token`, `rounds` times, one request after another: the
+/// status and request id of each, or why it got no answer.
+fn hammer(
+    app: &TestApp,
+    token: String,
+    paths: Vec<String>,
+    rounds: usize,
+) -> impl Future<Output = Vec<Result<(StatusCode, String), String>>> + Send + 'static {
+    let client = app.client.clone();
+    let base = app.url("");
+    async move {
+        let mut answers = Vec::new();
+        for _ in 0..rounds {
+            for path in &paths {
+                let answer = client
+                    .get(format!("{base}{path}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .map(|response| (response.status(), request_id(&response)))
+                    .map_err(|err| err.to_string());
+                answers.push(answer);
+            }
+        }
+        answers
+    }
+}
+
+#[tokio::test]
+async fn poisoned_requests_from_one_caller_fail_no_one_else_and_all_are_audited() {
+    let app = app().await;
+    let poisoned: Vec<String> = vec![
+        "/api/v1/partnerships?x=%00".to_owned(),
+        format!("/api/v1/partnerships?x={}%C3%A9", "a".repeat(199)),
+        format!("/api/v1/partnerships?{}=%00%01", "%C3%A9".repeat(3_000)),
+        format!("/api/v1/partnerships/{LANCASHIRE}/grid?from=%00"),
+        format!(
+            "/api/v1/partnerships/{LANCASHIRE}/grid?from=0001-01-01&q={}",
+            "%E2%82%AC".repeat(5_000)
+        ),
+        "/api/v1/partnerships?a=%00&a=%00&a=%00".to_owned(),
+    ];
+    let attacker = tokio::spawn(hammer(
+        &app,
+        named_token("attacker", Role::PartnershipAnalyst, LANCASHIRE, None),
+        poisoned,
+        10,
+    ));
+    let readers: Vec<_> = (0..8)
+        .map(|reader| {
+            let token = named_token(
+                &format!("reader{reader}"),
+                Role::PartnershipAnalyst,
+                LANCASHIRE,
+                None,
+            );
+            let paths = vec![
+                "/api/v1/partnerships".to_owned(),
+                format!("/api/v1/partnerships/{LANCASHIRE}"),
+            ];
+            tokio::spawn(hammer(&app, token, paths, 15))
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for reader in readers {
+        for answer in reader.await.unwrap() {
+            let (status, id) = answer.expect("every reader's request is answered");
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "a reader failed beside the attacker"
+            );
+            ids.push(id);
+        }
+    }
+    for answer in attacker.await.unwrap() {
+        let (status, id) = answer.expect("every poisoned request is answered");
+        assert!(
+            status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+            "a poisoned request got {status}"
+        );
+        ids.push(id);
+    }
+    let entries = entries_per_request(&app).await;
+    for id in &ids {
+        assert_eq!(
+            entries.get(id),
+            Some(&1),
+            "request {id} has no single audit entry"
+        );
+    }
+    chain_is_intact(&app).await;
+}
+
 #[tokio::test]
 async fn metrics_are_labelled_by_route_template_whatever_paths_are_asked_for() {
     let app = app().await;

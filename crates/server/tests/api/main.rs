@@ -1,6 +1,12 @@
 //! The server through real HTTP, each test with its own database. One test binary, several
 //! modules: it links once.
 
+#![allow(
+    clippy::string_slice,
+    clippy::disallowed_methods,
+    reason = "tests slice text they built themselves"
+)]
+
 mod access;
 mod analysis;
 mod comparison;
