@@ -293,6 +293,44 @@ impl<G: Guard> FromRequest for Authorized<G> {
     }
 }
 
+/// An extractor (a JSON body, a path, a query) whose failure is answered only after the policy
+/// has allowed the caller. Take it beside an [`Authorized`] and call [`Deferred::into_inner`] in
+/// the handler: a caller the policy refuses gets its 403 (audited as a denial) and learns
+/// nothing of what the endpoint expects, however malformed its request.
+pub struct Deferred<T>(Result<T, ApiError>);
+
+impl<T> Deferred<T> {
+    /// The extracted value, or the error extracting it met (400, 413…).
+    ///
+    /// # Errors
+    /// That error.
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T> FromRequest for Deferred<T>
+where
+    T: FromRequest + 'static,
+    T::Error: Into<actix_web::Error>,
+    T::Future: 'static,
+{
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let extraction = T::from_request(request, payload);
+        Box::pin(async move {
+            Ok(Self(extraction.await.map_err(|err| {
+                let err: actix_web::Error = err.into();
+                err.as_error::<ApiError>()
+                    .cloned()
+                    .unwrap_or_else(|| ApiError::BadRequest(err.to_string()))
+            })))
+        })
+    }
+}
+
 /// Holds a verified token to its subject's registration, if any ([`atlas_access::constrain`]).
 async fn registered(
     principal: Principal,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use atlas_access::Role;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{TcpProxy, TestApp, named_token, spawn_app_with, spawn_ready_app_with, token};
@@ -80,6 +80,7 @@ async fn chain_is_intact(app: &TestApp) {
         .unwrap();
     assert_eq!(verification["intact"], true, "{verification}");
 }
+
 #[tokio::test]
 async fn nul_bytes_and_control_characters_are_stored_escaped_in_the_trail() {
     let app = app().await;
@@ -334,6 +335,65 @@ async fn poisoned_requests_from_one_caller_fail_no_one_else_and_all_are_audited(
 }
 
 #[tokio::test]
+async fn dates_outside_the_documented_domain_are_refused_naming_the_field() {
+    let app = app().await;
+    let base = format!("/api/v1/partnerships/{LANCASHIRE}");
+    let cases = [
+        (format!("{base}/grid?from=0001-01-01"), "from"),
+        (format!("{base}/grid?to=2100-01-01"), "to"),
+        (format!("{base}/hotspots?from=1999-12-31"), "from"),
+        (format!("{base}/emerging?to=9999-12-31"), "to"),
+        (
+            format!("{base}/emerging?from=0001-01-01&to=9999-12-31&step=week"),
+            "from",
+        ),
+        (format!("{base}/comparison?to=9999-12-31"), "to"),
+        (format!("{base}/comparison?from=0001-01-01"), "from"),
+        (format!("{base}/comparison?from=-200000-01-01"), "from"),
+        (
+            format!("{base}/comparison?from=%2B200000-01-01&to=%2B200000-12-31"),
+            "to",
+        ),
+        (format!("{base}/regional-hotspots?from=0001-01-01"), "from"),
+    ];
+    for (path, field) in cases {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let body: Value = response.json().await.unwrap();
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(&format!("`{field}`")), "{path}: {message}");
+        assert!(message.contains("2000-01-01"), "{path}: {message}");
+    }
+    // Auditors' time filters and agreements' terms keep to the same domain.
+    let response = app
+        .get_as(
+            &token(Role::Auditor, LANCASHIRE, None),
+            "/api/v1/audit?from=%2B262000-01-01T00:00:00Z",
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("`from`"),
+        "{body}"
+    );
+    let response = app
+        .client
+        .post(app.url("/api/v1/admin/agreements"))
+        .bearer_auth(token(Role::Admin, LANCASHIRE, None))
+        .json(&json!({"from": LANCASHIRE, "to": "E06000009", "scopes": ["releases"], "valid_from": "-200000-01-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("`valid_from`"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn metrics_are_labelled_by_route_template_whatever_paths_are_asked_for() {
     let app = app().await;
     let secret = "eyJhbGciOiJFZERTQSJ9.c2VjcmV0.c2lnbmF0dXJl";
@@ -401,4 +461,125 @@ async fn readyz_says_why_without_naming_host_port_or_database() {
         body["message"].as_str().unwrap().contains("not ready"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn bad_input_where_the_caller_may_not_go_is_refused_by_the_policy_first() {
+    let app = app().await;
+    let viewer = token(Role::PartnerViewer, LANCASHIRE, None);
+    let agency = app
+        .register_agency("Lancashire Constabulary", &[LANCASHIRE])
+        .await;
+    let analyst = token(Role::AgencyAnalyst, LANCASHIRE, Some(agency));
+    let release = format!("/api/v1/partnerships/{LANCASHIRE}/releases");
+    let malformed = "{\"name\": 5, \"kind\": \"wizard\", ";
+    let wrong_shape = "{\"unexpected\": [1, 2, 3]}";
+    let cases: Vec<(Method, String, Option<&str>, &str)> = vec![
+        (
+            Method::POST,
+            "/api/v1/admin/agencies".to_owned(),
+            Some(malformed),
+            &viewer,
+        ),
+        (
+            Method::POST,
+            "/api/v1/admin/agencies".to_owned(),
+            Some(wrong_shape),
+            &analyst,
+        ),
+        (
+            Method::POST,
+            "/api/v1/admin/agreements".to_owned(),
+            Some(malformed),
+            &viewer,
+        ),
+        (
+            Method::POST,
+            "/api/v1/admin/agreements".to_owned(),
+            Some(wrong_shape),
+            &analyst,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/admin/users/someone".to_owned(),
+            Some(malformed),
+            &viewer,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/admin/users/someone".to_owned(),
+            Some(wrong_shape),
+            &analyst,
+        ),
+        (Method::POST, release.clone(), Some(malformed), &viewer),
+        (Method::POST, release.clone(), Some(wrong_shape), &analyst),
+        (
+            Method::POST,
+            "/api/v1/admin/agreements/not-a-uuid/revoke".to_owned(),
+            None,
+            &viewer,
+        ),
+        (
+            Method::POST,
+            format!("{release}/not-a-uuid/approve"),
+            None,
+            &analyst,
+        ),
+        (Method::GET, format!("{release}/not-a-uuid"), None, &analyst),
+        (
+            Method::GET,
+            "/api/v1/audit?from=yesterday&limit=many".to_owned(),
+            None,
+            &viewer,
+        ),
+    ];
+    for (method, path, body, bearer) in cases {
+        let mut request = app
+            .client
+            .request(method.clone(), app.url(&path))
+            .bearer_auth(bearer);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.unwrap();
+        let id = request_id(&response);
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
+        let message = body["message"].as_str().unwrap();
+        for detail in [
+            "line",
+            "column",
+            "unknown field",
+            "missing field",
+            "uuid",
+            "UUID",
+            "invalid",
+        ] {
+            assert!(!message.contains(detail), "{method} {path}: {message}");
+        }
+        let entries = entries_of(&app, &id).await;
+        assert_eq!(entries.len(), 1, "{method} {path}");
+        assert_eq!(entries[0].1, "denied", "{method} {path}");
+    }
+    // The caller the policy allows learns what is wrong, and that is audited too.
+    let response = app
+        .client
+        .post(app.url("/api/v1/admin/agencies"))
+        .bearer_auth(token(Role::Admin, LANCASHIRE, None))
+        .header("content-type", "application/json")
+        .body(wrong_shape)
+        .send()
+        .await
+        .unwrap();
+    let id = request_id(&response);
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("unexpected"),
+        "{body}"
+    );
+    assert_eq!(entries_of(&app, &id).await[0].1, "failed");
 }
