@@ -583,3 +583,48 @@ async fn bad_input_where_the_caller_may_not_go_is_refused_by_the_policy_first() 
     );
     assert_eq!(entries_of(&app, &id).await[0].1, "failed");
 }
+
+#[tokio::test]
+async fn the_audit_writer_has_connections_of_its_own() {
+    let app = spawn_ready_app_with(|settings| {
+        settings.database.pool_size = 1;
+        settings.audit.connections = 1;
+    })
+    .await;
+    app.import_lancashire_cluster().await;
+    assert_eq!(
+        app.get("/api/v1/partnerships").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'atlas-audit'"
+        )
+        .await,
+        1,
+        "the audit writer's connection is its own, named atlas-audit"
+    );
+    // Requests queueing for the one request connection never hold up each other's entries.
+    let readers: Vec<_> = (0..8)
+        .map(|reader| {
+            let token = named_token(
+                &format!("reader{reader}"),
+                Role::PartnershipAnalyst,
+                LANCASHIRE,
+                None,
+            );
+            tokio::spawn(hammer(
+                &app,
+                token,
+                vec!["/api/v1/partnerships".to_owned()],
+                10,
+            ))
+        })
+        .collect();
+    for reader in readers {
+        for answer in reader.await.unwrap() {
+            assert_eq!(answer.expect("answered").0, StatusCode::OK);
+        }
+    }
+}
