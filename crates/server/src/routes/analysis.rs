@@ -2,6 +2,7 @@
 //! (`Accept: application/geo+json` or `format=geojson`) or CSV with an `h3` column
 //! (`format=csv`, for kepler.gl and QGIS).
 
+use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::str::FromStr;
@@ -26,6 +27,7 @@ use utoipa::ToSchema;
 use crate::ApiError;
 use crate::analysis::RecordCache;
 use crate::auth::Authorized;
+use crate::dates;
 use crate::guards::{ReadAnalysis, ReadGrid};
 use crate::query_audit::QueryAudit;
 
@@ -65,17 +67,27 @@ impl Params {
         keys.iter().copied().find(|key| self.0.contains_key(*key))
     }
 
-    pub(crate) fn take<T: FromStr>(&mut self, key: &str) -> Result<Option<T>, ApiError>
+    /// Takes `key` parsed as a `T`, or 400 naming it. A date ([`NaiveDate`]), whichever
+    /// handler reads it, must also lie in the domain of [`crate::dates`].
+    pub(crate) fn take<T: FromStr + 'static>(&mut self, key: &str) -> Result<Option<T>, ApiError>
     where
         T::Err: Display,
     {
+        let is_date = TypeId::of::<T>() == TypeId::of::<NaiveDate>();
         self.0
             .remove(key)
             .map(|value| {
-                value
-                    .trim()
-                    .parse()
-                    .map_err(|err| ApiError::BadRequest(format!("`{key}`: {err}")))
+                let parsed: T = value.trim().parse().map_err(|err| {
+                    if is_date {
+                        dates::out_of_domain(key, &value)
+                    } else {
+                        ApiError::BadRequest(format!("`{key}`: {err}"))
+                    }
+                })?;
+                if let Some(day) = (&parsed as &dyn Any).downcast_ref::<NaiveDate>() {
+                    dates::check(key, *day)?;
+                }
+                Ok(parsed)
             })
             .transpose()
     }

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiError;
-use crate::auth::Authorized;
+use crate::auth::{Authorized, Deferred};
+use crate::dates;
 use crate::guards::ReadAudit;
 
 /// The most entries one page returns.
@@ -64,8 +65,15 @@ pub struct ChainState {
 pub async fn list(
     authorized: Authorized<ReadAudit>,
     database: web::Data<Database>,
-    query: web::Query<AuditQuery>,
+    query: Deferred<web::Query<AuditQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner()?;
+    for (field, time) in [("from", query.from), ("to", query.to)] {
+        if let Some(time) = time {
+            dates::check(field, time.date_naive())
+                .map_err(|_| dates::out_of_domain(field, &time))?;
+        }
+    }
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::BadRequest(format!(
