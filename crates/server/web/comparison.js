@@ -80,7 +80,7 @@ function members(answer) {
   const rows = answer.members.map((member) => {
     const latest = member.periods[member.periods.length - 1] || {};
     return [
-      el('span', { dataset: { member: member.code } }, `${member.name}${member.role === 'self' ? ' (this partnership)' : ''}`),
+      el('span', { dataset: { member: member.code } }, `${member.name}${member.role === 'self' ? ' (this partnership)' : ''}${member.figures_shared === false ? ' (figures not shared: no agreement)' : ''}`),
       member.population ? `${member.population.children_0_17}${member.population.approximate ? ' (approx.)' : ''}` : '–',
       published(member.records),
       published(member.children),
@@ -91,7 +91,7 @@ function members(answer) {
     ];
   });
   const overall = table(['Partnership', 'Children 0–17', 'Records', 'Distinct children', 'Rate per 10,000', 'Rank', 'Difference from group mean', 'Direction (last period)'], rows,
-    `${answer.from} to ${answer.to}, against ${answer.group === 'comparators' ? 'the comparator group' : 'the neighbours'}`);
+    `${answer.from} to ${answer.to} (closed periods${answer.left_out ? `; ${answer.left_out.period} has not ended and is left out` : ''}), against ${answer.group === 'comparators' ? 'the comparator group' : 'the neighbours'}`);
   const periods = answer.members[0] ? answer.members[0].periods : [];
   const trend = table(['Partnership', ...periods.map((period) => period.period)], answer.members.map((member) => [
     member.name, ...member.periods.map((period) => el('span', {}, rateOf(period), period.direction ? ` ${ARROWS[period.direction].split(' ')[0]}` : '')),
