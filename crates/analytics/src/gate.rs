@@ -41,6 +41,10 @@ use crate::hashing::{KeyMap, KeySet};
 /// convention).
 pub const THRESHOLD: u32 = 5;
 
+/// Days after its end before a period may leave a partnership: agencies upload in arrears, and a
+/// product frozen the day a period ends would miss their records for good.
+pub const SETTLE_DAYS: u64 = 30;
+
 /// The suppression the gate applies before perturbing: the threshold, no rounding.
 const SUPPRESSION: Policy = Policy {
     threshold: THRESHOLD,
@@ -429,7 +433,8 @@ pub struct ClosedWindow {
     pub starts: Vec<NaiveDate>,
     /// The last day of the last period.
     pub last: NaiveDate,
-    /// The first day of a period that was asked for but has not ended, and was left out.
+    /// The first day of a period that was asked for but has not ended (or ended fewer than
+    /// [`SETTLE_DAYS`] days ago), and was left out.
     pub left_out: Option<NaiveDate>,
 }
 
@@ -471,7 +476,7 @@ pub enum WindowError {
     },
     /// Nothing asked for has ended yet.
     #[error(
-        "no {step} from {from} has ended yet: figures that leave a partnership cover closed periods only"
+        "no {step} from {from} has ended {SETTLE_DAYS} days ago yet: figures that leave a partnership cover closed periods only, from {SETTLE_DAYS} days after they end (when agencies' late records are in)"
     )]
     NothingClosed {
         /// `quarter` or `month`.
@@ -502,8 +507,8 @@ const fn step_name(step: Step) -> &'static str {
 }
 
 /// The whole closed periods (quarters or months) from the one holding `from` to the one
-/// holding `to`. `to` snaps to the end of its period; periods not ended by `today` are left out
-/// (the first of them is named in [`ClosedWindow::left_out`]). Without `to`, the last closed
+/// holding `to`. `to` snaps to the end of its period; periods not ended [`SETTLE_DAYS`] days
+/// before `today` are left out (the first of them is named in [`ClosedWindow::left_out`]). Without `to`, the last closed
 /// period; without `from`, `default_periods` periods back from `to`'s.
 ///
 /// # Errors
@@ -526,7 +531,10 @@ pub fn closed_window(
     {
         return Err(WindowError::Reversed { from, to });
     }
-    let open = step.start_of(today);
+    let settled = today
+        .checked_sub_days(chrono::Days::new(SETTLE_DAYS))
+        .ok_or(WindowError::OutOfRange)?;
+    let open = step.start_of(settled);
     let last_closed = open.pred_opt().ok_or(WindowError::OutOfRange)?;
     let asked_end = match to {
         Some(to) => next_start(step, step.start_of(to))?

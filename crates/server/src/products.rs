@@ -89,7 +89,11 @@ pub fn closed_quarter(period: &str, today: NaiveDate) -> Result<ClosedWindow, St
         .ok()
         .filter(|window| window.left_out.is_none())
         .ok_or_else(|| {
-            format!("`period`: {period} has not ended; only closed quarters leave a partnership")
+            format!(
+                "`period`: {period} has not ended, or ended fewer than {} days ago; only closed \
+                 quarters leave a partnership",
+                gate::SETTLE_DAYS
+            )
         })
 }
 
@@ -112,7 +116,12 @@ pub fn closed_period(label: &str, today: NaiveDate) -> Result<ClosedWindow, Stri
     closed_window(Step::Month, Some(first), Some(first), today, 1, 1)
         .ok()
         .filter(|window| window.left_out.is_none())
-        .ok_or_else(|| format!("`period`: {label} has not ended"))
+        .ok_or_else(|| {
+            format!(
+                "`period`: {label} has not ended, or ended fewer than {} days ago",
+                gate::SETTLE_DAYS
+            )
+        })
 }
 
 /// Revises the frozen summary of `partnership` for the closed period `label` from its current

@@ -239,13 +239,37 @@ fn windows_cover_whole_closed_periods_only() {
             day("2026-07-01")
         ]
     );
-    // Months.
-    let e = closed_window(Step::Month, Some(day("2026-10-20")), None, today, 12, 60).unwrap();
-    assert_eq!(e.starts, vec![day("2026-10-01")]);
-    assert_eq!(e.last, day("2026-10-31"));
+    // Months: October ended 29 days before the 29th of November, so it is not settled yet.
+    let e = closed_window(Step::Month, Some(day("2026-09-20")), None, today, 12, 60).unwrap();
+    assert_eq!(e.starts, vec![day("2026-09-01")]);
+    assert_eq!(e.last, day("2026-09-30"));
+    let f = closed_window(
+        Step::Month,
+        Some(day("2026-09-20")),
+        Some(today),
+        today,
+        12,
+        60,
+    )
+    .unwrap();
+    assert_eq!(f.left_out, Some(day("2026-10-01")));
+    let settled = closed_window(
+        Step::Month,
+        Some(day("2026-10-20")),
+        None,
+        day("2026-12-01"),
+        12,
+        60,
+    )
+    .unwrap();
+    assert_eq!(
+        settled.last,
+        day("2026-10-31"),
+        "settled once thirty days have passed since its end"
+    );
     assert_eq!(label(Step::Quarter, day("2026-04-01")), "2026-Q2");
     assert_eq!(label(Step::Month, day("2026-04-01")), "2026-04");
-    assert_eq!(e.periods(), vec![(day("2026-10-01"), day("2026-10-31"))]);
+    assert_eq!(e.periods(), vec![(day("2026-09-01"), day("2026-09-30"))]);
 }
 
 #[test]
@@ -269,7 +293,7 @@ fn windows_refuse_what_has_not_ended_reversed_ranges_and_too_many_periods() {
     assert_eq!(
         closed_window(Step::Month, Some(day("2000-01-01")), None, today, 4, 60),
         Err(WindowError::TooMany {
-            periods: 322,
+            periods: 321,
             max: 60
         })
     );

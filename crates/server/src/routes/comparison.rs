@@ -293,7 +293,7 @@ pub async fn comparison(
         "periods": labels,
         "left_out": window.left_out.map(|start| json!({
             "period": gate::label(step, start),
-            "reason": "this period has not ended; comparisons cover closed periods only",
+            "reason": format!("this period has not ended, or ended fewer than {} days ago: comparisons cover closed periods, once agencies' late records are in", gate::SETTLE_DAYS),
         })),
         "disclosure": {
             "threshold": THRESHOLD,

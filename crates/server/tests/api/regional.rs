@@ -179,7 +179,7 @@ async fn regional_hotspots_refuse_filters_and_periods_that_have_not_ended() {
         ("sexes=F", "`sexes`: regional hotspots take no filters"),
         ("indicators=missing", "`indicators`"),
         ("age_bands=13-15", "`age_bands`"),
-        (&format!("from={today}") as &str, "has ended yet"),
+        (&format!("from={today}") as &str, "closed periods only"),
     ] {
         let response = app
             .get_as(
