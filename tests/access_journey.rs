@@ -61,6 +61,41 @@ async fn tokens_agreements_and_a_verified_audit_trail_from_the_command_line() {
             "partnership_analyst",
         ],
     );
+    // An agency that serves only Blackpool cannot have staff registered in Lancashire.
+    let blackpool_police = run_ok(
+        url,
+        &[
+            "agency",
+            "add",
+            "--partnership",
+            "E06000009",
+            "--kind",
+            "police",
+            "--name",
+            "Blackpool Police",
+        ],
+    );
+    let refused = atlas(url)
+        .args([
+            "user",
+            "register",
+            "--sub",
+            "una@blackpool-police",
+            "--partnership",
+            "E10000017",
+            "--agency",
+            blackpool_police.trim(),
+            "--role",
+            "agency_analyst",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("does not serve partnership E10000017"),
+        "{message}"
+    );
     let users = run_ok(url, &["user", "list"]);
     assert!(
         users.contains("ana@lancashire") && users.contains("active"),

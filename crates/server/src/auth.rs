@@ -330,6 +330,8 @@ fn open_entry(request: &HttpRequest, principal: &Principal, action: Action) -> N
         parameters,
         outcome: Outcome::Allowed,
         rows_returned: None,
+        records_of: Vec::new(),
+        caller_partnership: Some(principal.partnership.to_string()),
     }
 }
 
