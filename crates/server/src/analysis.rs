@@ -4,10 +4,14 @@
 //! Grids and hotspots are computed from these in memory, so a question answers in
 //! milliseconds once the partnership is loaded, and the answer is always that of the committed
 //! data: a request first reads the version (one indexed row) and reloads when it changed.
+//!
+//! Records leave the cache only through [`RecordCache::records`], narrowed to the caller's
+//! [`RecordScope`]: agency staff get their own agency's records and no other's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use atlas_access::RecordScope;
 use atlas_domain::GssCode;
 use atlas_store::records::{self, PartnershipRecords};
 use atlas_store::{Database, StoreError};
@@ -28,11 +32,40 @@ pub struct RecordCache {
 }
 
 impl RecordCache {
-    /// The current records of `partnership`, or `None` when it does not exist.
+    /// The current records of `partnership` within `scope` (those of the caller's agency only,
+    /// for agency staff), or `None` when the partnership does not exist.
     ///
     /// # Errors
     /// [`StoreError`] when PostgreSQL fails.
     pub async fn records(
+        &self,
+        database: &Database,
+        partnership: &GssCode,
+        scope: RecordScope,
+    ) -> Result<Option<Arc<PartnershipRecords>>, StoreError> {
+        let Some(all) = self.all_records(database, partnership).await? else {
+            return Ok(None);
+        };
+        Ok(Some(match scope {
+            RecordScope::Partnership => all,
+            RecordScope::Agency(_) => Arc::new(PartnershipRecords {
+                records: all
+                    .records
+                    .iter()
+                    .filter(|record| {
+                        all.agencies
+                            .get(record.agency as usize)
+                            .is_some_and(|id| scope.admits(*id))
+                    })
+                    .cloned()
+                    .collect(),
+                agencies: all.agencies.clone(),
+            }),
+        }))
+    }
+
+    /// Every current record of `partnership`, loaded or from the cache.
+    async fn all_records(
         &self,
         database: &Database,
         partnership: &GssCode,
@@ -95,7 +128,7 @@ impl RecordCache {
         }
         actix_web::rt::spawn(async move {
             for code in codes {
-                if let Err(err) = cache.records(&database, &code).await {
+                if let Err(err) = cache.all_records(&database, &code).await {
                     tracing::warn!(%code, error = %err, "could not reload records after a batch");
                 }
             }

@@ -142,6 +142,7 @@ pub async fn comparison(
     } else {
         codes.extend(partnership.neighbours.iter().cloned());
     }
+    authorized.used_records_of(&codes);
     let mut populations = populations::of_partnerships(&mut conn, &codes).await?;
     let mut names = partnerships::names(&mut conn, &codes).await?;
     let mut members = Vec::with_capacity(codes.len());
@@ -150,7 +151,9 @@ pub async fn comparison(
         let name = names
             .remove(member_code)
             .unwrap_or_else(|| member_code.clone());
-        let records = cache.records(&database, &gss).await?;
+        let records = cache
+            .records(&database, &gss, authorized.record_scope())
+            .await?;
         let (periods, end) = (starts.clone(), to);
         let counts = web::block(move || match records {
             Some(records) => count(&records.records, &periods, end),

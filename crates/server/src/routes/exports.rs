@@ -52,6 +52,7 @@ pub async fn national_export(
     params.finish(&["period", "format"])?;
     let mut conn = database.connection().await?;
     let rows = national(&mut conn, &period).await?;
+    authorized.used_records_of(rows.iter().map(|row| &row.gss_code));
     authorized.returned(rows.len());
     if csv {
         let body = to_csv(&rows).map_err(|err| ApiError::Internal(format!("export: {err}")))?;
