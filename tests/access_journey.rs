@@ -142,12 +142,12 @@ async fn tokens_agreements_and_a_verified_audit_trail_from_the_command_line() {
     assert!(run_ok(url, &["agreement", "list"]).contains("revoked"));
 
     let verified = run_ok(url, &["audit", "verify"]);
-    // Agreement added and revoked and a user registered (CLI), two analyst requests (one
-    // denied), one admin request.
+    // Agreement added and revoked, an agency added and a user registered (CLI; the refused
+    // registration left none), two analyst requests (one denied), one admin request.
     let mut lines = verified.lines();
     assert_eq!(
         lines.next(),
-        Some("audit trail intact: 6 entries, every hash verifies")
+        Some("audit trail intact: 7 entries, every hash verifies")
     );
     assert!(
         lines
