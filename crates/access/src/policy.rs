@@ -46,13 +46,15 @@ pub enum Action {
     ReadAudit,
     /// Produce the national export: every partnership's disclosure-controlled figures.
     ExportNational,
+    /// Revise a partnership's frozen summary of a closed period (a correction).
+    ReviseSummary,
     /// List who, from outside a partnership, read answers built from its records.
     ReadAccessLog,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::ReadReference,
         Self::UploadExtract,
         Self::ReadBatch,
@@ -69,6 +71,7 @@ impl Action {
         Self::ManageUsers,
         Self::ReadAudit,
         Self::ExportNational,
+        Self::ReviseSummary,
         Self::ReadAccessLog,
     ];
 
@@ -92,6 +95,7 @@ impl Action {
             Self::ManageUsers => "user.manage",
             Self::ReadAudit => "audit.read",
             Self::ExportNational => "export.national",
+            Self::ReviseSummary => "summary.revise",
             Self::ReadAccessLog => "access_log.read",
         }
     }
@@ -114,7 +118,8 @@ impl Action {
             Self::ManageAgencies
             | Self::ManageAgreements
             | Self::ManageUsers
-            | Self::ExportNational => &[Role::Admin],
+            | Self::ExportNational
+            | Self::ReviseSummary => &[Role::Admin],
             Self::ReadAudit => &[Role::Auditor],
             Self::ReadAccessLog => &[Role::PartnershipAnalyst, Role::Auditor],
         }
@@ -408,7 +413,8 @@ fn decide_for_role(
             | Action::ManageAgreements
             | Action::ManageUsers
             | Action::ReadAudit
-            | Action::ExportNational,
+            | Action::ExportNational
+            | Action::ReviseSummary,
             Resource::Instance,
         ) => Decision::Allow,
         (Action::UploadExtract, Resource::Agency { id }) => own_agency(id),

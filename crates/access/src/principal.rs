@@ -68,13 +68,17 @@ pub enum Scope {
     /// Approved releases: disclosure-controlled tables at a coarse resolution.
     Releases,
     /// The sharer's records enter the recipient's cross-border (regional) hotspot analysis; the
-    /// recipient's analysts see only counts of hot and cold cells on the sharer's side.
+    /// recipient's analysts see only hot and cold bins, computed with the sharer's counts
+    /// perturbed.
     RegionalHotspots,
+    /// The sharer appears with figures (its frozen, gated summaries of closed periods) in the
+    /// recipient's comparisons; without it the sharer is listed without figures.
+    Comparison,
 }
 
 impl Scope {
     /// Every scope, in a stable order.
-    pub const ALL: [Self; 2] = [Self::Releases, Self::RegionalHotspots];
+    pub const ALL: [Self; 3] = [Self::Releases, Self::RegionalHotspots, Self::Comparison];
 
     /// The name used in the API and the database.
     #[must_use]
@@ -82,6 +86,7 @@ impl Scope {
         match self {
             Self::Releases => "releases",
             Self::RegionalHotspots => "regional_hotspots",
+            Self::Comparison => "comparison",
         }
     }
 }
@@ -94,7 +99,7 @@ impl fmt::Display for Scope {
 
 /// The input named no known scope.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scope `{0}`: expected releases or regional_hotspots")]
+#[error("unknown scope `{0}`: expected releases, regional_hotspots or comparison")]
 pub struct UnknownScope(pub String);
 
 impl FromStr for Scope {

@@ -40,6 +40,7 @@ fn records() -> Vec<CaseRecord> {
             CaseRecord {
                 cell: point.to_cell(Resolution::Nine),
                 subject: rng.random_range(0..250_000),
+                record_key: rng.random(),
                 agency: u32::try_from(row % 7).expect("small"),
                 agency_kind: AgencyKind::ALL[row % 4],
                 record_kind: kinds[row % 5],

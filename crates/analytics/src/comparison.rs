@@ -108,6 +108,7 @@ mod tests {
         CaseRecord {
             cell: LatLng::new(53.8, -3.0).unwrap().to_cell(Resolution::Nine),
             subject,
+            record_key: 0,
             agency: 0,
             agency_kind: kind,
             record_kind: RecordKind::Incident,

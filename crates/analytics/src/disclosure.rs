@@ -97,17 +97,6 @@ impl ProtectedTable {
     }
 }
 
-/// Publishes a count that stands alone — no published total or other figure adds up with it
-/// (a number of distinct children, say) — so primary suppression is all it needs.
-#[must_use]
-pub const fn protect_count(value: u32, policy: Policy) -> Published {
-    if value >= 1 && value <= policy.threshold {
-        Published::Suppressed
-    } else {
-        Published::Value(value)
-    }
-}
-
 /// Protects a table of counts (`cells[row][column]`, every row the same length) under
 /// `policy`. A table without rows or columns is returned empty.
 #[must_use]

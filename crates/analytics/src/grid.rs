@@ -20,6 +20,10 @@ pub struct CaseRecord {
     /// The subject's pseudonym, shortened to 64 bits (collisions among a partnership's subjects
     /// are vanishingly rare: about 1 in 10^7 for a million subjects).
     pub subject: u64,
+    /// The record's key, drawn at random from 0 to 255 at ingest and never shown: the
+    /// publication gate's perturbation is a function of the keys of the records a figure counts
+    /// ([`crate::gate`]).
+    pub record_key: u8,
     /// The contributing agency (an index into the caller's agency list).
     pub agency: u32,
     /// The contributing agency's kind.
@@ -256,38 +260,6 @@ fn kind_bit(kind: AgencyKind) -> u16 {
         .map_or(0, |position| 1 << position)
 }
 
-/// Records per cell and agency kind: one row per cell of `cells` (a fixed geography, zeros
-/// included, in the order given), one column per kind of [`AgencyKind::ALL`], counting the
-/// records matching `filter` whose resolution-`resolution` parent is that cell. Records outside
-/// `cells` are left out. The table a release protects and publishes.
-#[must_use]
-pub fn records_by_agency_kind<'a>(
-    records: impl IntoIterator<Item = &'a CaseRecord>,
-    cells: &[CellIndex],
-    resolution: Resolution,
-    filter: &Filter,
-) -> Vec<Vec<u32>> {
-    let rows: KeyMap<CellIndex, usize> = cells
-        .iter()
-        .enumerate()
-        .map(|(row, cell)| (*cell, row))
-        .collect();
-    let mut table = vec![vec![0_u32; AgencyKind::ALL.len()]; cells.len()];
-    for record in records.into_iter().filter(|record| filter.matches(record)) {
-        let row = record
-            .cell
-            .parent(resolution)
-            .and_then(|cell| rows.get(&cell));
-        let column = AgencyKind::ALL
-            .iter()
-            .position(|kind| *kind == record.agency_kind);
-        if let (Some(row), Some(column)) = (row, column) {
-            table[*row][column] += 1;
-        }
-    }
-    table
-}
-
 /// The agency kinds whose bits are set.
 fn kinds_of(bits: u16) -> BTreeSet<AgencyKind> {
     AgencyKind::ALL
@@ -317,6 +289,7 @@ mod tests {
         CaseRecord {
             cell,
             subject,
+            record_key: 0,
             agency,
             agency_kind: kind,
             record_kind: RecordKind::Incident,
@@ -326,45 +299,6 @@ mod tests {
             age_band: Some(AgeBand::ThirteenToFifteen),
             sex: Some(Sex::Female),
         }
-    }
-
-    #[test]
-    fn records_are_tabulated_by_cell_and_agency_kind_over_a_fixed_geography() {
-        let here = blackpool();
-        let parent = here.parent(Resolution::Six).unwrap();
-        let elsewhere = h3o::LatLng::new(51.5, -0.1)
-            .unwrap()
-            .to_cell(Resolution::Nine);
-        let empty = parent.grid_disk::<Vec<_>>(1)[1];
-        let records = [
-            record(here, 1, 0, AgencyKind::Police, "2026-01-10"),
-            record(here, 1, 1, AgencyKind::Health, "2026-02-10"),
-            record(here, 2, 0, AgencyKind::Police, "2026-03-10"),
-            record(here, 2, 0, AgencyKind::Police, "2026-04-10"),
-            record(elsewhere, 3, 0, AgencyKind::Police, "2026-01-10"),
-        ];
-        let filter = Filter {
-            from: Some(day("2026-01-01")),
-            to: Some(day("2026-03-31")),
-            ..Filter::default()
-        };
-        let table = records_by_agency_kind(&records, &[empty, parent], Resolution::Six, &filter);
-        let police = AgencyKind::ALL
-            .iter()
-            .position(|k| *k == AgencyKind::Police)
-            .unwrap();
-        let health = AgencyKind::ALL
-            .iter()
-            .position(|k| *k == AgencyKind::Health)
-            .unwrap();
-        assert_eq!(
-            table[0].iter().sum::<u32>(),
-            0,
-            "a cell without records is a row of zeros"
-        );
-        assert_eq!(table[1][police], 2, "April and London are left out");
-        assert_eq!(table[1][health], 1);
-        assert_eq!(table[1].iter().sum::<u32>(), 3);
     }
 
     fn blackpool() -> CellIndex {

@@ -5,8 +5,9 @@
 //! follow (issues 5 and 6).
 
 pub mod comparison;
-pub mod disclosure;
+mod disclosure;
 pub mod emerging;
+pub mod gate;
 pub mod gistar;
 pub mod grid;
 mod hashing;

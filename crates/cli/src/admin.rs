@@ -120,6 +120,47 @@ pub enum ExportCommand {
     },
 }
 
+/// A correction of what left a partnership.
+#[derive(Debug, clap::Subcommand)]
+pub enum SummaryCommand {
+    /// Revise a partnership's frozen summary of a closed quarter or month from its current
+    /// records (late records included): a new version every product serves from then on,
+    /// marked revised, audited as `summary.revise` (docs/privacy.md, "Frozen products").
+    Revise {
+        /// The partnership's GSS code.
+        #[arg(long)]
+        partnership: GssCode,
+        /// The closed period: a quarter such as 2026-Q1 or a month such as 2026-01.
+        #[arg(long)]
+        period: String,
+    },
+}
+
+/// Runs a summary command.
+pub async fn summary(settings: &Settings, command: SummaryCommand) -> anyhow::Result<()> {
+    let SummaryCommand::Revise {
+        partnership,
+        period,
+    } = command;
+    let database = Database::new(&settings.database)?;
+    let mut entry = operator_entry(
+        Action::ReviseSummary,
+        &format!("summaries/{partnership}/{period}"),
+    );
+    entry.partnership = Some(partnership.to_string());
+    entry.parameters.insert("period".to_owned(), period.clone());
+    let version = atlas_server::products::revise(
+        &database,
+        &partnership,
+        &period,
+        chrono::Utc::now().date_naive(),
+        &entry,
+    )
+    .await?;
+    println!("{partnership} {period}: frozen summary revised as version {version}");
+    Ok(())
+}
+
 /// Runs an export command; the export is audited like the HTTP one.
 pub async fn export(settings: &Settings, command: ExportCommand) -> anyhow::Result<()> {
     let ExportCommand::National {
@@ -127,8 +168,14 @@ pub async fn export(settings: &Settings, command: ExportCommand) -> anyhow::Resu
         format,
         output,
     } = command;
-    let mut conn = connect(settings).await?;
-    let rows = atlas_server::export::national(&mut conn, &period).await?;
+    let database = Database::new(&settings.database)?;
+    let cache = atlas_server::RecordCache::default();
+    let today = chrono::Utc::now().date_naive();
+    let rows = atlas_server::export::national(&database, &cache, &period, today).await?;
+    let mut conn = database
+        .connection()
+        .await
+        .with_context(|| format!("database {}", database.target()))?;
     let mut entry = operator_entry(Action::ExportNational, "/api/v1/exports/national");
     entry.parameters.insert("period".to_owned(), period.clone());
     entry.rows_returned = i64::try_from(rows.len()).ok();

@@ -201,7 +201,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         settings.ingest.pseudonym_key = Some(SecretString::from(key.trim().to_owned()));
     }
     let agencies = register_agencies(&settings).await?;
-    share_releases(&settings).await?;
+    share(&settings).await?;
     let users = demo_users(&agencies);
     let tokens = write_tokens(&settings, &signing_key, &users, &args.dir.join("tokens"))?;
     // The sign-in page offers the same users.
@@ -461,30 +461,57 @@ fn write_tokens(
     Ok(tokens)
 }
 
-/// Lancashire shares its releases with Blackpool, so the demo's partner viewer has something
-/// to read (made once).
-async fn share_releases(settings: &Settings) -> anyhow::Result<()> {
+/// The demo's sharing agreements (made once): Lancashire shares its releases with Blackpool, so
+/// the demo's partner viewer has something to read; and the three partnerships share
+/// `comparison` and `regional_hotspots` with each other, so their comparisons show each other's
+/// gated figures and their regional hotspots cross the borders.
+async fn share(settings: &Settings) -> anyhow::Result<()> {
+    use atlas_access::Scope;
+    const LANCASHIRE: &str = "E10000017";
+    const BLACKPOOL: &str = "E06000009";
+    const ROCHDALE: &str = "E08000005";
+    let mutual = [Scope::Comparison, Scope::RegionalHotspots];
+    let wanted: [(&str, &str, &[Scope]); 5] = [
+        (
+            LANCASHIRE,
+            BLACKPOOL,
+            &[Scope::Releases, Scope::Comparison, Scope::RegionalHotspots],
+        ),
+        (BLACKPOOL, LANCASHIRE, &mutual),
+        (LANCASHIRE, ROCHDALE, &mutual),
+        (ROCHDALE, LANCASHIRE, &mutual),
+        (BLACKPOOL, ROCHDALE, &[Scope::Comparison]),
+    ];
     let database = atlas_store::Database::new(&settings.database)?;
     let mut conn = database.connection().await?;
-    let (from, to) = (GssCode::parse("E10000017")?, GssCode::parse("E06000009")?);
     let existing = atlas_store::agreements::list(&mut conn).await?;
-    if existing.iter().any(|agreement| {
-        agreement.from == from.as_str()
-            && agreement.to == to.as_str()
-            && agreement.revoked_at.is_none()
-    }) {
-        return Ok(());
+    for (from, to, scopes) in wanted {
+        let scopes: std::collections::BTreeSet<String> = scopes
+            .iter()
+            .map(|scope| scope.as_str().to_owned())
+            .collect();
+        if existing.iter().any(|agreement| {
+            agreement.from == from
+                && agreement.to == to
+                && agreement.revoked_at.is_none()
+                && scopes.iter().all(|scope| agreement.scopes.contains(scope))
+        }) {
+            continue;
+        }
+        let terms = atlas_store::agreements::Terms {
+            from: GssCode::parse(from)?,
+            to: GssCode::parse(to)?,
+            scopes: scopes.clone(),
+            valid_from: chrono::Utc::now().date_naive(),
+            valid_to: None,
+        };
+        let entry = admin::operator_entry(Action::ManageAgreements, "demo");
+        atlas_store::agreements::create(&mut conn, &terms, &entry.subject, &entry).await?;
+        println!(
+            "sharing: {from} shares {} with {to}",
+            scopes.into_iter().collect::<Vec<_>>().join(", ")
+        );
     }
-    let terms = atlas_store::agreements::Terms {
-        from,
-        to,
-        scopes: [atlas_access::Scope::Releases.as_str().to_owned()].into(),
-        valid_from: chrono::Utc::now().date_naive(),
-        valid_to: None,
-    };
-    let entry = admin::operator_entry(Action::ManageAgreements, "demo");
-    atlas_store::agreements::create(&mut conn, &terms, &entry.subject, &entry).await?;
-    println!("sharing: Lancashire (E10000017) shares its releases with Blackpool (E06000009)");
     Ok(())
 }
 

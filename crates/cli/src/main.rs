@@ -75,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: admin::ExportCommand,
     },
+    /// Corrections of frozen summaries (what neighbours and the national export see).
+    Summary {
+        #[command(subcommand)]
+        command: admin::SummaryCommand,
+    },
     /// Development signing keys and tokens.
     Token {
         #[command(subcommand)]
@@ -212,6 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { command } => admin::user(&settings, command).await,
         Command::Audit { command } => admin::audit(&settings, command).await,
         Command::Export { command } => admin::export(&settings, command).await,
+        Command::Summary { command } => admin::summary(&settings, command).await,
         Command::Token { command } => token::run(&settings, command),
         Command::Pseudonymise(args) => pseudonymise::run(args),
         Command::Upload(args) => upload::run(&settings, args).await,

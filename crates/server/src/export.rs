@@ -3,11 +3,12 @@
 //! export"). Served by `GET /api/v1/exports/national` and written by `atlas export national`.
 
 use atlas_analytics::comparison::rate_per_10000;
-use atlas_analytics::disclosure::{Policy, Published, protect, protect_count};
-use atlas_domain::AgencyKind;
-use atlas_store::{StoreError, partnerships, populations, records};
+use atlas_domain::{AgencyKind, GssCode};
+use atlas_store::{Database, StoreError, partnerships, populations};
 use chrono::{Datelike as _, Months, NaiveDate};
-use diesel_async::AsyncPgConnection;
+
+use crate::analysis::RecordCache;
+use crate::products::{closed_quarter, period_summaries};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -42,8 +43,9 @@ pub struct ExportRow {
     /// A whole number (a rate to one decimal place); `c` where suppressed, `x` where not
     /// available.
     pub value: String,
-    /// `approximate` where the population (and so the rate) is an approximation; empty
-    /// otherwise.
+    /// `approximate` where the population (and so the rate) is an approximation; `revised`
+    /// where the figure comes from a revision of the quarter's frozen summary
+    /// (docs/privacy.md, "Frozen products"); both separated by `; `, or empty.
     pub note: &'static str,
 }
 
@@ -66,36 +68,41 @@ pub fn quarter(period: &str) -> Option<(NaiveDate, NaiveDate)> {
     Some((first, last))
 }
 
-fn shown(value: Published) -> String {
-    value.to_string()
-}
-
-/// Every partnership's figures for `period` (a quarter that [`quarter`] accepts), sorted by
-/// GSS code: records in all and by agency kind (one protected table per partnership), distinct
-/// children (primary suppression), the child population and the rate per 10,000 children
-/// (shown only where the children are).
+/// Every partnership's figures for `period` (a quarter that [`quarter`] accepts and that has
+/// ended), sorted by GSS code, from the partnerships' frozen summaries (docs/privacy.md,
+/// "Frozen products"): records in all and by agency kind, distinct children, the child
+/// population and the rate per 10,000 children (shown only where the children are). The same
+/// quarter always gives the same figures, whatever was uploaded since.
 ///
 /// # Errors
-/// [`StoreError::Invalid`] for a period that is not a quarter; [`StoreError`] when a query
-/// fails.
+/// [`StoreError::Invalid`] for a period that is not a closed quarter; [`StoreError`] when a
+/// query fails.
 pub async fn national(
-    conn: &mut AsyncPgConnection,
+    database: &Database,
+    cache: &RecordCache,
     period: &str,
+    today: NaiveDate,
 ) -> Result<Vec<ExportRow>, StoreError> {
-    let (from, to) = quarter(period).ok_or_else(|| {
-        StoreError::Invalid(format!(
-            "`period`: `{period}` is not a calendar quarter such as 2026-Q1 (the export covers \
-             whole quarters, so that no two exports overlap)"
-        ))
-    })?;
-    let all = partnerships::list(conn).await?;
-    let codes: Vec<String> = all.iter().map(|p| p.code.clone()).collect();
-    let mut counts = records::period_counts(conn, from, to).await?;
-    let mut populations = populations::of_partnerships(conn, &codes).await?;
-    let policy = Policy::default();
+    let window = closed_quarter(period, today).map_err(StoreError::Invalid)?;
+    let from = window.first();
+    let (all, mut populations) = {
+        let mut conn = database.connection().await?;
+        let all = partnerships::list(&mut conn).await?;
+        let codes: Vec<String> = all.iter().map(|p| p.code.clone()).collect();
+        let populations = populations::of_partnerships(&mut conn, &codes).await?;
+        (all, populations)
+    };
+    let codes: Vec<GssCode> = all
+        .iter()
+        .map(|p| GssCode::parse(&p.code))
+        .collect::<Result<_, _>>()
+        .map_err(|err| StoreError::Invalid(format!("a stored code: {err}")))?;
+    let mut summaries = period_summaries(database, cache, &codes, &window).await?;
     let mut rows = Vec::new();
     for partnership in all {
-        let counts = counts.remove(&partnership.code).unwrap_or_default();
+        let summary = summaries
+            .remove(&(partnership.code.clone(), period.to_owned()))
+            .ok_or_else(|| StoreError::Invalid(format!("no summary of {}", partnership.code)))?;
         let row = |measure, breakdown: &str, value: String, note| ExportRow {
             gss_code: partnership.code.clone(),
             partnership: partnership.name.clone(),
@@ -105,23 +112,30 @@ pub async fn national(
             value,
             note,
         };
-        let by_kind: Vec<u32> = AgencyKind::ALL
-            .iter()
-            .map(|kind| counts.records.get(kind).copied().unwrap_or(0))
-            .collect();
-        let table = protect(std::slice::from_ref(&by_kind), policy);
-        rows.push(row("records", "all", shown(table.grand_total), ""));
-        for (kind, value) in AgencyKind::ALL.iter().zip(&table.cells[0]) {
-            rows.push(row("records", &kind.to_string(), shown(*value), ""));
+        let revised = if summary.revised { "revised" } else { "" };
+        rows.push(row("records", "all", summary.records.to_string(), revised));
+        for (kind, value) in AgencyKind::ALL.iter().zip(&summary.records_by_agency_kind) {
+            rows.push(row(
+                "records",
+                &kind.to_string(),
+                value.to_string(),
+                revised,
+            ));
         }
-        let children = protect_count(counts.subjects, policy);
-        rows.push(row("children", "all", shown(children), ""));
+        rows.push(row(
+            "children",
+            "all",
+            summary.children.to_string(),
+            revised,
+        ));
         let known = populations.remove(&partnership.code).unwrap_or_default();
         let population = populations::for_year(&known, from.year()).cloned();
-        let note = if population.as_ref().is_some_and(|p| p.approximate) {
-            "approximate"
-        } else {
-            ""
+        let approximate = population.as_ref().is_some_and(|p| p.approximate);
+        let note = match (approximate, summary.revised) {
+            (true, true) => "approximate; revised",
+            (true, false) => "approximate",
+            (false, true) => "revised",
+            (false, false) => "",
         };
         rows.push(row(
             "population_0_17",
@@ -129,15 +143,15 @@ pub async fn national(
             population
                 .as_ref()
                 .map_or_else(|| "x".to_owned(), |p| p.population_0_17.to_string()),
-            note,
+            if approximate { "approximate" } else { "" },
         ));
-        let rate = match (children, &population) {
-            (Published::Suppressed, _) => "c".to_owned(),
-            (Published::Value(children), Some(population)) => {
+        let rate = match (summary.children.number(), &population) {
+            (None, _) => "c".to_owned(),
+            (Some(children), Some(population)) => {
                 rate_per_10000(children, population.population_0_17)
                     .map_or_else(|| "x".to_owned(), |rate| format!("{rate:.1}"))
             }
-            (Published::Value(_), None) => "x".to_owned(),
+            (Some(_), None) => "x".to_owned(),
         };
         rows.push(row("rate_per_10000", "all", rate, note));
     }

@@ -15,6 +15,8 @@ pub mod export;
 mod guards;
 mod openapi;
 mod pipeline;
+pub mod products;
+mod query_audit;
 mod routes;
 mod security;
 mod settings;
@@ -23,6 +25,7 @@ pub mod telemetry;
 mod tls;
 pub mod web;
 
+pub use analysis::RecordCache;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use settings::{

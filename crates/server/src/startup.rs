@@ -15,6 +15,7 @@ use tracing_actix_web::{RequestId, TracingLogger};
 use crate::analysis::RecordCache;
 use crate::audit::{self, AuditWriter};
 use crate::auth::Authenticator;
+use crate::query_audit::QueryAudit;
 use crate::security::{self, TransportPolicy};
 use crate::{ApiError, Settings, openapi, routes, tls};
 
@@ -51,6 +52,10 @@ impl Application {
             .endpoint("/metrics")
             .build()
             .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?;
+        let query_audit = web::Data::new(
+            QueryAudit::register(&metrics.registry)
+                .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?,
+        );
         tokio::spawn(apply_migrations(database.clone()));
         if settings.ingest.pseudonym_key.is_none() {
             tracing::warn!("ingest.pseudonym_key is not set: uploads will be refused");
@@ -107,6 +112,7 @@ impl Application {
                 .app_data(audit_writer.clone())
                 .app_data(transport.clone())
                 .app_data(record_cache.clone())
+                .app_data(query_audit.clone())
                 .app_data(demo_users.clone())
                 .app_data(page.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| bad_request(&err)))

@@ -596,6 +596,29 @@ pub async fn count(conn: &mut AsyncPgConnection) -> Result<i64, StoreError> {
     Ok(audit_log::table.count().get_result(conn).await?)
 }
 
+/// How many distinct cross-boundary questions (entries whose parameters carry
+/// `cross_boundary`: a resource and its parameters) `subject` asked since `since`: what query
+/// auditing counts (docs/privacy.md, "Query auditing").
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn cross_boundary_questions(
+    conn: &mut AsyncPgConnection,
+    subject: &str,
+    since: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    use diesel::dsl::sql;
+    Ok(audit_log::table
+        .filter(audit_log::subject.eq(subject))
+        .filter(audit_log::occurred_at.ge(since))
+        .filter(sql::<diesel::sql_types::Bool>(
+            "parameters ? 'cross_boundary'",
+        ))
+        .select(sql::<BigInt>("count(DISTINCT (resource, parameters))"))
+        .first(conn)
+        .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

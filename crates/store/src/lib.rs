@@ -19,6 +19,7 @@ pub mod records;
 pub mod reference;
 pub mod releases;
 pub mod schema;
+pub mod summaries;
 #[cfg(feature = "test-support")]
 pub mod test_db;
 pub mod users;

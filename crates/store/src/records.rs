@@ -45,6 +45,7 @@ pub struct PartnershipRecords {
 type Row = (
     i64,
     i64,
+    i16,
     Uuid,
     String,
     String,
@@ -83,6 +84,7 @@ pub async fn load(
             diesel::dsl::sql::<BigInt>(
                 "('x' || encode(substring(case_records.subject from 1 for 8), 'hex'))::bit(64)::bigint",
             ),
+            case_records::record_key,
             case_records::agency_id,
             agencies::kind,
             case_records::record_kind,
@@ -102,6 +104,7 @@ pub async fn load(
         let (
             cell,
             subject,
+            record_key,
             agency,
             kind,
             record_kind,
@@ -125,6 +128,11 @@ pub async fn load(
         records.push(CaseRecord {
             cell,
             subject: u64::from_ne_bytes(subject.to_ne_bytes()),
+            record_key: u8::try_from(record_key).map_err(|_| {
+                StoreError::Invalid(
+                    "a stored record holds a record key outside 0 to 255".to_owned(),
+                )
+            })?,
             agency,
             agency_kind: canonical(AgencyKind::ALL, AgencyKind::as_str, &kind)?,
             record_kind: canonical(RecordKind::ALL, RecordKind::as_str, &record_kind)?,

@@ -105,6 +105,17 @@ diesel::table! {
         indicators -> Array<Text>,
         age_band -> Nullable<Text>,
         sex -> Nullable<Bpchar>,
+        record_key -> Int2,
+    }
+}
+
+diesel::table! {
+    published_summaries (partnership_code, period, version) {
+        partnership_code -> Text,
+        period -> Text,
+        version -> Int2,
+        figures -> Jsonb,
+        frozen_at -> Timestamptz,
     }
 }
 
@@ -226,5 +237,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     users,
     releases,
+    published_summaries,
     partnership_comparators,
 );

@@ -10,6 +10,7 @@ use actix_web::http::header::ACCEPT;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_access::{RecordScope, Scope};
 use atlas_analytics::emerging::{MIN_STEPS, Step, cube, emerging_hot_spots};
+use atlas_analytics::gate::{self, closed_window};
 use atlas_analytics::gistar::{
     Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p, randomisation_p,
 };
@@ -26,6 +27,7 @@ use crate::ApiError;
 use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::guards::{ReadAnalysis, ReadGrid};
+use crate::query_audit::QueryAudit;
 
 /// The media type of GeoJSON (RFC 7946).
 const GEO_JSON: &str = "application/geo+json";
@@ -33,12 +35,14 @@ const GEO_JSON: &str = "application/geo+json";
 const MAX_PERMUTATIONS: u32 = 9_999;
 /// The most cells × permutations one request may ask for (a few seconds of work).
 const MAX_PERMUTATION_WORK: usize = 50_000_000;
+/// The most quarters one regional analysis may cover.
+const MAX_REGIONAL_QUARTERS: usize = 40;
 /// The seed of permutation tests: the same question always gets the same answer.
 const PERMUTATION_SEED: u64 = 20_261_128;
 
 /// The query string, read key by key so that an unknown or repeated key is an error that names
 /// it (a misspelt filter must not silently widen the answer).
-pub(crate) struct Params(BTreeMap<String, String>);
+pub(crate) struct Params(pub(crate) BTreeMap<String, String>);
 
 impl Params {
     pub(crate) fn parse(request: &HttpRequest) -> Result<Self, ApiError> {
@@ -839,44 +843,87 @@ pub struct NeighbourSummary {
     pub cold_cells: usize,
 }
 
+/// One of the partnership's own cells in a regional analysis: its own count and the bin. No
+/// z-score or p-value: they mix the neighbours' counts in at full precision and could be
+/// inverted to them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionalCellView {
+    /// The H3 cell, as its hexadecimal index.
+    pub cell: String,
+    /// The partnership's own value in the cell (records or distinct children).
+    pub value: u32,
+    /// −3…+3: cold or hot spot at 99 / 95 / 90 % confidence after false-discovery control.
+    pub bin: i8,
+}
+
+impl CellRow for RegionalCellView {
+    const HEADER: &'static [&'static str] = &["h3", "value", "bin"];
+    fn cell(&self) -> &str {
+        &self.cell
+    }
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.cell.clone(),
+            self.value.to_string(),
+            self.bin.to_string(),
+        ]
+    }
+}
+
 /// A regional hotspot analysis, as one partnership sees it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RegionalHotspotsView {
     /// The partnership.
     pub partnership: String,
-    /// The settings used, with `merged` (partnerships whose records were included) and
-    /// `not_merged` (neighbours that do not share `regional_hotspots` with this partnership).
+    /// The settings used, with the closed quarters (`from`, `to`, `left_out`), `merged`
+    /// (partnerships whose records were included) and `not_merged` (neighbours that do not
+    /// share `regional_hotspots` with this partnership).
     #[schema(value_type = Object)]
     pub settings: Value,
     /// Cells in the merged study area.
     pub study_area_cells: usize,
-    /// The partnership's own cells, in full; `value` is the partnership's own count (the
-    /// statistic used the merged counts).
-    pub cells: Vec<HotspotCellView>,
+    /// The partnership's own cells: its own value and the bin.
+    pub cells: Vec<RegionalCellView>,
     /// The merged neighbours' parts, as summaries.
     pub neighbours: Vec<NeighbourSummary>,
 }
 
+/// The grid filters a regional analysis refuses: a finer question about a neighbour's records
+/// than whole quarters of all records.
+const FINE_FILTERS: [&str; 7] = [
+    "agency_kinds",
+    "record_kinds",
+    "indicators",
+    "indicator_match",
+    "age_bands",
+    "sexes",
+    "location_roles",
+];
+
 /// Gi* over the partnership's coverage merged with its neighbours' that share
-/// `regional_hotspots` with it, so that a hotspot straddling a boundary is found whole. The
-/// partnership sees its own cells in full and its neighbours' only as counts of hot and cold
-/// cells. Same parameters and formats as `…/hotspots`.
+/// `regional_hotspots` with it, so that a hotspot straddling a boundary is found whole. It
+/// covers whole closed quarters only and takes no filters; the neighbours' counts enter through
+/// the publication gate (perturbed by their records' keys), and the partnership sees, of its
+/// own cells, only its own value and the bin, and of its neighbours' only counts of hot and
+/// cold cells (docs/privacy.md, "Cross-border hotspots").
 #[utoipa::path(
     tag = "analysis",
     security(("bearer" = [])),
     params(
         ("code" = String, Path, description = "GSS code", example = "E06000009"),
+        ("from" = Option<NaiveDate>, Query, description = "A day of the first quarter (default: four closed quarters back)"),
+        ("to" = Option<NaiveDate>, Query, description = "A day of the last quarter; a quarter not yet ended is left out (default: the last closed quarter)"),
         ("k" = Option<u32>, Query, description = "k-ring size 1 to 3 (default 1)"),
         ("kernel" = Option<String>, Query, description = "uniform (default), triangular or gaussian"),
         ("value" = Option<String>, Query, description = "records (default) or subjects"),
         ("permutations" = Option<u32>, Query, description = "0 (default) to 9999 conditional permutations"),
         ("alpha" = Option<f64>, Query, description = "false-discovery rate (default 0.05)"),
-        ("resolution" = Option<u8>, Query, description = "H3 resolution 5 to 9 (default 8); the grid's filters apply too")
+        ("resolution" = Option<u8>, Query, description = "H3 resolution 5 to 9 (default 8)")
     ),
     responses(
         (status = 200, body = RegionalHotspotsView),
         (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of the partnership's own hexagons"),
-        (status = 200, content_type = "text/csv", description = "h3,value,z,p,p_randomisation,p_sim,significant,bin (own cells)"),
+        (status = 200, content_type = "text/csv", description = "h3,value,bin (own cells)"),
         (status = 400, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)
@@ -888,8 +935,31 @@ pub async fn regional_hotspots(
     request: HttpRequest,
     database: web::Data<Database>,
     cache: web::Data<RecordCache>,
+    query_audit: web::Data<QueryAudit>,
 ) -> Result<HttpResponse, ApiError> {
-    let question = HotspotQuestion::parse(&request, authorized.record_scope())?;
+    if let Some(filter) = Params::parse(&request)?
+        .0
+        .keys()
+        .find(|key| FINE_FILTERS.contains(&key.as_str()))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "`{filter}`: regional hotspots take no filters, since they are built on other \
+             partnerships' records; use the partnership's own hotspots for filtered questions"
+        )));
+    }
+    let mut question = HotspotQuestion::parse(&request, authorized.record_scope())?;
+    let window = closed_window(
+        Step::Quarter,
+        question.grid.filter.from,
+        question.grid.filter.to,
+        chrono::Utc::now().date_naive(),
+        4,
+        MAX_REGIONAL_QUARTERS,
+    )
+    .map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let (first, last) = (window.first(), window.last);
+    question.grid.filter.from = Some(first);
+    question.grid.filter.to = Some(last);
     let code = authorized.target();
     let (merged, not_merged) = {
         let mut conn = database.connection().await?;
@@ -913,6 +983,12 @@ pub async fn regional_hotspots(
         }
         (merged, not_merged)
     };
+    if !merged.is_empty() {
+        query_audit
+            .check(&database, &authorized, "regional_hotspots")
+            .await?;
+    }
+    let resolution = h3_resolution(question.grid.resolution)?;
     let own_area = study_area(&database, code, question.grid.resolution).await?;
     let own_cells: BTreeSet<CellIndex> = own_area.iter().copied().collect();
     let own_values = values_of(&cache, &database, code, &question).await?;
@@ -921,7 +997,17 @@ pub async fn regional_hotspots(
     let mut neighbour_cells: Vec<(String, BTreeSet<CellIndex>)> = Vec::new();
     for neighbour in &merged {
         let cells = study_area(&database, neighbour, question.grid.resolution).await?;
-        for (cell, value) in values_of(&cache, &database, neighbour, &question).await? {
+        let records = cache
+            .records(&database, neighbour, authorized.record_scope())
+            .await?
+            .unwrap_or_default();
+        let by_subjects = question.by_subjects;
+        let contribution = web::block(move || {
+            gate::contribution(&records.records, resolution, first, last, by_subjects)
+        })
+        .await
+        .map_err(|err| ApiError::Internal(format!("regional hotspots: {err}")))?;
+        for (cell, value) in contribution {
             *values.entry(cell).or_default() += value;
         }
         area.extend(cells.iter().copied());
@@ -954,15 +1040,15 @@ pub async fn regional_hotspots(
             }
         })
         .collect();
-    // Own cells only, each with the partnership's own count: a cell on the boundary may also
-    // hold a neighbour's records, which the analysis used but the answer does not show.
-    let own: Vec<HotspotCellView> = analysis
+    // Own cells only, each with the partnership's own count and the bin.
+    let own: Vec<RegionalCellView> = analysis
         .into_iter()
-        .filter_map(|mut view| {
+        .filter_map(|view| {
             let cell = view.cell.parse::<CellIndex>().ok()?;
-            own_cells.contains(&cell).then(|| {
-                view.value = own_values.get(&cell).copied().unwrap_or(0);
-                view
+            own_cells.contains(&cell).then(|| RegionalCellView {
+                value: own_values.get(&cell).copied().unwrap_or(0),
+                cell: view.cell,
+                bin: view.bin,
             })
         })
         .collect();
@@ -970,8 +1056,13 @@ pub async fn regional_hotspots(
     let settings = question.settings(
         study_area_cells,
         json!({
+            "from": first,
+            "to": last,
+            "quarters": window.starts.iter().map(|start| gate::label(Step::Quarter, *start)).collect::<Vec<_>>(),
+            "left_out": window.left_out.map(|start| gate::label(Step::Quarter, start)),
             "merged": std::iter::once(code.to_string()).chain(merged.iter().map(ToString::to_string)).collect::<Vec<_>>(),
             "not_merged": not_merged,
+            "disclosure": "the neighbours' counts enter perturbed by their records' keys (the publication gate); only bins are shown, over closed quarters, without filters",
         }),
     );
     answer(

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, get, web};
-use atlas_analytics::disclosure::Policy;
+use atlas_analytics::gate::THRESHOLD;
 use atlas_store::{Database, audit};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -43,10 +43,9 @@ pub struct AuditQuery {
 /// `rows_returned` as the API shows it: a count from 1 to the disclosure threshold (5) is
 /// `"c"`; zero and larger counts are exact; `null` when the request returned no rows.
 fn shown_rows(rows: Option<i64>) -> Value {
-    let threshold = i64::from(Policy::default().threshold);
     match rows {
         None => Value::Null,
-        Some(rows) if (1..=threshold).contains(&rows) => json!("c"),
+        Some(rows) if (1..=i64::from(THRESHOLD)).contains(&rows) => json!("c"),
         Some(rows) => json!(rows),
     }
 }

@@ -1,72 +1,136 @@
 //! The partnership beside its neighbours: records, distinct children and rates per 10,000
-//! children aged 0 to 17 per period, by agency kind and indicator, with rank, difference from
-//! the group mean and direction of travel. The partnership's own figures are exact; its
-//! neighbours' are disclosure-controlled (docs/privacy.md, "Comparisons").
+//! children aged 0 to 17 per closed period, by agency kind and indicator, with rank, difference
+//! from the group mean and direction of travel. The partnership's own figures are exact; a
+//! neighbour appears with figures only under an agreement in force that shares `comparison`,
+//! and then only with its frozen summaries from the publication gate (docs/privacy.md,
+//! "Comparisons").
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use atlas_analytics::comparison::{Counts, count, ranks, rate_per_10000};
-use atlas_analytics::disclosure::{Policy, Published, protect, protect_count};
+use atlas_access::Scope;
+use atlas_analytics::comparison::{count, ranks, rate_per_10000};
 use atlas_analytics::emerging::Step;
+use atlas_analytics::gate::{self, ClosedWindow, PeriodSummary, Shown, THRESHOLD, closed_window};
 use atlas_domain::{AgencyKind, GssCode, Indicator};
 use atlas_store::populations::{self, PartnershipPopulation};
-use atlas_store::{Database, partnerships};
-use chrono::{Datelike as _, Months, NaiveDate, Utc};
+use atlas_store::{Database, agreements, partnerships};
+use chrono::{Datelike as _, NaiveDate, Utc};
 use serde_json::{Value, json};
 
 use crate::ApiError;
 use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::guards::ReadAnalysis;
+use crate::products::period_summaries;
+use crate::query_audit::QueryAudit;
 use crate::routes::analysis::Params;
-use crate::routes::releases::published_value;
 
 /// The most periods one comparison may cover.
 const MAX_PERIODS: usize = 60;
 
-/// A period's label: `2026-Q1`, `2026-01`.
-fn label(step: Step, start: NaiveDate) -> String {
-    match step {
-        Step::Quarter => format!("{}-Q{}", start.year(), start.month0() / 3 + 1),
-        _ => start.format("%Y-%m").to_string(),
-    }
+/// A member's figures as the comparison shows them.
+enum Figures {
+    /// The partnership's own: exact.
+    Own(atlas_analytics::comparison::Counts),
+    /// A sharing neighbour's: its frozen summary of each period.
+    Gated(Vec<PeriodSummary>),
+    /// A member that does not share `comparison` with the partnership: no figures.
+    NotShared,
 }
 
-/// One member of the group, its figures as shown.
+/// One member of the group.
 struct Member {
     code: String,
     name: String,
-    controlled: bool,
-    counts: Counts,
+    figures: Figures,
     population: Option<PartnershipPopulation>,
     period_populations: Vec<Option<i64>>,
 }
 
+/// A published figure in JSON: the number, or `"c"`.
+fn shown(figure: Shown) -> Value {
+    figure
+        .number()
+        .map_or_else(|| json!("c"), |value| json!(value))
+}
+
 impl Member {
-    /// Distinct children over the window as shown, and the number a rate may use.
-    fn children(&self, policy: Policy) -> (Value, Option<u32>) {
-        self.figure(self.counts.children_overall, policy)
+    /// Records of each period, as shown.
+    fn period_records(&self, periods: usize) -> Vec<Value> {
+        match &self.figures {
+            Figures::Own(counts) => counts
+                .records
+                .iter()
+                .map(|row| json!(row.iter().sum::<u32>()))
+                .collect(),
+            Figures::Gated(summaries) => summaries.iter().map(|s| shown(s.records)).collect(),
+            Figures::NotShared => vec![Value::Null; periods],
+        }
     }
 
-    fn figure(&self, value: u32, policy: Policy) -> (Value, Option<u32>) {
-        if self.controlled {
-            match protect_count(value, policy) {
-                Published::Value(value) => (json!(value), Some(value)),
-                Published::Suppressed => (json!("c"), None),
-            }
-        } else {
-            (json!(value), Some(value))
+    /// Distinct children of each period as shown, and the number a rate may use.
+    fn period_children(&self, periods: usize) -> Vec<(Value, Option<u32>)> {
+        match &self.figures {
+            Figures::Own(counts) => counts
+                .children
+                .iter()
+                .map(|children| (json!(children), Some(*children)))
+                .collect(),
+            Figures::Gated(summaries) => summaries
+                .iter()
+                .map(|s| (shown(s.children), s.children.number()))
+                .collect(),
+            Figures::NotShared => vec![(Value::Null, None); periods],
         }
+    }
+
+    /// The rate of each period, from the shown children.
+    fn period_rates(&self, periods: usize) -> Vec<Option<f64>> {
+        self.period_children(periods)
+            .iter()
+            .zip(&self.period_populations)
+            .map(|((_, children), population)| {
+                children
+                    .zip(*population)
+                    .and_then(|(children, population)| rate_per_10000(children, population))
+            })
+            .collect()
+    }
+
+    /// The mean of the period rates, when every period has one: the member's rate over the
+    /// window, comparable between members whose figures are exact and gated.
+    fn rate(&self, periods: usize) -> Option<f64> {
+        let rates: Option<Vec<f64>> = self.period_rates(periods).into_iter().collect();
+        #[allow(clippy::cast_precision_loss, reason = "at most 60 periods")]
+        rates
+            .filter(|rates| !rates.is_empty())
+            .map(|rates| (rates.iter().sum::<f64>() / rates.len() as f64 * 10.0).round() / 10.0)
     }
 }
 
-/// The partnership beside its neighbours over whole periods from `from` to `to`.
+/// The closed periods a comparison covers, from the query.
+fn window(params: &mut Params, step: Step) -> Result<ClosedWindow, ApiError> {
+    let to: Option<NaiveDate> = params.take("to")?;
+    let from: Option<NaiveDate> = params.take("from")?;
+    let default_periods = if step == Step::Quarter { 4 } else { 12 };
+    closed_window(
+        step,
+        from,
+        to,
+        Utc::now().date_naive(),
+        default_periods,
+        MAX_PERIODS,
+    )
+    .map_err(|err| ApiError::BadRequest(format!("{err}; compare by quarter or shorten the range")))
+}
+
+/// The partnership beside its neighbours over whole closed periods.
 #[utoipa::path(
     tag = "analysis",
     security(("bearer" = [])),
     params(
         ("code" = String, Path, description = "GSS code", example = "E10000017"),
-        ("from" = Option<NaiveDate>, Query, description = "First day; moved back to the start of its period (default: a year before `to`)"),
-        ("to" = Option<NaiveDate>, Query, description = "Last day (default: today)"),
+        ("from" = Option<NaiveDate>, Query, description = "A day of the first period; the comparison starts at that period's first day (default: four quarters or twelve months before `to`'s)"),
+        ("to" = Option<NaiveDate>, Query, description = "A day of the last period; the comparison ends on that period's last day, and a period not yet ended is left out (default: the last closed period)"),
         ("by" = Option<String>, Query, description = "quarter (default) or month"),
         ("group" = Option<String>, Query, description = "neighbours (default: the neighbour graph) or comparators (the imported comparator group)")
     ),
@@ -83,6 +147,7 @@ pub async fn comparison(
     request: HttpRequest,
     database: web::Data<Database>,
     cache: web::Data<RecordCache>,
+    query_audit: web::Data<QueryAudit>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
     let step = match params.take::<String>("by")?.as_deref() {
@@ -94,15 +159,6 @@ pub async fn comparison(
             )));
         }
     };
-    let to: NaiveDate = params
-        .take("to")?
-        .unwrap_or_else(|| Utc::now().date_naive());
-    let from: NaiveDate = params.take("from")?.unwrap_or_else(|| {
-        to.checked_sub_months(Months::new(12))
-            .unwrap_or(to)
-            .succ_opt()
-            .unwrap_or(to)
-    });
     let comparators = match params.take::<String>("group")?.as_deref() {
         None | Some("neighbours") => false,
         Some("comparators") => true,
@@ -112,85 +168,101 @@ pub async fn comparison(
             )));
         }
     };
+    let window = window(&mut params, step)?;
     params.finish(&["from", "to", "by", "group"])?;
-    if from > to {
-        return Err(ApiError::BadRequest(format!(
-            "`from` ({from}) is after `to` ({to})"
-        )));
-    }
-    let starts = step.starts(from, to);
-    if starts.len() > MAX_PERIODS {
-        return Err(ApiError::BadRequest(format!(
-            "{} periods is more than one comparison shows (at most {MAX_PERIODS}); shorten the range or compare by quarter",
-            starts.len()
-        )));
-    }
+    let periods = window.starts.len();
     let code = authorized.target().clone();
-    let mut conn = database.connection().await?;
-    let partnership = partnerships::find(&mut conn, &code)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
-    let mut codes = vec![partnership.code.clone()];
-    if comparators {
-        let group = partnerships::comparators(&mut conn, &code).await?;
-        if group.is_empty() {
-            return Err(ApiError::NotFound(format!(
-                "{code} has no comparator group: import one with `atlas reference import --comparators FILE`"
-            )));
+    let today = Utc::now().date_naive();
+    let (partnership, codes, sharing, mut populations, mut names) = {
+        let mut conn = database.connection().await?;
+        let partnership = partnerships::find(&mut conn, &code)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
+        let mut codes = vec![partnership.code.clone()];
+        if comparators {
+            let group = partnerships::comparators(&mut conn, &code).await?;
+            if group.is_empty() {
+                return Err(ApiError::NotFound(format!(
+                    "{code} has no comparator group: import one with `atlas reference import --comparators FILE`"
+                )));
+            }
+            codes.extend(group);
+        } else {
+            codes.extend(partnership.neighbours.iter().cloned());
         }
-        codes.extend(group);
-    } else {
-        codes.extend(partnership.neighbours.iter().cloned());
+        let sharing: Vec<GssCode> = agreements::sharing_with(&mut conn, &code, today)
+            .await?
+            .into_iter()
+            .filter(|(_, scopes)| scopes.contains(Scope::Comparison.as_str()))
+            .filter(|(owner, _)| codes.contains(owner))
+            .map(|(owner, _)| GssCode::parse(&owner))
+            .collect::<Result<_, _>>()
+            .map_err(|err| ApiError::Internal(format!("a stored code: {err}")))?;
+        let populations = populations::of_partnerships(&mut conn, &codes).await?;
+        let names = partnerships::names(&mut conn, &codes).await?;
+        (partnership, codes, sharing, populations, names)
+    };
+    if !sharing.is_empty() {
+        query_audit
+            .check(&database, &authorized, "comparison")
+            .await?;
     }
-    authorized.used_records_of(&codes);
-    let mut populations = populations::of_partnerships(&mut conn, &codes).await?;
-    let mut names = partnerships::names(&mut conn, &codes).await?;
+    authorized.used_records_of(std::iter::once(&code).chain(&sharing));
+    let mut summaries = period_summaries(&database, &cache, &sharing, &window).await?;
+    let labels: Vec<String> = window
+        .starts
+        .iter()
+        .map(|start| gate::label(step, *start))
+        .collect();
     let mut members = Vec::with_capacity(codes.len());
     for member_code in &codes {
-        let gss = GssCode::parse(member_code).map_err(|err| ApiError::Internal(err.to_string()))?;
-        let name = names
-            .remove(member_code)
-            .unwrap_or_else(|| member_code.clone());
-        let records = cache
-            .records(&database, &gss, authorized.record_scope())
-            .await?;
-        let (periods, end) = (starts.clone(), to);
-        let counts = web::block(move || match records {
-            Some(records) => count(&records.records, &periods, end),
-            None => count(&[], &periods, end),
-        })
-        .await
-        .map_err(|err| ApiError::Internal(format!("comparison: {err}")))?;
+        let figures = if *member_code == partnership.code {
+            let records = cache
+                .records(&database, &code, authorized.record_scope())
+                .await?
+                .unwrap_or_default();
+            let (starts, last) = (window.starts.clone(), window.last);
+            Figures::Own(
+                web::block(move || count(&records.records, &starts, last))
+                    .await
+                    .map_err(|err| ApiError::Internal(format!("comparison: {err}")))?,
+            )
+        } else if sharing.iter().any(|owner| owner.as_str() == member_code) {
+            Figures::Gated(
+                labels
+                    .iter()
+                    .map(|label| {
+                        summaries
+                            .remove(&(member_code.clone(), label.clone()))
+                            .ok_or_else(|| {
+                                ApiError::Internal(format!("no summary of {member_code} {label}"))
+                            })
+                    })
+                    .collect::<Result<_, _>>()?,
+            )
+        } else {
+            Figures::NotShared
+        };
         let member_populations = populations.remove(member_code).unwrap_or_default();
         members.push(Member {
-            controlled: *member_code != partnership.code,
             code: member_code.clone(),
-            name,
-            population: populations::for_year(&member_populations, to.year()).cloned(),
-            period_populations: starts
+            name: names
+                .remove(member_code)
+                .unwrap_or_else(|| member_code.clone()),
+            figures,
+            population: populations::for_year(&member_populations, window.last.year()).cloned(),
+            period_populations: window
+                .starts
                 .iter()
                 .map(|start| {
                     populations::for_year(&member_populations, start.year())
                         .map(|p| p.population_0_17)
                 })
                 .collect(),
-            counts,
         });
     }
-    drop(conn);
 
-    let policy = Policy::default();
-    let rates: Vec<Option<f64>> = members
-        .iter()
-        .map(|member| {
-            let (_, children) = member.children(policy);
-            children
-                .zip(member.population.as_ref())
-                .and_then(|(children, population)| {
-                    rate_per_10000(children, population.population_0_17)
-                })
-        })
-        .collect();
+    let rates: Vec<Option<f64>> = members.iter().map(|member| member.rate(periods)).collect();
     let shown_rates: Vec<f64> = rates.iter().flatten().copied().collect();
     #[allow(clippy::cast_precision_loss, reason = "a handful of partnerships")]
     let group_mean = (!shown_rates.is_empty()).then(|| {
@@ -200,143 +272,162 @@ pub async fn comparison(
     let approximate = members
         .iter()
         .any(|member| member.population.as_ref().is_some_and(|p| p.approximate));
-    let kinds: Vec<String> = AgencyKind::ALL.iter().map(ToString::to_string).collect();
-    let indicators: Vec<String> = Indicator::ALL.iter().map(ToString::to_string).collect();
-    let mut views = Vec::with_capacity(members.len());
-    for (i, member) in members.iter().enumerate() {
-        // Records: the periods × agency kinds table with its totals, protected as a whole for
-        // neighbours; exact for the partnership itself.
-        let table = protect(&member.counts.records, policy);
-        let exact_row_total = |row: &Vec<u32>| row.iter().sum::<u32>();
-        let period_records: Vec<Value> = if member.controlled {
-            table
-                .row_totals
-                .iter()
-                .copied()
-                .map(published_value)
-                .collect()
-        } else {
-            member
-                .counts
-                .records
-                .iter()
-                .map(|row| json!(exact_row_total(row)))
-                .collect()
-        };
-        let by_kind: Vec<Value> = if member.controlled {
-            table
-                .column_totals
-                .iter()
-                .copied()
-                .map(published_value)
-                .collect()
-        } else {
-            (0..kinds.len())
-                .map(|kind| {
-                    json!(
-                        member
-                            .counts
-                            .records
-                            .iter()
-                            .map(|row| row[kind])
-                            .sum::<u32>()
-                    )
-                })
-                .collect()
-        };
-        let records_total = if member.controlled {
-            published_value(table.grand_total)
-        } else {
-            json!(
-                member
-                    .counts
-                    .records
-                    .iter()
-                    .map(exact_row_total)
-                    .sum::<u32>()
+    let views: Vec<Value> = members
+        .iter()
+        .enumerate()
+        .map(|(i, member)| {
+            view(
+                member,
+                &window,
+                &labels,
+                comparators,
+                rates[i],
+                ranked[i],
+                group_mean,
             )
-        };
-        let mut previous_rate: Option<f64> = None;
-        let periods: Vec<Value> = starts
-            .iter()
-            .enumerate()
-            .map(|(p, start)| {
-                let (children, usable) = member.figure(member.counts.children[p], policy);
-                let rate = usable
-                    .zip(member.period_populations[p])
-                    .and_then(|(children, population)| rate_per_10000(children, population));
-                let (change, direction) = match (rate, previous_rate) {
-                    (Some(now), Some(before)) => {
-                        let change = ((now - before) * 10.0).round() / 10.0;
-                        let direction = if change > 0.0 {
-                            "up"
-                        } else if change < 0.0 {
-                            "down"
-                        } else {
-                            "no change"
-                        };
-                        (Some(change), Some(direction))
-                    }
-                    _ => (None, None),
-                };
-                previous_rate = rate;
-                json!({
-                    "period": label(step, *start),
-                    "start": start,
-                    "records": period_records[p],
-                    "children": children,
-                    "rate_per_10000": rate,
-                    "change_in_rate": change,
-                    "direction": direction,
-                })
-            })
-            .collect();
-        let (children, _) = member.children(policy);
-        views.push(json!({
-            "code": member.code,
-            "name": member.name,
-            "role": if !member.controlled { "self" } else if comparators { "comparator" } else { "neighbour" },
-            "disclosure_controlled": member.controlled,
-            "population": member.population.as_ref().map(|p| json!({
-                "year": p.year,
-                "children_0_17": p.population_0_17,
-                "approximate": p.approximate,
-                "source": p.source,
-            })),
-            "records": records_total,
-            "children": children,
-            "rate_per_10000": rates[i],
-            "rank": ranked[i],
-            "difference_from_group_mean": rates[i].zip(group_mean).map(|(rate, mean)| ((rate - mean) * 10.0).round() / 10.0),
-            "records_by_agency_kind": kinds.iter().zip(by_kind).map(|(kind, value)| (kind.clone(), value)).collect::<serde_json::Map<_, _>>(),
-            "records_by_indicator": indicators.iter().zip(&member.counts.indicators).map(|(indicator, value)| (indicator.clone(), member.figure(*value, policy).0)).collect::<serde_json::Map<_, _>>(),
-            "periods": periods,
-        }));
-    }
+        })
+        .collect();
     authorized.returned(views.len());
     Ok(HttpResponse::Ok().json(json!({
         "partnership": partnership.code,
         "group": if comparators { "comparators" } else { "neighbours" },
-        "by": match step { Step::Quarter => "quarter", _ => "month" },
-        "from": starts.first(),
-        "to": to,
+        "by": if step == Step::Quarter { "quarter" } else { "month" },
+        "from": window.first(),
+        "to": window.last,
+        "periods": labels,
+        "left_out": window.left_out.map(|start| json!({
+            "period": gate::label(step, start),
+            "reason": "this period has not ended; comparisons cover closed periods only",
+        })),
         "disclosure": {
-            "threshold": policy.threshold,
-            "rounding": policy.rounding,
+            "threshold": THRESHOLD,
             "note": format!(
-                "neighbours' figures are disclosure-controlled: counts from 1 to {} are shown as c, record totals are rounded to {}, and rates are not shown where their numerator is suppressed",
-                policy.threshold, policy.rounding
+                "a neighbour's figures appear only under a sharing agreement in force that shares `comparison`, and come from its frozen summary of each closed period: counts from 1 to {THRESHOLD} are shown as c, larger counts are perturbed by up to 2 (the same records always give the same figure), totals add up only approximately, and rates are not shown where their numerator is suppressed"
             ),
         },
         "rates_approximate": approximate,
         "rates_note": if approximate {
             "APPROXIMATE: some child populations are approximations, not ONS estimates; rates built on them are approximate"
         } else {
-            "rates per 10,000 children aged 0-17 (distinct children over the population of the period's year)"
+            "rates per 10,000 children aged 0-17: distinct children in each period over the population of the period's year; a member's rate is the mean of its period rates"
         },
         "group_mean_rate_per_10000": group_mean,
         "members": views,
     })))
+}
+
+/// One member as the answer shows it.
+fn view(
+    member: &Member,
+    window: &ClosedWindow,
+    labels: &[String],
+    comparators: bool,
+    rate: Option<f64>,
+    rank: Option<usize>,
+    group_mean: Option<f64>,
+) -> Value {
+    let periods = labels.len();
+    let kinds: Vec<String> = AgencyKind::ALL.iter().map(ToString::to_string).collect();
+    let indicators: Vec<String> = Indicator::ALL.iter().map(ToString::to_string).collect();
+    let (records, by_kind, by_indicator, children): (Value, Vec<Value>, Vec<Value>, Value) =
+        match &member.figures {
+            Figures::Own(counts) => (
+                json!(counts.records.iter().flatten().sum::<u32>()),
+                (0..kinds.len())
+                    .map(|kind| json!(counts.records.iter().map(|row| row[kind]).sum::<u32>()))
+                    .collect(),
+                counts.indicators.iter().map(|value| json!(value)).collect(),
+                json!(counts.children_overall),
+            ),
+            Figures::Gated(summaries) => (
+                shown(Shown::sum(summaries.iter().map(|s| s.records))),
+                (0..kinds.len())
+                    .map(|kind| {
+                        shown(Shown::sum(
+                            summaries.iter().map(|s| s.records_by_agency_kind[kind]),
+                        ))
+                    })
+                    .collect(),
+                (0..indicators.len())
+                    .map(|indicator| {
+                        shown(Shown::sum(
+                            summaries.iter().map(|s| s.records_by_indicator[indicator]),
+                        ))
+                    })
+                    .collect(),
+                // Distinct children over several periods are not published: windows that
+                // differ by a period would difference to that period's new children.
+                Value::Null,
+            ),
+            Figures::NotShared => (
+                Value::Null,
+                vec![Value::Null; kinds.len()],
+                vec![Value::Null; indicators.len()],
+                Value::Null,
+            ),
+        };
+    let period_records = member.period_records(periods);
+    let period_children = member.period_children(periods);
+    let period_rates = member.period_rates(periods);
+    let revised: Vec<bool> = match &member.figures {
+        Figures::Gated(summaries) => summaries.iter().map(|s| s.revised).collect(),
+        _ => vec![false; periods],
+    };
+    let mut previous_rate: Option<f64> = None;
+    let period_views: Vec<Value> = labels
+        .iter()
+        .enumerate()
+        .map(|(p, label)| {
+            let rate = period_rates[p];
+            let (change, direction) = match (rate, previous_rate) {
+                (Some(now), Some(before)) => {
+                    let change = ((now - before) * 10.0).round() / 10.0;
+                    let direction = if change > 0.0 {
+                        "up"
+                    } else if change < 0.0 {
+                        "down"
+                    } else {
+                        "no change"
+                    };
+                    (Some(change), Some(direction))
+                }
+                _ => (None, None),
+            };
+            previous_rate = rate;
+            json!({
+                "period": label,
+                "start": window.starts[p],
+                "records": period_records[p],
+                "children": period_children[p].0,
+                "rate_per_10000": rate,
+                "change_in_rate": change,
+                "direction": direction,
+                "revised": revised[p],
+            })
+        })
+        .collect();
+    let own = matches!(member.figures, Figures::Own(_));
+    json!({
+        "code": member.code,
+        "name": member.name,
+        "role": if own { "self" } else if comparators { "comparator" } else { "neighbour" },
+        "figures_shared": !matches!(member.figures, Figures::NotShared),
+        "disclosure_controlled": !own,
+        "population": member.population.as_ref().map(|p| json!({
+            "year": p.year,
+            "children_0_17": p.population_0_17,
+            "approximate": p.approximate,
+            "source": p.source,
+        })),
+        "records": records,
+        "children": children,
+        "rate_per_10000": rate,
+        "rank": rank,
+        "difference_from_group_mean": rate.zip(group_mean).map(|(rate, mean)| ((rate - mean) * 10.0).round() / 10.0),
+        "records_by_agency_kind": kinds.into_iter().zip(by_kind).collect::<serde_json::Map<_, _>>(),
+        "records_by_indicator": indicators.into_iter().zip(by_indicator).collect::<serde_json::Map<_, _>>(),
+        "periods": period_views,
+    })
 }
 
 #[cfg(test)]
@@ -344,9 +435,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn periods_are_labelled_as_people_write_them() {
-        let day = |text: &str| text.parse::<NaiveDate>().unwrap();
-        assert_eq!(label(Step::Quarter, day("2026-04-01")), "2026-Q2");
-        assert_eq!(label(Step::Month, day("2026-04-01")), "2026-04");
+    fn a_member_rate_is_the_mean_of_its_period_rates_when_every_period_has_one() {
+        let member = |children: Vec<u32>| Member {
+            code: "E06000009".to_owned(),
+            name: "Blackpool".to_owned(),
+            figures: Figures::Own(atlas_analytics::comparison::Counts {
+                records: vec![vec![0; AgencyKind::ALL.len()]; children.len()],
+                children: children.clone(),
+                children_overall: 0,
+                indicators: vec![0; Indicator::ALL.len()],
+            }),
+            population: None,
+            period_populations: vec![Some(20_000); children.len()],
+        };
+        assert_eq!(member(vec![10, 30]).rate(2), Some(10.0));
+        let mut unknown = member(vec![10, 30]);
+        unknown.period_populations[1] = None;
+        assert_eq!(unknown.rate(2), None);
     }
 }

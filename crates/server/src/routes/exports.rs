@@ -6,9 +6,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::ApiError;
+use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::export::{ExportRow, SCHEMA, national, to_csv};
 use crate::guards::ExportNational;
+use crate::query_audit::QueryAudit;
 use crate::routes::analysis::Params;
 
 /// The national export as JSON.
@@ -43,6 +45,8 @@ pub async fn national_export(
     authorized: Authorized<ExportNational>,
     request: HttpRequest,
     database: web::Data<Database>,
+    cache: web::Data<RecordCache>,
+    query_audit: web::Data<QueryAudit>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
     let period: String = params
@@ -50,8 +54,11 @@ pub async fn national_export(
         .ok_or_else(|| ApiError::BadRequest("`period` is required, such as 2026-Q1".to_owned()))?;
     let csv = params.csv_wanted()?;
     params.finish(&["period", "format"])?;
-    let mut conn = database.connection().await?;
-    let rows = national(&mut conn, &period).await?;
+    query_audit
+        .check(&database, &authorized, "national_export")
+        .await?;
+    let today = chrono::Utc::now().date_naive();
+    let rows = national(&database, &cache, &period, today).await?;
     authorized.used_records_of(rows.iter().map(|row| &row.gss_code));
     authorized.returned(rows.len());
     if csv {

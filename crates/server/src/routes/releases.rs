@@ -4,9 +4,8 @@
 //! (docs/privacy.md, "Releases").
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use atlas_analytics::comparison::{Counts, count, rate_per_10000};
-use atlas_analytics::disclosure::{Policy, Published, protect, protect_count};
-use atlas_analytics::grid::{Filter, records_by_agency_kind};
+use atlas_analytics::comparison::rate_per_10000;
+use atlas_analytics::gate::{self, PeriodSummary, Shown, ShownTable, THRESHOLD};
 use atlas_domain::{AgencyKind, Indicator, StoredResolution};
 use atlas_store::Database;
 use atlas_store::populations::{self, PartnershipPopulation};
@@ -21,8 +20,8 @@ use uuid::Uuid;
 use crate::ApiError;
 use crate::analysis::RecordCache;
 use crate::auth::Authorized;
-use crate::export::quarter;
 use crate::guards::{ApproveRelease, PrepareRelease, ReadRelease};
+use crate::products::{closed_quarter, period_summaries};
 use crate::routes::analysis::{Params, csv_response, study_area};
 
 /// The resolution of a release when none is asked for.
@@ -118,81 +117,64 @@ pub struct NewRelease {
 }
 
 /// A published figure in JSON: the number, or `"c"` where suppressed.
-pub(crate) fn published_value(value: Published) -> Value {
-    match value {
-        Published::Value(value) => json!(value),
-        Published::Suppressed => json!("c"),
-    }
+fn shown(value: Shown) -> Value {
+    value
+        .number()
+        .map_or_else(|| json!("c"), |value| json!(value))
 }
 
-/// The protected table as it is published.
+/// The gated table and summary as they are published. The column and grand totals are the
+/// quarter's frozen summary's, the figures every other product of the quarter shows.
 fn content(
     period: &str,
     resolution: u8,
     cells: &[CellIndex],
-    table: &atlas_analytics::disclosure::ProtectedTable,
+    table: &ShownTable,
+    frozen: &PeriodSummary,
     summary: Value,
-    policy: Policy,
 ) -> Value {
-    let published = |value: &Published| published_value(*value);
     json!({
         "period": period,
         "resolution": resolution,
         "measure": "records",
-        "threshold": policy.threshold,
-        "rounding": policy.rounding,
+        "threshold": THRESHOLD,
+        "perturbation": "cell-key: counts above the threshold are moved by up to 2, a fixed function of the count and its records' keys (docs/privacy.md)",
         "columns": AgencyKind::ALL.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "rows": cells.iter().zip(table.cells.iter().zip(&table.row_totals)).map(|(cell, (values, total))| json!({
+        "rows": cells.iter().zip(table.cells().zip(table.row_totals())).map(|(cell, (values, total))| json!({
             "cell": cell.to_string(),
-            "values": values.iter().map(published).collect::<Vec<_>>(),
-            "total": published(total),
+            "values": values.map(shown).collect::<Vec<_>>(),
+            "total": shown(total),
         })).collect::<Vec<_>>(),
-        "column_totals": table.column_totals.iter().map(published).collect::<Vec<_>>(),
-        "grand_total": published(&table.grand_total),
+        "column_totals": frozen.records_by_agency_kind.iter().copied().map(shown).collect::<Vec<_>>(),
+        "grand_total": shown(frozen.records),
         "summary": summary,
     })
 }
 
-/// The quarter's figures beside the table, as the comparison shows a neighbour's: distinct
-/// children and records per indicator (each standing alone, so primary suppression), the child
-/// population and the rate per 10,000 children (only where the children are shown). Returns the
-/// summary and how many of its figures were suppressed.
-fn summary(
-    counts: &Counts,
-    population: Option<&PartnershipPopulation>,
-    policy: Policy,
-) -> (Value, usize) {
-    let mut suppressed = 0;
-    let mut shown = |value: u32| {
-        let published = protect_count(value, policy);
-        suppressed += usize::from(published == Published::Suppressed);
-        published_value(published)
-    };
-    let children = shown(counts.children_overall);
-    let indicators: serde_json::Map<String, Value> = Indicator::ALL
-        .iter()
-        .zip(&counts.indicators)
-        .map(|(indicator, value)| (indicator.to_string(), shown(*value)))
-        .collect();
-    let rate = children
-        .as_u64()
-        .and_then(|children| u32::try_from(children).ok())
+/// The quarter's figures beside the table, from the gate: distinct children and records per
+/// indicator, the child population and the rate per 10,000 children (only where the children
+/// are shown).
+fn summary(summary: &PeriodSummary, population: Option<&PartnershipPopulation>) -> Value {
+    let rate = summary
+        .children
+        .number()
         .zip(population)
         .and_then(|(children, population)| rate_per_10000(children, population.population_0_17));
-    (
-        json!({
-            "children": children,
-            "rate_per_10000": rate,
-            "population": population.map(|p| json!({
-                "year": p.year,
-                "children_0_17": p.population_0_17,
-                "approximate": p.approximate,
-                "source": p.source,
-            })),
-            "records_by_indicator": indicators,
-        }),
-        suppressed,
-    )
+    json!({
+        "children": shown(summary.children),
+        "rate_per_10000": rate,
+        "population": population.map(|p| json!({
+            "year": p.year,
+            "children_0_17": p.population_0_17,
+            "approximate": p.approximate,
+            "source": p.source,
+        })),
+        "records_by_indicator": Indicator::ALL
+            .iter()
+            .zip(&summary.records_by_indicator)
+            .map(|(indicator, value)| (indicator.to_string(), shown(*value)))
+            .collect::<serde_json::Map<String, Value>>(),
+    })
 }
 
 /// Prepares a release of one quarter: the partnership's records by cell (its whole coverage at
@@ -207,13 +189,9 @@ pub async fn prepare(
     body: web::Json<NewRelease>,
 ) -> Result<HttpResponse, ApiError> {
     let code = authorized.target().clone();
-    let (from, to) = quarter(&body.period).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "`period`: `{}` is not a calendar quarter such as 2026-Q1 (releases cover fixed \
-             quarters, so that no two overlap)",
-            body.period
-        ))
-    })?;
+    let window =
+        closed_quarter(&body.period, Utc::now().date_naive()).map_err(ApiError::BadRequest)?;
+    let (from, to) = (window.first(), window.last);
     let resolution = body.resolution.unwrap_or(DEFAULT_RESOLUTION);
     if !(5..=7).contains(&resolution) {
         return Err(ApiError::BadRequest(format!(
@@ -233,7 +211,6 @@ pub async fn prepare(
         .records(&database, &code, authorized.record_scope())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
-    let policy = Policy::default();
     let period = body.period.clone();
     let population = {
         let mut conn = database.connection().await?;
@@ -244,17 +221,22 @@ pub async fn prepare(
         )
         .cloned()
     };
+    // The quarter's frozen summary: the same figures neighbours and the national export see,
+    // so a release cannot be subtracted from them.
+    let quarter = period_summaries(&database, &cache, std::slice::from_ref(&code), &window)
+        .await?
+        .remove(&(code.to_string(), body.period.clone()))
+        .ok_or_else(|| ApiError::Internal(format!("no summary of {code} {}", body.period)))?;
     let (table, published, summary_suppressed) = web::block(move || {
-        let filter = Filter {
-            from: Some(from),
-            to: Some(to),
-            ..Filter::default()
-        };
-        let counts = records_by_agency_kind(&records.records, &cells, h3, &filter);
-        let table = protect(&counts, policy);
-        let quarter_counts = count(&records.records, &[from], to);
-        let (summary, suppressed) = summary(&quarter_counts, population.as_ref(), policy);
-        let published = content(&period, resolution, &cells, &table, summary, policy);
+        let table = gate::cells_by_agency_kind(&records.records, &cells, h3, from, to);
+        let suppressed = usize::from(quarter.children.number().is_none())
+            + quarter
+                .records_by_indicator
+                .iter()
+                .filter(|figure| figure.number().is_none())
+                .count();
+        let summary = summary(&quarter, population.as_ref());
+        let published = content(&period, resolution, &cells, &table, &quarter, summary);
         (table, published, suppressed)
     })
     .await
@@ -264,8 +246,9 @@ pub async fn prepare(
         partnership_code: code.to_string(),
         period: body.period.clone(),
         resolution: i16::from(resolution),
-        threshold: i32::try_from(policy.threshold).unwrap_or(i32::MAX),
-        rounding: i32::try_from(policy.rounding).unwrap_or(i32::MAX),
+        threshold: i32::try_from(THRESHOLD).unwrap_or(i32::MAX),
+        // No rounding: the gate perturbs instead.
+        rounding: 1,
         content: published,
         suppressed_primary: i32::try_from(primary + summary_suppressed).unwrap_or(i32::MAX),
         suppressed_secondary: i32::try_from(secondary).unwrap_or(i32::MAX),

@@ -1011,10 +1011,24 @@ async fn a_partnership_lists_who_read_its_records_and_small_row_counts_are_c() {
     upload(&app, blackpool_police, extract_at(53.8175, -3.0357, 4, 1)).await;
     let lancashire = token(Role::PartnershipAnalyst, LANCASHIRE, None);
     let blackpool = token(Role::PartnershipAnalyst, BLACKPOOL, None);
-    // Lancashire's comparison reads its neighbour Blackpool's records; Blackpool's own grid
-    // read is not a read by someone else.
+    // Without an agreement Lancashire's comparison shows no figures of Blackpool, so it used
+    // none of its records; under a `comparison` agreement it reads Blackpool's (frozen,
+    // gated) summaries. Blackpool's own grid read is not a read by someone else.
     let comparison =
         format!("/api/v1/partnerships/{LANCASHIRE}/comparison?from=2024-01-01&to=2024-06-30");
+    assert_eq!(
+        app.get_as(&lancashire, &comparison).await.status(),
+        StatusCode::OK
+    );
+    let created = app
+        .client
+        .post(app.url("/api/v1/admin/agreements"))
+        .bearer_auth(token(Role::Admin, LANCASHIRE, None))
+        .json(&json!({"from": BLACKPOOL, "to": LANCASHIRE, "scopes": ["comparison"], "valid_from": "2024-01-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
     assert_eq!(
         app.get_as(&lancashire, &comparison).await.status(),
         StatusCode::OK

@@ -1,6 +1,7 @@
-//! The comparison through real HTTP: the partnership's own figures exact, its neighbours' only
-//! disclosure-controlled, rates per 10,000 children equal to a hand computation, and
-//! approximate populations labelled as such.
+//! The comparison through real HTTP: the partnership's own figures exact, its neighbours'
+//! shown only under a `comparison` agreement and then only gated, whole closed periods only,
+//! rates per 10,000 children equal to a hand computation, and approximate populations labelled
+//! as such.
 
 use atlas_access::Role;
 use atlas_domain::AgencyKind;
@@ -72,11 +73,16 @@ async fn a_partnership_sees_itself_exactly_and_its_neighbours_only_controlled() 
     let children = background(0..6) + 70;
     let expected_rate = one_place(children as f64 * 10_000.0 / 29_512.0);
     assert_eq!(own["children"], children);
-    assert_eq!(own["rate_per_10000"], expected_rate);
-    assert_eq!(own["rank"], 1, "the only rate shown");
-    assert_eq!(own["difference_from_group_mean"], 0.0);
+    assert!(expected_rate > 0.0);
     let q1 = one_place((background(0..3) + 70) as f64 * 10_000.0 / 29_512.0);
     let q2 = one_place((background(3..6) + 35) as f64 * 10_000.0 / 29_512.0);
+    assert_eq!(
+        own["rate_per_10000"],
+        one_place((q1 + q2) / 2.0),
+        "the mean of the period rates"
+    );
+    assert_eq!(own["rank"], 1, "the only rate shown");
+    assert_eq!(own["difference_from_group_mean"], 0.0);
     let periods = own["periods"].as_array().unwrap();
     assert_eq!(periods[0]["period"], "2024-Q1");
     assert_eq!(periods[0]["rate_per_10000"], q1);
@@ -88,16 +94,48 @@ async fn a_partnership_sees_itself_exactly_and_its_neighbours_only_controlled() 
         "exact inside the partnership"
     );
 
-    // The neighbour: three children and three records, so `c`, and no rate.
+    // Without an agreement sharing `comparison`, the neighbour is listed without figures.
     let neighbour = &members[1];
     assert_eq!(neighbour["code"], LANCASHIRE);
+    assert_eq!(neighbour["figures_shared"], false);
+    assert!(neighbour["records"].is_null() && neighbour["children"].is_null());
+    assert!(neighbour["rank"].is_null());
+    assert!(
+        neighbour["periods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|period| period["records"].is_null() && period["children"].is_null()),
+        "{neighbour}"
+    );
+    let admin = token(Role::Admin, LANCASHIRE, None);
+    let created = app
+        .client
+        .post(app.url("/api/v1/admin/agreements"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"from": LANCASHIRE, "to": BLACKPOOL, "scopes": ["comparison"], "valid_from": "2024-01-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    // With it: three children and three records, so `c`, and no rate.
+    let body: Value = app.get_as(&analyst, &path).await.json().await.unwrap();
+    let neighbour = &body["members"][1];
+    assert_eq!(neighbour["figures_shared"], true);
     assert_eq!(neighbour["disclosure_controlled"], true);
-    assert_eq!(neighbour["children"], "c");
+    assert_eq!(neighbour["periods"][0]["children"], "c");
+    assert_eq!(neighbour["periods"][0]["records"], "c");
+    assert_eq!(neighbour["periods"][1]["records"], 0, "a true zero");
     assert_eq!(neighbour["records"], "c");
+    assert!(
+        neighbour["children"].is_null(),
+        "distinct children over several periods are not published"
+    );
     assert!(neighbour["rate_per_10000"].is_null());
     assert!(neighbour["rank"].is_null());
     let threshold = body["disclosure"]["threshold"].as_u64().unwrap();
-    let mut figures = vec![neighbour["children"].clone(), neighbour["records"].clone()];
+    let mut figures = vec![neighbour["records"].clone()];
     for period in neighbour["periods"].as_array().unwrap() {
         figures.push(period["records"].clone());
         figures.push(period["children"].clone());
@@ -112,6 +150,41 @@ async fn a_partnership_sees_itself_exactly_and_its_neighbours_only_controlled() 
         );
     }
 
+    // Whole periods only: windows a day apart give the same answer, and a period that has not
+    // ended is left out and named.
+    let day_apart = |to: &str| {
+        format!("/api/v1/partnerships/{BLACKPOOL}/comparison?from=2024-01-01&to={to}&by=month")
+    };
+    let (a, b): (Value, Value) = (
+        app.get_as(&analyst, &day_apart("2024-02-10"))
+            .await
+            .json()
+            .await
+            .unwrap(),
+        app.get_as(&analyst, &day_apart("2024-02-11"))
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(a, b, "`to` snaps to the end of its month");
+    assert_eq!(a["to"], "2024-02-29");
+    let today = chrono::Utc::now().date_naive();
+    let running: Value = app
+        .get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/comparison?from=2024-01-01&to={today}"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(running["left_out"]["period"].is_string(), "{running}");
+    assert!(
+        running["to"].as_str().unwrap() < today.to_string().as_str(),
+        "ends before today: {running}"
+    );
+
     // Approximate populations are labelled.
     app.count(
         "WITH changed AS (UPDATE child_populations SET approximate = true RETURNING 1) SELECT count(*) FROM changed",
@@ -121,6 +194,20 @@ async fn a_partnership_sees_itself_exactly_and_its_neighbours_only_controlled() 
     assert_eq!(body["rates_approximate"], true);
     assert!(body["rates_note"].as_str().unwrap().contains("APPROXIMATE"));
     assert_eq!(body["members"][0]["population"]["approximate"], true);
+    let response = app
+        .get_as(
+            &analyst,
+            &format!(
+                "/api/v1/partnerships/{BLACKPOOL}/comparison?from={}",
+                chrono::Utc::now().date_naive()
+            ),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "nothing has ended"
+    );
 
     // Bad questions, and other people.
     for (query, says) in [

@@ -78,6 +78,16 @@ async fn the_national_export_is_controlled_stable_and_for_admins() {
         ("period=2024", "calendar quarter"),
         ("", "`period` is required"),
         ("period=2024-Q1&format=xml", "json or csv"),
+        (
+            &format!(
+                "period={}",
+                atlas_analytics::gate::label(
+                    atlas_analytics::emerging::Step::Quarter,
+                    chrono::Utc::now().date_naive()
+                )
+            ) as &str,
+            "has not ended",
+        ),
     ] {
         let response = app
             .get_as(&admin, &format!("/api/v1/exports/national?{query}"))
@@ -94,4 +104,87 @@ async fn the_national_export_is_controlled_stable_and_for_admins() {
         .count("SELECT count(*) FROM audit_log WHERE action = 'export.national' AND outcome = 'allowed'")
         .await;
     assert!(audited >= 3, "{audited}");
+}
+
+#[tokio::test]
+async fn a_correction_is_an_audited_revision_that_every_product_then_serves_marked_revised() {
+    let Planted { app, police, .. } = planted().await;
+    let admin = token(Role::Admin, BLACKPOOL, None);
+    let path = "/api/v1/exports/national?period=2024-Q1";
+    let database = atlas_store::Database::new(&atlas_store::DatabaseSettings {
+        url: app.database_url().into(),
+        pool_size: 2,
+        connect_timeout_secs: 5,
+    })
+    .unwrap();
+    let blackpool = atlas_domain::GssCode::parse(BLACKPOOL).unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let entry = || {
+        atlas_store::audit::NewEntry::operator(
+            "cli:test".to_owned(),
+            "summary.revise",
+            format!("summaries/{BLACKPOOL}/2024-Q1"),
+        )
+    };
+    // Nothing frozen yet: nothing to revise.
+    let refused = atlas_server::products::revise(&database, &blackpool, "2024-Q1", today, &entry())
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("nothing to revise"),
+        "{refused}"
+    );
+    let first: Value = app.get_as(&admin, path).await.json().await.unwrap();
+    let records_of = |export: &Value| {
+        export["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| {
+                row["gss_code"] == BLACKPOOL
+                    && row["measure"] == "records"
+                    && row["breakdown"] == "all"
+            })
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(records_of(&first)["note"], "");
+
+    // Forty late records for January 2024: the frozen quarter does not move.
+    let mut rows = String::from("subject,record_kind,occurred_on,lat,lon,indicators\n");
+    for child in 0..40 {
+        rows.push_str(&format!(
+            "{:064x},incident,2024-01-20,53.8175,-3.0357,missing\n",
+            800_000 + child
+        ));
+    }
+    let response = app
+        .upload(police, "text/csv", rows.into_bytes(), "/api/v1/extracts")
+        .await;
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    let unchanged: Value = app.get_as(&admin, path).await.json().await.unwrap();
+    assert_eq!(unchanged, first);
+
+    // The administrator's revision: a new version, audited, served marked revised.
+    let version = atlas_server::products::revise(&database, &blackpool, "2024-Q1", today, &entry())
+        .await
+        .unwrap();
+    assert_eq!(version, 2);
+    let revised: Value = app.get_as(&admin, path).await.json().await.unwrap();
+    let (before, after) = (records_of(&first), records_of(&revised));
+    assert_eq!(after["note"], "revised");
+    let (before, after) = (
+        before["value"].as_str().unwrap().parse::<i64>().unwrap(),
+        after["value"].as_str().unwrap().parse::<i64>().unwrap(),
+    );
+    assert!((after - before - 40).abs() <= 4, "{before} then {after}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'summary.revise'")
+            .await,
+        1
+    );
+    let bad = atlas_server::products::revise(&database, &blackpool, "2024-13", today, &entry())
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("not a quarter"), "{bad}");
 }

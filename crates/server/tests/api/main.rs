@@ -2,6 +2,7 @@
 //! modules: it links once.
 
 mod access;
+mod adversary;
 mod analysis;
 mod comparison;
 mod exports;

@@ -1,6 +1,7 @@
 //! Cross-border hotspots through real HTTP: a cluster straddling the Blackpool–Lancashire
 //! boundary is found whole once Lancashire shares `regional_hotspots` with Blackpool, and
-//! Blackpool sees its own cells only, with its own counts, and Lancashire's side as a summary.
+//! Blackpool sees its own cells only, with its own counts and bins (no z or p), and Lancashire's
+//! side as a summary; closed quarters only, no filters.
 
 use std::collections::BTreeSet;
 
@@ -98,7 +99,8 @@ async fn a_cluster_across_the_boundary_is_found_whole_once_the_neighbour_shares(
     upload(&app, lancashire_police, &theirs, 600_000).await;
 
     let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
-    let path = format!("/api/v1/partnerships/{BLACKPOOL}/regional-hotspots");
+    let path =
+        format!("/api/v1/partnerships/{BLACKPOOL}/regional-hotspots?from=2024-04-01&to=2024-06-30");
     let alone: Value = app.get_as(&analyst, &path).await.json().await.unwrap();
     assert_eq!(alone["settings"]["merged"], json!([BLACKPOOL]));
     assert_eq!(
@@ -144,9 +146,15 @@ async fn a_cluster_across_the_boundary_is_found_whole_once_the_neighbour_shares(
     );
     assert_eq!(after["bin"], 3, "found whole across the boundary: {after}");
     assert!(
-        after["z"].as_f64().unwrap() > before["z"].as_f64().unwrap(),
-        "{before} then {after}"
+        before["bin"].as_i64().unwrap() < 3,
+        "not found from Blackpool's side alone: {before}"
     );
+    assert_eq!(
+        after.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["bin", "cell", "value"],
+        "the bin and the own count only: no z or p, which mix the neighbour's counts in"
+    );
+    assert_eq!(merged["settings"]["quarters"], json!(["2024-Q2"]));
     let summary = &merged["neighbours"][0];
     assert_eq!(summary["code"], LANCASHIRE);
     assert!(summary["hot_cells"].as_u64().unwrap() >= 1, "{summary}");
@@ -160,4 +168,27 @@ async fn a_cluster_across_the_boundary_is_found_whole_once_the_neighbour_shares(
         app.get_as(&viewer, &path).await.status(),
         StatusCode::FORBIDDEN
     );
+}
+
+#[tokio::test]
+async fn regional_hotspots_refuse_filters_and_periods_that_have_not_ended() {
+    let Planted { app, .. } = planted().await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let today = chrono::Utc::now().date_naive();
+    for (query, says) in [
+        ("sexes=F", "`sexes`: regional hotspots take no filters"),
+        ("indicators=missing", "`indicators`"),
+        ("age_bands=13-15", "`age_bands`"),
+        (&format!("from={today}") as &str, "has ended yet"),
+    ] {
+        let response = app
+            .get_as(
+                &analyst,
+                &format!("/api/v1/partnerships/{BLACKPOOL}/regional-hotspots?{query}"),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains(says), "{query}: {text}");
+    }
 }
