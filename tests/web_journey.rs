@@ -4,6 +4,12 @@
 //! compares and an auditor checks the trail. Screenshots of each page are saved in
 //! `target/<profile>/web-screenshots/`.
 
+#![allow(
+    clippy::string_slice,
+    clippy::disallowed_methods,
+    reason = "tests slice text they built themselves"
+)]
+
 use atlas_e2e::TestDatabase;
 use atlas_e2e::browser::{Browser, Demo, screenshot_dir};
 use h3o::{LatLng, Resolution};

@@ -2,6 +2,12 @@
 //! matrix from `authorize` and comparing it with the table between the markers in the
 //! document. Where a role reads only some of a partnership's records, the cell says whose.
 
+#![allow(
+    clippy::string_slice,
+    clippy::disallowed_methods,
+    reason = "tests slice text they built themselves"
+)]
+
 use atlas_access::{Action, Principal, RecordScope, Resource, Role, Scope, authorize};
 use atlas_domain::GssCode;
 use uuid::Uuid;

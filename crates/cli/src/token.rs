@@ -67,8 +67,8 @@ pub fn parse_role(text: &str) -> Result<Role, String> {
 /// Seconds in a lifetime such as `90s`, `30m`, `1h` or `7d`.
 fn parse_ttl(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.len().saturating_sub(1);
-    let (number, unit) = text.split_at(split);
+    let split = text.char_indices().last().map_or(0, |(index, _)| index);
+    let (number, unit) = text.split_at_checked(split).unwrap_or((text, ""));
     let scale = match unit {
         "s" => 1,
         "m" => 60,

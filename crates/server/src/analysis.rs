@@ -5,6 +5,10 @@
 //! milliseconds once the partnership is loaded, and the answer is always that of the committed
 //! data: a request first reads the version (one indexed row) and reloads when it changed.
 //!
+//! Loads are single flight: concurrent requests that find a partnership cold (or stale) wait for
+//! one load of it rather than each reading every record, and none holds a pooled connection while
+//! it waits.
+//!
 //! Records leave the cache only through [`RecordCache::records`], narrowed to the caller's
 //! [`RecordScope`]: agency staff get their own agency's records and no other's.
 
@@ -29,6 +33,8 @@ struct Entry {
 #[derive(Default)]
 pub struct RecordCache {
     entries: Mutex<(u64, HashMap<GssCode, Entry>)>,
+    /// One lock per partnership, held while its records load (single flight).
+    loads: Mutex<HashMap<GssCode, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl RecordCache {
@@ -70,14 +76,25 @@ impl RecordCache {
         database: &Database,
         partnership: &GssCode,
     ) -> Result<Option<Arc<PartnershipRecords>>, StoreError> {
-        let mut conn = database.connection().await?;
-        let Some(version) = records::data_version(&mut conn, partnership).await? else {
+        let version = {
+            let mut conn = database.connection().await?;
+            records::data_version(&mut conn, partnership).await?
+        };
+        let Some(version) = version else {
             return Ok(None);
         };
         if let Some(records) = self.fresh(partnership, version) {
             return Ok(Some(records));
         }
+        let flight = self.flight(partnership);
+        let _turn = flight.lock().await;
+        // Whoever held the turn before may have loaded this version (or a newer one) already.
+        if let Some(records) = self.fresh(partnership, version) {
+            return Ok(Some(records));
+        }
+        let mut conn = database.connection().await?;
         let loaded = Arc::new(records::load(&mut conn, partnership).await?);
+        drop(conn);
         let mut guard = self
             .entries
             .lock()
@@ -135,6 +152,16 @@ impl RecordCache {
         });
     }
 
+    /// The lock that single-flights loads of `partnership`.
+    fn flight(&self, partnership: &GssCode) -> Arc<tokio::sync::Mutex<()>> {
+        let mut loads = self
+            .loads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(loads.entry(partnership.clone()).or_default())
+    }
+
+    /// The cached records of `partnership` if they are of `version` or newer.
     fn fresh(&self, partnership: &GssCode, version: i64) -> Option<Arc<PartnershipRecords>> {
         let mut guard = self
             .entries
@@ -144,8 +171,56 @@ impl RecordCache {
         *clock += 1;
         let entry = entries
             .get_mut(partnership)
-            .filter(|entry| entry.version == version)?;
+            .filter(|entry| entry.version >= version)?;
         entry.used = *clock;
         Some(Arc::clone(&entry.records))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use atlas_store::DatabaseSettings;
+    use atlas_store::test_db::TestDatabase;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_cold_loads_of_one_partnership_share_one_load() {
+        let test_db = TestDatabase::new().await;
+        let client = atlas_store::connect_admin(test_db.url(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        client
+            .batch_execute(
+                "INSERT INTO partnerships (code, name) VALUES ('E10000017', 'Lancashire')",
+            )
+            .await
+            .unwrap();
+        let database = Database::new(&DatabaseSettings {
+            url: test_db.url().to_owned().into(),
+            pool_size: 8,
+            connect_timeout_secs: 5,
+        })
+        .unwrap();
+        // Connections ready in the pool, so the four requests run side by side.
+        let warm = futures_util::future::join_all((0..4).map(|_| database.connection())).await;
+        drop(warm);
+        let cache = RecordCache::default();
+        let code = GssCode::parse("E10000017").unwrap();
+        let loaded: Vec<Arc<PartnershipRecords>> = futures_util::future::join_all(
+            (0..4).map(|_| cache.records(&database, &code, RecordScope::Partnership)),
+        )
+        .await
+        .into_iter()
+        .map(|records| records.unwrap().unwrap())
+        .collect();
+        assert!(
+            loaded
+                .windows(2)
+                .all(|pair| Arc::ptr_eq(&pair[0], &pair[1])),
+            "each request loaded the partnership's records itself"
+        );
     }
 }

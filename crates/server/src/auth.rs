@@ -12,7 +12,7 @@
 //! ([`crate::audit`]) then makes the entry durable before the response leaves.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::num::NonZeroU32;
@@ -26,7 +26,9 @@ use atlas_access::{
     Action, Principal, RecordScope, Registration, Resource, Role, authorize, constrain, serving,
 };
 use atlas_domain::GssCode;
-use atlas_store::audit::{NewEntry, Outcome};
+use atlas_store::audit::{
+    MAX_RESOURCE_CHARS, MAX_VALUE_CHARS, NewEntry, Outcome, storable, storable_parameters,
+};
 use atlas_store::{Database, agencies, users};
 use futures_util::future::LocalBoxFuture;
 use governor::clock::{Clock as _, DefaultClock};
@@ -35,9 +37,6 @@ use tracing_actix_web::RequestId;
 
 use crate::ApiError;
 use crate::settings::{AuthSettings, ServerSettings};
-
-/// The longest value of a query parameter kept in the audit trail.
-const MAX_AUDITED_PARAMETER: usize = 200;
 
 /// Verifies callers' tokens and limits their request rate; shared by every worker.
 pub struct Authenticator {
@@ -118,6 +117,9 @@ impl Authenticator {
             .as_ref()
             .ok_or_else(|| refused(&"no verification keys are configured"))?;
         let principal = verifier.verify(token).map_err(|err| refused(&err))?;
+        if principal.subject.chars().any(char::is_control) {
+            return Err(refused(&"the token's sub holds a control character"));
+        }
         if let Err(not_until) = self.limiter.check_key(&principal.subject) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Err(ApiError::TooManyRequests(wait.as_secs().max(1)));
@@ -145,9 +147,27 @@ pub trait Guard: 'static {
     ) -> impl Future<Output = Result<(Resource, Self::Target), ApiError>>;
 }
 
-/// The request's audit entry while the request runs. The audit middleware finds it in the
-/// request's extensions when the response is ready and makes it durable, unless the handler
-/// already committed it with its change.
+/// Where the request's [`AuditDraft`] is put once the caller is known: the audit middleware
+/// puts an empty slot in the request's extensions before the request is routed, and keeps a
+/// handle on it, so it finds the draft whatever the handler did (even when it panicked).
+#[derive(Clone, Default)]
+pub struct DraftSlot(Rc<RefCell<Option<AuditDraft>>>);
+
+impl DraftSlot {
+    /// The request's draft, once an [`Authorized`] extractor has opened it.
+    #[must_use]
+    pub fn draft(&self) -> Option<AuditDraft> {
+        self.0.borrow().clone()
+    }
+
+    fn put(&self, draft: AuditDraft) {
+        *self.0.borrow_mut() = Some(draft);
+    }
+}
+
+/// The request's audit entry while the request runs. The audit middleware finds it in its
+/// [`DraftSlot`] when the response is ready and makes it durable, unless the handler already
+/// committed it with its change.
 #[derive(Clone)]
 pub struct AuditDraft(Rc<RefCell<DraftState>>);
 
@@ -223,10 +243,9 @@ impl<G: Guard> Authorized<G> {
         self.draft.0.borrow_mut().entry.rows_returned = i64::try_from(rows).ok();
     }
 
-    /// Adds a parameter to the audit entry (a body field, say).
+    /// Adds a parameter to the audit entry (a body field, say), made storable and bounded.
     pub fn note(&self, name: &str, value: impl std::fmt::Display) {
-        let mut value = value.to_string();
-        value.truncate(MAX_AUDITED_PARAMETER);
+        let value = storable(&value.to_string(), MAX_VALUE_CHARS);
         self.draft
             .0
             .borrow_mut()
@@ -270,7 +289,9 @@ impl<G: Guard> FromRequest for Authorized<G> {
                 denied: false,
                 committed: false,
             })));
-            request.extensions_mut().insert(draft.clone());
+            if let Some(slot) = request.extensions().get::<DraftSlot>() {
+                slot.put(draft.clone());
+            }
             let principal = registered(principal, &database, authenticator.require_registration)
                 .await
                 .inspect_err(|err| {
@@ -295,6 +316,44 @@ impl<G: Guard> FromRequest for Authorized<G> {
                 draft,
                 guard: PhantomData,
             })
+        })
+    }
+}
+
+/// An extractor (a JSON body, a path, a query) whose failure is answered only after the policy
+/// has allowed the caller. Take it beside an [`Authorized`] and call [`Deferred::into_inner`] in
+/// the handler: a caller the policy refuses gets its 403 (audited as a denial) and learns
+/// nothing of what the endpoint expects, however malformed its request.
+pub struct Deferred<T>(Result<T, ApiError>);
+
+impl<T> Deferred<T> {
+    /// The extracted value, or the error extracting it met (400, 413…).
+    ///
+    /// # Errors
+    /// That error.
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T> FromRequest for Deferred<T>
+where
+    T: FromRequest + 'static,
+    T::Error: Into<actix_web::Error>,
+    T::Future: 'static,
+{
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let extraction = T::from_request(request, payload);
+        Box::pin(async move {
+            Ok(Self(extraction.await.map_err(|err| {
+                let err: actix_web::Error = err.into();
+                err.as_error::<ApiError>()
+                    .cloned()
+                    .unwrap_or_else(|| ApiError::BadRequest(err.to_string()))
+            })))
         })
     }
 }
@@ -346,31 +405,25 @@ async fn served_partnerships(
 
 /// The entry as far as it is known before the resource is loaded.
 fn open_entry(request: &HttpRequest, principal: &Principal, action: Action) -> NewEntry {
-    let mut parameters = BTreeMap::new();
     let pairs = web::Query::<Vec<(String, String)>>::from_query(request.query_string())
         .map(web::Query::into_inner)
         .unwrap_or_default();
-    for (name, mut value) in pairs {
-        value.truncate(MAX_AUDITED_PARAMETER);
-        parameters
-            .entry(name)
-            .and_modify(|existing: &mut String| {
-                existing.push(',');
-                existing.push_str(&value);
-            })
-            .or_insert(value);
-    }
+    let parameters = storable_parameters(
+        pairs
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    );
     NewEntry {
         request_id: request
             .extensions()
             .get::<RequestId>()
             .map(ToString::to_string),
-        subject: principal.subject.clone(),
+        subject: storable(&principal.subject, MAX_VALUE_CHARS),
         roles: principal.role_names(),
         partnership: Some(principal.partnership.to_string()),
         agency: principal.agency,
         action: action.as_str().to_owned(),
-        resource: request.path().to_owned(),
+        resource: storable(request.path(), MAX_RESOURCE_CHARS),
         parameters,
         outcome: Outcome::Allowed,
         rows_returned: None,

@@ -15,7 +15,7 @@ pub struct ErrorBody {
 }
 
 /// An error a handler returns; each variant has one status and one code.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// The request is malformed (400 `bad_request`).
     #[error("{0}")]

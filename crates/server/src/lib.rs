@@ -10,6 +10,7 @@
 mod analysis;
 mod audit;
 mod auth;
+mod dates;
 mod error;
 pub mod export;
 mod guards;

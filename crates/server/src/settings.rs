@@ -72,6 +72,9 @@ pub struct AuditSettings {
     pub group_commit: bool,
     /// The most entries one group commit writes.
     pub max_group: usize,
+    /// Connections of the audit writer's own pool (`application_name` `atlas-audit`), apart from
+    /// the requests' pool, so entries never queue behind handlers for a connection.
+    pub connections: usize,
 }
 
 /// The `[ingest]` section.

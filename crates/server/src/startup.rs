@@ -22,6 +22,13 @@ use crate::{ApiError, Settings, openapi, routes, tls};
 /// The largest JSON request body accepted (administration requests are small).
 const MAX_JSON_BODY: usize = 64 * 1024;
 
+/// The `endpoint` label of every request that matched no route: labels name route templates
+/// only, so no path a caller makes up (or a token put in one) reaches `/metrics`.
+const UNMATCHED_ENDPOINT: &str = "unmatched";
+
+/// How the audit writer's own connections show in `pg_stat_activity`.
+const AUDIT_APPLICATION: &str = "atlas-audit";
+
 /// The longest pause between attempts to migrate while PostgreSQL is unreachable.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 
@@ -50,6 +57,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let metrics = PrometheusMetricsBuilder::new("atlas")
             .endpoint("/metrics")
+            .mask_unmatched_patterns(UNMATCHED_ENDPOINT)
             .build()
             .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?;
         let query_audit = web::Data::new(
@@ -60,14 +68,18 @@ impl Application {
         if settings.ingest.pseudonym_key.is_none() {
             tracing::warn!("ingest.pseudonym_key is not set: uploads will be refused");
         }
-        let database_for_audit = database.clone();
         let data = web::Data::new(database);
         let ingest = web::Data::new(settings.ingest.clone());
         let upload_slots = web::Data::new(routes::extracts::UploadSlots::new(
             settings.ingest.max_concurrent_uploads,
         ));
         let authenticator = web::Data::new(Authenticator::new(&settings.auth, &settings.server)?);
-        let audit_writer = web::Data::new(AuditWriter::start(database_for_audit, &settings.audit));
+        let audit_database = Database::new(
+            &settings
+                .database
+                .for_pool(AUDIT_APPLICATION, settings.audit.connections.max(1)),
+        )?;
+        let audit_writer = web::Data::new(AuditWriter::start(audit_database, &settings.audit));
         let record_cache = web::Data::new(RecordCache::default());
         let demo_users = web::Data::new(crate::web::DemoUsers(
             settings

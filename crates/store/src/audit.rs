@@ -48,6 +48,83 @@ const INSERT: &str = "INSERT INTO audit_log (occurred_at, request_id, subject, r
     caller_partnership, position) \
     ORDER BY position";
 
+/// The most characters kept of a parameter's value (and of the subject, action and request id).
+pub const MAX_VALUE_CHARS: usize = 200;
+/// The most characters kept of a parameter's name.
+pub const MAX_NAME_CHARS: usize = 64;
+/// The most parameters kept (besides [`OMITTED_PARAMETERS`], which counts the rest).
+pub const MAX_PARAMETERS: usize = 32;
+/// The most characters kept of the resource (the request's path).
+pub const MAX_RESOURCE_CHARS: usize = 512;
+/// The parameter that counts those beyond [`MAX_PARAMETERS`].
+pub const OMITTED_PARAMETERS: &str = "(omitted)";
+
+/// `text` as it can be stored: each control character (NUL, escape, DEL, C1 controls…) written
+/// as a `\u{…}` escape, then cut to at most `max_chars` characters on a character boundary,
+/// the last one an ellipsis when something was cut. Storable text passes unchanged.
+#[must_use]
+pub fn storable(text: &str, max_chars: usize) -> String {
+    let mut escaped = String::with_capacity(text.len().min(max_chars.saturating_mul(4)));
+    let mut chars = 0_usize;
+    let mut cut = false;
+    for character in text.chars() {
+        let piece = if character.is_control() {
+            character.escape_unicode().to_string()
+        } else {
+            character.to_string()
+        };
+        for piece_char in piece.chars() {
+            if chars == max_chars {
+                cut = true;
+                break;
+            }
+            escaped.push(piece_char);
+            chars += 1;
+        }
+        if cut {
+            break;
+        }
+    }
+    if cut && max_chars > 0 {
+        escaped.pop();
+        escaped.push('…');
+    }
+    escaped
+}
+
+/// `pairs` (names and values, in the order given) as they can be stored: each [`storable`],
+/// the values of a name given more than once (or of names that become equal) joined with
+/// commas, the first [`MAX_PARAMETERS`] names kept and the rest counted under
+/// [`OMITTED_PARAMETERS`]. Storable parameters pass unchanged.
+#[must_use]
+pub fn storable_parameters<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> BTreeMap<String, String> {
+    let mut kept: BTreeMap<String, String> = BTreeMap::new();
+    let mut count = None;
+    let mut omitted = 0_usize;
+    for (name, value) in pairs {
+        let name = storable(name, MAX_NAME_CHARS);
+        let value = storable(value, MAX_VALUE_CHARS);
+        if name == OMITTED_PARAMETERS {
+            count = Some(value);
+        } else if let Some(existing) = kept.get_mut(&name) {
+            *existing = storable(&format!("{existing},{value}"), MAX_VALUE_CHARS);
+        } else if kept.len() < MAX_PARAMETERS {
+            kept.insert(name, value);
+        } else {
+            omitted += 1;
+        }
+    }
+    if omitted > 0 {
+        count = Some(format!("{omitted} more parameters not kept"));
+    }
+    if let Some(count) = count {
+        kept.insert(OMITTED_PARAMETERS.to_owned(), count);
+    }
+    kept
+}
+
 /// How a request ended, as far as the audit trail is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -222,14 +299,25 @@ fn chained(previous: [u8; 32], entries: &[NewEntry]) -> serde_json::Value {
             let mut entry = Entry {
                 id: 0,
                 occurred_at: now,
-                request_id: new.request_id.clone(),
-                subject: new.subject.clone(),
-                roles: new.roles.clone(),
+                request_id: new
+                    .request_id
+                    .as_deref()
+                    .map(|id| storable(id, MAX_VALUE_CHARS)),
+                subject: storable(&new.subject, MAX_VALUE_CHARS),
+                roles: new
+                    .roles
+                    .iter()
+                    .map(|role| storable(role, MAX_NAME_CHARS))
+                    .collect(),
                 partnership: new.partnership.clone(),
                 agency: new.agency,
-                action: new.action.clone(),
-                resource: new.resource.clone(),
-                parameters: new.parameters.clone(),
+                action: storable(&new.action, MAX_VALUE_CHARS),
+                resource: storable(&new.resource, MAX_RESOURCE_CHARS),
+                parameters: storable_parameters(
+                    new.parameters
+                        .iter()
+                        .map(|(name, value)| (name.as_str(), value.as_str())),
+                ),
                 outcome: new.outcome.as_str().to_owned(),
                 rows_returned: new.rows_returned,
                 records_of: new.records_of.clone(),
@@ -679,5 +767,47 @@ mod tests {
             chain_hash(&GENESIS, &altered),
             "removing a partnership from records_of breaks the hash"
         );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_text_is_cut_on_character_boundaries() {
+        assert_eq!(
+            storable("a\u{0}b\u{1b}[1m\u{7f}\u{85}", 100),
+            "a\\u{0}b\\u{1b}[1m\\u{7f}\\u{85}"
+        );
+        assert_eq!(storable("plain text, ünïcödé", 100), "plain text, ünïcödé");
+        let across = format!("{}é", "a".repeat(199));
+        assert_eq!(storable(&across, 200), across, "200 characters fit");
+        let longer = format!("{}ééé", "a".repeat(199));
+        let cut = storable(&longer, 200);
+        assert_eq!(cut.chars().count(), 200);
+        assert!(cut.ends_with('…'));
+        assert_eq!(storable(&cut, 200), cut, "storable text passes unchanged");
+        assert_eq!(storable("\u{0}\u{0}\u{0}", 8), "\\u{0}\\u…");
+    }
+
+    #[test]
+    fn parameters_are_bounded_in_number_names_and_values() {
+        let mut parameters = BTreeMap::new();
+        for number in 0..100 {
+            parameters.insert(format!("{}{number:03}", "ñ".repeat(100)), "xx".to_owned());
+        }
+        let kept = storable_parameters(parameters.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        // Every name shares its first 64 characters, so they join under one.
+        assert_eq!(kept.len(), 1);
+        let value = kept.values().next().unwrap();
+        assert_eq!(value.chars().count(), MAX_VALUE_CHARS);
+        let distinct: BTreeMap<String, String> = (0..100)
+            .map(|number| (format!("p{number:03}"), "\u{0}".to_owned()))
+            .collect();
+        let kept = storable_parameters(distinct.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        assert_eq!(
+            storable_parameters(kept.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+            kept,
+            "storable parameters pass unchanged"
+        );
+        assert_eq!(kept.len(), MAX_PARAMETERS + 1);
+        assert_eq!(kept[OMITTED_PARAMETERS], "68 more parameters not kept");
+        assert_eq!(kept["p000"], "\\u{0}");
     }
 }

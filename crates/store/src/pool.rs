@@ -27,6 +27,26 @@ pub struct DatabaseSettings {
     pub connect_timeout_secs: u64,
 }
 
+impl DatabaseSettings {
+    /// These settings for a pool of its own: at most `pool_size` connections, which show in
+    /// `pg_stat_activity` as `application_name` (letters, digits and `-` only).
+    #[must_use]
+    pub fn for_pool(&self, application_name: &str, pool_size: usize) -> Self {
+        let url = self.url.expose_secret();
+        let named = if url.contains("://") {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}application_name={application_name}")
+        } else {
+            format!("{url} application_name={application_name}")
+        };
+        Self {
+            url: named.into(),
+            pool_size,
+            connect_timeout_secs: self.connect_timeout_secs,
+        }
+    }
+}
+
 /// A pool of diesel-async connections to the Atlas database.
 #[derive(Clone)]
 pub struct Database {

@@ -13,7 +13,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::auth::Authorized;
+use crate::auth::{Authorized, Deferred};
+use crate::dates;
 use crate::guards::{ManageAgencies, ManageAgreements, ManageUsers};
 
 /// An agency as administrators see it.
@@ -83,8 +84,9 @@ pub async fn list_agencies(
 pub async fn add_agency(
     authorized: Authorized<ManageAgencies>,
     database: web::Data<Database>,
-    body: web::Json<NewAgency>,
+    body: Deferred<web::Json<NewAgency>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner()?;
     authorized.note("name", &body.name);
     authorized.note("kind", body.kind);
     let mut conn = database.connection().await?;
@@ -184,8 +186,13 @@ pub async fn list_agreements(
 pub async fn add_agreement(
     authorized: Authorized<ManageAgreements>,
     database: web::Data<Database>,
-    body: web::Json<NewAgreement>,
+    body: Deferred<web::Json<NewAgreement>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner()?;
+    dates::check("valid_from", body.valid_from)?;
+    if let Some(valid_to) = body.valid_to {
+        dates::check("valid_to", valid_to)?;
+    }
     let scopes = body
         .scopes
         .iter()
@@ -227,8 +234,9 @@ pub async fn add_agreement(
 pub async fn revoke_agreement(
     authorized: Authorized<ManageAgreements>,
     database: web::Data<Database>,
-    id: web::Path<Uuid>,
+    id: Deferred<web::Path<Uuid>>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner()?;
     let mut conn = database.connection().await?;
     let agreement = agreements::revoke(&mut conn, *id, &authorized.change_entry()).await?;
     authorized.committed();
@@ -309,8 +317,9 @@ pub async fn register_user(
     authorized: Authorized<ManageUsers>,
     database: web::Data<Database>,
     subject: web::Path<String>,
-    body: web::Json<NewRegistration>,
+    body: Deferred<web::Json<NewRegistration>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner()?;
     let roles = body
         .roles
         .iter()

@@ -2,6 +2,7 @@
 //! (`Accept: application/geo+json` or `format=geojson`) or CSV with an `h3` column
 //! (`format=csv`, for kepler.gl and QGIS).
 
+use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::str::FromStr;
@@ -26,6 +27,7 @@ use utoipa::ToSchema;
 use crate::ApiError;
 use crate::analysis::RecordCache;
 use crate::auth::Authorized;
+use crate::dates;
 use crate::guards::{ReadAnalysis, ReadGrid};
 use crate::query_audit::QueryAudit;
 
@@ -42,7 +44,7 @@ const PERMUTATION_SEED: u64 = 20_261_128;
 
 /// The query string, read key by key so that an unknown or repeated key is an error that names
 /// it (a misspelt filter must not silently widen the answer).
-pub(crate) struct Params(pub(crate) BTreeMap<String, String>);
+pub(crate) struct Params(BTreeMap<String, String>);
 
 impl Params {
     pub(crate) fn parse(request: &HttpRequest) -> Result<Self, ApiError> {
@@ -60,17 +62,32 @@ impl Params {
         Ok(Self(params))
     }
 
-    pub(crate) fn take<T: FromStr>(&mut self, key: &str) -> Result<Option<T>, ApiError>
+    /// The first of `keys` the query string holds.
+    pub(crate) fn first_of<'a>(&self, keys: &[&'a str]) -> Option<&'a str> {
+        keys.iter().copied().find(|key| self.0.contains_key(*key))
+    }
+
+    /// Takes `key` parsed as a `T`, or 400 naming it. A date ([`NaiveDate`]), whichever
+    /// handler reads it, must also lie in the domain of [`crate::dates`].
+    pub(crate) fn take<T: FromStr + 'static>(&mut self, key: &str) -> Result<Option<T>, ApiError>
     where
         T::Err: Display,
     {
+        let is_date = TypeId::of::<T>() == TypeId::of::<NaiveDate>();
         self.0
             .remove(key)
             .map(|value| {
-                value
-                    .trim()
-                    .parse()
-                    .map_err(|err| ApiError::BadRequest(format!("`{key}`: {err}")))
+                let parsed: T = value.trim().parse().map_err(|err| {
+                    if is_date {
+                        dates::out_of_domain(key, &value)
+                    } else {
+                        ApiError::BadRequest(format!("`{key}`: {err}"))
+                    }
+                })?;
+                if let Some(day) = (&parsed as &dyn Any).downcast_ref::<NaiveDate>() {
+                    dates::check(key, *day)?;
+                }
+                Ok(parsed)
             })
             .transpose()
     }
@@ -937,11 +954,7 @@ pub async fn regional_hotspots(
     cache: web::Data<RecordCache>,
     query_audit: web::Data<QueryAudit>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(filter) = Params::parse(&request)?
-        .0
-        .keys()
-        .find(|key| FINE_FILTERS.contains(&key.as_str()))
-    {
+    if let Some(filter) = Params::parse(&request)?.first_of(&FINE_FILTERS) {
         return Err(ApiError::BadRequest(format!(
             "`{filter}`: regional hotspots take no filters, since they are built on other \
              partnerships' records; use the partnership's own hotspots for filtered questions"

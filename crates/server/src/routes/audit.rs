@@ -14,7 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::auth::Authorized;
+use crate::auth::{Authorized, Deferred};
+use crate::dates;
 use crate::guards::{ReadAccessLog, ReadAudit};
 
 /// The most entries one page returns.
@@ -161,8 +162,15 @@ pub struct ChainState {
 pub async fn list(
     authorized: Authorized<ReadAudit>,
     database: web::Data<Database>,
-    query: web::Query<AuditQuery>,
+    query: Deferred<web::Query<AuditQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner()?;
+    for (field, time) in [("from", query.from), ("to", query.to)] {
+        if let Some(time) = time {
+            dates::check(field, time.date_naive())
+                .map_err(|_| dates::out_of_domain(field, &time))?;
+        }
+    }
     let limit = page_size(query.limit)?;
     let filter = audit::Filter {
         from: query.from,
@@ -234,8 +242,9 @@ pub struct ReadersPage {
 pub async fn readers(
     authorized: Authorized<ReadAccessLog>,
     database: web::Data<Database>,
-    query: web::Query<ReadersQuery>,
+    query: Deferred<web::Query<ReadersQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner()?;
     let limit = page_size(query.limit)?;
     let code = authorized.target();
     let mut conn = database.connection().await?;

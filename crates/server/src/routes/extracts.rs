@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::ApiError;
 use crate::analysis::RecordCache;
-use crate::auth::Authorized;
+use crate::auth::{Authorized, Deferred};
 use crate::guards::{ReadAgencyBatches, ReadBatch, ReadRejections, UploadExtract, WithdrawBatch};
 use crate::pipeline::{self, Placement, UploadFailure};
 use crate::routes::analysis::csv_response;
@@ -141,11 +141,12 @@ pub async fn upload(
     request: HttpRequest,
     payload: web::Payload,
     authorized: Authorized<UploadExtract>,
-    query: web::Query<UploadQuery>,
+    query: Deferred<web::Query<UploadQuery>>,
     database: web::Data<Database>,
     settings: web::Data<IngestSettings>,
     slots: web::Data<UploadSlots>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner()?;
     let principal = authorized.principal();
     let agency_id = principal
         .agency

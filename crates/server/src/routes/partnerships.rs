@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiError;
-use crate::auth::Authorized;
+use crate::auth::{Authorized, Deferred};
 use crate::guards::{ReadReference, ReadSharing};
 
 /// The media type of GeoJSON (RFC 7946).
@@ -104,8 +104,9 @@ pub async fn get(
     request: HttpRequest,
     database: web::Data<Database>,
     code: web::Path<String>,
-    query: web::Query<PartnershipQuery>,
+    query: Deferred<web::Query<PartnershipQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner()?;
     let code = GssCode::parse(&code).map_err(|err| ApiError::BadRequest(err.to_string()))?;
     let as_feature = request
         .headers()

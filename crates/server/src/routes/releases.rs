@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::ApiError;
 use crate::analysis::RecordCache;
-use crate::auth::Authorized;
+use crate::auth::{Authorized, Deferred};
 use crate::guards::{ApproveRelease, PrepareRelease, ReadRelease};
 use crate::products::{closed_quarter, period_summaries};
 use crate::routes::analysis::{Params, csv_response, study_area};
@@ -186,8 +186,9 @@ pub async fn prepare(
     authorized: Authorized<PrepareRelease>,
     database: web::Data<Database>,
     cache: web::Data<RecordCache>,
-    body: web::Json<NewRelease>,
+    body: Deferred<web::Json<NewRelease>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner()?;
     let code = authorized.target().clone();
     let window =
         closed_quarter(&body.period, Utc::now().date_naive()).map_err(ApiError::BadRequest)?;
@@ -271,9 +272,10 @@ pub async fn prepare(
 pub async fn approve(
     authorized: Authorized<ApproveRelease>,
     database: web::Data<Database>,
-    path: web::Path<(String, Uuid)>,
+    path: Deferred<web::Path<(String, Uuid)>>,
 ) -> Result<HttpResponse, ApiError> {
-    change(&authorized, &database, path.1, Change::Approve).await
+    let (_, id) = path.into_inner()?.into_inner();
+    change(&authorized, &database, id, Change::Approve).await
 }
 
 /// Withdraws a release: partners no longer see it, and its quarter may be released again.
@@ -282,9 +284,10 @@ pub async fn approve(
 pub async fn withdraw(
     authorized: Authorized<ApproveRelease>,
     database: web::Data<Database>,
-    path: web::Path<(String, Uuid)>,
+    path: Deferred<web::Path<(String, Uuid)>>,
 ) -> Result<HttpResponse, ApiError> {
-    change(&authorized, &database, path.1, Change::Withdraw).await
+    let (_, id) = path.into_inner()?.into_inner();
+    change(&authorized, &database, id, Change::Withdraw).await
 }
 
 async fn change(
@@ -339,10 +342,10 @@ pub async fn list(
 pub async fn show(
     authorized: Authorized<ReadRelease>,
     database: web::Data<Database>,
-    path: web::Path<(String, Uuid)>,
+    path: Deferred<web::Path<(String, Uuid)>>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.1;
+    let (_, id) = path.into_inner()?.into_inner();
     let mut params = Params::parse(&request)?;
     let csv = params.csv_wanted()?;
     params.finish(&["format"])?;

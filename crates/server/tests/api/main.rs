@@ -1,12 +1,19 @@
 //! The server through real HTTP, each test with its own database. One test binary, several
 //! modules: it links once.
 
+#![allow(
+    clippy::string_slice,
+    clippy::disallowed_methods,
+    reason = "tests slice text they built themselves"
+)]
+
 mod access;
 mod adversary;
 mod analysis;
 mod comparison;
 mod exports;
 mod extracts;
+mod hostile;
 mod regional;
 mod releases;
 mod service;
