@@ -61,6 +61,41 @@ async fn tokens_agreements_and_a_verified_audit_trail_from_the_command_line() {
             "partnership_analyst",
         ],
     );
+    // An agency that serves only Blackpool cannot have staff registered in Lancashire.
+    let blackpool_police = run_ok(
+        url,
+        &[
+            "agency",
+            "add",
+            "--partnership",
+            "E06000009",
+            "--kind",
+            "police",
+            "--name",
+            "Blackpool Police",
+        ],
+    );
+    let refused = atlas(url)
+        .args([
+            "user",
+            "register",
+            "--sub",
+            "una@blackpool-police",
+            "--partnership",
+            "E10000017",
+            "--agency",
+            blackpool_police.trim(),
+            "--role",
+            "agency_analyst",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("does not serve partnership E10000017"),
+        "{message}"
+    );
     let users = run_ok(url, &["user", "list"]);
     assert!(
         users.contains("ana@lancashire") && users.contains("active"),
@@ -107,12 +142,12 @@ async fn tokens_agreements_and_a_verified_audit_trail_from_the_command_line() {
     assert!(run_ok(url, &["agreement", "list"]).contains("revoked"));
 
     let verified = run_ok(url, &["audit", "verify"]);
-    // Agreement added and revoked and a user registered (CLI), two analyst requests (one
-    // denied), one admin request.
+    // Agreement added and revoked, an agency added and a user registered (CLI; the refused
+    // registration left none), two analyst requests (one denied), one admin request.
     let mut lines = verified.lines();
     assert_eq!(
         lines.next(),
-        Some("audit trail intact: 6 entries, every hash verifies")
+        Some("audit trail intact: 7 entries, every hash verifies")
     );
     assert!(
         lines

@@ -48,11 +48,13 @@ pub enum Action {
     ExportNational,
     /// Revise a partnership's frozen summary of a closed period (a correction).
     ReviseSummary,
+    /// List who, from outside a partnership, read answers built from its records.
+    ReadAccessLog,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::ReadReference,
         Self::UploadExtract,
         Self::ReadBatch,
@@ -70,6 +72,7 @@ impl Action {
         Self::ReadAudit,
         Self::ExportNational,
         Self::ReviseSummary,
+        Self::ReadAccessLog,
     ];
 
     /// The name recorded in the audit trail.
@@ -93,6 +96,7 @@ impl Action {
             Self::ReadAudit => "audit.read",
             Self::ExportNational => "export.national",
             Self::ReviseSummary => "summary.revise",
+            Self::ReadAccessLog => "access_log.read",
         }
     }
 
@@ -117,6 +121,7 @@ impl Action {
             | Self::ExportNational
             | Self::ReviseSummary => &[Role::Admin],
             Self::ReadAudit => &[Role::Auditor],
+            Self::ReadAccessLog => &[Role::PartnershipAnalyst, Role::Auditor],
         }
     }
 }
@@ -154,6 +159,54 @@ pub enum Resource {
     },
 }
 
+/// Which case records an allowed request may read, of the partnerships the policy let it reach.
+/// Handlers read records only through it (the server's `Authorized::record_scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordScope {
+    /// Every record: the partnership's analysts, and every caller of an action that reads no
+    /// records.
+    Partnership,
+    /// Only the records this agency contributed: agency staff, who need to know their own
+    /// agency's cases and no other's. A token naming no agency has the nil id, which matches
+    /// no record.
+    Agency(Uuid),
+}
+
+impl RecordScope {
+    /// Whether a record contributed by `agency` is in scope.
+    #[must_use]
+    pub fn admits(self, agency: Uuid) -> bool {
+        match self {
+            Self::Partnership => true,
+            Self::Agency(own) => own == agency,
+        }
+    }
+
+    /// The scope `role` gives `principal`.
+    fn of_role(principal: &Principal, role: Role) -> Self {
+        match role {
+            Role::AgencyAnalyst => Self::Agency(principal.agency.unwrap_or(Uuid::nil())),
+            _ => Self::Partnership,
+        }
+    }
+
+    /// The wider of two scopes granted on `resource` by two of the caller's roles. A batch is
+    /// wholly its agency's, so its staff's scope is the wider there (a partnership analyst sees
+    /// only the partnership's share of it); of a partnership's records, its analysts' is.
+    fn wider(self, other: Self, resource: &Resource) -> Self {
+        let (agency, partnership) = match (self, other) {
+            (Self::Agency(_), Self::Partnership) => (self, other),
+            (Self::Partnership, Self::Agency(_)) => (other, self),
+            _ => return self,
+        };
+        if matches!(resource, Resource::Batch { .. }) {
+            agency
+        } else {
+            partnership
+        }
+    }
+}
+
 /// The policy's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -187,6 +240,12 @@ pub enum Denial {
     /// The batch or agency is another agency's.
     #[error("this belongs to another agency")]
     OtherAgency,
+    /// The token names an agency this service does not know.
+    #[error("your token's agency is not registered with this service")]
+    UnknownAgency,
+    /// The token's agency does not serve the token's partnership.
+    #[error("your token's agency does not serve your token's partnership")]
+    AgencyNotServing,
     /// Registration is required and the caller is not registered.
     #[error("you are not registered with this service; ask its administrators")]
     NotRegistered,
@@ -258,27 +317,65 @@ pub fn constrain(
     Ok(Principal { roles, ..principal })
 }
 
-/// Decides whether `principal` may perform `action` on `resource`.
+/// Holds a token's agency to the partnerships it serves: a token naming an agency must name a
+/// partnership that agency serves. `served` is the set of partnerships the token's agency
+/// serves, `None` when no such agency exists; a token naming no agency passes.
 ///
-/// A caller with several roles is allowed when any one of them allows; when none does, the
-/// denial of the first role that could have performed the action is returned (or a role denial
-/// when the caller holds none of them).
+/// # Errors
+/// [`Denial::UnknownAgency`] or [`Denial::AgencyNotServing`].
+pub fn serving(principal: &Principal, served: Option<&BTreeSet<GssCode>>) -> Result<(), Denial> {
+    if principal.agency.is_none() {
+        return Ok(());
+    }
+    match served {
+        None => Err(Denial::UnknownAgency),
+        Some(served) if served.contains(&principal.partnership) => Ok(()),
+        Some(_) => Err(Denial::AgencyNotServing),
+    }
+}
+
+/// Decides whether `principal` may perform `action` on `resource`: [`authorize`] without the
+/// record scope.
 #[must_use]
 pub fn decide(principal: &Principal, action: Action, resource: &Resource) -> Decision {
+    match authorize(principal, action, resource) {
+        Ok(_) => Decision::Allow,
+        Err(denial) => Decision::Deny(denial),
+    }
+}
+
+/// Decides whether `principal` may perform `action` on `resource` and, if so, which of its
+/// case records the request may read.
+///
+/// A caller with several roles is allowed when any one of them allows, with the widest scope
+/// of those that allow; when none does, the denial of the first role that could have
+/// performed the action is returned (or a role denial when the caller holds none of them).
+///
+/// # Errors
+/// The [`Denial`] when the caller may not.
+pub fn authorize(
+    principal: &Principal,
+    action: Action,
+    resource: &Resource,
+) -> Result<RecordScope, Denial> {
     let mut first_denial = None;
+    let mut scope: Option<RecordScope> = None;
     for &role in action.roles() {
         if !principal.has(role) {
             continue;
         }
         match decide_for_role(principal, role, action, resource) {
-            Decision::Allow => return Decision::Allow,
+            Decision::Allow => {
+                let granted = RecordScope::of_role(principal, role);
+                scope = Some(scope.map_or(granted, |scope| scope.wider(granted, resource)));
+            }
             Decision::Deny(denial) => {
                 first_denial.get_or_insert(denial);
             }
         }
     }
-    Decision::Deny(first_denial.unwrap_or_else(|| {
-        Denial::Role {
+    scope.ok_or_else(|| {
+        first_denial.unwrap_or_else(|| Denial::Role {
             action,
             needed: action
                 .roles()
@@ -286,8 +383,8 @@ pub fn decide(principal: &Principal, action: Action, resource: &Resource) -> Dec
                 .map(|role| role.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-        }
-    }))
+        })
+    })
 }
 
 /// The decision for one role the caller holds, which [`Action::roles`] lists for `action`.
@@ -332,6 +429,13 @@ fn decide_for_role(
             _ if partnerships.contains(&principal.partnership) => Decision::Allow,
             _ => Decision::Deny(Denial::OtherPartnership),
         },
+        // Agency staff read a grid of their own agency's records only, so they need an agency.
+        (Action::ReadGrid, Resource::Partnership { code, .. }) if role == Role::AgencyAnalyst => {
+            match principal.agency {
+                None => Decision::Deny(Denial::NoAgency),
+                Some(_) => own_partnership(code),
+            }
+        }
         (
             Action::ReadGrid
             | Action::ReadAnalysis
@@ -340,6 +444,10 @@ fn decide_for_role(
             | Action::ReadSharing,
             Resource::Partnership { code, .. },
         ) => own_partnership(code),
+        (Action::ReadAccessLog, Resource::Partnership { code, .. }) => match role {
+            Role::Auditor => Decision::Allow,
+            _ => own_partnership(code),
+        },
         (
             Action::ReadRelease,
             Resource::Partnership {
@@ -450,6 +558,95 @@ mod tests {
             ),
             Decision::Deny(Denial::NoAgency)
         );
+    }
+
+    #[test]
+    fn agency_staff_read_only_their_own_agencys_records() {
+        let own = Uuid::from_u128(1);
+        let lancashire = partnership("E10000017", &[]);
+        let agency_analyst = principal(&[Role::AgencyAnalyst], Some(own));
+        assert_eq!(
+            authorize(&agency_analyst, Action::ReadGrid, &lancashire),
+            Ok(RecordScope::Agency(own))
+        );
+        assert!(RecordScope::Agency(own).admits(own));
+        assert!(!RecordScope::Agency(own).admits(Uuid::from_u128(2)));
+        assert_eq!(
+            authorize(
+                &principal(&[Role::AgencyAnalyst], None),
+                Action::ReadGrid,
+                &lancashire
+            ),
+            Err(Denial::NoAgency)
+        );
+        let analyst = principal(&[Role::PartnershipAnalyst], None);
+        assert_eq!(
+            authorize(&analyst, Action::ReadGrid, &lancashire),
+            Ok(RecordScope::Partnership)
+        );
+        // Both roles: the whole partnership's grid, and the whole of the agency's own batch.
+        let both = principal(&[Role::AgencyAnalyst, Role::PartnershipAnalyst], Some(own));
+        assert_eq!(
+            authorize(&both, Action::ReadGrid, &lancashire),
+            Ok(RecordScope::Partnership)
+        );
+        let batch = Resource::Batch {
+            agency: own,
+            partnerships: [code("E10000017"), code("E06000009")].into(),
+        };
+        assert_eq!(
+            authorize(&both, Action::ReadBatch, &batch),
+            Ok(RecordScope::Agency(own))
+        );
+        assert_eq!(
+            authorize(&analyst, Action::ReadBatch, &batch),
+            Ok(RecordScope::Partnership)
+        );
+    }
+
+    #[test]
+    fn a_tokens_agency_must_serve_its_partnership() {
+        let served: BTreeSet<GssCode> = [code("E06000009")].into();
+        let agency_staff = principal(&[Role::AgencyAnalyst], Some(Uuid::from_u128(1)));
+        assert_eq!(
+            serving(&agency_staff, Some(&served)),
+            Err(Denial::AgencyNotServing)
+        );
+        assert_eq!(serving(&agency_staff, None), Err(Denial::UnknownAgency));
+        let lancashire: BTreeSet<GssCode> = [code("E06000009"), code("E10000017")].into();
+        assert_eq!(serving(&agency_staff, Some(&lancashire)), Ok(()));
+        let analyst = principal(&[Role::PartnershipAnalyst], None);
+        assert_eq!(serving(&analyst, None), Ok(()));
+        for denial in [Denial::AgencyNotServing, Denial::UnknownAgency] {
+            assert!(!denial.to_string().contains("E06000009"));
+        }
+    }
+
+    #[test]
+    fn a_partnerships_readers_are_its_analysts_and_auditors_business() {
+        let own = partnership("E10000017", &[]);
+        let other = partnership("E06000009", &[Scope::Releases]);
+        let analyst = principal(&[Role::PartnershipAnalyst], None);
+        assert_eq!(
+            decide(&analyst, Action::ReadAccessLog, &own),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(&analyst, Action::ReadAccessLog, &other),
+            Decision::Deny(Denial::OtherPartnership)
+        );
+        let auditor = principal(&[Role::Auditor], None);
+        assert_eq!(
+            decide(&auditor, Action::ReadAccessLog, &other),
+            Decision::Allow
+        );
+        for role in [Role::AgencyAnalyst, Role::PartnerViewer, Role::Admin] {
+            let caller = principal(&[role], Some(Uuid::from_u128(1)));
+            assert!(matches!(
+                decide(&caller, Action::ReadAccessLog, &own),
+                Decision::Deny(Denial::Role { .. })
+            ));
+        }
     }
 
     #[test]

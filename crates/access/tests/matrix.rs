@@ -1,5 +1,6 @@
 //! docs/access.md prints the policy's matrix; this keeps the two equal, by rendering the
-//! matrix from `decide` and comparing it with the table between the markers in the document.
+//! matrix from `authorize` and comparing it with the table between the markers in the
+//! document. Where a role reads only some of a partnership's records, the cell says whose.
 
 #![allow(
     clippy::string_slice,
@@ -7,7 +8,7 @@
     reason = "tests slice text they built themselves"
 )]
 
-use atlas_access::{Action, Decision, Principal, Resource, Role, Scope, decide};
+use atlas_access::{Action, Principal, RecordScope, Resource, Role, Scope, authorize};
 use atlas_domain::GssCode;
 use uuid::Uuid;
 
@@ -89,10 +90,17 @@ fn render() -> String {
                 agency: Some(Uuid::from_u128(1)),
                 roles: [role].into(),
             };
-            let allowed: Vec<&str> = relations()
+            let allowed: Vec<String> = relations()
                 .into_iter()
-                .filter(|(_, resource)| decide(&principal, action, resource) == Decision::Allow)
-                .map(|(label, _)| label)
+                .filter_map(|(label, resource)| {
+                    let scope = authorize(&principal, action, &resource).ok()?;
+                    Some(match (&resource, scope) {
+                        (Resource::Partnership { .. }, RecordScope::Agency(_)) => {
+                            format!("{label} (own agency's records)")
+                        }
+                        _ => label.to_owned(),
+                    })
+                })
                 .collect();
             let cell = if allowed.is_empty() {
                 "—".to_owned()

@@ -179,6 +179,12 @@ pub async fn export(settings: &Settings, command: ExportCommand) -> anyhow::Resu
     let mut entry = operator_entry(Action::ExportNational, "/api/v1/exports/national");
     entry.parameters.insert("period".to_owned(), period.clone());
     entry.rows_returned = i64::try_from(rows.len()).ok();
+    entry.records_of = rows
+        .iter()
+        .map(|row| row.gss_code.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     audit::append_committed(&mut conn, &[entry]).await?;
     let body = if format == "json" {
         serde_json::to_vec_pretty(&serde_json::json!({

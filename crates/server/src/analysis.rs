@@ -8,10 +8,14 @@
 //! Loads are single flight: concurrent requests that find a partnership cold (or stale) wait for
 //! one load of it rather than each reading every record, and none holds a pooled connection while
 //! it waits.
+//!
+//! Records leave the cache only through [`RecordCache::records`], narrowed to the caller's
+//! [`RecordScope`]: agency staff get their own agency's records and no other's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use atlas_access::RecordScope;
 use atlas_domain::GssCode;
 use atlas_store::records::{self, PartnershipRecords};
 use atlas_store::{Database, StoreError};
@@ -34,11 +38,40 @@ pub struct RecordCache {
 }
 
 impl RecordCache {
-    /// The current records of `partnership`, or `None` when it does not exist.
+    /// The current records of `partnership` within `scope` (those of the caller's agency only,
+    /// for agency staff), or `None` when the partnership does not exist.
     ///
     /// # Errors
     /// [`StoreError`] when PostgreSQL fails.
     pub async fn records(
+        &self,
+        database: &Database,
+        partnership: &GssCode,
+        scope: RecordScope,
+    ) -> Result<Option<Arc<PartnershipRecords>>, StoreError> {
+        let Some(all) = self.all_records(database, partnership).await? else {
+            return Ok(None);
+        };
+        Ok(Some(match scope {
+            RecordScope::Partnership => all,
+            RecordScope::Agency(_) => Arc::new(PartnershipRecords {
+                records: all
+                    .records
+                    .iter()
+                    .filter(|record| {
+                        all.agencies
+                            .get(record.agency as usize)
+                            .is_some_and(|id| scope.admits(*id))
+                    })
+                    .cloned()
+                    .collect(),
+                agencies: all.agencies.clone(),
+            }),
+        }))
+    }
+
+    /// Every current record of `partnership`, loaded or from the cache.
+    async fn all_records(
         &self,
         database: &Database,
         partnership: &GssCode,
@@ -112,7 +145,7 @@ impl RecordCache {
         }
         actix_web::rt::spawn(async move {
             for code in codes {
-                if let Err(err) = cache.records(&database, &code).await {
+                if let Err(err) = cache.all_records(&database, &code).await {
                     tracing::warn!(%code, error = %err, "could not reload records after a batch");
                 }
             }
@@ -176,12 +209,13 @@ mod tests {
         drop(warm);
         let cache = RecordCache::default();
         let code = GssCode::parse("E10000017").unwrap();
-        let loaded: Vec<Arc<PartnershipRecords>> =
-            futures_util::future::join_all((0..4).map(|_| cache.records(&database, &code)))
-                .await
-                .into_iter()
-                .map(|records| records.unwrap().unwrap())
-                .collect();
+        let loaded: Vec<Arc<PartnershipRecords>> = futures_util::future::join_all(
+            (0..4).map(|_| cache.records(&database, &code, RecordScope::Partnership)),
+        )
+        .await
+        .into_iter()
+        .map(|records| records.unwrap().unwrap())
+        .collect();
         assert!(
             loaded
                 .windows(2)

@@ -3,11 +3,16 @@
 //! A handler that touches case or reference data takes an [`Authorized<G>`] argument, where the
 //! guard `G` names the one [`Action`] the endpoint performs and loads the [`Resource`] it acts
 //! on. Extracting it verifies the bearer token, applies the per-caller rate limit, opens the
-//! request's audit entry, and asks [`atlas_access::decide`]; a handler without it cannot reach
-//! the caller's identity, and one with it cannot run unless the policy allowed. The audit
-//! middleware ([`crate::audit`]) then makes the entry durable before the response leaves.
+//! request's audit entry, holds a token's agency to the partnerships it serves
+//! ([`atlas_access::serving`]), and asks [`atlas_access::authorize`]; a handler without it
+//! cannot reach the caller's identity, and one with it cannot run unless the policy allowed.
+//! It also carries the [`RecordScope`] the policy granted: the case records the handler may
+//! read (agency staff: their own agency's only), and handlers say through
+//! [`Authorized::used_records_of`] whose records an answer used. The audit middleware
+//! ([`crate::audit`]) then makes the entry durable before the response leaves.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::num::NonZeroU32;
@@ -17,12 +22,14 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 use atlas_access::token::{TokenVerifier, VerificationKey, keys_from_jwks};
-use atlas_access::{Action, Decision, Principal, Registration, Resource, Role, constrain, decide};
+use atlas_access::{
+    Action, Principal, RecordScope, Registration, Resource, Role, authorize, constrain, serving,
+};
 use atlas_domain::GssCode;
 use atlas_store::audit::{
     MAX_RESOURCE_CHARS, MAX_VALUE_CHARS, NewEntry, Outcome, storable, storable_parameters,
 };
-use atlas_store::{Database, users};
+use atlas_store::{Database, agencies, users};
 use futures_util::future::LocalBoxFuture;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -191,10 +198,11 @@ impl AuditDraft {
     }
 }
 
-/// Proof that the policy allowed the caller this endpoint's action, with the caller, what the
-/// guard loaded, and the request's audit entry.
+/// Proof that the policy allowed the caller this endpoint's action, with the caller, the case
+/// records it may read, what the guard loaded, and the request's audit entry.
 pub struct Authorized<G: Guard> {
     principal: Principal,
+    scope: RecordScope,
     target: G::Target,
     draft: AuditDraft,
     guard: PhantomData<G>,
@@ -211,6 +219,23 @@ impl<G: Guard> Authorized<G> {
     #[must_use]
     pub const fn target(&self) -> &G::Target {
         &self.target
+    }
+
+    /// The case records the caller may read: every record of the partnerships it was allowed,
+    /// or, for agency staff, only those their agency contributed. Every read of case records
+    /// goes through it ([`crate::analysis::RecordCache::records`]).
+    #[must_use]
+    pub const fn record_scope(&self) -> RecordScope {
+        self.scope
+    }
+
+    /// Records in the audit entry that the answer used the case records of these partnerships
+    /// (the entry's `records_of`), so each can list who read its records.
+    pub fn used_records_of<C: std::fmt::Display>(&self, codes: impl IntoIterator<Item = C>) {
+        let entry = &mut self.draft.0.borrow_mut().entry;
+        let mut all: BTreeSet<String> = entry.records_of.drain(..).collect();
+        all.extend(codes.into_iter().map(|code| code.to_string()));
+        entry.records_of = all.into_iter().collect();
     }
 
     /// Records how many rows or cells the response returns.
@@ -275,20 +300,22 @@ impl<G: Guard> FromRequest for Authorized<G> {
                     }
                 })?;
             draft.0.borrow_mut().entry.roles = principal.role_names();
+            let deny = |denial: atlas_access::Denial| {
+                draft.0.borrow_mut().denied = true;
+                ApiError::Forbidden(denial.to_string())
+            };
+            let served = served_partnerships(&principal, &database).await?;
+            serving(&principal, served.as_ref()).map_err(deny)?;
             let (resource, target) = G::load(&request, &principal, &database).await?;
             draft.0.borrow_mut().entry.partnership = partnership_of(&resource, &principal);
-            match decide(&principal, G::ACTION, &resource) {
-                Decision::Allow => Ok(Self {
-                    principal,
-                    target,
-                    draft,
-                    guard: PhantomData,
-                }),
-                Decision::Deny(denial) => {
-                    draft.0.borrow_mut().denied = true;
-                    Err(ApiError::Forbidden(denial.to_string()))
-                }
-            }
+            let scope = authorize(&principal, G::ACTION, &resource).map_err(deny)?;
+            Ok(Self {
+                principal,
+                scope,
+                target,
+                draft,
+                guard: PhantomData,
+            })
         })
     }
 }
@@ -358,6 +385,24 @@ async fn registered(
         .map_err(|denial| ApiError::Forbidden(denial.to_string()))
 }
 
+/// The partnerships the token's agency serves: `None` when the token names an agency this
+/// service does not know, and an empty set when it names none (nothing to check).
+async fn served_partnerships(
+    principal: &Principal,
+    database: &Database,
+) -> Result<Option<BTreeSet<GssCode>>, ApiError> {
+    let Some(agency) = principal.agency else {
+        return Ok(Some(BTreeSet::new()));
+    };
+    let mut conn = database.connection().await?;
+    Ok(agencies::served_by(&mut conn, agency).await?.map(|codes| {
+        codes
+            .iter()
+            .filter_map(|code| GssCode::parse(code).ok())
+            .collect()
+    }))
+}
+
 /// The entry as far as it is known before the resource is loaded.
 fn open_entry(request: &HttpRequest, principal: &Principal, action: Action) -> NewEntry {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(request.query_string())
@@ -382,6 +427,8 @@ fn open_entry(request: &HttpRequest, principal: &Principal, action: Action) -> N
         parameters,
         outcome: Outcome::Allowed,
         rows_returned: None,
+        records_of: Vec::new(),
+        caller_partnership: Some(principal.partnership.to_string()),
     }
 }
 

@@ -212,6 +212,8 @@ partnership_guards! {
     ApproveRelease => ApproveRelease;
     /// Reading a partnership's releases (its analysts, and partners' viewers it shares with).
     ReadRelease => ReadRelease;
+    /// Listing who, from outside a partnership, read its records.
+    ReadAccessLog => ReadAccessLog;
 }
 
 /// The partnership of the path, with the scopes its agreements in force today share with the

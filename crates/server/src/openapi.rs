@@ -50,9 +50,10 @@ use crate::routes::{
         releases::show,
         audit::list,
         audit::verify,
+        audit::readers,
         openapi_json
     ),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, partnerships::SharingList, partnerships::SharingPartnership, extracts::BatchView, extracts::BatchList, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, analysis::RegionalHotspotsView, analysis::RegionalCellView, analysis::NeighbourSummary, releases::ReleaseView, releases::ReleaseList, releases::NewRelease, crate::web::DemoUserList, crate::web::DemoUser, exports::NationalExport, crate::export::ExportRow, audit::AuditPage, audit::ChainState)),
+    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, partnerships::SharingList, partnerships::SharingPartnership, extracts::BatchView, extracts::BatchList, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, analysis::RegionalHotspotsView, analysis::RegionalCellView, analysis::NeighbourSummary, releases::ReleaseView, releases::ReleaseList, releases::NewRelease, crate::web::DemoUserList, crate::web::DemoUser, exports::NationalExport, crate::export::ExportRow, audit::AuditPage, audit::AuditEntryView, audit::ReadersPage, audit::ReaderView, audit::ChainState)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),
@@ -61,7 +62,7 @@ use crate::routes::{
         (name = "analysis", description = "A partnership's grid and hotspots (exact counts, its own analysts)"),
         (name = "releases", description = "Disclosure-controlled tables a partnership publishes to its partners"),
         (name = "admin", description = "Agencies, sharing agreements and registered users (admins)"),
-        (name = "audit", description = "The hash-chained audit trail (auditors)")
+        (name = "audit", description = "The hash-chained audit trail (auditors), and who read a partnership's records")
     )
 )]
 pub struct ApiDoc;

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use atlas_access::RecordScope;
 use atlas_analytics::emerging::Step;
 use atlas_analytics::gate::{self, ClosedWindow, PeriodSummary, closed_window};
 use atlas_domain::GssCode;
@@ -49,8 +50,9 @@ pub async fn period_summaries(
         if missing.is_empty() {
             continue;
         }
+        // A frozen product is the partnership's as a whole, made once for every reader.
         let records = cache
-            .records(database, partnership)
+            .records(database, partnership, RecordScope::Partnership)
             .await?
             .unwrap_or_default();
         let made: Vec<(String, serde_json::Value)> = missing

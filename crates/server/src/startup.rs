@@ -169,6 +169,7 @@ impl Application {
                 .service(routes::analysis::emerging)
                 .service(routes::audit::list)
                 .service(routes::audit::verify)
+                .service(routes::audit::readers)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::NotFound("no such endpoint".to_owned()))
                 }))

@@ -1,6 +1,6 @@
 //! Registering and listing agencies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use atlas_domain::{AgencyKind, GssCode};
 use diesel::prelude::*;
@@ -139,4 +139,29 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Agency>, StoreErro
             })
         })
         .collect()
+}
+
+/// The codes of the partnerships `agency` serves, or `None` when no such agency exists.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn served_by(
+    conn: &mut AsyncPgConnection,
+    agency: Uuid,
+) -> Result<Option<BTreeSet<String>>, StoreError> {
+    let exists: Option<Uuid> = agencies::table
+        .find(agency)
+        .select(agencies::id)
+        .first(conn)
+        .await
+        .optional()?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let served: Vec<String> = agency_partnerships::table
+        .filter(agency_partnerships::agency_id.eq(agency))
+        .select(agency_partnerships::partnership_code)
+        .load(conn)
+        .await?;
+    Ok(Some(served.into_iter().collect()))
 }

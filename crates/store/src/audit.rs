@@ -1,7 +1,8 @@
 //! The audit trail: append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and
 //! hash-chained. Each entry stores `hash = SHA-256(previous_hash ‖ content)`, where `content`
 //! is the canonical JSON of the entry ([`chain_content`]); the first entry's previous hash is 32
-//! zero bytes. Appends take a transaction-scoped advisory lock, so entries chain in commit order
+//! zero bytes. Fields added later (the caller's partnership, the partnerships whose records an
+//! answer used) are in the content only when set, so entries written before them still verify. Appends take a transaction-scoped advisory lock, so entries chain in commit order
 //! whichever connection writes them, and the lock is held only from the append to the commit.
 //!
 //! Entries are appended inside the caller's transaction: a change and its entry commit together.
@@ -34,16 +35,17 @@ const HEAD: &str = "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1";
 /// chain.
 const INSERT: &str = "INSERT INTO audit_log (occurred_at, request_id, subject, roles, \
     partnership_code, agency_id, action, resource, parameters, outcome, rows_returned, \
-    previous_hash, hash) \
+    previous_hash, hash, records_of, caller_partnership) \
     SELECT occurred_at, request_id, subject, roles, partnership_code, agency_id, action, \
     resource, parameters, outcome, rows_returned, decode(previous_hash, 'hex'), \
-    decode(hash, 'hex') \
+    decode(hash, 'hex'), records_of, caller_partnership \
     FROM ROWS FROM (jsonb_to_recordset($1) AS (occurred_at timestamptz, request_id text, \
     subject text, roles text[], partnership_code text, agency_id uuid, action text, \
     resource text, parameters jsonb, outcome text, rows_returned bigint, previous_hash text, \
-    hash text)) WITH ORDINALITY AS entry(occurred_at, request_id, subject, roles, \
-    partnership_code, agency_id, action, resource, parameters, outcome, rows_returned, \
-    previous_hash, hash, position) \
+    hash text, records_of text[], caller_partnership text)) WITH ORDINALITY AS \
+    entry(occurred_at, request_id, subject, roles, partnership_code, agency_id, action, \
+    resource, parameters, outcome, rows_returned, previous_hash, hash, records_of, \
+    caller_partnership, position) \
     ORDER BY position";
 
 /// The most characters kept of a parameter's value (and of the subject, action and request id).
@@ -170,6 +172,10 @@ pub struct NewEntry {
     pub outcome: Outcome,
     /// Rows or cells returned, for reads.
     pub rows_returned: Option<i64>,
+    /// The partnerships whose case records the answer used, sorted; empty when it used none.
+    pub records_of: Vec<String>,
+    /// The caller's own partnership (the token's); `None` outside HTTP.
+    pub caller_partnership: Option<String>,
 }
 
 impl NewEntry {
@@ -187,6 +193,8 @@ impl NewEntry {
             parameters: BTreeMap::new(),
             outcome: Outcome::Allowed,
             rows_returned: None,
+            records_of: Vec::new(),
+            caller_partnership: None,
         }
     }
 }
@@ -218,13 +226,18 @@ pub struct Entry {
     pub outcome: String,
     /// See [`NewEntry`].
     pub rows_returned: Option<i64>,
+    /// See [`NewEntry`].
+    pub records_of: Vec<String>,
+    /// See [`NewEntry`].
+    pub caller_partnership: Option<String>,
     /// The previous entry's hash, hex.
     pub previous_hash: String,
     /// This entry's hash, hex.
     pub hash: String,
 }
 
-/// The fields an entry's hash covers, in a fixed order.
+/// The fields an entry's hash covers, in a fixed order. The last two were added with need to
+/// know and are left out when unset, so an entry written before them hashes as it did.
 #[derive(Serialize)]
 struct Content<'a> {
     occurred_at: String,
@@ -238,6 +251,10 @@ struct Content<'a> {
     parameters: &'a BTreeMap<String, String>,
     outcome: &'a str,
     rows_returned: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller_partnership: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    records_of: &'a [String],
 }
 
 /// The canonical bytes of an entry: compact JSON of its fields in a fixed order, the time in
@@ -258,6 +275,8 @@ fn chain_content(entry: &Entry) -> Vec<u8> {
         parameters: &entry.parameters,
         outcome: &entry.outcome,
         rows_returned: entry.rows_returned,
+        caller_partnership: entry.caller_partnership.as_deref(),
+        records_of: &entry.records_of,
     };
     serde_json::to_vec(&content).unwrap_or_default()
 }
@@ -301,6 +320,8 @@ fn chained(previous: [u8; 32], entries: &[NewEntry]) -> serde_json::Value {
                 ),
                 outcome: new.outcome.as_str().to_owned(),
                 rows_returned: new.rows_returned,
+                records_of: new.records_of.clone(),
+                caller_partnership: new.caller_partnership.clone(),
                 previous_hash: hex(&previous),
                 hash: String::new(),
             };
@@ -321,6 +342,8 @@ fn chained(previous: [u8; 32], entries: &[NewEntry]) -> serde_json::Value {
                 "rows_returned": entry.rows_returned,
                 "previous_hash": entry.previous_hash,
                 "hash": entry.hash,
+                "records_of": entry.records_of,
+                "caller_partnership": entry.caller_partnership,
             })
         })
         .collect();
@@ -442,6 +465,8 @@ type Row = (
     Option<i64>,
     Vec<u8>,
     Vec<u8>,
+    Vec<String>,
+    Option<String>,
 );
 
 macro_rules! entry_columns {
@@ -461,6 +486,8 @@ macro_rules! entry_columns {
             audit_log::rows_returned,
             audit_log::previous_hash,
             audit_log::hash,
+            audit_log::records_of,
+            audit_log::caller_partnership,
         )
     };
 }
@@ -490,6 +517,8 @@ fn stored(row: Row) -> StoredEntry {
         rows_returned,
         previous_hash,
         hash,
+        records_of,
+        caller_partnership,
     ) = row;
     let parsed: Option<BTreeMap<String, String>> = serde_json::from_value(parameters).ok();
     StoredEntry {
@@ -507,6 +536,8 @@ fn stored(row: Row) -> StoredEntry {
             parameters: parsed.unwrap_or_default(),
             outcome,
             rows_returned,
+            records_of,
+            caller_partnership,
             previous_hash: hex(&previous_hash),
             hash: hex(&hash),
         },
@@ -617,6 +648,34 @@ pub async fn list(conn: &mut AsyncPgConnection, filter: &Filter) -> Result<Vec<E
     Ok(rows.into_iter().map(|row| stored(row).entry).collect())
 }
 
+/// Entries of answers that used `partnership`'s case records and were asked by someone whose
+/// own partnership is another (or by an operator), newest first: who outside a partnership
+/// read its records.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn readers(
+    conn: &mut AsyncPgConnection,
+    partnership: &str,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Entry>, StoreError> {
+    let mut query = audit_log::table
+        .select(entry_columns!())
+        .filter(audit_log::records_of.contains(vec![partnership.to_owned()]))
+        .filter(audit_log::caller_partnership.is_distinct_from(partnership.to_owned()))
+        .into_boxed();
+    if let Some(before) = before_id {
+        query = query.filter(audit_log::id.lt(before));
+    }
+    let rows: Vec<Row> = query
+        .order(audit_log::id.desc())
+        .limit(limit)
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().map(|row| stored(row).entry).collect())
+}
+
 /// The number of entries.
 ///
 /// # Errors
@@ -651,6 +710,64 @@ pub async fn cross_boundary_questions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            id: 1,
+            occurred_at: "2026-11-28T10:00:00.123456Z".parse().unwrap(),
+            request_id: Some("r-1".to_owned()),
+            subject: "analyst".to_owned(),
+            roles: vec!["partnership_analyst".to_owned()],
+            partnership: Some("E10000017".to_owned()),
+            agency: None,
+            action: "grid.read".to_owned(),
+            resource: "/api/v1/partnerships/E10000017/grid".to_owned(),
+            parameters: BTreeMap::from([("resolution".to_owned(), "8".to_owned())]),
+            outcome: "allowed".to_owned(),
+            rows_returned: Some(12),
+            records_of: Vec::new(),
+            caller_partnership: None,
+            previous_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    /// The content as entries were hashed before need to know: an entry without the new fields
+    /// (every entry written before the migration) still hashes to what was stored.
+    #[test]
+    fn an_entry_without_the_new_fields_hashes_as_before() {
+        let old_format = concat!(
+            r#"{"occurred_at":"2026-11-28T10:00:00.123456Z","request_id":"r-1","subject":"analyst","#,
+            r#""roles":["partnership_analyst"],"partnership":"E10000017","agency":null,"#,
+            r#""action":"grid.read","resource":"/api/v1/partnerships/E10000017/grid","#,
+            r#""parameters":{"resolution":"8"},"outcome":"allowed","rows_returned":12}"#
+        );
+        assert_eq!(
+            String::from_utf8(chain_content(&entry())).unwrap(),
+            old_format
+        );
+    }
+
+    #[test]
+    fn the_new_fields_are_hashed_when_set() {
+        let mut read = entry();
+        read.caller_partnership = Some("E06000009".to_owned());
+        read.records_of = vec!["E06000009".to_owned(), "E10000017".to_owned()];
+        let content = String::from_utf8(chain_content(&read)).unwrap();
+        assert!(
+            content.ends_with(
+                r#""rows_returned":12,"caller_partnership":"E06000009","records_of":["E06000009","E10000017"]}"#
+            ),
+            "{content}"
+        );
+        let mut altered = read.clone();
+        altered.records_of.pop();
+        assert_ne!(
+            chain_hash(&GENESIS, &read),
+            chain_hash(&GENESIS, &altered),
+            "removing a partnership from records_of breaks the hash"
+        );
+    }
 
     #[test]
     fn control_characters_are_escaped_and_text_is_cut_on_character_boundaries() {

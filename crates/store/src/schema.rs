@@ -167,6 +167,8 @@ diesel::table! {
         rows_returned -> Nullable<Int8>,
         previous_hash -> Binary,
         hash -> Binary,
+        records_of -> Array<Text>,
+        caller_partnership -> Nullable<Text>,
     }
 }
 

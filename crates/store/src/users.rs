@@ -8,7 +8,7 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::schema::users;
-use crate::{StoreError, audit};
+use crate::{StoreError, agencies, audit};
 
 /// A registration.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
@@ -33,11 +33,12 @@ pub struct Registration {
 }
 
 /// Registers `subject` (or replaces its registration, enabling it again) and appends `entry`
-/// to the audit trail in the same transaction.
+/// to the audit trail in the same transaction. An agency, when given, must serve the
+/// partnership.
 ///
 /// # Errors
-/// [`StoreError::Invalid`] with no role, [`StoreError::NotFound`] for an unknown partnership or
-/// agency.
+/// [`StoreError::Invalid`] with no role or an agency that does not serve the partnership,
+/// [`StoreError::NotFound`] for an unknown partnership or agency.
 pub async fn register(
     conn: &mut AsyncPgConnection,
     subject: &str,
@@ -58,6 +59,18 @@ pub async fn register(
         ));
     }
     conn.transaction::<_, StoreError, _>(async |conn| {
+        if let Some(agency) = agency {
+            let served = agencies::served_by(conn, agency)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("agency {agency} does not exist")))?;
+            if !served.contains(partnership.as_str()) {
+                return Err(StoreError::Invalid(format!(
+                    "agency {agency} does not serve partnership {partnership} (it serves {}); \
+                     register the person in a partnership their agency serves",
+                    served.into_iter().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
         let values = (
             users::subject.eq(subject),
             users::partnership_code.eq(partnership.as_str()),

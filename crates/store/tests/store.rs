@@ -541,3 +541,132 @@ fn a_year_uses_its_population_or_the_nearest_earlier_or_the_earliest() {
     assert_eq!(for_year(&populations, 2019).unwrap().year, 2022);
     assert!(for_year(&[], 2024).is_none());
 }
+
+#[tokio::test]
+async fn an_entry_from_before_need_to_know_still_verifies_and_readers_are_listed() {
+    use atlas_store::audit;
+    use sha2::{Digest as _, Sha256};
+    let test_db = TestDatabase::new().await;
+    let client = atlas_store::connect_admin(test_db.url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    // An entry as the trail held it before the records_of and caller_partnership columns: its
+    // hash covers the old content only.
+    let old_content = concat!(
+        r#"{"occurred_at":"2026-11-28T10:00:00.123456Z","request_id":null,"subject":"analyst","#,
+        r#""roles":["partnership_analyst"],"partnership":"E10000017","agency":null,"#,
+        r#""action":"grid.read","resource":"/api/v1/partnerships/E10000017/grid","#,
+        r#""parameters":{},"outcome":"allowed","rows_returned":12}"#
+    );
+    let mut hasher = Sha256::new();
+    hasher.update([0_u8; 32]);
+    hasher.update(old_content.as_bytes());
+    let hash: Vec<u8> = hasher.finalize().to_vec();
+    client
+        .execute(
+            "INSERT INTO audit_log (occurred_at, subject, roles, partnership_code, action, \
+             resource, parameters, outcome, rows_returned, previous_hash, hash) VALUES \
+             ('2026-11-28T10:00:00.123456Z', 'analyst', '{partnership_analyst}', 'E10000017', \
+             'grid.read', '/api/v1/partnerships/E10000017/grid', '{}', 'allowed', 12, $1, $2)",
+            &[&vec![0_u8; 32], &hash],
+        )
+        .await
+        .unwrap();
+    let read = |subject: &str, caller: &str, records_of: &[&str]| {
+        let mut entry = read_entry(subject);
+        entry.caller_partnership = Some(caller.to_owned());
+        entry.records_of = records_of.iter().map(|code| (*code).to_owned()).collect();
+        entry
+    };
+    let db = database(&test_db);
+    let mut conn = db.connection().await.unwrap();
+    audit::append_committed(
+        &mut conn,
+        &[
+            read("lancashire", "E10000017", &["E06000009", "E10000017"]),
+            read("blackpool", "E06000009", &["E06000009"]),
+            read("elsewhere", "E08000005", &[]),
+        ],
+    )
+    .await
+    .unwrap();
+    let verification = audit::verify(&mut conn).await.unwrap();
+    assert_eq!(verification.entries, 4);
+    assert_eq!(verification.first_broken, None, "{verification:?}");
+
+    let readers = audit::readers(&mut conn, "E06000009", None, 10)
+        .await
+        .unwrap();
+    let subjects: Vec<&str> = readers.iter().map(|entry| entry.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        ["lancashire"],
+        "its own analysts' reads are not listed"
+    );
+    assert_eq!(readers[0].records_of, ["E06000009", "E10000017"]);
+    assert!(
+        audit::readers(&mut conn, "E10000017", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Editing which partnerships an entry used is found.
+    client
+        .batch_execute(
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;
+             UPDATE audit_log SET records_of = '{E10000017}' WHERE subject = 'lancashire';",
+        )
+        .await
+        .unwrap();
+    let broken = audit::verify(&mut conn)
+        .await
+        .unwrap()
+        .first_broken
+        .unwrap();
+    assert!(broken.reason.contains("altered"), "{broken:?}");
+}
+
+#[tokio::test]
+async fn a_registration_names_an_agency_that_serves_its_partnership() {
+    let test_db = TestDatabase::new().await;
+    import_cluster(&test_db).await;
+    let db = database(&test_db);
+    let mut conn = db.connection().await.unwrap();
+    let blackpool_police = agencies::add(
+        &mut conn,
+        "Blackpool Police",
+        AgencyKind::Police,
+        &[code("E06000009")],
+        &entry(),
+    )
+    .await
+    .unwrap();
+    let roles = ["agency_analyst".to_owned()];
+    let register = async |conn: &mut _, partnership: &str, agency| {
+        atlas_store::users::register(
+            conn,
+            "una",
+            &code(partnership),
+            Some(agency),
+            &roles,
+            &entry(),
+        )
+        .await
+    };
+    let refused = register(&mut conn, "E10000017", blackpool_police.id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Invalid(message) if message.contains("does not serve partnership E10000017")),
+        "{refused:?}"
+    );
+    let unknown = register(&mut conn, "E06000009", uuid::Uuid::new_v4())
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, StoreError::NotFound(_)), "{unknown:?}");
+    let registered = register(&mut conn, "E06000009", blackpool_police.id)
+        .await
+        .unwrap();
+    assert_eq!(registered.agency, Some(blackpool_police.id));
+}

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use actix_web::http::header::ACCEPT;
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use atlas_access::Scope;
+use atlas_access::{RecordScope, Scope};
 use atlas_analytics::emerging::{MIN_STEPS, Step, cube, emerging_hot_spots};
 use atlas_analytics::gate::{self, closed_window};
 use atlas_analytics::gistar::{
@@ -339,14 +339,16 @@ pub struct GridView {
     pub cells: Vec<GridCellView>,
 }
 
+/// The grid of the records of `code` within `scope` (the caller's [`Authorized::record_scope`]).
 async fn cells_of(
     cache: &RecordCache,
     database: &Database,
     code: &GssCode,
+    scope: RecordScope,
     question: &GridQuestion,
 ) -> Result<Vec<GridCell>, ApiError> {
     let records = cache
-        .records(database, code)
+        .records(database, code, scope)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
     let resolution = h3_resolution(question.resolution)?;
@@ -357,7 +359,8 @@ async fn cells_of(
 }
 
 /// The partnership's grid: records, distinct children, agencies and multi-agency overlap per
-/// H3 cell, for its own agency and partnership analysts.
+/// H3 cell, for its own partnership analysts, and for its agency analysts over their own
+/// agency's records only.
 #[utoipa::path(
     tag = "analysis",
     security(("bearer" = [])),
@@ -395,7 +398,15 @@ pub async fn grid(
     let question = grid_question(&request, &mut params)?;
     params.finish(&GRID_PARAMETERS)?;
     let code = authorized.target();
-    let cells = cells_of(&cache, &database, code, &question).await?;
+    let cells = cells_of(
+        &cache,
+        &database,
+        code,
+        authorized.record_scope(),
+        &question,
+    )
+    .await?;
+    authorized.used_records_of([code]);
     authorized.returned(cells.len());
     let views: Vec<GridCellView> = cells.iter().map(GridCellView::from).collect();
     answer(
@@ -637,9 +648,10 @@ pub async fn hotspots(
     database: web::Data<Database>,
     cache: web::Data<RecordCache>,
 ) -> Result<HttpResponse, ApiError> {
-    let question = HotspotQuestion::parse(&request)?;
+    let question = HotspotQuestion::parse(&request, authorized.record_scope())?;
     let code = authorized.target();
     let values = values_of(&cache, &database, code, &question).await?;
+    authorized.used_records_of([code]);
     let study_area = study_area(&database, code, question.grid.resolution).await?;
     let study_area_cells = study_area.len();
     let analysis = analyse(study_area, values, &question).await?;
@@ -658,9 +670,11 @@ pub async fn hotspots(
     )
 }
 
-/// What a hotspot analysis is asked: the grid's question and the statistic's settings.
+/// What a hotspot analysis is asked: the grid's question, the statistic's settings, and the
+/// records the caller may analyse.
 struct HotspotQuestion {
     grid: GridQuestion,
+    scope: RecordScope,
     k: u32,
     kernel: Kernel,
     by_subjects: bool,
@@ -669,8 +683,9 @@ struct HotspotQuestion {
 }
 
 impl HotspotQuestion {
-    /// Reads and checks the query string (no other parameter is accepted).
-    fn parse(request: &HttpRequest) -> Result<Self, ApiError> {
+    /// Reads and checks the query string (no other parameter is accepted), for a caller who may
+    /// read the records within `scope` (its [`Authorized::record_scope`]).
+    fn parse(request: &HttpRequest, scope: RecordScope) -> Result<Self, ApiError> {
         let mut params = Params::parse(request)?;
         let grid_part = grid_question(request, &mut params)?;
         let k = ring_size(&mut params)?;
@@ -697,6 +712,7 @@ impl HotspotQuestion {
         params.finish(&known)?;
         Ok(Self {
             grid: grid_part,
+            scope,
             k,
             kernel,
             by_subjects,
@@ -745,14 +761,14 @@ impl HotspotQuestion {
 }
 
 /// The value per cell a hotspot analysis of `code` counts: records or distinct subjects of the
-/// filtered grid.
+/// filtered grid of the records within the question's scope.
 async fn values_of(
     cache: &RecordCache,
     database: &Database,
     code: &GssCode,
     question: &HotspotQuestion,
 ) -> Result<BTreeMap<CellIndex, u32>, ApiError> {
-    let cells = cells_of(cache, database, code, &question.grid).await?;
+    let cells = cells_of(cache, database, code, question.scope, &question.grid).await?;
     Ok(cells
         .iter()
         .map(|cell| {
@@ -944,7 +960,7 @@ pub async fn regional_hotspots(
              partnerships' records; use the partnership's own hotspots for filtered questions"
         )));
     }
-    let mut question = HotspotQuestion::parse(&request)?;
+    let mut question = HotspotQuestion::parse(&request, authorized.record_scope())?;
     let window = closed_window(
         Step::Quarter,
         question.grid.filter.from,
@@ -995,7 +1011,7 @@ pub async fn regional_hotspots(
     for neighbour in &merged {
         let cells = study_area(&database, neighbour, question.grid.resolution).await?;
         let records = cache
-            .records(&database, neighbour)
+            .records(&database, neighbour, authorized.record_scope())
             .await?
             .unwrap_or_default();
         let by_subjects = question.by_subjects;
@@ -1017,6 +1033,7 @@ pub async fn regional_hotspots(
         ));
     }
     let study_area_cells = area.len();
+    authorized.used_records_of(std::iter::once(code).chain(&merged));
     let analysis = analyse(area.into_iter().collect(), values, &question).await?;
     let neighbours: Vec<NeighbourSummary> = neighbour_cells
         .iter()
@@ -1170,7 +1187,7 @@ pub async fn emerging(
 
     let code = authorized.target();
     let records = cache
-        .records(&database, code)
+        .records(&database, code, authorized.record_scope())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
     let study_area = study_area(&database, code, question.resolution).await?;
@@ -1226,6 +1243,7 @@ pub async fn emerging(
     .map_err(|err| ApiError::Internal(format!("emerging: {err}")))?
     .map_err(|err| ApiError::BadRequest(format!("no emerging hotspot analysis is possible: {err}")))?;
     let (steps, study_area_cells, cells) = outcome;
+    authorized.used_records_of([code]);
     authorized.returned(cells.len());
     let settings = json!({
         "resolution": question.resolution.get(),

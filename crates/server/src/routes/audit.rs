@@ -1,15 +1,22 @@
-//! The audit trail, for auditors.
+//! The audit trail, for auditors; and, for a partnership's analysts, who outside it read its
+//! records. A number of rows returned from 1 to 5 is shown as `"c"`, as small counts are
+//! published, so that the trail does not tell how few records matched a question.
+
+use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, get, web};
+use atlas_analytics::gate::THRESHOLD;
 use atlas_store::{Database, audit};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 use crate::ApiError;
 use crate::auth::{Authorized, Deferred};
 use crate::dates;
-use crate::guards::ReadAudit;
+use crate::guards::{ReadAccessLog, ReadAudit};
 
 /// The most entries one page returns.
 const MAX_PAGE: i64 = 1_000;
@@ -34,14 +41,104 @@ pub struct AuditQuery {
     pub limit: Option<i64>,
 }
 
+/// `rows_returned` as the API shows it: a count from 1 to the disclosure threshold (5) is
+/// `"c"`; zero and larger counts are exact; `null` when the request returned no rows.
+fn shown_rows(rows: Option<i64>) -> Value {
+    match rows {
+        None => Value::Null,
+        Some(rows) if (1..=i64::from(THRESHOLD)).contains(&rows) => json!("c"),
+        Some(rows) => json!(rows),
+    }
+}
+
+/// One entry of the trail as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryView {
+    /// Position in the chain.
+    pub id: i64,
+    /// When it was appended.
+    pub occurred_at: DateTime<Utc>,
+    /// The request's id (the `x-request-id` response header).
+    pub request_id: Option<String>,
+    /// Who: the token's `sub`, or `cli:<user>` for the command line.
+    pub subject: String,
+    /// The caller's roles.
+    pub roles: Vec<String>,
+    /// The partnership whose data was touched.
+    pub partnership: Option<String>,
+    /// The caller's own partnership (absent in entries from the command line and from before
+    /// need to know).
+    pub caller_partnership: Option<String>,
+    /// The caller's agency.
+    pub agency: Option<Uuid>,
+    /// What was done, such as `grid.read`.
+    pub action: String,
+    /// On what.
+    pub resource: String,
+    /// The request's parameters.
+    pub parameters: BTreeMap<String, String>,
+    /// `allowed`, `denied` or `failed`.
+    pub outcome: String,
+    /// Rows or cells returned: a number, `"c"` for 1 to 5, or null.
+    #[schema(value_type = Object)]
+    pub rows_returned: Value,
+    /// The partnerships whose case records the answer used.
+    pub records_of: Vec<String>,
+    /// The previous entry's hash, hex.
+    pub previous_hash: String,
+    /// This entry's hash, hex.
+    pub hash: String,
+}
+
+impl From<audit::Entry> for AuditEntryView {
+    fn from(entry: audit::Entry) -> Self {
+        Self {
+            id: entry.id,
+            occurred_at: entry.occurred_at,
+            request_id: entry.request_id,
+            subject: entry.subject,
+            roles: entry.roles,
+            partnership: entry.partnership,
+            caller_partnership: entry.caller_partnership,
+            agency: entry.agency,
+            action: entry.action,
+            resource: entry.resource,
+            parameters: entry.parameters,
+            outcome: entry.outcome,
+            rows_returned: shown_rows(entry.rows_returned),
+            records_of: entry.records_of,
+            previous_hash: entry.previous_hash,
+            hash: entry.hash,
+        }
+    }
+}
+
 /// A page of the trail, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditPage {
     /// The entries.
-    #[schema(value_type = Vec<Object>)]
-    pub entries: Vec<audit::Entry>,
+    pub entries: Vec<AuditEntryView>,
     /// Pass as `before_id` for the next page; absent on the last.
     pub next_before_id: Option<i64>,
+}
+
+/// The page size asked for, checked: 1 to [`MAX_PAGE`], 100 by default.
+fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )))
+    }
+}
+
+/// The `next_before_id` of a page of `limit` ending at `last`.
+fn next_page(entries: usize, limit: i64, last: Option<i64>) -> Option<i64> {
+    (entries == usize::try_from(limit).unwrap_or(usize::MAX))
+        .then_some(last)
+        .flatten()
 }
 
 /// The state of the hash chain.
@@ -74,12 +171,7 @@ pub async fn list(
                 .map_err(|_| dates::out_of_domain(field, &time))?;
         }
     }
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
-    }
+    let limit = page_size(query.limit)?;
     let filter = audit::Filter {
         from: query.from,
         to: query.to,
@@ -92,11 +184,88 @@ pub async fn list(
     let mut conn = database.connection().await?;
     let entries = audit::list(&mut conn, &filter).await?;
     authorized.returned(entries.len());
-    let next_before_id = (entries.len() == usize::try_from(limit).unwrap_or(usize::MAX))
-        .then(|| entries.last().map(|entry| entry.id))
-        .flatten();
+    let next_before_id = next_page(entries.len(), limit, entries.last().map(|entry| entry.id));
     Ok(HttpResponse::Ok().json(AuditPage {
-        entries,
+        entries: entries.into_iter().map(AuditEntryView::from).collect(),
+        next_before_id,
+    }))
+}
+
+/// Which readers to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReadersQuery {
+    /// Only entries older than this id: the `next_before_id` of the previous page.
+    pub before_id: Option<i64>,
+    /// Page size, at most 1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// One read of a partnership's records by someone outside it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReaderView {
+    /// The audit entry's id.
+    pub id: i64,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// Who: the token's `sub`, or `cli:<user>` for the command line.
+    pub subject: String,
+    /// The reader's own partnership (absent for the command line).
+    pub caller_partnership: Option<String>,
+    /// What was done, such as `analysis.read`.
+    pub action: String,
+    /// The path asked for.
+    pub resource: String,
+    /// `allowed`, `denied` or `failed`.
+    pub outcome: String,
+    /// Rows or cells returned: a number, `"c"` for 1 to 5, or null.
+    #[schema(value_type = Object)]
+    pub rows_returned: Value,
+}
+
+/// A page of readers, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadersPage {
+    /// The partnership whose records were read.
+    pub partnership: String,
+    /// The reads.
+    pub entries: Vec<ReaderView>,
+    /// Pass as `before_id` for the next page; absent on the last.
+    pub next_before_id: Option<i64>,
+}
+
+/// Who, from outside the partnership (another partnership's analysts, an administrator's
+/// national export, the command line), asked for answers built from its case records: for its
+/// own partnership analysts and for auditors. Newest first, paged like the audit trail.
+#[utoipa::path(tag = "audit", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ReadersQuery), responses((status = 200, body = ReadersPage), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[get("/api/v1/partnerships/{code}/readers")]
+pub async fn readers(
+    authorized: Authorized<ReadAccessLog>,
+    database: web::Data<Database>,
+    query: Deferred<web::Query<ReadersQuery>>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner()?;
+    let limit = page_size(query.limit)?;
+    let code = authorized.target();
+    let mut conn = database.connection().await?;
+    let entries = audit::readers(&mut conn, code.as_str(), query.before_id, limit).await?;
+    authorized.returned(entries.len());
+    let next_before_id = next_page(entries.len(), limit, entries.last().map(|entry| entry.id));
+    Ok(HttpResponse::Ok().json(ReadersPage {
+        partnership: code.to_string(),
+        entries: entries
+            .into_iter()
+            .map(|entry| ReaderView {
+                id: entry.id,
+                occurred_at: entry.occurred_at,
+                subject: entry.subject,
+                caller_partnership: entry.caller_partnership,
+                action: entry.action,
+                resource: entry.resource,
+                outcome: entry.outcome,
+                rows_returned: shown_rows(entry.rows_returned),
+            })
+            .collect(),
         next_before_id,
     }))
 }

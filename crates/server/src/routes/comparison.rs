@@ -207,6 +207,7 @@ pub async fn comparison(
             .check(&database, &authorized, "comparison")
             .await?;
     }
+    authorized.used_records_of(std::iter::once(&code).chain(&sharing));
     let mut summaries = period_summaries(&database, &cache, &sharing, &window).await?;
     let labels: Vec<String> = window
         .starts
@@ -216,7 +217,10 @@ pub async fn comparison(
     let mut members = Vec::with_capacity(codes.len());
     for member_code in &codes {
         let figures = if *member_code == partnership.code {
-            let records = cache.records(&database, &code).await?.unwrap_or_default();
+            let records = cache
+                .records(&database, &code, authorized.record_scope())
+                .await?
+                .unwrap_or_default();
             let (starts, last) = (window.starts.clone(), window.last);
             Figures::Own(
                 web::block(move || count(&records.records, &starts, last))

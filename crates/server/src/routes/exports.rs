@@ -59,6 +59,7 @@ pub async fn national_export(
         .await?;
     let today = chrono::Utc::now().date_naive();
     let rows = national(&database, &cache, &period, today).await?;
+    authorized.used_records_of(rows.iter().map(|row| &row.gss_code));
     authorized.returned(rows.len());
     if csv {
         let body = to_csv(&rows).map_err(|err| ApiError::Internal(format!("export: {err}")))?;

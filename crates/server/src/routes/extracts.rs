@@ -2,6 +2,8 @@
 
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use atlas_access::RecordScope;
+use atlas_domain::GssCode;
 use atlas_ingest::extract::{ExtractError, ExtractFormat};
 use atlas_ingest::pseudonym::PseudonymKey;
 use atlas_store::Database;
@@ -19,7 +21,8 @@ use crate::pipeline::{self, Placement, UploadFailure};
 use crate::routes::analysis::csv_response;
 use crate::settings::IngestSettings;
 
-/// A batch as its uploader sees it.
+/// A batch as its uploader sees it, or a partnership's share of it as that partnership's
+/// analysts see it (without the figures of the whole batch).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchView {
     /// Identifier of the batch.
@@ -31,16 +34,20 @@ pub struct BatchView {
     pub uploaded_by: String,
     /// When the upload began.
     pub received_at: chrono::DateTime<chrono::Utc>,
-    /// Rows read.
-    pub rows_total: i32,
-    /// Rows stored.
+    /// Rows read (the uploading agency only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_total: Option<i32>,
+    /// Rows stored (for a partnership's analysts, those stored in their partnership).
     pub rows_accepted: i32,
-    /// Rows rejected (see the rejection report).
-    pub rows_rejected: i32,
-    /// `geocoded_share`, `indicator_completeness`, `first_date`, `last_date`.
-    #[schema(value_type = Object)]
-    pub quality: serde_json::Value,
-    /// Rows stored per partnership.
+    /// Rows rejected, see the rejection report (the uploading agency only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_rejected: Option<i32>,
+    /// `geocoded_share`, `indicator_completeness`, `first_date`, `last_date` (the uploading
+    /// agency only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub quality: Option<serde_json::Value>,
+    /// Rows stored per partnership (for a partnership's analysts, their own partnership only).
     #[schema(value_type = Object)]
     pub partnerships: std::collections::BTreeMap<String, i32>,
     /// The batch that replaced this one.
@@ -57,12 +64,36 @@ impl From<batches::Batch> for BatchView {
             status: batch.record.status,
             uploaded_by: batch.record.uploaded_by,
             received_at: batch.record.received_at,
-            rows_total: batch.record.rows_total,
+            rows_total: Some(batch.record.rows_total),
             rows_accepted: batch.record.rows_accepted,
-            rows_rejected: batch.record.rows_rejected,
-            quality: batch.record.quality,
+            rows_rejected: Some(batch.record.rows_rejected),
+            quality: Some(batch.record.quality),
             partnerships: batch.partnerships,
             superseded_by: batch.record.superseded_by,
+        }
+    }
+}
+
+impl BatchView {
+    /// The batch as a caller with `scope`, a member of `partnership`, may see it: whole for the
+    /// uploading agency's staff; otherwise only `partnership`'s share, so that a batch spanning
+    /// several partnerships shows none of them another's row counts.
+    fn seen_with(batch: batches::Batch, scope: RecordScope, partnership: &GssCode) -> Self {
+        if scope == RecordScope::Agency(batch.record.agency_id) {
+            return Self::from(batch);
+        }
+        let own = batch
+            .partnerships
+            .get(partnership.as_str())
+            .copied()
+            .unwrap_or(0);
+        Self {
+            rows_total: None,
+            rows_accepted: own,
+            rows_rejected: None,
+            quality: None,
+            partnerships: [(partnership.to_string(), own)].into(),
+            ..Self::from(batch)
         }
     }
 }
@@ -322,8 +353,8 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(BatchList { batches }))
 }
 
-/// One batch: for its agency's analysts, and partnership analysts of a partnership it
-/// contributed to.
+/// One batch: in whole for its agency's analysts; to partnership analysts of a partnership it
+/// contributed to, only that partnership's share.
 #[utoipa::path(
     tag = "extracts",
     params(("id" = Uuid, Path, description = "Batch id")),
@@ -333,7 +364,11 @@ pub async fn list(
 #[get("/api/v1/batches/{id}")]
 pub async fn get(authorized: Authorized<ReadBatch>) -> Result<HttpResponse, ApiError> {
     authorized.returned(1);
-    Ok(HttpResponse::Ok().json(BatchView::from(authorized.target().clone())))
+    Ok(HttpResponse::Ok().json(BatchView::seen_with(
+        authorized.target().clone(),
+        authorized.record_scope(),
+        &authorized.principal().partnership,
+    )))
 }
 
 /// The rejection report of a batch of the caller's agency: CSV with columns

@@ -201,6 +201,7 @@ pub async fn prepare(
     }
     authorized.note("period", &body.period);
     authorized.note("resolution", resolution);
+    authorized.used_records_of([&code]);
     let stored = StoredResolution::try_from(resolution)
         .map_err(|err| ApiError::BadRequest(err.to_string()))?;
     let h3 = Resolution::try_from(resolution)
@@ -208,7 +209,7 @@ pub async fn prepare(
     let mut cells = study_area(&database, &code, stored).await?;
     cells.sort_unstable();
     let records = cache
-        .records(&database, &code)
+        .records(&database, &code, authorized.record_scope())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
     let period = body.period.clone();

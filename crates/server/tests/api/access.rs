@@ -355,6 +355,15 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
         ));
         cells.push(cell(
             Method::GET,
+            &format!("/api/v1/partnerships/{code}/readers"),
+            if code == LANCASHIRE {
+                [403, 200, 403, 403, 200]
+            } else {
+                [403, 403, 403, 403, 200]
+            },
+        ));
+        cells.push(cell(
+            Method::GET,
             &format!("/api/v1/partnerships/{code}/emerging"),
             // Lancashire's analyst is allowed, but its few months of records are too short a
             // period (400), which is audited as failed.
@@ -572,7 +581,10 @@ async fn the_audit_trail_is_filtered_and_paged_for_auditors() {
         format!("/api/v1/partnerships/{ROCHDALE}")
     );
     assert_eq!(entries[0]["parameters"]["boundary"], "false");
-    assert_eq!(entries[0]["rows_returned"], 1);
+    assert_eq!(
+        entries[0]["rows_returned"], "c",
+        "1 to 5 rows are not shown exactly"
+    );
     assert_eq!(entries[0]["outcome"], "allowed");
     assert!(
         entries[0]["request_id"]
@@ -801,4 +813,288 @@ async fn with_registration_required_an_unregistered_subject_is_refused() {
         body["message"].as_str().unwrap().contains("not registered"),
         "{body}"
     );
+}
+
+/// The total of `field` over a grid's cells.
+fn grid_total(grid: &Value, field: &str) -> u64 {
+    grid["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|cell| cell[field].as_u64().unwrap())
+        .sum()
+}
+
+// Before need-to-know, the agency analyst of Lancashire Police read all 13 records, the social
+// care team's single record in Lancaster included, with its exact date; and an analyst without
+// an agency read the whole grid.
+#[tokio::test]
+async fn agency_analysts_read_only_their_own_agencys_records() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let police = app
+        .register_agency("Lancashire Police", &[LANCASHIRE])
+        .await;
+    let social_care = app
+        .register_agency_of_kind(
+            "Lancashire Children's Social Care",
+            atlas_domain::AgencyKind::SocialCare,
+            &[LANCASHIRE],
+        )
+        .await;
+    upload(&app, police, extract_at(53.7590, -2.6990, 12, 1)).await;
+    upload(&app, social_care, extract_at(54.0466, -2.8007, 1, 2)).await;
+    // Records are stored at resolution 9; the grid's resolution-8 cell is its parent.
+    let lancaster = h3o::LatLng::new(54.0466, -2.8007)
+        .unwrap()
+        .to_cell(h3o::Resolution::Nine)
+        .parent(h3o::Resolution::Eight)
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/partnerships/{LANCASHIRE}/grid");
+
+    let whole: Value = app
+        .get_as(&token(Role::PartnershipAnalyst, LANCASHIRE, None), &path)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(grid_total(&whole, "records"), 13, "{whole}");
+
+    let own = app
+        .get_as(&token(Role::AgencyAnalyst, LANCASHIRE, Some(police)), &path)
+        .await;
+    assert_eq!(own.status(), StatusCode::OK);
+    let own: Value = own.json().await.unwrap();
+    assert_eq!(grid_total(&own, "records"), 12, "{own}");
+    assert!(
+        !own.to_string().contains(&lancaster),
+        "the social care record's cell is not the police analyst's: {own}"
+    );
+    let csv = app
+        .get_as(
+            &token(Role::AgencyAnalyst, LANCASHIRE, Some(social_care)),
+            &format!("{path}?format=csv"),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 2, "one cell of its own: {csv}");
+    assert!(csv.contains(&lancaster), "{csv}");
+
+    let no_agency = app
+        .get_as(&token(Role::AgencyAnalyst, LANCASHIRE, None), &path)
+        .await;
+    assert_eq!(no_agency.status(), StatusCode::FORBIDDEN);
+    let body: Value = no_agency.json().await.unwrap();
+    assert_eq!(body["message"], "your token names no agency");
+}
+
+// Before need-to-know, the Blackpool-only agency's token naming Lancashire read Lancashire's
+// whole grid, and registrations took any agency with any partnership.
+#[tokio::test]
+async fn a_tokens_agency_must_serve_its_partnership() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let lancashire_police = app
+        .register_agency("Lancashire Police", &[LANCASHIRE])
+        .await;
+    let blackpool_police = app.register_agency("Blackpool Police", &[BLACKPOOL]).await;
+    upload(&app, lancashire_police, extract_at(53.7590, -2.6990, 12, 1)).await;
+    let grid = format!("/api/v1/partnerships/{LANCASHIRE}/grid");
+
+    for (agency, what) in [
+        (blackpool_police, "an agency serving only Blackpool"),
+        (uuid::Uuid::new_v4(), "an agency that does not exist"),
+    ] {
+        for role in [Role::AgencyAnalyst, Role::PartnershipAnalyst] {
+            let refused = app
+                .get_as(&token(role, LANCASHIRE, Some(agency)), &grid)
+                .await;
+            assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{what}, {role}");
+            let body: Value = refused.json().await.unwrap();
+            let message = body["message"].as_str().unwrap();
+            assert!(message.contains("agency"), "{what}: {message}");
+            assert!(!message.contains(BLACKPOOL), "{what}: {message}");
+        }
+    }
+    let denied = app
+        .count(&format!(
+            "SELECT count(*) FROM audit_log WHERE outcome = 'denied' AND action = 'grid.read' \
+             AND resource = '{grid}'"
+        ))
+        .await;
+    assert_eq!(denied, 4, "each refusal is audited as a denial");
+    // Its own partnership is fine.
+    let own = app
+        .get_as(
+            &token(Role::AgencyAnalyst, BLACKPOOL, Some(blackpool_police)),
+            &format!("/api/v1/partnerships/{BLACKPOOL}/grid"),
+        )
+        .await;
+    assert_eq!(own.status(), StatusCode::OK);
+
+    let admin = token(Role::Admin, LANCASHIRE, None);
+    let register = |agency: uuid::Uuid, partnership: &str| {
+        app.client
+            .put(app.url("/api/v1/admin/users/una@blackpool-police"))
+            .bearer_auth(&admin)
+            .json(
+                &json!({"partnership": partnership, "agency": agency, "roles": ["agency_analyst"]}),
+            )
+            .send()
+    };
+    let refused = register(blackpool_police, LANCASHIRE).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("does not serve"),
+        "{body}"
+    );
+    assert_eq!(
+        register(blackpool_police, BLACKPOOL)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+// Before need-to-know, Lancashire's analyst saw that the batch put exactly 3 rows in Blackpool.
+#[tokio::test]
+async fn a_batch_shows_each_partnership_only_its_own_rows() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let constabulary = app
+        .register_agency("Lancashire Constabulary", &[LANCASHIRE, BLACKPOOL])
+        .await;
+    let mut extract = extract_at(53.7590, -2.6990, 8, 1);
+    let blackpool_rows = String::from_utf8(extract_at(53.8175, -3.0357, 3, 2)).unwrap();
+    extract.extend_from_slice(blackpool_rows.split_once('\n').unwrap().1.as_bytes());
+    let batch = upload(&app, constabulary, extract).await;
+    let path = format!("/api/v1/batches/{batch}");
+
+    let own: Value = app
+        .get_as(
+            &token(Role::AgencyAnalyst, LANCASHIRE, Some(constabulary)),
+            &path,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own["rows_total"], 11, "{own}");
+    assert_eq!(own["rows_accepted"], 11, "{own}");
+    assert_eq!(own["partnerships"], json!({LANCASHIRE: 8, BLACKPOOL: 3}));
+
+    for (code, other, rows) in [(LANCASHIRE, BLACKPOOL, 8), (BLACKPOOL, LANCASHIRE, 3)] {
+        let seen = app
+            .get_as(&token(Role::PartnershipAnalyst, code, None), &path)
+            .await;
+        assert_eq!(seen.status(), StatusCode::OK);
+        let seen: Value = seen.json().await.unwrap();
+        assert_eq!(seen["partnerships"], json!({code: rows}), "{seen}");
+        assert_eq!(seen["rows_accepted"], rows, "{seen}");
+        for hidden in ["rows_total", "rows_rejected", "quality"] {
+            assert!(seen.get(hidden).is_none(), "{code} sees {hidden}: {seen}");
+        }
+        assert!(!seen["partnerships"].to_string().contains(other), "{seen}");
+    }
+}
+
+#[tokio::test]
+async fn a_partnership_lists_who_read_its_records_and_small_row_counts_are_c() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let blackpool_police = app.register_agency("Blackpool Police", &[BLACKPOOL]).await;
+    upload(&app, blackpool_police, extract_at(53.8175, -3.0357, 4, 1)).await;
+    let lancashire = token(Role::PartnershipAnalyst, LANCASHIRE, None);
+    let blackpool = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    // Without an agreement Lancashire's comparison shows no figures of Blackpool, so it used
+    // none of its records; under a `comparison` agreement it reads Blackpool's (frozen,
+    // gated) summaries. Blackpool's own grid read is not a read by someone else.
+    let comparison =
+        format!("/api/v1/partnerships/{LANCASHIRE}/comparison?from=2024-01-01&to=2024-06-30");
+    assert_eq!(
+        app.get_as(&lancashire, &comparison).await.status(),
+        StatusCode::OK
+    );
+    let created = app
+        .client
+        .post(app.url("/api/v1/admin/agreements"))
+        .bearer_auth(token(Role::Admin, LANCASHIRE, None))
+        .json(&json!({"from": BLACKPOOL, "to": LANCASHIRE, "scopes": ["comparison"], "valid_from": "2024-01-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.get_as(&lancashire, &comparison).await.status(),
+        StatusCode::OK
+    );
+    let grid = app
+        .get_as(
+            &blackpool,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/grid"),
+        )
+        .await;
+    assert_eq!(grid.status(), StatusCode::OK);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit_log WHERE action = 'analysis.read' \
+             AND records_of @> ARRAY['{BLACKPOOL}', '{LANCASHIRE}']"
+        ))
+        .await,
+        1,
+        "the comparison's entry keeps the partnerships whose records it used"
+    );
+
+    let readers = format!("/api/v1/partnerships/{BLACKPOOL}/readers");
+    let page = app.get_as(&blackpool, &readers).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page: Value = page.json().await.unwrap();
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{page}");
+    assert_eq!(
+        entries[0]["subject"],
+        format!("partnership_analyst@{LANCASHIRE}")
+    );
+    assert_eq!(entries[0]["caller_partnership"], LANCASHIRE);
+    assert_eq!(entries[0]["action"], "analysis.read");
+    assert_eq!(
+        entries[0]["resource"],
+        format!("/api/v1/partnerships/{LANCASHIRE}/comparison")
+    );
+    assert_eq!(entries[0]["outcome"], "allowed");
+    assert_eq!(entries[0]["rows_returned"], "c", "{page}");
+    assert!(entries[0]["occurred_at"].is_string());
+    assert!(page["next_before_id"].is_null());
+
+    let auditor = token(Role::Auditor, ROCHDALE, None);
+    let audited: Value = app.get_as(&auditor, &readers).await.json().await.unwrap();
+    assert_eq!(audited["entries"], page["entries"]);
+    assert_eq!(
+        app.get_as(&lancashire, &readers).await.status(),
+        StatusCode::FORBIDDEN,
+        "a partnership's readers are its own business"
+    );
+    assert_eq!(
+        app.get_as(&blackpool, &format!("{readers}?limit=0"))
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    // The trail itself shows small row counts as c too, and exact counts above 5.
+    let trail: Value = app
+        .get_as(&auditor, "/api/v1/audit?action=analysis.read")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(trail["entries"][0]["rows_returned"], "c", "{trail}");
+    let records_of = trail["entries"][0]["records_of"].as_array().unwrap();
+    assert!(records_of.contains(&json!(BLACKPOOL)), "{trail}");
+    assert!(records_of.contains(&json!(LANCASHIRE)), "{trail}");
 }

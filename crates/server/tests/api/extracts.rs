@@ -389,7 +389,7 @@ async fn batches_are_withdrawn_or_superseded_by_their_own_agency_only() {
     let foreign = app
         .client
         .delete(app.url(&format!("/api/v1/batches/{first_id}")))
-        .bearer_auth(agency_token(other))
+        .bearer_auth(app.agency_token(other).await)
         .send()
         .await
         .unwrap();
@@ -478,7 +478,7 @@ async fn batches_are_withdrawn_or_superseded_by_their_own_agency_only() {
     );
     assert_eq!(own["batches"][1]["superseded_by"], new_id);
     assert!(own["batches"][0]["received_at"].is_string());
-    let theirs = json(list(agency_token(other)).await).await;
+    let theirs = json(list(app.agency_token(other).await).await).await;
     assert_eq!(theirs["batches"], serde_json::json!([]));
     let analyst = crate::support::token(atlas_access::Role::PartnershipAnalyst, "E06000009", None);
     assert_eq!(list(analyst).await.status(), StatusCode::FORBIDDEN);

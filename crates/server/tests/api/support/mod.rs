@@ -63,7 +63,8 @@ pub fn named_token(
     atlas_access::token::issue(&SIGNING.0, &request, ISSUER, AUDIENCE, now()).unwrap()
 }
 
-/// An agency analyst's token for `agency` (a member of Blackpool's partnership).
+/// An agency analyst's token for `agency`, an agency serving Blackpool's partnership (the
+/// token names Blackpool).
 pub fn agency_token(agency: uuid::Uuid) -> String {
     token(Role::AgencyAnalyst, "E06000009", Some(agency))
 }
@@ -229,7 +230,33 @@ impl TestApp {
             .id
     }
 
-    /// POSTs an extract as `agency`.
+    /// The first partnership (by code) that `agency` serves; `None` for an unknown agency.
+    pub async fn served_partnership(&self, agency: uuid::Uuid) -> Option<String> {
+        let client = atlas_store::connect_admin(&self.database_url, Duration::from_secs(5))
+            .await
+            .unwrap();
+        client
+            .query_one(
+                "SELECT min(partnership_code) FROM agency_partnerships WHERE agency_id = $1",
+                &[&agency],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// An agency analyst's token for `agency`, naming a partnership the agency serves (Blackpool
+    /// for an agency that does not exist).
+    pub async fn agency_token(&self, agency: uuid::Uuid) -> String {
+        let partnership = self.served_partnership(agency).await;
+        token(
+            Role::AgencyAnalyst,
+            partnership.as_deref().unwrap_or("E06000009"),
+            Some(agency),
+        )
+    }
+
+    /// POSTs an extract as an analyst of `agency`.
     pub async fn upload(
         &self,
         agency: uuid::Uuid,
@@ -240,7 +267,7 @@ impl TestApp {
         self.client
             .post(self.url(path_and_query))
             .header("content-type", content_type)
-            .bearer_auth(agency_token(agency))
+            .bearer_auth(self.agency_token(agency).await)
             .body(body)
             .send()
             .await
