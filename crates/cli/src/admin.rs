@@ -148,6 +148,7 @@ pub async fn summary(settings: &Settings, command: SummaryCommand) -> anyhow::Re
         &format!("summaries/{partnership}/{period}"),
     );
     entry.partnership = Some(partnership.to_string());
+    entry.records_of = vec![partnership.to_string()];
     entry.parameters.insert("period".to_owned(), period.clone());
     let version = atlas_server::products::revise(
         &database,
