@@ -122,6 +122,43 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
             &format!("/api/v1/partnerships/{LANCASHIRE}"),
         )
         .await;
+    // The demo's partnerships share `comparison` and `regional_hotspots` (docs/privacy.md):
+    // Lancashire's comparison shows Blackpool with its gated figures, and its regional hotspots
+    // merge Blackpool's records.
+    let comparison = demo
+        .get_json(
+            "lancashire-analyst",
+            &format!("/api/v1/partnerships/{LANCASHIRE}/comparison?from=2024-01-01&to=2025-12-31"),
+        )
+        .await;
+    let blackpool = comparison["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|member| member["code"] == "E06000009")
+        .expect("Blackpool, Lancashire's neighbour");
+    assert_eq!(blackpool["figures_shared"], true, "{blackpool}");
+    assert!(
+        blackpool["records"]
+            .as_u64()
+            .is_some_and(|records| records > 5),
+        "{blackpool}"
+    );
+    let regional = demo
+        .get_json(
+            "lancashire-analyst",
+            &format!("/api/v1/partnerships/{LANCASHIRE}/regional-hotspots?from=2024-01-01&to=2025-12-31&resolution=7"),
+        )
+        .await;
+    assert!(
+        regional["settings"]["merged"]
+            .as_array()
+            .expect("merged")
+            .iter()
+            .any(|code| code == "E06000009"),
+        "{}",
+        regional["settings"]
+    );
     assert_eq!(
         attribute(
             &browser,
