@@ -100,7 +100,7 @@ pub struct UploadQuery {
         (status = 200, body = BatchView, description = "The agency already uploaded this file: the existing batch"),
         (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody),
-        (status = 413, body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody, description = "The body, its content or one line is larger than allowed; nothing was stored"),
         (status = 415, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody, description = "Refused whole: unusable, identifying, or too many rejected rows")
     )
@@ -173,6 +173,9 @@ pub async fn upload(
         UploadFailure::Refused(ExtractError::Read(reason)) => ApiError::BadRequest(format!(
             "the extract could not be read: {reason}; nothing was stored"
         )),
+        UploadFailure::Refused(err @ ExtractError::LineTooLong { .. }) => {
+            ApiError::PayloadTooLarge(format!("{err}; nothing was stored"))
+        }
         UploadFailure::Refused(err) => {
             ApiError::ExtractRefused(format!("{err}; nothing was stored"))
         }
