@@ -707,3 +707,89 @@ async fn a_line_or_a_field_over_the_limit_is_refused_naming_it_and_the_row() {
     assert_eq!(app.count("SELECT count(*) FROM batches").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM case_records").await, 0);
 }
+
+/// Sends the first 100 bytes of an extract, then what `rest` yields at its own pace; returns
+/// the answer, if the client got one (status and message).
+async fn upload_paced(
+    app: &TestApp,
+    agency: uuid::Uuid,
+    rest: impl futures_util::Stream<Item = Vec<u8>> + Send + Sync + 'static,
+) -> Option<(StatusCode, String)> {
+    use futures_util::StreamExt as _;
+    let head = extract(30, 0)[..100].to_vec();
+    let body = futures_util::stream::once(async move { head })
+        .chain(rest)
+        .map(Ok::<_, std::io::Error>);
+    let response = app
+        .client
+        .post(app.url("/api/v1/extracts"))
+        .header("content-type", CSV)
+        .bearer_auth(agency_token(agency))
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .ok()?;
+    let status = response.status();
+    let message = json(response).await["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Some((status, message))
+}
+
+#[tokio::test]
+async fn slow_idle_and_endless_uploads_are_cut_releasing_their_slot_and_storing_nothing() {
+    let (app, agency) = ready_app_with(|settings| {
+        settings.ingest.max_concurrent_uploads = 1;
+        settings.ingest.min_body_bytes_per_sec = 100;
+        settings.ingest.body_rate_window_secs = 2;
+        settings.ingest.body_idle_timeout_secs = 2;
+        settings.ingest.body_deadline_secs = 4;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let pause = |millis| tokio::time::sleep(std::time::Duration::from_millis(millis));
+    // A byte every half second: slower than 100 bytes a second over 2 s.
+    let trickle = futures_util::stream::unfold((), move |()| async move {
+        pause(500).await;
+        Some((b"a".to_vec(), ()))
+    });
+    let (status, message) = upload_paced(&app, agency, trickle).await.expect("told why");
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(message.contains("100 bytes a second"), "{message}");
+    // Nothing after the first bytes: idle.
+    let idle = futures_util::stream::unfold((), move |()| async move {
+        pause(60_000).await;
+        Some((b"a".to_vec(), ()))
+    });
+    let (status, message) = upload_paced(&app, agency, idle).await.expect("told why");
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(message.contains("no data for 2 s"), "{message}");
+    // Fast enough, but endless: the overall deadline.
+    let endless = futures_util::stream::unfold((), move |()| async move {
+        pause(100).await;
+        Some((b"a,".repeat(200), ()))
+    });
+    let (status, message) = upload_paced(&app, agency, endless).await.expect("told why");
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(message.contains("within 4 s"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
+    // Each cut released its slot (the next would get 503 otherwise) and stored nothing.
+    assert_eq!(app.count("SELECT count(*) FROM batches").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 0);
+    let after = app
+        .upload(agency, CSV, extract(20, 0), "/api/v1/extracts")
+        .await;
+    assert_eq!(after.status(), StatusCode::CREATED);
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 20);
+    // Each cut upload left its own entry in the trail, saying why.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'extract.upload' \
+             AND outcome = 'failed' AND parameters ? 'cut'"
+        )
+        .await,
+        3
+    );
+}
