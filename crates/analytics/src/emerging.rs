@@ -6,6 +6,7 @@
 //! rules.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{Datelike as _, Days, Months, NaiveDate};
 use h3o::{CellIndex, Resolution};
@@ -17,6 +18,83 @@ use crate::randomisation::{LocalSum, Randomisation, Ring};
 /// The fewest time steps an analysis accepts (as ArcGIS requires): the trend test has little
 /// power below it.
 pub const MIN_STEPS: usize = 10;
+
+/// The most bins (cells × steps) one analysis may build: the cube, its z-scores and p-values
+/// are held at once.
+pub const MAX_BINS: usize = 2_000_000;
+
+/// The most cells × steps² one analysis may ask for: Mann–Kendall compares every pair of a
+/// cell's steps.
+pub const MAX_TREND_WORK: usize = 500_000_000;
+
+/// The most cells × steps × k-ring cells × (time lag + 1) one analysis may ask for: space-time
+/// Gi* sums each bin's neighbourhood.
+pub const MAX_NEIGHBOURHOOD_WORK: usize = 500_000_000;
+
+/// An analysis refused before it starts: more work than one request may ask for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{cells} cells over {steps} time steps is {work} {measure}, more work than one request may \
+     ask for (at most {limit} {measure}): {advice}"
+)]
+pub struct OverBudget {
+    /// Cells of the study area.
+    pub cells: usize,
+    /// Time steps.
+    pub steps: usize,
+    /// What is counted, such as `cells × steps²`.
+    pub measure: &'static str,
+    /// The work asked for, in that measure.
+    pub work: usize,
+    /// The most allowed.
+    pub limit: usize,
+    /// What to change.
+    pub advice: &'static str,
+}
+
+/// Checks an analysis of `cells` cells over `steps` time steps, with k-rings of size `k` and
+/// `time_lag`, against [`MAX_BINS`], [`MAX_TREND_WORK`] and [`MAX_NEIGHBOURHOOD_WORK`].
+///
+/// # Errors
+/// [`OverBudget`] naming the first limit passed and what to change.
+pub fn check_budget(cells: usize, steps: usize, k: u32, time_lag: usize) -> Result<(), OverBudget> {
+    let ring = 1 + 3 * (k as usize) * (k as usize + 1);
+    let bins = cells.saturating_mul(steps);
+    let checks = [
+        (
+            "cells × steps",
+            bins,
+            MAX_BINS,
+            "ask for a coarser resolution, a longer step or a shorter period",
+        ),
+        (
+            "cells × steps²",
+            bins.saturating_mul(steps),
+            MAX_TREND_WORK,
+            "ask for a coarser resolution, a longer step or a shorter period",
+        ),
+        (
+            "cells × steps × k-ring cells × (time_lag + 1)",
+            bins.saturating_mul(ring)
+                .saturating_mul(time_lag.saturating_add(1)),
+            MAX_NEIGHBOURHOOD_WORK,
+            "ask for a smaller k or time_lag, a coarser resolution, a longer step or a shorter period",
+        ),
+    ];
+    checks
+        .into_iter()
+        .find(|(_, work, limit, _)| work > limit)
+        .map_or(Ok(()), |(measure, work, limit, advice)| {
+            Err(OverBudget {
+                cells,
+                steps,
+                measure,
+                work,
+                limit,
+                advice,
+            })
+        })
+}
 
 /// The length of one time step of the cube.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,13 +386,16 @@ pub struct EmergingCell {
 /// area) in its own step and the `time_lag` steps before, with binary weights; the mean and
 /// deviation are those of the whole cube.
 ///
+/// The work stops, with [`GiStarError::Stopped`], soon after `stop` is set.
+///
 /// # Errors
-/// [`GiStarError`] for k outside 1 to 3 or a series of the wrong length.
+/// [`GiStarError`] for k outside 1 to 3, a series of the wrong length, or `stop` set.
 pub fn space_time_gi_star(
     area: &StudyArea,
     series: &[Vec<f64>],
     k: u32,
     time_lag: usize,
+    stop: &AtomicBool,
 ) -> Result<(Vec<f64>, Vec<f64>), GiStarError> {
     if !(1..=3).contains(&k) {
         return Err(GiStarError::RingSize(k));
@@ -349,6 +430,9 @@ pub fn space_time_gi_star(
     let mut z = Vec::with_capacity(n * steps);
     let mut p = Vec::with_capacity(n * steps);
     for neighbours in &neighbourhoods {
+        if stop.load(Ordering::Relaxed) {
+            return Err(GiStarError::Stopped);
+        }
         for t in 0..steps {
             let earliest = t.saturating_sub(time_lag);
             let mut local = 0.0;
@@ -384,7 +468,8 @@ pub fn space_time_gi_star(
 
 /// Emerging Hot Spot Analysis of a cube: space-time Gi*, significance of every bin by
 /// Benjamini–Hochberg at `alpha` over the whole cube (on randomisation p-values), Mann–Kendall on each cell's z-scores
-/// (a trend counts at `alpha` too), and the category of each cell, in the area's order.
+/// (a trend counts at `alpha` too), and the category of each cell, in the area's order. The
+/// work stops soon after `stop` is set (the caller has gone).
 ///
 /// # Errors
 /// As [`space_time_gi_star`].
@@ -394,35 +479,36 @@ pub fn emerging_hot_spots(
     k: u32,
     time_lag: usize,
     alpha: f64,
+    stop: &AtomicBool,
 ) -> Result<Vec<EmergingCell>, GiStarError> {
-    let (z, p) = space_time_gi_star(area, series, k, time_lag)?;
+    let (z, p) = space_time_gi_star(area, series, k, time_lag, stop)?;
     let steps = series.first().map_or(0, Vec::len);
     let significant = benjamini_hochberg(&p, alpha);
-    Ok(area
-        .cells()
-        .iter()
-        .enumerate()
-        .map(|(i, cell)| {
-            let bins = i * steps..(i + 1) * steps;
-            let signs: Vec<i8> = bins
-                .clone()
-                .map(|bin| match (significant[bin], z[bin] > 0.0) {
-                    (false, _) => 0,
-                    (true, true) => 1,
-                    (true, false) => -1,
-                })
-                .collect();
-            let trend = mann_kendall(&z[bins]);
-            EmergingCell {
-                cell: *cell,
-                category: classify(&signs, &trend, alpha),
-                trend_z: trend.z,
-                trend_p: trend.p,
-                hot_steps: signs.iter().filter(|sign| **sign == 1).count(),
-                cold_steps: signs.iter().filter(|sign| **sign == -1).count(),
-            }
-        })
-        .collect())
+    let mut cells = Vec::with_capacity(area.cells().len());
+    for (i, cell) in area.cells().iter().enumerate() {
+        if stop.load(Ordering::Relaxed) {
+            return Err(GiStarError::Stopped);
+        }
+        let bins = i * steps..(i + 1) * steps;
+        let signs: Vec<i8> = bins
+            .clone()
+            .map(|bin| match (significant[bin], z[bin] > 0.0) {
+                (false, _) => 0,
+                (true, true) => 1,
+                (true, false) => -1,
+            })
+            .collect();
+        let trend = mann_kendall(&z[bins]);
+        cells.push(EmergingCell {
+            cell: *cell,
+            category: classify(&signs, &trend, alpha),
+            trend_z: trend.z,
+            trend_p: trend.p,
+            hot_steps: signs.iter().filter(|sign| **sign == 1).count(),
+            cold_steps: signs.iter().filter(|sign| **sign == -1).count(),
+        });
+    }
+    Ok(cells)
 }
 
 #[cfg(test)]
@@ -584,7 +670,8 @@ mod tests {
                     .collect()
             })
             .collect();
-        let result = emerging_hot_spots(&area, &series, 1, 1, 0.05).unwrap();
+        let result =
+            emerging_hot_spots(&area, &series, 1, 1, 0.05, &AtomicBool::new(false)).unwrap();
         let centre_result = result.iter().find(|cell| cell.cell == centre).unwrap();
         assert!(
             matches!(
@@ -600,5 +687,35 @@ mod tests {
             .filter(|cell| cell.category != Category::NoPattern)
             .count();
         assert_eq!(far, 0, "nothing far from the cluster has a pattern");
+        // Once its caller has gone, the analysis stops instead of running on.
+        assert_eq!(
+            emerging_hot_spots(&area, &series, 1, 1, 0.05, &AtomicBool::new(true)),
+            Err(GiStarError::Stopped)
+        );
+    }
+
+    #[test]
+    fn work_over_the_budget_is_refused_naming_the_limit_and_what_to_change() {
+        // A century of weeks at resolution 9 over a small town: billions of comparisons.
+        let refused = check_budget(333, 5_218, 1, 1).unwrap_err();
+        assert_eq!(
+            (refused.measure, refused.limit),
+            ("cells × steps²", MAX_TREND_WORK)
+        );
+        let message = refused.to_string();
+        assert!(
+            message.contains("500000000") && message.contains("coarser resolution"),
+            "{message}"
+        );
+        assert_eq!(
+            check_budget(2_001, 1_000, 1, 1).unwrap_err().measure,
+            "cells × steps"
+        );
+        assert_eq!(
+            check_budget(20_000, 100, 3, 12).unwrap_err().measure,
+            "cells × steps × k-ring cells × (time_lag + 1)"
+        );
+        // Ten years of months over a county at resolution 8 is within it.
+        assert_eq!(check_budget(4_000, 120, 1, 1), Ok(()));
     }
 }

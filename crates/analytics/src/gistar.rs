@@ -39,6 +39,9 @@ pub enum GiStarError {
     /// The neighbourhood size is outside 1 to 3.
     #[error("k = {0} is not supported: choose 1, 2 or 3")]
     RingSize(u32),
+    /// The analysis was stopped before it finished, because its caller has gone.
+    #[error("the analysis was stopped: its caller has gone")]
+    Stopped,
 }
 
 /// Below this many cells for each thread, splitting the work is not worth a thread.

@@ -32,6 +32,9 @@ pub enum ApiError {
     /// The body is larger than allowed (413 `payload_too_large`).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The body came too slowly, stalled or took too long (408 `request_timeout`).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The body's media type or encoding is not supported (415 `unsupported_media_type`).
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -66,6 +69,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::RequestTimeout(_) => "request_timeout",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::ExtractRefused(_) => "extract_refused",
             Self::NotFound(_) => "not_found",
@@ -85,6 +89,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ExtractRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,

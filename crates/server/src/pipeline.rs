@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::time::Duration;
 
 use actix_web::web::{Bytes, Payload};
 use atlas_domain::{AgeBand, Indicator, LocationRole, RecordKind, Sex};
@@ -17,6 +18,9 @@ use futures_util::StreamExt as _;
 use h3o::CellIndex;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::settings::IngestSettings;
 
 /// Rows sent from the parser to the COPY writer per message.
 const CHUNK_ROWS: usize = 1024;
@@ -82,6 +86,8 @@ pub struct Parsed {
 pub enum UploadFailure {
     /// The body grew past the limit.
     TooLarge(u64),
+    /// The body came too slowly, stalled or took too long; the reason names the setting.
+    TimedOut(String),
     /// The extract was refused whole.
     Refused(ExtractError),
     /// The database failed.
@@ -90,17 +96,64 @@ pub enum UploadFailure {
     Internal(String),
 }
 
-/// Streams `payload` through the parser into `load`. Returns what the parser found; the caller
-/// decides whether to commit.
+/// How long and how slowly an upload body may arrive (the `ingest.*` settings).
+struct Pace {
+    min_rate: u64,
+    window: Duration,
+    idle: Duration,
+    deadline: Duration,
+}
+
+impl Pace {
+    fn of(settings: &IngestSettings) -> Self {
+        Self {
+            min_rate: settings.min_body_bytes_per_sec,
+            window: Duration::from_secs(settings.body_rate_window_secs.max(1)),
+            idle: Duration::from_secs(settings.body_idle_timeout_secs.max(1)),
+            deadline: Duration::from_secs(settings.body_deadline_secs.max(1)),
+        }
+    }
+
+    fn idle(&self) -> String {
+        format!(
+            "the upload sent no data for {} s (ingest.body_idle_timeout_secs); nothing was stored",
+            self.idle.as_secs()
+        )
+    }
+
+    fn late(&self) -> String {
+        format!(
+            "the upload did not arrive whole within {} s (ingest.body_deadline_secs); nothing was \
+             stored",
+            self.deadline.as_secs()
+        )
+    }
+
+    fn slow(&self, received: u64, over: Duration) -> String {
+        #[allow(clippy::cast_precision_loss, reason = "a rate for a message")]
+        let rate = received as f64 / over.as_secs_f64();
+        format!(
+            "the upload arrived at {rate:.1} bytes a second over {:.0} s, slower than the {} bytes \
+             a second required (ingest.min_body_bytes_per_sec); nothing was stored",
+            over.as_secs_f64(),
+            self.min_rate
+        )
+    }
+}
+
+/// Streams `payload` through the parser into `load`, within the size and pace `settings`
+/// allow. Returns what the parser found; the caller decides whether to commit.
 pub async fn stream(
     mut payload: Payload,
     format: ExtractFormat,
     gzip: bool,
-    max_bytes: u64,
+    settings: &IngestSettings,
     key: PseudonymKey,
     placement: Placement,
     load: &mut BatchLoad,
 ) -> Result<Parsed, UploadFailure> {
+    let max_bytes = settings.max_upload_bytes;
+    let pace = Pace::of(settings);
     let (bytes_tx, bytes_rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
     let (rows_tx, mut rows_rx) = mpsc::channel::<Vec<Prepared>>(4);
     let placement = std::sync::Arc::new(placement);
@@ -114,7 +167,32 @@ pub async fn stream(
     let feed = async {
         let mut received = 0_u64;
         let mut parser_listening = true;
-        while let Some(chunk) = payload.next().await {
+        let deadline = Instant::now() + pace.deadline;
+        // The rate is averaged over windows of `pace.window`; time spent waiting for the
+        // parser is not the client's and is left out.
+        let (mut window_start, mut window_bytes) = (Instant::now(), 0_u64);
+        let cut = |reason: String| async {
+            let _ = bytes_tx
+                .send(Err(std::io::Error::other("the upload was cut")))
+                .await;
+            Err(UploadFailure::TimedOut(reason))
+        };
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return cut(pace.late()).await;
+            }
+            let Ok(next) =
+                tokio::time::timeout_at((now + pace.idle).min(deadline), payload.next()).await
+            else {
+                let reason = if Instant::now() >= deadline {
+                    pace.late()
+                } else {
+                    pace.idle()
+                };
+                return cut(reason).await;
+            };
+            let Some(chunk) = next else { break };
             let chunk = match chunk {
                 Ok(chunk) => chunk,
                 Err(err) => {
@@ -131,11 +209,21 @@ pub async fn stream(
                     .await;
                 return Err(UploadFailure::TooLarge(max_bytes));
             }
+            window_bytes += chunk.len() as u64;
+            let over = window_start.elapsed();
+            if over >= pace.window {
+                if u128::from(window_bytes) * 1000 < u128::from(pace.min_rate) * over.as_millis() {
+                    return cut(pace.slow(window_bytes, over)).await;
+                }
+                (window_start, window_bytes) = (Instant::now(), 0);
+            }
             // When the parser stops early (a refused extract) the rest of the body is read and
             // dropped, so the client receives the verdict rather than a broken connection.
+            let waited = Instant::now();
             if parser_listening && bytes_tx.send(Ok(chunk)).await.is_err() {
                 parser_listening = false;
             }
+            window_start += waited.elapsed();
         }
         drop(bytes_tx);
         Ok(())

@@ -91,6 +91,17 @@ pub struct IngestSettings {
     /// The server's own HMAC-SHA256 key (64 hexadecimal characters) with which every pseudonym
     /// is keyed again before it is stored. Secret. Uploads are refused while it is unset.
     pub pseudonym_key: Option<SecretString>,
+    /// The slowest an upload body may arrive, in bytes a second averaged over
+    /// `body_rate_window_secs`; a slower upload is cut with 408.
+    pub min_body_bytes_per_sec: u64,
+    /// The window, in seconds, over which `min_body_bytes_per_sec` is averaged.
+    pub body_rate_window_secs: u64,
+    /// The longest wait, in seconds, for the next chunk of an upload body before it is cut
+    /// with 408.
+    pub body_idle_timeout_secs: u64,
+    /// The longest an upload body may take to arrive whole, in seconds, before it is cut with
+    /// 408.
+    pub body_deadline_secs: u64,
 }
 
 /// The `[auth]` section: how bearer tokens are verified (see docs/access.md).

@@ -120,6 +120,13 @@ impl Column {
     }
 }
 
+/// The longest line of an extract, in bytes: longer lines refuse the extract before they are
+/// held in memory, so one endless line cannot grow the reader.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// The longest field of an extract, in bytes: no canonical field comes near it.
+pub const MAX_FIELD_BYTES: usize = 1024;
+
 /// Why a whole extract is refused. Nothing of a refused extract is stored, and no message
 /// repeats a value from the file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -180,6 +187,27 @@ pub enum ExtractError {
     MultilineField {
         /// Row number (the header is row 1).
         row: u64,
+    },
+    /// A line longer than [`MAX_LINE_BYTES`].
+    #[error("row {row} is longer than {limit} bytes, the most one line of an extract may hold")]
+    LineTooLong {
+        /// Row number (the header is row 1).
+        row: u64,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A field longer than [`MAX_FIELD_BYTES`].
+    #[error(
+        "row {row}, column `{column}`: the field is longer than {limit} bytes, the most one field \
+         may hold"
+    )]
+    FieldTooLong {
+        /// Row number (the header is row 1).
+        row: u64,
+        /// The column's name.
+        column: &'static str,
+        /// The limit, in bytes.
+        limit: usize,
     },
     /// Bytes that are not UTF-8.
     #[error("row {row} is not valid UTF-8: save the extract as UTF-8")]
@@ -314,12 +342,12 @@ pub struct ExtractReader<'a, R: Read> {
 
 enum Source<R: Read> {
     Csv {
-        reader: csv::Reader<R>,
+        reader: csv::Reader<LineLimit<R>>,
         columns: Vec<Column>,
         record: csv::ByteRecord,
     },
     Ndjson {
-        reader: BufReader<R>,
+        reader: BufReader<LineLimit<R>>,
         line: u64,
         buffer: Vec<u8>,
     },
@@ -331,6 +359,7 @@ impl<'a, R: Read> ExtractReader<'a, R> {
     /// # Errors
     /// [`ExtractError`] when the CSV header is unusable.
     pub fn new(reader: R, format: ExtractFormat, rules: Rules<'a>) -> Result<Self, ExtractError> {
+        let reader = LineLimit::new(reader, format == ExtractFormat::Csv);
         let source = match format {
             ExtractFormat::Csv => {
                 let mut reader = csv::ReaderBuilder::new()
@@ -388,14 +417,21 @@ impl<'a, R: Read> ExtractReader<'a, R> {
                 // Every field of every row is checked for identifiers and for line breaks, even
                 // in a row that is rejected for its shape.
                 for (index, field) in record.iter().enumerate() {
+                    let column = columns.get(index).map_or("row", |column| column.name());
+                    if field.contains(&b'\n') || field.contains(&b'\r') {
+                        return Err(ExtractError::MultilineField { row });
+                    }
+                    if field.len() > MAX_FIELD_BYTES {
+                        return Err(ExtractError::FieldTooLong {
+                            row,
+                            column,
+                            limit: MAX_FIELD_BYTES,
+                        });
+                    }
                     let text =
                         std::str::from_utf8(field).map_err(|_| ExtractError::NotUtf8 { row })?;
-                    let column = columns.get(index).map_or("row", |column| column.name());
                     if let Some(kind) = identifying_value(text) {
                         return Err(ExtractError::IdentifierValue { row, column, kind });
-                    }
-                    if text.contains(['\n', '\r']) {
-                        return Err(ExtractError::MultilineField { row });
                     }
                 }
                 if record.len() != columns.len() {
@@ -428,7 +464,7 @@ impl<'a, R: Read> ExtractReader<'a, R> {
                 buffer.clear();
                 if reader
                     .read_until(b'\n', buffer)
-                    .map_err(|err| ExtractError::Read(err.to_string()))?
+                    .map_err(|err| io_error(&err))?
                     == 0
                 {
                     return Ok(None);
@@ -482,8 +518,120 @@ fn read_error(err: csv::Error) -> ExtractError {
         csv::ErrorKind::Utf8 { pos, .. } => ExtractError::NotUtf8 {
             row: pos.as_ref().map_or(0, csv::Position::line),
         },
-        csv::ErrorKind::Io(io) => ExtractError::Read(io.to_string()),
+        csv::ErrorKind::Io(io) => io_error(io),
         _ => ExtractError::Read(err.to_string()),
+    }
+}
+
+/// A failed read: a line over [`MAX_LINE_BYTES`], or the bytes could not be read.
+fn io_error(err: &std::io::Error) -> ExtractError {
+    match err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<LongLine>())
+    {
+        Some(LongLine {
+            row,
+            multiline: true,
+        }) => ExtractError::MultilineField { row: *row },
+        Some(LongLine {
+            row,
+            multiline: false,
+        }) => ExtractError::LineTooLong {
+            row: *row,
+            limit: MAX_LINE_BYTES,
+        },
+        None => ExtractError::Read(err.to_string()),
+    }
+}
+
+/// The error a [`LineLimit`] reads with: the record starting at `row` passed
+/// [`MAX_LINE_BYTES`], on one line or (inside quotes) over several.
+#[derive(Debug, thiserror::Error)]
+#[error("row {row} is longer than {MAX_LINE_BYTES} bytes")]
+struct LongLine {
+    row: u64,
+    multiline: bool,
+}
+
+/// Where a CSV scanner is within a record, as far as line ends are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    /// At the start of a field.
+    FieldStart,
+    /// In a field without quotes.
+    Unquoted,
+    /// Inside quotes, where a line break does not end the record.
+    Quoted,
+    /// On a quote inside quotes: the closing one, or the first of an escaped pair.
+    QuoteInQuoted,
+}
+
+/// Passes bytes through and fails once one record grows past [`MAX_LINE_BYTES`], before the
+/// parser above it holds more of it. Records are lines; with `csv`, a line break inside quotes
+/// does not end one (so an unclosed quote cannot swallow the rest of the file into memory).
+struct LineLimit<R> {
+    inner: R,
+    csv: bool,
+    quoting: Quoting,
+    /// Line breaks read so far.
+    lines: u64,
+    /// The line (from 1) where the current record starts.
+    record_row: u64,
+    /// Bytes of the current record so far.
+    length: usize,
+}
+
+impl<R> LineLimit<R> {
+    fn new(inner: R, csv: bool) -> Self {
+        Self {
+            inner,
+            csv,
+            quoting: Quoting::FieldStart,
+            lines: 0,
+            record_row: 1,
+            length: 0,
+        }
+    }
+
+    /// Follows one byte; true when it ends the record.
+    fn ends_record(&mut self, byte: u8) -> bool {
+        if !self.csv {
+            return byte == b'\n';
+        }
+        let (next, ends) = match (self.quoting, byte) {
+            (Quoting::Quoted, b'"') => (Quoting::QuoteInQuoted, false),
+            (Quoting::Quoted, _) => (Quoting::Quoted, false),
+            (Quoting::FieldStart | Quoting::QuoteInQuoted, b'"') => (Quoting::Quoted, false),
+            (_, b',') => (Quoting::FieldStart, false),
+            (_, b'\n') => (Quoting::FieldStart, true),
+            _ => (Quoting::Unquoted, false),
+        };
+        self.quoting = next;
+        ends
+    }
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let count = self.inner.read(buffer)?;
+        for &byte in buffer.get(..count).unwrap_or_default() {
+            if byte == b'\n' {
+                self.lines += 1;
+            }
+            if self.ends_record(byte) {
+                self.record_row = self.lines + 1;
+                self.length = 0;
+            } else {
+                self.length += 1;
+                if self.length > MAX_LINE_BYTES {
+                    return Err(std::io::Error::other(LongLine {
+                        row: self.record_row,
+                        multiline: self.lines + 1 > self.record_row,
+                    }));
+                }
+            }
+        }
+        Ok(count)
     }
 }
 
@@ -557,10 +705,18 @@ fn ndjson_row(
     };
     let columns = header_columns(object.keys().map(String::as_str))?;
     for (column, value) in columns.iter().zip(object.values()) {
-        let kind = match value {
-            serde_json::Value::String(text) => identifying_value(text),
-            other => identifying_value(&other.to_string()),
+        let text = match value {
+            serde_json::Value::String(text) => std::borrow::Cow::Borrowed(text.as_str()),
+            other => std::borrow::Cow::Owned(other.to_string()),
         };
+        if text.len() > MAX_FIELD_BYTES {
+            return Err(ExtractError::FieldTooLong {
+                row,
+                column: column.name(),
+                limit: MAX_FIELD_BYTES,
+            });
+        }
+        let kind = identifying_value(&text);
         if let Some(kind) = kind {
             return Err(ExtractError::IdentifierValue {
                 row,

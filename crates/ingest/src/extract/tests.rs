@@ -576,3 +576,101 @@ fn the_tally_counts_quality_figures() {
     assert_eq!(tally.last_date, NaiveDate::from_ymd_opt(2024, 3, 5));
     assert_eq!(Tally::default().rejected_share(), 0.0);
 }
+
+#[test]
+fn an_endless_line_is_refused_without_being_held_and_a_long_field_is_named() {
+    let lookup = postcodes();
+    let rules = || Rules {
+        today: today(),
+        postcodes: &lookup,
+    };
+    // An endless header: refused once it passes the limit, not read to the end.
+    let endless = ExtractReader::new(std::io::repeat(b'a'), ExtractFormat::Csv, rules());
+    assert_eq!(
+        endless.err(),
+        Some(ExtractError::LineTooLong {
+            row: 1,
+            limit: MAX_LINE_BYTES
+        })
+    );
+    let header = b"subject,record_kind,occurred_on,postcode\n".to_vec();
+    let row = format!("{PSEUDONYM},incident,2024-01-01,FY1 1AA\n");
+    let mut text = header.clone();
+    text.extend(row.as_bytes());
+    let endless_row = std::io::Read::chain(text.as_slice(), std::io::repeat(b'b'));
+    let outcomes: Result<Vec<_>, _> = ExtractReader::new(endless_row, ExtractFormat::Csv, rules())
+        .unwrap()
+        .collect();
+    assert_eq!(
+        outcomes.unwrap_err(),
+        ExtractError::LineTooLong {
+            row: 3,
+            limit: MAX_LINE_BYTES
+        }
+    );
+    let ndjson = format!("{{\"subject\":\"{PSEUDONYM}\"}}\n\n");
+    let endless_line = std::io::Read::chain(ndjson.as_bytes(), std::io::repeat(b'c'));
+    let outcomes: Result<Vec<_>, _> =
+        ExtractReader::new(endless_line, ExtractFormat::Ndjson, rules())
+            .unwrap()
+            .collect();
+    assert_eq!(
+        outcomes.unwrap_err(),
+        ExtractError::LineTooLong {
+            row: 3,
+            limit: MAX_LINE_BYTES
+        }
+    );
+
+    // A field one byte over its limit, in a line well under the line's.
+    let mut text = header;
+    text.extend(
+        format!(
+            "{PSEUDONYM},{},2024-01-01,FY1 1AA\n",
+            "k".repeat(MAX_FIELD_BYTES + 1)
+        )
+        .as_bytes(),
+    );
+    assert_eq!(
+        read(ExtractFormat::Csv, &text).unwrap_err(),
+        ExtractError::FieldTooLong {
+            row: 2,
+            column: "record_kind",
+            limit: MAX_FIELD_BYTES
+        }
+    );
+    let long = format!("{{\"subject\":\"{}\"}}\n", "d".repeat(MAX_FIELD_BYTES + 1));
+    assert_eq!(
+        read(ExtractFormat::Ndjson, long.as_bytes()).unwrap_err(),
+        ExtractError::FieldTooLong {
+            row: 1,
+            column: "subject",
+            limit: MAX_FIELD_BYTES
+        }
+    );
+}
+
+#[test]
+fn an_unclosed_quote_before_megabytes_of_rows_is_refused_once_past_the_limit() {
+    let mut text = String::from("subject,record_kind,occurred_on,lat,lon\n");
+    text.push_str(&format!("{PSEUDONYM},incident,2024-03-05,53.8,\"-3.0\n"));
+    let rows = format!("{}\n", good_row("53.8,-3.0")).repeat(20_000);
+    let endless = std::io::Read::chain(text.as_bytes(), rows.as_bytes());
+    let lookup = postcodes();
+    let rules = Rules {
+        today: today(),
+        postcodes: &lookup,
+    };
+    let outcomes: Result<Vec<_>, _> = ExtractReader::new(endless, ExtractFormat::Csv, rules)
+        .unwrap()
+        .collect();
+    assert_eq!(
+        outcomes.unwrap_err(),
+        ExtractError::MultilineField { row: 2 }
+    );
+    // Quoted fields with commas and escaped quotes end their records as usual.
+    let quoted = format!(
+        "subject,record_kind,occurred_on,lat,lon\n{PSEUDONYM},\"incident\",\"2024-03-05\",\"53.8\",\"-3.0\"\n"
+    );
+    assert_eq!(csv(&quoted).unwrap().len(), 1);
+}

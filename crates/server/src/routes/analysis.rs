@@ -6,11 +6,13 @@ use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::header::ACCEPT;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_access::{RecordScope, Scope};
-use atlas_analytics::emerging::{MIN_STEPS, Step, cube, emerging_hot_spots};
+use atlas_analytics::emerging::{MIN_STEPS, Step, check_budget, cube, emerging_hot_spots};
 use atlas_analytics::gate::{self, closed_window};
 use atlas_analytics::gistar::{
     Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p, randomisation_p,
@@ -41,6 +43,16 @@ const MAX_PERMUTATION_WORK: usize = 50_000_000;
 const MAX_REGIONAL_QUARTERS: usize = 40;
 /// The seed of permutation tests: the same question always gets the same answer.
 const PERMUTATION_SEED: u64 = 20_261_128;
+
+/// Sets its flag when dropped: when the handler's future is dropped because the client has
+/// gone (or the handler is done), the computation watching the flag stops.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
 
 /// The query string, read key by key so that an unknown or repeated key is an error that names
 /// it (a misspelt filter must not silently widen the answer).
@@ -1193,6 +1205,8 @@ pub async fn emerging(
     let study_area = study_area(&database, code, question.resolution).await?;
     let resolution = h3_resolution(question.resolution)?;
     let filter = question.filter.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
     let outcome = web::block(move || -> Result<(Vec<NaiveDate>, usize, Vec<EmergingCellView>), String> {
         let matching = records.records.iter().filter(|record| filter.matches(record));
         let (earliest, latest) = matching.fold((None, None), |(low, high): (Option<NaiveDate>, Option<NaiveDate>), record| {
@@ -1213,6 +1227,7 @@ pub async fn emerging(
                 starts.len()
             ));
         }
+        check_budget(study_area.len(), starts.len(), k, time_lag).map_err(|err| err.to_string())?;
         let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
         let counts = cube(&records.records, resolution, &filter, &starts, step, by_subjects);
         let series: Vec<Vec<f64>> = area
@@ -1225,7 +1240,7 @@ pub async fn emerging(
                 )
             })
             .collect();
-        let cells = emerging_hot_spots(&area, &series, k, time_lag, alpha)
+        let cells = emerging_hot_spots(&area, &series, k, time_lag, alpha, &stop)
             .map_err(|err| err.to_string())?
             .into_iter()
             .map(|cell| EmergingCellView {

@@ -131,7 +131,8 @@ pub struct UploadQuery {
         (status = 200, body = BatchView, description = "The agency already uploaded this file: the existing batch"),
         (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody),
-        (status = 413, body = crate::error::ErrorBody),
+        (status = 408, body = crate::error::ErrorBody, description = "The body came too slowly, stalled or took too long (ingest.* settings); nothing was stored"),
+        (status = 413, body = crate::error::ErrorBody, description = "The body, its content or one line is larger than allowed; nothing was stored"),
         (status = 415, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody, description = "Refused whole: unusable, identifying, or too many rejected rows")
     )
@@ -193,7 +194,7 @@ pub async fn upload(
         payload,
         format,
         gzip,
-        settings.max_upload_bytes,
+        &settings,
         key,
         Placement::new(area),
         &mut load,
@@ -201,9 +202,16 @@ pub async fn upload(
     .await
     .map_err(|failure| match failure {
         UploadFailure::TooLarge(limit) => too_large(limit),
+        UploadFailure::TimedOut(reason) => {
+            authorized.note("cut", &reason);
+            ApiError::RequestTimeout(reason)
+        }
         UploadFailure::Refused(ExtractError::Read(reason)) => ApiError::BadRequest(format!(
             "the extract could not be read: {reason}; nothing was stored"
         )),
+        UploadFailure::Refused(err @ ExtractError::LineTooLong { .. }) => {
+            ApiError::PayloadTooLarge(format!("{err}; nothing was stored"))
+        }
         UploadFailure::Refused(err) => {
             ApiError::ExtractRefused(format!("{err}; nothing was stored"))
         }

@@ -517,3 +517,36 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[tokio::test]
+async fn emerging_work_over_the_budget_is_refused_naming_the_limit() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let path = format!("/api/v1/partnerships/{BLACKPOOL}/emerging");
+    // A century of weeks at resolution 9: billions of Mann–Kendall comparisons.
+    let century = format!("{path}?resolution=9&step=week&from=2000-01-01&to=2099-12-31");
+    let asked = app.get_as(&analyst, &century);
+    let response = tokio::time::timeout(std::time::Duration::from_secs(20), asked)
+        .await
+        .expect("refused at once, not computed");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    let message = body["message"].as_str().unwrap().to_owned();
+    for needed in [
+        "cells × steps²",
+        "500000000",
+        "coarser resolution",
+        "shorter period",
+    ] {
+        assert!(message.contains(needed), "{needed} missing from {message}");
+    }
+    // The same century in quarters at resolution 8 is within the budget.
+    let response = app
+        .get_as(
+            &analyst,
+            &format!("{path}?resolution=8&step=quarter&from=2000-01-01&to=2099-12-31"),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}

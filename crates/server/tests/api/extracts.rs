@@ -593,9 +593,9 @@ async fn multi_member_gzip_is_read_whole_and_a_gzip_bomb_is_stopped() {
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(json(response).await["rows_accepted"], 40);
 
-    // 20 MB of one endless field, compressed to a few kilobytes.
+    // 20 MB of short rows, compressed to a few kilobytes.
     let mut bomb = b"subject,record_kind,occurred_on,lat,lon\n".to_vec();
-    bomb.extend(std::iter::repeat_n(b'a', 20_000_000));
+    bomb.extend(b"a,b\n".repeat(5_000_000));
     let response = send(gzip(&bomb)).await.unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(app.count("SELECT count(*) FROM batches").await, 1);
@@ -634,4 +634,162 @@ async fn uploads_beyond_the_concurrency_limit_are_asked_to_retry() {
         .upload(agency, CSV, extract(20, 0), "/api/v1/extracts")
         .await;
     assert_eq!(after.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_line_or_a_field_over_the_limit_is_refused_naming_it_and_the_row() {
+    let (app, agency) = ready_app().await;
+    let gzip = |bytes: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let send = |content_type: &'static str, body: Vec<u8>| {
+        app.client
+            .post(app.url("/api/v1/extracts"))
+            .header("content-type", content_type)
+            .header("content-encoding", "gzip")
+            .bearer_auth(agency_token(agency))
+            .body(gzip(&body))
+            .send()
+    };
+    // Row 4 is one line of 8 MiB: a few kilobytes compressed.
+    let mut long_line = extract(2, 0);
+    long_line.extend(std::iter::repeat_n(b'a', 8 << 20));
+    long_line.push(b'\n');
+    let response = send(CSV, long_line).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let message = json(response).await["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("row 4") && message.contains("65536 bytes"),
+        "{message}"
+    );
+
+    let mut ndjson = String::new();
+    ndjson.push_str(&format!(
+        "{{\"subject\":\"{}\",\"record_kind\":\"incident\",\"occurred_on\":\"2024-02-01\",\"lat\":{},\"lon\":{}}}\n",
+        pseudonym(1),
+        BLACKPOOL.0,
+        BLACKPOOL.1
+    ));
+    ndjson.push_str(&format!("{{\"subject\":\"{}\"}}\n", "b".repeat(100_000)));
+    let response = send("application/x-ndjson", ndjson.into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let message = json(response).await["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("row 2") && message.contains("65536 bytes"),
+        "{message}"
+    );
+
+    // A field of 5,000 bytes in a line under the line limit.
+    let mut long_field = extract(2, 0);
+    long_field.extend(
+        format!(
+            "{},incident,2024-02-01,{},{},{},15\n",
+            pseudonym(9),
+            BLACKPOOL.0,
+            BLACKPOOL.1,
+            "x".repeat(5_000)
+        )
+        .into_bytes(),
+    );
+    let response = send(CSV, long_field).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let message = json(response).await["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("row 4")
+            && message.contains("`indicators`")
+            && message.contains("1024 bytes"),
+        "{message}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM batches").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 0);
+}
+
+/// Sends the first 100 bytes of an extract, then what `rest` yields at its own pace; returns
+/// the answer, if the client got one (status and message).
+async fn upload_paced(
+    app: &TestApp,
+    agency: uuid::Uuid,
+    rest: impl futures_util::Stream<Item = Vec<u8>> + Send + Sync + 'static,
+) -> Option<(StatusCode, String)> {
+    use futures_util::StreamExt as _;
+    let head = extract(30, 0)[..100].to_vec();
+    let body = futures_util::stream::once(async move { head })
+        .chain(rest)
+        .map(Ok::<_, std::io::Error>);
+    let response = app
+        .client
+        .post(app.url("/api/v1/extracts"))
+        .header("content-type", CSV)
+        .bearer_auth(agency_token(agency))
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .ok()?;
+    let status = response.status();
+    let message = json(response).await["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Some((status, message))
+}
+
+#[tokio::test]
+async fn slow_idle_and_endless_uploads_are_cut_releasing_their_slot_and_storing_nothing() {
+    let (app, agency) = ready_app_with(|settings| {
+        settings.ingest.max_concurrent_uploads = 1;
+        settings.ingest.min_body_bytes_per_sec = 100;
+        settings.ingest.body_rate_window_secs = 2;
+        settings.ingest.body_idle_timeout_secs = 2;
+        settings.ingest.body_deadline_secs = 4;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let pause = |millis| tokio::time::sleep(std::time::Duration::from_millis(millis));
+    // A byte every half second: slower than 100 bytes a second over 2 s.
+    let trickle = futures_util::stream::unfold((), move |()| async move {
+        pause(500).await;
+        Some((b"a".to_vec(), ()))
+    });
+    let (status, message) = upload_paced(&app, agency, trickle).await.expect("told why");
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(message.contains("100 bytes a second"), "{message}");
+    // Nothing after the first bytes: idle.
+    let idle = futures_util::stream::unfold((), move |()| async move {
+        pause(60_000).await;
+        Some((b"a".to_vec(), ()))
+    });
+    let (status, message) = upload_paced(&app, agency, idle).await.expect("told why");
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(message.contains("no data for 2 s"), "{message}");
+    // Fast enough, but endless: the overall deadline.
+    let endless = futures_util::stream::unfold((), move |()| async move {
+        pause(100).await;
+        Some((b"a,".repeat(200), ()))
+    });
+    let (status, message) = upload_paced(&app, agency, endless).await.expect("told why");
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(message.contains("within 4 s"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
+    // Each cut released its slot (the next would get 503 otherwise) and stored nothing.
+    assert_eq!(app.count("SELECT count(*) FROM batches").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 0);
+    let after = app
+        .upload(agency, CSV, extract(20, 0), "/api/v1/extracts")
+        .await;
+    assert_eq!(after.status(), StatusCode::CREATED);
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 20);
+    // Each cut upload left its own entry in the trail, saying why.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'extract.upload' \
+             AND outcome = 'failed' AND parameters ? 'cut'"
+        )
+        .await,
+        3
+    );
 }
