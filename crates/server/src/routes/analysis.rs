@@ -39,6 +39,10 @@ const GEO_JSON: &str = "application/geo+json";
 const MAX_PERMUTATIONS: u32 = 9_999;
 /// The most cells × permutations one request may ask for (a few seconds of work).
 const MAX_PERMUTATION_WORK: usize = 50_000_000;
+/// The false-discovery rates a regional analysis offers.
+const REGIONAL_ALPHAS: [f64; 3] = [0.01, 0.05, 0.1];
+/// The permutation counts a regional analysis offers.
+const REGIONAL_PERMUTATIONS: [u32; 2] = [0, 999];
 /// The most quarters one regional analysis may cover.
 const MAX_REGIONAL_QUARTERS: usize = 40;
 /// The seed of permutation tests: the same question always gets the same answer.
@@ -945,8 +949,8 @@ const FINE_FILTERS: [&str; 7] = [
         ("k" = Option<u32>, Query, description = "k-ring size 1 to 3 (default 1)"),
         ("kernel" = Option<String>, Query, description = "uniform (default), triangular or gaussian"),
         ("value" = Option<String>, Query, description = "records (default) or subjects"),
-        ("permutations" = Option<u32>, Query, description = "0 (default) to 9999 conditional permutations"),
-        ("alpha" = Option<f64>, Query, description = "false-discovery rate (default 0.05)"),
+        ("permutations" = Option<u32>, Query, description = "0 (default) or 999 conditional permutations"),
+        ("alpha" = Option<f64>, Query, description = "false-discovery rate: 0.01, 0.05 (default) or 0.1"),
         ("resolution" = Option<u8>, Query, description = "H3 resolution 5 to 9 (default 8)")
     ),
     responses(
@@ -973,6 +977,21 @@ pub async fn regional_hotspots(
         )));
     }
     let mut question = HotspotQuestion::parse(&request, authorized.record_scope())?;
+    // A free `alpha` or permutation count would let a caller bisect each cell's p-value out of
+    // its bin, and so the statistic it mixes the neighbours' counts into: a small menu only.
+    if !REGIONAL_ALPHAS.contains(&question.alpha) {
+        return Err(ApiError::BadRequest(format!(
+            "`alpha`: regional hotspots take 0.01, 0.05 or 0.1, since they are built on other \
+             partnerships' records (not {})",
+            question.alpha
+        )));
+    }
+    if !REGIONAL_PERMUTATIONS.contains(&question.permutations) {
+        return Err(ApiError::BadRequest(format!(
+            "`permutations`: regional hotspots take 0 or 999 (not {})",
+            question.permutations
+        )));
+    }
     let window = closed_window(
         Step::Quarter,
         question.grid.filter.from,

@@ -179,6 +179,14 @@ async fn regional_hotspots_refuse_filters_and_periods_that_have_not_ended() {
         ("sexes=F", "`sexes`: regional hotspots take no filters"),
         ("indicators=missing", "`indicators`"),
         ("age_bands=13-15", "`age_bands`"),
+        (
+            "alpha=0.0371",
+            "`alpha`: regional hotspots take 0.01, 0.05 or 0.1",
+        ),
+        (
+            "permutations=37",
+            "`permutations`: regional hotspots take 0 or 999",
+        ),
         (&format!("from={today}") as &str, "closed periods only"),
     ] {
         let response = app
