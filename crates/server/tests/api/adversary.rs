@@ -24,23 +24,6 @@ use crate::support::{TestApp, named_token, token};
 
 const LANCASHIRE: &str = "E10000017";
 
-/// The cells of `code`'s coverage at `resolution`: public reference geography (ONS).
-async fn coverage(app: &TestApp, code: &str, resolution: i16) -> BTreeSet<CellIndex> {
-    let client = atlas_store::connect_admin(&app.database_url(), std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-    client
-        .query(
-            "SELECT cell FROM partnership_cells WHERE partnership_code = $1 AND resolution = $2",
-            &[&code, &resolution],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| CellIndex::try_from(u64::try_from(row.get::<_, i64>(0)).unwrap()).unwrap())
-        .collect()
-}
-
 /// The victim: Lancashire's police, and the agreements that let Blackpool see Lancashire.
 struct Victim {
     app: TestApp,
@@ -65,8 +48,9 @@ async fn victim() -> Victim {
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
     // Lancashire's cells far from Blackpool, so the Gi* attack's cells see none of them.
-    let blackpool = coverage(&app, BLACKPOOL, 9).await;
-    let cells: Vec<CellIndex> = coverage(&app, LANCASHIRE, 9)
+    let blackpool = app.coverage(BLACKPOOL, 9).await;
+    let cells: Vec<CellIndex> = app
+        .coverage(LANCASHIRE, 9)
         .await
         .into_iter()
         .filter(|cell| !blackpool.contains(cell))
@@ -316,8 +300,8 @@ async fn regional_hotspots_cannot_be_inverted_to_the_neighbours_counts() {
             ("2024-03-25", 5),
         ])
         .await;
-    let own = coverage(&victim.app, BLACKPOOL, 8).await;
-    let lancashire = coverage(&victim.app, LANCASHIRE, 8).await;
+    let own = victim.app.coverage(BLACKPOOL, 8).await;
+    let lancashire = victim.app.coverage(LANCASHIRE, 8).await;
     let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
     let mut totals = Vec::new();
     for day in 20..=25 {

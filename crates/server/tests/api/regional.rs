@@ -16,22 +16,6 @@ use crate::support::{TestApp, token};
 
 const LANCASHIRE: &str = "E10000017";
 
-async fn coverage(app: &TestApp, code: &str, resolution: i16) -> BTreeSet<CellIndex> {
-    let client = atlas_store::connect_admin(&app.database_url(), std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-    client
-        .query(
-            "SELECT cell FROM partnership_cells WHERE partnership_code = $1 AND resolution = $2",
-            &[&code, &resolution],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| CellIndex::try_from(u64::try_from(row.get::<_, i64>(0)).unwrap()).unwrap())
-        .collect()
-}
-
 async fn upload(app: &TestApp, agency: uuid::Uuid, rows: &[(CellIndex, u32)], seed: u32) {
     let mut text = String::from("subject,record_kind,occurred_on,h3,indicators,age\n");
     let mut child = seed;
@@ -58,11 +42,11 @@ async fn upload(app: &TestApp, agency: uuid::Uuid, rows: &[(CellIndex, u32)], se
 async fn a_cluster_across_the_boundary_is_found_whole_once_the_neighbour_shares() {
     let Planted { app, police, .. } = planted().await;
     let (blackpool, lancashire) = (
-        coverage(&app, BLACKPOOL, 8).await,
-        coverage(&app, LANCASHIRE, 8).await,
+        app.coverage(BLACKPOOL, 8).await,
+        app.coverage(LANCASHIRE, 8).await,
     );
-    let lancashire_r9 = coverage(&app, LANCASHIRE, 9).await;
-    let blackpool_r9 = coverage(&app, BLACKPOOL, 9).await;
+    let lancashire_r9 = app.coverage(LANCASHIRE, 9).await;
+    let blackpool_r9 = app.coverage(BLACKPOOL, 9).await;
     // A Blackpool cell whose ring lies mostly in Lancashire.
     let across = |cell: &CellIndex| {
         cell.grid_disk::<Vec<_>>(1)

@@ -195,6 +195,30 @@ impl TestApp {
         client.query_one(sql, &[]).await.unwrap().get(0)
     }
 
+    /// The cells of `code`'s coverage at `resolution`: public reference geography.
+    pub async fn coverage(
+        &self,
+        code: &str,
+        resolution: i16,
+    ) -> std::collections::BTreeSet<h3o::CellIndex> {
+        let client =
+            atlas_store::connect_admin(&self.database_url, std::time::Duration::from_secs(5))
+                .await
+                .unwrap();
+        client
+            .query(
+                "SELECT cell FROM partnership_cells WHERE partnership_code = $1 AND resolution = $2",
+                &[&code, &resolution],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| {
+                h3o::CellIndex::try_from(u64::try_from(row.get::<_, i64>(0)).unwrap()).unwrap()
+            })
+            .collect()
+    }
+
     /// Registers a police force serving `partnerships` and returns its id.
     pub async fn register_agency(&self, name: &str, partnerships: &[&str]) -> uuid::Uuid {
         self.register_agency_of_kind(name, atlas_domain::AgencyKind::Police, partnerships)
