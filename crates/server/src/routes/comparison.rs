@@ -46,13 +46,6 @@ struct Member {
     period_populations: Vec<Option<i64>>,
 }
 
-/// A published figure in JSON: the number, or `"c"`.
-fn shown(figure: Shown) -> Value {
-    figure
-        .number()
-        .map_or_else(|| json!("c"), |value| json!(value))
-}
-
 impl Member {
     /// Records of each period, as shown.
     fn period_records(&self, periods: usize) -> Vec<Value> {
@@ -62,7 +55,7 @@ impl Member {
                 .iter()
                 .map(|row| json!(row.iter().sum::<u32>()))
                 .collect(),
-            Figures::Gated(summaries) => summaries.iter().map(|s| shown(s.records)).collect(),
+            Figures::Gated(summaries) => summaries.iter().map(|s| json!(s.records)).collect(),
             Figures::NotShared => vec![Value::Null; periods],
         }
     }
@@ -77,7 +70,7 @@ impl Member {
                 .collect(),
             Figures::Gated(summaries) => summaries
                 .iter()
-                .map(|s| (shown(s.children), s.children.number()))
+                .map(|s| (json!(s.children), s.children.number()))
                 .collect(),
             Figures::NotShared => vec![(Value::Null, None); periods],
         }
@@ -340,17 +333,17 @@ fn view(
                 json!(counts.children_overall),
             ),
             Figures::Gated(summaries) => (
-                shown(Shown::sum(summaries.iter().map(|s| s.records))),
+                json!(Shown::sum(summaries.iter().map(|s| s.records))),
                 (0..kinds.len())
                     .map(|kind| {
-                        shown(Shown::sum(
+                        json!(Shown::sum(
                             summaries.iter().map(|s| s.records_by_agency_kind[kind]),
                         ))
                     })
                     .collect(),
                 (0..indicators.len())
                     .map(|indicator| {
-                        shown(Shown::sum(
+                        json!(Shown::sum(
                             summaries.iter().map(|s| s.records_by_indicator[indicator]),
                         ))
                     })

@@ -5,7 +5,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use atlas_analytics::comparison::rate_per_10000;
-use atlas_analytics::gate::{self, PeriodSummary, Shown, ShownTable, THRESHOLD};
+use atlas_analytics::gate::{self, PeriodSummary, ShownTable, THRESHOLD};
 use atlas_domain::{AgencyKind, Indicator, StoredResolution};
 use atlas_store::Database;
 use atlas_store::populations::{self, PartnershipPopulation};
@@ -116,13 +116,6 @@ pub struct NewRelease {
     pub resolution: Option<u8>,
 }
 
-/// A published figure in JSON: the number, or `"c"` where suppressed.
-fn shown(value: Shown) -> Value {
-    value
-        .number()
-        .map_or_else(|| json!("c"), |value| json!(value))
-}
-
 /// The gated table and summary as they are published. The column and grand totals are the
 /// quarter's frozen summary's, the figures every other product of the quarter shows.
 fn content(
@@ -142,11 +135,11 @@ fn content(
         "columns": AgencyKind::ALL.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "rows": cells.iter().zip(table.cells().zip(table.row_totals())).map(|(cell, (values, total))| json!({
             "cell": cell.to_string(),
-            "values": values.map(shown).collect::<Vec<_>>(),
-            "total": shown(total),
+            "values": values.map(|figure| json!(figure)).collect::<Vec<_>>(),
+            "total": json!(total),
         })).collect::<Vec<_>>(),
-        "column_totals": frozen.records_by_agency_kind.iter().copied().map(shown).collect::<Vec<_>>(),
-        "grand_total": shown(frozen.records),
+        "column_totals": frozen.records_by_agency_kind.iter().copied().map(|figure| json!(figure)).collect::<Vec<_>>(),
+        "grand_total": json!(frozen.records),
         "summary": summary,
     })
 }
@@ -161,7 +154,7 @@ fn summary(summary: &PeriodSummary, population: Option<&PartnershipPopulation>) 
         .zip(population)
         .and_then(|(children, population)| rate_per_10000(children, population.population_0_17));
     json!({
-        "children": shown(summary.children),
+        "children": json!(summary.children),
         "rate_per_10000": rate,
         "population": population.map(|p| json!({
             "year": p.year,
@@ -172,7 +165,7 @@ fn summary(summary: &PeriodSummary, population: Option<&PartnershipPopulation>) 
         "records_by_indicator": Indicator::ALL
             .iter()
             .zip(&summary.records_by_indicator)
-            .map(|(indicator, value)| (indicator.to_string(), shown(*value)))
+            .map(|(indicator, value)| (indicator.to_string(), json!(*value)))
             .collect::<serde_json::Map<String, Value>>(),
     })
 }
