@@ -123,7 +123,7 @@ async fn populations_comparison_release_and_national_export() {
         .unwrap();
     assert_eq!(uploaded.status(), 201, "{}", uploaded.text().await.unwrap());
 
-    // The comparison: 40 children over 29,512 is 13.6 per 10,000.
+    // The comparison: 40 children in a quarter over 29,512 is 13.6 per 10,000, 54.2 a year.
     let ana = token("ana@blackpool", "partnership_analyst", BLACKPOOL, None);
     let comparison: Value = get_json(
         &server.url(&format!(
@@ -133,12 +133,13 @@ async fn populations_comparison_release_and_national_export() {
     )
     .await;
     assert_eq!(comparison["members"][0]["children"], 40);
-    assert_eq!(comparison["members"][0]["rate_per_10000"], 13.6);
+    assert_eq!(comparison["members"][0]["rate_per_10000"], 54.2);
+    assert_eq!(comparison["window"]["months"], 3);
     assert_eq!(comparison["members"][1]["code"], LANCASHIRE);
-    assert_eq!(
-        comparison["members"][1]["rate_per_10000"], 0.0,
-        "no children, a true zero"
-    );
+    // No agency contributes to Lancashire: no data, not a zero, and no rank.
+    assert_eq!(comparison["members"][1]["no_data"], true);
+    assert!(comparison["members"][1]["rate_per_10000"].is_null());
+    assert!(comparison["members"][1]["rank"].is_null());
     assert_eq!(comparison["rates_approximate"], false);
 
     // A comparator group instead of the neighbours: Rochdale, imported as a list.

@@ -79,6 +79,76 @@ pub fn rate_per_10000(children: u32, population: i64) -> Option<f64> {
         .then(|| (f64::from(children) * 10_000.0 / population as f64 * 10.0).round() / 10.0)
 }
 
+/// Which way a rate moved from one period to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// The rate rose by more than chance explains.
+    Up,
+    /// The rate fell by more than chance explains.
+    Down,
+    /// The change is within what chance explains at the test's level.
+    NoClearChange,
+}
+
+/// The significance level at which a change of rate is called up or down.
+pub const DIRECTION_ALPHA: f64 = 0.05;
+
+/// Whether `now` children out of `now_population` differ from `before` out of
+/// `before_population` by more than chance: the exact conditional test of two Poisson rates
+/// (given the total, `now` is binomial with the share of `now_population`; Przyborowski and
+/// Wilenski, 1940), two-sided at [`DIRECTION_ALPHA`], the p-value summing every outcome no more
+/// likely than the observed one (as R's `binom.test`). `None` without both populations.
+#[must_use]
+pub fn direction(
+    before: u32,
+    before_population: i64,
+    now: u32,
+    now_population: i64,
+) -> Option<Direction> {
+    if before_population <= 0 || now_population <= 0 {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss, reason = "populations are far below 2^52")]
+    let share = now_population as f64 / (now_population as f64 + before_population as f64);
+    let p_value = binomial_two_sided(now, before + now, share);
+    if p_value >= DIRECTION_ALPHA {
+        return Some(Direction::NoClearChange);
+    }
+    #[allow(clippy::cast_precision_loss, reason = "populations are far below 2^52")]
+    let rising =
+        f64::from(now) / now_population as f64 > f64::from(before) / before_population as f64;
+    Some(if rising {
+        Direction::Up
+    } else {
+        Direction::Down
+    })
+}
+
+/// The two-sided exact binomial p-value of `observed` successes in `trials` with probability
+/// `share`: the total probability of outcomes no more likely than the observed one.
+fn binomial_two_sided(observed: u32, trials: u32, share: f64) -> f64 {
+    if trials == 0 {
+        return 1.0;
+    }
+    let n = f64::from(trials);
+    let (ln_p, ln_q) = (share.ln(), (1.0 - share).ln());
+    let ln_pmf = |k: u32| {
+        let k = f64::from(k);
+        libm::lgamma(n + 1.0) - libm::lgamma(k + 1.0) - libm::lgamma(n - k + 1.0)
+            + k * ln_p
+            + (n - k) * ln_q
+    };
+    // Outcomes as likely as the observed one up to rounding count as no more likely.
+    let threshold = ln_pmf(observed) + 1e-7;
+    let p_value: f64 = (0..=trials)
+        .map(ln_pmf)
+        .filter(|ln| *ln <= threshold)
+        .map(f64::exp)
+        .sum();
+    p_value.min(1.0)
+}
+
 /// Ranks of rates, highest first (1 for the highest; equal rates share a rank); `None` where
 /// there is no rate.
 #[must_use]
@@ -100,6 +170,36 @@ pub fn ranks(rates: &[Option<f64>]) -> Vec<Option<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_exact_binomial_p_value_matches_r() {
+        // R's binom.test: 0.04138947 for 15 of 20 and 0.2631760 for 7 of 20 at 0.5; 3 of 10 at 0.2
+        // (asymmetric) is 0.4295747, the sum of the outcomes no more likely than 3 (computed
+        // exactly with Python's math.comb the same way).
+        assert!((binomial_two_sided(15, 20, 0.5) - 0.041_389_47).abs() < 1e-7);
+        assert!((binomial_two_sided(7, 20, 0.5) - 0.263_176_0).abs() < 1e-6);
+        assert!((binomial_two_sided(3, 10, 0.2) - 0.429_574_7).abs() < 1e-6);
+        assert!((binomial_two_sided(0, 0, 0.5) - 1.0).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn a_change_is_called_only_when_chance_does_not_explain_it() {
+        // 40 then 30 children in the same population: well within noise.
+        assert_eq!(
+            direction(40, 100_000, 30, 100_000),
+            Some(Direction::NoClearChange)
+        );
+        // 40 then 80: p < 0.001.
+        assert_eq!(direction(40, 100_000, 80, 100_000), Some(Direction::Up));
+        assert_eq!(direction(80, 100_000, 40, 100_000), Some(Direction::Down));
+        // The same count in a population half the size is a doubled rate.
+        assert_eq!(direction(60, 100_000, 60, 50_000), Some(Direction::Up));
+        assert_eq!(
+            direction(0, 100_000, 0, 100_000),
+            Some(Direction::NoClearChange)
+        );
+        assert_eq!(direction(5, 0, 5, 100), None);
+    }
     use crate::grid::Indicators;
     use atlas_domain::{LocationRole, RecordKind};
     use h3o::{LatLng, Resolution};

@@ -128,13 +128,23 @@ pub fn exports(
 ) -> BTreeMap<&'static str, String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let codes = ["E10000017", "E06000009", "E08000005"];
-    let cells: BTreeMap<&str, &[u64]> = codes
+    // Places are centres of cells wholly inside the boundary, so each lies inside it.
+    let cells: BTreeMap<&str, Vec<u64>> = codes
         .iter()
         .filter_map(|code| {
             areas
                 .iter()
                 .find(|area| area.code.as_str() == *code)
-                .map(|area| (*code, area.coverage.cells(StoredResolution::FINEST)))
+                .map(|area| {
+                    let whole = area
+                        .coverage
+                        .cells(StoredResolution::FINEST)
+                        .iter()
+                        .copied()
+                        .filter(|cell| area.coverage.is_whole(*cell))
+                        .collect();
+                    (*code, whole)
+                })
         })
         .collect();
     let start = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or(NaiveDate::MIN);

@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use atlas_ingest::extract::{ExtractFormat, ExtractReader, Rules};
+use atlas_ingest::extract::{ExtractFormat, ExtractReader, PostcodePlace, Rules};
 use atlas_ingest::pseudonym::PseudonymKey;
 use atlas_ingest::pseudonymise::{Profile, pseudonymise};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use h3o::{CellIndex, LatLng, Resolution};
+use h3o::{LatLng, Resolution};
 
 const ROWS: usize = 1_000_000;
 
@@ -72,7 +72,7 @@ fn benches(c: &mut Criterion) {
     });
     let csv = canonical_csv();
     let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
-    let postcodes: HashMap<String, CellIndex> = HashMap::new();
+    let postcodes: HashMap<String, PostcodePlace> = HashMap::new();
     group.bench_function("read_and_validate_canonical_csv", |b| {
         b.iter(|| {
             let rules = Rules {

@@ -42,20 +42,27 @@ pub struct ReferenceArea {
 
 /// The H3 cells that cover an area at every stored resolution.
 ///
-/// At the finest resolution a cell belongs to the area when its centre lies inside the boundary,
-/// so areas that tile the country without overlap get disjoint coverages. Each coarser
-/// resolution holds the parents of the finest cells, so a coarse cell on a border belongs to
-/// every area that has a fine cell inside it.
+/// At the finest resolution a cell belongs to the area when any part of it lies inside the
+/// boundary, so every point of the area is in a covered cell and a cell on a border belongs to
+/// both areas (each counts only the records placed in it, [`crate::placement`]). Cells lying
+/// wholly inside the boundary are marked, so most records are placed without geometry. Each
+/// coarser resolution holds the parents of the finest cells.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Coverage {
     /// Sorted, distinct cells per resolution, coarsest first.
     by_resolution: Vec<(StoredResolution, Vec<u64>)>,
+    /// The finest cells wholly inside the boundary, sorted.
+    whole: Vec<u64>,
 }
 
 impl Coverage {
-    /// Builds a coverage from the cells at the finest resolution.
+    /// Builds a coverage from the cells at the finest resolution and those of them lying wholly
+    /// inside the boundary.
     #[must_use]
-    pub fn from_finest_cells(cells: impl IntoIterator<Item = CellIndex>) -> Self {
+    pub fn from_finest_cells(
+        cells: impl IntoIterator<Item = CellIndex>,
+        whole: impl IntoIterator<Item = CellIndex>,
+    ) -> Self {
         let finest: BTreeSet<CellIndex> = cells.into_iter().collect();
         let by_resolution = StoredResolution::all()
             .map(|resolution| {
@@ -68,7 +75,17 @@ impl Coverage {
                 (resolution, cells.into_iter().collect())
             })
             .collect();
-        Self { by_resolution }
+        let whole: BTreeSet<u64> = whole.into_iter().map(u64::from).collect();
+        Self {
+            by_resolution,
+            whole: whole.into_iter().collect(),
+        }
+    }
+
+    /// Whether a finest-resolution cell lies wholly inside the boundary.
+    #[must_use]
+    pub fn is_whole(&self, cell: u64) -> bool {
+        self.whole.binary_search(&cell).is_ok()
     }
 
     /// The cells at one resolution, sorted.
@@ -294,7 +311,11 @@ fn read_area(feature: Feature, fields: &BoundaryFields) -> Result<ReferenceArea,
     })
 }
 
-fn to_multipolygon(geometry: &geojson::Geometry) -> Result<MultiPolygon, String> {
+/// Converts a GeoJSON Polygon or MultiPolygon (WGS84) into polygons, checking every ring.
+///
+/// # Errors
+/// A message naming what is wrong with the geometry.
+pub fn to_multipolygon(geometry: &geojson::Geometry) -> Result<MultiPolygon, String> {
     let converted = geo::Geometry::<f64>::try_from(geometry.clone())
         .map_err(|err| format!("unreadable geometry: {err}"))?;
     let polygons = match converted {
@@ -337,20 +358,23 @@ fn geometry_kind(geometry: &geo::Geometry<f64>) -> &'static str {
     }
 }
 
-/// Computes the coverage of a boundary: cells at the finest resolution whose centres lie inside
-/// it, and their parents. A boundary too small to hold any cell centre is covered by the cell
-/// holding its centroid, so every area has at least one cell.
+/// Computes the coverage of a boundary: cells at the finest resolution that any part of it
+/// touches, which of them lie wholly inside it, and their parents. A boundary smaller than a cell
+/// is covered by the cell holding it.
 ///
 /// # Errors
 /// A message when h3o finds the geometry invalid (for example a ring that is not closed).
 pub fn cover(polygons: &MultiPolygon) -> Result<Coverage, String> {
-    let mut tiler = TilerBuilder::new(Resolution::Nine)
-        .containment_mode(ContainmentMode::ContainsCentroid)
-        .build();
-    tiler
-        .add_batch(polygons.clone())
-        .map_err(|err| format!("invalid geometry: {err}"))?;
-    let mut cells: Vec<CellIndex> = tiler.into_coverage().collect();
+    let tile = |mode| {
+        let mut tiler = TilerBuilder::new(Resolution::Nine)
+            .containment_mode(mode)
+            .build();
+        tiler
+            .add_batch(polygons.clone())
+            .map_err(|err| format!("invalid geometry: {err}"))?;
+        Ok::<Vec<CellIndex>, String>(tiler.into_coverage().collect())
+    };
+    let mut cells = tile(ContainmentMode::Covers)?;
     if cells.is_empty() {
         let centroid = polygons
             .centroid()
@@ -359,7 +383,10 @@ pub fn cover(polygons: &MultiPolygon) -> Result<Coverage, String> {
             .map_err(|err| format!("invalid centroid: {err}"))?;
         cells.push(point.to_cell(Resolution::Nine));
     }
-    Ok(Coverage::from_finest_cells(cells))
+    Ok(Coverage::from_finest_cells(
+        cells,
+        tile(ContainmentMode::ContainsBoundary)?,
+    ))
 }
 
 /// Reads a `code,neighbour_code` table (header required, extra columns ignored). Every code must
@@ -441,13 +468,17 @@ fn open_table<R: Read>(
     Ok((csv, columns))
 }
 
-/// One postcode of the ONS Postcode Directory and the resolution-9 cell of its grid reference.
+/// One postcode of the ONS Postcode Directory: the resolution-9 cell of its grid reference and
+/// its upper-tier local authority when the directory gives one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostcodeCell {
     /// The postcode, upper case without spaces (`FY11AA`).
     pub postcode: String,
     /// The H3 cell at resolution 9.
     pub cell: u64,
+    /// The postcode's upper-tier local authority (column `utla`), which decides its partnership
+    /// whichever side of a generalised boundary its grid reference falls.
+    pub authority: Option<GssCode>,
 }
 
 /// What reading a postcode directory found.
@@ -459,8 +490,9 @@ pub struct PostcodeFile {
     pub without_grid_reference: u64,
 }
 
-/// Reads ONS Postcode Directory rows (`pcd,oseast1m,osnrth1m,...`; other columns ignored),
-/// converting each British National Grid reference to its resolution-9 cell.
+/// Reads ONS Postcode Directory rows (`pcd,oseast1m,osnrth1m,...`, and `utla` when present;
+/// other columns ignored), converting each British National Grid reference to its resolution-9
+/// cell.
 ///
 /// # Errors
 /// [`ReferenceError::Postcode`] naming the line of a missing column, a malformed postcode or a
@@ -471,6 +503,10 @@ pub fn read_postcodes(reader: impl Read) -> Result<PostcodeFile, ReferenceError>
             ReferenceError::Postcode { line, reason }
         })?;
     let (pcd, easting, northing) = (columns[0], columns[1], columns[2]);
+    let authority_column = csv
+        .headers()
+        .ok()
+        .and_then(|headers| headers.iter().position(|h| h.eq_ignore_ascii_case("utla")));
     let mut file = PostcodeFile::default();
     for record in csv.records() {
         let record = record.map_err(|err| ReferenceError::Postcode {
@@ -499,9 +535,14 @@ pub fn read_postcodes(reader: impl Read) -> Result<PostcodeFile, ReferenceError>
         let (lat, lon) = crate::bng::to_wgs84(east, north);
         let cell = LatLng::new(lat, lon)
             .map_err(|err| error(format!("the grid reference is not usable: {err}")))?;
+        let authority = match authority_column.and_then(|column| record.get(column)) {
+            None | Some("") => None,
+            Some(code) => Some(GssCode::parse(code).map_err(|err| error(format!("utla: {err}")))?),
+        };
         file.postcodes.push(PostcodeCell {
             postcode,
             cell: u64::from(cell.to_cell(Resolution::Nine)),
+            authority,
         });
     }
     Ok(file)
@@ -542,8 +583,9 @@ mod tests {
         assert_eq!(areas[1].name, "Lancashire");
         let coverage = &areas[0].coverage;
         let finest = coverage.cells(StoredResolution::FINEST);
-        // About 0.04° x 0.04° at 54° N is about 11.7 km², and a resolution-9 cell about 0.105 km².
-        assert!((90..140).contains(&finest.len()), "{} cells", finest.len());
+        // About 0.04° x 0.04° at 54° N is about 11.7 km², and a resolution-9 cell about 0.105 km²:
+        // about 110 cells inside, and the ring of cells the edges cross.
+        assert!((130..180).contains(&finest.len()), "{} cells", finest.len());
         for resolution in StoredResolution::all() {
             let cells = coverage.cells(resolution);
             assert!(!cells.is_empty());
@@ -659,21 +701,35 @@ mod tests {
     }
 
     #[test]
-    fn england_tiles_into_disjoint_finest_coverages() {
+    fn england_tiles_into_coverages_sharing_only_border_cells() {
         let text = include_str!("../../../data/reference/utla_boundaries_england.geojson");
         let areas = read(text).unwrap();
         assert_eq!(areas.len(), 153);
-        let mut all = HashSet::new();
-        let mut total = 0;
+        let mut owners: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+        let mut whole = HashSet::new();
         for area in &areas {
             let cells = area.coverage.cells(StoredResolution::FINEST);
             assert!(!cells.is_empty(), "{} has no cells", area.code);
-            total += cells.len();
-            all.extend(cells.iter().copied());
+            for cell in cells {
+                *owners.entry(*cell).or_default() += 1;
+                if area.coverage.is_whole(*cell) {
+                    assert!(whole.insert(*cell), "a whole cell belongs to two areas");
+                }
+            }
         }
-        assert_eq!(all.len(), total, "a resolution-9 cell belongs to two areas");
-        // England is about 130,000 km²; resolution-9 cells near 53° N are about 0.094 km².
-        assert!((1_200_000..1_500_000).contains(&total), "{total} cells");
+        assert!(
+            whole.iter().all(|cell| owners[cell] == 1),
+            "a cell wholly inside one area is in another's coverage"
+        );
+        let shared = owners.values().filter(|count| **count > 1).count();
+        let total: usize = owners.values().sum();
+        // England is about 130,000 km²; resolution-9 cells near 53° N are about 0.094 km²; the
+        // cells along borders and coasts come on top.
+        assert!((1_300_000..1_700_000).contains(&total), "{total} cells");
+        assert!(
+            shared > 10_000 && shared < total / 10,
+            "{shared} shared cells"
+        );
     }
 
     #[test]
@@ -742,19 +798,23 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
         #[test]
-        fn every_finest_cell_centre_lies_inside_its_boundary(
+        fn every_point_inside_a_boundary_lies_in_a_covered_cell(
             west in -5.0..1.0_f64,
             south in 50.0..55.0_f64,
             size in 0.005..0.05_f64,
+            points in proptest::collection::vec((0.0..1.0_f64, 0.0..1.0_f64), 50),
         ) {
             let areas = read(&collection(&[square("E06000001", "Square", west, south, size)])).unwrap();
-            let finest = areas[0].coverage.cells(StoredResolution::FINEST);
-            prop_assert!(!finest.is_empty());
-            if finest.len() > 1 {
-                for cell in finest {
-                    let centre = LatLng::from(CellIndex::try_from(*cell).unwrap());
-                    prop_assert!((west..=west + size).contains(&centre.lng()));
-                    prop_assert!((south..=south + size).contains(&centre.lat()));
+            let coverage = &areas[0].coverage;
+            let finest = coverage.cells(StoredResolution::FINEST);
+            for (x, y) in points {
+                let cell = LatLng::new(south + y * size, west + x * size).unwrap().to_cell(Resolution::Nine);
+                prop_assert!(finest.binary_search(&u64::from(cell)).is_ok());
+            }
+            for cell in finest.iter().filter(|cell| coverage.is_whole(**cell)) {
+                for vertex in CellIndex::try_from(*cell).unwrap().boundary().iter() {
+                    prop_assert!((west..=west + size).contains(&vertex.lng()));
+                    prop_assert!((south..=south + size).contains(&vertex.lat()));
                 }
             }
         }

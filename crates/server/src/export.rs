@@ -4,7 +4,7 @@
 
 use atlas_analytics::comparison::rate_per_10000;
 use atlas_domain::{AgencyKind, GssCode};
-use atlas_store::{Database, StoreError, partnerships, populations};
+use atlas_store::{Database, StoreError, batches, partnerships, populations};
 use chrono::{Datelike as _, Months, NaiveDate};
 
 use crate::analysis::RecordCache;
@@ -45,7 +45,8 @@ pub struct ExportRow {
     pub value: String,
     /// `approximate` where the population (and so the rate) is an approximation; `revised`
     /// where the figure comes from a revision of the quarter's frozen summary
-    /// (docs/privacy.md, "Frozen products"); both separated by `; `, or empty.
+    /// (docs/privacy.md, "Frozen products"); both separated by `; `, or empty; [`NO_DATA`] where
+    /// no agency contributed records for the quarter (its figures are then `x`, never zero).
     pub note: &'static str,
 }
 
@@ -68,6 +69,9 @@ pub fn quarter(period: &str) -> Option<(NaiveDate, NaiveDate)> {
     Some((first, last))
 }
 
+/// The note on a partnership's figures for a quarter to which no agency contributed records.
+pub const NO_DATA: &str = "no data: no agency contributed records for this quarter";
+
 /// Every partnership's figures for `period` (a quarter that [`quarter`] accepts and that has
 /// ended), sorted by GSS code, from the partnerships' frozen summaries (docs/privacy.md,
 /// "Frozen products"): records in all and by agency kind, distinct children, the child
@@ -85,12 +89,14 @@ pub async fn national(
 ) -> Result<Vec<ExportRow>, StoreError> {
     let window = closed_quarter(period, today).map_err(StoreError::Invalid)?;
     let from = window.first();
-    let (all, mut populations) = {
+    let (all, mut populations, contributed) = {
         let mut conn = database.connection().await?;
         let all = partnerships::list(&mut conn).await?;
         let codes: Vec<String> = all.iter().map(|p| p.code.clone()).collect();
         let populations = populations::of_partnerships(&mut conn, &codes).await?;
-        (all, populations)
+        let contributed =
+            batches::contributed_periods(&mut conn, &codes, &window.starts, window.last).await?;
+        (all, populations, contributed)
     };
     let codes: Vec<GssCode> = all
         .iter()
@@ -112,6 +118,33 @@ pub async fn national(
             value,
             note,
         };
+        let known = populations.remove(&partnership.code).unwrap_or_default();
+        let population = populations::for_year(&known, from.year()).cloned();
+        let approximate = population.as_ref().is_some_and(|p| p.approximate);
+        let population_row = row(
+            "population_0_17",
+            "all",
+            population
+                .as_ref()
+                .map_or_else(|| "x".to_owned(), |p| p.population_0_17.to_string()),
+            if approximate { "approximate" } else { "" },
+        );
+        if !contributed
+            .get(&partnership.code)
+            .is_some_and(|periods| periods.iter().any(|contributed| *contributed))
+        {
+            // No agency contributed records for the quarter: not available, never zero.
+            let no_data =
+                |measure, breakdown: &str| row(measure, breakdown, "x".to_owned(), NO_DATA);
+            rows.push(no_data("records", "all"));
+            for kind in AgencyKind::ALL {
+                rows.push(no_data("records", &kind.to_string()));
+            }
+            rows.push(no_data("children", "all"));
+            rows.push(population_row);
+            rows.push(no_data("rate_per_10000", "all"));
+            continue;
+        }
         let revised = if summary.revised { "revised" } else { "" };
         rows.push(row("records", "all", summary.records.to_string(), revised));
         for (kind, value) in AgencyKind::ALL.iter().zip(&summary.records_by_agency_kind) {
@@ -128,23 +161,13 @@ pub async fn national(
             summary.children.to_string(),
             revised,
         ));
-        let known = populations.remove(&partnership.code).unwrap_or_default();
-        let population = populations::for_year(&known, from.year()).cloned();
-        let approximate = population.as_ref().is_some_and(|p| p.approximate);
         let note = match (approximate, summary.revised) {
             (true, true) => "approximate; revised",
             (true, false) => "approximate",
             (false, true) => "revised",
             (false, false) => "",
         };
-        rows.push(row(
-            "population_0_17",
-            "all",
-            population
-                .as_ref()
-                .map_or_else(|| "x".to_owned(), |p| p.population_0_17.to_string()),
-            if approximate { "approximate" } else { "" },
-        ));
+        rows.push(population_row);
         let rate = match (summary.children.number(), &population) {
             (None, _) => "c".to_owned(),
             (Some(children), Some(population)) => {

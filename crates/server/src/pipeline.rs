@@ -11,10 +11,13 @@ use atlas_domain::{AgeBand, Indicator, LocationRole, RecordKind, Sex};
 use atlas_ingest::extract::{
     ExtractError, ExtractFormat, ExtractReader, Rejection, RowOutcome, Rules, Tally,
 };
+use atlas_ingest::placement::{CoveredCell, PostcodePlace, Territory};
 use atlas_ingest::pseudonym::PseudonymKey;
+use atlas_ingest::reference::to_multipolygon;
 use atlas_store::batches::{AgencyArea, BatchLoad, RejectionRow, StoredRecord};
 use chrono::NaiveDate;
 use futures_util::StreamExt as _;
+use geo::MultiPolygon;
 use h3o::CellIndex;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
@@ -38,38 +41,87 @@ struct Prepared {
     sex: Option<Sex>,
 }
 
-/// Where the agency may put records: resolution-9 cells to the index of a partnership code, and
-/// the postcodes that lie in them.
+/// Where the agency may put records: its territory (the partnerships it serves, their coverage
+/// and every boundary nearby, [`atlas_ingest::placement`]) and the postcodes of its partnerships.
 pub struct Placement {
-    codes: Vec<String>,
-    cells: HashMap<u64, usize>,
-    postcodes: HashMap<String, CellIndex>,
+    territory: Territory,
+    postcodes: HashMap<String, PostcodePlace>,
 }
 
 impl Placement {
-    /// Builds the lookups from the agency's area.
+    /// Builds the territory and postcode lookup from the agency's area. A stored boundary that
+    /// cannot be read leaves its partnership placed by coverage alone, with a warning.
     #[must_use]
     pub fn new(area: AgencyArea) -> Self {
-        let AgencyArea { cells, postcodes } = area;
-        let postcodes = postcodes
+        let AgencyArea {
+            served,
+            cells,
+            others,
+            postcodes,
+        } = area;
+        let codes: Vec<String> = served.iter().map(|(code, _)| code.clone()).collect();
+        let index = |code: &str| {
+            codes
+                .binary_search_by(|known| known.as_str().cmp(code))
+                .ok()
+        };
+        let served = served
             .into_iter()
-            .filter_map(|(postcode, cell)| {
-                CellIndex::try_from(cell).ok().map(|cell| (postcode, cell))
+            .map(|(code, boundaries)| {
+                let polygons = polygons(&code, &boundaries);
+                (code, polygons)
             })
             .collect();
-        let mut codes: Vec<String> = cells.values().cloned().collect();
-        codes.sort();
-        codes.dedup();
-        let cells = cells
+        let cells: Vec<CoveredCell> = cells
             .into_iter()
-            .map(|(cell, code)| (cell, codes.binary_search(&code).unwrap_or_default()))
+            .filter_map(|covered| {
+                Some(CoveredCell {
+                    cell: covered.cell,
+                    area: index(&covered.partnership)?,
+                    whole: covered.whole,
+                })
+            })
+            .collect();
+        let others: Vec<MultiPolygon> = others
+            .iter()
+            .filter_map(|boundary| {
+                polygons("a neighbouring partnership", std::slice::from_ref(boundary))
+            })
+            .collect();
+        let postcodes = postcodes
+            .into_iter()
+            .filter_map(|postcode| {
+                let place = PostcodePlace {
+                    cell: CellIndex::try_from(postcode.cell).ok()?,
+                    area: postcode.partnership.as_deref().and_then(index),
+                };
+                Some((postcode.postcode, place))
+            })
             .collect();
         Self {
-            codes,
-            cells,
+            territory: Territory::new(served, cells, &others),
             postcodes,
         }
     }
+}
+
+/// The union of an area's stored boundaries, or `None` (with a warning) when there are none or
+/// one cannot be read.
+fn polygons(code: &str, boundaries: &[serde_json::Value]) -> Option<MultiPolygon> {
+    let mut all = MultiPolygon::new(Vec::new());
+    for boundary in boundaries {
+        let read = serde_json::from_value::<geojson::Geometry>(boundary.clone())
+            .map_err(|err| err.to_string())
+            .and_then(|geometry| to_multipolygon(&geometry));
+        match read {
+            Ok(polygons) => all.0.extend(polygons),
+            Err(err) => {
+                tracing::warn!(%code, %err, "a stored boundary cannot be read; placing by coverage");
+                return None;
+            }
+        }
+    }
+    (!all.0.is_empty()).then_some(all)
 }
 
 /// What the parser found.
@@ -157,7 +209,7 @@ pub async fn stream(
     let (bytes_tx, bytes_rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
     let (rows_tx, mut rows_rx) = mpsc::channel::<Vec<Prepared>>(4);
     let placement = std::sync::Arc::new(placement);
-    let codes = placement.codes.clone();
+    let codes = placement.territory.codes().to_vec();
     let parser = tokio::task::spawn_blocking(move || {
         parse(
             bytes_rx, format, gzip, max_bytes, &key, &placement, &rows_tx,
@@ -306,14 +358,14 @@ fn parse(
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
     for outcome in ExtractReader::new(&mut hashing, format, rules).map_err(failure)? {
         let outcome = match outcome.map_err(failure)? {
-            RowOutcome::Accepted(record) => match placement.cells.get(&u64::from(record.cell)) {
-                Some(&partnership) => {
+            RowOutcome::Accepted(record) => match placement.territory.place(record.location) {
+                Ok(placed) => {
                     chunk.push(Prepared {
-                        partnership,
+                        partnership: placed.area,
                         subject: key.sign(&record.subject),
                         record_kind: record.record_kind,
                         occurred_on: record.occurred_on,
-                        cell: u64::from(record.cell),
+                        cell: u64::from(placed.cell),
                         location_role: record.location_role,
                         indicators: record.indicators.clone(),
                         age_band: record.age_band,
@@ -328,10 +380,10 @@ fn parse(
                     }
                     RowOutcome::Accepted(record)
                 }
-                None => RowOutcome::Rejected(vec![Rejection {
+                Err(unplaced) => RowOutcome::Rejected(vec![Rejection {
                     row: record.row,
                     field: "location",
-                    reason: "outside the area of every partnership your agency serves".to_owned(),
+                    reason: unplaced.to_string(),
                 }]),
             },
             rejected @ RowOutcome::Rejected(_) => rejected,

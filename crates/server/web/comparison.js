@@ -26,10 +26,11 @@ function svg(tag, attributes = {}, ...children) {
   return element;
 }
 
-const ARROWS = { up: '▲ up', down: '▼ down', 'no change': '► no change' };
+const ARROWS = { up: '▲ up', down: '▼ down', no_clear_change: '► no clear change' };
 
-/** The rate of a period, `c` where its numerator was suppressed. */
+/** The rate of a period, `c` where its numerator was suppressed, "no data" where no agency contributed. */
 function rateOf(period) {
+  if (period.no_data) return 'no data';
   if (period.rate_per_10000 !== null && period.rate_per_10000 !== undefined) return published(period.rate_per_10000, 1);
   return published(period.children === 'c' ? 'c' : null);
 }
@@ -73,7 +74,7 @@ function chart(members) {
   const key = el('ul', { className: 'chart-key' }, ...members.map((member, index) => el('li', {},
     el('span', { className: 'swatch line', style: `border-top: 3px ${lineStyle(index).dash ? 'dashed' : 'solid'} ${lineStyle(index).colour}` }),
     ` ${member.name}${member.role === 'self' ? ' (this partnership)' : ''}`)));
-  return el('figure', {}, figure, key, el('figcaption', {}, 'Rate of distinct children with records per 10,000 children aged 0–17'));
+  return el('figure', {}, figure, key, el('figcaption', {}, 'Rate of distinct children with records per 10,000 children aged 0–17, annualised'));
 }
 
 function members(answer) {
@@ -82,20 +83,20 @@ function members(answer) {
     return [
       el('span', { dataset: { member: member.code } }, `${member.name}${member.role === 'self' ? ' (this partnership)' : ''}${member.figures_shared === false ? ' (figures not shared: no agreement)' : ''}`),
       member.population ? `${member.population.children_0_17}${member.population.approximate ? ' (approx.)' : ''}` : '–',
-      published(member.records),
-      published(member.children),
-      published(member.rate_per_10000, 1),
+      member.no_data ? 'no data' : published(member.records),
+      member.no_data ? 'no data' : published(member.children),
+      member.no_data ? 'no data' : published(member.rate_per_10000, 1),
       published(member.rank),
       published(member.difference_from_group_mean, 1),
       latest.direction ? ARROWS[latest.direction] : '–',
     ];
   });
-  const overall = table(['Partnership', 'Children 0–17', 'Records', 'Distinct children', 'Rate per 10,000', 'Rank', 'Difference from group mean', 'Direction (last period)'], rows,
-    `${answer.from} to ${answer.to} (closed periods${answer.left_out ? `; ${answer.left_out.period} has not ended and is left out` : ''}), against ${answer.group === 'comparators' ? 'the comparator group' : 'the neighbours'}`);
+  const overall = table(['Partnership', 'Children 0–17', 'Records', 'Distinct children', 'Rate per 10,000 a year', 'Rank', 'Difference from group mean', 'Direction (last period)'], rows,
+    `${answer.from} to ${answer.to}: ${answer.window.periods} closed ${answer.by === 'quarter' ? 'quarters' : 'months'} (${answer.window.months} months${answer.left_out ? `; ${answer.left_out.period} has not ended and is left out` : ''}), against ${answer.group === 'comparators' ? 'the comparator group' : 'the neighbours'}. Rates are annualised; "no data" means no agency contributed records, not zero; a direction is shown only when chance does not explain the change.`);
   const periods = answer.members[0] ? answer.members[0].periods : [];
   const trend = table(['Partnership', ...periods.map((period) => period.period)], answer.members.map((member) => [
     member.name, ...member.periods.map((period) => el('span', {}, rateOf(period), period.direction ? ` ${ARROWS[period.direction].split(' ')[0]}` : '')),
-  ]), 'Rate per 10,000 children by period, with the direction of travel from the period before');
+  ]), 'Rate per 10,000 children a year by period, with the direction of travel from the period before (▲ or ▼ only when chance does not explain the change)');
   return el('div', {}, overall, trend);
 }
 

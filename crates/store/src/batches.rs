@@ -115,14 +115,42 @@ pub enum Committed {
     Existing(Uuid),
 }
 
-/// Where an agency may place records: the resolution-9 cells of every partnership it serves
-/// (cell -> partnership code), and the postcodes whose cells lie there (postcode -> cell).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What placing an agency's records needs: the partnerships it serves with their boundaries and
+/// resolution-9 coverage, the boundaries of every other partnership (a point inside one of them
+/// is refused), and the postcodes of the served partnerships.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AgencyArea {
-    /// Cell -> partnership code.
-    pub cells: HashMap<u64, String>,
-    /// Normalised postcode -> cell.
-    pub postcodes: HashMap<String, u64>,
+    /// The served partnerships, sorted by code, each with its authorities' boundaries (GeoJSON).
+    pub served: Vec<(String, Vec<serde_json::Value>)>,
+    /// Their resolution-9 coverage.
+    pub cells: Vec<AreaCell>,
+    /// The boundaries (GeoJSON) of every partnership the agency does not serve.
+    pub others: Vec<serde_json::Value>,
+    /// The postcodes of the served partnerships.
+    pub postcodes: Vec<AreaPostcode>,
+}
+
+/// A resolution-9 cell of a served partnership's coverage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AreaCell {
+    /// The cell.
+    pub cell: u64,
+    /// The partnership's code.
+    pub partnership: String,
+    /// Whether the cell lies wholly inside the partnership's boundary.
+    pub whole: bool,
+}
+
+/// A postcode of a served partnership: from the directory's own authority when it gives one,
+/// else because its cell lies in a served partnership's coverage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AreaPostcode {
+    /// The postcode, normalised.
+    pub postcode: String,
+    /// The cell of its grid reference.
+    pub cell: u64,
+    /// Its partnership, when the directory names its authority.
+    pub partnership: Option<String>,
 }
 
 /// The area of an agency; `None` when the agency is not registered.
@@ -138,31 +166,78 @@ pub async fn agency_area(url: &str, agency_id: Uuid) -> Result<Option<AgencyArea
     {
         return Ok(None);
     }
-    let rows = client
+    let mut area = AgencyArea::default();
+    let boundaries = client
         .query(
-            "SELECT c.cell, c.partnership_code FROM partnership_cells c
+            "SELECT la.partnership_code, la.boundary,
+                    EXISTS (SELECT 1 FROM agency_partnerships a
+                            WHERE a.agency_id = $1 AND a.partnership_code = la.partnership_code)
+             FROM local_authorities la ORDER BY la.partnership_code, la.code",
+            &[&agency_id],
+        )
+        .await?;
+    for row in boundaries {
+        let (code, boundary, served): (String, serde_json::Value, bool) =
+            (row.get(0), row.get(1), row.get(2));
+        if !served {
+            area.others.push(boundary);
+        } else if let Some((last, polygons)) = area.served.last_mut()
+            && *last == code
+        {
+            polygons.push(boundary);
+        } else {
+            area.served.push((code, vec![boundary]));
+        }
+    }
+    // A served partnership without a stored boundary is placed by its coverage alone.
+    for row in client
+        .query(
+            "SELECT partnership_code FROM agency_partnerships WHERE agency_id = $1
+             AND partnership_code NOT IN (SELECT partnership_code FROM local_authorities)",
+            &[&agency_id],
+        )
+        .await?
+    {
+        area.served.push((row.get(0), Vec::new()));
+    }
+    area.served.sort_by(|a, b| a.0.cmp(&b.0));
+    area.cells = client
+        .query(
+            "SELECT c.cell, c.partnership_code, c.whole FROM partnership_cells c
              JOIN agency_partnerships a ON a.partnership_code = c.partnership_code
              WHERE a.agency_id = $1 AND c.resolution = $2",
             &[&agency_id, &i16::from(FINEST_RESOLUTION)],
         )
-        .await?;
-    let cells = rows
+        .await?
         .into_iter()
-        .map(|row| (row.get::<_, i64>(0).cast_unsigned(), row.get(1)))
+        .map(|row| AreaCell {
+            cell: row.get::<_, i64>(0).cast_unsigned(),
+            partnership: row.get(1),
+            whole: row.get(2),
+        })
         .collect();
-    let postcodes = client
+    area.postcodes = client
         .query(
-            "SELECT p.postcode, p.cell FROM postcodes p
+            "SELECT p.postcode, p.cell, la.partnership_code FROM postcodes p
+             JOIN local_authorities la ON la.code = p.authority_code
+             JOIN agency_partnerships a ON a.partnership_code = la.partnership_code
+             WHERE a.agency_id = $1
+             UNION ALL
+             SELECT DISTINCT p.postcode, p.cell, NULL FROM postcodes p
              JOIN partnership_cells c ON c.cell = p.cell AND c.resolution = $2
              JOIN agency_partnerships a ON a.partnership_code = c.partnership_code
-             WHERE a.agency_id = $1",
+             WHERE a.agency_id = $1 AND p.authority_code IS NULL",
             &[&agency_id, &i16::from(FINEST_RESOLUTION)],
         )
         .await?
         .into_iter()
-        .map(|row| (row.get(0), row.get::<_, i64>(1).cast_unsigned()))
+        .map(|row| AreaPostcode {
+            postcode: row.get(0),
+            cell: row.get::<_, i64>(1).cast_unsigned(),
+            partnership: row.get(2),
+        })
         .collect();
-    Ok(Some(AgencyArea { cells, postcodes }))
+    Ok(Some(area))
 }
 
 /// An extract being loaded: a transaction holding the batch row and an open COPY of its records.
@@ -563,4 +638,59 @@ pub async fn rejections(
         .into_iter()
         .map(|(row, field, reason)| RejectionRow { row, field, reason })
         .collect())
+}
+
+#[derive(diesel::QueryableByName)]
+struct ContributedSpan {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    partnership_code: String,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    first_date: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    last_date: NaiveDate,
+}
+
+/// For each of `codes`, which of the periods starting at `starts` (the last ending on `last`)
+/// some agency contributed to: a committed batch with records in the partnership whose dates
+/// overlap the period. A period no agency contributed to has no data, which is not zero.
+///
+/// # Errors
+/// [`StoreError`] when PostgreSQL fails.
+pub async fn contributed_periods(
+    conn: &mut AsyncPgConnection,
+    codes: &[String],
+    starts: &[NaiveDate],
+    last: NaiveDate,
+) -> Result<HashMap<String, Vec<bool>>, StoreError> {
+    use diesel_async::RunQueryDsl as _;
+    let spans: Vec<ContributedSpan> = diesel::sql_query(
+        "SELECT bp.partnership_code,
+                (b.quality ->> 'first_date')::date AS first_date,
+                (b.quality ->> 'last_date')::date AS last_date
+         FROM batch_partnerships bp JOIN batches b ON b.id = bp.batch_id
+         WHERE b.status = 'committed' AND bp.rows_accepted > 0
+           AND bp.partnership_code = ANY($1)
+           AND b.quality ->> 'first_date' IS NOT NULL AND b.quality ->> 'last_date' IS NOT NULL",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(codes)
+    .load(conn)
+    .await?;
+    let ends: Vec<NaiveDate> = starts
+        .iter()
+        .skip(1)
+        .map(|next| next.pred_opt().unwrap_or(*next))
+        .chain(std::iter::once(last))
+        .collect();
+    let mut contributed: HashMap<String, Vec<bool>> = codes
+        .iter()
+        .map(|code| (code.clone(), vec![false; starts.len()]))
+        .collect();
+    for span in spans {
+        if let Some(periods) = contributed.get_mut(&span.partnership_code) {
+            for (period, (start, end)) in starts.iter().zip(&ends).enumerate() {
+                periods[period] |= span.first_date <= *end && span.last_date >= *start;
+            }
+        }
+    }
+    Ok(contributed)
 }

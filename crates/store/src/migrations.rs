@@ -17,13 +17,19 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations")
 /// Key of the advisory lock held while migrating, so that concurrent starts take turns.
 const MIGRATION_LOCK: i64 = 0x4154_4c41_535f_4d49; // "ATLAS_MI"
 
-/// Applies every pending migration and returns the versions it applied.
+/// Applies every pending migration, re-tiles coverage made by an older tiling
+/// ([`crate::reference::retile_outdated`]), and returns the versions it applied.
 ///
 /// # Errors
 /// [`StoreError::Unreachable`] when PostgreSQL does not answer, [`StoreError::Migration`] when a
 /// migration fails (it is rolled back).
 pub async fn run_pending(url: &str) -> Result<Vec<String>, StoreError> {
-    let url = url.to_owned();
+    let applied = apply_pending(url.to_owned()).await?;
+    crate::reference::retile_outdated(url).await?;
+    Ok(applied)
+}
+
+async fn apply_pending(url: String) -> Result<Vec<String>, StoreError> {
     tokio::task::spawn_blocking(move || {
         let mut conn =
             AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).map_err(|err| {

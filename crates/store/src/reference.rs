@@ -4,11 +4,17 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use atlas_domain::{FINEST_RESOLUTION, GssCode};
-use atlas_ingest::reference::{PostcodeCell, ReferenceArea};
+use atlas_ingest::reference::{Coverage, PostcodeCell, ReferenceArea, cover, to_multipolygon};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
 use crate::{StoreError, connect_admin};
+
+/// The tiling that coverage is written with (`partnerships.coverage_tiling`): 2, every
+/// resolution-9 cell a boundary touches, with the cells wholly inside marked
+/// ([`atlas_ingest::reference::cover`]). Coverage of an older tiling is re-tiled by
+/// [`retile_outdated`].
+pub const COVERAGE_TILING: i16 = 2;
 
 /// What an import changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -76,10 +82,10 @@ pub async fn import(
         }
         transaction
             .execute(
-                "INSERT INTO partnerships (code, name) VALUES ($1, $2)
+                "INSERT INTO partnerships (code, name, coverage_tiling) VALUES ($1, $2, $3)
                  ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
                  WHERE partnerships.name IS DISTINCT FROM EXCLUDED.name",
-                &[&area.code.as_str(), &area.name],
+                &[&area.code.as_str(), &area.name, &COVERAGE_TILING],
             )
             .await?;
         transaction
@@ -100,17 +106,11 @@ pub async fn import(
         changed.push(area);
     }
     if !changed.is_empty() {
-        summary.cells_written = copy_coverage(&transaction, &changed).await?;
-        let codes: Vec<&str> = changed.iter().map(|area| area.code.as_str()).collect();
-        transaction
-            .execute(
-                "UPDATE partnerships SET coverage_cells = (
-                     SELECT count(*) FROM partnership_cells
-                     WHERE partnership_code = partnerships.code AND resolution = $2)
-                 WHERE code = ANY($1)",
-                &[&codes, &i16::from(FINEST_RESOLUTION)],
-            )
-            .await?;
+        let coverages: Vec<(&str, &Coverage)> = changed
+            .iter()
+            .map(|area| (area.code.as_str(), &area.coverage))
+            .collect();
+        summary.cells_written = write_coverage(&transaction, &coverages).await?;
     }
     if let Some(pairs) = neighbours {
         let imported: Vec<&str> = areas.iter().map(|area| area.code.as_str()).collect();
@@ -122,28 +122,101 @@ pub async fn import(
     Ok(summary)
 }
 
-/// Writes the coverage of `areas` with binary COPY.
-async fn copy_coverage(
+/// Writes the coverage of partnerships whose old coverage is already deleted, with binary COPY,
+/// and records its size and tiling on each partnership. Returns the rows written.
+async fn write_coverage(
     transaction: &tokio_postgres::Transaction<'_>,
-    areas: &[&ReferenceArea],
+    coverages: &[(&str, &Coverage)],
 ) -> Result<u64, StoreError> {
     let sink = transaction
-        .copy_in("COPY partnership_cells (partnership_code, resolution, cell) FROM STDIN (FORMAT binary)")
+        .copy_in("COPY partnership_cells (partnership_code, resolution, cell, whole) FROM STDIN (FORMAT binary)")
         .await?;
-    let writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT2, Type::INT8]);
+    let writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT2, Type::INT8, Type::BOOL]);
     let mut writer = std::pin::pin!(writer);
-    for area in areas {
-        let code = area.code.as_str();
-        for (resolution, cell) in area.coverage.iter() {
+    for (code, coverage) in coverages {
+        for (resolution, cell) in coverage.iter() {
+            let whole = resolution.get() == FINEST_RESOLUTION && coverage.is_whole(cell);
             let resolution = i16::from(resolution.get());
             // H3 indexes keep their top bit clear, so every cell fits in a BIGINT.
             let cell = i64::try_from(cell).map_err(|_| {
                 StoreError::Invalid(format!("{code}: cell {cell:#x} is not an H3 index"))
             })?;
-            writer.as_mut().write(&[&code, &resolution, &cell]).await?;
+            writer
+                .as_mut()
+                .write(&[code, &resolution, &cell, &whole])
+                .await?;
         }
     }
-    Ok(writer.finish().await?)
+    let written = writer.finish().await?;
+    let codes: Vec<&str> = coverages.iter().map(|(code, _)| *code).collect();
+    transaction
+        .execute(
+            "UPDATE partnerships SET coverage_tiling = $3, coverage_cells = (
+                 SELECT count(*) FROM partnership_cells
+                 WHERE partnership_code = partnerships.code AND resolution = $2)
+             WHERE code = ANY($1)",
+            &[&codes, &i16::from(FINEST_RESOLUTION), &COVERAGE_TILING],
+        )
+        .await?;
+    Ok(written)
+}
+
+/// Re-tiles, from their stored boundaries, the partnerships whose coverage was made by an older
+/// tiling than [`COVERAGE_TILING`], in one transaction; returns how many. Several processes may
+/// call it at once: each partnership is re-tiled once.
+///
+/// # Errors
+/// [`StoreError::Invalid`] when a stored boundary cannot be tiled; other [`StoreError`]s when
+/// PostgreSQL fails. Nothing is changed then.
+pub async fn retile_outdated(url: &str) -> Result<usize, StoreError> {
+    let mut client = connect_admin(url, Duration::from_secs(10)).await?;
+    let transaction = client.transaction().await?;
+    let rows = transaction
+        .query(
+            "SELECT p.code, la.boundary FROM partnerships p
+             JOIN local_authorities la ON la.partnership_code = p.code
+             WHERE p.coverage_tiling < $1 ORDER BY p.code, la.code FOR UPDATE OF p",
+            &[&COVERAGE_TILING],
+        )
+        .await?;
+    let mut boundaries: std::collections::BTreeMap<String, geo::MultiPolygon<f64>> =
+        std::collections::BTreeMap::new();
+    for row in rows {
+        let code: String = row.get(0);
+        let boundary: serde_json::Value = row.get(1);
+        let polygons = serde_json::from_value::<geojson::Geometry>(boundary)
+            .map_err(|err| err.to_string())
+            .and_then(|geometry| to_multipolygon(&geometry))
+            .map_err(|err| StoreError::Invalid(format!("{code}: stored boundary: {err}")))?;
+        boundaries
+            .entry(code)
+            .or_insert_with(|| geo::MultiPolygon::new(Vec::new()))
+            .0
+            .extend(polygons);
+    }
+    let mut coverages = Vec::with_capacity(boundaries.len());
+    for (code, polygons) in &boundaries {
+        let coverage = cover(polygons)
+            .map_err(|err| StoreError::Invalid(format!("{code}: stored boundary: {err}")))?;
+        coverages.push((code.as_str(), coverage));
+    }
+    if coverages.is_empty() {
+        return Ok(0);
+    }
+    let codes: Vec<&str> = coverages.iter().map(|(code, _)| *code).collect();
+    transaction
+        .execute(
+            "DELETE FROM partnership_cells WHERE partnership_code = ANY($1)",
+            &[&codes],
+        )
+        .await?;
+    let borrowed: Vec<(&str, &Coverage)> = coverages
+        .iter()
+        .map(|(code, coverage)| (*code, coverage))
+        .collect();
+    write_coverage(&transaction, &borrowed).await?;
+    transaction.commit().await?;
+    Ok(coverages.len())
 }
 
 /// Makes the stored neighbours of `imported` areas equal to `pairs` (made symmetric).
@@ -222,9 +295,9 @@ async fn replace_neighbours(
 pub struct PostcodeSummary {
     /// Postcodes not known before.
     pub added: u64,
-    /// Postcodes whose cell changed.
+    /// Postcodes whose cell or authority changed.
     pub updated: u64,
-    /// Postcodes already stored with the same cell.
+    /// Postcodes already stored with the same cell and authority.
     pub unchanged: u64,
 }
 
@@ -240,28 +313,38 @@ pub async fn import_postcodes(
     let mut client = connect_admin(url, Duration::from_secs(10)).await?;
     let transaction = client.transaction().await?;
     transaction
-        .batch_execute("CREATE TEMPORARY TABLE staged_postcodes (postcode TEXT NOT NULL, cell BIGINT NOT NULL) ON COMMIT DROP")
+        .batch_execute("CREATE TEMPORARY TABLE staged_postcodes (postcode TEXT NOT NULL, cell BIGINT NOT NULL, authority_code TEXT) ON COMMIT DROP")
         .await?;
     let sink = transaction
-        .copy_in("COPY staged_postcodes (postcode, cell) FROM STDIN (FORMAT binary)")
+        .copy_in(
+            "COPY staged_postcodes (postcode, cell, authority_code) FROM STDIN (FORMAT binary)",
+        )
         .await?;
-    let writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT8]);
+    let writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT8, Type::TEXT]);
     let mut writer = std::pin::pin!(writer);
     for postcode in postcodes {
         let cell = i64::try_from(postcode.cell)
             .map_err(|_| StoreError::Invalid(format!("{}: not an H3 cell", postcode.postcode)))?;
-        writer.as_mut().write(&[&postcode.postcode, &cell]).await?;
+        let authority = postcode.authority.as_ref().map(GssCode::as_str);
+        writer
+            .as_mut()
+            .write(&[&postcode.postcode, &cell, &authority])
+            .await?;
     }
     let staged = writer.finish().await?;
     // A directory lists each postcode once; keep the last row should one repeat.
     let row = transaction
         .query_one(
             "WITH incoming AS (
-                 SELECT DISTINCT ON (postcode) postcode, cell FROM staged_postcodes ORDER BY postcode
+                 SELECT DISTINCT ON (postcode) postcode, cell, authority_code FROM staged_postcodes
+                 ORDER BY postcode
              ), changed AS (
-                 INSERT INTO postcodes (postcode, cell) SELECT postcode, cell FROM incoming
-                 ON CONFLICT (postcode) DO UPDATE SET cell = EXCLUDED.cell
-                 WHERE postcodes.cell <> EXCLUDED.cell
+                 INSERT INTO postcodes (postcode, cell, authority_code)
+                 SELECT postcode, cell, authority_code FROM incoming
+                 ON CONFLICT (postcode) DO UPDATE
+                 SET cell = EXCLUDED.cell, authority_code = EXCLUDED.authority_code
+                 WHERE (postcodes.cell, postcodes.authority_code)
+                       IS DISTINCT FROM (EXCLUDED.cell, EXCLUDED.authority_code)
                  RETURNING (xmax = 0) AS inserted
              )
              SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),

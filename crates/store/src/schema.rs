@@ -10,6 +10,7 @@ diesel::table! {
         data_version -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        coverage_tiling -> Int2,
     }
 }
 
@@ -29,6 +30,7 @@ diesel::table! {
         partnership_code -> Text,
         resolution -> Int2,
         cell -> Int8,
+        whole -> Bool,
     }
 }
 
@@ -123,6 +125,7 @@ diesel::table! {
     postcodes (postcode) {
         postcode -> Text,
         cell -> Int8,
+        authority_code -> Nullable<Text>,
     }
 }
 

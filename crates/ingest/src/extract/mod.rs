@@ -9,10 +9,11 @@ use std::io::{BufRead, BufReader, Read};
 
 use atlas_domain::{AgeBand, Indicator, LocationRole, RecordKind, Sex};
 use chrono::NaiveDate;
-use h3o::{CellIndex, LatLng, Resolution};
+use h3o::{CellIndex, LatLng};
 
 use crate::bng;
 use crate::identifiers::{IdentifierKind, identifying_column, identifying_value};
+pub use crate::placement::{Location, PostcodePlace};
 
 /// The two encodings of an extract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,9 +244,10 @@ impl Rejection {
     }
 }
 
-/// A validated row, ready to be keyed and stored. Holds no coordinates: the location is already
-/// an H3 cell at resolution 9.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated row, ready to be placed, keyed and stored. Its location is kept only until the
+/// upload places it in a partnership ([`crate::placement`]); what is stored is a resolution-9
+/// cell.
+#[derive(Debug, Clone, PartialEq)]
 pub struct CanonicalRecord {
     /// Row number in the file.
     pub row: u64,
@@ -255,8 +257,8 @@ pub struct CanonicalRecord {
     pub record_kind: RecordKind,
     /// When it happened.
     pub occurred_on: NaiveDate,
-    /// Where, as an H3 cell at resolution 9.
-    pub cell: CellIndex,
+    /// Where, as given (a position or a postcode).
+    pub location: Location,
     /// What the place was to the event.
     pub location_role: LocationRole,
     /// Risk indicators, sorted and distinct.
@@ -268,7 +270,7 @@ pub struct CanonicalRecord {
 }
 
 /// What became of one row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RowOutcome {
     /// The row is valid.
     Accepted(CanonicalRecord),
@@ -276,14 +278,14 @@ pub enum RowOutcome {
     Rejected(Vec<Rejection>),
 }
 
-/// Finds the resolution-9 cell of a postcode.
+/// Finds a postcode's cell and partnership.
 pub trait PostcodeLookup {
-    /// The cell of a postcode normalised by [`normalise_postcode`], if known.
-    fn locate(&self, postcode: &str) -> Option<CellIndex>;
+    /// Where a postcode normalised by [`normalise_postcode`] is, if known.
+    fn locate(&self, postcode: &str) -> Option<PostcodePlace>;
 }
 
-impl PostcodeLookup for HashMap<String, CellIndex> {
-    fn locate(&self, postcode: &str) -> Option<CellIndex> {
+impl PostcodeLookup for HashMap<String, PostcodePlace> {
+    fn locate(&self, postcode: &str) -> Option<PostcodePlace> {
         self.get(postcode).copied()
     }
 }
@@ -797,7 +799,7 @@ fn validate(raw: &RawRow, rules: &Rules<'_>) -> RowOutcome {
     let occurred_on = required(raw, Column::OccurredOn, &mut reject, |text| {
         parse_date(text, rules.today)
     });
-    let cell = locate(raw, rules)
+    let location = locate(raw, rules)
         .map_err(|(field, reason)| reject(field, reason))
         .ok();
     let location_role = optional(raw, Column::LocationRole, &mut reject, |text| {
@@ -819,7 +821,7 @@ fn validate(raw: &RawRow, rules: &Rules<'_>) -> RowOutcome {
         subject,
         record_kind,
         occurred_on,
-        cell,
+        location,
         location_role,
         indicators,
         age_band,
@@ -829,7 +831,7 @@ fn validate(raw: &RawRow, rules: &Rules<'_>) -> RowOutcome {
             Some(subject),
             Some(record_kind),
             Some(occurred_on),
-            Some(cell),
+            Some(location),
             Some(location_role),
             Some(indicators),
             Some(age_band),
@@ -839,7 +841,7 @@ fn validate(raw: &RawRow, rules: &Rules<'_>) -> RowOutcome {
             subject,
             record_kind,
             occurred_on,
-            cell,
+            location,
             location_role,
             indicators,
             age_band,
@@ -968,8 +970,9 @@ fn age_band(raw: &RawRow) -> Result<Option<AgeBand>, (Column, String)> {
     }
 }
 
-/// Turns exactly one of the four location kinds into a resolution-9 cell in Great Britain.
-fn locate(raw: &RawRow, rules: &Rules<'_>) -> Result<CellIndex, (Column, String)> {
+/// Reads exactly one of the four location kinds as a position in Great Britain (a given H3 cell
+/// stands for its centre) or a postcode of the directory.
+fn locate(raw: &RawRow, rules: &Rules<'_>) -> Result<Location, (Column, String)> {
     let given = |column| raw.get(column).is_some();
     let kinds = [
         given(Column::Lat) || given(Column::Lon),
@@ -992,12 +995,13 @@ fn locate(raw: &RawRow, rules: &Rules<'_>) -> Result<CellIndex, (Column, String)
             .filter(|value| value.is_finite())
             .ok_or((column, "expected a number".to_owned()))
     };
-    let cell = if kinds[0] {
+    let location = if kinds[0] {
         let (lat, lon) = (number(Column::Lat)?, number(Column::Lon)?);
         in_great_britain(lat, lon).map_err(|reason| (Column::Lat, reason))?;
-        LatLng::new(lat, lon)
-            .map_err(|_| (Column::Lat, "not a latitude and longitude".to_owned()))?
-            .to_cell(Resolution::Nine)
+        Location::Point(
+            LatLng::new(lat, lon)
+                .map_err(|_| (Column::Lat, "not a latitude and longitude".to_owned()))?,
+        )
     } else if kinds[1] {
         let (easting, northing) = (number(Column::Easting)?, number(Column::Northing)?);
         if !(0.0..=700_000.0).contains(&easting) || !(0.0..=1_300_000.0).contains(&northing) {
@@ -1008,18 +1012,20 @@ fn locate(raw: &RawRow, rules: &Rules<'_>) -> Result<CellIndex, (Column, String)
         }
         let (lat, lon) = bng::to_wgs84(easting, northing);
         in_great_britain(lat, lon).map_err(|reason| (Column::Easting, reason))?;
-        LatLng::new(lat, lon)
-            .map_err(|_| (Column::Easting, "not a grid reference".to_owned()))?
-            .to_cell(Resolution::Nine)
+        Location::Point(
+            LatLng::new(lat, lon)
+                .map_err(|_| (Column::Easting, "not a grid reference".to_owned()))?,
+        )
     } else if let Some(postcode) = raw.get(Column::Postcode) {
-        rules
+        let place = rules
             .postcodes
             .locate(&normalise_postcode(postcode))
             .ok_or((
                 Column::Postcode,
                 "not in the imported postcode directory within the partnerships your agency serves"
                     .to_owned(),
-            ))?
+            ))?;
+        Location::Postcode(place)
     } else {
         let text = raw.get(Column::H3).unwrap_or_default();
         let cell = text
@@ -1034,12 +1040,11 @@ fn locate(raw: &RawRow, rules: &Rules<'_>) -> Result<CellIndex, (Column, String)
                 ),
             ));
         }
-        let cell = cell.parent(Resolution::Nine).unwrap_or(cell);
         let centre = LatLng::from(cell);
         in_great_britain(centre.lat(), centre.lng()).map_err(|reason| (Column::H3, reason))?;
-        cell
+        Location::Point(centre)
     };
-    Ok(cell)
+    Ok(location)
 }
 
 fn in_great_britain(lat: f64, lon: f64) -> Result<(), String> {

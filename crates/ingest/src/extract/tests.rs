@@ -7,11 +7,10 @@
     reason = "tests slice text they built themselves"
 )]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::*;
-use crate::reference::{BoundaryFields, read_boundaries};
-use atlas_domain::StoredResolution;
+use h3o::Resolution;
 
 const PSEUDONYM: &str = "9b2c0f6a4d0e1e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f";
 
@@ -19,11 +18,25 @@ fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()
 }
 
-fn postcodes() -> HashMap<String, CellIndex> {
+fn postcodes() -> HashMap<String, PostcodePlace> {
     let cell = LatLng::new(53.8175, -3.0357)
         .unwrap()
         .to_cell(Resolution::Nine);
-    HashMap::from([("FY11AA".to_owned(), cell)])
+    HashMap::from([(
+        "FY11AA".to_owned(),
+        PostcodePlace {
+            cell,
+            area: Some(0),
+        },
+    )])
+}
+
+/// The resolution-9 cell a record's location stands for.
+fn cell_of(record: &CanonicalRecord) -> CellIndex {
+    match record.location {
+        Location::Point(point) => point.to_cell(Resolution::Nine),
+        Location::Postcode(place) => place.cell,
+    }
 }
 
 fn read(format: ExtractFormat, text: &[u8]) -> Result<Vec<RowOutcome>, ExtractError> {
@@ -81,7 +94,7 @@ fn a_full_row_is_accepted_with_every_field() {
         NaiveDate::from_ymd_opt(2024, 3, 5).unwrap()
     );
     assert_eq!(
-        record.cell,
+        cell_of(&record),
         LatLng::new(53.8175, -3.0357)
             .unwrap()
             .to_cell(Resolution::Nine)
@@ -114,18 +127,25 @@ fn headers_are_case_insensitive_in_any_order_and_a_bom_is_tolerated() {
 
 #[test]
 fn every_location_kind_becomes_a_resolution_9_cell() {
-    let by_lat_lon = accepted(one_row(",lat,lon", &good_row("53.8175,-3.0357"))).cell;
+    let by_lat_lon = cell_of(&accepted(one_row(",lat,lon", &good_row("53.8175,-3.0357"))));
     // The same point in British National Grid metres (Blackpool town centre, from PROJ).
-    let by_grid = accepted(one_row(",easting,northing", &good_row("331910.4,436188.9"))).cell;
+    let by_grid = cell_of(&accepted(one_row(
+        ",easting,northing",
+        &good_row("331910.4,436188.9"),
+    )));
     assert_eq!(by_grid, by_lat_lon);
-    let by_postcode = accepted(one_row(",postcode", &good_row("fy1 1aa"))).cell;
-    assert_eq!(by_postcode, by_lat_lon);
+    let by_postcode = accepted(one_row(",postcode", &good_row("fy1 1aa")));
+    assert_eq!(cell_of(&by_postcode), by_lat_lon);
+    assert!(matches!(
+        by_postcode.location,
+        Location::Postcode(PostcodePlace { area: Some(0), .. })
+    ));
     let fine = LatLng::new(53.8175, -3.0357)
         .unwrap()
         .to_cell(Resolution::Twelve);
-    let by_h3 = accepted(one_row(",h3", &good_row(&fine.to_string()))).cell;
-    assert_eq!(by_h3, by_lat_lon);
-    assert_eq!(by_h3.resolution(), Resolution::Nine);
+    let by_h3 = accepted(one_row(",h3", &good_row(&fine.to_string())));
+    assert_eq!(by_h3.location, Location::Point(LatLng::from(fine)));
+    assert_eq!(cell_of(&by_h3), by_lat_lon);
 }
 
 #[test]
@@ -486,65 +506,6 @@ fn ndjson_reads_the_same_fields_line_by_line() {
     assert_eq!(
         read(ExtractFormat::Ndjson, b"{\"subject\":\"\xff\"}\n").unwrap_err(),
         ExtractError::NotUtf8 { row: 1 }
-    );
-}
-
-#[test]
-fn postcode_grid_references_land_in_their_own_partnership() {
-    // The ONS Postcode Directory sample: the grid reference of every postcode, converted and
-    // indexed, should fall inside the coverage of the authority ONS assigns it to. The exceptions
-    // are near borders and the coast: 0.2 % of the points lie outside their generalised polygon
-    // (the data's README), and a point just inside can sit in a cell whose centre is outside
-    // (across the border or in the sea), so about 0.9 % miss in all.
-    let codes = ["E06000009", "E08000005", "E10000017"];
-    let boundaries = include_str!("../../../../data/reference/utla_boundaries_england.geojson");
-    let features: Vec<&str> = boundaries
-        .lines()
-        .filter(|line| {
-            codes
-                .iter()
-                .any(|code| line.contains(&format!("\"code\":\"{code}\"")))
-        })
-        .map(|line| line.trim_end_matches(','))
-        .collect();
-    let collection = format!(
-        "{{\"type\":\"FeatureCollection\",\"features\":[{}]}}",
-        features.join(",")
-    );
-    let areas = read_boundaries(collection.as_bytes(), &BoundaryFields::default()).unwrap();
-    let coverage: HashMap<&str, HashSet<u64>> = areas
-        .iter()
-        .map(|area| {
-            (
-                area.code.as_str(),
-                area.coverage
-                    .cells(StoredResolution::FINEST)
-                    .iter()
-                    .copied()
-                    .collect(),
-            )
-        })
-        .collect();
-
-    let sample = include_str!("../../../../data/reference/onspd_sample_lancashire_cluster.csv");
-    let (mut total, mut inside) = (0_u32, 0_u32);
-    for line in sample.lines().skip(1) {
-        let fields: Vec<&str> = line.split(',').collect();
-        let (Ok(easting), Ok(northing)) = (fields[1].parse::<f64>(), fields[2].parse::<f64>())
-        else {
-            continue;
-        };
-        let (lat, lon) = bng::to_wgs84(easting, northing);
-        let cell = LatLng::new(lat, lon).unwrap().to_cell(Resolution::Nine);
-        total += 1;
-        inside += u32::from(coverage[fields[4]].contains(&u64::from(cell)));
-    }
-    let share = f64::from(inside) / f64::from(total);
-    assert!(total > 55_000, "{total} grid references");
-    assert!(
-        share > 0.99,
-        "only {:.3} % of postcodes land in their own authority",
-        share * 100.0
     );
 }
 

@@ -7,12 +7,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_access::Scope;
-use atlas_analytics::comparison::{count, ranks, rate_per_10000};
+use atlas_analytics::comparison::{
+    DIRECTION_ALPHA, Direction, count, direction, ranks, rate_per_10000,
+};
 use atlas_analytics::emerging::Step;
 use atlas_analytics::gate::{self, ClosedWindow, PeriodSummary, Shown, THRESHOLD, closed_window};
 use atlas_domain::{AgencyKind, GssCode, Indicator};
 use atlas_store::populations::{self, PartnershipPopulation};
-use atlas_store::{Database, agreements, partnerships};
+use atlas_store::{Database, agreements, batches, partnerships};
 use chrono::{Datelike as _, NaiveDate, Utc};
 use serde_json::{Value, json};
 
@@ -44,12 +46,19 @@ struct Member {
     figures: Figures,
     population: Option<PartnershipPopulation>,
     period_populations: Vec<Option<i64>>,
+    /// Whether any agency contributed records for each period: a period without is "no data".
+    contributed: Vec<bool>,
 }
 
 impl Member {
-    /// Records of each period, as shown.
+    /// Whether any period has data.
+    fn has_data(&self) -> bool {
+        self.contributed.iter().any(|contributed| *contributed)
+    }
+
+    /// Records of each period, as shown; null where there are no data.
     fn period_records(&self, periods: usize) -> Vec<Value> {
-        match &self.figures {
+        let shown: Vec<Value> = match &self.figures {
             Figures::Own(counts) => counts
                 .records
                 .iter()
@@ -57,12 +66,14 @@ impl Member {
                 .collect(),
             Figures::Gated(summaries) => summaries.iter().map(|s| json!(s.records)).collect(),
             Figures::NotShared => vec![Value::Null; periods],
-        }
+        };
+        self.only_with_data(shown, Value::Null)
     }
 
-    /// Distinct children of each period as shown, and the number a rate may use.
+    /// Distinct children of each period as shown, and the number a rate may use; null where
+    /// there are no data.
     fn period_children(&self, periods: usize) -> Vec<(Value, Option<u32>)> {
-        match &self.figures {
+        let shown: Vec<(Value, Option<u32>)> = match &self.figures {
             Figures::Own(counts) => counts
                 .children
                 .iter()
@@ -73,26 +84,45 @@ impl Member {
                 .map(|s| (json!(s.children), s.children.number()))
                 .collect(),
             Figures::NotShared => vec![(Value::Null, None); periods],
-        }
+        };
+        self.only_with_data(shown, (Value::Null, None))
     }
 
-    /// The rate of each period, from the shown children.
-    fn period_rates(&self, periods: usize) -> Vec<Option<f64>> {
+    /// `shown`, with `none` in the periods no agency contributed to.
+    fn only_with_data<T: Clone>(&self, shown: Vec<T>, none: T) -> Vec<T> {
+        shown
+            .into_iter()
+            .zip(&self.contributed)
+            .map(|(value, contributed)| if *contributed { value } else { none.clone() })
+            .collect()
+    }
+
+    /// The annualised rate of each period, from the shown children.
+    fn period_rates(&self, periods: usize, per_year: u32) -> Vec<Option<f64>> {
         self.period_children(periods)
             .iter()
             .zip(&self.period_populations)
             .map(|((_, children), population)| {
                 children
                     .zip(*population)
-                    .and_then(|(children, population)| rate_per_10000(children, population))
+                    .and_then(|(children, population)| {
+                        rate_per_10000(children.saturating_mul(per_year), population)
+                    })
             })
             .collect()
     }
 
-    /// The mean of the period rates, when every period has one: the member's rate over the
-    /// window, comparable between members whose figures are exact and gated.
-    fn rate(&self, periods: usize) -> Option<f64> {
-        let rates: Option<Vec<f64>> = self.period_rates(periods).into_iter().collect();
+    /// The mean of the annualised rates of the periods with data, when each of them has one:
+    /// the member's rate over the window, comparable between members whose figures are exact
+    /// and gated. `None` when no period has data.
+    fn rate(&self, periods: usize, per_year: u32) -> Option<f64> {
+        let rates: Option<Vec<f64>> = self
+            .period_rates(periods, per_year)
+            .into_iter()
+            .zip(&self.contributed)
+            .filter(|(_, contributed)| **contributed)
+            .map(|(rate, _)| rate)
+            .collect();
         #[allow(clippy::cast_precision_loss, reason = "at most 60 periods")]
         rates
             .filter(|rates| !rates.is_empty())
@@ -166,7 +196,7 @@ pub async fn comparison(
     let periods = window.starts.len();
     let code = authorized.target().clone();
     let today = Utc::now().date_naive();
-    let (partnership, codes, sharing, mut populations, mut names) = {
+    let (partnership, codes, sharing, mut populations, mut names, mut contributed) = {
         let mut conn = database.connection().await?;
         let partnership = partnerships::find(&mut conn, &code)
             .await?
@@ -193,7 +223,9 @@ pub async fn comparison(
             .map_err(|err| ApiError::Internal(format!("a stored code: {err}")))?;
         let populations = populations::of_partnerships(&mut conn, &codes).await?;
         let names = partnerships::names(&mut conn, &codes).await?;
-        (partnership, codes, sharing, populations, names)
+        let contributed =
+            batches::contributed_periods(&mut conn, &codes, &window.starts, window.last).await?;
+        (partnership, codes, sharing, populations, names, contributed)
     };
     if !sharing.is_empty() {
         query_audit
@@ -252,10 +284,17 @@ pub async fn comparison(
                         .map(|p| p.population_0_17)
                 })
                 .collect(),
+            contributed: contributed
+                .remove(member_code)
+                .unwrap_or_else(|| vec![false; periods]),
         });
     }
 
-    let rates: Vec<Option<f64>> = members.iter().map(|member| member.rate(periods)).collect();
+    let per_year: u32 = if step == Step::Quarter { 4 } else { 12 };
+    let rates: Vec<Option<f64>> = members
+        .iter()
+        .map(|member| member.rate(periods, per_year))
+        .collect();
     let shown_rates: Vec<f64> = rates.iter().flatten().copied().collect();
     #[allow(clippy::cast_precision_loss, reason = "a handful of partnerships")]
     let group_mean = (!shown_rates.is_empty()).then(|| {
@@ -274,9 +313,12 @@ pub async fn comparison(
                 &window,
                 &labels,
                 comparators,
-                rates[i],
-                ranked[i],
-                group_mean,
+                per_year,
+                Standing {
+                    rate: rates[i],
+                    rank: ranked[i],
+                    group_mean,
+                },
             )
         })
         .collect();
@@ -288,6 +330,10 @@ pub async fn comparison(
         "from": window.first(),
         "to": window.last,
         "periods": labels,
+        "window": {
+            "periods": periods,
+            "months": periods * if step == Step::Quarter { 3 } else { 1 },
+        },
         "left_out": window.left_out.map(|start| json!({
             "period": gate::label(step, start),
             "reason": format!("this period has not ended, or ended fewer than {} days ago: comparisons cover closed periods, once agencies' late records are in", gate::SETTLE_DAYS),
@@ -302,11 +348,25 @@ pub async fn comparison(
         "rates_note": if approximate {
             "APPROXIMATE: some child populations are approximations, not ONS estimates; rates built on them are approximate"
         } else {
-            "rates per 10,000 children aged 0-17: distinct children in each period over the population of the period's year; a member's rate is the mean of its period rates"
+            "rates per 10,000 children aged 0-17 per year: distinct children in each period over the population of the period's year, annualised (times 4 for a quarter, 12 for a month); a member's rate is the mean of its rates in the periods with data"
         },
+        "no_data_note": "a period to which no agency contributed records for a partnership has no data: its figures are null, not zero, and a partnership with no data in the window has no rate and no rank and is left out of the group mean",
+        "direction_note": format!(
+            "direction of travel compares distinct children with the period before by the exact test of two Poisson rates (conditional binomial), two-sided at {DIRECTION_ALPHA}: `up` or `down` only when chance does not explain the change, otherwise `no_clear_change`; a neighbour's perturbed figures make its test approximate"
+        ),
         "group_mean_rate_per_10000": group_mean,
         "members": views,
     })))
+}
+
+/// A member's place in the group.
+struct Standing {
+    /// Its rate over the window.
+    rate: Option<f64>,
+    /// Its rank by rate.
+    rank: Option<usize>,
+    /// The group's mean rate.
+    group_mean: Option<f64>,
 }
 
 /// One member as the answer shows it.
@@ -315,10 +375,14 @@ fn view(
     window: &ClosedWindow,
     labels: &[String],
     comparators: bool,
-    rate: Option<f64>,
-    rank: Option<usize>,
-    group_mean: Option<f64>,
+    per_year: u32,
+    standing: Standing,
 ) -> Value {
+    let Standing {
+        rate,
+        rank,
+        group_mean,
+    } = standing;
     let periods = labels.len();
     let kinds: Vec<String> = AgencyKind::ALL.iter().map(ToString::to_string).collect();
     let indicators: Vec<String> = Indicator::ALL.iter().map(ToString::to_string).collect();
@@ -361,40 +425,39 @@ fn view(
         };
     let period_records = member.period_records(periods);
     let period_children = member.period_children(periods);
-    let period_rates = member.period_rates(periods);
+    let period_rates = member.period_rates(periods, per_year);
     let revised: Vec<bool> = match &member.figures {
         Figures::Gated(summaries) => summaries.iter().map(|s| s.revised).collect(),
         _ => vec![false; periods],
     };
-    let mut previous_rate: Option<f64> = None;
     let period_views: Vec<Value> = labels
         .iter()
         .enumerate()
         .map(|(p, label)| {
-            let rate = period_rates[p];
-            let (change, direction) = match (rate, previous_rate) {
-                (Some(now), Some(before)) => {
-                    let change = ((now - before) * 10.0).round() / 10.0;
-                    let direction = if change > 0.0 {
-                        "up"
-                    } else if change < 0.0 {
-                        "down"
-                    } else {
-                        "no change"
-                    };
-                    (Some(change), Some(direction))
-                }
-                _ => (None, None),
-            };
-            previous_rate = rate;
+            let before = p.checked_sub(1);
+            let change = before.and_then(|before| {
+                period_rates[p]
+                    .zip(period_rates[before])
+                    .map(|(now, then)| ((now - then) * 10.0).round() / 10.0)
+            });
+            let travel: Option<Direction> = before.and_then(|before| {
+                let (now, then) = (period_children[p].1?, period_children[before].1?);
+                direction(
+                    then,
+                    member.period_populations[before]?,
+                    now,
+                    member.period_populations[p]?,
+                )
+            });
             json!({
                 "period": label,
                 "start": window.starts[p],
+                "no_data": !member.contributed[p],
                 "records": period_records[p],
                 "children": period_children[p].0,
-                "rate_per_10000": rate,
+                "rate_per_10000": period_rates[p],
                 "change_in_rate": change,
-                "direction": direction,
+                "direction": travel,
                 "revised": revised[p],
             })
         })
@@ -405,6 +468,7 @@ fn view(
         "name": member.name,
         "role": if own { "self" } else if comparators { "comparator" } else { "neighbour" },
         "figures_shared": !matches!(member.figures, Figures::NotShared),
+        "no_data": !member.has_data(),
         "disclosure_controlled": !own,
         "population": member.population.as_ref().map(|p| json!({
             "year": p.year,
@@ -428,7 +492,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_member_rate_is_the_mean_of_its_period_rates_when_every_period_has_one() {
+    fn a_member_rate_is_the_annualised_mean_over_the_periods_with_data() {
         let member = |children: Vec<u32>| Member {
             code: "E06000009".to_owned(),
             name: "Blackpool".to_owned(),
@@ -440,10 +504,21 @@ mod tests {
             }),
             population: None,
             period_populations: vec![Some(20_000); children.len()],
+            contributed: vec![true; children.len()],
         };
-        assert_eq!(member(vec![10, 30]).rate(2), Some(10.0));
+        // 10 and 30 children a quarter in 20,000: 20 and 60 a year per 10,000, mean 40.
+        assert_eq!(member(vec![10, 30]).rate(2, 4), Some(40.0));
         let mut unknown = member(vec![10, 30]);
         unknown.period_populations[1] = None;
-        assert_eq!(unknown.rate(2), None);
+        assert_eq!(unknown.rate(2, 4), None);
+        // A period no agency contributed to is no data: left out, not a zero.
+        let mut partial = member(vec![10, 0]);
+        partial.contributed[1] = false;
+        assert_eq!(partial.rate(2, 4), Some(20.0));
+        assert_eq!(partial.period_records(2)[1], Value::Null);
+        let mut none = member(vec![0, 0]);
+        none.contributed = vec![false, false];
+        assert_eq!(none.rate(2, 4), None);
+        assert!(!none.has_data());
     }
 }

@@ -7,9 +7,9 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use atlas_analytics::comparison::rate_per_10000;
 use atlas_analytics::gate::{self, PeriodSummary, ShownTable, THRESHOLD};
 use atlas_domain::{AgencyKind, Indicator, StoredResolution};
-use atlas_store::Database;
 use atlas_store::populations::{self, PartnershipPopulation};
 use atlas_store::releases::{self, Change, Draft, Release};
+use atlas_store::{Database, batches};
 use chrono::{DateTime, Datelike as _, Utc};
 use h3o::{CellIndex, Resolution};
 use serde::{Deserialize, Serialize};
@@ -208,6 +208,21 @@ pub async fn prepare(
     let period = body.period.clone();
     let population = {
         let mut conn = database.connection().await?;
+        let contributed = batches::contributed_periods(
+            &mut conn,
+            &[code.to_string()],
+            &window.starts,
+            window.last,
+        )
+        .await?;
+        if !contributed
+            .get(code.as_str())
+            .is_some_and(|periods| periods.iter().any(|contributed| *contributed))
+        {
+            return Err(ApiError::Conflict(format!(
+                "no agency has contributed records for {code} in {period}: there are no data to release, and a release of zeros would say there was nothing"
+            )));
+        }
         let mut known = populations::of_partnerships(&mut conn, &[code.to_string()]).await?;
         populations::for_year(
             &known.remove(code.as_str()).unwrap_or_default(),

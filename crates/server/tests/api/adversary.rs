@@ -50,7 +50,7 @@ async fn victim() -> Victim {
     // Lancashire's cells far from Blackpool, so the Gi* attack's cells see none of them.
     let blackpool = app.coverage(BLACKPOOL, 9).await;
     let cells: Vec<CellIndex> = app
-        .coverage(LANCASHIRE, 9)
+        .whole_cells(LANCASHIRE)
         .await
         .into_iter()
         .filter(|cell| !blackpool.contains(cell))

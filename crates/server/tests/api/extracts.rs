@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 
-use crate::support::{TestApp, agency_token};
+use crate::support::{LANCASHIRE_CLUSTER, TestApp, agency_token};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -57,7 +57,7 @@ async fn rejection_report(app: &TestApp, agency: uuid::Uuid, batch: &Value) -> S
     let response = app
         .client
         .get(app.url(path))
-        .bearer_auth(agency_token(agency))
+        .bearer_auth(app.agency_token(agency).await)
         .send()
         .await
         .unwrap();
@@ -791,5 +791,137 @@ async fn slow_idle_and_endless_uploads_are_cut_releasing_their_slot_and_storing_
         )
         .await,
         3
+    );
+}
+
+/// Points spread uniformly over a boundary's box (a fixed sequence), kept when inside it.
+fn points_inside(polygons: &geo::MultiPolygon<f64>, wanted: usize, seed: u64) -> Vec<(f64, f64)> {
+    use geo::{BoundingRect as _, Contains as _};
+    let bounds = polygons.bounding_rect().unwrap();
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1_u64 << 53) as f64
+    };
+    let mut points = Vec::new();
+    while points.len() < wanted {
+        let x = bounds.min().x + next() * bounds.width();
+        let y = bounds.min().y + next() * bounds.height();
+        if polygons.contains(&geo::Point::new(x, y)) {
+            points.push((y, x));
+        }
+    }
+    points
+}
+
+#[tokio::test]
+async fn records_anywhere_inside_a_partnership_are_kept_and_across_the_border_refused() {
+    // Placed by cell centres, 0.7 % (Lancashire) to 3.6 % (Blackpool, on the coast) of points
+    // inside a boundary were refused as "outside". Each agency serves one partnership, and 2.4 %
+    // of its rows (under the 5 % that refuses a whole extract) lie in the next partnership.
+    let app = crate::support::spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let areas = atlas_ingest::reference::read_boundaries(
+        atlas_store::test_db::england_boundaries(&LANCASHIRE_CLUSTER).as_bytes(),
+        &atlas_ingest::reference::BoundaryFields::default(),
+    )
+    .unwrap();
+    let polygons: Vec<geo::MultiPolygon<f64>> = areas
+        .iter()
+        .map(|area| atlas_ingest::reference::to_multipolygon(&area.boundary).unwrap())
+        .collect();
+    for (served, area) in areas.iter().enumerate() {
+        let agency = app
+            .register_agency(&format!("Police of {}", area.name), &[area.code.as_str()])
+            .await;
+        let mut text = String::from("subject,record_kind,occurred_on,lat,lon\n");
+        for (lat, lon) in points_inside(&polygons[served], 800, 7 + served as u64) {
+            text.push_str(&format!(
+                "{},incident,2024-02-01,{lat},{lon}\n",
+                pseudonym(1)
+            ));
+        }
+        let across = (served + 1) % areas.len();
+        for (lat, lon) in points_inside(&polygons[across], 20, 99) {
+            text.push_str(&format!(
+                "{},incident,2024-02-01,{lat},{lon}\n",
+                pseudonym(2)
+            ));
+        }
+        let batch = json(
+            app.upload(agency, CSV, text.into_bytes(), "/api/v1/extracts")
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (
+                batch["rows_accepted"].as_i64(),
+                batch["rows_rejected"].as_i64()
+            ),
+            (Some(800), Some(20)),
+            "{}: {batch}",
+            area.code
+        );
+        let report = rejection_report(&app, agency, &batch).await;
+        assert_eq!(
+            report
+                .lines()
+                .filter(|line| line.ends_with(
+                    ",location,outside the area of every partnership your agency serves"
+                ))
+                .count(),
+            20,
+            "{report}"
+        );
+        // Every kept record is stored under a cell of its partnership's coverage.
+        let stray = app
+            .count(&format!(
+                "SELECT count(*) FROM case_records r WHERE r.partnership_code = '{}'
+                 AND NOT EXISTS (SELECT 1 FROM partnership_cells c WHERE c.partnership_code = r.partnership_code
+                                 AND c.resolution = 9 AND c.cell = r.cell)",
+                area.code
+            ))
+            .await;
+        assert_eq!(stray, 0, "{}", area.code);
+    }
+}
+
+#[tokio::test]
+async fn every_postcode_of_the_directory_is_kept_by_its_own_partnership() {
+    // The directory's own authority decides, even where a generalised boundary puts the
+    // postcode's grid reference (or its cell's centre) across the border or in the sea.
+    let (app, agency) = ready_app().await;
+    let sample = include_str!("../../../../data/reference/onspd_sample_lancashire_cluster.csv");
+    let directory = atlas_ingest::reference::read_postcodes(sample.as_bytes()).unwrap();
+    atlas_store::reference::import_postcodes(&app.database_url(), &directory.postcodes)
+        .await
+        .unwrap();
+    let blackpool: Vec<&str> = directory
+        .postcodes
+        .iter()
+        .filter(|postcode| {
+            postcode.authority.as_ref().map(|code| code.as_str()) == Some("E06000009")
+        })
+        .map(|postcode| postcode.postcode.as_str())
+        .collect();
+    assert!(blackpool.len() > 4_000, "{} postcodes", blackpool.len());
+    let mut text = String::from("subject,record_kind,occurred_on,postcode\n");
+    for postcode in &blackpool {
+        text.push_str(&format!(
+            "{},referral,2024-03-01,{postcode}\n",
+            pseudonym(1)
+        ));
+    }
+    let batch = json(
+        app.upload(agency, CSV, text.into_bytes(), "/api/v1/extracts")
+            .await,
+    )
+    .await;
+    assert_eq!(batch["rows_rejected"].as_i64(), Some(0), "{batch}");
+    assert_eq!(
+        batch["rows_accepted"].as_u64(),
+        Some(blackpool.len() as u64)
     );
 }

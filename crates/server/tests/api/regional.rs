@@ -45,18 +45,27 @@ async fn a_cluster_across_the_boundary_is_found_whole_once_the_neighbour_shares(
         app.coverage(BLACKPOOL, 8).await,
         app.coverage(LANCASHIRE, 8).await,
     );
-    let lancashire_r9 = app.coverage(LANCASHIRE, 9).await;
-    let blackpool_r9 = app.coverage(BLACKPOOL, 9).await;
-    // A Blackpool cell whose ring lies mostly in Lancashire.
+    let lancashire_r9 = app.whole_cells(LANCASHIRE).await;
+    let blackpool_r9 = app.whole_cells(BLACKPOOL).await;
+    let has_whole_child = |cell: &CellIndex, r9: &BTreeSet<CellIndex>| {
+        cell.children(Resolution::Nine)
+            .any(|child| r9.contains(&child))
+    };
+    // A Blackpool cell whose ring lies mostly in Lancashire alone. Cells along the boundary
+    // belong to both coverages, so the cell itself may be one of them.
     let across = |cell: &CellIndex| {
         cell.grid_disk::<Vec<_>>(1)
             .into_iter()
-            .filter(|n| lancashire.contains(n) && !blackpool.contains(n))
+            .filter(|n| {
+                lancashire.contains(n)
+                    && !blackpool.contains(n)
+                    && has_whole_child(n, &lancashire_r9)
+            })
             .collect::<Vec<_>>()
     };
     let border = *blackpool
         .iter()
-        .filter(|cell| !lancashire.contains(cell))
+        .filter(|cell| has_whole_child(cell, &blackpool_r9))
         .max_by_key(|cell| across(cell).len())
         .unwrap();
     let other_side = across(&border);

@@ -219,6 +219,27 @@ impl TestApp {
             .collect()
     }
 
+    /// The resolution-9 cells lying wholly inside `code`'s boundary: any point of them, the
+    /// centre included, belongs to the partnership (a border cell's centre may not).
+    pub async fn whole_cells(&self, code: &str) -> std::collections::BTreeSet<h3o::CellIndex> {
+        let client =
+            atlas_store::connect_admin(&self.database_url, std::time::Duration::from_secs(5))
+                .await
+                .unwrap();
+        client
+            .query(
+                "SELECT cell FROM partnership_cells WHERE partnership_code = $1 AND resolution = 9 AND whole",
+                &[&code],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| {
+                h3o::CellIndex::try_from(u64::try_from(row.get::<_, i64>(0)).unwrap()).unwrap()
+            })
+            .collect()
+    }
+
     /// Registers a police force serving `partnerships` and returns its id.
     pub async fn register_agency(&self, name: &str, partnerships: &[&str]) -> uuid::Uuid {
         self.register_agency_of_kind(name, atlas_domain::AgencyKind::Police, partnerships)
