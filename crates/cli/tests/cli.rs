@@ -311,6 +311,71 @@ fn an_agency_makes_a_key_and_pseudonymises_an_export_with_its_profile() {
     );
     assert!(!extract.contains("Brien") && !extract.contains("free text"));
 
+    // A profile that does not fit the export is refused, naming the column, and the earlier
+    // extract is left as it was.
+    let health = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/profiles/health.toml"
+    );
+    let mismatched = atlas(
+        &[
+            "pseudonymise",
+            export.to_str().unwrap(),
+            "--key",
+            key_arg,
+            "--profile",
+            health,
+            "--output",
+            output.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_one_line_failure(
+        &mismatched,
+        1,
+        "error: the export has no column `AgeYears` that the profile maps to age (nor 9 more of the columns",
+    );
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), extract);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        3,
+        "no partial file is left"
+    );
+    // So is an export whose header misnames a column the profile maps, even an optional one.
+    let misnamed = dir.path().join("misnamed.csv");
+    std::fs::write(
+        &misnamed,
+        std::fs::read_to_string(&export)
+            .unwrap()
+            .replace("OccurrenceType", "Occurrence Type"),
+    )
+    .unwrap();
+    assert_one_line_failure(
+        &atlas(
+            &[
+                "pseudonymise",
+                misnamed.to_str().unwrap(),
+                "--key",
+                key_arg,
+                "--profile",
+                profile,
+            ],
+            &[],
+        ),
+        1,
+        "error: the export has no column `OccurrenceType` that the profile maps to record_kind",
+    );
+    // Without a profile, the export's own column names must give every field an extract needs.
+    assert_one_line_failure(
+        &atlas(
+            &["pseudonymise", misnamed.to_str().unwrap(), "--key", key_arg],
+            &[],
+        ),
+        1,
+        "error: nothing gives the subject: its pseudonym needs forename, surname and \
+         date_of_birth, or nhs_number, and the export has no column for date_of_birth, nhs_number",
+    );
+
     assert_one_line_failure(
         &atlas(&["pseudonymise", export.to_str().unwrap()], &[]),
         1,
