@@ -239,7 +239,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
             .iter()
             .find(|user| user.request.agency == Some(agencies[agency]))
             .context("every demo agency has an analyst")?;
-        let batch = upload::upload(
+        let uploaded = upload::upload(
             &base,
             path,
             &tokens[&user.file],
@@ -247,9 +247,10 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
             settings.server.tls_cert.as_deref(),
         )
         .await?;
+        let batch = &uploaded.batch;
         println!(
-            "  {agency}: batch {} {}, {} rows accepted, {} rejected",
-            batch["batch_id"].as_str().unwrap_or("?"),
+            "  {agency}: {} {}, {} rows accepted, {} rejected",
+            uploaded.batch_name(),
             batch["status"].as_str().unwrap_or("?"),
             batch["rows_accepted"],
             batch["rows_rejected"]
