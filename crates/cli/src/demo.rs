@@ -193,13 +193,17 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         settings.server.tls_key = Some(key);
     }
     // The demo is a development instance: it signs its users' tokens with a key pair made once
-    // in the demo directory, and the server's own pseudonym key is made there too unless one is
-    // configured.
+    // in the demo directory, and the server's own pseudonym key is made there too unless a key
+    // other than the published development key is configured.
     let signing_key = demo_signing_key(&mut settings, &args.dir.join("keys"))?;
-    if settings.ingest.pseudonym_key.is_none() {
+    if settings.ingest.pseudonym_key.is_none() || settings.ingest.has_development_key() {
         let server_key = args.dir.join("server-pseudonym.key");
         if !server_key.exists() {
             pseudonymise::keygen(&server_key)?;
+            println!(
+                "server pseudonym key: made {} (the server's own secret: never share it)",
+                server_key.display()
+            );
         }
         let key = std::fs::read_to_string(&server_key)
             .with_context(|| format!("cannot read {}", server_key.display()))?;
