@@ -23,7 +23,7 @@ if ! { [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ -x "${CHROMEDRIVER:-/usr/bin
     as_root=(sudo)
   else
     echo "the browser tests need Debian's chromium and chromium-driver; install them with:" >&2
-    echo "  sudo apt-get install chromium chromium-driver" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y chromium chromium-driver" >&2
     exit 1
   fi
   echo "installing chromium and chromium-driver for the browser tests (from Debian's archive)"
