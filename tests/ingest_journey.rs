@@ -94,11 +94,12 @@ async fn an_agency_pseudonymises_and_uploads_an_export() {
     );
     assert!(summary.contains("partnerships: E06000009 30"), "{summary}");
     let batch_line = summary.lines().next().unwrap().to_owned();
+    assert!(batch_line.starts_with("batch "), "{batch_line}");
     let again = run_ok(url, &upload);
     assert_eq!(
         again.lines().next().unwrap(),
-        batch_line,
-        "the same file is the same batch"
+        format!("already uploaded: {batch_line}"),
+        "the same file is the same batch, and says so"
     );
 
     let refused = atlas(url)
@@ -222,7 +223,10 @@ async fn a_server_killed_during_a_million_row_upload_leaves_nothing_and_the_retr
         "{first}"
     );
     let second = run_ok(url, &upload);
-    assert_eq!(second.lines().next(), first.lines().next());
+    assert_eq!(
+        second.lines().next().unwrap(),
+        format!("already uploaded: {}", first.lines().next().unwrap())
+    );
     assert_eq!(count("SELECT count(*) FROM case_records").await, 1_000_000);
     assert_eq!(count("SELECT count(*) FROM batches").await, 1);
 }

@@ -89,6 +89,16 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     let test_db = TestDatabase::new().await;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let demo = Demo::start(test_db.url(), &dir.path().join("demo"));
+    // The demo keys pseudonyms with a server key of its own, not the published development key.
+    let server_key = dir.path().join("demo/server-pseudonym.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&server_key)
+            .expect("the demo made its server key")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let log = std::fs::read_to_string(dir.path().join("demo/demo.err")).unwrap();
+    assert!(!log.contains("development key published"), "{log}");
     let browser = Browser::start().await;
     let _ = std::fs::remove_dir_all(screenshot_dir());
 

@@ -123,14 +123,14 @@ impl Browser {
     ///
     /// # Panics
     /// When chromedriver or chromium is missing (install Debian's `chromium` and
-    /// `chromium-driver`; `.ci/run` does) or does not start.
+    /// `chromium-driver`; `scripts/test.sh` does) or does not start.
     pub async fn start() -> Self {
         let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.to_owned());
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| CHROMIUM.to_owned());
         assert!(
             Path::new(&driver_path).is_file() && Path::new(&chromium).is_file(),
             "the browser tests need {driver_path} and {chromium}: install Debian's packages with \
-             `apt-get install chromium chromium-driver` (.ci/run does), or set CHROMEDRIVER and CHROMIUM"
+             `apt-get install chromium chromium-driver` (scripts/test.sh does), or set CHROMEDRIVER and CHROMIUM"
         );
         let port = free_port();
         // Its own process group, with chromium in it, so that a failing test that never ends

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use atlas_domain::GssCode;
+use atlas_ingest::pseudonymise::Profile;
 use atlas_ingest::reference::{self, BoundaryFields, ReferenceArea};
 use atlas_server::{Application, Settings};
 use atlas_store::{agencies, cluster};
@@ -27,6 +28,10 @@ const POSTCODE_SAMPLE: &str =
 /// Their land neighbours, in both directions.
 const ENGLAND_NEIGHBOURS: &str =
     include_str!("../../../data/reference/utla_neighbours_england.csv");
+
+/// The profile of the demo's raw exports (config/profiles/demo.toml), with which they are
+/// pseudonymised as an agency would.
+const DEMO_PROFILE: &str = include_str!("../../../config/profiles/demo.toml");
 
 /// How many 2011 LSOAs each upper-tier local authority holds (derived from ONS LSOA centroids;
 /// data/reference/README.md): the base of the demo's approximate child populations.
@@ -188,13 +193,17 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         settings.server.tls_key = Some(key);
     }
     // The demo is a development instance: it signs its users' tokens with a key pair made once
-    // in the demo directory, and the server's own pseudonym key is made there too unless one is
-    // configured.
+    // in the demo directory, and the server's own pseudonym key is made there too unless a key
+    // other than the published development key is configured.
     let signing_key = demo_signing_key(&mut settings, &args.dir.join("keys"))?;
-    if settings.ingest.pseudonym_key.is_none() {
+    if settings.ingest.pseudonym_key.is_none() || settings.ingest.has_development_key() {
         let server_key = args.dir.join("server-pseudonym.key");
         if !server_key.exists() {
             pseudonymise::keygen(&server_key)?;
+            println!(
+                "server pseudonym key: made {} (the server's own secret: never share it)",
+                server_key.display()
+            );
         }
         let key = std::fs::read_to_string(&server_key)
             .with_context(|| format!("cannot read {}", server_key.display()))?;
@@ -234,7 +243,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
             .iter()
             .find(|user| user.request.agency == Some(agencies[agency]))
             .context("every demo agency has an analyst")?;
-        let batch = upload::upload(
+        let uploaded = upload::upload(
             &base,
             path,
             &tokens[&user.file],
@@ -242,9 +251,10 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
             settings.server.tls_cert.as_deref(),
         )
         .await?;
+        let batch = &uploaded.batch;
         println!(
-            "  {agency}: batch {} {}, {} rows accepted, {} rejected",
-            batch["batch_id"].as_str().unwrap_or("?"),
+            "  {agency}: {} {}, {} rows accepted, {} rejected",
+            uploaded.batch_name(),
             batch["status"].as_str().unwrap_or("?"),
             batch["rows_accepted"],
             batch["rows_rejected"]
@@ -525,8 +535,13 @@ fn prepare_extracts(
     let key_path = dir.join("linkage.key");
     if !key_path.exists() {
         pseudonymise::keygen(&key_path)?;
+        println!(
+            "linkage key: made {} (the agencies' shared key for pseudonymising)",
+            key_path.display()
+        );
     }
     let key = pseudonymise::read_key(&key_path)?;
+    let profile = Profile::from_toml(DEMO_PROFILE)?;
     let (raw_dir, extract_dir) = (dir.join("demo/raw"), dir.join("demo/extracts"));
     std::fs::create_dir_all(&raw_dir)?;
     std::fs::create_dir_all(&extract_dir)?;
@@ -538,13 +553,8 @@ fn prepare_extracts(
         let raw = raw_dir.join(format!("agency-{index}.csv"));
         std::fs::write(&raw, export)?;
         let extract = extract_dir.join(format!("agency-{index}.csv"));
-        let output = std::io::BufWriter::new(std::fs::File::create(&extract)?);
-        atlas_ingest::pseudonymise::pseudonymise(
-            std::io::BufReader::new(std::fs::File::open(&raw)?),
-            output,
-            &key,
-            &atlas_ingest::pseudonymise::Profile::default(),
-        )?;
+        pseudonymise::pseudonymise_file(&raw, Some(&extract), &key, &profile)
+            .with_context(|| format!("{} refused", raw.display()))?;
         extracts.insert(agency, extract);
     }
     Ok(extracts)
@@ -659,4 +669,40 @@ fn self_signed_certificate(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
         );
     }
     Ok((cert_path, key_path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_profile_pseudonymises_every_synthetic_export_whole() {
+        let blackpool = atlas_store::test_db::england_boundaries(&["E06000009"]);
+        let areas =
+            reference::read_boundaries(blackpool.as_bytes(), &BoundaryFields::default()).unwrap();
+        let profile = Profile::from_toml(DEMO_PROFILE).unwrap();
+        let key = atlas_ingest::pseudonym::PseudonymKey::from_hex(&"42".repeat(32)).unwrap();
+        let mut written = 0;
+        for (agency, export) in synthetic::exports(&areas, 50, 1) {
+            let summary = atlas_ingest::pseudonymise::pseudonymise(
+                export.as_bytes(),
+                std::io::sink(),
+                &key,
+                &profile,
+            )
+            .unwrap_or_else(|err| panic!("{agency}: {err}"));
+            assert_eq!(
+                (summary.rows_written, summary.rows_skipped),
+                (summary.rows_read, 0),
+                "{agency}"
+            );
+            assert_eq!(
+                summary.dropped_columns,
+                ["forename", "surname", "date_of_birth"],
+                "{agency}: only the identifiers are dropped"
+            );
+            written += summary.rows_written;
+        }
+        assert!(written > 0, "Blackpool's agencies have rows");
+    }
 }

@@ -48,7 +48,8 @@ enum Command {
     /// Agency side: turn a raw export holding identifiers into a canonical extract keyed with
     /// the partnership's linkage key (`atlas pseudonymise keygen` makes one).
     Pseudonymise(pseudonymise::PseudonymiseArgs),
-    /// Upload an extract to a server (progress bar; prints the batch summary).
+    /// Upload an extract to a server (progress bar; prints the batch summary). A repeat of an
+    /// earlier upload prints `already uploaded: batch <id>` and exits 0 as well.
     Upload(upload::UploadArgs),
     /// Agencies that submit extracts.
     Agency {

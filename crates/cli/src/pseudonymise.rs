@@ -60,24 +60,51 @@ pub fn run(args: PseudonymiseArgs) -> anyhow::Result<()> {
             .with_context(|| format!("{} refused", path.display()))?,
         None => Profile::default(),
     };
-    let reader = BufReader::new(
-        std::fs::File::open(&input).with_context(|| format!("cannot read {}", input.display()))?,
-    );
-    let summary = match &args.output {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            pseudonymise(reader, BufWriter::new(file), &key, &profile)?
-        }
-        None => pseudonymise(
-            reader,
-            BufWriter::new(std::io::stdout().lock()),
-            &key,
-            &profile,
-        )?,
-    };
-    report(&summary);
+    report(&pseudonymise_file(
+        &input,
+        args.output.as_deref(),
+        &key,
+        &profile,
+    )?);
     Ok(())
+}
+
+/// Pseudonymises the raw export `input` into `output` (standard output when `None`). The file
+/// is written beside `output` and renamed to it when whole, so a refused export leaves no
+/// output and never overwrites an earlier one.
+///
+/// # Errors
+/// When the export cannot be read, does not fit the profile, or the output cannot be written.
+pub fn pseudonymise_file(
+    input: &Path,
+    output: Option<&Path>,
+    key: &PseudonymKey,
+    profile: &Profile,
+) -> anyhow::Result<Summary> {
+    let reader = BufReader::new(
+        std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?,
+    );
+    let Some(path) = output else {
+        let stdout = BufWriter::new(std::io::stdout().lock());
+        return Ok(pseudonymise(reader, stdout, key, profile)?);
+    };
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let written = std::fs::File::create(&partial)
+        .with_context(|| format!("cannot write {}", partial.display()))
+        .and_then(|file| Ok(pseudonymise(reader, BufWriter::new(file), key, profile)?));
+    match written {
+        Ok(summary) => {
+            std::fs::rename(&partial, path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(summary)
+        }
+        Err(err) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(err)
+        }
+    }
 }
 
 /// Reads a linkage key file.
@@ -106,10 +133,6 @@ pub fn keygen(path: &Path) -> anyhow::Result<()> {
             )
         })?;
     writeln!(file, "{}", hex::encode(key))?;
-    eprintln!(
-        "wrote a new linkage key to {}: share it only with the partnership's agencies",
-        path.display()
-    );
     Ok(())
 }
 

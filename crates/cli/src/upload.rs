@@ -31,7 +31,33 @@ pub struct UploadArgs {
     ca_cert: Option<PathBuf>,
 }
 
-/// Runs the upload and prints the batch summary.
+/// The server's answer to an upload.
+pub struct Uploaded {
+    /// The batch summary (`BatchView`).
+    pub batch: Value,
+    /// The agency had already uploaded this content: the server answered 200 with the earlier
+    /// batch, and stored nothing new, instead of 201 with a new batch.
+    pub repeat: bool,
+}
+
+impl Uploaded {
+    /// `batch <id>`, or `already uploaded: batch <id>` for a repeat.
+    #[must_use]
+    pub fn batch_name(&self) -> String {
+        format!(
+            "{}batch {}",
+            if self.repeat {
+                "already uploaded: "
+            } else {
+                ""
+            },
+            self.batch["batch_id"].as_str().unwrap_or("?")
+        )
+    }
+}
+
+/// Runs the upload and prints the batch summary: a repeat of an earlier upload says
+/// `already uploaded: batch <id>` and succeeds too, since the extract is stored either way.
 pub async fn run(settings: &Settings, args: UploadArgs) -> anyhow::Result<()> {
     let server = args.server.clone().unwrap_or_else(|| {
         let scheme = if settings.server.tls_cert.is_some() {
@@ -44,7 +70,7 @@ pub async fn run(settings: &Settings, args: UploadArgs) -> anyhow::Result<()> {
             settings.server.host, settings.server.port
         )
     });
-    let summary = upload(
+    let uploaded = upload(
         &server,
         &args.file,
         &args.token,
@@ -52,18 +78,18 @@ pub async fn run(settings: &Settings, args: UploadArgs) -> anyhow::Result<()> {
         args.ca_cert.as_deref(),
     )
     .await?;
-    println!("{}", describe(&server, &summary));
+    println!("{}", describe(&server, &uploaded));
     Ok(())
 }
 
-/// Sends the file with the caller's bearer `token` and returns the server's batch summary.
+/// Sends the file with the caller's bearer `token` and returns the server's answer.
 pub async fn upload(
     server: &str,
     path: &Path,
     token: &str,
     supersedes: Option<Uuid>,
     ca_cert: Option<&Path>,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<Uploaded> {
     let (content_type, gzip) = media_type(path)?;
     let file = tokio::fs::File::open(path)
         .await
@@ -115,7 +141,10 @@ pub async fn upload(
             body["message"].as_str().unwrap_or("no reason given")
         );
     }
-    Ok(body)
+    Ok(Uploaded {
+        batch: body,
+        repeat: status == reqwest::StatusCode::OK,
+    })
 }
 
 /// An HTTP client that also trusts `ca_cert` (PEM), when given.
@@ -159,8 +188,9 @@ fn media_type(path: &Path) -> anyhow::Result<(&'static str, bool)> {
     }
 }
 
-/// The batch summary for people.
-pub fn describe(server: &str, batch: &Value) -> String {
+/// The batch summary for people, beginning with [`Uploaded::batch_name`].
+pub fn describe(server: &str, uploaded: &Uploaded) -> String {
+    let batch = &uploaded.batch;
     let quality = &batch["quality"];
     let percent = |value: &Value| {
         value
@@ -177,11 +207,11 @@ pub fn describe(server: &str, batch: &Value) -> String {
         })
         .unwrap_or_default();
     format!(
-        "batch {id}: {status}, {accepted} of {total} rows accepted, {rejected} rejected\n\
+        "{name}: {status}, {accepted} of {total} rows accepted, {rejected} rejected\n\
          quality: {geocoded} geocoded, {indicators} with indicators, dates {first} to {last}\n\
          partnerships: {partnerships}\n\
          rejection report: {server}{rejections}",
-        id = batch["batch_id"].as_str().unwrap_or("?"),
+        name = uploaded.batch_name(),
         status = batch["status"].as_str().unwrap_or("?"),
         accepted = batch["rows_accepted"],
         total = batch["rows_total"],

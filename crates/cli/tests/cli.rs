@@ -1,7 +1,9 @@
 //! The `atlas` binary's answers to bad input: one line naming the problem, a non-zero exit
 //! code, no panic, no secret.
 
-use std::process::{Command, Output};
+use std::io::{BufRead as _, Read as _, Write as _};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use atlas_store::test_db::{TestDatabase, england_boundaries};
 
@@ -17,6 +19,9 @@ fn atlas(args: &[&str], env: &[(&str, &str)]) -> Output {
     }
     command.output().expect("atlas runs")
 }
+
+/// The repository's config/ directory (the tests run in crates/cli/).
+const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).trim().to_owned()
@@ -311,6 +316,71 @@ fn an_agency_makes_a_key_and_pseudonymises_an_export_with_its_profile() {
     );
     assert!(!extract.contains("Brien") && !extract.contains("free text"));
 
+    // A profile that does not fit the export is refused, naming the column, and the earlier
+    // extract is left as it was.
+    let health = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/profiles/health.toml"
+    );
+    let mismatched = atlas(
+        &[
+            "pseudonymise",
+            export.to_str().unwrap(),
+            "--key",
+            key_arg,
+            "--profile",
+            health,
+            "--output",
+            output.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_one_line_failure(
+        &mismatched,
+        1,
+        "error: the export has no column `AgeYears` that the profile maps to age (nor 9 more of the columns",
+    );
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), extract);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        3,
+        "no partial file is left"
+    );
+    // So is an export whose header misnames a column the profile maps, even an optional one.
+    let misnamed = dir.path().join("misnamed.csv");
+    std::fs::write(
+        &misnamed,
+        std::fs::read_to_string(&export)
+            .unwrap()
+            .replace("OccurrenceType", "Occurrence Type"),
+    )
+    .unwrap();
+    assert_one_line_failure(
+        &atlas(
+            &[
+                "pseudonymise",
+                misnamed.to_str().unwrap(),
+                "--key",
+                key_arg,
+                "--profile",
+                profile,
+            ],
+            &[],
+        ),
+        1,
+        "error: the export has no column `OccurrenceType` that the profile maps to record_kind",
+    );
+    // Without a profile, the export's own column names must give every field an extract needs.
+    assert_one_line_failure(
+        &atlas(
+            &["pseudonymise", misnamed.to_str().unwrap(), "--key", key_arg],
+            &[],
+        ),
+        1,
+        "error: nothing gives the subject: its pseudonym needs forename, surname and \
+         date_of_birth, or nhs_number, and the export has no column for date_of_birth, nhs_number",
+    );
+
     assert_one_line_failure(
         &atlas(&["pseudonymise", export.to_str().unwrap()], &[]),
         1,
@@ -329,4 +399,122 @@ fn an_agency_makes_a_key_and_pseudonymises_an_export_with_its_profile() {
         1,
         "is not a linkage key",
     );
+}
+
+#[test]
+fn serve_outside_development_needs_a_pseudonym_key_of_its_own() {
+    let production = [
+        ("ATLAS_ENV", "production"),
+        ("ATLAS_CONFIG_DIR", CONFIG_DIR),
+    ];
+    assert_one_line_failure(
+        &atlas(&["serve"], &production),
+        1,
+        "error: configuration: ingest.pseudonym_key is not set, and ATLAS_ENV is `production`: \
+         set a secret key of this instance's own",
+    );
+    let development_key = std::fs::read_to_string(format!("{CONFIG_DIR}/development.toml"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("pseudonym_key = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let published = atlas(
+        &["serve"],
+        &[
+            production[0],
+            production[1],
+            ("ATLAS__INGEST__PSEUDONYM_KEY", &development_key),
+        ],
+    );
+    assert_one_line_failure(
+        &published,
+        1,
+        "error: configuration: ingest.pseudonym_key is the development key published in the \
+         repository, and ATLAS_ENV is `production`",
+    );
+    assert!(!stderr(&published).contains(&development_key));
+}
+
+/// Runs `atlas serve` (PostgreSQL need not answer), waits until it serves, sends `signal` and
+/// returns its exit status and log.
+fn serve_and_stop(signal: &str) -> (std::process::ExitStatus, String) {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_atlas"))
+        .arg("serve")
+        .env_remove("ATLAS_ENV")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/atlas")
+        .env("ATLAS__SERVER__PORT", "0")
+        .env("ATLAS__SERVER__WORKERS", "1")
+        .env("ATLAS__LOG__FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("atlas serve starts");
+    let mut log = std::io::BufReader::new(server.stderr.take().unwrap());
+    let mut seen = String::new();
+    let port = loop {
+        let mut line = String::new();
+        assert!(log.read_line(&mut line).unwrap() > 0, "no port: {seen}");
+        seen.push_str(&line);
+        if let Some((_, rest)) = line.split_once("listening on http://127.0.0.1:") {
+            break rest
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>();
+        }
+    };
+    // Once /healthz answers, the server is running and listening for signals.
+    let started = Instant::now();
+    loop {
+        let answer =
+            std::net::TcpStream::connect(format!("127.0.0.1:{port}")).and_then(|mut stream| {
+                stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n")?;
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer)?;
+                Ok(answer)
+            });
+        if answer.is_ok_and(|answer| answer.contains(" 200 OK")) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never healthy: {seen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent = Command::new("kill")
+        .args(["-s", signal, &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "atlas serve still running 15 s after SIG{signal}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    log.read_to_string(&mut seen).unwrap();
+    (status, seen)
+}
+
+#[test]
+fn serve_stops_gracefully_on_sigint_as_on_sigterm() {
+    for signal in ["INT", "TERM"] {
+        let (status, log) = serve_and_stop(signal);
+        assert!(status.success(), "SIG{signal}: {status}\n{log}");
+        assert!(
+            log.contains(&format!(
+                "SIG{signal} received: stopping gracefully; requests in flight have 30 s to finish"
+            )),
+            "{log}"
+        );
+        assert!(!log.contains("forced"), "{log}");
+    }
 }

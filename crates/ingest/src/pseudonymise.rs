@@ -6,6 +6,12 @@
 //! the same pseudonym from police, social care, health and schools. A row without them but with
 //! a valid NHS number is keyed on the NHS number instead (linking only with other NHS-numbered
 //! rows). Rows with neither are skipped and reported. Streams: one row in memory at a time.
+//!
+//! The header is checked against the profile before any row is written: a column the profile
+//! maps must be in the export, and the export must give every field an extract needs (the
+//! identifiers of the pseudonym, `record_kind`, `occurred_on` and a location), so a profile that
+//! does not fit the export fails at once, naming the column, instead of writing nothing or
+//! dropping a field.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -30,7 +36,8 @@ pub struct Profile {
     pub name: String,
     /// Target field -> the export's column. Targets are canonical columns (other than
     /// `subject`) and the identifier fields `forename`, `surname`, `date_of_birth`, `nhs_number`.
-    /// A target not listed is read from the column of the same name, if any.
+    /// A target not listed is read from the column of the same name, if any. Every column
+    /// listed must be in the export's header.
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
     /// Target field -> the export's value -> the canonical value (matched ignoring case).
@@ -57,6 +64,10 @@ pub enum PseudonymiseError {
     /// The export cannot be read or is not a CSV with a header.
     #[error("the export could not be read: {0}")]
     Read(String),
+    /// The export's header lacks a column the profile maps, or anything to give a field every
+    /// extract needs.
+    #[error("{0}")]
+    Header(String),
     /// The output cannot be written.
     #[error("the extract could not be written: {0}")]
     Write(String),
@@ -100,6 +111,15 @@ impl Profile {
                     "`{target}` is not a canonical field or identifier"
                 )));
             }
+        }
+        if let Some(target) = profile
+            .defaults
+            .keys()
+            .find(|target| target_column(target).is_none())
+        {
+            return Err(PseudonymiseError::Profile(format!(
+                "`{target}` is not a canonical field, so it cannot have a default"
+            )));
         }
         Ok(profile)
     }
@@ -161,30 +181,13 @@ pub fn pseudonymise(
         .iter()
         .map(|header| header.trim().trim_start_matches('\u{feff}').to_owned())
         .collect();
-    let position = |target: &str| {
-        let source = profile.source_for(target);
-        headers
-            .iter()
-            .position(|header| header.eq_ignore_ascii_case(source))
-    };
-    let outputs: Vec<(Column, Option<usize>)> = Column::ALL
-        .into_iter()
-        .filter(|column| *column != Column::Subject)
-        .map(|column| (column, position(column.name())))
-        .filter(|(column, index)| index.is_some() || profile.defaults.contains_key(column.name()))
-        .collect();
-    let identifiers: Vec<Option<usize>> = IDENTIFIER_FIELDS
-        .iter()
-        .map(|field| position(field))
-        .collect();
-    let used: Vec<usize> = outputs.iter().filter_map(|(_, index)| *index).collect();
+    let Layout {
+        outputs,
+        identifiers,
+        dropped_columns,
+    } = layout(&headers, profile)?;
     let mut summary = Summary {
-        dropped_columns: headers
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| !used.contains(index))
-            .map(|(_, name)| name.clone())
-            .collect(),
+        dropped_columns,
         ..Summary::default()
     };
 
@@ -243,6 +246,130 @@ pub fn pseudonymise(
         .flush()
         .map_err(|err| PseudonymiseError::Write(err.to_string()))?;
     Ok(summary)
+}
+
+/// Where each field of one export comes from.
+struct Layout {
+    /// The canonical columns written, each with its column in the export (`None`: the
+    /// profile's default).
+    outputs: Vec<(Column, Option<usize>)>,
+    /// The export's columns of [`IDENTIFIER_FIELDS`], in that order.
+    identifiers: Vec<Option<usize>>,
+    /// The export's columns that are not written.
+    dropped_columns: Vec<String>,
+}
+
+/// Checks the export's header against the profile and lays out where each field comes from.
+///
+/// # Errors
+/// [`PseudonymiseError::Header`] naming the first column the profile maps that the header
+/// lacks, or the field nothing gives: the subject's identifiers, `record_kind`, `occurred_on` or
+/// a location.
+fn layout(headers: &[String], profile: &Profile) -> Result<Layout, PseudonymiseError> {
+    let header_error = |message: String| Err(PseudonymiseError::Header(message));
+    let find = |name: &str| {
+        headers
+            .iter()
+            .position(|header| header.eq_ignore_ascii_case(name))
+    };
+    let unmapped: Vec<(&String, &String)> = profile
+        .columns
+        .iter()
+        .filter(|(_, source)| find(source).is_none())
+        .collect();
+    if let Some((target, source)) = unmapped.first() {
+        let others = match unmapped.len() {
+            1 => String::new(),
+            count => format!(
+                " (nor {} more of the columns it maps: is it this export's profile?)",
+                count - 1
+            ),
+        };
+        return header_error(format!(
+            "the export has no column `{source}` that the profile maps to {target}{others}"
+        ));
+    }
+    let position = |target: &str| find(profile.source_for(target));
+    let gives = |column: Column| {
+        position(column.name()).is_some() || profile.defaults.contains_key(column.name())
+    };
+
+    let identifiers: Vec<Option<usize>> = IDENTIFIER_FIELDS
+        .iter()
+        .map(|field| position(field))
+        .collect();
+    let linkable = matches!(
+        identifiers.as_slice(),
+        [Some(_), Some(_), Some(_), _] | [.., Some(_)]
+    );
+    if !linkable {
+        let missing: Vec<&str> = IDENTIFIER_FIELDS
+            .iter()
+            .zip(&identifiers)
+            .filter(|(_, index)| index.is_none())
+            .map(|(field, _)| *field)
+            .collect();
+        return header_error(format!(
+            "nothing gives the subject: its pseudonym needs forename, surname and date_of_birth, \
+             or nhs_number, and the export has no column for {}",
+            missing.join(", ")
+        ));
+    }
+    if let Some(column) = Column::REQUIRED
+        .into_iter()
+        .find(|column| *column != Column::Subject && !gives(*column))
+    {
+        let name = column.name();
+        return header_error(format!(
+            "nothing gives {name}, which every extract needs: the export has no column `{name}` \
+             and the profile neither maps one to it nor gives it a default"
+        ));
+    }
+    for (first, second) in [
+        (Column::Lat, Column::Lon),
+        (Column::Easting, Column::Northing),
+    ] {
+        if gives(first) != gives(second) {
+            let (given, missing) = if gives(first) {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            return header_error(format!(
+                "the export gives {} but nothing gives {}: a location needs both",
+                given.name(),
+                missing.name()
+            ));
+        }
+    }
+    if ![Column::Lat, Column::Easting, Column::Postcode, Column::H3]
+        .into_iter()
+        .any(gives)
+    {
+        return header_error(
+            "nothing gives a location, which every extract needs: map lat and lon, easting and \
+             northing, postcode or h3"
+                .to_owned(),
+        );
+    }
+
+    let outputs: Vec<(Column, Option<usize>)> = Column::ALL
+        .into_iter()
+        .filter(|column| *column != Column::Subject && gives(*column))
+        .map(|column| (column, position(column.name())))
+        .collect();
+    let used: Vec<usize> = outputs.iter().filter_map(|(_, index)| *index).collect();
+    let dropped_columns = headers
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| !used.contains(index))
+        .map(|(_, name)| name.clone())
+        .collect();
+    Ok(Layout {
+        outputs,
+        identifiers,
+        dropped_columns,
+    })
 }
 
 /// The text that is keyed: names and date of birth, or else the NHS number.
@@ -456,45 +583,134 @@ mod tests {
         assert!(Profile::from_toml("name = \"x\"\ncolour = 1\n").is_err());
     }
 
+    fn refusal(input: &str, profile: &Profile) -> String {
+        let mut output = Vec::new();
+        let err = pseudonymise(input.as_bytes(), &mut output, &key(), profile).unwrap_err();
+        assert!(output.is_empty(), "nothing is written for a refused export");
+        err.to_string()
+    }
+
     #[test]
-    fn the_shipped_profiles_turn_agency_exports_into_valid_linked_extracts() {
+    fn a_column_the_profile_maps_must_be_in_the_export() {
+        let profile = Profile::from_toml(
+            "name = \"x\"\n[columns]\noccurred_on = \"Offence Date\"\nrecord_kind = \"Type\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            refusal(
+                "forename,surname,date_of_birth,Type,OffenceDate,lat,lon\nAna,Smith,2011-01-01,incident,2024-01-01,53.8,-3.0\n",
+                &profile
+            ),
+            "the export has no column `Offence Date` that the profile maps to occurred_on"
+        );
+        // An optional field the profile maps is not silently dropped either.
+        let police =
+            Profile::from_toml(include_str!("../../../config/profiles/police.toml")).unwrap();
+        assert_eq!(
+            refusal(
+                "Forename,Surname,DateOfBirth,OccurrenceDate,GridX,GridY,LocationType,CSEFlags,AgeAtOccurrence,Gender\n",
+                &police
+            ),
+            "the export has no column `OccurrenceType` that the profile maps to record_kind"
+        );
+        let health =
+            Profile::from_toml(include_str!("../../../config/profiles/health.toml")).unwrap();
+        assert_eq!(
+            refusal(
+                "Forename,Surname,DateOfBirth,OccurrenceType,OccurrenceDate,GridX,GridY\n",
+                &health
+            ),
+            "the export has no column `AgeYears` that the profile maps to age \
+             (nor 9 more of the columns it maps: is it this export's profile?)"
+        );
+    }
+
+    #[test]
+    fn an_export_must_give_every_field_an_extract_needs() {
+        let refused = |header: &str| refusal(&format!("{header}\n"), &Profile::default());
+        assert_eq!(
+            refused("forename,surname,date_of_birth,record_kind,occured_on,lat,lon"),
+            "nothing gives occurred_on, which every extract needs: the export has no column \
+             `occurred_on` and the profile neither maps one to it nor gives it a default"
+        );
+        assert!(
+            refused("forename,surname,date_of_birth,kind,occurred_on,postcode")
+                .starts_with("nothing gives record_kind,")
+        );
+        assert_eq!(
+            refused("forename,surname,dob,record_kind,occurred_on,lat,lon"),
+            "nothing gives the subject: its pseudonym needs forename, surname and date_of_birth, \
+             or nhs_number, and the export has no column for date_of_birth, nhs_number"
+        );
+        assert_eq!(
+            refused("nhs_number,record_kind,occurred_on,lat,long"),
+            "the export gives lat but nothing gives lon: a location needs both"
+        );
+        assert_eq!(
+            refused("nhs_number,record_kind,occurred_on,address"),
+            "nothing gives a location, which every extract needs: map lat and lon, easting and \
+             northing, postcode or h3"
+        );
+        // A default gives a field the export lacks.
+        let profile = Profile::from_toml(
+            "name = \"x\"\n[defaults]\nrecord_kind = \"referral\"\npostcode = \"FY1 1AA\"\n",
+        )
+        .unwrap();
+        let (output, summary) = run("nhs_number,occurred_on\n9434765919,2024-01-01\n", &profile);
+        assert_eq!(summary.rows_written, 1);
+        assert!(output.starts_with("subject,record_kind,occurred_on,postcode\n"));
+        assert!(output.ends_with(",referral,2024-01-01,FY1 1AA\n"));
+        assert!(
+            Profile::from_toml("name = \"x\"\n[defaults]\nforename = \"Ana\"\n")
+                .unwrap_err()
+                .to_string()
+                .contains("`forename` is not a canonical field")
+        );
+    }
+
+    /// Every profile in config/profiles/ has a sample export in config/profiles/samples/ with
+    /// the same name; each sample's first row is the same child.
+    #[test]
+    fn every_shipped_profile_turns_its_sample_export_into_valid_linked_extracts() {
         use crate::extract::{ExtractFormat, ExtractReader, RowOutcome, Rules};
-        let exports = [
-            (
-                include_str!("../../../config/profiles/police.toml"),
-                "Forename,Surname,DateOfBirth,OccurrenceType,OccurrenceDate,GridX,GridY,LocationType,CSEFlags,AgeAtOccurrence,Gender,OfficerNotes\n\
-                 Zoë,O'Brien,05/03/2010,CSE Crime,14/02/2024,331910,436189,Hotel,MISS|OLDR|TAXI,13,Female,seen getting into taxi\n\
-                 Kai,Lee,11/09/2008,Missing Person,20/02/2024,331500,436000,Home Address,MISS,15,Male,\n",
-            ),
-            (
-                include_str!("../../../config/profiles/social_care.toml"),
-                "PersonFirstName,PersonLastName,PersonDOB,NHSNumber,EpisodeType,StartDate,AddressX,AddressY,RiskFactors,AgeBand,Gender,CaseSummary\n\
-                 Zoe,OBrien,05/03/2010,943 476 5919,CSE Risk Assessment,2024-02-16,331700,436300,\"Missing from care,Older boyfriend\",13-15,Female,long narrative\n",
-            ),
-            (
-                include_str!("../../../config/profiles/health.toml"),
-                "GivenName,FamilyName,BirthDate,NHSNo,AttendanceDate,ResidenceEasting,ResidenceNorthing,Concerns,AgeYears,StatedGender,ClinicalNotes\n\
-                 ZOE,O BRIEN,2010-03-05,9434765919,2024-02-18,331700,436300,STI;Intoxication,13,2,notes\n",
-            ),
-        ];
-        let mut subjects = Vec::new();
-        for (profile, export) in exports {
-            let profile = Profile::from_toml(profile).unwrap();
-            let (extract, summary) = run(export, &profile);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/profiles");
+        let mut profiles: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+            .collect();
+        profiles.sort();
+        assert_eq!(profiles.len(), 4, "{profiles:?}");
+        let postcodes = std::collections::HashMap::new();
+        let mut first_subjects = Vec::new();
+        for path in profiles {
+            let profile = Profile::from_toml(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let sample = dir
+                .join("samples")
+                .join(path.file_stem().unwrap())
+                .with_extension("csv");
+            let export = std::fs::read_to_string(&sample)
+                .unwrap_or_else(|err| panic!("{}: {err}", sample.display()));
+            let (extract, summary) = run(&export, &profile);
+            assert!(summary.rows_written > 0, "{}: no rows", path.display());
             assert_eq!(
-                summary.rows_skipped, 0,
+                (summary.rows_written, summary.rows_skipped),
+                (summary.rows_read, 0),
                 "{}: {:?}",
-                profile.name, summary.skipped
+                path.display(),
+                summary.skipped
             );
-            assert!(
-                !extract.contains("narrative")
-                    && !extract.contains("taxi\n")
-                    && !extract.contains("notes")
-            );
-            let postcodes = std::collections::HashMap::new();
-            let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+            let lower = extract.to_lowercase();
+            for identifier in ["brien", "2010-03-05", "05/03/2010", "notes", "narrative"] {
+                assert!(
+                    !lower.contains(identifier),
+                    "{}: {identifier} leaked",
+                    path.display()
+                );
+            }
+            let mut subjects = Vec::new();
             let rules = Rules {
-                today,
+                today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
                 postcodes: &postcodes,
             };
             for outcome in
@@ -502,13 +718,22 @@ mod tests {
             {
                 match outcome.unwrap() {
                     RowOutcome::Accepted(record) => subjects.push(record.subject),
-                    RowOutcome::Rejected(problems) => panic!("{}: {problems:?}", profile.name),
+                    RowOutcome::Rejected(problems) => panic!("{}: {problems:?}", path.display()),
                 }
             }
+            assert_eq!(subjects.len() as u64, summary.rows_written);
+            assert!(
+                subjects[1..].iter().all(|subject| *subject != subjects[0]),
+                "{}: only the first row is Zoë",
+                path.display()
+            );
+            first_subjects.push(subjects[0]);
         }
-        assert_eq!(subjects.len(), 4);
-        assert_eq!(subjects[0], subjects[2], "police and social care link");
-        assert_eq!(subjects[0], subjects[3], "police and health link");
-        assert_ne!(subjects[0], subjects[1]);
+        assert!(
+            first_subjects
+                .iter()
+                .all(|subject| *subject == first_subjects[0]),
+            "the same child links across every agency's export"
+        );
     }
 }

@@ -11,6 +11,14 @@ use serde::Deserialize;
 /// The defaults shipped in the binary, used when `config/default.toml` is not on disk.
 const EMBEDDED_DEFAULTS: &str = include_str!("../../../config/default.toml");
 
+/// The pseudonym key of `config/development.toml`: published in this repository, so it protects
+/// nothing, and the server refuses it outside development.
+const DEVELOPMENT_PSEUDONYM_KEY: &str =
+    "6465762d6f6e6c792d6b65792d6e6576657220666f722d7265616c2d64617461";
+
+/// The environments (`ATLAS_ENV`) in which the server may run without a secret pseudonym key.
+const DEVELOPMENT_ENVIRONMENTS: [&str; 2] = ["development", "test"];
+
 /// Every setting of the service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +37,9 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Settings of the web application.
     pub web: WebSettings,
+    /// The environment the settings were loaded for: `ATLAS_ENV`, `development` when unset.
+    #[serde(skip)]
+    pub environment: String,
 }
 
 /// The `[web]` section: the web application's base map.
@@ -102,6 +113,18 @@ pub struct IngestSettings {
     /// The longest an upload body may take to arrive whole, in seconds, before it is cut with
     /// 408.
     pub body_deadline_secs: u64,
+}
+
+impl IngestSettings {
+    /// Whether the pseudonym key is the development key published in this repository.
+    #[must_use]
+    pub fn has_development_key(&self) -> bool {
+        self.pseudonym_key.as_ref().is_some_and(|key| {
+            secrecy::ExposeSecret::expose_secret(key)
+                .trim()
+                .eq_ignore_ascii_case(DEVELOPMENT_PSEUDONYM_KEY)
+        })
+    }
 }
 
 /// The `[auth]` section: how bearer tokens are verified (see docs/access.md).
@@ -250,12 +273,37 @@ impl Settings {
                 .set_override_option("database.url", std::env::var("DATABASE_URL").ok())
                 .map_err(|err| SettingsError(err.to_string()))?;
         }
-        let settings: Self = builder
+        let mut settings: Self = builder
             .build()
             .and_then(Config::try_deserialize)
             .map_err(|err| SettingsError(err.to_string()))?;
+        settings.environment = environment;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Refuses, outside development and tests, to serve without a pseudonym key of the
+    /// instance's own: an unset key, or the development key published in this repository.
+    ///
+    /// # Errors
+    /// [`SettingsError`] saying which, and how to set a key.
+    pub fn check_pseudonym_key(&self) -> Result<(), SettingsError> {
+        if DEVELOPMENT_ENVIRONMENTS.contains(&self.environment.as_str()) {
+            return Ok(());
+        }
+        let problem = match &self.ingest.pseudonym_key {
+            None => "is not set",
+            Some(_) if self.ingest.has_development_key() => {
+                "is the development key published in the repository"
+            }
+            Some(_) => return Ok(()),
+        };
+        Err(SettingsError(format!(
+            "ingest.pseudonym_key {problem}, and ATLAS_ENV is `{}`: set a secret key of this \
+             instance's own (64 hexadecimal characters, such as `openssl rand -hex 32` makes) \
+             with ATLAS__INGEST__PSEUDONYM_KEY",
+            self.environment
+        )))
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
@@ -322,5 +370,53 @@ impl Settings {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_development_key_is_the_one_config_development_toml_publishes() {
+        let published = include_str!("../../../config/development.toml");
+        assert!(published.contains(&format!("pseudonym_key = \"{DEVELOPMENT_PSEUDONYM_KEY}\"")));
+    }
+
+    #[test]
+    fn outside_development_the_server_needs_a_pseudonym_key_of_its_own() {
+        let mut settings = Settings::load(None).unwrap();
+        let check = |settings: &Settings| {
+            settings
+                .check_pseudonym_key()
+                .map_err(|err| err.to_string())
+        };
+        let key = |hex: &str| Some(SecretString::from(hex.to_owned()));
+        for environment in ["development", "test"] {
+            settings.environment = environment.to_owned();
+            for pseudonym_key in [None, key(DEVELOPMENT_PSEUDONYM_KEY)] {
+                settings.ingest.pseudonym_key = pseudonym_key;
+                assert_eq!(check(&settings), Ok(()));
+            }
+        }
+        settings.environment = "production".to_owned();
+        settings.ingest.pseudonym_key = None;
+        let unset = check(&settings).unwrap_err();
+        assert!(
+            unset.starts_with(
+                "configuration: ingest.pseudonym_key is not set, and ATLAS_ENV is `production`"
+            ),
+            "{unset}"
+        );
+        settings.ingest.pseudonym_key = key(&DEVELOPMENT_PSEUDONYM_KEY.to_uppercase());
+        let published = check(&settings).unwrap_err();
+        assert!(
+            published.starts_with(
+                "configuration: ingest.pseudonym_key is the development key published in the repository"
+            ),
+            "{published}"
+        );
+        settings.ingest.pseudonym_key = key(&"07".repeat(32));
+        assert_eq!(check(&settings), Ok(()));
     }
 }

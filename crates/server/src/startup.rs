@@ -46,9 +46,11 @@ impl Application {
     /// applied, and a background task keeps trying to apply them, saying why it waits.
     ///
     /// # Errors
-    /// When the address cannot be bound, the database URL is invalid or the TLS files are
-    /// unusable.
+    /// When, outside development, the pseudonym key is unset or the published development key
+    /// ([`Settings::check_pseudonym_key`]); when the address cannot be bound, the database URL is
+    /// invalid or the TLS files are unusable.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
+        settings.check_pseudonym_key()?;
         let database = Database::new(&settings.database)?;
         let address = (settings.server.host.as_str(), settings.server.port);
         let listener = TcpListener::bind(address).map_err(|err| {
@@ -67,6 +69,11 @@ impl Application {
         tokio::spawn(apply_migrations(database.clone()));
         if settings.ingest.pseudonym_key.is_none() {
             tracing::warn!("ingest.pseudonym_key is not set: uploads will be refused");
+        } else if settings.ingest.has_development_key() {
+            tracing::warn!(
+                "ingest.pseudonym_key is the development key published in the repository: \
+                 never upload real records to this instance"
+            );
         }
         let data = web::Data::new(database);
         let ingest = web::Data::new(settings.ingest.clone());
@@ -175,6 +182,7 @@ impl Application {
                 }))
         })
         .on_connect(tls::mark_connection)
+        .shutdown_signal(stop_signal(settings.server.shutdown_timeout_secs))
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
@@ -225,7 +233,8 @@ impl Application {
         self.tls
     }
 
-    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    /// Serves until SIGINT (Ctrl-C) or SIGTERM, then stops accepting connections and lets
+    /// in-flight requests finish within `server.shutdown_timeout_secs`.
     ///
     /// # Errors
     /// When the server fails while running.
@@ -293,6 +302,27 @@ fn status_code_name(status: actix_web::http::StatusCode) -> &'static str {
         code if code >= 500 => "internal",
         _ => "error",
     }
+}
+
+/// Completes when SIGINT (Ctrl-C) or SIGTERM arrives, saying which. Both stop the server
+/// gracefully: actix-web's own handling would make SIGINT a forced shutdown that drops
+/// in-flight requests.
+async fn stop_signal(grace_secs: u64) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot listen for SIGINT and SIGTERM: stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    let name = tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    };
+    tracing::info!(
+        "{name} received: stopping gracefully; requests in flight have {grace_secs} s to finish"
+    );
 }
 
 /// Applies the embedded migrations, retrying with a growing pause while PostgreSQL is
