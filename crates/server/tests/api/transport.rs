@@ -206,8 +206,42 @@ async fn a_partner_instance_fetches_a_published_release_over_mutual_tls() {
         .await
         .unwrap();
     assert_eq!(agreed.status(), StatusCode::CREATED);
-    let releases = url(&format!("/api/v1/partnerships/{BLACKPOOL}/releases"));
+    // A quarter no agency contributed to has nothing to release: not a table of zeros.
     let preparer = named_token("ana@blackpool", Role::PartnershipAnalyst, BLACKPOOL, None);
+    let empty = client
+        .post(url(&format!("/api/v1/partnerships/{BLACKPOOL}/releases")))
+        .bearer_auth(&preparer)
+        .json(&json!({"period": "2024-Q1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), StatusCode::CONFLICT);
+    let refusal: Value = empty.json().await.unwrap();
+    assert!(
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .contains("no agency has contributed records"),
+        "{refusal}"
+    );
+    let police = app.register_agency("Blackpool Police", &[BLACKPOOL]).await;
+    let mut rows = String::from("subject,record_kind,occurred_on,lat,lon\n");
+    for child in 0..12 {
+        rows.push_str(&format!(
+            "{child:064x},incident,2024-02-1{},53.8175,-3.0357\n",
+            child % 9
+        ));
+    }
+    let uploaded = client
+        .post(url("/api/v1/extracts"))
+        .bearer_auth(app.agency_token(police).await)
+        .header("content-type", "text/csv")
+        .body(rows)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let releases = url(&format!("/api/v1/partnerships/{BLACKPOOL}/releases"));
     let prepared: Value = client
         .post(&releases)
         .bearer_auth(&preparer)
