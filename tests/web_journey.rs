@@ -83,6 +83,24 @@ async fn attribute(browser: &Browser, script: &str) -> Value {
     browser.run(script, vec![]).await
 }
 
+/// Checks a legend's counts agree with their noun ("1 distinct child", "2 distinct children")
+/// and that it has at least one.
+fn assert_plural_counts(legend: &str, singular: &str, plural: &str) {
+    let mut counts = 0;
+    for line in legend.lines().map(str::trim) {
+        let Some((number, noun)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(number) = number.parse::<u64>() else {
+            continue;
+        };
+        counts += 1;
+        let expected = if number == 1 { singular } else { plural };
+        assert_eq!(noun, expected, "the legend's line `{line}`:\n{legend}");
+    }
+    assert!(counts > 0, "the legend has counts:\n{legend}");
+}
+
 #[tokio::test]
 #[allow(clippy::too_many_lines)] // One journey through every page, in order.
 async fn analysts_viewers_and_auditors_use_the_web_application() {
@@ -179,11 +197,22 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         "every neighbour of Lancashire is outlined"
     );
 
-    // At resolution 8 it draws exactly the cells the API counts, the planted clusters among them.
+    // At resolution 8 it draws exactly the cells the API counts, the planted clusters among them,
+    // by distinct children unless asked otherwise.
     browser.choose("#resolution", &RESOLUTION.to_string()).await;
     browser
-        .wait_until("resolution 8", "const map = document.getElementById('map'); return map.dataset.resolution === '8' && map.dataset.layer === 'records';")
+        .wait_until("resolution 8", "const map = document.getElementById('map'); return map.dataset.resolution === '8' && map.dataset.layer === 'subjects' && map.dataset.value === 'subjects';")
         .await;
+    let legend = attribute(
+        &browser,
+        "return document.getElementById('legend').innerText;",
+    )
+    .await;
+    assert_plural_counts(
+        legend.as_str().unwrap_or_default(),
+        "distinct child",
+        "distinct children",
+    );
     let grid = demo
         .get_json(
             "lancashire-analyst",
@@ -234,20 +263,34 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         "return document.getElementById('details').innerText;",
     )
     .await;
-    let records = grid["cells"]
+    let figures = grid["cells"]
         .as_array()
         .expect("cells")
         .iter()
         .find(|cell| cell["cell"] == json!(planted[0]))
-        .expect("the planted cell is in the grid")["records"]
-        .clone();
+        .expect("the planted cell is in the grid");
+    let (records, children) = (&figures["records"], &figures["subjects"]);
+    let details = details.as_str().unwrap_or_default();
     assert!(
-        details
-            .as_str()
-            .unwrap_or_default()
-            .contains(&format!("records\t{records}")),
-        "the details show {records} records: {details}"
+        details.contains(&format!("Distinct children\t{children}"))
+            && details.contains(&format!("Records\t{records}")),
+        "the details show {children} distinct children and {records} records: {details}"
     );
+    assert!(!details.contains("subjects"), "{details}");
+    browser.screenshot("map-children").await;
+    assert_accessible(&browser, "map-children").await;
+
+    // The records layer says it counts records, in the singular for one.
+    browser.choose("#layer", "records").await;
+    browser
+        .wait_until("the records layer", "const map = document.getElementById('map'); return map.dataset.layer === 'records' && map.dataset.value === 'records' && document.getElementById('legend').innerText.includes('Records per cell');")
+        .await;
+    let legend = attribute(
+        &browser,
+        "return document.getElementById('legend').innerText;",
+    )
+    .await;
+    assert_plural_counts(legend.as_str().unwrap_or_default(), "record", "records");
     browser.screenshot("map-records").await;
     assert_accessible(&browser, "map-records").await;
 
@@ -274,11 +317,64 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         "return document.getElementById('legend').innerText;",
     )
     .await;
+    let legend = legend.as_str().unwrap_or_default();
     assert!(
-        legend
-            .as_str()
-            .unwrap_or_default()
-            .contains("Hot spot, 99 % confidence")
+        legend.contains("Hot spot, 99 % confidence") && legend.contains("of distinct children"),
+        "{legend}"
+    );
+    assert_eq!(
+        attribute(
+            &browser,
+            "return document.getElementById('map').dataset.value;"
+        )
+        .await,
+        json!("subjects"),
+        "the Gi* layer counts distinct children"
+    );
+    // The cell panel follows the selected planted cell, in plain words: its confidence, its
+    // distinct children and a p-value with no exponent.
+    browser
+        .wait_until(
+            "the planted cell's Gi* figures",
+            &format!(
+                "const text = document.getElementById('details').innerText; return text.includes('{}') && text.includes('Gi* result');",
+                planted[0]
+            ),
+        )
+        .await;
+    let details = attribute(
+        &browser,
+        "return document.getElementById('details').innerText;",
+    )
+    .await;
+    let details = details.as_str().unwrap_or_default();
+    assert!(
+        details.contains("Gi* result\tHot spot, 99 % confidence"),
+        "{details}"
+    );
+    assert!(details.contains("Distinct children\t"), "{details}");
+    assert!(details.contains("\t< 0.001"), "{details}");
+    assert!(
+        !details.contains("subjects") && !details.contains("bin"),
+        "{details}"
+    );
+    assert_eq!(
+        browser
+            .run(
+                "return /[0-9]e[-+][0-9]/.test(arguments[0]);",
+                vec![json!(details)]
+            )
+            .await,
+        json!(false),
+        "no p-value is written with an exponent: {details}"
+    );
+    // The layer's requests name the value it counts, and so do its downloads, which ask the
+    // same address.
+    let asked = attribute(&browser, "const names = performance.getEntriesByType('resource').map((entry) => entry.name).filter((name) => name.includes('/hotspots?')); return names.length > 0 && names.every((name) => name.includes('value=subjects'));").await;
+    assert_eq!(
+        asked,
+        json!(true),
+        "the Gi* layer asks for distinct children"
     );
     browser.screenshot("map-hotspots").await;
     assert_accessible(&browser, "map-hotspots").await;
@@ -504,7 +600,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         .await;
     assert_eq!(
         attribute(&browser, "return [...document.querySelectorAll('#layer option')].filter((option) => !option.disabled).map((option) => option.value);").await,
-        json!(["records", "subjects"])
+        json!(["subjects", "records"])
     );
 
     // A partner viewer reads Lancashire's published release, and has no cell-level page.
@@ -538,8 +634,17 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         "return document.getElementById('release-body').innerText;",
     )
     .await;
+    let release = release.as_str().unwrap_or_default();
+    assert!(release.contains("2025-Q4"), "{release}");
+    // The note says what was done to the figures: suppression and perturbation, no rounding.
     assert!(
-        release.as_str().unwrap_or_default().contains("2025-Q4"),
+        !release.contains("nearest") && !release.contains("undefined"),
+        "{release}"
+    );
+    assert!(
+        release.contains("Every count of 1 to 5 is shown as c")
+            && release.contains("Nothing is rounded")
+            && release.contains("moved by at most 2"),
         "{release}"
     );
     browser.screenshot("partner").await;

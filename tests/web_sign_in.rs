@@ -76,7 +76,7 @@ async fn an_analyst_signs_in_through_the_identity_provider() {
     browser
         .wait_until(
             "the signed-in map",
-            "return document.getElementById('who').textContent.includes('idp:alice') && document.getElementById('status').textContent.includes('cells drawn');",
+            "return document.getElementById('who').textContent.includes('idp:alice') && /cells? drawn/.test(document.getElementById('status').textContent);",
         )
         .await;
     assert_eq!(

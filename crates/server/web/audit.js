@@ -1,7 +1,7 @@
 // The audit page (auditors): the trail, newest first and filterable, and whether its hash chain
 // verifies.
 
-import { $, el, getJson, say, table } from './core.js';
+import { $, el, getJson, plural, say, table } from './core.js';
 
 /**
  * The filter of the page shown, where the next older page starts, and a count of requests: only
@@ -15,7 +15,7 @@ async function verify() {
     const chain = await getJson('/api/v1/audit/verify');
     $('chain').dataset.intact = String(chain.intact);
     say('chain', chain.intact
-      ? `The chain is intact: ${chain.entries} entries verified, last hash ${(chain.last_hash || '').slice(0, 16)}….`
+      ? `The chain is intact: ${plural(chain.entries, 'entry', 'entries')} verified, last hash ${(chain.last_hash || '').slice(0, 16)}….`
       : `The chain is BROKEN at entry ${chain.first_broken_id}: ${chain.reason}. Report this to your information governance lead.`);
   } catch (error) {
     say('chain', error.message);
@@ -65,7 +65,7 @@ async function entries(more) {
     else $('audit-entries').replaceChildren(shown);
     state.before = page.next_before_id;
     $('audit-older').hidden = !page.next_before_id;
-    say('audit-status', `${page.entries.length} entries${more ? ' more' : ''}.`);
+    say('audit-status', `${plural(page.entries.length, more ? 'more entry' : 'entry', more ? 'more entries' : 'entries')}.`);
   } catch (error) {
     if (mine === state.request) say('audit-status', error.message);
   } finally {

@@ -2,7 +2,7 @@
 // comparator group, rates per 10,000 children with a trend chart and the direction of travel;
 // and its releases to partners: prepare, approve (a second analyst), withdraw.
 
-import { $, SUPPRESSED, api, el, getJson, published, say, session, table } from './core.js';
+import { $, SUPPRESSED, api, el, getJson, plural, published, say, session, table } from './core.js';
 import { releaseDetails, releaseList } from './releases.js';
 
 /** Okabe–Ito colours (distinguishable with colour-blindness) without the yellow, too pale on white; the partnership itself is first. */
@@ -92,7 +92,7 @@ function members(answer) {
     ];
   });
   const overall = table(['Partnership', 'Children 0–17', 'Records', 'Distinct children', 'Rate per 10,000 a year', 'Rank', 'Difference from group mean', 'Direction (last period)'], rows,
-    `${answer.from} to ${answer.to}: ${answer.window.periods} closed ${answer.by === 'quarter' ? 'quarters' : 'months'} (${answer.window.months} months${answer.left_out ? `; ${answer.left_out.period} has not ended and is left out` : ''}), against ${answer.group === 'comparators' ? 'the comparator group' : 'the neighbours'}. Rates are annualised; "no data" means no agency contributed records, not zero; a direction is shown only when chance does not explain the change.`);
+    `${answer.from} to ${answer.to}: ${plural(answer.window.periods, answer.by === 'quarter' ? 'closed quarter' : 'closed month')} (${plural(answer.window.months, 'month')}${answer.left_out ? `; ${answer.left_out.period} has not ended and is left out` : ''}), against ${answer.group === 'comparators' ? 'the comparator group' : 'the neighbours'}. Rates are annualised; "no data" means no agency contributed records, not zero; a direction is shown only when chance does not explain the change.`);
   const periods = answer.members[0] ? answer.members[0].periods : [];
   const trend = table(['Partnership', ...periods.map((period) => period.period)], answer.members.map((member) => [
     member.name, ...member.periods.map((period) => el('span', {}, rateOf(period), period.direction ? ` ${ARROWS[period.direction].split(' ')[0]}` : '')),
@@ -116,7 +116,7 @@ async function compare() {
     $('comparison-table').replaceChildren(members(answer));
     $('suppression-note').replaceChildren(
       `${answer.rates_note}. Neighbours’ ${answer.disclosure.note}. `, published('c'), ` ${SUPPRESSED}`);
-    say('comparison-status', `${answer.members.length} partnerships compared.`);
+    say('comparison-status', `${plural(answer.members.length, 'partnership')} compared.`);
   } catch (error) {
     if (mine === comparing) say('comparison-status', error.message);
   }

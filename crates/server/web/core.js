@@ -141,6 +141,14 @@ export function table(headings, rows, caption) {
   return el('table', {}, caption ? el('caption', {}, caption) : null, head, body);
 }
 
+/**
+ * A count with its noun, singular for exactly one: `plural(1, 'record')` is "1 record",
+ * `plural(2, 'distinct child', 'distinct children')` is "2 distinct children".
+ */
+export function plural(count, singular, pluralForm = `${singular}s`) {
+  return `${count} ${count === 1 ? singular : pluralForm}`;
+}
+
 /** What a suppressed figure means, wherever one is shown. */
 export const SUPPRESSED =
   'c: suppressed to protect children’s privacy. The figure is small enough that it could identify a child, or would let one be worked out from the totals. It is not zero.';

@@ -1,18 +1,20 @@
 // The hotspot map: the partnership and its neighbours' outlines, its H3 cells coloured by
-// records, distinct children, Gi* confidence bin or emerging-hotspot class, with filters, a
-// month-by-month time slider, a keyboard-reachable table of cells and downloads.
+// distinct children (the default), records, Gi* confidence bin or emerging-hotspot class, with
+// filters, a month-by-month time slider, a keyboard-reachable table of cells and downloads.
+// Each layer counts one value per cell, and says which on the map, in the legend, in the cell
+// panel and in the downloads' names.
 
-import { $, api, download, el, getJson, hasRole, say, session, table } from './core.js';
+import { $, api, download, el, getJson, hasRole, plural, say, session, table } from './core.js';
 
 // Viridis (colour-blind safe) for magnitudes; ColorBrewer RdBu (diverging) for Gi* bins.
 const VIRIDIS = ['#440154', '#482878', '#3e4989', '#31688e', '#26828e', '#1f9e89', '#35b779', '#6ece58', '#b5de2b', '#fde725'];
 const BINS = [
   [3, '#b2182b', 'Hot spot, 99 % confidence'],
-  [2, '#ef8a62', 'Hot spot, 95 %'],
-  [1, '#fddbc7', 'Hot spot, 90 %'],
+  [2, '#ef8a62', 'Hot spot, 95 % confidence'],
+  [1, '#fddbc7', 'Hot spot, 90 % confidence'],
   [0, '#f7f7f7', 'Not significant'],
-  [-1, '#d1e5f0', 'Cold spot, 90 %'],
-  [-2, '#67a9cf', 'Cold spot, 95 %'],
+  [-1, '#d1e5f0', 'Cold spot, 90 % confidence'],
+  [-2, '#67a9cf', 'Cold spot, 95 % confidence'],
   [-3, '#2166ac', 'Cold spot, 99 % confidence'],
 ];
 const EMERGING = {
@@ -46,6 +48,30 @@ const state = {
 };
 
 const layerName = () => $('layer').value;
+
+/**
+ * What a layer counts in each cell: records only on the records layer; distinct children
+ * (the API's `value=subjects`) everywhere else, the analyses included.
+ */
+const VALUES = {
+  records: { singular: 'record', plural: 'records', means: 'each record an agency holds; a child may have several' },
+  subjects: { singular: 'distinct child', plural: 'distinct children', means: 'each child counted once, however many records and agencies' },
+};
+const valueName = () => (layerName() === 'records' ? 'records' : 'subjects');
+const value = () => VALUES[valueName()];
+
+const capitalised = (text) => `${text[0].toUpperCase()}${text.slice(1)}`;
+
+/** A count of the layer's value: "1 distinct child", "2 records". */
+const counted = (count) => plural(count, value().singular, value().plural);
+
+/** What the layer shows, in one line: the legend's heading. */
+function layerMeaning() {
+  const what = `${value().plural} (${value().means})`;
+  if (layerName() === 'bin') return `Gi* hot and cold spots of ${what}, after false-discovery control.`;
+  if (layerName() === 'emerging') return `Emerging hot-spot patterns of ${what}, month by month.`;
+  return `${capitalised(value().plural)} per cell (${value().means}), on a log scale.`;
+}
 const base = () => `/api/v1/partnerships/${session.claims.partnership}`;
 
 function resolutionForZoom(zoom) {
@@ -85,16 +111,17 @@ function query(format) {
     const chosen = [...document.querySelectorAll(`#filter-${name} input:checked`)].map((input) => input.value);
     if (chosen.length > 0) params.set(name, chosen.join(','));
   });
-  if (layerName() === 'bin') {
-    params.set('value', 'subjects');
-    return `${base()}/hotspots?${params}`;
+  // The analyses count the layer's value, and say so in the address a download uses too; the
+  // grid's answer has both records and distinct children, by name.
+  if (layerName() === 'bin' || layerName() === 'emerging') {
+    params.set('value', valueName());
+    return `${base()}/${layerName() === 'bin' ? 'hotspots' : 'emerging'}?${params}`;
   }
-  if (layerName() === 'emerging') return `${base()}/emerging?${params}`;
   return `${base()}/grid?${params}`;
 }
 
 function magnitude(properties) {
-  return layerName() === 'subjects' ? properties.subjects : properties.records;
+  return layerName() === 'records' ? properties.records : properties.subjects;
 }
 
 function emergingColour(category) {
@@ -112,29 +139,77 @@ function colourOf(properties, maximum) {
 function legend(maximum, categories) {
   const row = (colour, text) => el('div', { className: 'legend-row' },
     el('span', { className: 'swatch', style: `background:${colour}` }), el('span', {}, text));
+  const heading = el('p', { className: 'legend-value' }, layerMeaning());
   let rows;
   if (layerName() === 'bin') {
     rows = BINS.map(([, colour, text]) => row(colour, text));
   } else if (layerName() === 'emerging') {
     rows = [...categories].sort().map((category) => row(emergingColour(category), category.replace(/_/g, ' ')));
   } else {
-    const what = layerName() === 'subjects' ? 'distinct children' : 'records';
     const steps = new Map();
     [0.1, 0.25, 0.5, 0.75, 1].forEach((share) => {
-      const value = Math.max(1, Math.round(Math.expm1(share * Math.log1p(Math.max(maximum, 1)))));
-      if (!steps.has(value)) steps.set(value, VIRIDIS[Math.min(VIRIDIS.length - 1, Math.floor(share * VIRIDIS.length))]);
+      const count = Math.max(1, Math.round(Math.expm1(share * Math.log1p(Math.max(maximum, 1)))));
+      if (!steps.has(count)) steps.set(count, VIRIDIS[Math.min(VIRIDIS.length - 1, Math.floor(share * VIRIDIS.length))]);
     });
     rows = maximum === 0
-      ? [el('p', {}, `No ${what} in this view.`)]
-      : [...steps].map(([value, colour]) => row(colour, `${value} ${what} (log scale)`));
+      ? [el('p', {}, `No ${value().plural} in this view.`)]
+      : [...steps].map(([count, colour]) => row(colour, counted(count)));
   }
-  $('legend').replaceChildren(...rows);
+  $('legend').replaceChildren(heading, ...rows);
+}
+
+/** A p-value in plain figures: "< 0.001" below 0.001, otherwise to three decimals. */
+function pValue(p) {
+  if (typeof p !== 'number' || !Number.isFinite(p)) return '–';
+  return p < 0.001 ? '< 0.001' : p.toFixed(3);
+}
+
+/** A Gi* bin in words: "Hot spot, 99 % confidence". */
+const binText = (bin) => (BINS.find(([known]) => known === bin) || BINS[3])[2];
+
+/** An emerging-hotspot category in words: "intensifying hot spot". */
+const categoryText = (category) => category.replace(/_/g, ' ');
+
+/** A cell's figures as the panel names them, for the layer shown. */
+function figures(properties) {
+  if (layerName() === 'bin') {
+    return [
+      ['Cell', properties.cell],
+      ['Gi* result', binText(properties.bin)],
+      [capitalised(value().plural), String(properties.value)],
+      ['Gi* z-score', properties.z.toFixed(2)],
+      ['p-value (decides the confidence)', pValue(properties.p_randomisation)],
+      properties.p_sim === undefined ? null : ['p-value by permutation', pValue(properties.p_sim)],
+      ['p-value from the normal curve (for reference)', pValue(properties.p)],
+    ];
+  }
+  if (layerName() === 'emerging') {
+    return [
+      ['Cell', properties.cell],
+      ['Pattern', categoryText(properties.category)],
+      ['Counted', value().plural],
+      ['Trend (Mann–Kendall z)', properties.trend_z.toFixed(2)],
+      ['Trend p-value', pValue(properties.trend_p)],
+      ['Months as a hot spot', plural(properties.hot_steps, 'month')],
+      ['Months as a cold spot', plural(properties.cold_steps, 'month')],
+    ];
+  }
+  return [
+    ['Cell', properties.cell],
+    ['Distinct children', String(properties.subjects)],
+    ['Records', String(properties.records)],
+    ['Agencies', String(properties.agencies)],
+    ['Agency kinds', (properties.agency_kinds || []).map(categoryText).join(', ')],
+    ['Children known to two or more kinds of agency', String(properties.multi_agency_subjects)],
+    ['First record', properties.first],
+    ['Last record', properties.last],
+  ];
 }
 
 function showDetails(properties) {
-  const rows = Object.entries(properties).map(([name, value]) => el('tr', {},
-    el('th', { scope: 'row' }, name.replace(/_/g, ' ')),
-    el('td', {}, Array.isArray(value) ? value.join(', ') : String(value))));
+  const rows = figures(properties).filter(Boolean).map(([name, shown]) => el('tr', {},
+    el('th', { scope: 'row' }, name),
+    el('td', {}, shown)));
   $('details').replaceChildren(el('table', { className: 'cell-figures' }, el('tbody', {}, ...rows)));
 }
 
@@ -165,11 +240,9 @@ function ranked(features) {
 
 /** What the layer shows of a cell, in words. */
 function describe(properties) {
-  if (layerName() === 'bin') {
-    return `${(BINS.find(([bin]) => bin === properties.bin) || BINS[3])[2]} (z ${properties.z.toFixed(2)})`;
-  }
-  if (layerName() === 'emerging') return properties.category.replace(/_/g, ' ');
-  return `${magnitude(properties)} ${layerName() === 'subjects' ? 'distinct children' : 'records'}`;
+  if (layerName() === 'bin') return `${binText(properties.bin)} (z ${properties.z.toFixed(2)})`;
+  if (layerName() === 'emerging') return categoryText(properties.category);
+  return counted(magnitude(properties));
 }
 
 function topCells(features) {
@@ -177,7 +250,8 @@ function topCells(features) {
     el('button', { type: 'button', className: 'link', onclick: () => selectCell(properties.cell) }, properties.cell),
     describe(properties),
   ]);
-  $('top-cells').replaceChildren(rows.length > 0 ? table(['Cell', 'Value'], rows) : el('p', {}, 'No cells.'));
+  const heading = { bin: 'Gi* result', emerging: 'Pattern' }[layerName()] || capitalised(value().plural);
+  $('top-cells').replaceChildren(rows.length > 0 ? table(['Cell', heading], rows) : el('p', {}, 'No cells.'));
 }
 
 async function draw() {
@@ -213,7 +287,7 @@ async function draw() {
     });
     state.resolution = resolution;
     Object.assign($('map').dataset, {
-      cells: String(features.length), layer: layerName(), resolution: String(resolution), period: `${from || ''}..${to || ''}`,
+      cells: String(features.length), layer: layerName(), value: valueName(), resolution: String(resolution), period: `${from || ''}..${to || ''}`,
     });
     legend(maximum, categories);
     topCells(features);
@@ -221,7 +295,7 @@ async function draw() {
     if (state.selected && state.byCell.has(state.selected)) selectCell(state.selected);
     else clearDetails();
     const when = from || to ? ` for ${from || 'the start'} to ${to || 'the end'}` : '';
-    say('status', `${features.length} cells drawn at resolution ${resolution}${when}.`);
+    say('status', `${plural(features.length, 'cell')} drawn at resolution ${resolution}${when}, counting ${value().plural}.`);
   } catch (error) {
     if (drawing !== state.drawing) return;
     // Nothing stale stays on screen as if it answered the question asked.
@@ -382,7 +456,11 @@ function setUp() {
     document.querySelectorAll('#filters input:checked').forEach((input) => { input.checked = false; });
     draw();
   });
-  const saveAs = (format) => `atlas-${session.claims.partnership}-${layerName()}.${format === 'csv' ? 'csv' : 'geojson'}`;
+  // The file's name says what its layer counts, as the map does.
+  const saveAs = (format) => {
+    const layer = { bin: 'gi-star-', emerging: 'emerging-' }[layerName()] || '';
+    return `atlas-${session.claims.partnership}-${layer}${value().plural.replace(/ /g, '-')}.${format === 'csv' ? 'csv' : 'geojson'}`;
+  };
   $('download-geojson').addEventListener('click', () => download(query('geojson'), 'application/geo+json', saveAs('geojson')).catch((error) => say('status', error.message)));
   $('download-csv').addEventListener('click', () => download(query('csv'), 'text/csv', saveAs('csv')).catch((error) => say('status', error.message)));
   filterBoxes();
@@ -397,7 +475,7 @@ export async function showMap() {
     option.hidden = !analyses;
     option.disabled = !analyses;
   });
-  if (!analyses && $('layer').selectedOptions[0].disabled) $('layer').value = 'records';
+  if (!analyses && $('layer').selectedOptions[0].disabled) $('layer').value = 'subjects';
   state.map.invalidateSize();
   if (!state.loaded) {
     try {

@@ -1,7 +1,7 @@
 // The partner page (partner viewers): the published releases of partnerships that share them
 // with the viewer's partnership, and nothing at cell level beyond what a release publishes.
 
-import { $, el, getJson, say } from './core.js';
+import { $, el, getJson, plural, say } from './core.js';
 import { releaseDetails, releaseList } from './releases.js';
 
 /** Counts openings, so that a slower earlier one cannot replace a later one. */
@@ -47,7 +47,7 @@ export async function showPartner() {
     $('partner-releases').replaceChildren(...sections);
     say('partner-status', sharers.length === 0
       ? 'No partnership shares its releases with yours at present.'
-      : `${sharers.length} partnership${sharers.length === 1 ? ' shares' : 's share'} releases with yours.`);
+      : `${plural(sharers.length, 'partnership shares', 'partnerships share')} releases with yours.`);
   } catch (error) {
     say('partner-status', error.message);
   }

@@ -2,7 +2,7 @@
 // viewers) show them: a list by status, and one release's summary and protected table, with
 // suppressed figures as `c` and their explanation.
 
-import { SUPPRESSED, download, el, getJson, published, table } from './core.js';
+import { SUPPRESSED, download, el, getJson, plural, published, table } from './core.js';
 
 const STATUS = {
   awaiting_approval: 'Prepared, awaiting a second analyst’s approval',
@@ -24,6 +24,27 @@ export function releaseList(releases, actions) {
   return table(['Quarter', 'Version', 'Status', 'Prepared by', 'Approved by', ''], rows);
 }
 
+/**
+ * How a release's figures were protected, exactly as its content says: what is suppressed, and
+ * how the other counts are perturbed (or, in a release made before perturbation, rounded).
+ */
+function protection(content) {
+  const threshold = content.threshold;
+  const suppressed = [
+    'Every count of 1 to ', String(threshold), ' is shown as ', published('c'),
+    ', as is any larger count that must be to stop a suppressed one being worked out from the totals (the suppressed figures above count both); 0 is a true zero. ',
+  ];
+  if (content.perturbation) {
+    return [...suppressed,
+      `Nothing is rounded: every other count, totals included, is moved by at most 2 (a count of ${threshold + 1} not at all, and never to ${threshold} or below), `
+      + 'by an amount fixed by the records it counts (cell-key perturbation), so the same records always give the same figure. '
+      + 'Each entry and each total is perturbed on its own, so a row or column need not add up exactly to its total. '
+      + 'The column totals, the records and the distinct children are the quarter’s published figures, the same in every product.'];
+  }
+  const rounding = content.rounding > 1 ? ` Totals are rounded to the nearest ${content.rounding}; other counts are exact.` : ' Other counts are exact.';
+  return [...suppressed, rounding.trim()];
+}
+
 /** One release's content: the summary, then the cell × agency-kind table. */
 export async function releaseDetails(code, id) {
   const release = await getJson(`/api/v1/partnerships/${code}/releases/${id}`);
@@ -38,7 +59,7 @@ export async function releaseDetails(code, id) {
     ['Rate per 10,000 children', published(summary.rate_per_10000, 1)],
     ['Child population', population ? `${population.children_0_17} (${population.year}${population.approximate ? ', APPROXIMATE' : ''})` : '–'],
     ['Records', published(content.grand_total)],
-    ['Suppressed figures', `${release.suppressed_primary} small counts and ${release.suppressed_secondary} more to protect them`],
+    ['Suppressed figures', `${plural(release.suppressed_primary, 'small count')} and ${release.suppressed_secondary} more to protect them`],
   ];
   const columns = content.columns || [];
   const used = columns.map((_, index) => (content.column_totals || [])[index] !== 0);
@@ -53,7 +74,7 @@ export async function releaseDetails(code, id) {
   }, 'Download CSV');
   return el('div', {},
     el('table', { className: 'cell-figures' }, el('tbody', {}, ...facts.map(([name, value]) => el('tr', {}, el('th', { scope: 'row' }, name), el('td', {}, value))))),
-    el('p', { className: 'note' }, `Counts of 1 to ${content.threshold} are shown as `, published('c'), ` and others are rounded to the nearest ${content.rounding}. ${SUPPRESSED}`),
+    el('p', { className: 'note' }, ...protection(content), ` ${SUPPRESSED}`),
     csv,
     failed,
     table(['Cell', ...columns.filter((_, index) => used[index]).map((column) => column.replace(/_/g, ' ')), 'Total'], rows,

@@ -2,7 +2,7 @@
 // summary and data-quality figures, download the rejection report, and withdraw or correct
 // (supersede) the agency's earlier batches.
 
-import { $, api, download, el, getJson, say, session, signOut, table } from './core.js';
+import { $, api, download, el, getJson, plural, say, session, signOut, table } from './core.js';
 
 /** The media type and encoding of an extract, from its file name (as `atlas upload` does). */
 function mediaType(name) {
@@ -34,7 +34,7 @@ function summary(batch) {
   const body = el('table', { className: 'cell-figures' }, el('tbody', {}, ...rows.map(([name, value]) => el('tr', {},
     el('th', { scope: 'row' }, name), el('td', { dataset: { field: name } }, value)))));
   const report = batch.rows_rejected > 0
-    ? el('button', { type: 'button', onclick: () => rejectionReport(batch) }, `Download the rejection report (${batch.rows_rejected} ${batch.rows_rejected === 1 ? 'row' : 'rows'})`)
+    ? el('button', { type: 'button', onclick: () => rejectionReport(batch) }, `Download the rejection report (${plural(batch.rows_rejected, 'row')})`)
     : el('p', {}, 'No rows were rejected.');
   $('summary-body').replaceChildren(body, report);
   $('upload-summary').hidden = false;
@@ -93,7 +93,7 @@ function send(file, supersedes) {
     if (request.status === 401) {
       signOut('Your sign-in has expired or was refused: sign in again, then upload the file again.');
     } else if (request.status === 201) {
-      say('upload-status', `${file.name}: ${body.rows_accepted} rows stored, ${body.rows_rejected} rejected.`);
+      say('upload-status', `${file.name}: ${plural(body.rows_accepted, 'row')} stored, ${body.rows_rejected} rejected.`);
       summary(body);
       batches();
     } else if (request.status === 200) {
@@ -115,7 +115,7 @@ function send(file, supersedes) {
 
 async function withdraw(batch) {
   // A deliberate, irreversible step: ask first.
-  if (!window.confirm(`Withdraw batch ${batch.batch_id}? Its ${batch.rows_accepted} records leave every map and analysis at once.`)) return;
+  if (!window.confirm(`Withdraw batch ${batch.batch_id}? Its ${plural(batch.rows_accepted, 'record leaves', 'records leave')} every map and analysis at once.`)) return;
   try {
     await api(`/api/v1/batches/${batch.batch_id}`, { method: 'DELETE' });
     say('upload-status', `Batch ${batch.batch_id} withdrawn.`);

@@ -490,6 +490,28 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
         })
         .count();
     assert_eq!(far_patterns, 0, "nothing far from the cluster emerges");
+    assert_eq!(result["settings"]["value"], "records");
+
+    // Counted by distinct children, as the map's emerging layer asks (each record here is a
+    // child of its own, so the categories are the same), and the answer says which it counted.
+    let by_children = json(
+        app.get_as(
+            &analyst,
+            &format!("{path}?from=2024-01-01&to=2024-12-31&value=subjects"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(by_children["settings"]["value"], "subjects");
+    let categories = |answer: &Value| {
+        answer["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|cell| cell["category"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(categories(&by_children), categories(&result));
 
     let csv = app
         .get_as(&analyst, &format!("{path}?format=csv"))
