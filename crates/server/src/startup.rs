@@ -66,6 +66,10 @@ impl Application {
             QueryAudit::register(&metrics.registry)
                 .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?,
         );
+        let analysis_metrics = web::Data::new(
+            routes::analysis::AnalysisMetrics::register(&metrics.registry)
+                .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?,
+        );
         tokio::spawn(apply_migrations(database.clone()));
         if settings.ingest.pseudonym_key.is_none() {
             tracing::warn!("ingest.pseudonym_key is not set: uploads will be refused");
@@ -132,6 +136,7 @@ impl Application {
                 .app_data(transport.clone())
                 .app_data(record_cache.clone())
                 .app_data(query_audit.clone())
+                .app_data(analysis_metrics.clone())
                 .app_data(demo_users.clone())
                 .app_data(page.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| bad_request(&err)))
@@ -183,6 +188,10 @@ impl Application {
         })
         .on_connect(tls::mark_connection)
         .shutdown_signal(stop_signal(settings.server.shutdown_timeout_secs))
+        // A client that closes its side has gone: drop its request's handler, so that work
+        // watching for that (emerging hotspots) stops. actix's default keeps serving
+        // half-closed connections to the end.
+        .h1_allow_half_closed(false)
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);

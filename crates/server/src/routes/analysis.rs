@@ -15,13 +15,15 @@ use atlas_access::{RecordScope, Scope};
 use atlas_analytics::emerging::{MIN_STEPS, Step, check_budget, cube, emerging_hot_spots};
 use atlas_analytics::gate::{self, closed_window};
 use atlas_analytics::gistar::{
-    Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p, randomisation_p,
+    GiStarError, Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p,
+    randomisation_p,
 };
 use atlas_analytics::grid::{Filter, GridCell, IndicatorMatch, grid as count_cells};
 use atlas_domain::{GssCode, StoredResolution};
 use atlas_store::{Database, agreements, partnerships};
 use chrono::NaiveDate;
 use h3o::{CellIndex, Resolution};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -55,6 +57,57 @@ struct StopOnDrop(Arc<AtomicBool>);
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Long analyses on `/metrics`, labelled `analysis="emerging"`: `atlas_analyses_running`, those
+/// computing now, and `atlas_analyses_abandoned_total`, those stopped part-way because their
+/// client disconnected.
+#[derive(Clone)]
+pub struct AnalysisMetrics {
+    running: IntGauge,
+    abandoned: IntCounter,
+}
+
+impl AnalysisMetrics {
+    /// Registers the gauge and the counter with `registry`.
+    ///
+    /// # Errors
+    /// When the registry refuses them (a second registration).
+    pub fn register(registry: &prometheus::Registry) -> Result<Self, prometheus::Error> {
+        let running = IntGaugeVec::new(
+            Opts::new("atlas_analyses_running", "Long analyses computing now"),
+            &["analysis"],
+        )?;
+        let abandoned = IntCounterVec::new(
+            Opts::new(
+                "atlas_analyses_abandoned_total",
+                "Long analyses stopped part-way because their client disconnected",
+            ),
+            &["analysis"],
+        )?;
+        registry.register(Box::new(running.clone()))?;
+        registry.register(Box::new(abandoned.clone()))?;
+        Ok(Self {
+            running: running.with_label_values(&["emerging"]),
+            abandoned: abandoned.with_label_values(&["emerging"]),
+        })
+    }
+}
+
+/// Counts an analysis in `atlas_analyses_running` until dropped, however it ends.
+struct Running(IntGauge);
+
+impl Running {
+    fn start(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -1190,6 +1243,7 @@ pub async fn emerging(
     request: HttpRequest,
     database: web::Data<Database>,
     cache: web::Data<RecordCache>,
+    metrics: web::Data<AnalysisMetrics>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
     let question = grid_question(&request, &mut params)?;
@@ -1226,7 +1280,9 @@ pub async fn emerging(
     let filter = question.filter.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
+    let metrics = metrics.get_ref().clone();
     let outcome = web::block(move || -> Result<(Vec<NaiveDate>, usize, Vec<EmergingCellView>), String> {
+        let _running = Running::start(&metrics.running);
         let matching = records.records.iter().filter(|record| filter.matches(record));
         let (earliest, latest) = matching.fold((None, None), |(low, high): (Option<NaiveDate>, Option<NaiveDate>), record| {
             (
@@ -1260,6 +1316,12 @@ pub async fn emerging(
             })
             .collect();
         let cells = emerging_hot_spots(&area, &series, k, time_lag, alpha, &stop)
+            .inspect_err(|err| {
+                if *err == GiStarError::Stopped {
+                    metrics.abandoned.inc();
+                    tracing::info!("an emerging hotspot analysis stopped: its client has gone");
+                }
+            })
             .map_err(|err| err.to_string())?
             .into_iter()
             .map(|cell| EmergingCellView {

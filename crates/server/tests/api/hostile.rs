@@ -5,11 +5,15 @@
 //! policy allows.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use atlas_access::Role;
+use atlas_analytics::emerging::MAX_BINS;
+use chrono::{Days, NaiveDate};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpStream;
 
 use crate::support::{TcpProxy, TestApp, named_token, spawn_app_with, spawn_ready_app_with, token};
 
@@ -627,4 +631,72 @@ async fn the_audit_writer_has_connections_of_its_own() {
             assert_eq!(answer.expect("answered").0, StatusCode::OK);
         }
     }
+}
+
+/// The `analysis="emerging"` sample of `metric` on `/metrics`.
+async fn emerging_metric(app: &TestApp, metric: &str) -> u64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let prefix = format!("{metric}{{analysis=\"emerging\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix}on /metrics: {text}"))
+}
+
+#[tokio::test]
+async fn an_emerging_analysis_stops_when_its_client_disconnects() {
+    let app = app().await;
+    // Lancashire at resolution 9 in weeks, with k = 2 and a time lag of 12: as many bins and
+    // neighbourhood sums as the budget allows, seconds of work.
+    let weeks = MAX_BINS / app.coverage(LANCASHIRE, 9).await.len();
+    let from = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    let to = from + Days::new(7 * weeks as u64 - 1);
+    let path = format!(
+        "/api/v1/partnerships/{LANCASHIRE}/emerging?resolution=9&step=week&k=2&time_lag=12&from={from}&to={to}"
+    );
+    let analyst = token(Role::PartnershipAnalyst, LANCASHIRE, None);
+
+    // A client sends the request over its own connection, waits until the analysis is
+    // computing, and leaves.
+    let mut client = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    client
+        .write_all(
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {analyst}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let asked = Instant::now();
+    while emerging_metric(&app, "atlas_analyses_running").await == 0 {
+        assert!(
+            asked.elapsed() < Duration::from_secs(30),
+            "the analysis never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(client);
+    let left = Instant::now();
+    while emerging_metric(&app, "atlas_analyses_running").await > 0 {
+        assert!(
+            left.elapsed() < Duration::from_secs(60),
+            "the analysis is still running a minute after its client left"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        emerging_metric(&app, "atlas_analyses_abandoned_total").await,
+        1,
+        "the analysis ran to its end although its client had gone"
+    );
+
+    // The same analysis for a client that waits is answered in full, and is not counted.
+    let response = app.get_as(&analyst, &path).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(emerging_metric(&app, "atlas_analyses_running").await, 0);
+    assert_eq!(
+        emerging_metric(&app, "atlas_analyses_abandoned_total").await,
+        1
+    );
 }
