@@ -92,23 +92,12 @@ pub(crate) async fn planted() -> Planted {
     }
 }
 
-/// One resolution-9 cell of Blackpool's coverage inside each resolution-8 cell of it.
+/// One resolution-9 cell wholly inside Blackpool within each resolution-8 cell holding one.
 async fn one_cell_per_r8(
     app: &TestApp,
 ) -> std::collections::BTreeMap<h3o::CellIndex, h3o::CellIndex> {
-    let client = atlas_store::connect_admin(&app.database_url(), std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
     let mut cells = std::collections::BTreeMap::new();
-    for row in client
-        .query(
-            "SELECT cell FROM partnership_cells WHERE partnership_code = $1 AND resolution = 9 AND whole",
-            &[&BLACKPOOL],
-        )
-        .await
-        .unwrap()
-    {
-        let cell = h3o::CellIndex::try_from(u64::try_from(row.get::<_, i64>(0)).unwrap()).unwrap();
+    for cell in app.whole_cells(BLACKPOOL).await {
         cells
             .entry(cell.parent(h3o::Resolution::Eight).unwrap())
             .or_insert(cell);

@@ -201,35 +201,31 @@ impl TestApp {
         code: &str,
         resolution: i16,
     ) -> std::collections::BTreeSet<h3o::CellIndex> {
-        let client =
-            atlas_store::connect_admin(&self.database_url, std::time::Duration::from_secs(5))
-                .await
-                .unwrap();
-        client
-            .query(
-                "SELECT cell FROM partnership_cells WHERE partnership_code = $1 AND resolution = $2",
-                &[&code, &resolution],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| {
-                h3o::CellIndex::try_from(u64::try_from(row.get::<_, i64>(0)).unwrap()).unwrap()
-            })
-            .collect()
+        self.covered_cells(code, resolution, false).await
     }
 
     /// The resolution-9 cells lying wholly inside `code`'s boundary: any point of them, the
     /// centre included, belongs to the partnership (a border cell's centre may not).
     pub async fn whole_cells(&self, code: &str) -> std::collections::BTreeSet<h3o::CellIndex> {
+        self.covered_cells(code, 9, true).await
+    }
+
+    /// The cells of `code`'s coverage at `resolution`, only those wholly inside when `whole`.
+    async fn covered_cells(
+        &self,
+        code: &str,
+        resolution: i16,
+        whole: bool,
+    ) -> std::collections::BTreeSet<h3o::CellIndex> {
         let client =
             atlas_store::connect_admin(&self.database_url, std::time::Duration::from_secs(5))
                 .await
                 .unwrap();
         client
             .query(
-                "SELECT cell FROM partnership_cells WHERE partnership_code = $1 AND resolution = 9 AND whole",
-                &[&code],
+                "SELECT cell FROM partnership_cells
+                 WHERE partnership_code = $1 AND resolution = $2 AND (whole OR NOT $3)",
+                &[&code, &resolution, &whole],
             )
             .await
             .unwrap()
