@@ -223,8 +223,13 @@ pub async fn comparison(
             .map_err(|err| ApiError::Internal(format!("a stored code: {err}")))?;
         let populations = populations::of_partnerships(&mut conn, &codes).await?;
         let names = partnerships::names(&mut conn, &codes).await?;
+        // Whether a partnership had data is asked only of those whose figures are shown: a
+        // member without an agreement says nothing, not even that.
+        let shown: Vec<String> = std::iter::once(partnership.code.clone())
+            .chain(sharing.iter().map(ToString::to_string))
+            .collect();
         let contributed =
-            batches::contributed_periods(&mut conn, &codes, &window.starts, window.last).await?;
+            batches::contributed_periods(&mut conn, &shown, &window.starts, window.last).await?;
         (partnership, codes, sharing, populations, names, contributed)
     };
     if !sharing.is_empty() {
@@ -430,6 +435,7 @@ fn view(
         Figures::Gated(summaries) => summaries.iter().map(|s| s.revised).collect(),
         _ => vec![false; periods],
     };
+    let shared = !matches!(member.figures, Figures::NotShared);
     let period_views: Vec<Value> = labels
         .iter()
         .enumerate()
@@ -452,7 +458,7 @@ fn view(
             json!({
                 "period": label,
                 "start": window.starts[p],
-                "no_data": !member.contributed[p],
+                "no_data": shared.then_some(!member.contributed[p]),
                 "records": period_records[p],
                 "children": period_children[p].0,
                 "rate_per_10000": period_rates[p],
@@ -467,8 +473,8 @@ fn view(
         "code": member.code,
         "name": member.name,
         "role": if own { "self" } else if comparators { "comparator" } else { "neighbour" },
-        "figures_shared": !matches!(member.figures, Figures::NotShared),
-        "no_data": !member.has_data(),
+        "figures_shared": shared,
+        "no_data": shared.then_some(!member.has_data()),
         "disclosure_controlled": !own,
         "population": member.population.as_ref().map(|p| json!({
             "year": p.year,

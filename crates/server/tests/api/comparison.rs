@@ -117,13 +117,19 @@ async fn a_partnership_sees_itself_exactly_and_its_neighbours_only_controlled() 
     assert_eq!(neighbour["code"], LANCASHIRE);
     assert_eq!(neighbour["figures_shared"], false);
     assert!(neighbour["records"].is_null() && neighbour["children"].is_null());
+    assert!(
+        neighbour["no_data"].is_null(),
+        "not even whether it has data"
+    );
     assert!(neighbour["rank"].is_null());
     assert!(
         neighbour["periods"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|period| period["records"].is_null() && period["children"].is_null()),
+            .all(|period| period["records"].is_null()
+                && period["children"].is_null()
+                && period["no_data"].is_null()),
         "{neighbour}"
     );
     let admin = token(Role::Admin, LANCASHIRE, None);
