@@ -11,6 +11,7 @@ use atlas_analytics::gistar::{
 use h3o::{LatLng, Resolution};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
+use std::sync::atomic::AtomicBool;
 
 /// A Poisson draw by Knuth's method (fine for small means).
 fn poisson(rng: &mut StdRng, mean: f64) -> f64 {
@@ -62,7 +63,7 @@ fn main() {
             randomisation_p(&area, values, 1, Kernel::Uniform).expect("randomisation")
         });
         let permuted = maps(300, mean, &|values, seed| {
-            permutation_p(&area, values, 1, 9_999, seed)
+            permutation_p(&area, values, 1, 9_999, seed, &AtomicBool::new(false))
                 .expect("permutations")
                 .iter()
                 .map(|p| (2.0 * p).min(1.0))

@@ -11,6 +11,7 @@
 //! area's neighbourhoods are built. Prints a JSON line with the timings, the largest
 //! |z − esda's z| and how far the pseudo p-values (from different random draws) are from esda's.
 
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use atlas_analytics::gistar::{Kernel, StudyArea, gi_star, permutation_p};
@@ -78,11 +79,13 @@ fn main() {
         let start = Instant::now();
         let area = StudyArea::new(cells.iter().copied()).expect("a study area");
         let z = gi_star(&area, &values, k, Kernel::Uniform).expect("Gi*");
-        p_sim = permutation_p(&area, &values, k, 99, 12_345).expect("pseudo p-values");
+        p_sim = permutation_p(&area, &values, k, 99, 12_345, &AtomicBool::new(false))
+            .expect("pseudo p-values");
         permutations.push(start.elapsed());
         assert_eq!(z.z.len(), p_sim.len());
         let start = Instant::now();
-        let again = permutation_p(&area, &values, k, 99, 12_345).expect("pseudo p-values");
+        let again = permutation_p(&area, &values, k, 99, 12_345, &AtomicBool::new(false))
+            .expect("pseudo p-values");
         permutation_only.push(start.elapsed());
         assert_eq!(again, p_sim, "seeded");
     }

@@ -11,6 +11,7 @@ use std::hash::BuildHasherDefault;
 use std::num::NonZero;
 use std::ops::Range;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use h3o::CellIndex;
 
@@ -343,14 +344,17 @@ pub fn gi_star(
 /// standing for cell `j + 1`, so that `i` itself is never drawn. Each cell's p-value is still
 /// a valid permutation test; the cells' draws are not independent of one another, as in esda.
 ///
+/// The work stops, with [`GiStarError::Stopped`], soon after `stop` is set (the caller has gone).
+///
 /// # Errors
-/// As [`gi_star`], and for zero permutations.
+/// As [`gi_star`], for zero permutations, and when `stop` is set.
 pub fn permutation_p(
     area: &StudyArea,
     values: &[f64],
     k: u32,
     permutations: u32,
     seed: u64,
+    stop: &AtomicBool,
 ) -> Result<Vec<f64>, GiStarError> {
     use rand::{SeedableRng as _, seq::index::sample};
     if !(1..=3).contains(&k) {
@@ -421,6 +425,9 @@ pub fn permutation_p(
         let mut next = by_position.partition_point(|slot| draws[*slot] < start);
         let mut p = Vec::with_capacity(range.len());
         for i in range {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             while let Some(&slot) = by_position.get(next).filter(|slot| draws[**slot] < i) {
                 slot_values[slot] = values[draws[slot]];
                 refresh(slot / width, &slot_values, &mut sums);
@@ -447,6 +454,9 @@ pub fn permutation_p(
         p
     })
     .concat();
+    if stop.load(Ordering::Relaxed) {
+        return Err(GiStarError::Stopped);
+    }
     Ok(p)
 }
 
@@ -621,10 +631,10 @@ mod tests {
             let position = area.cells().iter().position(|c| *c == cell).unwrap();
             values[position] += 20.0;
         }
-        let first = permutation_p(&area, &values, 1, 99, 7).unwrap();
+        let first = permutation_p(&area, &values, 1, 99, 7, &AtomicBool::new(false)).unwrap();
         assert_eq!(
             first,
-            permutation_p(&area, &values, 1, 99, 7).unwrap(),
+            permutation_p(&area, &values, 1, 99, 7, &AtomicBool::new(false)).unwrap(),
             "same seed, same answer"
         );
         let centre_position = area.cells().iter().position(|c| *c == centre).unwrap();
@@ -637,8 +647,13 @@ mod tests {
             "pseudo p-values from 1 / (permutations + 1) to 1"
         );
         assert_eq!(
-            permutation_p(&area, &values, 1, 0, 7).unwrap_err(),
+            permutation_p(&area, &values, 1, 0, 7, &AtomicBool::new(false)).unwrap_err(),
             GiStarError::Permutations
+        );
+        // Once its caller has gone, the test stops instead of running on.
+        assert_eq!(
+            permutation_p(&area, &values, 1, 99, 7, &AtomicBool::new(true)).unwrap_err(),
+            GiStarError::Stopped
         );
     }
 
@@ -698,7 +713,15 @@ mod tests {
             .map(|i| f64::from(u32::try_from(i * 7919 % 11).unwrap() % 4))
             .collect();
         let (permutations, seed) = (99, 11);
-        let ours = permutation_p(&area, &values, 1, permutations, seed).unwrap();
+        let ours = permutation_p(
+            &area,
+            &values,
+            1,
+            permutations,
+            seed,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
 
         let members: Vec<Vec<usize>> = area
             .cells()

@@ -4,6 +4,7 @@
 use atlas_analytics::gistar::{Kernel, StudyArea, confidence_bins, gi_star, permutation_p};
 use h3o::CellIndex;
 use serde_json::Value;
+use std::sync::atomic::AtomicBool;
 
 const TOLERANCE: f64 = 1e-9;
 
@@ -93,7 +94,15 @@ fn permutation_p_values_agree_with_esda_within_sampling_error() {
         let fixture: Value = serde_json::from_str(text).unwrap();
         let area = StudyArea::new(fixture_cells(&fixture)).unwrap();
         let k = u32::try_from(fixture["k"].as_u64().unwrap()).unwrap();
-        let ours = permutation_p(&area, &numbers(&fixture["values"]), k, 999, 2026).unwrap();
+        let ours = permutation_p(
+            &area,
+            &numbers(&fixture["values"]),
+            k,
+            999,
+            2026,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         let esda = numbers(&fixture["p_sim_999"]);
         let z = numbers(&fixture["z"]);
         let differences: Vec<f64> = ours

@@ -8,6 +8,7 @@ use atlas_analytics::gistar::{
 use h3o::{CellIndex, LatLng, Resolution};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
+use std::sync::atomic::AtomicBool;
 
 /// A Poisson draw by Knuth's method (fine for small means).
 fn poisson(rng: &mut StdRng, mean: f64) -> f64 {
@@ -113,11 +114,12 @@ fn with_sparse_counts_permutation_p_values_keep_false_discoveries_at_the_nominal
                 .iter()
                 .map(|_| poisson(&mut rng, mean))
                 .collect();
-            let p: Vec<f64> = permutation_p(&area, &values, 1, 9_999, seed)
-                .unwrap()
-                .iter()
-                .map(|p| (2.0 * p).min(1.0))
-                .collect();
+            let p: Vec<f64> =
+                permutation_p(&area, &values, 1, 9_999, seed, &AtomicBool::new(false))
+                    .unwrap()
+                    .iter()
+                    .map(|p| (2.0 * p).min(1.0))
+                    .collect();
             runs_with_discoveries += u32::from(benjamini_hochberg(&p, 0.05).iter().any(|d| *d));
         }
         assert!(

@@ -23,7 +23,7 @@ use atlas_domain::{GssCode, StoredResolution};
 use atlas_store::{Database, agreements, partnerships};
 use chrono::NaiveDate;
 use h3o::{CellIndex, Resolution};
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -60,16 +60,19 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// Long analyses on `/metrics`, labelled `analysis="emerging"`: `atlas_analyses_running`, those
-/// computing now, and `atlas_analyses_abandoned_total`, those stopped part-way because their
-/// client disconnected.
+/// Long analyses on `/metrics`, labelled by analysis (`emerging`, `hotspots`):
+/// `atlas_analyses_running`, those computing now, and `atlas_analyses_abandoned_total`, those
+/// stopped part-way because their client disconnected.
 #[derive(Clone)]
 pub struct AnalysisMetrics {
-    running: IntGauge,
-    abandoned: IntCounter,
+    running: IntGaugeVec,
+    abandoned: IntCounterVec,
 }
 
 impl AnalysisMetrics {
+    /// The analyses counted, each with its samples from the start (zero until one runs).
+    const ANALYSES: [&'static str; 2] = ["emerging", "hotspots"];
+
     /// Registers the gauge and the counter with `registry`.
     ///
     /// # Errors
@@ -86,24 +89,33 @@ impl AnalysisMetrics {
             ),
             &["analysis"],
         )?;
+        for analysis in Self::ANALYSES {
+            running.with_label_values(&[analysis]);
+            abandoned.with_label_values(&[analysis]);
+        }
         registry.register(Box::new(running.clone()))?;
         registry.register(Box::new(abandoned.clone()))?;
-        Ok(Self {
-            running: running.with_label_values(&["emerging"]),
-            abandoned: abandoned.with_label_values(&["emerging"]),
-        })
+        Ok(Self { running, abandoned })
+    }
+
+    /// Counts one `analysis` in `atlas_analyses_running` until the guard is dropped.
+    fn start(&self, analysis: &'static str) -> Running {
+        let gauge = self.running.with_label_values(&[analysis]);
+        gauge.inc();
+        Running(gauge)
+    }
+
+    /// Counts and logs one `analysis` stopped because its client has gone, when `err` says so.
+    fn note_stopped(&self, analysis: &'static str, err: &GiStarError) {
+        if *err == GiStarError::Stopped {
+            self.abandoned.with_label_values(&[analysis]).inc();
+            tracing::info!(analysis, "an analysis stopped: its client has gone");
+        }
     }
 }
 
 /// Counts an analysis in `atlas_analyses_running` until dropped, however it ends.
 struct Running(IntGauge);
-
-impl Running {
-    fn start(gauge: &IntGauge) -> Self {
-        gauge.inc();
-        Self(gauge.clone())
-    }
-}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -716,6 +728,7 @@ pub async fn hotspots(
     request: HttpRequest,
     database: web::Data<Database>,
     cache: web::Data<RecordCache>,
+    metrics: web::Data<AnalysisMetrics>,
 ) -> Result<HttpResponse, ApiError> {
     let question = HotspotQuestion::parse(&request, authorized.record_scope())?;
     let code = authorized.target();
@@ -723,7 +736,7 @@ pub async fn hotspots(
     authorized.used_records_of([code]);
     let study_area = study_area(&database, code, question.grid.resolution).await?;
     let study_area_cells = study_area.len();
-    let analysis = analyse(study_area, values, &question).await?;
+    let analysis = analyse(study_area, values, &question, &metrics).await?;
     authorized.returned(analysis.len());
     let settings = question.settings(study_area_cells, json!({}));
     answer(
@@ -853,11 +866,14 @@ async fn values_of(
         .collect())
 }
 
-/// Gi* with its decisions over every cell of `study_area` (zeros where `values` has none).
+/// Gi* with its decisions over every cell of `study_area` (zeros where `values` has none). The
+/// permutation test, the long part, stops when the handler's future is dropped (its client has
+/// gone).
 async fn analyse(
     study_area: Vec<CellIndex>,
     values: BTreeMap<CellIndex, u32>,
     question: &HotspotQuestion,
+    metrics: &AnalysisMetrics,
 ) -> Result<Vec<HotspotCellView>, ApiError> {
     let (k, kernel, permutations, alpha) = (
         question.k,
@@ -872,7 +888,11 @@ async fn analyse(
              (at most {MAX_PERMUTATION_WORK} cells × permutations): ask for fewer permutations or a coarser resolution"
         )));
     }
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
+    let metrics = metrics.clone();
     web::block(move || -> Result<Vec<HotspotCellView>, String> {
+        let _running = metrics.start("hotspots");
         let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
         let counts: Vec<u32> = area
             .cells()
@@ -884,8 +904,9 @@ async fn analyse(
         let randomisation =
             randomisation_p(&area, &numbers, k, kernel).map_err(|err| err.to_string())?;
         let p_sim = (permutations > 0)
-            .then(|| permutation_p(&area, &numbers, k, permutations, PERMUTATION_SEED))
+            .then(|| permutation_p(&area, &numbers, k, permutations, PERMUTATION_SEED, &stop))
             .transpose()
+            .inspect_err(|err| metrics.note_stopped("hotspots", err))
             .map_err(|err| err.to_string())?;
         // Permutation p-values are one-sided (the nearer tail); the decision is two-sided.
         let two_sided_sim: Option<Vec<f64>> = p_sim
@@ -1022,6 +1043,7 @@ pub async fn regional_hotspots(
     database: web::Data<Database>,
     cache: web::Data<RecordCache>,
     query_audit: web::Data<QueryAudit>,
+    metrics: web::Data<AnalysisMetrics>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(filter) = Params::parse(&request)?.first_of(&FINE_FILTERS) {
         return Err(ApiError::BadRequest(format!(
@@ -1118,7 +1140,7 @@ pub async fn regional_hotspots(
     }
     let study_area_cells = area.len();
     authorized.used_records_of(std::iter::once(code).chain(&merged));
-    let analysis = analyse(area.into_iter().collect(), values, &question).await?;
+    let analysis = analyse(area.into_iter().collect(), values, &question, &metrics).await?;
     let neighbours: Vec<NeighbourSummary> = neighbour_cells
         .iter()
         .map(|(neighbour, cells)| {
@@ -1282,7 +1304,7 @@ pub async fn emerging(
     let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
     let metrics = metrics.get_ref().clone();
     let outcome = web::block(move || -> Result<(Vec<NaiveDate>, usize, Vec<EmergingCellView>), String> {
-        let _running = Running::start(&metrics.running);
+        let _running = metrics.start("emerging");
         let matching = records.records.iter().filter(|record| filter.matches(record));
         let (earliest, latest) = matching.fold((None, None), |(low, high): (Option<NaiveDate>, Option<NaiveDate>), record| {
             (
@@ -1316,12 +1338,7 @@ pub async fn emerging(
             })
             .collect();
         let cells = emerging_hot_spots(&area, &series, k, time_lag, alpha, &stop)
-            .inspect_err(|err| {
-                if *err == GiStarError::Stopped {
-                    metrics.abandoned.inc();
-                    tracing::info!("an emerging hotspot analysis stopped: its client has gone");
-                }
-            })
+            .inspect_err(|err| metrics.note_stopped("emerging", err))
             .map_err(|err| err.to_string())?
             .into_iter()
             .map(|cell| EmergingCellView {

@@ -633,14 +633,64 @@ async fn the_audit_writer_has_connections_of_its_own() {
     }
 }
 
-/// The `analysis="emerging"` sample of `metric` on `/metrics`.
-async fn emerging_metric(app: &TestApp, metric: &str) -> u64 {
+/// The `analysis` sample of `metric` on `/metrics`.
+async fn analysis_metric(app: &TestApp, metric: &str, analysis: &str) -> u64 {
     let text = app.get("/metrics").await.text().await.unwrap();
-    let prefix = format!("{metric}{{analysis=\"emerging\"}} ");
+    let prefix = format!("{metric}{{analysis=\"{analysis}\"}} ");
     text.lines()
         .find_map(|line| line.strip_prefix(&prefix))
         .and_then(|value| value.parse().ok())
         .unwrap_or_else(|| panic!("no {prefix}on /metrics: {text}"))
+}
+
+/// A client sends `path` as an analyst over its own connection, waits until the `analysis` is
+/// computing, and leaves: the analysis stops within a minute and is counted as abandoned; the
+/// same question from a client that waits is answered in full and not counted.
+async fn assert_analysis_stops_when_its_client_leaves(app: &TestApp, analysis: &str, path: &str) {
+    let analyst = token(Role::PartnershipAnalyst, LANCASHIRE, None);
+    let mut client = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    client
+        .write_all(
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {analyst}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let asked = Instant::now();
+    while analysis_metric(app, "atlas_analyses_running", analysis).await == 0 {
+        assert!(
+            asked.elapsed() < Duration::from_secs(30),
+            "the {analysis} analysis never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(client);
+    let left = Instant::now();
+    while analysis_metric(app, "atlas_analyses_running", analysis).await > 0 {
+        assert!(
+            left.elapsed() < Duration::from_secs(60),
+            "the {analysis} analysis is still running a minute after its client left"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        analysis_metric(app, "atlas_analyses_abandoned_total", analysis).await,
+        1,
+        "the {analysis} analysis ran to its end although its client had gone"
+    );
+
+    let response = app.get_as(&analyst, path).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        analysis_metric(app, "atlas_analyses_running", analysis).await,
+        0
+    );
+    assert_eq!(
+        analysis_metric(app, "atlas_analyses_abandoned_total", analysis).await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -654,49 +704,17 @@ async fn an_emerging_analysis_stops_when_its_client_disconnects() {
     let path = format!(
         "/api/v1/partnerships/{LANCASHIRE}/emerging?resolution=9&step=week&k=2&time_lag=12&from={from}&to={to}"
     );
-    let analyst = token(Role::PartnershipAnalyst, LANCASHIRE, None);
+    assert_analysis_stops_when_its_client_leaves(&app, "emerging", &path).await;
+}
 
-    // A client sends the request over its own connection, waits until the analysis is
-    // computing, and leaves.
-    let mut client = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
-    client
-        .write_all(
-            format!(
-                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {analyst}\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    let asked = Instant::now();
-    while emerging_metric(&app, "atlas_analyses_running").await == 0 {
-        assert!(
-            asked.elapsed() < Duration::from_secs(30),
-            "the analysis never started"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    drop(client);
-    let left = Instant::now();
-    while emerging_metric(&app, "atlas_analyses_running").await > 0 {
-        assert!(
-            left.elapsed() < Duration::from_secs(60),
-            "the analysis is still running a minute after its client left"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        emerging_metric(&app, "atlas_analyses_abandoned_total").await,
-        1,
-        "the analysis ran to its end although its client had gone"
+#[tokio::test]
+async fn a_hotspot_permutation_test_stops_when_its_client_disconnects() {
+    let app = app().await;
+    // Lancashire at resolution 9 with k = 3 and as many permutations as keep within the budget
+    // of 50 million cells × permutations: seconds of work.
+    let permutations = (40_000_000 / app.coverage(LANCASHIRE, 9).await.len()).min(9_999);
+    let path = format!(
+        "/api/v1/partnerships/{LANCASHIRE}/hotspots?resolution=9&k=3&permutations={permutations}"
     );
-
-    // The same analysis for a client that waits is answered in full, and is not counted.
-    let response = app.get_as(&analyst, &path).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(emerging_metric(&app, "atlas_analyses_running").await, 0);
-    assert_eq!(
-        emerging_metric(&app, "atlas_analyses_abandoned_total").await,
-        1
-    );
+    assert_analysis_stops_when_its_client_leaves(&app, "hotspots", &path).await;
 }
