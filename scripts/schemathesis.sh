@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # schemathesis — a real client of the service's own OpenAPI document — against the demo, once
 # for each role's token: every generated request (examples, coverage and fuzzing phases) must be
-# answered without a 5xx or a dropped connection. Called by .ci/run; installs schemathesis from
+# answered without a 5xx or a dropped connection, and every answer must conform to the document's
+# schema for its status. Called by .ci/run; installs schemathesis from
 # PyPI into target/schemathesis-venv the first time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +44,7 @@ for user in lancashire-analyst blackpool-viewer lancashire-constabulary admin au
   fi
   echo "schemathesis as ${user:-an anonymous caller}"
   "$venv/bin/schemathesis" run "http://127.0.0.1:$port/api/v1/openapi.json" "${auth[@]}" \
-    --checks not_a_server_error --phases examples,coverage,fuzzing --max-examples 15 \
+    --checks not_a_server_error,response_schema_conformance --phases examples,coverage,fuzzing --max-examples 15 \
     --seed 20261129 --no-color >"$dir/schemathesis.log" 2>&1 \
     || { cat "$dir/schemathesis.log"; echo "schemathesis found failures as ${user:-an anonymous caller}"; exit 1; }
   grep -E "generated|passed" "$dir/schemathesis.log" | tail -n 1

@@ -91,6 +91,11 @@ pub enum Direction {
     NoClearChange,
 }
 
+impl Direction {
+    /// Every direction.
+    pub const ALL: [Self; 3] = [Self::Up, Self::Down, Self::NoClearChange];
+}
+
 /// The significance level at which a change of rate is called up or down.
 pub const DIRECTION_ALPHA: f64 = 0.05;
 

@@ -17,11 +17,25 @@ macro_rules! vocabulary {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,
-            serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+            serde::Serialize, serde::Deserialize,
         )]
         pub enum $name {
             $($(#[$variant_meta])* #[serde(rename = $text)] $variant),+
         }
+
+        // Written by hand rather than derived: the derive does not see the names given to
+        // serde inside this macro and would document the variants' Rust names.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some(concat!("A ", $noun, ", by the name used in files, URLs and the database")))
+                    .enum_values(Some(Self::names()))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         #[doc = concat!("The input named no known ", $noun, ".")]
         #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -215,6 +229,18 @@ vocabulary! {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_openapi_schema_lists_the_names_the_json_uses() {
+        use utoipa::PartialSchema as _;
+        let schema = serde_json::to_value(AgencyKind::schema()).unwrap();
+        let json: Vec<serde_json::Value> = AgencyKind::ALL
+            .iter()
+            .map(|kind| serde_json::to_value(kind).unwrap())
+            .collect();
+        assert_eq!(schema["enum"], serde_json::Value::Array(json));
+        assert_eq!(schema["type"], "string");
+    }
 
     #[test]
     fn names_round_trip_through_text_and_json() {

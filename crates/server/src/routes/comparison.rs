@@ -5,6 +5,8 @@
 //! and then only with its frozen summaries from the publication gate (docs/privacy.md,
 //! "Comparisons").
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_access::Scope;
 use atlas_analytics::comparison::{
@@ -16,13 +18,14 @@ use atlas_domain::{AgencyKind, GssCode, Indicator};
 use atlas_store::populations::{self, PartnershipPopulation};
 use atlas_store::{Database, agreements, batches, partnerships};
 use chrono::{Datelike as _, NaiveDate, Utc};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::ApiError;
 use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::guards::ReadAnalysis;
-use crate::products::period_summaries;
+use crate::products::{Figure, PopulationView, period_summaries};
 use crate::query_audit::QueryAudit;
 use crate::routes::analysis::Params;
 
@@ -50,42 +53,104 @@ struct Member {
     contributed: Vec<bool>,
 }
 
+/// A member's figures over the whole window, as shown; `None` where it shares none.
+struct WindowTotals {
+    records: Option<Figure>,
+    by_agency_kind: Vec<Option<Figure>>,
+    by_indicator: Vec<Option<Figure>>,
+    /// The partnership's own only: a neighbour's distinct children over several periods are
+    /// not published (windows that differ by a period would difference to that period's new
+    /// children).
+    children: Option<Figure>,
+}
+
 impl Member {
+    /// Its figures over the whole window.
+    fn totals(&self) -> WindowTotals {
+        match &self.figures {
+            Figures::Own(counts) => WindowTotals {
+                records: Some(Figure::Exact(counts.records.iter().flatten().sum())),
+                by_agency_kind: (0..AgencyKind::ALL.len())
+                    .map(|kind| {
+                        Some(Figure::Exact(
+                            counts.records.iter().map(|row| row[kind]).sum(),
+                        ))
+                    })
+                    .collect(),
+                by_indicator: counts
+                    .indicators
+                    .iter()
+                    .map(|value| Some(Figure::Exact(*value)))
+                    .collect(),
+                children: Some(Figure::Exact(counts.children_overall)),
+            },
+            Figures::Gated(summaries) => WindowTotals {
+                records: Some(Figure::Gated(Shown::sum(
+                    summaries.iter().map(|s| s.records),
+                ))),
+                by_agency_kind: (0..AgencyKind::ALL.len())
+                    .map(|kind| {
+                        Some(Figure::Gated(Shown::sum(
+                            summaries.iter().map(|s| s.records_by_agency_kind[kind]),
+                        )))
+                    })
+                    .collect(),
+                by_indicator: (0..Indicator::ALL.len())
+                    .map(|indicator| {
+                        Some(Figure::Gated(Shown::sum(
+                            summaries.iter().map(|s| s.records_by_indicator[indicator]),
+                        )))
+                    })
+                    .collect(),
+                children: None,
+            },
+            Figures::NotShared => WindowTotals {
+                records: None,
+                by_agency_kind: vec![None; AgencyKind::ALL.len()],
+                by_indicator: vec![None; Indicator::ALL.len()],
+                children: None,
+            },
+        }
+    }
+
     /// Whether any period has data.
     fn has_data(&self) -> bool {
         self.contributed.iter().any(|contributed| *contributed)
     }
 
-    /// Records of each period, as shown; null where there are no data.
-    fn period_records(&self, periods: usize) -> Vec<Value> {
-        let shown: Vec<Value> = match &self.figures {
+    /// Records of each period, as shown; `None` where there are no data.
+    fn period_records(&self, periods: usize) -> Vec<Option<Figure>> {
+        let shown: Vec<Option<Figure>> = match &self.figures {
             Figures::Own(counts) => counts
                 .records
                 .iter()
-                .map(|row| json!(row.iter().sum::<u32>()))
-                .collect(),
-            Figures::Gated(summaries) => summaries.iter().map(|s| json!(s.records)).collect(),
-            Figures::NotShared => vec![Value::Null; periods],
-        };
-        self.only_with_data(shown, Value::Null)
-    }
-
-    /// Distinct children of each period as shown, and the number a rate may use; null where
-    /// there are no data.
-    fn period_children(&self, periods: usize) -> Vec<(Value, Option<u32>)> {
-        let shown: Vec<(Value, Option<u32>)> = match &self.figures {
-            Figures::Own(counts) => counts
-                .children
-                .iter()
-                .map(|children| (json!(children), Some(*children)))
+                .map(|row| Some(Figure::Exact(row.iter().sum::<u32>())))
                 .collect(),
             Figures::Gated(summaries) => summaries
                 .iter()
-                .map(|s| (json!(s.children), s.children.number()))
+                .map(|s| Some(Figure::Gated(s.records)))
                 .collect(),
-            Figures::NotShared => vec![(Value::Null, None); periods],
+            Figures::NotShared => vec![None; periods],
         };
-        self.only_with_data(shown, (Value::Null, None))
+        self.only_with_data(shown, None)
+    }
+
+    /// Distinct children of each period as shown, and the number a rate may use; `None` where
+    /// there are no data.
+    fn period_children(&self, periods: usize) -> Vec<(Option<Figure>, Option<u32>)> {
+        let shown: Vec<(Option<Figure>, Option<u32>)> = match &self.figures {
+            Figures::Own(counts) => counts
+                .children
+                .iter()
+                .map(|children| (Some(Figure::Exact(*children)), Some(*children)))
+                .collect(),
+            Figures::Gated(summaries) => summaries
+                .iter()
+                .map(|s| (Some(Figure::Gated(s.children)), s.children.number()))
+                .collect(),
+            Figures::NotShared => vec![(None, None); periods],
+        };
+        self.only_with_data(shown, (None, None))
     }
 
     /// `shown`, with `none` in the periods no agency contributed to.
@@ -158,7 +223,7 @@ fn window(params: &mut Params, step: Step) -> Result<ClosedWindow, ApiError> {
         ("group" = Option<String>, Query, description = "neighbours (default: the neighbour graph) or comparators (the imported comparator group)")
     ),
     responses(
-        (status = 200, description = "The comparison", content_type = "application/json"),
+        (status = 200, body = ComparisonView),
         (status = 400, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)
@@ -309,7 +374,7 @@ pub async fn comparison(
     let approximate = members
         .iter()
         .any(|member| member.population.as_ref().is_some_and(|p| p.approximate));
-    let views: Vec<Value> = members
+    let views: Vec<MemberView> = members
         .iter()
         .enumerate()
         .map(|(i, member)| {
@@ -328,40 +393,215 @@ pub async fn comparison(
         })
         .collect();
     authorized.returned(views.len());
-    Ok(HttpResponse::Ok().json(json!({
-        "partnership": partnership.code,
-        "group": if comparators { "comparators" } else { "neighbours" },
-        "by": if step == Step::Quarter { "quarter" } else { "month" },
-        "from": window.first(),
-        "to": window.last,
-        "periods": labels,
-        "window": {
-            "periods": periods,
-            "months": periods * if step == Step::Quarter { 3 } else { 1 },
+    Ok(HttpResponse::Ok().json(ComparisonView {
+        partnership: partnership.code,
+        group: if comparators { Group::Comparators } else { Group::Neighbours },
+        by: if step == Step::Quarter { By::Quarter } else { By::Month },
+        from: window.first(),
+        to: window.last,
+        periods: labels,
+        window: WindowView {
+            periods,
+            months: periods * if step == Step::Quarter { 3 } else { 1 },
         },
-        "left_out": window.left_out.map(|start| json!({
-            "period": gate::label(step, start),
-            "reason": format!("this period has not ended, or ended fewer than {} days ago: comparisons cover closed periods, once agencies' late records are in", gate::SETTLE_DAYS),
-        })),
-        "disclosure": {
-            "threshold": THRESHOLD,
-            "note": format!(
+        left_out: window.left_out.map(|start| LeftOut {
+            period: gate::label(step, start),
+            reason: format!("this period has not ended, or ended fewer than {} days ago: comparisons cover closed periods, once agencies' late records are in", gate::SETTLE_DAYS),
+        }),
+        disclosure: Disclosure {
+            threshold: THRESHOLD,
+            note: format!(
                 "a neighbour's figures appear only under a sharing agreement in force that shares `comparison`, and come from its frozen summary of each closed period: counts from 1 to {THRESHOLD} are shown as c, larger counts are perturbed by up to 2 (the same records always give the same figure), totals add up only approximately, and rates are not shown where their numerator is suppressed"
             ),
         },
-        "rates_approximate": approximate,
-        "rates_note": if approximate {
+        rates_approximate: approximate,
+        rates_note: if approximate {
             "APPROXIMATE: some child populations are approximations, not ONS estimates; rates built on them are approximate"
         } else {
             "rates per 10,000 children aged 0-17 per year: distinct children in each period over the population of the period's year, annualised (times 4 for a quarter, 12 for a month); a member's rate is the mean of its rates in the periods with data"
         },
-        "no_data_note": "a period to which no agency contributed records for a partnership has no data: its figures are null, not zero, and a partnership with no data in the window has no rate and no rank and is left out of the group mean",
-        "direction_note": format!(
+        no_data_note: "a period to which no agency contributed records for a partnership has no data: its figures are null, not zero, and a partnership with no data in the window has no rate and no rank and is left out of the group mean",
+        direction_note: format!(
             "direction of travel compares distinct children with the period before by the exact test of two Poisson rates (conditional binomial), two-sided at {DIRECTION_ALPHA}: `up` or `down` only when chance does not explain the change, otherwise `no_clear_change`; a neighbour's perturbed figures make its test approximate"
         ),
-        "group_mean_rate_per_10000": group_mean,
-        "members": views,
-    })))
+        group_mean_rate_per_10000: group_mean,
+        members: views,
+    }))
+}
+
+/// The partnership beside its neighbours or comparators over whole closed periods.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComparisonView {
+    /// The partnership compared (GSS code).
+    pub partnership: String,
+    /// Which group it is compared with.
+    pub group: Group,
+    /// The length of a period.
+    pub by: By,
+    /// The first day of the first period.
+    pub from: NaiveDate,
+    /// The last day of the last period.
+    pub to: NaiveDate,
+    /// The periods' labels, such as `2026-Q1` or `2026-03`, oldest first.
+    pub periods: Vec<String>,
+    /// The window's length.
+    pub window: WindowView,
+    /// A period asked for but left out because it has not closed.
+    pub left_out: Option<LeftOut>,
+    /// How neighbours' figures are protected.
+    pub disclosure: Disclosure,
+    /// Whether any rate rests on an approximate population.
+    pub rates_approximate: bool,
+    /// What the rates are.
+    pub rates_note: &'static str,
+    /// What "no data" means.
+    pub no_data_note: &'static str,
+    /// How direction of travel is decided.
+    pub direction_note: String,
+    /// The mean of the members' rates (those with a rate), per 10,000 children a year.
+    pub group_mean_rate_per_10000: Option<f64>,
+    /// The partnership first, then the group.
+    pub members: Vec<MemberView>,
+}
+
+/// Which partnerships a comparison sets beside the partnership.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// Those sharing a boundary with it.
+    Neighbours,
+    /// Its imported comparator group.
+    Comparators,
+}
+
+/// The length of a comparison's periods.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum By {
+    /// Calendar quarters.
+    Quarter,
+    /// Calendar months.
+    Month,
+}
+
+/// The length of a comparison's window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WindowView {
+    /// Periods.
+    pub periods: usize,
+    /// Months.
+    pub months: usize,
+}
+
+/// A period left out of a comparison.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeftOut {
+    /// Its label.
+    pub period: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// How a neighbour's figures are protected.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Disclosure {
+    /// Counts from 1 to this are shown as `c`.
+    pub threshold: u32,
+    /// In words.
+    pub note: String,
+}
+
+/// What a member is to the partnership compared.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    /// The partnership itself.
+    #[serde(rename = "self")]
+    Own,
+    /// A neighbour.
+    Neighbour,
+    /// A member of its comparator group.
+    Comparator,
+}
+
+/// One member of a comparison. Figures are null where the member shares none or had no data.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    /// GSS code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// What it is to the partnership compared.
+    pub role: MemberRole,
+    /// Whether its figures are shown (the partnership's own, or a neighbour sharing
+    /// `comparison`).
+    pub figures_shared: bool,
+    /// Whether no agency contributed records in the whole window; null where figures are not
+    /// shared.
+    pub no_data: Option<bool>,
+    /// Whether its figures passed the publication gate (every member but the partnership).
+    pub disclosure_controlled: bool,
+    /// The child population of the window's last year.
+    pub population: Option<PopulationView>,
+    /// Records in the window.
+    pub records: Option<Figure>,
+    /// Distinct children in the window (the partnership's own only: a neighbour's distinct
+    /// children over several periods are not published).
+    pub children: Option<Figure>,
+    /// Its rate over the window: the mean of its annualised rates in the periods with data.
+    pub rate_per_10000: Option<f64>,
+    /// Its rank by rate, 1 the highest.
+    pub rank: Option<usize>,
+    /// Its rate less the group mean.
+    pub difference_from_group_mean: Option<f64>,
+    /// Records in the window by agency kind.
+    #[schema(schema_with = crate::products::figures_by_name)]
+    pub records_by_agency_kind: BTreeMap<&'static str, Option<Figure>>,
+    /// Records in the window by risk indicator.
+    #[schema(schema_with = crate::products::figures_by_name)]
+    pub records_by_indicator: BTreeMap<&'static str, Option<Figure>>,
+    /// Each period's figures.
+    pub periods: Vec<PeriodView>,
+}
+
+/// A member's figures in one period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodView {
+    /// Its label.
+    pub period: String,
+    /// Its first day.
+    pub start: NaiveDate,
+    /// Whether no agency contributed records in it; null where figures are not shared.
+    pub no_data: Option<bool>,
+    /// Records.
+    pub records: Option<Figure>,
+    /// Distinct children.
+    pub children: Option<Figure>,
+    /// Distinct children per 10,000 aged 0 to 17, annualised.
+    pub rate_per_10000: Option<f64>,
+    /// The rate less the period before's.
+    pub change_in_rate: Option<f64>,
+    /// Direction of travel from the period before.
+    #[schema(schema_with = direction_schema)]
+    pub direction: Option<Direction>,
+    /// Whether the neighbour's frozen summary was revised after late records.
+    pub revised: bool,
+}
+
+/// The schema of a period's direction of travel: one of [`Direction`]'s names, or null.
+fn direction_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let names = Direction::ALL
+        .iter()
+        .map(|direction| serde_json::to_value(direction).unwrap_or_default())
+        .chain([serde_json::Value::Null]);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(names))
+        .description(Some(
+            "Direction of travel from the period before: `up` or `down` when chance does not explain the change, otherwise `no_clear_change`; null without both periods' rates",
+        ))
+        .build()
 }
 
 /// A member's place in the group.
@@ -382,52 +622,14 @@ fn view(
     comparators: bool,
     per_year: u32,
     standing: Standing,
-) -> Value {
+) -> MemberView {
     let Standing {
         rate,
         rank,
         group_mean,
     } = standing;
     let periods = labels.len();
-    let kinds: Vec<String> = AgencyKind::ALL.iter().map(ToString::to_string).collect();
-    let indicators: Vec<String> = Indicator::ALL.iter().map(ToString::to_string).collect();
-    let (records, by_kind, by_indicator, children): (Value, Vec<Value>, Vec<Value>, Value) =
-        match &member.figures {
-            Figures::Own(counts) => (
-                json!(counts.records.iter().flatten().sum::<u32>()),
-                (0..kinds.len())
-                    .map(|kind| json!(counts.records.iter().map(|row| row[kind]).sum::<u32>()))
-                    .collect(),
-                counts.indicators.iter().map(|value| json!(value)).collect(),
-                json!(counts.children_overall),
-            ),
-            Figures::Gated(summaries) => (
-                json!(Shown::sum(summaries.iter().map(|s| s.records))),
-                (0..kinds.len())
-                    .map(|kind| {
-                        json!(Shown::sum(
-                            summaries.iter().map(|s| s.records_by_agency_kind[kind]),
-                        ))
-                    })
-                    .collect(),
-                (0..indicators.len())
-                    .map(|indicator| {
-                        json!(Shown::sum(
-                            summaries.iter().map(|s| s.records_by_indicator[indicator]),
-                        ))
-                    })
-                    .collect(),
-                // Distinct children over several periods are not published: windows that
-                // differ by a period would difference to that period's new children.
-                Value::Null,
-            ),
-            Figures::NotShared => (
-                Value::Null,
-                vec![Value::Null; kinds.len()],
-                vec![Value::Null; indicators.len()],
-                Value::Null,
-            ),
-        };
+    let totals = member.totals();
     let period_records = member.period_records(periods);
     let period_children = member.period_children(periods);
     let period_rates = member.period_rates(periods, per_year);
@@ -436,17 +638,17 @@ fn view(
         _ => vec![false; periods],
     };
     let shared = !matches!(member.figures, Figures::NotShared);
-    let period_views: Vec<Value> = labels
+    let period_views: Vec<PeriodView> = labels
         .iter()
         .enumerate()
         .map(|(p, label)| {
             let before = p.checked_sub(1);
-            let change = before.and_then(|before| {
+            let change_in_rate = before.and_then(|before| {
                 period_rates[p]
                     .zip(period_rates[before])
                     .map(|(now, then)| ((now - then) * 10.0).round() / 10.0)
             });
-            let travel: Option<Direction> = before.and_then(|before| {
+            let direction = before.and_then(|before| {
                 let (now, then) = (period_children[p].1?, period_children[before].1?);
                 direction(
                     then,
@@ -455,42 +657,53 @@ fn view(
                     member.period_populations[p]?,
                 )
             });
-            json!({
-                "period": label,
-                "start": window.starts[p],
-                "no_data": shared.then_some(!member.contributed[p]),
-                "records": period_records[p],
-                "children": period_children[p].0,
-                "rate_per_10000": period_rates[p],
-                "change_in_rate": change,
-                "direction": travel,
-                "revised": revised[p],
-            })
+            PeriodView {
+                period: label.clone(),
+                start: window.starts[p],
+                no_data: shared.then_some(!member.contributed[p]),
+                records: period_records[p],
+                children: period_children[p].0,
+                rate_per_10000: period_rates[p],
+                change_in_rate,
+                direction,
+                revised: revised[p],
+            }
         })
         .collect();
     let own = matches!(member.figures, Figures::Own(_));
-    json!({
-        "code": member.code,
-        "name": member.name,
-        "role": if own { "self" } else if comparators { "comparator" } else { "neighbour" },
-        "figures_shared": shared,
-        "no_data": shared.then_some(!member.has_data()),
-        "disclosure_controlled": !own,
-        "population": member.population.as_ref().map(|p| json!({
-            "year": p.year,
-            "children_0_17": p.population_0_17,
-            "approximate": p.approximate,
-            "source": p.source,
-        })),
-        "records": records,
-        "children": children,
-        "rate_per_10000": rate,
-        "rank": rank,
-        "difference_from_group_mean": rate.zip(group_mean).map(|(rate, mean)| ((rate - mean) * 10.0).round() / 10.0),
-        "records_by_agency_kind": kinds.into_iter().zip(by_kind).collect::<serde_json::Map<_, _>>(),
-        "records_by_indicator": indicators.into_iter().zip(by_indicator).collect::<serde_json::Map<_, _>>(),
-        "periods": period_views,
-    })
+    MemberView {
+        code: member.code.clone(),
+        name: member.name.clone(),
+        role: if own {
+            MemberRole::Own
+        } else if comparators {
+            MemberRole::Comparator
+        } else {
+            MemberRole::Neighbour
+        },
+        figures_shared: shared,
+        no_data: shared.then_some(!member.has_data()),
+        disclosure_controlled: !own,
+        population: member.population.as_ref().map(PopulationView::from),
+        records: totals.records,
+        children: totals.children,
+        rate_per_10000: rate,
+        rank,
+        difference_from_group_mean: rate
+            .zip(group_mean)
+            .map(|(rate, mean)| ((rate - mean) * 10.0).round() / 10.0),
+        records_by_agency_kind: AgencyKind::ALL
+            .iter()
+            .map(|kind| kind.as_str())
+            .zip(totals.by_agency_kind)
+            .collect(),
+        records_by_indicator: Indicator::ALL
+            .iter()
+            .map(|indicator| indicator.as_str())
+            .zip(totals.by_indicator)
+            .collect(),
+        periods: period_views,
+    }
 }
 
 #[cfg(test)]
@@ -521,7 +734,7 @@ mod tests {
         let mut partial = member(vec![10, 0]);
         partial.contributed[1] = false;
         assert_eq!(partial.rate(2, 4), Some(20.0));
-        assert_eq!(partial.period_records(2)[1], Value::Null);
+        assert!(partial.period_records(2)[1].is_none());
         let mut none = member(vec![0, 0]);
         none.contributed = vec![false, false];
         assert_eq!(none.rate(2, 4), None);

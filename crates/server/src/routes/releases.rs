@@ -3,6 +3,8 @@
 //! by another before the partner viewers of partnerships it shares with can read it
 //! (docs/privacy.md, "Releases").
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use atlas_analytics::comparison::rate_per_10000;
 use atlas_analytics::gate::{self, PeriodSummary, ShownTable, THRESHOLD};
@@ -13,7 +15,7 @@ use atlas_store::{Database, batches};
 use chrono::{DateTime, Datelike as _, Utc};
 use h3o::{CellIndex, Resolution};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -21,7 +23,7 @@ use crate::ApiError;
 use crate::analysis::RecordCache;
 use crate::auth::{Authorized, Deferred};
 use crate::guards::{ApproveRelease, PrepareRelease, ReadRelease};
-use crate::products::{closed_quarter, period_summaries};
+use crate::products::{Figure, PopulationView, closed_quarter, period_summaries};
 use crate::routes::analysis::{Params, csv_response, study_area};
 
 /// The resolution of a release when none is asked for.
@@ -60,12 +62,9 @@ pub struct ReleaseView {
     pub approved_at: Option<DateTime<Utc>>,
     /// When it was withdrawn.
     pub withdrawn_at: Option<DateTime<Utc>>,
-    /// The published content (left out of lists): the table — `columns` (agency kinds), `rows`
-    /// of `cell`, `values` and `total`, `column_totals` and `grand_total` — and a `summary` of
-    /// distinct `children`, `rate_per_10000`, `population` and `records_by_indicator`; a
-    /// suppressed value is `"c"`.
+    /// The published content, as frozen when it was prepared (left out of lists).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<ReleaseContent>)]
     pub content: Option<Value>,
 }
 
@@ -116,6 +115,58 @@ pub struct NewRelease {
     pub resolution: Option<u8>,
 }
 
+/// The published content of a release: the gated table of records by cell and agency kind,
+/// and the quarter's summary. Stored with the release as JSON and served as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseContent {
+    /// The calendar quarter, such as `2026-Q1`.
+    pub period: String,
+    /// The H3 resolution of its cells.
+    pub resolution: u8,
+    /// What the table counts: `records`.
+    pub measure: &'static str,
+    /// Counts from 1 to this are shown as `c`.
+    pub threshold: u32,
+    /// How counts above the threshold are protected.
+    pub perturbation: &'static str,
+    /// The table's columns: agency kinds.
+    pub columns: Vec<AgencyKind>,
+    /// One row per cell of the partnership's coverage at the resolution.
+    pub rows: Vec<ReleaseRow>,
+    /// Records by agency kind: the quarter's frozen summary's figures.
+    pub column_totals: Vec<Figure>,
+    /// Records: the quarter's frozen summary's figure.
+    pub grand_total: Figure,
+    /// The quarter's figures beside the table.
+    pub summary: ReleaseSummary,
+}
+
+/// One cell's row of a release's table.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseRow {
+    /// The H3 cell.
+    pub cell: String,
+    /// Records by agency kind, in the order of `columns`.
+    pub values: Vec<Figure>,
+    /// The row's total.
+    pub total: Figure,
+}
+
+/// The quarter's figures beside a release's table, from the gate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseSummary {
+    /// Distinct children.
+    pub children: Figure,
+    /// Distinct children per 10,000 aged 0 to 17 (null where the children are suppressed or the
+    /// population is unknown).
+    pub rate_per_10000: Option<f64>,
+    /// The population the rate is built on.
+    pub population: Option<PopulationView>,
+    /// Records by risk indicator.
+    #[schema(value_type = BTreeMap<String, Figure>)]
+    pub records_by_indicator: BTreeMap<&'static str, Figure>,
+}
+
 /// The gated table and summary as they are published. The column and grand totals are the
 /// quarter's frozen summary's, the figures every other product of the quarter shows.
 fn content(
@@ -124,50 +175,60 @@ fn content(
     cells: &[CellIndex],
     table: &ShownTable,
     frozen: &PeriodSummary,
-    summary: Value,
-) -> Value {
-    json!({
-        "period": period,
-        "resolution": resolution,
-        "measure": "records",
-        "threshold": THRESHOLD,
-        "perturbation": "cell-key: counts above the threshold are moved by up to 2, a fixed function of the count and its records' keys (docs/privacy.md)",
-        "columns": AgencyKind::ALL.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "rows": cells.iter().zip(table.cells().zip(table.row_totals())).map(|(cell, (values, total))| json!({
-            "cell": cell.to_string(),
-            "values": values.map(|figure| json!(figure)).collect::<Vec<_>>(),
-            "total": json!(total),
-        })).collect::<Vec<_>>(),
-        "column_totals": frozen.records_by_agency_kind.iter().copied().map(|figure| json!(figure)).collect::<Vec<_>>(),
-        "grand_total": json!(frozen.records),
-        "summary": summary,
-    })
+    summary: ReleaseSummary,
+) -> ReleaseContent {
+    ReleaseContent {
+        period: period.to_owned(),
+        resolution,
+        measure: "records",
+        threshold: THRESHOLD,
+        perturbation: "cell-key: counts above the threshold are moved by up to 2, a fixed function of the count and its records' keys (docs/privacy.md)",
+        columns: AgencyKind::ALL.to_vec(),
+        rows: cells
+            .iter()
+            .zip(table.cells().zip(table.row_totals()))
+            .map(|(cell, (values, total))| ReleaseRow {
+                cell: cell.to_string(),
+                values: values.map(Figure::Gated).collect(),
+                total: Figure::Gated(total),
+            })
+            .collect(),
+        column_totals: frozen
+            .records_by_agency_kind
+            .iter()
+            .copied()
+            .map(Figure::Gated)
+            .collect(),
+        grand_total: Figure::Gated(frozen.records),
+        summary,
+    }
 }
 
 /// The quarter's figures beside the table, from the gate: distinct children and records per
 /// indicator, the child population and the rate per 10,000 children (only where the children
 /// are shown).
-fn summary(summary: &PeriodSummary, population: Option<&PartnershipPopulation>) -> Value {
-    let rate = summary
+fn summary(summary: &PeriodSummary, population: Option<&PartnershipPopulation>) -> ReleaseSummary {
+    let rate_per_10000 = summary
         .children
         .number()
         .zip(population)
         .and_then(|(children, population)| rate_per_10000(children, population.population_0_17));
-    json!({
-        "children": json!(summary.children),
-        "rate_per_10000": rate,
-        "population": population.map(|p| json!({
-            "year": p.year,
-            "children_0_17": p.population_0_17,
-            "approximate": p.approximate,
-            "source": p.source,
-        })),
-        "records_by_indicator": Indicator::ALL
+    ReleaseSummary {
+        children: Figure::Gated(summary.children),
+        rate_per_10000,
+        population: population.map(PopulationView::from),
+        records_by_indicator: Indicator::ALL
             .iter()
-            .zip(&summary.records_by_indicator)
-            .map(|(indicator, value)| (indicator.to_string(), json!(*value)))
-            .collect::<serde_json::Map<String, Value>>(),
-    })
+            .map(|indicator| indicator.as_str())
+            .zip(
+                summary
+                    .records_by_indicator
+                    .iter()
+                    .copied()
+                    .map(Figure::Gated),
+            )
+            .collect(),
+    }
 }
 
 /// Prepares a release of one quarter: the partnership's records by cell (its whole coverage at
@@ -245,11 +306,15 @@ pub async fn prepare(
                 .filter(|figure| figure.number().is_none())
                 .count();
         let summary = summary(&quarter, population.as_ref());
-        let published = content(&period, resolution, &cells, &table, &quarter, summary);
+        let published = serde_json::to_value(content(
+            &period, resolution, &cells, &table, &quarter, summary,
+        ));
         (table, published, suppressed)
     })
     .await
     .map_err(|err| ApiError::Internal(format!("release: {err}")))?;
+    let published =
+        published.map_err(|err| ApiError::Internal(format!("release content: {err}")))?;
     let (primary, secondary) = table.suppressed();
     let draft = Draft {
         partnership_code: code.to_string(),
