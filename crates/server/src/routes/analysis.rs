@@ -310,11 +310,11 @@ fn ring_size(params: &mut Params) -> Result<u32, ApiError> {
     }
 }
 
-/// `value`: whether distinct subjects (rather than records, the default) are analysed.
+/// `value`: whether distinct subjects (children: the default) or records are analysed.
 fn counts_subjects(params: &mut Params) -> Result<bool, ApiError> {
     match params.take::<String>("value")?.as_deref() {
-        None | Some("records") => Ok(false),
-        Some("subjects") => Ok(true),
+        Some("records") => Ok(false),
+        None | Some("subjects") => Ok(true),
         Some(other) => Err(ApiError::BadRequest(format!(
             "`value`: `{other}` is not records or subjects"
         ))),
@@ -708,7 +708,7 @@ pub struct HotspotsView {
         ("code" = String, Path, description = "GSS code", example = "E10000017"),
         ("k" = Option<u32>, Query, description = "k-ring size 1 to 3 (default 1)"),
         ("kernel" = Option<String>, Query, description = "uniform (default), triangular or gaussian"),
-        ("value" = Option<String>, Query, description = "records (default) or subjects"),
+        ("value" = Option<String>, Query, description = "subjects (default: distinct children, so one child with many records cannot make a hot spot) or records"),
         ("permutations" = Option<u32>, Query, description = "0 (default) to 9999 conditional permutations"),
         ("alpha" = Option<f64>, Query, description = "false-discovery rate (default 0.05)"),
         ("resolution" = Option<u8>, Query, description = "H3 resolution 5 to 9 (default 8); the grid's filters apply too")
@@ -1022,7 +1022,7 @@ const FINE_FILTERS: [&str; 7] = [
         ("to" = Option<NaiveDate>, Query, description = "A day of the last quarter; a quarter not yet ended is left out (default: the last closed quarter)"),
         ("k" = Option<u32>, Query, description = "k-ring size 1 to 3 (default 1)"),
         ("kernel" = Option<String>, Query, description = "uniform (default), triangular or gaussian"),
-        ("value" = Option<String>, Query, description = "records (default) or subjects"),
+        ("value" = Option<String>, Query, description = "subjects (default: distinct children, so one child with many records cannot make a hot spot) or records"),
         ("permutations" = Option<u32>, Query, description = "0 (default) or 999 conditional permutations"),
         ("alpha" = Option<f64>, Query, description = "false-discovery rate: 0.01, 0.05 (default) or 0.1"),
         ("resolution" = Option<u8>, Query, description = "H3 resolution 5 to 9 (default 8)")
@@ -1245,7 +1245,7 @@ pub struct EmergingView {
         ("step" = Option<String>, Query, description = "week, month (default) or quarter; at least 10 steps between from and to"),
         ("k" = Option<u32>, Query, description = "k-ring size 1 to 3 (default 1)"),
         ("time_lag" = Option<usize>, Query, description = "earlier steps in each bin's neighbourhood (default 1)"),
-        ("value" = Option<String>, Query, description = "records (default) or subjects"),
+        ("value" = Option<String>, Query, description = "subjects (default: distinct children, so one child with many records cannot make a hot spot) or records"),
         ("alpha" = Option<f64>, Query, description = "false-discovery rate for bins and level for trends (default 0.05)"),
         ("from" = Option<NaiveDate>, Query, description = "First day (default: the earliest record)"),
         ("to" = Option<NaiveDate>, Query, description = "Last day (default: the latest record); the grid's filters apply too")

@@ -479,19 +479,20 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
         })
         .count();
     assert_eq!(far_patterns, 0, "nothing far from the cluster emerges");
-    assert_eq!(result["settings"]["value"], "records");
+    // Distinct children are counted by default, as on the map.
+    assert_eq!(result["settings"]["value"], "subjects");
 
-    // Counted by distinct children, as the map's emerging layer asks (each record here is a
-    // child of its own, so the categories are the same), and the answer says which it counted.
-    let by_children = json(
+    // Counted by records when asked (each record here is a child of its own, so the
+    // categories are the same), and the answer says which it counted.
+    let by_records = json(
         app.get_as(
             &analyst,
-            &format!("{path}?from=2024-01-01&to=2024-12-31&value=subjects"),
+            &format!("{path}?from=2024-01-01&to=2024-12-31&value=records"),
         )
         .await,
     )
     .await;
-    assert_eq!(by_children["settings"]["value"], "subjects");
+    assert_eq!(by_records["settings"]["value"], "records");
     let categories = |answer: &Value| {
         answer["cells"]
             .as_array()
@@ -500,7 +501,7 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
             .map(|cell| cell["category"].clone())
             .collect::<Vec<_>>()
     };
-    assert_eq!(categories(&by_children), categories(&result));
+    assert_eq!(categories(&by_records), categories(&result));
 
     let csv = app
         .get_as(&analyst, &format!("{path}?format=csv"))
