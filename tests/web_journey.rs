@@ -391,6 +391,32 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     );
     browser.choose("#resolution", &RESOLUTION.to_string()).await;
 
+    // A period to which no agency contributed is "no data", said in words, not drawn as zeros
+    // or as cells that are "not significant".
+    browser
+        .run(
+            "for (const [id, value] of [['from', '2010-01-01'], ['to', '2010-12-31']]) { const input = document.getElementById(id); input.value = value; input.dispatchEvent(new Event('change')); }",
+            vec![],
+        )
+        .await;
+    browser
+        .wait_until("no data for 2010", "const map = document.getElementById('map'); return map.dataset.noData === 'true' && map.dataset.cells === '0';")
+        .await;
+    let notice = attribute(&browser, "return document.getElementById('legend').innerText;").await;
+    assert!(
+        notice.as_str().unwrap().contains("No data: no agency has contributed records for 2010-01-01 to 2010-12-31. This is not a count of zero."),
+        "{notice}"
+    );
+    browser
+        .run(
+            "for (const id of ['from', 'to']) { const input = document.getElementById(id); input.value = ''; input.dispatchEvent(new Event('change')); }",
+            vec![],
+        )
+        .await;
+    browser
+        .wait_until("data again", "const map = document.getElementById('map'); return map.dataset.noData === 'false' && Number(map.dataset.cells) > 0;")
+        .await;
+
     // The time slider: one month at a time, moved by keyboard and played; each month redraws.
     browser.choose("#layer", "records").await;
     browser.click("#month-mode").await;

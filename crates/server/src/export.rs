@@ -95,7 +95,8 @@ pub async fn national(
         let codes: Vec<String> = all.iter().map(|p| p.code.clone()).collect();
         let populations = populations::of_partnerships(&mut conn, &codes).await?;
         let contributed =
-            batches::contributed_periods(&mut conn, &codes, &window.starts, window.last).await?;
+            batches::contributed_periods(&mut conn, &codes, &window.starts, window.last, None)
+                .await?;
         (all, populations, contributed)
     };
     let codes: Vec<GssCode> = all

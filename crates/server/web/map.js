@@ -262,6 +262,22 @@ async function draw() {
   try {
     const data = await (await api(query('geojson'), { accept: 'application/geo+json' })).json();
     if (drawing !== state.drawing) return; // A newer drawing was asked for meanwhile.
+    $('map').dataset.noData = String(Boolean(data.no_data));
+    if (data.no_data) {
+      // No agency contributed records for this period: nothing is drawn, and nothing on the
+      // page reads as a zero or as "not significant".
+      if (state.drawn) state.drawn.remove();
+      state.drawn = null;
+      state.byCell = new Map();
+      $('map').dataset.cells = '0';
+      const when = from || to ? `${from || 'the start'} to ${to || 'the end'}` : 'any period';
+      const notice = `No data: no agency has contributed records for ${when}. This is not a count of zero.`;
+      $('legend').replaceChildren(el('p', { className: 'legend-value no-data' }, notice));
+      $('top-cells').replaceChildren();
+      clearDetails();
+      say('status', notice);
+      return;
+    }
     const features = data.features || [];
     const maximum = features.reduce((top, feature) => Math.max(top, magnitude(feature.properties) || 0), 0);
     const categories = new Set(features.map((feature) => feature.properties.category).filter(Boolean));

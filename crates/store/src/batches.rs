@@ -651,8 +651,9 @@ struct ContributedSpan {
 }
 
 /// For each of `codes`, which of the periods starting at `starts` (the last ending on `last`)
-/// some agency contributed to: a committed batch with records in the partnership whose dates
-/// overlap the period. A period no agency contributed to has no data, which is not zero.
+/// some agency (`agency` only, when given) contributed to: a committed batch with records in
+/// the partnership whose dates overlap the period. A period no agency contributed to has no
+/// data, which is not zero.
 ///
 /// # Errors
 /// [`StoreError`] when PostgreSQL fails.
@@ -661,6 +662,7 @@ pub async fn contributed_periods(
     codes: &[String],
     starts: &[NaiveDate],
     last: NaiveDate,
+    agency: Option<Uuid>,
 ) -> Result<HashMap<String, Vec<bool>>, StoreError> {
     use diesel_async::RunQueryDsl as _;
     let spans: Vec<ContributedSpan> = diesel::sql_query(
@@ -670,9 +672,11 @@ pub async fn contributed_periods(
          FROM batch_partnerships bp JOIN batches b ON b.id = bp.batch_id
          WHERE b.status = 'committed' AND bp.rows_accepted > 0
            AND bp.partnership_code = ANY($1)
+           AND ($2::uuid IS NULL OR b.agency_id = $2)
            AND b.quality ->> 'first_date' IS NOT NULL AND b.quality ->> 'last_date' IS NOT NULL",
     )
     .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(codes)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(agency)
     .load(conn)
     .await?;
     let ends: Vec<NaiveDate> = starts

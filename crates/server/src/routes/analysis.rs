@@ -20,7 +20,7 @@ use atlas_analytics::gistar::{
 };
 use atlas_analytics::grid::{Filter, GridCell, IndicatorMatch, grid as count_cells};
 use atlas_domain::{GssCode, StoredResolution};
-use atlas_store::{Database, agreements, partnerships};
+use atlas_store::{Database, agreements, batches, partnerships};
 use chrono::NaiveDate;
 use h3o::{CellIndex, Resolution};
 use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts};
@@ -333,6 +333,29 @@ fn level(params: &mut Params) -> Result<f64, ApiError> {
     }
 }
 
+/// Whether no agency within `scope` has contributed records to `code` for any day from `from`
+/// to `to` (open ends: all time): the answer then has no data, which is not a grid of zeros. A
+/// filter that matches nothing among contributed records is a true zero.
+async fn has_no_data(
+    database: &Database,
+    code: &GssCode,
+    scope: RecordScope,
+    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+) -> Result<bool, ApiError> {
+    let from = from.unwrap_or(crate::dates::FIRST_DAY);
+    let to = to.unwrap_or(crate::dates::LAST_DAY);
+    let agency = match scope {
+        RecordScope::Partnership => None,
+        RecordScope::Agency(agency) => Some(agency),
+    };
+    let mut conn = database.connection().await?;
+    let contributed =
+        batches::contributed_periods(&mut conn, &[code.to_string()], &[from], to, agency).await?;
+    Ok(!contributed
+        .get(code.as_str())
+        .is_some_and(|periods| periods.iter().any(|contributed| *contributed)))
+}
+
 /// The partnership's coverage at `resolution`: the study area of its analyses.
 pub(crate) async fn study_area(
     database: &Database,
@@ -416,6 +439,10 @@ pub struct GridView {
     /// The filters applied.
     #[schema(value_type = Object)]
     pub filters: Value,
+    /// True when no agency (the caller's own, for agency staff) has contributed records for
+    /// any day of the period: there are no cells because there are no data, not because
+    /// nothing happened.
+    pub no_data: bool,
     /// Cells with at least one record, sorted by cell.
     pub cells: Vec<GridCellView>,
 }
@@ -487,16 +514,25 @@ pub async fn grid(
         &question,
     )
     .await?;
+    let no_data = has_no_data(
+        &database,
+        code,
+        authorized.record_scope(),
+        (question.filter.from, question.filter.to),
+    )
+    .await?;
     authorized.used_records_of([code]);
     authorized.returned(cells.len());
     let views: Vec<GridCellView> = cells.iter().map(GridCellView::from).collect();
     answer(
         question.format,
         views,
+        no_data,
         |cells| GridView {
             partnership: code.to_string(),
             resolution: question.resolution.get(),
             filters: describe_filter(&question.filter),
+            no_data,
             cells,
         },
         &format!("grid-{code}-r{}.csv", question.resolution.get()),
@@ -594,11 +630,12 @@ impl CellRow for EmergingCellView {
 }
 
 /// Writes an analysis in `format`: as JSON, the view `view` makes of the cells; as GeoJSON, a
-/// FeatureCollection of hexagons with each cell's fields as properties; as CSV, the cells'
-/// rows in an attachment named `file_name`.
+/// FeatureCollection of hexagons with each cell's fields as properties and `no_data` beside
+/// the features; as CSV, the cells' rows in an attachment named `file_name`.
 fn answer<C: CellRow, V: Serialize>(
     format: Format,
     cells: Vec<C>,
+    no_data: bool,
     view: impl FnOnce(Vec<C>) -> V,
     file_name: &str,
 ) -> Result<HttpResponse, ApiError> {
@@ -623,9 +660,9 @@ fn answer<C: CellRow, V: Serialize>(
                     }))
                 })
                 .collect();
-            Ok(HttpResponse::Ok()
-                .content_type(GEO_JSON)
-                .json(json!({ "type": "FeatureCollection", "features": features })))
+            Ok(HttpResponse::Ok().content_type(GEO_JSON).json(
+                json!({ "type": "FeatureCollection", "no_data": no_data, "features": features }),
+            ))
         }
         Format::Csv => csv_response(C::HEADER, cells.iter().map(CellRow::row), file_name),
     }
@@ -695,7 +732,10 @@ pub struct HotspotsView {
     pub settings: Value,
     /// Cells in the study area: the partnership's whole coverage at the resolution.
     pub study_area_cells: usize,
-    /// Every cell of the study area, sorted by cell.
+    /// True when no agency has contributed records for any day of the period: there is no
+    /// analysis (no cells), because there are no data.
+    pub no_data: bool,
+    /// Every cell of the study area, sorted by cell (none when `no_data`).
     pub cells: Vec<HotspotCellView>,
 }
 
@@ -736,16 +776,32 @@ pub async fn hotspots(
     authorized.used_records_of([code]);
     let study_area = study_area(&database, code, question.grid.resolution).await?;
     let study_area_cells = study_area.len();
-    let analysis = analyse(study_area, values, &question, &metrics).await?;
+    check_permutation_budget(study_area_cells, question.permutations)?;
+    // Without data there is nothing to analyse: an analysis of zeros would call every cell
+    // "not significant", a statement the data cannot support.
+    let no_data = has_no_data(
+        &database,
+        code,
+        question.scope,
+        (question.grid.filter.from, question.grid.filter.to),
+    )
+    .await?;
+    let analysis = if no_data {
+        Vec::new()
+    } else {
+        analyse(study_area, values, &question, &metrics).await?
+    };
     authorized.returned(analysis.len());
     let settings = question.settings(study_area_cells, json!({}));
     answer(
         question.grid.format,
         analysis,
+        no_data,
         |cells| HotspotsView {
             partnership: code.to_string(),
             settings,
             study_area_cells,
+            no_data,
             cells,
         },
         &format!("hotspots-{code}-r{}.csv", question.grid.resolution.get()),
@@ -866,6 +922,17 @@ async fn values_of(
         .collect())
 }
 
+/// Refuses more cells × permutations than one request may ask for.
+fn check_permutation_budget(study_area_cells: usize, permutations: u32) -> Result<(), ApiError> {
+    if study_area_cells.saturating_mul(permutations as usize) > MAX_PERMUTATION_WORK {
+        return Err(ApiError::BadRequest(format!(
+            "{permutations} permutations over {study_area_cells} cells is more work than one request may ask for \
+             (at most {MAX_PERMUTATION_WORK} cells × permutations): ask for fewer permutations or a coarser resolution"
+        )));
+    }
+    Ok(())
+}
+
 /// Gi* with its decisions over every cell of `study_area` (zeros where `values` has none). The
 /// permutation test, the long part, stops when the handler's future is dropped (its client has
 /// gone).
@@ -881,13 +948,7 @@ async fn analyse(
         question.permutations,
         question.alpha,
     );
-    let study_area_cells = study_area.len();
-    if study_area_cells.saturating_mul(permutations as usize) > MAX_PERMUTATION_WORK {
-        return Err(ApiError::BadRequest(format!(
-            "{permutations} permutations over {study_area_cells} cells is more work than one request may ask for \
-             (at most {MAX_PERMUTATION_WORK} cells × permutations): ask for fewer permutations or a coarser resolution"
-        )));
-    }
+    check_permutation_budget(study_area.len(), permutations)?;
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
     let metrics = metrics.clone();
@@ -989,7 +1050,10 @@ pub struct RegionalHotspotsView {
     pub settings: Value,
     /// Cells in the merged study area.
     pub study_area_cells: usize,
-    /// The partnership's own cells: its own value and the bin.
+    /// True when no agency has contributed records to the partnership in the window: its own
+    /// cells are left out, because it has no data.
+    pub no_data: bool,
+    /// The partnership's own cells: its own value and the bin (none when `no_data`).
     pub cells: Vec<RegionalCellView>,
     /// The merged neighbours' parts, as summaries.
     pub neighbours: Vec<NeighbourSummary>,
@@ -1159,9 +1223,12 @@ pub async fn regional_hotspots(
             }
         })
         .collect();
-    // Own cells only, each with the partnership's own count and the bin.
+    // Own cells only, each with the partnership's own count and the bin; none when no agency
+    // contributed to the partnership in the window (no data is not a map of zeros).
+    let no_data = has_no_data(&database, code, question.scope, (Some(first), Some(last))).await?;
     let own: Vec<RegionalCellView> = analysis
         .into_iter()
+        .filter(|_| !no_data)
         .filter_map(|view| {
             let cell = view.cell.parse::<CellIndex>().ok()?;
             own_cells.contains(&cell).then(|| RegionalCellView {
@@ -1187,10 +1254,12 @@ pub async fn regional_hotspots(
     answer(
         question.grid.format,
         own,
+        no_data,
         |cells| RegionalHotspotsView {
             partnership: code.to_string(),
             settings,
             study_area_cells,
+            no_data,
             cells,
             neighbours,
         },
@@ -1230,7 +1299,10 @@ pub struct EmergingView {
     pub steps: Vec<NaiveDate>,
     /// Cells in the study area: the partnership's whole coverage at the resolution.
     pub study_area_cells: usize,
-    /// Every cell of the study area, sorted by cell.
+    /// True when no agency has contributed records for any day of the period: there is no
+    /// analysis (no steps, no cells), because there are no data.
+    pub no_data: bool,
+    /// Every cell of the study area, sorted by cell (none when `no_data`).
     pub cells: Vec<EmergingCellView>,
 }
 
@@ -1299,12 +1371,19 @@ pub async fn emerging(
         .ok_or_else(|| ApiError::NotFound(format!("no partnership has the code {code}")))?;
     let study_area = study_area(&database, code, question.resolution).await?;
     let resolution = h3_resolution(question.resolution)?;
+    let no_data = has_no_data(
+        &database,
+        code,
+        authorized.record_scope(),
+        (question.filter.from, question.filter.to),
+    )
+    .await?;
     let filter = question.filter.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
     let metrics = metrics.get_ref().clone();
     let outcome = web::block(move || -> Result<(Vec<NaiveDate>, usize, Vec<EmergingCellView>), String> {
-        let _running = metrics.start("emerging");
+        let nothing = || (Vec::new(), study_area.len(), Vec::new());
         let matching = records.records.iter().filter(|record| filter.matches(record));
         let (earliest, latest) = matching.fold((None, None), |(low, high): (Option<NaiveDate>, Option<NaiveDate>), record| {
             (
@@ -1313,6 +1392,9 @@ pub async fn emerging(
             )
         });
         let (Some(from), Some(to)) = (filter.from.or(earliest), filter.to.or(latest)) else {
+            if no_data {
+                return Ok(nothing());
+            }
             return Err("no records match, so there is no period to analyse".to_owned());
         };
         let starts = step.starts(from, to);
@@ -1325,6 +1407,11 @@ pub async fn emerging(
             ));
         }
         check_budget(study_area.len(), starts.len(), k, time_lag).map_err(|err| err.to_string())?;
+        // Without data there is nothing to analyse (checked after the question itself).
+        if no_data {
+            return Ok(nothing());
+        }
+        let _running = metrics.start("emerging");
         let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
         let counts = cube(&records.records, resolution, &filter, &starts, step, by_subjects);
         let series: Vec<Vec<f64>> = area
@@ -1370,11 +1457,13 @@ pub async fn emerging(
     answer(
         question.format,
         cells,
+        no_data,
         |cells| EmergingView {
             partnership: code.to_string(),
             settings,
             steps,
             study_area_cells,
+            no_data,
             cells,
         },
         &format!("emerging-{code}-r{}.csv", question.resolution.get()),

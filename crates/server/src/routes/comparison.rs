@@ -294,7 +294,8 @@ pub async fn comparison(
             .chain(sharing.iter().map(ToString::to_string))
             .collect();
         let contributed =
-            batches::contributed_periods(&mut conn, &shown, &window.starts, window.last).await?;
+            batches::contributed_periods(&mut conn, &shown, &window.starts, window.last, None)
+                .await?;
         (partnership, codes, sharing, populations, names, contributed)
     };
     if !sharing.is_empty() {

@@ -274,6 +274,7 @@ pub async fn prepare(
             &[code.to_string()],
             &window.starts,
             window.last,
+            None,
         )
         .await?;
         if !contributed

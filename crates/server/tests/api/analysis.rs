@@ -562,3 +562,75 @@ async fn emerging_work_over_the_budget_is_refused_naming_the_limit() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_period_no_agency_contributed_to_is_no_data_not_zeros() {
+    let Planted {
+        app, social_care, ..
+    } = planted().await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let base = format!("/api/v1/partnerships/{BLACKPOOL}");
+    let before = "from=2010-01-01&to=2010-12-31";
+
+    // Before any agency contributed: no cells, and the answer says there are no data.
+    let grid = json(app.get_as(&analyst, &format!("{base}/grid?{before}")).await).await;
+    assert_eq!(grid["no_data"], true);
+    assert_eq!(grid["cells"], serde_json::json!([]));
+    let geojson = json(
+        app.get_as(&analyst, &format!("{base}/grid?{before}&format=geojson"))
+            .await,
+    )
+    .await;
+    assert_eq!(geojson["type"], "FeatureCollection");
+    assert_eq!(geojson["no_data"], true);
+    // Not an analysis of zeros, which would call every cell "not significant".
+    let hotspots = json(
+        app.get_as(&analyst, &format!("{base}/hotspots?{before}"))
+            .await,
+    )
+    .await;
+    assert_eq!(hotspots["no_data"], true);
+    assert_eq!(hotspots["cells"], serde_json::json!([]));
+    let emerging = json(
+        app.get_as(&analyst, &format!("{base}/emerging?{before}"))
+            .await,
+    )
+    .await;
+    assert_eq!(emerging["no_data"], true);
+    assert_eq!(emerging["cells"], serde_json::json!([]));
+    assert_eq!(emerging["steps"], serde_json::json!([]));
+
+    // While agencies contributed, a filter that matches nothing is a true zero.
+    let during = "from=2024-01-01&to=2024-12-31";
+    let none_match = json(
+        app.get_as(&analyst, &format!("{base}/grid?{during}&age_bands=0-9"))
+            .await,
+    )
+    .await;
+    assert_eq!(none_match["no_data"], false);
+    assert_eq!(none_match["cells"], serde_json::json!([]));
+    let hotspots = json(
+        app.get_as(&analyst, &format!("{base}/hotspots?{during}"))
+            .await,
+    )
+    .await;
+    assert_eq!(hotspots["no_data"], false);
+    assert!(!hotspots["cells"].as_array().unwrap().is_empty());
+
+    // Agency staff see their own agency's records: another agency's contribution is not theirs.
+    let idle = app
+        .register_agency_of_kind("Blackpool Health", AgencyKind::Health, &[BLACKPOOL])
+        .await;
+    let idle_grid = json(
+        app.get_as(&agency_token(idle), &format!("{base}/grid?{during}"))
+            .await,
+    )
+    .await;
+    assert_eq!(idle_grid["no_data"], true);
+    let social_grid = json(
+        app.get_as(&agency_token(social_care), &format!("{base}/grid?{during}"))
+            .await,
+    )
+    .await;
+    assert_eq!(social_grid["no_data"], false);
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use atlas_access::Role;
 use atlas_analytics::emerging::MAX_BINS;
+use atlas_domain::AgencyKind;
 use chrono::{Days, NaiveDate};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -693,9 +694,32 @@ async fn assert_analysis_stops_when_its_client_leaves(app: &TestApp, analysis: &
     );
 }
 
+/// Gives Lancashire one record on 2024-01-10: an analysis needs data to work on (without, it
+/// answers "no data" at once).
+async fn contribute_a_record(app: &TestApp) {
+    let police = app
+        .register_agency_of_kind("Lancashire Police", AgencyKind::Police, &[LANCASHIRE])
+        .await;
+    let cell = app
+        .whole_cells(LANCASHIRE)
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    let rows = format!(
+        "subject,record_kind,occurred_on,h3,indicators,age\n{:064x},incident,2024-01-10,{cell},missing,15\n",
+        1
+    );
+    let response = app
+        .upload(police, "text/csv", rows.into_bytes(), "/api/v1/extracts")
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
 #[tokio::test]
 async fn an_emerging_analysis_stops_when_its_client_disconnects() {
     let app = app().await;
+    contribute_a_record(&app).await;
     // Lancashire at resolution 9 in weeks, with k = 2 and a time lag of 12: as many bins and
     // neighbourhood sums as the budget allows, seconds of work.
     let weeks = MAX_BINS / app.coverage(LANCASHIRE, 9).await.len();
@@ -710,6 +734,7 @@ async fn an_emerging_analysis_stops_when_its_client_disconnects() {
 #[tokio::test]
 async fn a_hotspot_permutation_test_stops_when_its_client_disconnects() {
     let app = app().await;
+    contribute_a_record(&app).await;
     // Lancashire at resolution 9 with k = 3 and as many permutations as keep within the budget
     // of 50 million cells × permutations: seconds of work.
     let permutations = (40_000_000 / app.coverage(LANCASHIRE, 9).await.len()).min(9_999);
