@@ -220,6 +220,24 @@ async fn populations_comparison_release_and_national_export() {
     // rate on the published children, and the same figures as the national export below.
     let released_children = read["content"]["summary"]["children"].as_u64().unwrap();
     assert!(released_children.abs_diff(40) <= 2, "{read}");
+    // The release's rate is the export's and the comparison's kind: a year's, said in words.
+    let released_rate = read["content"]["summary"]["rate_per_10000"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (released_rate
+            - (released_children as f64 * 4.0 * 10_000.0 / 29_512.0 * 10.0).round() / 10.0)
+            .abs()
+            < 1e-9,
+        "{read}"
+    );
+    assert!(
+        read["content"]["summary"]["rate_note"]
+            .as_str()
+            .unwrap()
+            .contains("annualised"),
+        "{read}"
+    );
     assert!(
         read["content"]["grand_total"]
             .as_u64()
@@ -247,12 +265,12 @@ async fn populations_comparison_release_and_national_export() {
     let csv = std::fs::read_to_string(&export).unwrap();
     assert!(csv.starts_with("schema,gss_code,partnership,period,measure,breakdown,value,note\n"));
     // Through the publication gate: 40 children are published within 2 of 40, and the rate is
-    // that published figure over 29,512.
+    // that published figure over 29,512, annualised (times 4) as every product's rate is.
     let value = |measure: &str| {
         csv.lines()
             .find(|line| {
                 line.starts_with(&format!(
-                    "atlas-national-export/1,E06000009,Blackpool,2024-Q1,{measure},all,"
+                    "atlas-national-export/2,E06000009,Blackpool,2024-Q1,{measure},all,"
                 ))
             })
             .and_then(|line| line.split(',').nth(6))
@@ -267,7 +285,8 @@ async fn populations_comparison_release_and_national_export() {
     );
     let rate: f64 = value("rate_per_10000").parse().unwrap();
     assert!(
-        (rate - (f64::from(children) * 10_000.0 / 29_512.0 * 10.0).round() / 10.0).abs() < 1e-9,
+        (rate - (f64::from(children) * 4.0 * 10_000.0 / 29_512.0 * 10.0).round() / 10.0).abs()
+            < 1e-9,
         "{csv}"
     );
     let verify = run_ok(url, &["audit", "verify"]);

@@ -402,7 +402,11 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     browser
         .wait_until("no data for 2010", "const map = document.getElementById('map'); return map.dataset.noData === 'true' && map.dataset.cells === '0';")
         .await;
-    let notice = attribute(&browser, "return document.getElementById('legend').innerText;").await;
+    let notice = attribute(
+        &browser,
+        "return document.getElementById('legend').innerText;",
+    )
+    .await;
     assert!(
         notice.as_str().unwrap().contains("No data: no agency has contributed records for 2010-01-01 to 2010-12-31. This is not a count of zero."),
         "{notice}"

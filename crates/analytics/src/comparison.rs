@@ -79,6 +79,14 @@ pub fn rate_per_10000(children: u32, population: i64) -> Option<f64> {
         .then(|| (f64::from(children) * 10_000.0 / population as f64 * 10.0).round() / 10.0)
 }
 
+/// Quarters in a year: a quarter's rate is annualised by this factor, so that rates of quarters
+/// and months (times 12) compare, and every product's `rate_per_10000` means the same.
+pub const QUARTERS_A_YEAR: u32 = 4;
+
+/// A quarter's annualised rate, in words.
+pub const ANNUALISED_QUARTER: &str =
+    "distinct children in the quarter per 10,000 children aged 0-17, annualised (times 4)";
+
 /// Which way a rate moved from one period to the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -2,7 +2,7 @@
 //! quarter, in a stable long format that combines across England (docs/privacy.md, "National
 //! export"). Served by `GET /api/v1/exports/national` and written by `atlas export national`.
 
-use atlas_analytics::comparison::rate_per_10000;
+use atlas_analytics::comparison::{QUARTERS_A_YEAR, rate_per_10000};
 use atlas_domain::{AgencyKind, GssCode};
 use atlas_store::{Database, StoreError, batches, partnerships, populations};
 use chrono::{Datelike as _, Months, NaiveDate};
@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// The schema's name and version: a consumer checks it before reading the rows.
-pub const SCHEMA: &str = "atlas-national-export/1";
+pub const SCHEMA: &str = "atlas-national-export/2";
 
 /// The columns of the CSV, in order.
 pub const COLUMNS: [&str; 8] = [
@@ -171,10 +171,11 @@ pub async fn national(
         rows.push(population_row);
         let rate = match (summary.children.number(), &population) {
             (None, _) => "c".to_owned(),
-            (Some(children), Some(population)) => {
-                rate_per_10000(children, population.population_0_17)
-                    .map_or_else(|| "x".to_owned(), |rate| format!("{rate:.1}"))
-            }
+            (Some(children), Some(population)) => rate_per_10000(
+                children.saturating_mul(QUARTERS_A_YEAR),
+                population.population_0_17,
+            )
+            .map_or_else(|| "x".to_owned(), |rate| format!("{rate:.1}")),
             (Some(_), None) => "x".to_owned(),
         };
         rows.push(row("rate_per_10000", "all", rate, note));

@@ -56,7 +56,7 @@ export async function releaseDetails(code, id) {
     ['Quarter', release.period],
     ['Resolution', `H3 resolution ${release.resolution}`],
     ['Distinct children', published(summary.children)],
-    ['Rate per 10,000 children', published(summary.rate_per_10000, 1)],
+    ['Rate per 10,000 children a year (the quarter annualised)', published(summary.rate_per_10000, 1)],
     ['Child population', population ? `${population.children_0_17} (${population.year}${population.approximate ? ', APPROXIMATE' : ''})` : '–'],
     ['Records', published(content.grand_total)],
     ['Suppressed figures', `${plural(release.suppressed_primary, 'small count')} and ${release.suppressed_secondary} more to protect them`],

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_access::Scope;
 use atlas_analytics::comparison::{
-    DIRECTION_ALPHA, Direction, count, direction, ranks, rate_per_10000,
+    DIRECTION_ALPHA, Direction, QUARTERS_A_YEAR, count, direction, ranks, rate_per_10000,
 };
 use atlas_analytics::emerging::Step;
 use atlas_analytics::gate::{self, ClosedWindow, PeriodSummary, Shown, THRESHOLD, closed_window};
@@ -361,7 +361,11 @@ pub async fn comparison(
         });
     }
 
-    let per_year: u32 = if step == Step::Quarter { 4 } else { 12 };
+    let per_year: u32 = if step == Step::Quarter {
+        QUARTERS_A_YEAR
+    } else {
+        12
+    };
     let rates: Vec<Option<f64>> = members
         .iter()
         .map(|member| member.rate(periods, per_year))

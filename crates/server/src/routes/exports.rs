@@ -16,7 +16,7 @@ use crate::routes::analysis::Params;
 /// The national export as JSON.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NationalExport {
-    /// `atlas-national-export/1`.
+    /// `atlas-national-export/2`.
     pub schema: &'static str,
     /// The calendar quarter.
     pub period: String,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use atlas_analytics::comparison::rate_per_10000;
+use atlas_analytics::comparison::{ANNUALISED_QUARTER, QUARTERS_A_YEAR, rate_per_10000};
 use atlas_analytics::gate::{self, PeriodSummary, ShownTable, THRESHOLD};
 use atlas_domain::{AgencyKind, Indicator, StoredResolution};
 use atlas_store::populations::{self, PartnershipPopulation};
@@ -157,9 +157,12 @@ pub struct ReleaseRow {
 pub struct ReleaseSummary {
     /// Distinct children.
     pub children: Figure,
-    /// Distinct children per 10,000 aged 0 to 17 (null where the children are suppressed or the
-    /// population is unknown).
+    /// Distinct children per 10,000 aged 0 to 17 a year: the quarter's, annualised (times 4),
+    /// as comparisons and the national export give rates (null where the children are
+    /// suppressed or the population is unknown).
     pub rate_per_10000: Option<f64>,
+    /// What the rate is, in words.
+    pub rate_note: &'static str,
     /// The population the rate is built on.
     pub population: Option<PopulationView>,
     /// Records by risk indicator.
@@ -208,14 +211,21 @@ fn content(
 /// indicator, the child population and the rate per 10,000 children (only where the children
 /// are shown).
 fn summary(summary: &PeriodSummary, population: Option<&PartnershipPopulation>) -> ReleaseSummary {
-    let rate_per_10000 = summary
-        .children
-        .number()
-        .zip(population)
-        .and_then(|(children, population)| rate_per_10000(children, population.population_0_17));
+    let rate_per_10000 =
+        summary
+            .children
+            .number()
+            .zip(population)
+            .and_then(|(children, population)| {
+                rate_per_10000(
+                    children.saturating_mul(QUARTERS_A_YEAR),
+                    population.population_0_17,
+                )
+            });
     ReleaseSummary {
         children: Figure::Gated(summary.children),
         rate_per_10000,
+        rate_note: ANNUALISED_QUARTER,
         population: population.map(PopulationView::from),
         records_by_indicator: Indicator::ALL
             .iter()

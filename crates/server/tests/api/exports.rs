@@ -16,7 +16,7 @@ async fn the_national_export_is_controlled_stable_and_for_admins() {
     let response = app.get_as(&admin, path).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["schema"], "atlas-national-export/1");
+    assert_eq!(body["schema"], "atlas-national-export/2");
     let rows = body["rows"].as_array().unwrap();
     let codes: std::collections::BTreeSet<&str> = rows
         .iter()
