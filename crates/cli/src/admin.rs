@@ -150,7 +150,7 @@ pub async fn summary(settings: &Settings, command: SummaryCommand) -> anyhow::Re
     entry.partnership = Some(partnership.to_string());
     entry.records_of = vec![partnership.to_string()];
     entry.parameters.insert("period".to_owned(), period.clone());
-    let version = atlas_server::products::revise(
+    let version = atlas_app::products::revise(
         &database,
         &partnership,
         &period,
@@ -170,9 +170,9 @@ pub async fn export(settings: &Settings, command: ExportCommand) -> anyhow::Resu
         output,
     } = command;
     let database = Database::new(&settings.database)?;
-    let cache = atlas_server::RecordCache::default();
+    let cache = atlas_app::RecordCache::default();
     let today = chrono::Utc::now().date_naive();
-    let rows = atlas_server::export::national(&database, &cache, &period, today).await?;
+    let rows = atlas_app::export::national(&database, &cache, &period, today).await?;
     let mut conn = database
         .connection()
         .await
@@ -189,12 +189,12 @@ pub async fn export(settings: &Settings, command: ExportCommand) -> anyhow::Resu
     audit::append_committed(&mut conn, &[entry]).await?;
     let body = if format == "json" {
         serde_json::to_vec_pretty(&serde_json::json!({
-            "schema": atlas_server::export::SCHEMA,
+            "schema": atlas_app::export::SCHEMA,
             "period": period,
             "rows": rows,
         }))?
     } else {
-        atlas_server::export::to_csv(&rows)?
+        atlas_app::export::to_csv(&rows)?
     };
     match output {
         Some(path) => {

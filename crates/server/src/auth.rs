@@ -223,7 +223,7 @@ impl<G: Guard> Authorized<G> {
 
     /// The case records the caller may read: every record of the partnerships it was allowed,
     /// or, for agency staff, only those their agency contributed. Every read of case records
-    /// goes through it ([`crate::analysis::RecordCache::records`]).
+    /// goes through it ([`atlas_app::RecordCache::records`]).
     #[must_use]
     pub const fn record_scope(&self) -> RecordScope {
         self.scope

@@ -7,16 +7,13 @@
 //! the hash-chained audit trail before it answers. Every error leaves as
 //! `{ "error": code, "message": text }` with the matching status.
 
-mod analysis;
 mod audit;
 mod auth;
 mod dates;
 mod error;
-pub mod export;
 mod guards;
 mod openapi;
 mod pipeline;
-pub mod products;
 mod query_audit;
 mod routes;
 mod security;
@@ -24,9 +21,9 @@ mod settings;
 mod startup;
 pub mod telemetry;
 mod tls;
+mod views;
 pub mod web;
 
-pub use analysis::RecordCache;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use settings::{

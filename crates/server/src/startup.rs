@@ -12,12 +12,12 @@ use atlas_store::{Database, StoreError, migrations};
 use secrecy::ExposeSecret as _;
 use tracing_actix_web::{RequestId, TracingLogger};
 
-use crate::analysis::RecordCache;
 use crate::audit::{self, AuditWriter};
 use crate::auth::Authenticator;
 use crate::query_audit::QueryAudit;
 use crate::security::{self, TransportPolicy};
 use crate::{ApiError, Settings, openapi, routes, tls};
+use atlas_app::RecordCache;
 
 /// The largest JSON request body accepted (administration requests are small).
 const MAX_JSON_BODY: usize = 64 * 1024;

@@ -29,11 +29,11 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use crate::ApiError;
-use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::dates;
 use crate::guards::{ReadAnalysis, ReadGrid};
 use crate::query_audit::QueryAudit;
+use atlas_app::RecordCache;
 
 /// The media type of GeoJSON (RFC 7946).
 const GEO_JSON: &str = "application/geo+json";

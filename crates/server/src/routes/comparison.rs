@@ -22,12 +22,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::ApiError;
-use crate::analysis::RecordCache;
 use crate::auth::Authorized;
 use crate::guards::ReadAnalysis;
-use crate::products::{Figure, PopulationView, period_summaries};
+use atlas_app::RecordCache;
+use atlas_app::products::period_summaries;
+
 use crate::query_audit::QueryAudit;
 use crate::routes::analysis::Params;
+use crate::views::{Figure, PopulationView};
 
 /// The most periods one comparison may cover.
 const MAX_PERIODS: usize = 60;
@@ -560,10 +562,10 @@ pub struct MemberView {
     /// Its rate less the group mean.
     pub difference_from_group_mean: Option<f64>,
     /// Records in the window by agency kind.
-    #[schema(schema_with = crate::products::figures_by_name)]
+    #[schema(schema_with = crate::views::figures_by_name)]
     pub records_by_agency_kind: BTreeMap<&'static str, Option<Figure>>,
     /// Records in the window by risk indicator.
-    #[schema(schema_with = crate::products::figures_by_name)]
+    #[schema(schema_with = crate::views::figures_by_name)]
     pub records_by_indicator: BTreeMap<&'static str, Option<Figure>>,
     /// Each period's figures.
     pub periods: Vec<PeriodView>,

@@ -6,12 +6,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::ApiError;
-use crate::analysis::RecordCache;
 use crate::auth::Authorized;
-use crate::export::{ExportRow, SCHEMA, national, to_csv};
 use crate::guards::ExportNational;
 use crate::query_audit::QueryAudit;
 use crate::routes::analysis::Params;
+use atlas_app::RecordCache;
+use atlas_app::export::{ExportRow, SCHEMA, national, to_csv};
 
 /// The national export as JSON.
 #[derive(Debug, Serialize, ToSchema)]

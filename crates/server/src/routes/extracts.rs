@@ -14,12 +14,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::analysis::RecordCache;
 use crate::auth::{Authorized, Deferred};
 use crate::guards::{ReadAgencyBatches, ReadBatch, ReadRejections, UploadExtract, WithdrawBatch};
 use crate::pipeline::{self, Placement, UploadFailure};
 use crate::routes::analysis::csv_response;
 use crate::settings::IngestSettings;
+use atlas_app::RecordCache;
 
 /// A batch as its uploader sees it, or a partnership's share of it as that partnership's
 /// analysts see it (without the figures of the whole batch).
@@ -283,7 +283,7 @@ pub async fn upload(
         && let Some(cache) = request.app_data::<web::Data<RecordCache>>()
     {
         RecordCache::refresh_later(
-            cache.clone(),
+            cache.clone().into_inner(),
             database.get_ref().clone(),
             batch.partnerships.keys().cloned(),
         );
@@ -431,7 +431,7 @@ pub async fn withdraw(
         .await?
         .ok_or_else(|| ApiError::Internal("a withdrawn batch vanished".to_owned()))?;
     RecordCache::refresh_later(
-        cache,
+        cache.into_inner(),
         database.get_ref().clone(),
         batch.partnerships.keys().cloned(),
     );

@@ -20,11 +20,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::analysis::RecordCache;
 use crate::auth::{Authorized, Deferred};
 use crate::guards::{ApproveRelease, PrepareRelease, ReadRelease};
-use crate::products::{Figure, PopulationView, closed_quarter, period_summaries};
+use atlas_app::RecordCache;
+use atlas_app::products::{closed_quarter, period_summaries};
+
 use crate::routes::analysis::{Params, csv_response, study_area};
+use crate::views::{Figure, PopulationView};
 
 /// The resolution of a release when none is asked for.
 const DEFAULT_RESOLUTION: u8 = 6;

@@ -59,7 +59,7 @@ async fn the_national_export_is_controlled_stable_and_for_admins() {
         .unwrap();
     // No agency contributes to Rochdale: no data, which is not zero.
     assert_eq!(rochdale_records["value"], "x");
-    assert_eq!(rochdale_records["note"], atlas_server::export::NO_DATA);
+    assert_eq!(rochdale_records["note"], atlas_app::export::NO_DATA);
 
     let csv = app
         .get_as(&admin, &format!("{path}&format=csv"))
@@ -129,7 +129,7 @@ async fn a_correction_is_an_audited_revision_that_every_product_then_serves_mark
         )
     };
     // Nothing frozen yet: nothing to revise.
-    let refused = atlas_server::products::revise(&database, &blackpool, "2024-Q1", today, &entry())
+    let refused = atlas_app::products::revise(&database, &blackpool, "2024-Q1", today, &entry())
         .await
         .unwrap_err();
     assert!(
@@ -168,7 +168,7 @@ async fn a_correction_is_an_audited_revision_that_every_product_then_serves_mark
     assert_eq!(unchanged, first);
 
     // The administrator's revision: a new version, audited, served marked revised.
-    let version = atlas_server::products::revise(&database, &blackpool, "2024-Q1", today, &entry())
+    let version = atlas_app::products::revise(&database, &blackpool, "2024-Q1", today, &entry())
         .await
         .unwrap();
     assert_eq!(version, 2);
@@ -185,7 +185,7 @@ async fn a_correction_is_an_audited_revision_that_every_product_then_serves_mark
             .await,
         1
     );
-    let bad = atlas_server::products::revise(&database, &blackpool, "2024-13", today, &entry())
+    let bad = atlas_app::products::revise(&database, &blackpool, "2024-13", today, &entry())
         .await
         .unwrap_err();
     assert!(bad.to_string().contains("not a quarter"), "{bad}");

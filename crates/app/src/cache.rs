@@ -125,7 +125,7 @@ impl RecordCache {
     /// are in the cache (someone is analysing them), so the next request finds them loaded.
     /// Failures are only logged: a request reloads anyway.
     pub fn refresh_later(
-        cache: actix_web::web::Data<Self>,
+        cache: Arc<Self>,
         database: Database,
         partnerships: impl IntoIterator<Item = String>,
     ) {
@@ -143,7 +143,7 @@ impl RecordCache {
         if codes.is_empty() {
             return;
         }
-        actix_web::rt::spawn(async move {
+        tokio::spawn(async move {
             for code in codes {
                 if let Err(err) = cache.all_records(&database, &code).await {
                     tracing::warn!(%code, error = %err, "could not reload records after a batch");

@@ -7,7 +7,7 @@ use atlas_domain::{AgencyKind, GssCode};
 use atlas_store::{Database, StoreError, batches, partnerships, populations};
 use chrono::{Datelike as _, Months, NaiveDate};
 
-use crate::analysis::RecordCache;
+use crate::RecordCache;
 use crate::products::{closed_quarter, period_summaries};
 use serde::Serialize;
 use utoipa::ToSchema;
