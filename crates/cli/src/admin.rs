@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use anyhow::Context as _;
 use atlas_access::{Action, Role, Scope};
+use atlas_app::Settings;
 use atlas_domain::{AgencyKind, GssCode};
-use atlas_server::Settings;
 use atlas_store::audit::NewEntry;
 use atlas_store::{Database, PooledConnection, agencies, agreements, audit, users};
 use chrono::NaiveDate;

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
+use atlas_app::Settings;
 use atlas_domain::GssCode;
 use atlas_ingest::pseudonymise::Profile;
 use atlas_ingest::reference::{self, BoundaryFields, ReferenceArea};
-use atlas_server::{Application, Settings};
+use atlas_server::Application;
 use atlas_store::{agencies, cluster};
 use uuid::Uuid;
 

@@ -13,8 +13,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use atlas_app::Settings;
 use atlas_ingest::reference::{self, BoundaryFields};
-use atlas_server::{Application, Settings};
+use atlas_server::Application;
 use atlas_store::{StoreError, migrations};
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret as _;
@@ -167,7 +168,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
-    atlas_server::telemetry::init(&settings.log);
+    atlas_app::telemetry::init(&settings.log);
     match cli.command {
         Command::Serve => serve(&settings).await,
         Command::Migrate => {

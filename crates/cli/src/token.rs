@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use atlas_access::Role;
 use atlas_access::keys::SigningKey;
 use atlas_access::token::{self, TokenRequest};
+use atlas_app::Settings;
 use atlas_domain::GssCode;
-use atlas_server::Settings;
 use uuid::Uuid;
 
 /// The private key's file name in a key directory.

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ApiError;
 use crate::auth::DraftSlot;
-use crate::settings::AuditSettings;
+use atlas_app::settings::AuditSettings;
 
 /// How long entries may wait for the writer before requests are refused (queue length).
 const QUEUE: usize = 16_384;

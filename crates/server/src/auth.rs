@@ -36,7 +36,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing_actix_web::RequestId;
 
 use crate::ApiError;
-use crate::settings::{AuthSettings, ServerSettings};
+use atlas_app::settings::{AuthSettings, ServerSettings};
 
 /// Verifies callers' tokens and limits their request rate; shared by every worker.
 pub struct Authenticator {

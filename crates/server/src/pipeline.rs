@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::settings::IngestSettings;
+use atlas_app::settings::IngestSettings;
 
 /// Rows sent from the parser to the COPY writer per message.
 const CHUNK_ROWS: usize = 1024;

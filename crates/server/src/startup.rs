@@ -16,7 +16,9 @@ use crate::audit::{self, AuditWriter};
 use crate::auth::Authenticator;
 use crate::query_audit::QueryAudit;
 use crate::security::{self, TransportPolicy};
-use crate::{ApiError, Settings, openapi, routes, tls};
+use atlas_app::Settings;
+
+use crate::{ApiError, openapi, routes, tls};
 use atlas_app::RecordCache;
 
 /// The largest JSON request body accepted (administration requests are small).

@@ -7,7 +7,9 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 
-use crate::{ApiError, WebSettings};
+use atlas_app::settings::{WebSettings, endpoint_origin, tile_origin};
+
+use crate::ApiError;
 
 /// The policy for the page: its own scripts, styles and API only; images also from the tile
 /// server (`{tiles}`) and calls also to the identity provider's token endpoint (`{tokens}`) when
@@ -18,60 +20,6 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self';
 
 /// Where the page's settings go in `index.html`.
 const SETTINGS_MARK: &str = "<!-- atlas-settings -->";
-
-/// The scheme, host and port of an absolute URL the page may reach, for its CSP.
-///
-/// # Errors
-/// When it is not an absolute `https://` or `http://` URL with a fixed host, or holds characters
-/// that could break out of the policy or the page.
-pub fn endpoint_origin(url: &str) -> Result<String, String> {
-    let rest = url
-        .strip_prefix("https://")
-        .map(|rest| ("https://", rest))
-        .or_else(|| url.strip_prefix("http://").map(|rest| ("http://", rest)));
-    let Some((scheme, rest)) = rest else {
-        return Err(format!("`{url}` is not an http:// or https:// URL"));
-    };
-    if url.chars().any(|c| {
-        c.is_whitespace()
-            || c.is_control()
-            || matches!(c, ';' | ',' | '"' | '\'' | '<' | '>' | '\\' | '*' | '@')
-    }) {
-        return Err(format!("`{url}` holds a character not allowed here"));
-    }
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if host.is_empty() || host.contains('{') {
-        return Err(format!("`{url}` names no fixed host"));
-    }
-    if host.starts_with('[') {
-        // A CSP source cannot name an IPv6 literal: the browser would ignore it.
-        return Err(format!(
-            "`{url}` names an IPv6 address, which a Content Security Policy cannot allow; use a host name"
-        ));
-    }
-    let name = match host.split_once(':') {
-        Some((name, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => name,
-        Some(_) => return Err(format!("`{url}` has a port that is not a number")),
-        None => host,
-    };
-    if scheme == "http://" && !matches!(name, "localhost" | "127.0.0.1") {
-        return Err(format!(
-            "`{url}` must use https:// (plain http:// only on this machine)"
-        ));
-    }
-    Ok(format!("{scheme}{host}"))
-}
-
-/// The origin of a tile URL template, for the page's CSP.
-///
-/// # Errors
-/// As [`endpoint_origin`], and when it lacks `{z}`, `{x}` or `{y}`.
-pub fn tile_origin(url: &str) -> Result<String, String> {
-    if ["{z}", "{x}", "{y}"].iter().any(|part| !url.contains(part)) {
-        return Err(format!("`{url}` must contain {{z}}, {{x}} and {{y}}"));
-    }
-    endpoint_origin(url)
-}
 
 /// Escapes text for an HTML attribute value.
 fn attribute(text: &str) -> String {
@@ -273,58 +221,4 @@ pub async fn demo_users(users: web::Data<DemoUsers>) -> Result<HttpResponse, Api
     let users: Vec<DemoUser> = serde_json::from_str(&text)
         .map_err(|err| ApiError::Internal(format!("{}: {err}", path.display())))?;
     Ok(HttpResponse::Ok().json(DemoUserList { users }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_tile_url_gives_its_origin_or_a_reason() {
-        assert_eq!(
-            tile_origin("https://tile.example.org:8443/{z}/{x}/{y}.png"),
-            Ok("https://tile.example.org:8443".to_owned())
-        );
-        for (url, reason) in [
-            ("ftp://tile.example.org/{z}/{x}/{y}.png", "http"),
-            ("https://tile.example.org/{z}/{x}.png", "{y}"),
-            ("https://{s}.tile.example.org/{z}/{x}/{y}.png", "fixed host"),
-            (
-                "https://tile.example.org/{z}/{x}/{y}.png; script-src *",
-                "not allowed",
-            ),
-            (
-                "https://tile.example.org/{z}/{x}/{y}.png\"><script>",
-                "not allowed",
-            ),
-        ] {
-            let err = tile_origin(url).unwrap_err();
-            assert!(err.contains(reason), "{url}: {err}");
-        }
-    }
-
-    #[test]
-    fn an_endpoint_gives_its_origin_only_when_safe_to_allow() {
-        assert_eq!(
-            endpoint_origin("https://idp.example.org/realms/atlas/token?x=1"),
-            Ok("https://idp.example.org".to_owned())
-        );
-        assert_eq!(
-            endpoint_origin("http://127.0.0.1:8081/token"),
-            Ok("http://127.0.0.1:8081".to_owned())
-        );
-        for (url, reason) in [
-            ("javascript:alert(1)", "not an http"),
-            ("http://idp.example.org/token", "https"),
-            ("https://user:secret@idp.example.org/token", "not allowed"),
-            ("https://*/token", "not allowed"),
-            ("https://idp.example.org\\@evil/token", "not allowed"),
-            ("http://[::1]:8443/token", "IPv6"),
-            ("https://idp.example.org:abc/token", "port"),
-            ("https://idp.example.org:/token", "port"),
-        ] {
-            let err = endpoint_origin(url).unwrap_err();
-            assert!(err.contains(reason), "{url}: {err}");
-        }
-    }
 }

@@ -18,8 +18,8 @@ use crate::auth::{Authorized, Deferred};
 use crate::guards::{ReadAgencyBatches, ReadBatch, ReadRejections, UploadExtract, WithdrawBatch};
 use crate::pipeline::{self, Placement, UploadFailure};
 use crate::routes::analysis::csv_response;
-use crate::settings::IngestSettings;
 use atlas_app::RecordCache;
+use atlas_app::settings::IngestSettings;
 
 /// A batch as its uploader sees it, or a partnership's share of it as that partnership's
 /// analysts see it (without the figures of the whole batch).

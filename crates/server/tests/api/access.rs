@@ -25,7 +25,7 @@ async fn app_with_two_keys() -> TestApp {
     let public = dir.path().join("rsa-public.pem");
     std::fs::write(&public, RSA_PUBLIC).unwrap();
     let app = spawn_ready_app_with(|settings| {
-        settings.auth.keys = vec![atlas_server::PemKeySettings {
+        settings.auth.keys = vec![atlas_app::settings::PemKeySettings {
             kid: Some(RSA_KID.to_owned()),
             algorithm: "RS256".to_owned(),
             file: public.clone(),

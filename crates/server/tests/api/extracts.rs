@@ -42,7 +42,9 @@ async fn ready_app() -> (TestApp, uuid::Uuid) {
 }
 
 /// An app with adjusted settings, the Lancashire cluster imported and a Blackpool agency.
-async fn ready_app_with(adjust: impl FnOnce(&mut atlas_server::Settings)) -> (TestApp, uuid::Uuid) {
+async fn ready_app_with(
+    adjust: impl FnOnce(&mut atlas_app::settings::Settings),
+) -> (TestApp, uuid::Uuid) {
     let app = crate::support::spawn_ready_app_with(adjust).await;
     app.import_lancashire_cluster().await;
     let agency = app

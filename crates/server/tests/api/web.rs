@@ -153,7 +153,7 @@ async fn a_configured_base_map_and_identity_provider_are_named_in_the_page_and_a
     let app = spawn_ready_app_with(|settings| {
         settings.web.tile_url = Some("https://tiles.example.org/osm/{z}/{x}/{y}.png".to_owned());
         settings.web.tile_attribution = "© OpenStreetMap contributors & \"friends\"".to_owned();
-        settings.web.oidc = Some(atlas_server::OidcSettings {
+        settings.web.oidc = Some(atlas_app::settings::OidcSettings {
             authorization_endpoint: "https://idp.example.org/realms/atlas/auth".to_owned(),
             token_endpoint: "https://login.example.org/realms/atlas/token".to_owned(),
             client_id: "atlas-web".to_owned(),

@@ -9,8 +9,9 @@ use atlas_access::Role;
 use atlas_access::keys::SigningKey;
 use atlas_access::token::TokenRequest;
 
+use atlas_app::Settings;
 use atlas_ingest::reference::{BoundaryFields, read_boundaries, read_neighbours};
-use atlas_server::{Application, Settings};
+use atlas_server::Application;
 use atlas_store::test_db::{TestDatabase, england_boundaries, england_neighbours};
 use reqwest::StatusCode;
 use tokio::net::{TcpListener, TcpStream};

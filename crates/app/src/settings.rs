@@ -321,7 +321,7 @@ impl Settings {
                 ("end_session_endpoint", oidc.end_session_endpoint.as_ref()),
             ] {
                 let Some(url) = url else { continue };
-                crate::web::endpoint_origin(url)
+                endpoint_origin(url)
                     .map_err(|err| SettingsError(format!("web.oidc.{name}: {err}")))?;
             }
             if oidc.client_id.trim().is_empty() {
@@ -329,8 +329,7 @@ impl Settings {
             }
         }
         if let Some(url) = &self.web.tile_url {
-            crate::web::tile_origin(url)
-                .map_err(|err| SettingsError(format!("web.tile_url: {err}")))?;
+            tile_origin(url).map_err(|err| SettingsError(format!("web.tile_url: {err}")))?;
         }
         if !(0.0..=1.0).contains(&self.ingest.max_rejected_share) {
             return Err(SettingsError(
@@ -371,6 +370,60 @@ impl Settings {
             _ => Ok(()),
         }
     }
+}
+
+/// The scheme, host and port of an absolute URL the page may reach, for its CSP.
+///
+/// # Errors
+/// When it is not an absolute `https://` or `http://` URL with a fixed host, or holds characters
+/// that could break out of the policy or the page.
+pub fn endpoint_origin(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .map(|rest| ("https://", rest))
+        .or_else(|| url.strip_prefix("http://").map(|rest| ("http://", rest)));
+    let Some((scheme, rest)) = rest else {
+        return Err(format!("`{url}` is not an http:// or https:// URL"));
+    };
+    if url.chars().any(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, ';' | ',' | '"' | '\'' | '<' | '>' | '\\' | '*' | '@')
+    }) {
+        return Err(format!("`{url}` holds a character not allowed here"));
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains('{') {
+        return Err(format!("`{url}` names no fixed host"));
+    }
+    if host.starts_with('[') {
+        // A CSP source cannot name an IPv6 literal: the browser would ignore it.
+        return Err(format!(
+            "`{url}` names an IPv6 address, which a Content Security Policy cannot allow; use a host name"
+        ));
+    }
+    let name = match host.split_once(':') {
+        Some((name, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => name,
+        Some(_) => return Err(format!("`{url}` has a port that is not a number")),
+        None => host,
+    };
+    if scheme == "http://" && !matches!(name, "localhost" | "127.0.0.1") {
+        return Err(format!(
+            "`{url}` must use https:// (plain http:// only on this machine)"
+        ));
+    }
+    Ok(format!("{scheme}{host}"))
+}
+
+/// The origin of a tile URL template, for the page's CSP.
+///
+/// # Errors
+/// As [`endpoint_origin`], and when it lacks `{z}`, `{x}` or `{y}`.
+pub fn tile_origin(url: &str) -> Result<String, String> {
+    if ["{z}", "{x}", "{y}"].iter().any(|part| !url.contains(part)) {
+        return Err(format!("`{url}` must contain {{z}}, {{x}} and {{y}}"));
+    }
+    endpoint_origin(url)
 }
 
 #[cfg(test)]
@@ -418,5 +471,54 @@ mod tests {
         );
         settings.ingest.pseudonym_key = key(&"07".repeat(32));
         assert_eq!(check(&settings), Ok(()));
+    }
+
+    #[test]
+    fn a_tile_url_gives_its_origin_or_a_reason() {
+        assert_eq!(
+            tile_origin("https://tile.example.org:8443/{z}/{x}/{y}.png"),
+            Ok("https://tile.example.org:8443".to_owned())
+        );
+        for (url, reason) in [
+            ("ftp://tile.example.org/{z}/{x}/{y}.png", "http"),
+            ("https://tile.example.org/{z}/{x}.png", "{y}"),
+            ("https://{s}.tile.example.org/{z}/{x}/{y}.png", "fixed host"),
+            (
+                "https://tile.example.org/{z}/{x}/{y}.png; script-src *",
+                "not allowed",
+            ),
+            (
+                "https://tile.example.org/{z}/{x}/{y}.png\"><script>",
+                "not allowed",
+            ),
+        ] {
+            let err = tile_origin(url).unwrap_err();
+            assert!(err.contains(reason), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_endpoint_gives_its_origin_only_when_safe_to_allow() {
+        assert_eq!(
+            endpoint_origin("https://idp.example.org/realms/atlas/token?x=1"),
+            Ok("https://idp.example.org".to_owned())
+        );
+        assert_eq!(
+            endpoint_origin("http://127.0.0.1:8081/token"),
+            Ok("http://127.0.0.1:8081".to_owned())
+        );
+        for (url, reason) in [
+            ("javascript:alert(1)", "not an http"),
+            ("http://idp.example.org/token", "https"),
+            ("https://user:secret@idp.example.org/token", "not allowed"),
+            ("https://*/token", "not allowed"),
+            ("https://idp.example.org\\@evil/token", "not allowed"),
+            ("http://[::1]:8443/token", "IPv6"),
+            ("https://idp.example.org:abc/token", "port"),
+            ("https://idp.example.org:/token", "port"),
+        ] {
+            let err = endpoint_origin(url).unwrap_err();
+            assert!(err.contains(reason), "{url}: {err}");
+        }
     }
 }

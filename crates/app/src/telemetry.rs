@@ -2,7 +2,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::{LogFormat, LogSettings};
+use crate::settings::{LogFormat, LogSettings};
 
 /// Installs the global tracing subscriber. `RUST_LOG`, when set, replaces the configured filter.
 /// Calling it again (as tests do) keeps the first subscriber.
