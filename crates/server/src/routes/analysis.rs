@@ -792,7 +792,8 @@ pub async fn hotspots(
         analyse(study_area, values, &question, &metrics).await?
     };
     authorized.returned(analysis.len());
-    let settings = question.settings(study_area_cells, json!({}));
+    let discoveries = analysis.iter().filter(|cell| cell.significant).count();
+    let settings = question.settings(study_area_cells, discoveries, json!({}));
     answer(
         question.grid.format,
         analysis,
@@ -844,6 +845,14 @@ impl HotspotQuestion {
                 "`permutations` must be at most {MAX_PERMUTATIONS}"
             )));
         }
+        if permutations > 0 && kernel != Kernel::Uniform {
+            return Err(ApiError::BadRequest(
+                "`permutations`: the permutation test sums its neighbourhoods unweighted, so it \
+                 tests the uniform kernel only; ask for kernel=uniform, or permutations=0 (the \
+                 randomisation test, which uses the kernel asked for)"
+                    .to_owned(),
+            ));
+        }
         let alpha = level(&mut params)?;
         let mut known = GRID_PARAMETERS.to_vec();
         known.extend(["k", "kernel", "value", "permutations", "alpha"]);
@@ -859,26 +868,13 @@ impl HotspotQuestion {
         })
     }
 
-    /// The settings echoed with the answer, with `extra` fields merged in.
-    fn settings(&self, study_area_cells: usize, extra: Value) -> Value {
-        // With N permutations the smallest two-sided p-value is 2 / (N + 1), and
-        // Benjamini–Hochberg passes nothing unless some p-value is at most alpha / cells.
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss,
-            reason = "a count of permutations, far below 2^52"
-        )]
-        let permutations_needed = (2.0 * study_area_cells as f64 / self.alpha).ceil() as u64;
+    /// The settings echoed with the answer, with `extra` fields merged in. `discoveries` is how
+    /// many cells passed false-discovery control: the warning about too few permutations is
+    /// given only when it is true.
+    fn settings(&self, study_area_cells: usize, discoveries: usize, extra: Value) -> Value {
+        let warning =
+            too_few_permutations(self.permutations, study_area_cells, self.alpha, discoveries);
         let permutations = self.permutations;
-        let warning = (permutations > 0 && u64::from(permutations) < permutations_needed).then(|| {
-            format!(
-                "with {permutations} permutations over {study_area_cells} cells no cell can pass \
-                 false-discovery control at alpha {}: at least {permutations_needed} are needed; \
-                 ask for a coarser resolution",
-                self.alpha
-            )
-        });
         let mut settings = json!({
             "resolution": self.grid.resolution.get(),
             "warning": warning,
@@ -896,6 +892,42 @@ impl HotspotQuestion {
         }
         settings
     }
+}
+
+/// Why no cell passed false-discovery control, when permutations are the reason. With N
+/// permutations the smallest two-sided p-value is 2 / (N + 1); Benjamini–Hochberg over m cells
+/// passes the k smallest p-values when the k-th is at most k·α / m, so cells at that smallest
+/// p-value pass only when at least ⌈2m / ((N + 1) α)⌉ of them reach it together. `None` when
+/// some cell passed, when permutations were not used, or when one cell could pass alone.
+fn too_few_permutations(
+    permutations: u32,
+    cells: usize,
+    alpha: f64,
+    discoveries: usize,
+) -> Option<String> {
+    if permutations == 0 || discoveries > 0 {
+        return None;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "counts of cells and permutations, far below 2^52"
+    )]
+    let (together, alone) = (
+        (2.0 * cells as f64 / ((f64::from(permutations) + 1.0) * alpha)).ceil() as u64,
+        (2.0 * cells as f64 / alpha).ceil() as u64 - 1,
+    );
+    (together > 1).then(|| {
+        format!(
+            "no cell passed false-discovery control at alpha {alpha}, and with {permutations} \
+             permutations over {cells} cells none could unless at least {together} cells reached \
+             the smallest p-value a permutation test can give (2 / {}): {alone} permutations would \
+             let one cell pass alone; ask for a coarser resolution, or use the randomisation test \
+             (permutations=0), which has no such limit",
+            u64::from(permutations) + 1
+        )
+    })
 }
 
 /// The value per cell a hotspot analysis of `code` counts: records or distinct subjects of the
@@ -1226,6 +1258,7 @@ pub async fn regional_hotspots(
     // Own cells only, each with the partnership's own count and the bin; none when no agency
     // contributed to the partnership in the window (no data is not a map of zeros).
     let no_data = has_no_data(&database, code, question.scope, (Some(first), Some(last))).await?;
+    let discoveries = analysis.iter().filter(|cell| cell.significant).count();
     let own: Vec<RegionalCellView> = analysis
         .into_iter()
         .filter(|_| !no_data)
@@ -1241,6 +1274,7 @@ pub async fn regional_hotspots(
     authorized.returned(own.len());
     let settings = question.settings(
         study_area_cells,
+        discoveries,
         json!({
             "from": first,
             "to": last,

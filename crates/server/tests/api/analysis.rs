@@ -334,11 +334,8 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
     );
 
     let permuted = json(
-        app.get_as(
-            &analyst,
-            &format!("{path}?permutations=99&kernel=gaussian&k=2"),
-        )
-        .await,
+        app.get_as(&analyst, &format!("{path}?permutations=99&k=2"))
+            .await,
     )
     .await;
     let centre = permuted["cells"]
@@ -352,18 +349,51 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
         "{centre}"
     );
     assert_eq!(permuted["settings"]["seed"], 20_261_128);
+    // 99 permutations give no p-value below 2 / 100: over Blackpool's cells at alpha 0.05 more
+    // cells than the cluster holds would have to reach it together, so none passes, and the
+    // warning says why. It is given only when true: enough permutations, and cells pass.
+    let passed = |answer: &Value| {
+        answer["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|cell| cell["significant"] == true)
+            .count()
+    };
+    assert_eq!(passed(&permuted), 0);
+    let warning = permuted["settings"]["warning"].as_str().unwrap();
     assert!(
-        permuted["settings"]["warning"]
+        warning.contains("no cell passed") && warning.contains("at least"),
+        "{warning}"
+    );
+    let enough = json(
+        app.get_as(&analyst, &format!("{path}?permutations=9999&k=2"))
+            .await,
+    )
+    .await;
+    assert!(passed(&enough) > 0, "the cluster passes with 9,999");
+    assert!(
+        enough["settings"]["warning"].is_null(),
+        "{}",
+        enough["settings"]
+    );
+    // The permutation test sums neighbourhoods unweighted: it is refused with another kernel
+    // rather than answer as if it had used it.
+    let weighted = app
+        .get_as(&analyst, &format!("{path}?permutations=99&kernel=gaussian"))
+        .await;
+    assert_eq!(weighted.status(), StatusCode::BAD_REQUEST);
+    let body: Value = weighted.json().await.unwrap();
+    assert!(
+        body["message"]
             .as_str()
-            .is_some_and(|warning| warning.contains("at least")),
-        "99 permutations are too few for false-discovery control over Blackpool's cells"
+            .unwrap()
+            .contains("uniform kernel only"),
+        "{body}"
     );
     let again = json(
-        app.get_as(
-            &analyst,
-            &format!("{path}?permutations=99&kernel=gaussian&k=2"),
-        )
-        .await,
+        app.get_as(&analyst, &format!("{path}?permutations=99&k=2"))
+            .await,
     )
     .await;
     assert_eq!(permuted, again, "the same question gets the same answer");
