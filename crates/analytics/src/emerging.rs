@@ -130,6 +130,33 @@ impl Step {
         }
     }
 
+    /// The whole steps an analysis asked from `from` to `to` covers on `today`: `from` snaps
+    /// to its step's first day and `to` to its step's last, so no step is part-counted (a
+    /// part-counted first or last step would look like a rise or a fall); steps not ended by
+    /// `today` are left out. Returns the steps' starts, the last day of the last one (`from`'s
+    /// step start less a day when none is left), and the start of the first step left out, if
+    /// any.
+    #[must_use]
+    pub fn whole(
+        self,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+    ) -> (Vec<NaiveDate>, NaiveDate, Option<NaiveDate>) {
+        let open = self.start_of(today);
+        let asked_end = self.next(self.start_of(to));
+        let end = asked_end.min(open);
+        let left_out = (asked_end > open).then_some(open);
+        let mut starts = Vec::new();
+        let mut start = self.start_of(from);
+        while start < end {
+            starts.push(start);
+            start = self.next(start);
+        }
+        let last = end.pred_opt().unwrap_or(end);
+        (starts, last, left_out)
+    }
+
     /// The starts of the steps covering `from` to `to`, inclusive.
     #[must_use]
     pub fn starts(self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
@@ -692,6 +719,34 @@ mod tests {
             emerging_hot_spots(&area, &series, 1, 1, 0.05, &AtomicBool::new(true)),
             Err(GiStarError::Stopped)
         );
+    }
+
+    #[test]
+    fn an_analysis_covers_whole_ended_steps_only() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        // Mid-month ends snap outwards to whole months.
+        let (starts, last, left_out) =
+            Step::Month.whole(day(2024, 1, 15), day(2024, 3, 10), day(2026, 11, 29));
+        assert_eq!(starts, [day(2024, 1, 1), day(2024, 2, 1), day(2024, 3, 1)]);
+        assert_eq!(last, day(2024, 3, 31));
+        assert_eq!(left_out, None);
+        // The month of today has not ended: left out and named, not counted in part.
+        let (starts, last, left_out) =
+            Step::Month.whole(day(2026, 9, 1), day(2026, 11, 29), day(2026, 11, 29));
+        assert_eq!(starts, [day(2026, 9, 1), day(2026, 10, 1)]);
+        assert_eq!(last, day(2026, 10, 31));
+        assert_eq!(left_out, Some(day(2026, 11, 1)));
+        // Weeks run Monday to Sunday; a week ending today has not ended.
+        let (starts, last, left_out) =
+            Step::Week.whole(day(2026, 11, 11), day(2026, 11, 29), day(2026, 11, 29));
+        assert_eq!(starts, [day(2026, 11, 9), day(2026, 11, 16)]);
+        assert_eq!(last, day(2026, 11, 22));
+        assert_eq!(left_out, Some(day(2026, 11, 23)));
+        // Nothing ended yet: no steps.
+        let (starts, _, left_out) =
+            Step::Quarter.whole(day(2026, 10, 2), day(2026, 11, 1), day(2026, 11, 29));
+        assert!(starts.is_empty());
+        assert_eq!(left_out, Some(day(2026, 10, 1)));
     }
 
     #[test]

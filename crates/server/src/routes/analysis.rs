@@ -1329,7 +1329,9 @@ pub struct EmergingView {
     /// The settings used.
     #[schema(value_type = Object)]
     pub settings: Value,
-    /// The first day of each time step.
+    /// The first day of each time step: whole steps that have ended (a `from` or `to` inside a
+    /// step takes in the whole step; a step not ended is left out, named in
+    /// `settings.left_out`).
     pub steps: Vec<NaiveDate>,
     /// Cells in the study area: the partnership's whole coverage at the resolution.
     pub study_area_cells: usize,
@@ -1416,8 +1418,10 @@ pub async fn emerging(
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
     let metrics = metrics.get_ref().clone();
-    let outcome = web::block(move || -> Result<(Vec<NaiveDate>, usize, Vec<EmergingCellView>), String> {
-        let nothing = || (Vec::new(), study_area.len(), Vec::new());
+    let today = chrono::Utc::now().date_naive();
+    let outcome = web::block(move || -> Result<(Vec<NaiveDate>, Option<NaiveDate>, usize, Vec<EmergingCellView>), String> {
+        let mut filter = filter;
+        let nothing = || (Vec::new(), None, study_area.len(), Vec::new());
         let matching = records.records.iter().filter(|record| filter.matches(record));
         let (earliest, latest) = matching.fold((None, None), |(low, high): (Option<NaiveDate>, Option<NaiveDate>), record| {
             (
@@ -1431,19 +1435,25 @@ pub async fn emerging(
             }
             return Err("no records match, so there is no period to analyse".to_owned());
         };
-        let starts = step.starts(from, to);
+        // Whole steps that have ended: a part-counted first or last step would look like a
+        // rise or a fall, and turn hot spots "historical".
+        let (starts, last, left_out) = step.whole(from, to, today);
         if starts.len() < MIN_STEPS {
             return Err(format!(
-                "{} to {} is {} time step(s); emerging hotspots need at least {MIN_STEPS}: widen the period or choose a shorter step",
+                "{} to {} is {} whole, ended time step(s); emerging hotspots need at least {MIN_STEPS}: widen the period or choose a shorter step",
                 from,
                 to,
                 starts.len()
             ));
         }
+        if let Some(first) = starts.first() {
+            filter.from = Some(*first);
+            filter.to = Some(last);
+        }
         check_budget(study_area.len(), starts.len(), k, time_lag).map_err(|err| err.to_string())?;
         // Without data there is nothing to analyse (checked after the question itself).
         if no_data {
-            return Ok(nothing());
+            return Ok((Vec::new(), left_out, study_area.len(), Vec::new()));
         }
         let _running = metrics.start("emerging");
         let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
@@ -1471,17 +1481,21 @@ pub async fn emerging(
                 cold_steps: cell.cold_steps,
             })
             .collect();
-        Ok((starts, area.cells().len(), cells))
+        Ok((starts, left_out, area.cells().len(), cells))
     })
     .await
     .map_err(|err| ApiError::Internal(format!("emerging: {err}")))?
     .map_err(|err| ApiError::BadRequest(format!("no emerging hotspot analysis is possible: {err}")))?;
-    let (steps, study_area_cells, cells) = outcome;
+    let (steps, left_out, study_area_cells, cells) = outcome;
     authorized.used_records_of([code]);
     authorized.returned(cells.len());
     let settings = json!({
         "resolution": question.resolution.get(),
         "step": match step { Step::Week => "week", Step::Month => "month", Step::Quarter => "quarter" },
+        "left_out": left_out.map(|start| json!({
+            "start": start,
+            "reason": "this step has not ended: an analysis counts whole steps that have ended, since a part-counted step would look like a fall",
+        })),
         "k": k,
         "time_lag": time_lag,
         "value": if by_subjects { "subjects" } else { "records" },

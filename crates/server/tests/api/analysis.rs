@@ -3,6 +3,7 @@
 
 use atlas_access::Role;
 use atlas_domain::AgencyKind;
+use chrono::Datelike as _;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -533,6 +534,40 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
     };
     assert_eq!(categories(&by_records), categories(&result));
 
+    // Whole steps only: mid-month ends snap to whole months (the same twelve steps and the
+    // same answer), and a month that has not ended is left out and named, not part-counted.
+    let snapped = json(
+        app.get_as(&analyst, &format!("{path}?from=2024-01-15&to=2024-12-10"))
+            .await,
+    )
+    .await;
+    assert_eq!(snapped["steps"], result["steps"]);
+    assert_eq!(categories(&snapped), categories(&result));
+    assert!(result["settings"]["left_out"].is_null());
+    let today = chrono::Utc::now().date_naive();
+    let this_month = today.with_day(1).unwrap();
+    let to_today = json(
+        app.get_as(&analyst, &format!("{path}?from=2024-01-01&to={today}"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        to_today["settings"]["left_out"]["start"],
+        this_month.to_string(),
+        "{}",
+        to_today["settings"]
+    );
+    let last_step: chrono::NaiveDate = to_today["steps"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(last_step < this_month);
+
     let csv = app
         .get_as(&analyst, &format!("{path}?format=csv"))
         .await
@@ -566,8 +601,9 @@ async fn emerging_work_over_the_budget_is_refused_naming_the_limit() {
     app.import_lancashire_cluster().await;
     let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
     let path = format!("/api/v1/partnerships/{BLACKPOOL}/emerging");
-    // A century of weeks at resolution 8: billions of Mann–Kendall comparisons.
-    let century = format!("{path}?resolution=8&step=week&from=2000-01-01&to=2099-12-31");
+    // A century of weeks at resolution 9 (of which the weeks since 2000 that have ended count):
+    // billions of Mann–Kendall comparisons.
+    let century = format!("{path}?resolution=9&step=week&from=2000-01-01&to=2099-12-31");
     let asked = app.get_as(&analyst, &century);
     let response = tokio::time::timeout(std::time::Duration::from_secs(20), asked)
         .await
