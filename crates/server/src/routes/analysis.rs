@@ -1342,6 +1342,15 @@ pub struct EmergingView {
     pub cells: Vec<EmergingCellView>,
 }
 
+/// What an emerging analysis computed: its whole, ended steps, the step left out because it
+/// has not ended, the study area's size and the cells' categories.
+struct EmergingOutcome {
+    steps: Vec<NaiveDate>,
+    left_out: Option<NaiveDate>,
+    study_area_cells: usize,
+    cells: Vec<EmergingCellView>,
+}
+
 /// Emerging hotspots (space-time Gi*, Mann–Kendall trends and the 17 categories of ArcGIS's
 /// Emerging Hot Spot Analysis) over the partnership's coverage, for its own partnership
 /// analysts.
@@ -1419,9 +1428,14 @@ pub async fn emerging(
     let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
     let metrics = metrics.get_ref().clone();
     let today = chrono::Utc::now().date_naive();
-    let outcome = web::block(move || -> Result<(Vec<NaiveDate>, Option<NaiveDate>, usize, Vec<EmergingCellView>), String> {
+    let outcome = web::block(move || -> Result<EmergingOutcome, String> {
         let mut filter = filter;
-        let nothing = || (Vec::new(), None, study_area.len(), Vec::new());
+        let nothing = |left_out| EmergingOutcome {
+            steps: Vec::new(),
+            left_out,
+            study_area_cells: study_area.len(),
+            cells: Vec::new(),
+        };
         let matching = records.records.iter().filter(|record| filter.matches(record));
         let (earliest, latest) = matching.fold((None, None), |(low, high): (Option<NaiveDate>, Option<NaiveDate>), record| {
             (
@@ -1431,7 +1445,7 @@ pub async fn emerging(
         });
         let (Some(from), Some(to)) = (filter.from.or(earliest), filter.to.or(latest)) else {
             if no_data {
-                return Ok(nothing());
+                return Ok(nothing(None));
             }
             return Err("no records match, so there is no period to analyse".to_owned());
         };
@@ -1453,7 +1467,7 @@ pub async fn emerging(
         check_budget(study_area.len(), starts.len(), k, time_lag).map_err(|err| err.to_string())?;
         // Without data there is nothing to analyse (checked after the question itself).
         if no_data {
-            return Ok((Vec::new(), left_out, study_area.len(), Vec::new()));
+            return Ok(nothing(left_out));
         }
         let _running = metrics.start("emerging");
         let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
@@ -1481,12 +1495,22 @@ pub async fn emerging(
                 cold_steps: cell.cold_steps,
             })
             .collect();
-        Ok((starts, left_out, area.cells().len(), cells))
+        Ok(EmergingOutcome {
+            steps: starts,
+            left_out,
+            study_area_cells: area.cells().len(),
+            cells,
+        })
     })
     .await
     .map_err(|err| ApiError::Internal(format!("emerging: {err}")))?
     .map_err(|err| ApiError::BadRequest(format!("no emerging hotspot analysis is possible: {err}")))?;
-    let (steps, left_out, study_area_cells, cells) = outcome;
+    let EmergingOutcome {
+        steps,
+        left_out,
+        study_area_cells,
+        cells,
+    } = outcome;
     authorized.used_records_of([code]);
     authorized.returned(cells.len());
     let settings = json!({
