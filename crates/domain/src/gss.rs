@@ -4,16 +4,16 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::ToSchema;
 
 /// A nine-character ONS GSS code such as `E10000017` (Lancashire): one upper-case letter for the
 /// nation followed by eight digits, the first two of which name the entity type (`E06` unitary,
 /// `E08` metropolitan district, `E09` London borough, `E10` county).
 ///
 /// Partnerships are identified by the GSS code of an upper-tier local authority they cover.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
-#[schema(value_type = String, example = "E10000017")]
+#[cfg_attr(feature = "openapi", schema(value_type = String, example = "E10000017"))]
 pub struct GssCode(String);
 
 /// Why a string is not a GSS code.

@@ -25,6 +25,7 @@ macro_rules! vocabulary {
 
         // Written by hand rather than derived: the derive does not see the names given to
         // serde inside this macro and would document the variants' Rust names.
+        #[cfg(feature = "openapi")]
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 utoipa::openapi::ObjectBuilder::new()
@@ -35,6 +36,7 @@ macro_rules! vocabulary {
             }
         }
 
+        #[cfg(feature = "openapi")]
         impl utoipa::ToSchema for $name {}
 
         #[doc = concat!("The input named no known ", $noun, ".")]
@@ -230,6 +232,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[cfg(feature = "openapi")]
     #[test]
     fn the_openapi_schema_lists_the_names_the_json_uses() {
         use utoipa::PartialSchema as _;
