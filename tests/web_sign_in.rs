@@ -76,7 +76,8 @@ async fn an_analyst_signs_in_through_the_identity_provider() {
     browser
         .wait_until(
             "the signed-in map",
-            "return document.getElementById('who').textContent.includes('idp:alice') && /cells? drawn/.test(document.getElementById('status').textContent);",
+            // Drawn: cells, or (no agency has uploaded here) the words "No data".
+            "return document.getElementById('who').textContent.includes('idp:alice') && /cells? drawn|^No data/.test(document.getElementById('status').textContent);",
         )
         .await;
     assert_eq!(
