@@ -525,7 +525,10 @@ pub fn emerging_hot_spots(
                 (true, false) => -1,
             })
             .collect();
-        let trend = mann_kendall(&z[bins]);
+        // The trend is tested over the steps whose window holds `time_lag` earlier steps, like
+        // every later one: the first steps' shorter windows give smaller z-scores for the same
+        // counts, which a constant cluster would show as a rising trend (z +1.45 at lag 1).
+        let trend = mann_kendall(&z[bins][time_lag.min(steps)..]);
         cells.push(EmergingCell {
             cell: *cell,
             category: classify(&signs, &trend, alpha),
@@ -670,6 +673,36 @@ mod tests {
         assert!(trend.z > 4.0 && trend.p < 1e-4, "{trend:?}");
         let flat = mann_kendall(&[2.0; 12]);
         assert_eq!((flat.z, flat.p), (0.0, 1.0));
+    }
+
+    #[test]
+    fn a_constant_cluster_has_no_trend_whatever_the_time_lag() {
+        let centre = h3o::LatLng::new(53.8, -3.04)
+            .unwrap()
+            .to_cell(Resolution::Eight);
+        let area = StudyArea::new(centre.grid_disk::<Vec<_>>(6)).unwrap();
+        let cluster: HashSet<CellIndex> = centre.grid_disk::<Vec<_>>(1).into_iter().collect();
+        // The same counts every month: 10 in the cluster, 1 elsewhere.
+        let series: Vec<Vec<f64>> = area
+            .cells()
+            .iter()
+            .map(|cell| vec![if cluster.contains(cell) { 10.0 } else { 1.0 }; 12])
+            .collect();
+        for time_lag in [0, 1, 2] {
+            let result =
+                emerging_hot_spots(&area, &series, 1, time_lag, 0.05, &AtomicBool::new(false))
+                    .unwrap();
+            let centre_result = result.iter().find(|cell| cell.cell == centre).unwrap();
+            assert!(
+                centre_result.trend_z.abs() < 1e-12,
+                "time lag {time_lag}: {centre_result:?}"
+            );
+            assert_eq!(
+                centre_result.category,
+                Category::PersistentHotSpot,
+                "time lag {time_lag}"
+            );
+        }
     }
 
     #[test]
