@@ -965,9 +965,9 @@ fn check_permutation_budget(study_area_cells: usize, permutations: u32) -> Resul
     Ok(())
 }
 
-/// Gi* with its decisions over every cell of `study_area` (zeros where `values` has none). The
-/// permutation test, the long part, stops when the handler's future is dropped (its client has
-/// gone).
+/// Gi* with its decisions over every cell of `study_area` (zeros where `values` has none), once
+/// the caller has checked [`check_permutation_budget`]. The permutation test, the long part,
+/// stops when the handler's future is dropped (its client has gone).
 async fn analyse(
     study_area: Vec<CellIndex>,
     values: BTreeMap<CellIndex, u32>,
@@ -980,7 +980,6 @@ async fn analyse(
         question.permutations,
         question.alpha,
     );
-    check_permutation_budget(study_area.len(), permutations)?;
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
     let metrics = metrics.clone();
@@ -1235,6 +1234,7 @@ pub async fn regional_hotspots(
         ));
     }
     let study_area_cells = area.len();
+    check_permutation_budget(study_area_cells, question.permutations)?;
     authorized.used_records_of(std::iter::once(code).chain(&merged));
     let analysis = analyse(area.into_iter().collect(), values, &question, &metrics).await?;
     let neighbours: Vec<NeighbourSummary> = neighbour_cells
