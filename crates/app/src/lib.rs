@@ -1,14 +1,21 @@
 //! The application layer of Safeguard Atlas, between the store and the front ends (the HTTP
 //! service and the `atlas` command): what both need without an HTTP request — the layered
-//! [`Settings`] and [`telemetry`], the [`RecordCache`] of partnerships' case records, the frozen
-//! [`products`] every disclosure-controlled answer is built from, and the national [`export`].
+//! [`Settings`] and [`telemetry`], the partnership's [`analysis`] services and its
+//! [`comparison`] with its neighbours, the [`figures`] answers show, the [`RecordCache`] of partnerships' case records, the frozen
+//! [`products`] every disclosure-controlled answer is built from, and the national [`export`] and
+//! the partnership's [`releases`].
 //! Front ends render what it returns; they do not reach past it for these.
 
+pub mod analysis;
 mod cache;
+pub mod comparison;
 pub mod export;
+pub mod figures;
 pub mod products;
+pub mod releases;
 pub mod settings;
 pub mod telemetry;
 
+pub use analysis::Analyses;
 pub use cache::RecordCache;
 pub use settings::Settings;

@@ -4,6 +4,7 @@
 //! the system can rely on a [`GssCode`] being well formed or an [`AgencyKind`] being known.
 //! The vocabularies of case records ([`RecordKind`], [`Indicator`], [`AgeBand`]…) live here too.
 
+pub mod calendar;
 mod gss;
 mod resolution;
 mod taxonomy;

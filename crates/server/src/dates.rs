@@ -1,22 +1,19 @@
-//! The domain of every date a caller gives: 2000-01-01 to 2099-12-31. Dates outside it are
-//! refused with 400 naming the field, before any arithmetic on periods could overflow.
+//! Dates a caller gives outside the domain of [`atlas_domain::calendar`] are refused with 400
+//! naming the field, before any arithmetic on periods could overflow.
 
 use atlas_store::audit::storable;
 use chrono::NaiveDate;
 
 use crate::ApiError;
 
-/// The first day a caller may name.
-pub const FIRST_DAY: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
-/// The last day a caller may name.
-pub const LAST_DAY: NaiveDate = NaiveDate::from_ymd_opt(2099, 12, 31).expect("a valid date");
+use atlas_domain::calendar::{FIRST_DAY, LAST_DAY, within};
 
 /// `day` when it lies in the domain; 400 naming `field` otherwise.
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] when it does not.
 pub fn check(field: &str, day: NaiveDate) -> Result<NaiveDate, ApiError> {
-    if (FIRST_DAY..=LAST_DAY).contains(&day) {
+    if within(day) {
         Ok(day)
     } else {
         Err(out_of_domain(field, &day))

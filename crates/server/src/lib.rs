@@ -15,11 +15,11 @@ mod guards;
 mod openapi;
 mod pipeline;
 mod query_audit;
+mod render;
 mod routes;
 mod security;
 mod startup;
 mod tls;
-mod views;
 pub mod web;
 
 pub use error::ApiError;

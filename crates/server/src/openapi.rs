@@ -5,7 +5,8 @@ use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    admin, analysis, audit, comparison, exports, extracts, health, partnerships, releases,
+    admin, audit, comparison, emerging, exports, extracts, grid, health, hotspots, partnerships,
+    regional, releases,
 };
 
 /// The service's OpenAPI description.
@@ -36,10 +37,10 @@ use crate::routes::{
         admin::list_users,
         admin::register_user,
         admin::disable_user,
-        analysis::grid,
-        analysis::hotspots,
-        analysis::emerging,
-        analysis::regional_hotspots,
+        grid::grid,
+        hotspots::hotspots,
+        emerging::emerging,
+        regional::regional_hotspots,
         comparison::comparison,
         crate::web::demo_users,
         exports::national_export,
@@ -53,7 +54,7 @@ use crate::routes::{
         audit::readers,
         openapi_json
     ),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, partnerships::SharingList, partnerships::SharingPartnership, extracts::BatchView, extracts::BatchList, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, analysis::GridView, analysis::GridCellView, analysis::HotspotsView, analysis::HotspotCellView, analysis::EmergingView, analysis::EmergingCellView, analysis::RegionalHotspotsView, analysis::RegionalCellView, analysis::NeighbourSummary, comparison::ComparisonView, releases::ReleaseView, releases::ReleaseContent, releases::ReleaseList, releases::NewRelease, crate::web::DemoUserList, crate::web::DemoUser, exports::NationalExport, atlas_app::export::ExportRow, audit::AuditPage, audit::AuditEntryView, audit::ReadersPage, audit::ReaderView, audit::ChainState)),
+    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, partnerships::SharingList, partnerships::SharingPartnership, extracts::BatchView, extracts::BatchList, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, grid::GridView, grid::GridCellView, hotspots::HotspotsView, hotspots::HotspotCellView, emerging::EmergingView, emerging::EmergingCellView, regional::RegionalHotspotsView, regional::RegionalCellView, regional::NeighbourSummaryView, atlas_app::comparison::ComparisonView, releases::ReleaseView, atlas_app::releases::ReleaseContent, releases::ReleaseList, releases::NewRelease, crate::web::DemoUserList, crate::web::DemoUser, exports::NationalExport, atlas_app::export::ExportRow, audit::AuditPage, audit::AuditEntryView, audit::ReadersPage, audit::ReaderView, audit::ChainState)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),

@@ -1,6 +1,7 @@
 //! Building and running the server.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, Service as _, ServiceResponse};
@@ -19,7 +20,8 @@ use crate::security::{self, TransportPolicy};
 use atlas_app::Settings;
 
 use crate::{ApiError, openapi, routes, tls};
-use atlas_app::RecordCache;
+use atlas_app::analysis::AnalysisMetrics;
+use atlas_app::{Analyses, RecordCache};
 
 /// The largest JSON request body accepted (administration requests are small).
 const MAX_JSON_BODY: usize = 64 * 1024;
@@ -68,10 +70,8 @@ impl Application {
             QueryAudit::register(&metrics.registry)
                 .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?,
         );
-        let analysis_metrics = web::Data::new(
-            routes::analysis::AnalysisMetrics::register(&metrics.registry)
-                .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?,
-        );
+        let analysis_metrics = AnalysisMetrics::register(&metrics.registry)
+            .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?;
         tokio::spawn(apply_migrations(database.clone()));
         if settings.ingest.pseudonym_key.is_none() {
             tracing::warn!("ingest.pseudonym_key is not set: uploads will be refused");
@@ -93,7 +93,13 @@ impl Application {
                 .for_pool(AUDIT_APPLICATION, settings.audit.connections.max(1)),
         )?;
         let audit_writer = web::Data::new(AuditWriter::start(audit_database, &settings.audit));
-        let record_cache = web::Data::new(RecordCache::default());
+        let record_cache = Arc::new(RecordCache::default());
+        let analyses = web::Data::new(Analyses::new(
+            data.get_ref().clone(),
+            Arc::clone(&record_cache),
+            analysis_metrics,
+        ));
+        let record_cache = web::Data::from(record_cache);
         let demo_users = web::Data::new(crate::web::DemoUsers(
             settings
                 .auth
@@ -138,7 +144,7 @@ impl Application {
                 .app_data(transport.clone())
                 .app_data(record_cache.clone())
                 .app_data(query_audit.clone())
-                .app_data(analysis_metrics.clone())
+                .app_data(analyses.clone())
                 .app_data(demo_users.clone())
                 .app_data(page.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| bad_request(&err)))
@@ -163,7 +169,7 @@ impl Application {
                 .service(crate::web::index)
                 .service(crate::web::asset)
                 .service(crate::web::demo_users)
-                .service(routes::analysis::regional_hotspots)
+                .service(routes::regional::regional_hotspots)
                 .service(routes::exports::national_export)
                 .service(routes::releases::prepare)
                 .service(routes::releases::approve)
@@ -178,9 +184,9 @@ impl Application {
                 .service(routes::admin::list_users)
                 .service(routes::admin::register_user)
                 .service(routes::admin::disable_user)
-                .service(routes::analysis::grid)
-                .service(routes::analysis::hotspots)
-                .service(routes::analysis::emerging)
+                .service(routes::grid::grid)
+                .service(routes::hotspots::hotspots)
+                .service(routes::emerging::emerging)
                 .service(routes::audit::list)
                 .service(routes::audit::verify)
                 .service(routes::audit::readers)

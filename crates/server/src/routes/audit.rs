@@ -80,7 +80,7 @@ pub struct AuditEntryView {
     /// `allowed`, `denied` or `failed`.
     pub outcome: String,
     /// Rows or cells returned: a number, `"c"` for 1 to 5, or null.
-    #[schema(value_type = Option<crate::views::Figure>)]
+    #[schema(value_type = Option<atlas_app::figures::Figure>)]
     pub rows_returned: Value,
     /// The partnerships whose case records the answer used.
     pub records_of: Vec<String>,
@@ -219,7 +219,7 @@ pub struct ReaderView {
     /// `allowed`, `denied` or `failed`.
     pub outcome: String,
     /// Rows or cells returned: a number, `"c"` for 1 to 5, or null.
-    #[schema(value_type = Option<crate::views::Figure>)]
+    #[schema(value_type = Option<atlas_app::figures::Figure>)]
     pub rows_returned: Value,
 }
 

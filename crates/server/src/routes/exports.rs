@@ -9,7 +9,7 @@ use crate::ApiError;
 use crate::auth::Authorized;
 use crate::guards::ExportNational;
 use crate::query_audit::QueryAudit;
-use crate::routes::analysis::Params;
+use crate::routes::params::Params;
 use atlas_app::RecordCache;
 use atlas_app::export::{ExportRow, SCHEMA, national, to_csv};
 

@@ -17,7 +17,7 @@ use crate::ApiError;
 use crate::auth::{Authorized, Deferred};
 use crate::guards::{ReadAgencyBatches, ReadBatch, ReadRejections, UploadExtract, WithdrawBatch};
 use crate::pipeline::{self, Placement, UploadFailure};
-use crate::routes::analysis::csv_response;
+use crate::render::csv_response;
 use atlas_app::RecordCache;
 use atlas_app::settings::IngestSettings;
 

@@ -1,11 +1,15 @@
 //! Request handlers, grouped by resource.
 
 pub mod admin;
-pub mod analysis;
 pub mod audit;
 pub mod comparison;
+pub mod emerging;
 pub mod exports;
 pub mod extracts;
+pub mod grid;
 pub mod health;
+pub mod hotspots;
+pub(crate) mod params;
 pub mod partnerships;
+pub mod regional;
 pub mod releases;

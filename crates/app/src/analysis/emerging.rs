@@ -1,0 +1,190 @@
+//! Emerging hotspots: space-time Gi*, Mann–Kendall trends and the 17 categories of ArcGIS's
+//! Emerging Hot Spot Analysis over a partnership's coverage.
+
+use atlas_access::RecordScope;
+use atlas_analytics::emerging::{
+    EmergingCell, MIN_STEPS, Step, check_budget, cube, emerging_hot_spots,
+};
+use atlas_analytics::gistar::StudyArea;
+use atlas_domain::GssCode;
+use chrono::NaiveDate;
+
+use super::{
+    Analyses, AnalysisError, GridQuestion, Measure, StopOnDrop, blocking, check_level,
+    check_ring_size, h3_resolution,
+};
+
+/// The most earlier steps a bin's neighbourhood may reach back.
+pub const MAX_TIME_LAG: usize = 12;
+
+/// What an emerging hotspot analysis is asked.
+#[derive(Debug, Clone)]
+pub struct EmergingQuestion {
+    /// The cells and the records' filter; `from` and `to` default to the earliest and latest
+    /// matching record.
+    pub grid: GridQuestion,
+    /// The records the caller may read.
+    pub scope: RecordScope,
+    /// The length of a time step.
+    pub step: Step,
+    /// The k-ring size, 1 to 3.
+    pub k: u32,
+    /// Earlier steps in each bin's neighbourhood, at most [`MAX_TIME_LAG`].
+    pub time_lag: usize,
+    /// What is counted in each cell.
+    pub measure: Measure,
+    /// The false-discovery rate of the bins and the level of the trends.
+    pub alpha: f64,
+}
+
+impl EmergingQuestion {
+    /// Checks the settings against what the analysis supports.
+    ///
+    /// # Errors
+    /// [`AnalysisError::Question`] naming the setting.
+    pub fn check(&self) -> Result<(), AnalysisError> {
+        check_ring_size(self.k)?;
+        if self.time_lag > MAX_TIME_LAG {
+            return Err(AnalysisError::Question(format!(
+                "`time_lag` must be at most {MAX_TIME_LAG}"
+            )));
+        }
+        check_level(self.alpha)
+    }
+}
+
+/// An emerging hotspot analysis.
+#[derive(Debug)]
+pub struct EmergingAnalysis {
+    /// The first day of each time step: whole steps that have ended.
+    pub steps: Vec<NaiveDate>,
+    /// The first day of a step asked for but not ended, and so left out.
+    pub left_out: Option<NaiveDate>,
+    /// Cells in the study area.
+    pub study_area_cells: usize,
+    /// True when no agency within the scope contributed records for any day of the period:
+    /// there is no analysis (no steps, no cells), because there are no data.
+    pub no_data: bool,
+    /// Every cell of the study area, sorted by cell (none when `no_data`).
+    pub cells: Vec<EmergingCell>,
+}
+
+impl Analyses {
+    /// Emerging hotspots of `code` over whole time steps that have ended by `today`. The
+    /// computation stops when the returned future is dropped.
+    ///
+    /// # Errors
+    /// [`AnalysisError::Question`] for settings out of range, too few steps or too much work;
+    /// [`AnalysisError::NotFound`]; [`AnalysisError::Store`].
+    pub async fn emerging(
+        &self,
+        code: &GssCode,
+        question: &EmergingQuestion,
+        today: NaiveDate,
+    ) -> Result<EmergingAnalysis, AnalysisError> {
+        question.check()?;
+        let records = self.records(code, question.scope).await?;
+        let study_area = self.study_area(code, question.grid.resolution).await?;
+        let resolution = h3_resolution(question.grid.resolution)?;
+        let no_data = self
+            .has_no_data(
+                code,
+                question.scope,
+                (question.grid.filter.from, question.grid.filter.to),
+            )
+            .await?;
+        let EmergingQuestion {
+            step,
+            k,
+            time_lag,
+            measure,
+            alpha,
+            ..
+        } = *question;
+        let mut filter = question.grid.filter.clone();
+        let (_stop_on_drop, stop) = StopOnDrop::new();
+        let metrics = self.metrics.clone();
+        blocking("emerging", move || -> Result<EmergingAnalysis, String> {
+            let nothing = |left_out| EmergingAnalysis {
+                steps: Vec::new(),
+                left_out,
+                study_area_cells: study_area.len(),
+                no_data,
+                cells: Vec::new(),
+            };
+            let matching = records.records.iter().filter(|record| filter.matches(record));
+            let (earliest, latest) = matching.fold(
+                (None, None),
+                |(low, high): (Option<NaiveDate>, Option<NaiveDate>), record| {
+                    (
+                        Some(low.map_or(record.occurred_on, |low| low.min(record.occurred_on))),
+                        Some(high.map_or(record.occurred_on, |high| high.max(record.occurred_on))),
+                    )
+                },
+            );
+            let (Some(from), Some(to)) = (filter.from.or(earliest), filter.to.or(latest)) else {
+                if no_data {
+                    return Ok(nothing(None));
+                }
+                return Err("no records match, so there is no period to analyse".to_owned());
+            };
+            // Whole steps that have ended: a part-counted first or last step would look like a
+            // rise or a fall, and turn hot spots "historical".
+            let (starts, last, left_out) = step.whole(from, to, today);
+            if starts.len() < MIN_STEPS {
+                return Err(format!(
+                    "{} to {} is {} whole, ended time step(s); emerging hotspots need at least {MIN_STEPS}: widen the period or choose a shorter step",
+                    from,
+                    to,
+                    starts.len()
+                ));
+            }
+            if let Some(first) = starts.first() {
+                filter.from = Some(*first);
+                filter.to = Some(last);
+            }
+            check_budget(study_area.len(), starts.len(), k, time_lag)
+                .map_err(|err| err.to_string())?;
+            // Without data there is nothing to analyse (checked after the question itself).
+            if no_data {
+                return Ok(nothing(left_out));
+            }
+            let _running = metrics.start("emerging");
+            let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
+            let counts = cube(
+                &records.records,
+                resolution,
+                &filter,
+                &starts,
+                step,
+                measure.by_subjects(),
+            );
+            let series: Vec<Vec<f64>> = area
+                .cells()
+                .iter()
+                .map(|cell| {
+                    counts.get(cell).map_or_else(
+                        || vec![0.0; starts.len()],
+                        |counts| counts.iter().map(|count| f64::from(*count)).collect(),
+                    )
+                })
+                .collect();
+            let cells = emerging_hot_spots(&area, &series, k, time_lag, alpha, &stop)
+                .inspect_err(|err| metrics.note_stopped("emerging", err))
+                .map_err(|err| err.to_string())?;
+            Ok(EmergingAnalysis {
+                steps: starts,
+                left_out,
+                study_area_cells: area.cells().len(),
+                no_data,
+                cells,
+            })
+        })
+        .await?
+        .map_err(|err| {
+            AnalysisError::Question(format!(
+                "no emerging hotspot analysis is possible: {err}"
+            ))
+        })
+    }
+}

@@ -1,0 +1,361 @@
+//! Getis-Ord Gi* hotspots over a partnership's whole coverage, with false-discovery control.
+
+use std::collections::BTreeMap;
+
+use atlas_access::RecordScope;
+use atlas_analytics::gistar::{
+    Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p, randomisation_p,
+};
+use atlas_domain::GssCode;
+use h3o::CellIndex;
+
+use super::{
+    Analyses, AnalysisError, AnalysisMetrics, GridQuestion, Measure, StopOnDrop, blocking,
+    check_level, check_ring_size,
+};
+
+/// The most permutations one question may ask for.
+pub const MAX_PERMUTATIONS: u32 = 9_999;
+/// The most cells × permutations one question may ask for (a few seconds of work).
+pub const MAX_PERMUTATION_WORK: usize = 50_000_000;
+/// The seed of permutation tests: the same question always gets the same answer.
+pub const PERMUTATION_SEED: u64 = 20_261_128;
+
+/// The statistic's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HotspotSettings {
+    /// The k-ring size, 1 to 3.
+    pub k: u32,
+    /// The weights of the neighbourhood.
+    pub kernel: Kernel,
+    /// What is counted in each cell.
+    pub measure: Measure,
+    /// Conditional permutations (0: the randomisation test).
+    pub permutations: u32,
+    /// The false-discovery rate.
+    pub alpha: f64,
+}
+
+impl Default for HotspotSettings {
+    fn default() -> Self {
+        Self {
+            k: 1,
+            kernel: Kernel::Uniform,
+            measure: Measure::Subjects,
+            permutations: 0,
+            alpha: 0.05,
+        }
+    }
+}
+
+impl HotspotSettings {
+    /// Checks the settings against what the statistic supports.
+    ///
+    /// # Errors
+    /// [`AnalysisError::Question`] naming the setting.
+    pub fn check(&self) -> Result<(), AnalysisError> {
+        check_ring_size(self.k)?;
+        if self.permutations > MAX_PERMUTATIONS {
+            return Err(AnalysisError::Question(format!(
+                "`permutations` must be at most {MAX_PERMUTATIONS}"
+            )));
+        }
+        if self.permutations > 0 && self.kernel != Kernel::Uniform {
+            return Err(AnalysisError::Question(
+                "`permutations`: the permutation test sums its neighbourhoods unweighted, so it \
+                 tests the uniform kernel only; ask for kernel=uniform, or permutations=0 (the \
+                 randomisation test, which uses the kernel asked for)"
+                    .to_owned(),
+            ));
+        }
+        check_level(self.alpha)
+    }
+
+    /// The test deciding significance: `permutation` or `randomisation`.
+    #[must_use]
+    pub const fn test(&self) -> &'static str {
+        if self.permutations > 0 {
+            "permutation"
+        } else {
+            "randomisation"
+        }
+    }
+
+    /// The seed of the permutation test, when there is one.
+    #[must_use]
+    pub const fn seed(&self) -> Option<u64> {
+        if self.permutations > 0 {
+            Some(PERMUTATION_SEED)
+        } else {
+            None
+        }
+    }
+
+    /// Refuses more cells × permutations than one question may ask for.
+    pub(super) fn check_budget(&self, study_area_cells: usize) -> Result<(), AnalysisError> {
+        let permutations = self.permutations;
+        if study_area_cells.saturating_mul(permutations as usize) > MAX_PERMUTATION_WORK {
+            return Err(AnalysisError::Question(format!(
+                "{permutations} permutations over {study_area_cells} cells is more work than one request may ask for \
+                 (at most {MAX_PERMUTATION_WORK} cells × permutations): ask for fewer permutations or a coarser resolution"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Why no cell passed false-discovery control, when permutations are the reason. With N
+    /// permutations the smallest two-sided p-value is 2 / (N + 1); Benjamini–Hochberg over m
+    /// cells passes the k smallest p-values when the k-th is at most k·α / m, so cells at that
+    /// smallest p-value pass only when at least ⌈2m / ((N + 1) α)⌉ of them reach it together.
+    /// `None` when some cell passed, when permutations were not used, or when one cell could
+    /// pass alone.
+    pub(super) fn too_few_permutations(&self, cells: usize, discoveries: usize) -> Option<String> {
+        let (permutations, alpha) = (self.permutations, self.alpha);
+        if permutations == 0 || discoveries > 0 {
+            return None;
+        }
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "counts of cells and permutations, far below 2^52"
+        )]
+        let (together, alone) = (
+            (2.0 * cells as f64 / ((f64::from(permutations) + 1.0) * alpha)).ceil() as u64,
+            (2.0 * cells as f64 / alpha).ceil() as u64 - 1,
+        );
+        (together > 1).then(|| {
+            format!(
+                "no cell passed false-discovery control at alpha {alpha}, and with {permutations} \
+                 permutations over {cells} cells none could unless at least {together} cells reached \
+                 the smallest p-value a permutation test can give (2 / {}): {alone} permutations would \
+                 let one cell pass alone; ask for a coarser resolution, or use the randomisation test \
+                 (permutations=0), which has no such limit",
+                u64::from(permutations) + 1
+            )
+        })
+    }
+}
+
+/// What a hotspot analysis is asked: the grid's question, the statistic's settings, and the
+/// records the caller may analyse.
+#[derive(Debug, Clone)]
+pub struct HotspotQuestion {
+    /// The cells and the records' filter.
+    pub grid: GridQuestion,
+    /// The records the caller may read.
+    pub scope: RecordScope,
+    /// The statistic's settings.
+    pub settings: HotspotSettings,
+}
+
+/// One cell of a hotspot analysis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HotspotCell {
+    /// The H3 cell.
+    pub cell: CellIndex,
+    /// The value analysed.
+    pub value: u32,
+    /// The Gi* z-score.
+    pub z: f64,
+    /// The two-sided p-value from the normal (esda's `p_norm`).
+    pub p: f64,
+    /// The two-sided p-value of the local sum under randomisation.
+    pub p_randomisation: f64,
+    /// The one-sided permutation pseudo p-value, when permutations were asked for.
+    pub p_sim: Option<f64>,
+    /// A discovery at the false-discovery rate.
+    pub significant: bool,
+    /// −3…+3: cold or hot spot at 99 / 95 / 90 % confidence after false-discovery control.
+    pub bin: i8,
+}
+
+/// A hotspot analysis.
+#[derive(Debug)]
+pub struct HotspotAnalysis {
+    /// Cells in the study area.
+    pub study_area_cells: usize,
+    /// True when no agency within the scope contributed records for any day of the period:
+    /// there is no analysis (no cells), because there are no data.
+    pub no_data: bool,
+    /// Every cell of the study area, sorted by cell (none when `no_data`).
+    pub cells: Vec<HotspotCell>,
+    /// Why no cell passed false-discovery control, when too few permutations are the reason.
+    pub warning: Option<String>,
+}
+
+impl Analyses {
+    /// Gi* hotspots of `code`: over its whole coverage at the question's resolution (zeros
+    /// included), with false-discovery control. The permutation test, the long part, stops
+    /// when the returned future is dropped.
+    ///
+    /// # Errors
+    /// [`AnalysisError::Question`] for settings out of range, too much work, or a study area
+    /// that cannot be analysed; [`AnalysisError::NotFound`]; [`AnalysisError::Store`].
+    pub async fn hotspots(
+        &self,
+        code: &GssCode,
+        question: &HotspotQuestion,
+    ) -> Result<HotspotAnalysis, AnalysisError> {
+        question.settings.check()?;
+        let values = self.values(code, question).await?;
+        let study_area = self.study_area(code, question.grid.resolution).await?;
+        let study_area_cells = study_area.len();
+        question.settings.check_budget(study_area_cells)?;
+        // Without data there is nothing to analyse: an analysis of zeros would call every cell
+        // "not significant", a statement the data cannot support.
+        let no_data = self
+            .has_no_data(
+                code,
+                question.scope,
+                (question.grid.filter.from, question.grid.filter.to),
+            )
+            .await?;
+        let cells = if no_data {
+            Vec::new()
+        } else {
+            self.analyse(study_area, values, &question.settings).await?
+        };
+        let discoveries = cells.iter().filter(|cell| cell.significant).count();
+        Ok(HotspotAnalysis {
+            study_area_cells,
+            no_data,
+            warning: question
+                .settings
+                .too_few_permutations(study_area_cells, discoveries),
+            cells,
+        })
+    }
+
+    /// The value per cell a hotspot analysis of `code` counts, of the filtered grid of the
+    /// records within the question's scope.
+    pub(super) async fn values(
+        &self,
+        code: &GssCode,
+        question: &HotspotQuestion,
+    ) -> Result<BTreeMap<CellIndex, u32>, AnalysisError> {
+        let cells = self.cells(code, question.scope, &question.grid).await?;
+        let measure = question.settings.measure;
+        Ok(cells
+            .iter()
+            .map(|cell| (cell.cell, measure.of(cell)))
+            .collect())
+    }
+
+    /// Gi* with its decisions over every cell of `study_area` (zeros where `values` has none),
+    /// after the budget has been checked. The permutation test stops when the returned future
+    /// is dropped.
+    pub(super) async fn analyse(
+        &self,
+        study_area: Vec<CellIndex>,
+        values: BTreeMap<CellIndex, u32>,
+        settings: &HotspotSettings,
+    ) -> Result<Vec<HotspotCell>, AnalysisError> {
+        let HotspotSettings {
+            k,
+            kernel,
+            permutations,
+            alpha,
+            ..
+        } = *settings;
+        let (_stop_on_drop, stop) = StopOnDrop::new();
+        let metrics: AnalysisMetrics = self.metrics.clone();
+        blocking("hotspots", move || -> Result<Vec<HotspotCell>, String> {
+            let _running = metrics.start("hotspots");
+            let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
+            let counts: Vec<u32> = area
+                .cells()
+                .iter()
+                .map(|cell| values.get(cell).copied().unwrap_or(0))
+                .collect();
+            let numbers: Vec<f64> = counts.iter().map(|count| f64::from(*count)).collect();
+            let result = gi_star(&area, &numbers, k, kernel).map_err(|err| err.to_string())?;
+            let randomisation =
+                randomisation_p(&area, &numbers, k, kernel).map_err(|err| err.to_string())?;
+            let p_sim = (permutations > 0)
+                .then(|| permutation_p(&area, &numbers, k, permutations, PERMUTATION_SEED, &stop))
+                .transpose()
+                .inspect_err(|err| metrics.note_stopped("hotspots", err))
+                .map_err(|err| err.to_string())?;
+            // Permutation p-values are one-sided (the nearer tail); the decision is two-sided.
+            let two_sided_sim: Option<Vec<f64>> = p_sim
+                .as_ref()
+                .map(|p| p.iter().map(|p| (2.0 * p).min(1.0)).collect());
+            let decisive = two_sided_sim.as_ref().unwrap_or(&randomisation);
+            let significant = benjamini_hochberg(decisive, alpha);
+            let bins = confidence_bins(&result.z, decisive);
+            Ok(area
+                .cells()
+                .iter()
+                .enumerate()
+                .map(|(i, cell)| HotspotCell {
+                    cell: *cell,
+                    value: counts[i],
+                    z: result.z[i],
+                    p: result.p[i],
+                    p_randomisation: randomisation[i],
+                    p_sim: p_sim.as_ref().map(|p| p[i]),
+                    significant: significant[i],
+                    bin: bins[i],
+                })
+                .collect())
+        })
+        .await?
+        .map_err(|err| AnalysisError::Question(format!("no hotspot analysis is possible: {err}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_out_of_range_are_refused_naming_the_setting() {
+        let refused = |settings: HotspotSettings| settings.check().unwrap_err().to_string();
+        let base = HotspotSettings::default();
+        assert!(refused(HotspotSettings { k: 4, ..base }).contains("`k`"));
+        assert!(refused(HotspotSettings { alpha: 1.0, ..base }).contains("`alpha`"));
+        assert!(
+            refused(HotspotSettings {
+                permutations: MAX_PERMUTATIONS + 1,
+                ..base
+            })
+            .contains("at most")
+        );
+        assert!(
+            refused(HotspotSettings {
+                permutations: 99,
+                kernel: Kernel::Gaussian,
+                ..base
+            })
+            .contains("uniform kernel only")
+        );
+        assert!(base.check().is_ok());
+    }
+
+    #[test]
+    fn the_permutation_warning_is_given_only_when_permutations_are_the_reason() {
+        let settings = HotspotSettings {
+            permutations: 99,
+            ..HotspotSettings::default()
+        };
+        assert!(settings.too_few_permutations(5_000, 0).is_some());
+        assert!(settings.too_few_permutations(5_000, 3).is_none());
+        assert!(settings.too_few_permutations(1, 0).is_none());
+        assert!(
+            HotspotSettings::default()
+                .too_few_permutations(5_000, 0)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_budget_refuses_more_work_than_one_question_may_ask() {
+        let settings = HotspotSettings {
+            permutations: MAX_PERMUTATIONS,
+            ..HotspotSettings::default()
+        };
+        assert!(settings.check_budget(5_000).is_ok());
+        assert!(settings.check_budget(100_000).is_err());
+    }
+}

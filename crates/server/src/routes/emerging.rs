@@ -1,0 +1,222 @@
+//! A partnership's emerging hotspots, for its own analysts.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use atlas_analytics::emerging::{EmergingCell, Step};
+use atlas_app::Analyses;
+use atlas_app::analysis::EmergingQuestion;
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::ApiError;
+use crate::auth::Authorized;
+use crate::guards::ReadAnalysis;
+use crate::render::{CellRow, FilterView, answer};
+use crate::routes::params::{GRID_PARAMETERS, Params, grid_question, level, measure, ring_size};
+
+/// One cell of an emerging hotspot analysis.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmergingCellView {
+    /// The H3 cell, as its hexadecimal index.
+    pub cell: String,
+    /// One of the 17 categories, such as `intensifying_hot_spot` or `no_pattern`.
+    pub category: &'static str,
+    /// Mann–Kendall z of the cell's series of space-time Gi* z-scores.
+    pub trend_z: f64,
+    /// Its two-sided p-value.
+    pub trend_p: f64,
+    /// Steps in which the cell was a significant hot spot.
+    pub hot_steps: usize,
+    /// Steps in which it was a significant cold spot.
+    pub cold_steps: usize,
+}
+
+impl From<EmergingCell> for EmergingCellView {
+    fn from(cell: EmergingCell) -> Self {
+        Self {
+            cell: cell.cell.to_string(),
+            category: cell.category.as_str(),
+            trend_z: cell.trend_z,
+            trend_p: cell.trend_p,
+            hot_steps: cell.hot_steps,
+            cold_steps: cell.cold_steps,
+        }
+    }
+}
+
+impl CellRow for EmergingCellView {
+    const HEADER: &'static [&'static str] = &[
+        "h3",
+        "category",
+        "trend_z",
+        "trend_p",
+        "hot_steps",
+        "cold_steps",
+    ];
+    fn cell(&self) -> &str {
+        &self.cell
+    }
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.cell.clone(),
+            self.category.to_owned(),
+            self.trend_z.to_string(),
+            self.trend_p.to_string(),
+            self.hot_steps.to_string(),
+            self.cold_steps.to_string(),
+        ]
+    }
+}
+
+/// A time step asked for but left out of an analysis.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeftOutStep {
+    /// Its first day.
+    pub start: NaiveDate,
+    /// Why it was left out.
+    pub reason: &'static str,
+}
+
+/// The settings an emerging hotspot analysis used.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmergingSettingsView {
+    /// The H3 resolution of the cells.
+    pub resolution: u8,
+    /// `week`, `month` or `quarter`.
+    pub step: &'static str,
+    /// A step asked for that has not ended, and was left out.
+    pub left_out: Option<LeftOutStep>,
+    /// The k-ring size.
+    pub k: u32,
+    /// Earlier steps in each bin's neighbourhood.
+    pub time_lag: usize,
+    /// `subjects` (distinct children) or `records`.
+    pub value: &'static str,
+    /// The false-discovery rate of the bins and the level of the trends.
+    pub alpha: f64,
+    /// The filters applied.
+    pub filters: FilterView,
+}
+
+/// An emerging hotspot analysis.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmergingView {
+    /// The partnership.
+    pub partnership: String,
+    /// The settings used.
+    pub settings: EmergingSettingsView,
+    /// The first day of each time step: whole steps that have ended (a `from` or `to` inside a
+    /// step takes in the whole step; a step not ended is left out, named in
+    /// `settings.left_out`).
+    pub steps: Vec<NaiveDate>,
+    /// Cells in the study area: the partnership's whole coverage at the resolution.
+    pub study_area_cells: usize,
+    /// True when no agency has contributed records for any day of the period: there is no
+    /// analysis (no steps, no cells), because there are no data.
+    pub no_data: bool,
+    /// Every cell of the study area, sorted by cell (none when `no_data`).
+    pub cells: Vec<EmergingCellView>,
+}
+
+/// Emerging hotspots (space-time Gi*, Mann–Kendall trends and the 17 categories of ArcGIS's
+/// Emerging Hot Spot Analysis) over the partnership's coverage, for its own partnership
+/// analysts.
+#[utoipa::path(
+    tag = "analysis",
+    security(("bearer" = [])),
+    params(
+        ("code" = String, Path, description = "GSS code", example = "E10000017"),
+        ("step" = Option<String>, Query, description = "week, month (default) or quarter; at least 10 steps between from and to"),
+        ("k" = Option<u32>, Query, description = "k-ring size 1 to 3 (default 1)"),
+        ("time_lag" = Option<usize>, Query, description = "earlier steps in each bin's neighbourhood (default 1)"),
+        ("value" = Option<String>, Query, description = "subjects (default: distinct children, so one child with many records cannot make a hot spot) or records"),
+        ("alpha" = Option<f64>, Query, description = "false-discovery rate for bins and level for trends (default 0.05)"),
+        ("from" = Option<NaiveDate>, Query, description = "First day (default: the earliest record)"),
+        ("to" = Option<NaiveDate>, Query, description = "Last day (default: the latest record); the grid's filters apply too")
+    ),
+    responses(
+        (status = 200, body = EmergingView),
+        (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of hexagons"),
+        (status = 200, content_type = "text/csv", description = "h3,category,trend_z,trend_p,hot_steps,cold_steps"),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)
+    )
+)]
+#[get("/api/v1/partnerships/{code}/emerging")]
+pub async fn emerging(
+    authorized: Authorized<ReadAnalysis>,
+    request: HttpRequest,
+    analyses: web::Data<Analyses>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = Params::parse(&request)?;
+    let (grid, format) = grid_question(&request, &mut params)?;
+    let step = match params.take::<String>("step")?.as_deref() {
+        None | Some("month") => Step::Month,
+        Some("week") => Step::Week,
+        Some("quarter") => Step::Quarter,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`step`: `{other}` is not week, month or quarter"
+            )));
+        }
+    };
+    let question = EmergingQuestion {
+        grid,
+        scope: authorized.record_scope(),
+        step,
+        k: ring_size(&mut params)?,
+        time_lag: params.take::<usize>("time_lag")?.unwrap_or(1),
+        measure: measure(&mut params)?,
+        alpha: level(&mut params)?,
+    };
+    params.finish(
+        &[
+            GRID_PARAMETERS.as_slice(),
+            &["step", "k", "time_lag", "value", "alpha"],
+        ]
+        .concat(),
+    )?;
+    let code = authorized.target();
+    let today = chrono::Utc::now().date_naive();
+    let analysis = analyses.emerging(code, &question, today).await?;
+    authorized.used_records_of([code]);
+    authorized.returned(analysis.cells.len());
+    let settings = EmergingSettingsView {
+        resolution: question.grid.resolution.get(),
+        step: match step {
+            Step::Week => "week",
+            Step::Month => "month",
+            Step::Quarter => "quarter",
+        },
+        left_out: analysis.left_out.map(|start| LeftOutStep {
+            start,
+            reason: "this step has not ended: an analysis counts whole steps that have ended, since a part-counted step would look like a fall",
+        }),
+        k: question.k,
+        time_lag: question.time_lag,
+        value: question.measure.as_str(),
+        alpha: question.alpha,
+        filters: FilterView::from(&question.grid.filter),
+    };
+    let (steps, study_area_cells, no_data) =
+        (analysis.steps, analysis.study_area_cells, analysis.no_data);
+    answer(
+        format,
+        analysis
+            .cells
+            .into_iter()
+            .map(EmergingCellView::from)
+            .collect(),
+        no_data,
+        |cells| EmergingView {
+            partnership: code.to_string(),
+            settings,
+            steps,
+            study_area_cells,
+            no_data,
+            cells,
+        },
+        &format!("emerging-{code}-r{}.csv", question.grid.resolution.get()),
+    )
+}

@@ -1,0 +1,156 @@
+//! A partnership's grid: exact counts per H3 cell for its own analysts.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use atlas_analytics::grid::GridCell;
+use atlas_app::Analyses;
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::ApiError;
+use crate::auth::Authorized;
+use crate::guards::ReadGrid;
+use crate::render::{CellRow, FilterView, answer};
+use crate::routes::params::{GRID_PARAMETERS, Params, grid_question};
+
+/// One cell of a grid.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GridCellView {
+    /// The H3 cell, as its 15-character hexadecimal index.
+    #[schema(example = "88195d2b1dfffff")]
+    pub cell: String,
+    /// Records.
+    pub records: u32,
+    /// Distinct children (by pseudonym, across agencies).
+    pub subjects: u32,
+    /// Distinct contributing agencies.
+    pub agencies: u32,
+    /// Their kinds.
+    pub agency_kinds: Vec<String>,
+    /// Children known there to two or more agency kinds.
+    pub multi_agency_subjects: u32,
+    /// The earliest date.
+    pub first: NaiveDate,
+    /// The latest date.
+    pub last: NaiveDate,
+}
+
+impl From<&GridCell> for GridCellView {
+    fn from(cell: &GridCell) -> Self {
+        Self {
+            cell: cell.cell.to_string(),
+            records: cell.records,
+            subjects: cell.subjects,
+            agencies: cell.agencies,
+            agency_kinds: cell.agency_kinds.iter().map(ToString::to_string).collect(),
+            multi_agency_subjects: cell.multi_agency_subjects,
+            first: cell.first,
+            last: cell.last,
+        }
+    }
+}
+
+impl CellRow for GridCellView {
+    const HEADER: &'static [&'static str] = &[
+        "h3",
+        "records",
+        "subjects",
+        "agencies",
+        "agency_kinds",
+        "multi_agency_subjects",
+        "first",
+        "last",
+    ];
+    fn cell(&self) -> &str {
+        &self.cell
+    }
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.cell.clone(),
+            self.records.to_string(),
+            self.subjects.to_string(),
+            self.agencies.to_string(),
+            self.agency_kinds.join(";"),
+            self.multi_agency_subjects.to_string(),
+            self.first.to_string(),
+            self.last.to_string(),
+        ]
+    }
+}
+
+/// A grid.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GridView {
+    /// The partnership.
+    pub partnership: String,
+    /// The H3 resolution of the cells.
+    pub resolution: u8,
+    /// The filters applied.
+    pub filters: FilterView,
+    /// True when no agency (the caller's own, for agency staff) has contributed records for
+    /// any day of the period: there are no cells because there are no data, not because
+    /// nothing happened.
+    pub no_data: bool,
+    /// Cells with at least one record, sorted by cell.
+    pub cells: Vec<GridCellView>,
+}
+
+/// The partnership's grid: records, distinct children, agencies and multi-agency overlap per
+/// H3 cell, for its own partnership analysts, and for its agency analysts over their own
+/// agency's records only.
+#[utoipa::path(
+    tag = "analysis",
+    security(("bearer" = [])),
+    params(
+        ("code" = String, Path, description = "GSS code", example = "E10000017"),
+        ("resolution" = Option<u8>, Query, description = "H3 resolution 5 to 9 (default 8)"),
+        ("from" = Option<NaiveDate>, Query, description = "First day included"),
+        ("to" = Option<NaiveDate>, Query, description = "Last day included"),
+        ("agency_kinds" = Option<String>, Query, description = "Comma-separated agency kinds"),
+        ("record_kinds" = Option<String>, Query, description = "Comma-separated record kinds"),
+        ("indicators" = Option<String>, Query, description = "Comma-separated indicators"),
+        ("indicator_match" = Option<String>, Query, description = "`any` (default) or `all`"),
+        ("age_bands" = Option<String>, Query, description = "Comma-separated age bands"),
+        ("sexes" = Option<String>, Query, description = "Comma-separated sexes (F, M, X, U)"),
+        ("location_roles" = Option<String>, Query, description = "Comma-separated location roles"),
+        ("format" = Option<String>, Query, description = "json (default), geojson or csv")
+    ),
+    responses(
+        (status = 200, body = GridView),
+        (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of hexagons"),
+        (status = 200, content_type = "text/csv", description = "h3,records,subjects,agencies,agency_kinds,multi_agency_subjects,first,last"),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)
+    )
+)]
+#[get("/api/v1/partnerships/{code}/grid")]
+pub async fn grid(
+    authorized: Authorized<ReadGrid>,
+    request: HttpRequest,
+    analyses: web::Data<Analyses>,
+) -> Result<HttpResponse, ApiError> {
+    let mut params = Params::parse(&request)?;
+    let (question, format) = grid_question(&request, &mut params)?;
+    params.finish(&GRID_PARAMETERS)?;
+    let code = authorized.target();
+    let grid = analyses
+        .grid(code, authorized.record_scope(), &question)
+        .await?;
+    authorized.used_records_of([code]);
+    authorized.returned(grid.cells.len());
+    let views: Vec<GridCellView> = grid.cells.iter().map(GridCellView::from).collect();
+    answer(
+        format,
+        views,
+        grid.no_data,
+        |cells| GridView {
+            partnership: code.to_string(),
+            resolution: question.resolution.get(),
+            filters: FilterView::from(&question.filter),
+            no_data: grid.no_data,
+            cells,
+        },
+        &format!("grid-{code}-r{}.csv", question.resolution.get()),
+    )
+}
