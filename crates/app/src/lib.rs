@@ -2,8 +2,8 @@
 //! service and the `atlas` command): what both need without an HTTP request — the layered
 //! [`Settings`] and [`telemetry`], the partnership's [`analysis`] services and its
 //! [`comparison`] with its neighbours, the [`figures`] answers show, the [`RecordCache`] of partnerships' case records, the frozen
-//! [`products`] every disclosure-controlled answer is built from, and the national [`export`] and
-//! the partnership's [`releases`].
+//! [`products`] every disclosure-controlled answer is built from, and the national [`export`],
+//! the partnership's [`releases`] and the [`upload`] pipeline of agencies' extracts.
 //! Front ends render what it returns; they do not reach past it for these.
 
 pub mod analysis;
@@ -15,6 +15,7 @@ pub mod products;
 pub mod releases;
 pub mod settings;
 pub mod telemetry;
+pub mod upload;
 
 pub use analysis::Analyses;
 pub use cache::RecordCache;

@@ -13,7 +13,6 @@ mod dates;
 mod error;
 mod guards;
 mod openapi;
-mod pipeline;
 mod query_audit;
 mod render;
 mod routes;

@@ -5,8 +5,8 @@ use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    admin, audit, comparison, emerging, exports, extracts, grid, health, hotspots, partnerships,
-    regional, releases,
+    admin, audit, batches, comparison, emerging, exports, extracts, grid, health, hotspots,
+    partnerships, regional, releases,
 };
 
 /// The service's OpenAPI description.
@@ -24,11 +24,11 @@ use crate::routes::{
         partnerships::list,
         partnerships::get,
         partnerships::sharing,
-        extracts::list,
+        batches::list,
         extracts::upload,
-        extracts::get,
-        extracts::rejections,
-        extracts::withdraw,
+        batches::get,
+        batches::rejections,
+        batches::withdraw,
         admin::list_agencies,
         admin::add_agency,
         admin::list_agreements,
@@ -54,7 +54,7 @@ use crate::routes::{
         audit::readers,
         openapi_json
     ),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, partnerships::SharingList, partnerships::SharingPartnership, extracts::BatchView, extracts::BatchList, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, grid::GridView, grid::GridCellView, hotspots::HotspotsView, hotspots::HotspotCellView, emerging::EmergingView, emerging::EmergingCellView, regional::RegionalHotspotsView, regional::RegionalCellView, regional::NeighbourSummaryView, atlas_app::comparison::ComparisonView, releases::ReleaseView, atlas_app::releases::ReleaseContent, releases::ReleaseList, releases::NewRelease, crate::web::DemoUserList, crate::web::DemoUser, exports::NationalExport, atlas_app::export::ExportRow, audit::AuditPage, audit::AuditEntryView, audit::ReadersPage, audit::ReaderView, audit::ChainState)),
+    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, partnerships::SharingList, partnerships::SharingPartnership, batches::BatchView, batches::BatchList, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, grid::GridView, grid::GridCellView, hotspots::HotspotsView, hotspots::HotspotCellView, emerging::EmergingView, emerging::EmergingCellView, regional::RegionalHotspotsView, regional::RegionalCellView, regional::NeighbourSummaryView, atlas_app::comparison::ComparisonView, releases::ReleaseView, atlas_app::releases::ReleaseContent, releases::ReleaseList, releases::NewRelease, crate::web::DemoUserList, crate::web::DemoUser, exports::NationalExport, atlas_app::export::ExportRow, audit::AuditPage, audit::AuditEntryView, audit::ReadersPage, audit::ReaderView, audit::ChainState)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and this document"),

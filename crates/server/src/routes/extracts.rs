@@ -1,102 +1,24 @@
-//! Uploading extracts and managing the resulting batches.
+//! Uploading extracts: the body streams through the upload pipeline of
+//! [`atlas_app::upload`] into one transaction with its batch.
 
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
-use atlas_access::RecordScope;
-use atlas_domain::GssCode;
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use atlas_ingest::extract::{ExtractError, ExtractFormat};
 use atlas_ingest::pseudonym::PseudonymKey;
 use atlas_store::Database;
-use atlas_store::batches::{self, BatchCounts, BatchLoad, Committed};
+use atlas_store::batches::{self, BatchLoad, Committed};
 use secrecy::ExposeSecret as _;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::ApiError;
 use crate::auth::{Authorized, Deferred};
-use crate::guards::{ReadAgencyBatches, ReadBatch, ReadRejections, UploadExtract, WithdrawBatch};
-use crate::pipeline::{self, Placement, UploadFailure};
-use crate::render::csv_response;
+use crate::guards::UploadExtract;
+use crate::routes::batches::BatchView;
 use atlas_app::RecordCache;
 use atlas_app::settings::IngestSettings;
-
-/// A batch as its uploader sees it, or a partnership's share of it as that partnership's
-/// analysts see it (without the figures of the whole batch).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BatchView {
-    /// Identifier of the batch.
-    pub batch_id: Uuid,
-    /// `committed`, `withdrawn` or `superseded`.
-    #[schema(example = "committed")]
-    pub status: String,
-    /// Who uploaded it (the token's subject).
-    pub uploaded_by: String,
-    /// When the upload began.
-    pub received_at: chrono::DateTime<chrono::Utc>,
-    /// Rows read (the uploading agency only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rows_total: Option<i32>,
-    /// Rows stored (for a partnership's analysts, those stored in their partnership).
-    pub rows_accepted: i32,
-    /// Rows rejected, see the rejection report (the uploading agency only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rows_rejected: Option<i32>,
-    /// `geocoded_share`, `indicator_completeness`, `first_date`, `last_date` (the uploading
-    /// agency only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub quality: Option<serde_json::Value>,
-    /// Rows stored per partnership (for a partnership's analysts, their own partnership only).
-    #[schema(value_type = Object)]
-    pub partnerships: std::collections::BTreeMap<String, i32>,
-    /// The batch that replaced this one.
-    pub superseded_by: Option<Uuid>,
-    /// Where to fetch the rejection report.
-    pub rejections: String,
-}
-
-impl From<batches::Batch> for BatchView {
-    fn from(batch: batches::Batch) -> Self {
-        Self {
-            rejections: format!("/api/v1/batches/{}/rejections", batch.record.id),
-            batch_id: batch.record.id,
-            status: batch.record.status,
-            uploaded_by: batch.record.uploaded_by,
-            received_at: batch.record.received_at,
-            rows_total: Some(batch.record.rows_total),
-            rows_accepted: batch.record.rows_accepted,
-            rows_rejected: Some(batch.record.rows_rejected),
-            quality: Some(batch.record.quality),
-            partnerships: batch.partnerships,
-            superseded_by: batch.record.superseded_by,
-        }
-    }
-}
-
-impl BatchView {
-    /// The batch as a caller with `scope`, a member of `partnership`, may see it: whole for the
-    /// uploading agency's staff; otherwise only `partnership`'s share, so that a batch spanning
-    /// several partnerships shows none of them another's row counts.
-    fn seen_with(batch: batches::Batch, scope: RecordScope, partnership: &GssCode) -> Self {
-        if scope == RecordScope::Agency(batch.record.agency_id) {
-            return Self::from(batch);
-        }
-        let own = batch
-            .partnerships
-            .get(partnership.as_str())
-            .copied()
-            .unwrap_or(0);
-        Self {
-            rows_total: None,
-            rows_accepted: own,
-            rows_rejected: None,
-            quality: None,
-            partnerships: [(partnership.to_string(), own)].into(),
-            ..Self::from(batch)
-        }
-    }
-}
+use atlas_app::upload::{Placement, UploadFailure, stream};
 
 /// Limits how many uploads run at once: each holds a database connection for its transaction.
 pub struct UploadSlots(std::sync::Arc<tokio::sync::Semaphore>);
@@ -190,7 +112,7 @@ pub async fn upload(
         .ok_or_else(|| ApiError::Forbidden(format!("agency {agency_id} is not registered")))?;
 
     let mut load = BatchLoad::begin(&url, agency_id, &principal.subject).await?;
-    let parsed = pipeline::stream(
+    let parsed = stream(
         payload,
         format,
         gzip,
@@ -200,62 +122,11 @@ pub async fn upload(
         &mut load,
     )
     .await
-    .map_err(|failure| match failure {
-        UploadFailure::TooLarge(limit) => too_large(limit),
-        UploadFailure::TimedOut(reason) => {
-            authorized.note("cut", &reason);
-            ApiError::RequestTimeout(reason)
-        }
-        UploadFailure::Refused(ExtractError::Read(reason)) => ApiError::BadRequest(format!(
-            "the extract could not be read: {reason}; nothing was stored"
-        )),
-        UploadFailure::Refused(err @ ExtractError::LineTooLong { .. }) => {
-            ApiError::PayloadTooLarge(format!("{err}; nothing was stored"))
-        }
-        UploadFailure::Refused(err) => {
-            ApiError::ExtractRefused(format!("{err}; nothing was stored"))
-        }
-        UploadFailure::Store(err) => err.into(),
-        UploadFailure::Internal(detail) => ApiError::Internal(detail),
-    })?;
-
+    .map_err(|failure| refusal(&authorized, failure))?;
+    let counts = parsed
+        .counts(settings.max_rejected_share)
+        .map_err(|failure| refusal(&authorized, failure))?;
     let tally = &parsed.tally;
-    if tally.rejected_share() > settings.max_rejected_share {
-        let first = parsed
-            .rejections
-            .first()
-            .iter()
-            .map(|rejection| {
-                format!(
-                    "row {} {}: {}",
-                    rejection.row, rejection.field, rejection.reason
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(ApiError::ExtractRefused(format!(
-            "{} of {} rows were rejected ({:.1} %), more than the {:.1} % allowed; nothing was stored. First problems: {first}",
-            tally.rows_rejected,
-            tally.rows_total,
-            tally.rejected_share() * 100.0,
-            settings.max_rejected_share * 100.0,
-        )));
-    }
-    let count = |value: u64| {
-        i32::try_from(value)
-            .map_err(|_| ApiError::PayloadTooLarge("too many rows in one extract".to_owned()))
-    };
-    let counts = BatchCounts {
-        rows_total: count(tally.rows_total)?,
-        rows_accepted: count(tally.rows_accepted)?,
-        rows_rejected: count(tally.rows_rejected)?,
-        quality: serde_json::json!({
-            "geocoded_share": tally.geocoded_share(),
-            "indicator_completeness": tally.indicator_completeness(),
-            "first_date": tally.first_date,
-            "last_date": tally.last_date,
-        }),
-    };
     let report = parsed
         .rejections
         .into_rows()
@@ -291,12 +162,41 @@ pub async fn upload(
     Ok(HttpResponse::build(status).json(BatchView::from(batch)))
 }
 
+/// The answer to an upload that stopped before it could be committed; a cut is noted in the
+/// audit entry.
+fn refusal(authorized: &Authorized<UploadExtract>, failure: UploadFailure) -> ApiError {
+    match failure {
+        UploadFailure::TooLarge(limit) => too_large(limit),
+        UploadFailure::TimedOut(reason) => {
+            authorized.note("cut", &reason);
+            ApiError::RequestTimeout(reason)
+        }
+        UploadFailure::Refused(ExtractError::Read(reason)) => ApiError::BadRequest(format!(
+            "the extract could not be read: {reason}; nothing was stored"
+        )),
+        UploadFailure::Refused(err @ ExtractError::LineTooLong { .. }) => {
+            ApiError::PayloadTooLarge(format!("{err}; nothing was stored"))
+        }
+        UploadFailure::Refused(err) => {
+            ApiError::ExtractRefused(format!("{err}; nothing was stored"))
+        }
+        UploadFailure::TooManyRejected(message) => ApiError::ExtractRefused(message),
+        UploadFailure::TooManyRows => {
+            ApiError::PayloadTooLarge("too many rows in one extract".to_owned())
+        }
+        UploadFailure::Store(err) => err.into(),
+        UploadFailure::Internal(detail) => ApiError::Internal(detail),
+    }
+}
+
+/// The refusal of a body larger than `limit` bytes.
 fn too_large(limit: u64) -> ApiError {
     ApiError::PayloadTooLarge(format!(
         "the extract is larger than the {limit} bytes allowed; nothing was stored"
     ))
 }
 
+/// The extract's format, from its `Content-Type`.
 fn extract_format(request: &HttpRequest) -> Result<ExtractFormat, ApiError> {
     let media_type = request
         .headers()
@@ -314,6 +214,7 @@ fn extract_format(request: &HttpRequest) -> Result<ExtractFormat, ApiError> {
     }
 }
 
+/// Whether the body is gzip-encoded, from its `Content-Encoding`.
 fn gzip_encoded(request: &HttpRequest) -> Result<bool, ApiError> {
     match request
         .headers()
@@ -327,113 +228,4 @@ fn gzip_encoded(request: &HttpRequest) -> Result<bool, ApiError> {
             "Content-Encoding `{other}` is not supported: send the extract plain or gzip-encoded"
         ))),
     }
-}
-
-/// How many of its agency's batches the list shows.
-const LISTED_BATCHES: i64 = 100;
-
-/// The batches of the caller's agency, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BatchList {
-    /// At most 100, newest first.
-    pub batches: Vec<BatchView>,
-}
-
-/// The caller's agency's batches, newest first (at most 100): for its agency analysts.
-#[utoipa::path(
-    tag = "extracts",
-    security(("bearer" = [])),
-    responses((status = 200, body = BatchList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
-)]
-#[get("/api/v1/batches")]
-pub async fn list(
-    authorized: Authorized<ReadAgencyBatches>,
-    database: web::Data<Database>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = database.connection().await?;
-    let batches: Vec<BatchView> =
-        batches::of_agency(&mut conn, *authorized.target(), LISTED_BATCHES)
-            .await?
-            .into_iter()
-            .map(BatchView::from)
-            .collect();
-    authorized.returned(batches.len());
-    Ok(HttpResponse::Ok().json(BatchList { batches }))
-}
-
-/// One batch: in whole for its agency's analysts; to partnership analysts of a partnership it
-/// contributed to, only that partnership's share.
-#[utoipa::path(
-    tag = "extracts",
-    params(("id" = Uuid, Path, description = "Batch id")),
-    security(("bearer" = [])),
-    responses((status = 200, body = BatchView), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody))
-)]
-#[get("/api/v1/batches/{id}")]
-pub async fn get(authorized: Authorized<ReadBatch>) -> Result<HttpResponse, ApiError> {
-    authorized.returned(1);
-    Ok(HttpResponse::Ok().json(BatchView::seen_with(
-        authorized.target().clone(),
-        authorized.record_scope(),
-        &authorized.principal().partnership,
-    )))
-}
-
-/// The rejection report of a batch of the caller's agency: CSV with columns
-/// `row,field,reason`.
-#[utoipa::path(
-    tag = "extracts",
-    params(("id" = Uuid, Path, description = "Batch id")),
-    security(("bearer" = [])),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody))
-)]
-#[get("/api/v1/batches/{id}/rejections")]
-pub async fn rejections(
-    authorized: Authorized<ReadRejections>,
-    database: web::Data<Database>,
-) -> Result<HttpResponse, ApiError> {
-    let batch = authorized.target();
-    let mut conn = database.connection().await?;
-    let rows = batches::rejections(&mut conn, batch.record.id).await?;
-    authorized.returned(rows.len());
-    csv_response(
-        &["row", "field", "reason"],
-        rows.iter()
-            .map(|row| vec![row.row.to_string(), row.field.clone(), row.reason.clone()]),
-        &format!("rejections-{}.csv", batch.record.id),
-    )
-}
-
-/// Withdraws a committed batch of the caller's agency: its records are removed at once.
-#[utoipa::path(
-    tag = "extracts",
-    params(("id" = Uuid, Path, description = "Batch id")),
-    security(("bearer" = [])),
-    responses((status = 200, body = BatchView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody))
-)]
-#[delete("/api/v1/batches/{id}")]
-pub async fn withdraw(
-    authorized: Authorized<WithdrawBatch>,
-    database: web::Data<Database>,
-    cache: web::Data<RecordCache>,
-) -> Result<HttpResponse, ApiError> {
-    let batch = authorized.target();
-    batches::withdraw(
-        database.url().expose_secret(),
-        batch.record.id,
-        batch.record.agency_id,
-        &authorized.change_entry(),
-    )
-    .await?;
-    authorized.committed();
-    let mut conn = database.connection().await?;
-    let batch = batches::find(&mut conn, batch.record.id)
-        .await?
-        .ok_or_else(|| ApiError::Internal("a withdrawn batch vanished".to_owned()))?;
-    RecordCache::refresh_later(
-        cache.into_inner(),
-        database.get_ref().clone(),
-        batch.partnerships.keys().cloned(),
-    );
-    Ok(HttpResponse::Ok().json(BatchView::from(batch)))
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod batches;
 pub mod comparison;
 pub mod emerging;
 pub mod exports;

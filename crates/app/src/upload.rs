@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::time::Duration;
 
-use actix_web::web::{Bytes, Payload};
 use atlas_domain::{AgeBand, Indicator, LocationRole, RecordKind, Sex};
 use atlas_ingest::extract::{
     ExtractError, ExtractFormat, ExtractReader, Rejection, RowOutcome, Rules, Tally,
@@ -14,16 +13,17 @@ use atlas_ingest::extract::{
 use atlas_ingest::placement::{CoveredCell, PostcodePlace, Territory};
 use atlas_ingest::pseudonym::PseudonymKey;
 use atlas_ingest::reference::to_multipolygon;
-use atlas_store::batches::{AgencyArea, BatchLoad, RejectionRow, StoredRecord};
+use atlas_store::batches::{AgencyArea, BatchCounts, BatchLoad, RejectionRow, StoredRecord};
+use bytes::Bytes;
 use chrono::NaiveDate;
-use futures_util::StreamExt as _;
+use futures_util::{Stream, StreamExt as _};
 use geo::MultiPolygon;
 use h3o::CellIndex;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use atlas_app::settings::IngestSettings;
+use crate::settings::IngestSettings;
 
 /// Rows sent from the parser to the COPY writer per message.
 const CHUNK_ROWS: usize = 1024;
@@ -134,6 +134,50 @@ pub struct Parsed {
     pub sha256: [u8; 32],
 }
 
+impl Parsed {
+    /// The batch's counts and quality figures, or why the extract is refused whole: more of its
+    /// rows rejected than `max_rejected_share` allows.
+    ///
+    /// # Errors
+    /// [`UploadFailure::TooManyRejected`], [`UploadFailure::TooManyRows`].
+    pub fn counts(&self, max_rejected_share: f64) -> Result<BatchCounts, UploadFailure> {
+        let tally = &self.tally;
+        if tally.rejected_share() > max_rejected_share {
+            let first = self
+                .rejections
+                .first()
+                .iter()
+                .map(|rejection| {
+                    format!(
+                        "row {} {}: {}",
+                        rejection.row, rejection.field, rejection.reason
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(UploadFailure::TooManyRejected(format!(
+                "{} of {} rows were rejected ({:.1} %), more than the {:.1} % allowed; nothing was stored. First problems: {first}",
+                tally.rows_rejected,
+                tally.rows_total,
+                tally.rejected_share() * 100.0,
+                max_rejected_share * 100.0,
+            )));
+        }
+        let count = |value: u64| i32::try_from(value).map_err(|_| UploadFailure::TooManyRows);
+        Ok(BatchCounts {
+            rows_total: count(tally.rows_total)?,
+            rows_accepted: count(tally.rows_accepted)?,
+            rows_rejected: count(tally.rows_rejected)?,
+            quality: serde_json::json!({
+                "geocoded_share": tally.geocoded_share(),
+                "indicator_completeness": tally.indicator_completeness(),
+                "first_date": tally.first_date,
+                "last_date": tally.last_date,
+            }),
+        })
+    }
+}
+
 /// Why an upload stopped before it could be committed.
 pub enum UploadFailure {
     /// The body grew past the limit.
@@ -142,6 +186,11 @@ pub enum UploadFailure {
     TimedOut(String),
     /// The extract was refused whole.
     Refused(ExtractError),
+    /// More rows were rejected than `ingest.max_rejected_share` allows; the message gives the
+    /// figures and the first problems.
+    TooManyRejected(String),
+    /// More rows than a batch can count.
+    TooManyRows,
     /// The database failed.
     Store(atlas_store::StoreError),
     /// The parser task died.
@@ -193,10 +242,14 @@ impl Pace {
     }
 }
 
-/// Streams `payload` through the parser into `load`, within the size and pace `settings`
-/// allow. Returns what the parser found; the caller decides whether to commit.
-pub async fn stream(
-    mut payload: Payload,
+/// Streams `payload` (the request body's chunks) through the parser into `load`, within the
+/// size and pace `settings` allow. Returns what the parser found; the caller decides whether
+/// to commit, after [`Parsed::counts`].
+///
+/// # Errors
+/// [`UploadFailure`] when the body is too large, too slow or refused, or the store fails.
+pub async fn stream<E: std::fmt::Display>(
+    mut payload: impl Stream<Item = Result<Bytes, E>> + Unpin,
     format: ExtractFormat,
     gzip: bool,
     settings: &IngestSettings,
