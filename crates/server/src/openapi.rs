@@ -9,15 +9,23 @@ use crate::routes::{
     partnerships, regional, releases,
 };
 
-/// The service's OpenAPI description.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Safeguard Atlas",
-        description = "Multi-agency, pseudonymised child sexual exploitation case data turned into \
-                       H3 hotspot maps and disclosure-controlled regional summaries for local \
-                       safeguarding children partnerships."
-    ),
+/// Declares the documented endpoints once: the OpenAPI document ([`ApiDoc`]) lists exactly the
+/// handlers [`services`] registers, so that neither can miss one.
+macro_rules! documented_api {
+    (paths($($($segment:ident)::+),* $(,)?), $($document:tt)*) => {
+        /// The service's OpenAPI description.
+        #[derive(OpenApi)]
+        #[openapi(paths($($($segment)::+),*), $($document)*)]
+        pub struct ApiDoc;
+
+        /// Registers every documented endpoint.
+        pub fn services(config: &mut actix_web::web::ServiceConfig) {
+            $(config.service($($segment)::+);)*
+        }
+    };
+}
+
+documented_api!(
     paths(
         health::healthz,
         health::readyz,
@@ -52,21 +60,89 @@ use crate::routes::{
         audit::list,
         audit::verify,
         audit::readers,
-        openapi_json
+        openapi_json,
     ),
-    components(schemas(ErrorBody, health::Status, partnerships::PartnershipView, partnerships::PartnershipList, partnerships::SharingList, partnerships::SharingPartnership, batches::BatchView, batches::BatchList, admin::AgencyView, admin::AgencyList, admin::NewAgency, admin::AgreementView, admin::AgreementList, admin::NewAgreement, admin::UserView, admin::UserList, admin::NewRegistration, grid::GridView, grid::GridCellView, hotspots::HotspotsView, hotspots::HotspotCellView, emerging::EmergingView, emerging::EmergingCellView, regional::RegionalHotspotsView, regional::RegionalCellView, regional::NeighbourSummaryView, atlas_app::comparison::ComparisonView, releases::ReleaseView, atlas_app::releases::ReleaseContent, releases::ReleaseList, releases::NewRelease, crate::web::DemoUserList, crate::web::DemoUser, exports::NationalExport, atlas_app::export::ExportRow, audit::AuditPage, audit::AuditEntryView, audit::ReadersPage, audit::ReaderView, audit::ChainState)),
+    info(
+        title = "Safeguard Atlas",
+        description = "Multi-agency, pseudonymised child sexual exploitation case data turned into \
+                       H3 hotspot maps and disclosure-controlled regional summaries for local \
+                       safeguarding children partnerships."
+    ),
+    components(schemas(
+        ErrorBody,
+        health::Status,
+        partnerships::PartnershipView,
+        partnerships::PartnershipList,
+        partnerships::SharingList,
+        partnerships::SharingPartnership,
+        batches::BatchView,
+        batches::BatchList,
+        admin::AgencyView,
+        admin::AgencyList,
+        admin::NewAgency,
+        admin::AgreementView,
+        admin::AgreementList,
+        admin::NewAgreement,
+        admin::UserView,
+        admin::UserList,
+        admin::NewRegistration,
+        grid::GridView,
+        grid::GridCellView,
+        hotspots::HotspotsView,
+        hotspots::HotspotCellView,
+        emerging::EmergingView,
+        emerging::EmergingCellView,
+        regional::RegionalHotspotsView,
+        regional::RegionalCellView,
+        regional::NeighbourSummaryView,
+        atlas_app::comparison::ComparisonView,
+        releases::ReleaseView,
+        atlas_app::releases::ReleaseContent,
+        releases::ReleaseList,
+        releases::NewRelease,
+        crate::web::DemoUserList,
+        crate::web::DemoUser,
+        exports::NationalExport,
+        atlas_app::export::ExportRow,
+        audit::AuditPage,
+        audit::AuditEntryView,
+        audit::ReadersPage,
+        audit::ReaderView,
+        audit::ChainState
+    )),
     modifiers(&BearerAuth),
     tags(
-        (name = "operations", description = "Health, readiness, metrics and this document"),
-        (name = "partnerships", description = "Safeguarding partnerships and their geography"),
-        (name = "extracts", description = "Agencies' uploads and the batches they become"),
-        (name = "analysis", description = "A partnership's grid and hotspots (exact counts, its own analysts)"),
-        (name = "releases", description = "Disclosure-controlled tables a partnership publishes to its partners"),
-        (name = "admin", description = "Agencies, sharing agreements and registered users (admins)"),
-        (name = "audit", description = "The hash-chained audit trail (auditors), and who read a partnership's records")
+        (
+            name = "operations",
+            description = "Health, readiness, metrics and this document"
+        ),
+        (
+            name = "partnerships",
+            description = "Safeguarding partnerships and their geography"
+        ),
+        (
+            name = "extracts",
+            description = "Agencies' uploads and the batches they become"
+        ),
+        (
+            name = "analysis",
+            description = "A partnership's grid and hotspots (exact counts, its own analysts)"
+        ),
+        (
+            name = "releases",
+            description = "Disclosure-controlled tables a partnership publishes to its partners"
+        ),
+        (
+            name = "admin",
+            description = "Agencies, sharing agreements and registered users (admins)"
+        ),
+        (
+            name = "audit",
+            description =
+                "The hash-chained audit trail (auditors), and who read a partnership's records"
+        )
     )
-)]
-pub struct ApiDoc;
+);
 
 /// Declares the bearer-token scheme the endpoints' `security` refers to.
 struct BearerAuth;
