@@ -7,7 +7,7 @@
 //! 1. **Closed, fixed periods** ([`closed_window`]): whole calendar quarters or months that have
 //!    ended, never a day-level window, never a period still running.
 //! 2. **Threshold suppression**: a count from 1 to the threshold is `c`; tables get secondary
-//!    suppression as well ([`crate::disclosure::protect`], without rounding: perturbation takes
+//!    suppression as well (`disclosure::protect`, without rounding: perturbation takes
 //!    its place).
 //! 3. **Perturbation with record keys** (the ONS cell-key method of Census 2021, as the ABS
 //!    TableBuilder does it): every stored record carries a random key from 0 to 255, drawn at
@@ -127,6 +127,19 @@ fn perturbed(figure: Keyed, floor: u32) -> u32 {
         .saturating_add_signed(noise(figure.count, figure.key, floor))
 }
 
+/// A count about requests rather than records (such as the rows an audited answer returned),
+/// as auditors see it: 1 to the threshold is `c`, so that the audit trail does not repeat a
+/// small figure the answer itself would have withheld; 0 and larger counts are exact, since no
+/// record's key enters them.
+#[must_use]
+pub const fn suppress_small(count: u32) -> Shown {
+    if count >= 1 && count <= THRESHOLD {
+        Shown(Published::Suppressed)
+    } else {
+        Shown(Published::Value(count))
+    }
+}
+
 /// A count that stands alone (no other published figure adds up with it), as published:
 /// 0 stays 0, 1 to the threshold is `c`, above it the count is perturbed.
 #[must_use]
@@ -139,7 +152,7 @@ pub fn publish(figure: Keyed) -> Shown {
 }
 
 /// A table (`cells[row][column]`, rows of one length) published with its row, column and
-/// grand totals: primary and secondary suppression as [`protect`] decides them on the exact
+/// grand totals: primary and secondary suppression as `protect` decides them on the exact
 /// counts, then every published non-zero entry perturbed by its own cell key (a total's key is
 /// the sum of its cells' keys).
 #[must_use]

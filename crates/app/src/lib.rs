@@ -9,6 +9,7 @@
 pub mod analysis;
 mod cache;
 pub mod comparison;
+pub mod demo;
 pub mod export;
 pub mod figures;
 pub mod products;

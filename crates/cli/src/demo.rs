@@ -215,9 +215,9 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     let users = demo_users(&agencies);
     let tokens = write_tokens(&settings, &signing_key, &users, &args.dir.join("tokens"))?;
     // The sign-in page offers the same users.
-    let listed: Vec<atlas_server::web::DemoUser> = users
+    let listed: Vec<atlas_app::demo::DemoUser> = users
         .iter()
-        .map(|user| atlas_server::web::DemoUser {
+        .map(|user| atlas_app::demo::DemoUser {
             id: user.file.trim_end_matches(".jwt").to_owned(),
             describe: user.describe.clone(),
             token: tokens[&user.file].clone(),

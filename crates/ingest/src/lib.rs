@@ -1,6 +1,6 @@
 //! Turns files into validated data, without touching a database or the network.
 //!
-//! [`reference`] reads ONS-style reference geography: partnership boundaries become H3
+//! [`reference`](mod@reference) reads ONS-style reference geography: partnership boundaries become H3
 //! coverages, and a neighbours table becomes validated pairs of GSS codes. [`extract`] reads
 //! agencies' canonical extracts into validated records and per-row rejections, refusing any
 //! extract that still carries a direct identifier ([`identifiers`]); [`bng`] converts British

@@ -3,7 +3,7 @@
 //! [`Application`] binds and runs the actix-web server (plain HTTP or rustls, optionally mutual
 //! TLS) with the settings of `atlas_app::Settings`, and the routes answer health, readiness,
 //! metrics, the OpenAPI document, the partnership reference API, uploads, administration and
-//! the audit trail. Every data endpoint takes an [`auth`]-checked caller and leaves one entry in
+//! the audit trail. Every data endpoint takes an `auth`-checked caller and leaves one entry in
 //! the hash-chained audit trail before it answers. Every error leaves as
 //! `{ "error": code, "message": text }` with the matching status.
 

@@ -101,7 +101,7 @@ documented_api!(
         releases::ReleaseList,
         releases::NewRelease,
         crate::web::DemoUserList,
-        crate::web::DemoUser,
+        atlas_app::demo::DemoUser,
         exports::NationalExport,
         atlas_app::export::ExportRow,
         audit::AuditPage,

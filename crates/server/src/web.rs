@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
-use serde::{Deserialize, Serialize};
+use atlas_app::demo::DemoUser;
+use serde::Serialize;
 
 use atlas_app::settings::{WebSettings, endpoint_origin, tile_origin};
 
@@ -190,17 +191,6 @@ pub async fn asset(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
 /// Where the demo's users are listed, when this is a demo instance.
 #[derive(Debug, Clone)]
 pub struct DemoUsers(pub Option<PathBuf>);
-
-/// One demo user as the sign-in page offers it.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct DemoUser {
-    /// A short name, such as `lancashire-analyst`.
-    pub id: String,
-    /// Who this is, such as "partnership analyst, Lancashire (E10000017)".
-    pub describe: String,
-    /// A development token for them.
-    pub token: String,
-}
 
 /// The demo users offered by the sign-in page.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

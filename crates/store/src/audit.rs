@@ -1,6 +1,6 @@
 //! The audit trail: append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and
 //! hash-chained. Each entry stores `hash = SHA-256(previous_hash ‖ content)`, where `content`
-//! is the canonical JSON of the entry ([`chain_content`]); the first entry's previous hash is 32
+//! is the canonical JSON of the entry (`chain_content`); the first entry's previous hash is 32
 //! zero bytes. Fields added later (the caller's partnership, the partnerships whose records an
 //! answer used) are in the content only when set, so entries written before them still verify. Appends take a transaction-scoped advisory lock, so entries chain in commit order
 //! whichever connection writes them, and the lock is held only from the append to the commit.

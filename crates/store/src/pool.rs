@@ -64,7 +64,7 @@ impl std::fmt::Debug for Database {
 
 impl Database {
     /// Builds a pool. No connection is opened until one is needed, so this succeeds while
-    /// PostgreSQL is down; [`Database::check`] says whether it answers.
+    /// PostgreSQL is down; [`Database::connection`] says whether it answers.
     ///
     /// # Errors
     /// [`StoreError::InvalidUrl`] when the URL cannot be parsed.

@@ -709,3 +709,79 @@ async fn coverage_of_an_older_tiling_is_retiled_once_from_the_stored_boundaries(
     migrations::run_pending(test_db.url()).await.unwrap();
     assert_eq!(reference::retile_outdated(test_db.url()).await.unwrap(), 0);
 }
+
+/// The quoted names of the CHECK constraint of `table` that names `column` in a list.
+async fn checked_names(client: &tokio_postgres::Client, table: &str, column: &str) -> Vec<String> {
+    let rows = client
+        .query(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint
+             WHERE contype = 'c' AND conrelid = $1::text::regclass",
+            &[&table],
+        )
+        .await
+        .unwrap();
+    let definition: String = rows
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .find(|definition| {
+            definition.contains(&format!("({column} ")) && definition.contains("ARRAY[")
+        })
+        .unwrap_or_else(|| panic!("no list check on {table}.{column}"));
+    // Quoted literals alternate with the text between them.
+    definition
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(ToOwned::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_schema_checks_name_exactly_the_domain_vocabularies() {
+    use atlas_domain::{AgeBand, Indicator, LocationRole, RecordKind, Sex};
+    fn names<T: ToString>(all: &[T]) -> Vec<String> {
+        all.iter().map(ToString::to_string).collect()
+    }
+    let test_db = TestDatabase::new().await;
+    let client = atlas_store::connect_admin(test_db.url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    for (table, column, vocabulary) in [
+        ("agencies", "kind", names(AgencyKind::ALL)),
+        ("case_records", "record_kind", names(RecordKind::ALL)),
+        ("case_records", "location_role", names(LocationRole::ALL)),
+        ("case_records", "indicators", names(Indicator::ALL)),
+        ("case_records", "age_band", names(AgeBand::ALL)),
+        ("case_records", "sex", names(Sex::ALL)),
+    ] {
+        assert_eq!(
+            checked_names(&client, table, column).await,
+            vocabulary,
+            "{table}.{column}: the migration's list differs from atlas_domain's"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_migration_reverts_and_applies_again() {
+    use diesel::Connection as _;
+    use diesel_async::AsyncPgConnection;
+    use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+    use diesel_migrations::MigrationHarness as _;
+    let test_db = TestDatabase::new().await;
+    let url = test_db.url().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).unwrap();
+        let applied = conn.applied_migrations().unwrap().len();
+        let reverted = conn.revert_all_migrations(migrations::MIGRATIONS).unwrap();
+        assert_eq!(
+            reverted.len(),
+            applied,
+            "every migration has a down.sql that runs"
+        );
+        let again = conn.run_pending_migrations(migrations::MIGRATIONS).unwrap();
+        assert_eq!(again.len(), applied, "and applies again after it");
+    })
+    .await
+    .unwrap();
+}

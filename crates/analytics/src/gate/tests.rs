@@ -359,3 +359,13 @@ fn a_release_table_has_a_row_per_cell_zeros_included_and_only_the_period() {
     );
     assert_eq!(table, again, "the same records give the same table");
 }
+
+#[test]
+fn counts_about_requests_withhold_only_small_ones() {
+    assert_eq!(suppress_small(0).number(), Some(0));
+    for small in 1..=THRESHOLD {
+        assert_eq!(suppress_small(small).number(), None, "{small}");
+    }
+    assert_eq!(suppress_small(THRESHOLD + 1).number(), Some(THRESHOLD + 1));
+    assert_eq!(suppress_small(1_000).number(), Some(1_000));
+}

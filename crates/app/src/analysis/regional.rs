@@ -37,7 +37,7 @@ const DEFAULT_QUARTERS: u32 = 4;
 pub struct RegionalQuestion {
     /// The H3 resolution of the cells.
     pub resolution: StoredResolution,
-    /// A day of the first quarter (default: [`DEFAULT_QUARTERS`] closed quarters back).
+    /// A day of the first quarter (default: four closed quarters back).
     pub from: Option<NaiveDate>,
     /// A day of the last quarter (default: the last closed quarter).
     pub to: Option<NaiveDate>,

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, get, web};
-use atlas_analytics::gate::THRESHOLD;
+use atlas_analytics::gate::suppress_small;
+use atlas_app::figures::Figure;
 use atlas_store::{Database, audit};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -43,12 +43,8 @@ pub struct AuditQuery {
 
 /// `rows_returned` as the API shows it: a count from 1 to the disclosure threshold (5) is
 /// `"c"`; zero and larger counts are exact; `null` when the request returned no rows.
-fn shown_rows(rows: Option<i64>) -> Value {
-    match rows {
-        None => Value::Null,
-        Some(rows) if (1..=i64::from(THRESHOLD)).contains(&rows) => json!("c"),
-        Some(rows) => json!(rows),
-    }
+fn shown_rows(rows: Option<i64>) -> Option<Figure> {
+    rows.map(|rows| Figure::Gated(suppress_small(u32::try_from(rows).unwrap_or(u32::MAX))))
 }
 
 /// One entry of the trail as the API shows it.
@@ -80,8 +76,7 @@ pub struct AuditEntryView {
     /// `allowed`, `denied` or `failed`.
     pub outcome: String,
     /// Rows or cells returned: a number, `"c"` for 1 to 5, or null.
-    #[schema(value_type = Option<atlas_app::figures::Figure>)]
-    pub rows_returned: Value,
+    pub rows_returned: Option<Figure>,
     /// The partnerships whose case records the answer used.
     pub records_of: Vec<String>,
     /// The previous entry's hash, hex.
@@ -219,8 +214,7 @@ pub struct ReaderView {
     /// `allowed`, `denied` or `failed`.
     pub outcome: String,
     /// Rows or cells returned: a number, `"c"` for 1 to 5, or null.
-    #[schema(value_type = Option<atlas_app::figures::Figure>)]
-    pub rows_returned: Value,
+    pub rows_returned: Option<Figure>,
 }
 
 /// A page of readers, newest first.

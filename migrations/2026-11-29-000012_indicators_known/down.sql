@@ -1,0 +1,1 @@
+ALTER TABLE case_records DROP CONSTRAINT case_records_indicators_known;
