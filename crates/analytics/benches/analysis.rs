@@ -6,8 +6,9 @@
 #![allow(missing_docs)]
 
 use atlas_analytics::gistar::{Kernel, StudyArea, gi_star, randomisation_p};
-use atlas_analytics::grid::{CaseRecord, Filter, Indicators, grid};
+use atlas_analytics::grid::{Filter, grid};
 use atlas_domain::{AgencyKind, LocationRole, RecordKind};
+use atlas_domain::{CaseRecord, Indicators};
 use chrono::NaiveDate;
 use criterion::{Criterion, criterion_group, criterion_main};
 use h3o::{LatLng, Resolution};

@@ -5,8 +5,8 @@
 use atlas_domain::{AgencyKind, Indicator};
 use chrono::NaiveDate;
 
-use crate::grid::CaseRecord;
 use crate::hashing::KeySet;
+use atlas_domain::CaseRecord;
 
 /// One partnership's counts over consecutive periods.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,7 +213,7 @@ mod tests {
         );
         assert_eq!(direction(5, 0, 5, 100), None);
     }
-    use crate::grid::Indicators;
+    use atlas_domain::Indicators;
     use atlas_domain::{LocationRole, RecordKind};
     use h3o::{LatLng, Resolution};
 

@@ -12,8 +12,9 @@ use chrono::{Datelike as _, Days, Months, NaiveDate};
 use h3o::{CellIndex, Resolution};
 
 use crate::gistar::{GiStarError, StudyArea, benjamini_hochberg, two_sided_p};
-use crate::grid::{CaseRecord, Filter};
+use crate::grid::Filter;
 use crate::randomisation::{LocalSum, Randomisation, Ring};
+use atlas_domain::CaseRecord;
 
 /// The fewest time steps an analysis accepts (as ArcGIS requires): the trend test has little
 /// power below it.

@@ -34,8 +34,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use crate::disclosure::Published;
 use crate::disclosure::{Policy, ProtectedTable, protect};
 use crate::emerging::Step;
-use crate::grid::CaseRecord;
 use crate::hashing::{KeyMap, KeySet};
+use atlas_domain::CaseRecord;
 
 /// The threshold of the gate: counts from 1 to this are suppressed (the children's statistics
 /// convention).

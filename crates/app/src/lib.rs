@@ -2,7 +2,8 @@
 //! service and the `atlas` command): what both need without an HTTP request — the layered
 //! [`Settings`] and [`telemetry`], the partnership's [`analysis`] services and its
 //! [`comparison`] with its neighbours, the [`figures`] answers show, the [`RecordCache`] of partnerships' case records, the frozen
-//! [`products`] every disclosure-controlled answer is built from, and the national [`export`],
+//! [`products`] every disclosure-controlled answer is built from, and the national [`export`], the schema and
+//! [`reference`] geography brought up to date,
 //! the partnership's [`releases`] and the [`upload`] pipeline of agencies' extracts.
 //! Front ends render what it returns; they do not reach past it for these.
 
@@ -13,6 +14,7 @@ pub mod demo;
 pub mod export;
 pub mod figures;
 pub mod products;
+pub mod reference;
 pub mod releases;
 pub mod settings;
 pub mod telemetry;

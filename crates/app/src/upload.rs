@@ -12,7 +12,7 @@ use atlas_ingest::extract::{
 };
 use atlas_ingest::placement::{CoveredCell, PostcodePlace, Territory};
 use atlas_ingest::pseudonym::PseudonymKey;
-use atlas_ingest::reference::to_multipolygon;
+use atlas_ingest::reference::boundary_polygons;
 use atlas_store::batches::{AgencyArea, BatchCounts, BatchLoad, RejectionRow, StoredRecord};
 use bytes::Bytes;
 use chrono::NaiveDate;
@@ -110,10 +110,7 @@ impl Placement {
 fn polygons(code: &str, boundaries: &[serde_json::Value]) -> Option<MultiPolygon> {
     let mut all = MultiPolygon::new(Vec::new());
     for boundary in boundaries {
-        let read = serde_json::from_value::<geojson::Geometry>(boundary.clone())
-            .map_err(|err| err.to_string())
-            .and_then(|geometry| to_multipolygon(&geometry));
-        match read {
+        match boundary_polygons(boundary) {
             Ok(polygons) => all.0.extend(polygons),
             Err(err) => {
                 tracing::warn!(%code, %err, "a stored boundary cannot be read; placing by coverage");

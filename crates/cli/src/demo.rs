@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use atlas_app::Settings;
 use atlas_domain::GssCode;
+use atlas_domain::ReferenceArea;
 use atlas_ingest::pseudonymise::Profile;
-use atlas_ingest::reference::{self, BoundaryFields, ReferenceArea};
+use atlas_ingest::reference::{self, BoundaryFields};
 use atlas_server::Application;
 use atlas_store::{agencies, cluster};
 use uuid::Uuid;
@@ -110,7 +111,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     }
     settings.database.url = SecretString::from(located.url.clone());
 
-    let applied = atlas_store::migrations::run_pending(&located.url).await?;
+    let applied = atlas_app::reference::migrate(&located.url).await?;
     println!("schema: {} migration(s) applied", applied.len());
 
     let areas = tokio::task::spawn_blocking(|| {

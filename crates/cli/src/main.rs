@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use atlas_app::Settings;
 use atlas_ingest::reference::{self, BoundaryFields};
 use atlas_server::Application;
-use atlas_store::{StoreError, migrations};
+use atlas_store::StoreError;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret as _;
 
@@ -247,7 +247,7 @@ async fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
     const PATIENCE: Duration = Duration::from_secs(15);
     let started = Instant::now();
     loop {
-        match migrations::run_pending(url).await {
+        match atlas_app::reference::migrate(url).await {
             Err(StoreError::Unreachable { target, reason }) if started.elapsed() < PATIENCE => {
                 tracing::warn!(%target, %reason, "PostgreSQL is not reachable; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;

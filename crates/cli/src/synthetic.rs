@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use atlas_domain::ReferenceArea;
 use atlas_domain::{AgencyKind, StoredResolution};
-use atlas_ingest::reference::ReferenceArea;
 use chrono::NaiveDate;
 use h3o::{CellIndex, LatLng};
 use rand::rngs::StdRng;

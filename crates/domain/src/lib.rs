@@ -5,11 +5,15 @@
 //! The vocabularies of case records ([`RecordKind`], [`Indicator`], [`AgeBand`]…) live here too.
 
 pub mod calendar;
+mod geography;
 mod gss;
+mod record;
 mod resolution;
 mod taxonomy;
 
+pub use geography::{Coverage, PostcodeCell, ReferenceArea};
 pub use gss::{GssCode, InvalidGssCode};
+pub use record::{CaseRecord, Indicators};
 pub use resolution::{COARSEST_RESOLUTION, FINEST_RESOLUTION, InvalidResolution, StoredResolution};
 pub use taxonomy::{
     AgeBand, AgencyKind, Indicator, LocationRole, RecordKind, Sex, UnknownAgeBand,

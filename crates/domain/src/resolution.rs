@@ -35,6 +35,19 @@ impl StoredResolution {
     pub const fn get(self) -> u8 {
         self.0
     }
+
+    /// The resolution as h3o's type.
+    #[must_use]
+    pub const fn h3(self) -> h3o::Resolution {
+        match self.0 {
+            5 => h3o::Resolution::Five,
+            6 => h3o::Resolution::Six,
+            7 => h3o::Resolution::Seven,
+            8 => h3o::Resolution::Eight,
+            // Construction keeps the value within 5 to 9.
+            _ => h3o::Resolution::Nine,
+        }
+    }
 }
 
 impl TryFrom<u8> for StoredResolution {
@@ -72,5 +85,8 @@ mod tests {
         assert!(StoredResolution::try_from(4).is_err());
         assert!(StoredResolution::try_from(10).is_err());
         assert_eq!(StoredResolution::FINEST.get(), 9);
+        for resolution in StoredResolution::all() {
+            assert_eq!(u8::from(resolution.h3()), resolution.get());
+        }
     }
 }

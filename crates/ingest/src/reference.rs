@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 
-use atlas_domain::{GssCode, StoredResolution};
+use atlas_domain::{Coverage, GssCode, PostcodeCell, ReferenceArea};
 use geo::{Centroid as _, MultiPolygon};
 use geojson::{Feature, FeatureCollection, GeoJson};
 use h3o::geom::{ContainmentMode, TilerBuilder};
@@ -25,90 +25,6 @@ impl Default for BoundaryFields {
             name: "name".to_owned(),
         }
     }
-}
-
-/// One area read from a boundary file, with its H3 coverage.
-#[derive(Debug, Clone)]
-pub struct ReferenceArea {
-    /// The area's GSS code.
-    pub code: GssCode,
-    /// The area's name as published.
-    pub name: String,
-    /// The boundary as a GeoJSON geometry (Polygon or MultiPolygon, WGS84).
-    pub boundary: geojson::Geometry,
-    /// The H3 cells covering the boundary.
-    pub coverage: Coverage,
-}
-
-/// The H3 cells that cover an area at every stored resolution.
-///
-/// At the finest resolution a cell belongs to the area when any part of it lies inside the
-/// boundary, so every point of the area is in a covered cell and a cell on a border belongs to
-/// both areas (each counts only the records placed in it, [`crate::placement`]). Cells lying
-/// wholly inside the boundary are marked, so most records are placed without geometry. Each
-/// coarser resolution holds the parents of the finest cells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Coverage {
-    /// Sorted, distinct cells per resolution, coarsest first.
-    by_resolution: Vec<(StoredResolution, Vec<u64>)>,
-    /// The finest cells wholly inside the boundary, sorted.
-    whole: Vec<u64>,
-}
-
-impl Coverage {
-    /// Builds a coverage from the cells at the finest resolution and those of them lying wholly
-    /// inside the boundary.
-    #[must_use]
-    pub fn from_finest_cells(
-        cells: impl IntoIterator<Item = CellIndex>,
-        whole: impl IntoIterator<Item = CellIndex>,
-    ) -> Self {
-        let finest: BTreeSet<CellIndex> = cells.into_iter().collect();
-        let by_resolution = StoredResolution::all()
-            .map(|resolution| {
-                let h3_resolution = h3_resolution(resolution);
-                let cells: BTreeSet<u64> = finest
-                    .iter()
-                    .filter_map(|cell| cell.parent(h3_resolution))
-                    .map(u64::from)
-                    .collect();
-                (resolution, cells.into_iter().collect())
-            })
-            .collect();
-        let whole: BTreeSet<u64> = whole.into_iter().map(u64::from).collect();
-        Self {
-            by_resolution,
-            whole: whole.into_iter().collect(),
-        }
-    }
-
-    /// Whether a finest-resolution cell lies wholly inside the boundary.
-    #[must_use]
-    pub fn is_whole(&self, cell: u64) -> bool {
-        self.whole.binary_search(&cell).is_ok()
-    }
-
-    /// The cells at one resolution, sorted.
-    #[must_use]
-    pub fn cells(&self, resolution: StoredResolution) -> &[u64] {
-        self.by_resolution
-            .iter()
-            .find(|(stored, _)| *stored == resolution)
-            .map_or(&[], |(_, cells)| cells.as_slice())
-    }
-
-    /// Every (resolution, cell) pair, coarsest resolution first.
-    pub fn iter(&self) -> impl Iterator<Item = (StoredResolution, u64)> + '_ {
-        self.by_resolution
-            .iter()
-            .flat_map(|(resolution, cells)| cells.iter().map(move |cell| (*resolution, *cell)))
-    }
-}
-
-/// Converts a stored resolution into h3o's type.
-#[must_use]
-pub fn h3_resolution(resolution: StoredResolution) -> Resolution {
-    Resolution::try_from(resolution.get()).unwrap_or(Resolution::Nine)
 }
 
 /// Why reference data was refused.
@@ -303,12 +219,24 @@ fn read_area(feature: Feature, fields: &BoundaryFields) -> Result<ReferenceArea,
         .ok_or_else(|| with_code("the feature has no geometry".to_owned()))?;
     let polygons = to_multipolygon(&boundary).map_err(with_code)?;
     let coverage = cover(&polygons).map_err(with_code)?;
+    let boundary = serde_json::to_value(&boundary)
+        .map_err(|err| with_code(format!("the geometry cannot be written as JSON: {err}")))?;
     Ok(ReferenceArea {
         code,
         name,
         boundary,
         coverage,
     })
+}
+
+/// The polygons of a boundary as stored ([`ReferenceArea::boundary`]: a GeoJSON geometry).
+///
+/// # Errors
+/// A message naming what is wrong with the geometry.
+pub fn boundary_polygons(boundary: &serde_json::Value) -> Result<MultiPolygon, String> {
+    let geometry = serde_json::from_value::<geojson::Geometry>(boundary.clone())
+        .map_err(|err| format!("unreadable geometry: {err}"))?;
+    to_multipolygon(&geometry)
 }
 
 /// Converts a GeoJSON Polygon or MultiPolygon (WGS84) into polygons, checking every ring.
@@ -468,19 +396,6 @@ fn open_table<R: Read>(
     Ok((csv, columns))
 }
 
-/// One postcode of the ONS Postcode Directory: the resolution-9 cell of its grid reference and
-/// its upper-tier local authority when the directory gives one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostcodeCell {
-    /// The postcode, upper case without spaces (`FY11AA`).
-    pub postcode: String,
-    /// The H3 cell at resolution 9.
-    pub cell: u64,
-    /// The postcode's upper-tier local authority (column `utla`), which decides its partnership
-    /// whichever side of a generalised boundary its grid reference falls.
-    pub authority: Option<GssCode>,
-}
-
 /// What reading a postcode directory found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PostcodeFile {
@@ -551,6 +466,7 @@ pub fn read_postcodes(reader: impl Read) -> Result<PostcodeFile, ReferenceError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use atlas_domain::StoredResolution;
     use proptest::prelude::*;
 
     fn square(code: &str, name: &str, west: f64, south: f64, size: f64) -> String {
@@ -596,7 +512,7 @@ mod tests {
             for cell in finest {
                 let parent = CellIndex::try_from(*cell)
                     .unwrap()
-                    .parent(h3_resolution(resolution))
+                    .parent(resolution.h3())
                     .unwrap();
                 assert!(cells.binary_search(&u64::from(parent)).is_ok());
             }

@@ -9,7 +9,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpMessage as _, HttpResponse, HttpServer, web};
 use actix_web_prom::PrometheusMetricsBuilder;
-use atlas_store::{Database, StoreError, migrations};
+use atlas_store::{Database, StoreError};
 use secrecy::ExposeSecret as _;
 use tracing_actix_web::{RequestId, TracingLogger};
 
@@ -315,7 +315,7 @@ async fn apply_migrations(database: Database) {
     let mut delay = Duration::from_millis(500);
     let mut attempt = 1_u32;
     loop {
-        match migrations::run_pending(database.url().expose_secret()).await {
+        match atlas_app::reference::migrate(database.url().expose_secret()).await {
             Ok(applied) => {
                 tracing::info!(applied = ?applied, "database schema is current");
                 return;

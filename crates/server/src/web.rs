@@ -212,3 +212,64 @@ pub async fn demo_users(users: web::Data<DemoUsers>) -> Result<HttpResponse, Api
         .map_err(|err| ApiError::Internal(format!("{}: {err}", path.display())))?;
     Ok(HttpResponse::Ok().json(DemoUserList { users }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::ASSETS;
+
+    /// The names of `text`'s references to other assets: `/assets/NAME` and `from './NAME'`.
+    fn referenced(text: &str) -> Vec<String> {
+        let after = |marker: &str| {
+            text.split(marker)
+                .skip(1)
+                .filter_map(|rest| {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                        .collect();
+                    (!name.is_empty()).then_some(name)
+                })
+                .collect::<Vec<_>>()
+        };
+        [after("/assets/"), after("from './")].concat()
+    }
+
+    #[test]
+    fn every_file_of_web_is_embedded_and_every_reference_is_to_an_embedded_asset() {
+        let embedded: BTreeSet<&str> = ASSETS.iter().map(|asset| asset.name).collect();
+        let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+        for entry in std::fs::read_dir(&web).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            if path.is_dir() || name == "index.html" {
+                continue;
+            }
+            assert!(
+                embedded.contains(name.as_str()),
+                "web/{name} is not embedded"
+            );
+            for reference in referenced(&std::fs::read_to_string(&path).unwrap()) {
+                assert!(
+                    embedded.contains(reference.as_str()),
+                    "web/{name} refers to {reference}, which is not embedded"
+                );
+            }
+        }
+        let page = std::fs::read_to_string(web.join("index.html")).unwrap();
+        let on_page = referenced(&page);
+        assert!(on_page.len() >= 4, "{on_page:?}");
+        for reference in on_page {
+            assert!(
+                embedded.contains(reference.as_str()),
+                "index.html refers to {reference}, which is not embedded"
+            );
+        }
+        for vendored in ["leaflet.js", "leaflet.css"] {
+            assert!(web.join("vendor/leaflet").join(vendored).is_file());
+            assert!(embedded.contains(vendored));
+        }
+    }
+}

@@ -17,16 +17,14 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations")
 /// Key of the advisory lock held while migrating, so that concurrent starts take turns.
 const MIGRATION_LOCK: i64 = 0x4154_4c41_535f_4d49; // "ATLAS_MI"
 
-/// Applies every pending migration, re-tiles coverage made by an older tiling
-/// ([`crate::reference::retile_outdated`]), and returns the versions it applied.
+/// Applies every pending migration and returns the versions it applied. Coverage made by an
+/// older tiling is re-tiled afterwards by the caller ([`crate::reference::retile_outdated`]).
 ///
 /// # Errors
 /// [`StoreError::Unreachable`] when PostgreSQL does not answer, [`StoreError::Migration`] when a
 /// migration fails (it is rolled back).
 pub async fn run_pending(url: &str) -> Result<Vec<String>, StoreError> {
-    let applied = apply_pending(url.to_owned()).await?;
-    crate::reference::retile_outdated(url).await?;
-    Ok(applied)
+    apply_pending(url.to_owned()).await
 }
 
 async fn apply_pending(url: String) -> Result<Vec<String>, StoreError> {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use atlas_analytics::grid::CaseRecord;
+use atlas_domain::CaseRecord;
 use atlas_domain::{AgeBand, AgencyKind, GssCode, Indicator, LocationRole, RecordKind, Sex};
 use chrono::NaiveDate;
 use diesel::prelude::*;

@@ -3,17 +3,15 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
-use atlas_domain::{FINEST_RESOLUTION, GssCode};
-use atlas_ingest::reference::{Coverage, PostcodeCell, ReferenceArea, cover, to_multipolygon};
+use atlas_domain::{Coverage, FINEST_RESOLUTION, GssCode, PostcodeCell, ReferenceArea};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
 use crate::{StoreError, connect_admin};
 
 /// The tiling that coverage is written with (`partnerships.coverage_tiling`): 2, every
-/// resolution-9 cell a boundary touches, with the cells wholly inside marked
-/// ([`atlas_ingest::reference::cover`]). Coverage of an older tiling is re-tiled by
-/// [`retile_outdated`].
+/// resolution-9 cell a boundary touches, with the cells wholly inside marked (`cover` of
+/// `atlas_ingest::reference`). Coverage of an older tiling is re-tiled by [`retile_outdated`].
 pub const COVERAGE_TILING: i16 = 2;
 
 /// What an import changed.
@@ -63,9 +61,7 @@ pub async fn import(
     let mut summary = ImportSummary::default();
     let mut changed = Vec::new();
     for area in areas {
-        let boundary = serde_json::to_value(&area.boundary).map_err(|err| {
-            StoreError::Invalid(format!("{}: boundary is not JSON: {err}", area.code))
-        })?;
+        let boundary = &area.boundary;
         let existing = transaction
             .query_opt(
                 "SELECT name = $2 AND boundary = $3 FROM local_authorities WHERE code = $1",
@@ -162,13 +158,17 @@ async fn write_coverage(
 }
 
 /// Re-tiles, from their stored boundaries, the partnerships whose coverage was made by an older
-/// tiling than [`COVERAGE_TILING`], in one transaction; returns how many. Several processes may
+/// tiling than [`COVERAGE_TILING`], in one transaction; returns how many. `tile` computes the
+/// coverage of a partnership's stored boundaries (GeoJSON geometries). Several processes may
 /// call it at once: each partnership is re-tiled once.
 ///
 /// # Errors
-/// [`StoreError::Invalid`] when a stored boundary cannot be tiled; other [`StoreError`]s when
+/// [`StoreError::Invalid`] when `tile` refuses a stored boundary; other [`StoreError`]s when
 /// PostgreSQL fails. Nothing is changed then.
-pub async fn retile_outdated(url: &str) -> Result<usize, StoreError> {
+pub async fn retile_outdated(
+    url: &str,
+    tile: impl Fn(&[serde_json::Value]) -> Result<Coverage, String>,
+) -> Result<usize, StoreError> {
     let mut client = connect_admin(url, Duration::from_secs(10)).await?;
     let transaction = client.transaction().await?;
     let rows = transaction
@@ -179,24 +179,14 @@ pub async fn retile_outdated(url: &str) -> Result<usize, StoreError> {
             &[&COVERAGE_TILING],
         )
         .await?;
-    let mut boundaries: std::collections::BTreeMap<String, geo::MultiPolygon<f64>> =
+    let mut boundaries: std::collections::BTreeMap<String, Vec<serde_json::Value>> =
         std::collections::BTreeMap::new();
     for row in rows {
-        let code: String = row.get(0);
-        let boundary: serde_json::Value = row.get(1);
-        let polygons = serde_json::from_value::<geojson::Geometry>(boundary)
-            .map_err(|err| err.to_string())
-            .and_then(|geometry| to_multipolygon(&geometry))
-            .map_err(|err| StoreError::Invalid(format!("{code}: stored boundary: {err}")))?;
-        boundaries
-            .entry(code)
-            .or_insert_with(|| geo::MultiPolygon::new(Vec::new()))
-            .0
-            .extend(polygons);
+        boundaries.entry(row.get(0)).or_default().push(row.get(1));
     }
     let mut coverages = Vec::with_capacity(boundaries.len());
-    for (code, polygons) in &boundaries {
-        let coverage = cover(polygons)
+    for (code, stored) in &boundaries {
+        let coverage = tile(stored)
             .map_err(|err| StoreError::Invalid(format!("{code}: stored boundary: {err}")))?;
         coverages.push((code.as_str(), coverage));
     }

@@ -671,45 +671,6 @@ async fn a_registration_names_an_agency_that_serves_its_partnership() {
     assert_eq!(registered.agency, Some(blackpool_police.id));
 }
 
-#[tokio::test]
-async fn coverage_of_an_older_tiling_is_retiled_once_from_the_stored_boundaries() {
-    let test_db = TestDatabase::new().await;
-    import_cluster(&test_db).await;
-    let client = atlas_store::connect_admin(test_db.url(), std::time::Duration::from_secs(5))
-        .await
-        .unwrap();
-    let count = |sql: &'static str| {
-        let client = &client;
-        async move { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
-    };
-    let fresh = count("SELECT count(*) FROM partnership_cells").await;
-    let whole = count("SELECT count(*) FROM partnership_cells WHERE whole").await;
-    assert!(whole > 0 && whole < fresh);
-    // What a database migrated from the centre-inside tiling looks like: tiling 1, nothing
-    // marked whole, and the border cells missing.
-    client
-        .batch_execute(
-            "UPDATE partnerships SET coverage_tiling = 1;
-             DELETE FROM partnership_cells WHERE resolution = 9 AND NOT whole AND cell % 2 = 0;
-             UPDATE partnership_cells SET whole = false;",
-        )
-        .await
-        .unwrap();
-    assert_eq!(reference::retile_outdated(test_db.url()).await.unwrap(), 3);
-    assert_eq!(count("SELECT count(*) FROM partnership_cells").await, fresh);
-    assert_eq!(
-        count("SELECT count(*) FROM partnership_cells WHERE whole").await,
-        whole
-    );
-    assert_eq!(
-        count("SELECT count(*) FROM partnerships WHERE coverage_tiling = 2").await,
-        3
-    );
-    // Migrating again (as every start does) finds nothing to do.
-    migrations::run_pending(test_db.url()).await.unwrap();
-    assert_eq!(reference::retile_outdated(test_db.url()).await.unwrap(), 0);
-}
-
 /// The quoted names of the CHECK constraint of `table` that names `column` in a list.
 async fn checked_names(client: &tokio_postgres::Client, table: &str, column: &str) -> Vec<String> {
     let rows = client

@@ -1,5 +1,5 @@
 use super::*;
-use crate::grid::Indicators;
+use atlas_domain::Indicators;
 use atlas_domain::{LocationRole, RecordKind};
 use h3o::LatLng;
 use proptest::prelude::*;

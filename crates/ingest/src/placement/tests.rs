@@ -171,7 +171,7 @@ fn a_postcode_belongs_to_its_own_authority_whichever_side_its_cell_is() {
 }
 
 /// Real boundaries of the shipped reference data, by code.
-fn real_areas(codes: &[&str]) -> Vec<crate::reference::ReferenceArea> {
+fn real_areas(codes: &[&str]) -> Vec<atlas_domain::ReferenceArea> {
     let boundaries = include_str!("../../../../data/reference/utla_boundaries_england.geojson");
     let features: Vec<&str> = boundaries
         .lines()
@@ -196,9 +196,9 @@ fn real_areas(codes: &[&str]) -> Vec<crate::reference::ReferenceArea> {
 }
 
 /// A territory serving `areas[served]` alone, with every other area of `areas` as a neighbour.
-fn serving(areas: &[crate::reference::ReferenceArea], served: usize) -> Territory {
-    let polygons = |area: &crate::reference::ReferenceArea| {
-        crate::reference::to_multipolygon(&area.boundary).unwrap()
+fn serving(areas: &[atlas_domain::ReferenceArea], served: usize) -> Territory {
+    let polygons = |area: &atlas_domain::ReferenceArea| {
+        crate::reference::boundary_polygons(&area.boundary).unwrap()
     };
     let others: Vec<MultiPolygon<f64>> = areas
         .iter()
@@ -259,7 +259,7 @@ fn uniform_points_inside_real_boundaries_are_all_kept_and_across_the_border_refu
     assert_eq!(areas.len(), codes.len());
     for (served, area) in areas.iter().enumerate() {
         let territory = serving(&areas, served);
-        let polygons = crate::reference::to_multipolygon(&area.boundary).unwrap();
+        let polygons = crate::reference::boundary_polygons(&area.boundary).unwrap();
         let refused: Vec<LatLng> = points_inside(&polygons, 2_000)
             .into_iter()
             .filter(|point| territory.place(Location::Point(*point)).is_err())
@@ -269,7 +269,7 @@ fn uniform_points_inside_real_boundaries_are_all_kept_and_across_the_border_refu
             if other == served {
                 continue;
             }
-            let polygons = crate::reference::to_multipolygon(&neighbour.boundary).unwrap();
+            let polygons = crate::reference::boundary_polygons(&neighbour.boundary).unwrap();
             let accepted = points_inside(&polygons, 300)
                 .into_iter()
                 .filter(|point| territory.place(Location::Point(*point)).is_ok())

@@ -832,7 +832,7 @@ async fn records_anywhere_inside_a_partnership_are_kept_and_across_the_border_re
     .unwrap();
     let polygons: Vec<geo::MultiPolygon<f64>> = areas
         .iter()
-        .map(|area| atlas_ingest::reference::to_multipolygon(&area.boundary).unwrap())
+        .map(|area| atlas_ingest::reference::boundary_polygons(&area.boundary).unwrap())
         .collect();
     for (served, area) in areas.iter().enumerate() {
         let agency = app
