@@ -1,6 +1,8 @@
 //! An agency analyst pseudonymises an export on the agency's machine and uploads it; and a
 //! server killed in the middle of a million-row upload leaves nothing behind.
 
+#![expect(clippy::unwrap_used, reason = "a test fails where it unwraps, loudly")]
+
 use std::time::Duration;
 
 use atlas_e2e::{Server, TestDatabase, atlas, import_lancashire_cluster, run_ok};

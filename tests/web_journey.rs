@@ -4,9 +4,8 @@
 //! compares and an auditor checks the trail. Screenshots of each page are saved in
 //! `target/<profile>/web-screenshots/`.
 
-#![allow(
+#![expect(
     clippy::string_slice,
-    clippy::disallowed_methods,
     reason = "tests slice text they built themselves"
 )]
 
@@ -102,7 +101,7 @@ fn assert_plural_counts(legend: &str, singular: &str, plural: &str) {
 }
 
 #[tokio::test]
-#[allow(clippy::too_many_lines)] // One journey through every page, in order.
+#[expect(clippy::too_many_lines)] // One journey through every page, in order.
 async fn analysts_viewers_and_auditors_use_the_web_application() {
     let test_db = TestDatabase::new().await;
     let dir = tempfile::tempdir().expect("a temporary directory");

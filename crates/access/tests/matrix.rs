@@ -2,9 +2,9 @@
 //! matrix from `authorize` and comparing it with the table between the markers in the
 //! document. Where a role reads only some of a partnership's records, the cell says whose.
 
-#![allow(
+#![expect(clippy::unwrap_used, reason = "a test fails where it unwraps, loudly")]
+#![expect(
     clippy::string_slice,
-    clippy::disallowed_methods,
     reason = "tests slice text they built themselves"
 )]
 

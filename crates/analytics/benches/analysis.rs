@@ -3,7 +3,6 @@
 //! children. `grid` counts one year at resolution 8; Gi* and its randomisation p-values run over
 //! a study area of 4,681 resolution-8 cells (a k-ring of 39) with the children per cell.
 //! Run: `cargo bench -p atlas-analytics --bench analysis`.
-#![allow(missing_docs)]
 
 use atlas_analytics::gistar::{Kernel, StudyArea, gi_star, randomisation_p};
 use atlas_analytics::grid::{Filter, grid};

@@ -41,7 +41,7 @@ fn main() {
             let p = decide(&values, seed);
             with_discoveries += u32::from(benjamini_hochberg(&p, 0.05).iter().any(|d| *d));
         }
-        #[allow(clippy::cast_precision_loss, reason = "a few thousand runs")]
+        #[expect(clippy::cast_precision_loss, reason = "a few thousand runs")]
         let share = f64::from(with_discoveries) / runs as f64 * 100.0;
         share
     };

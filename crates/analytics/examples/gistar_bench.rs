@@ -94,7 +94,7 @@ fn main() {
         .zip(&esda_p)
         .map(|(ours, theirs)| (ours - theirs).abs())
         .collect();
-    #[allow(clippy::cast_precision_loss, reason = "far below 2^52 cells")]
+    #[expect(clippy::cast_precision_loss, reason = "far below 2^52 cells")]
     let mean_abs_dp = p_differences.iter().sum::<f64>() / p_differences.len() as f64;
     let max_abs_dp = p_differences.iter().copied().fold(0.0, f64::max);
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);

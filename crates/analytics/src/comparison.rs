@@ -74,7 +74,7 @@ pub fn count<'a>(
 /// population.
 #[must_use]
 pub fn rate_per_10000(children: u32, population: i64) -> Option<f64> {
-    #[allow(clippy::cast_precision_loss, reason = "populations are far below 2^52")]
+    #[expect(clippy::cast_precision_loss, reason = "populations are far below 2^52")]
     (population > 0)
         .then(|| (f64::from(children) * 10_000.0 / population as f64 * 10.0).round() / 10.0)
 }
@@ -122,13 +122,13 @@ pub fn direction(
     if before_population <= 0 || now_population <= 0 {
         return None;
     }
-    #[allow(clippy::cast_precision_loss, reason = "populations are far below 2^52")]
+    #[expect(clippy::cast_precision_loss, reason = "populations are far below 2^52")]
     let share = now_population as f64 / (now_population as f64 + before_population as f64);
     let p_value = binomial_two_sided(now, before + now, share);
     if p_value >= DIRECTION_ALPHA {
         return Some(Direction::NoClearChange);
     }
-    #[allow(clippy::cast_precision_loss, reason = "populations are far below 2^52")]
+    #[expect(clippy::cast_precision_loss, reason = "populations are far below 2^52")]
     let rising =
         f64::from(now) / now_population as f64 > f64::from(before) / before_population as f64;
     Some(if rising {

@@ -237,12 +237,12 @@ pub fn mann_kendall(series: &[f64]) -> Trend {
     let ties: f64 = sorted
         .chunk_by(|a, b| a == b)
         .map(|group| {
-            #[allow(clippy::cast_precision_loss, reason = "short series")]
+            #[expect(clippy::cast_precision_loss, reason = "short series")]
             let t = group.len() as f64;
             t * (t - 1.0) * (2.0 * t + 5.0)
         })
         .sum();
-    #[allow(clippy::cast_precision_loss, reason = "short series")]
+    #[expect(clippy::cast_precision_loss, reason = "short series")]
     let count = n as f64;
     let variance = (count * (count - 1.0) * (2.0 * count + 5.0) - ties) / 18.0;
     let z = if variance <= 0.0 || s == 0.0 {
@@ -436,7 +436,7 @@ pub fn space_time_gi_star(
             values: series.len(),
         });
     }
-    #[allow(clippy::cast_precision_loss, reason = "cubes are far below 2^52 bins")]
+    #[expect(clippy::cast_precision_loss, reason = "cubes are far below 2^52 bins")]
     let count = (n * steps) as f64;
     let mean = series.iter().flatten().sum::<f64>() / count;
     let variance = series

@@ -286,7 +286,7 @@ pub fn gi_star(
             values: values.len(),
         });
     }
-    #[allow(
+    #[expect(
         clippy::cast_precision_loss,
         reason = "study areas are far below 2^52 cells"
     )]
@@ -538,7 +538,7 @@ pub fn two_sided_p(z: f64) -> f64 {
 pub fn benjamini_hochberg(p: &[f64], alpha: f64) -> Vec<bool> {
     let mut order: Vec<usize> = (0..p.len()).collect();
     order.sort_by(|a, b| p[*a].total_cmp(&p[*b]));
-    #[allow(clippy::cast_precision_loss, reason = "far below 2^52 tests")]
+    #[expect(clippy::cast_precision_loss, reason = "far below 2^52 tests")]
     let m = p.len() as f64;
     let cutoff = order
         .iter()

@@ -1,8 +1,10 @@
 //! The statistics of Safeguard Atlas, as pure functions: case records counted per H3 cell with
 //! filters and multi-agency overlap ([`grid`]); Getis-Ord Gi* over an H3 study area with k-ring
 //! neighbourhoods, two-sided normal p-values, Benjamini–Hochberg false-discovery control and
-//! ArcGIS-style confidence bins ([`gistar`]). Emerging hotspots, rates and disclosure control
-//! follow (issues 5 and 6).
+//! ArcGIS-style confidence bins ([`gistar`]); emerging hotspots over space-time bins with
+//! Mann–Kendall trends ([`emerging`]); rates, ranks and direction of travel between partnerships
+//! ([`comparison`]); and the publication gate every figure leaving a partnership passes
+//! ([`gate`]).
 
 pub mod comparison;
 mod disclosure;

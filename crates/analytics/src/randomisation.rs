@@ -75,12 +75,12 @@ impl Randomisation {
             .all(|value| value.fract() == 0.0 && value.abs() < 2_f64.powi(52));
         let step = whole
             .then(|| {
-                #[allow(
+                #[expect(
                     clippy::cast_possible_truncation,
                     reason = "whole numbers below 2^52, checked above"
                 )]
                 let lowest = distinct.first().map_or(0, |value| *value as i64);
-                #[allow(
+                #[expect(
                     clippy::cast_possible_truncation,
                     reason = "whole numbers below 2^52, checked above"
                 )]
@@ -90,11 +90,11 @@ impl Randomisation {
                     .fold(0_u64, gcd)
             })
             .filter(|step| *step > 0);
-        #[allow(clippy::cast_precision_loss, reason = "a difference below 2^52")]
+        #[expect(clippy::cast_precision_loss, reason = "a difference below 2^52")]
         Self {
             values: distinct,
             counts,
-            #[allow(
+            #[expect(
                 clippy::cast_precision_loss,
                 reason = "study areas are far below 2^52 cells"
             )]
@@ -129,7 +129,7 @@ impl Randomisation {
         let value_step = self.step?;
         let lowest_value = *self.values.first()?;
         // One draw's distribution in value steps above the lowest value.
-        #[allow(
+        #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             reason = "whole numbers of steps below 2^52"
@@ -152,7 +152,7 @@ impl Randomisation {
             .zip(&multiples)
             .map(|(ring, multiple)| ring.members as usize * *multiple as usize * highest)
             .sum();
-        #[allow(clippy::cast_precision_loss, reason = "an estimate of work")]
+        #[expect(clippy::cast_precision_loss, reason = "an estimate of work")]
         let work = members as f64 * (support + 1) as f64 * draw.len() as f64;
         if work > EXACT_WORK {
             return None;
@@ -277,7 +277,7 @@ impl Randomisation {
                 .iter()
                 .map(|ring| {
                     let multiple = ring.weight * f64::from(q);
-                    #[allow(
+                    #[expect(
                         clippy::cast_possible_truncation,
                         clippy::cast_sign_loss,
                         reason = "a small whole number, checked"
@@ -287,7 +287,7 @@ impl Randomisation {
                 })
                 .collect::<Option<_>>()?;
             let divisor = scaled.iter().copied().fold(0, gcd).max(1);
-            #[allow(clippy::cast_precision_loss, reason = "a small whole number")]
+            #[expect(clippy::cast_precision_loss, reason = "a small whole number")]
             Some((
                 divisor as f64 / f64::from(q) * step,
                 scaled
@@ -421,7 +421,7 @@ impl Exact {
         let position = (observed - self.lowest) / self.step;
         let above = (position - 1e-6).ceil();
         let below = (position + 1e-6).floor();
-        #[allow(
+        #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             reason = "a non-negative index, checked"
@@ -525,17 +525,17 @@ mod tests {
     /// The exact distribution of the sum of `draws` independent draws from `values` (whole
     /// numbers from 0), as probabilities of 0, 1, 2, ….
     fn exact_sum(values: &[f64], draws: u32) -> Vec<f64> {
-        #[allow(
+        #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             reason = "small whole numbers"
         )]
         let top = values.iter().fold(0.0, |a: f64, b| a.max(*b)) as usize;
-        #[allow(clippy::cast_precision_loss, reason = "small test")]
+        #[expect(clippy::cast_precision_loss, reason = "small test")]
         let share = 1.0 / values.len() as f64;
         let mut one = vec![0.0; top + 1];
         for value in values {
-            #[allow(
+            #[expect(
                 clippy::cast_possible_truncation,
                 clippy::cast_sign_loss,
                 reason = "small whole numbers"

@@ -1,6 +1,8 @@
 //! Gi* against PySAL esda on committed fixtures (regenerate with scripts/gistar_fixtures.py).
 //! Tolerance: 1e-9 absolute on z-scores and two-sided p-values.
 
+#![expect(clippy::unwrap_used, reason = "a test fails where it unwraps, loudly")]
+
 use atlas_analytics::gistar::{Kernel, StudyArea, confidence_bins, gi_star, permutation_p};
 use h3o::CellIndex;
 use serde_json::Value;

@@ -2,6 +2,8 @@
 //! false-discovery control, and counts with no clusters give (almost) no discoveries, over
 //! repeated seeds.
 
+#![expect(clippy::unwrap_used, reason = "a test fails where it unwraps, loudly")]
+
 use atlas_analytics::gistar::{
     Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p, randomisation_p,
 };

@@ -183,7 +183,7 @@ impl Member {
             .filter(|(_, contributed)| **contributed)
             .map(|(rate, _)| rate)
             .collect();
-        #[allow(clippy::cast_precision_loss, reason = "at most 60 periods")]
+        #[expect(clippy::cast_precision_loss, reason = "at most 60 periods")]
         rates
             .filter(|rates| !rates.is_empty())
             .map(|rates| (rates.iter().sum::<f64>() / rates.len() as f64 * 10.0).round() / 10.0)
@@ -349,7 +349,7 @@ impl Analyses {
             .map(|member| member.rate(periods, per_year))
             .collect();
         let shown_rates: Vec<f64> = rates.iter().flatten().copied().collect();
-        #[allow(clippy::cast_precision_loss, reason = "a handful of partnerships")]
+        #[expect(clippy::cast_precision_loss, reason = "a handful of partnerships")]
         let group_mean = (!shown_rates.is_empty()).then(|| {
             (shown_rates.iter().sum::<f64>() / shown_rates.len() as f64 * 10.0).round() / 10.0
         });

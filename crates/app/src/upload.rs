@@ -228,7 +228,7 @@ impl Pace {
     }
 
     fn slow(&self, received: u64, over: Duration) -> String {
-        #[allow(clippy::cast_precision_loss, reason = "a rate for a message")]
+        #[expect(clippy::cast_precision_loss, reason = "a rate for a message")]
         let rate = received as f64 / over.as_secs_f64();
         format!(
             "the upload arrived at {rate:.1} bytes a second over {:.0} s, slower than the {} bytes \

@@ -1,5 +1,7 @@
 //! Bringing a database up to date, against a real PostgreSQL.
 
+#![expect(clippy::unwrap_used, reason = "a test fails where it unwraps, loudly")]
+
 use atlas_app::reference::{migrate, tile};
 use atlas_ingest::reference::{BoundaryFields, read_boundaries, read_neighbours};
 use atlas_store::reference;

@@ -47,7 +47,7 @@ pub enum AgreementCommand {
         /// The partnership whose viewers may read.
         #[arg(long)]
         to: GssCode,
-        /// What may be read: releases (repeatable).
+        /// What may be read: releases, regional_hotspots or comparison (repeatable).
         #[arg(long = "scope", required = true)]
         scopes: Vec<Scope>,
         /// First day in force (default today).

@@ -1,6 +1,8 @@
 //! The `atlas` binary's answers to bad input: one line naming the problem, a non-zero exit
 //! code, no panic, no secret.
 
+#![expect(clippy::unwrap_used, reason = "a test fails where it unwraps, loudly")]
+
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -1,7 +1,6 @@
 //! Criterion benchmarks of the pure ingest work on a million points or rows: H3 indexing alone
 //! (to compare with the Python `h3` package, bench/h3_index.py), reading and validating a
 //! canonical extract, and pseudonymising a raw export. Run: `cargo bench -p atlas-ingest`.
-#![allow(missing_docs)]
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -166,6 +166,7 @@ impl utoipa::Modify for BearerAuth {
 /// This document.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "OpenAPI 3 document")))]
 #[get("/api/v1/openapi.json")]
+#[tracing::instrument(skip_all)]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }

@@ -167,6 +167,7 @@ const ASSETS: [Asset; 13] = [
 
 /// The application's page.
 #[get("/")]
+#[tracing::instrument(skip_all)]
 pub async fn index(page: web::Data<Page>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -177,6 +178,7 @@ pub async fn index(page: web::Data<Page>) -> HttpResponse {
 
 /// An embedded asset by name.
 #[get("/assets/{name}")]
+#[tracing::instrument(skip_all)]
 pub async fn asset(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let asset = ASSETS
         .iter()
@@ -203,6 +205,7 @@ pub struct DemoUserList {
 /// (`auth.dev_signing` with `auth.demo_users_file`); 404 on any other instance.
 #[utoipa::path(tag = "operations", responses((status = 200, body = DemoUserList), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/api/v1/demo/users")]
+#[tracing::instrument(skip_all)]
 pub async fn demo_users(users: web::Data<DemoUsers>) -> Result<HttpResponse, ApiError> {
     let not_demo = || ApiError::NotFound("this is not a demo instance".to_owned());
     let path = users.0.as_ref().ok_or_else(not_demo)?;

@@ -30,6 +30,7 @@ pub struct Agency {
 /// # Errors
 /// [`StoreError::Invalid`] with no partnership, [`StoreError::NotFound`] naming an unknown
 /// partnership, [`StoreError::Conflict`] when an agency of that name and kind exists.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn add(
     conn: &mut AsyncPgConnection,
     name: &str,
@@ -106,6 +107,7 @@ pub async fn add(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Agency>, StoreError> {
     let rows: Vec<(Uuid, String, String)> = agencies::table
         .select((agencies::id, agencies::name, agencies::kind))
@@ -145,6 +147,7 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Agency>, StoreErro
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn served_by(
     conn: &mut AsyncPgConnection,
     agency: Uuid,

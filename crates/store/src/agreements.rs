@@ -58,6 +58,7 @@ pub struct Terms {
 /// # Errors
 /// [`StoreError::Invalid`] for a partnership sharing with itself, no scope or an end before the
 /// start; [`StoreError::NotFound`] for an unknown partnership.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     conn: &mut AsyncPgConnection,
     terms: &Terms,
@@ -117,6 +118,7 @@ pub async fn create(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Agreement>, StoreError> {
     Ok(sharing_agreements::table
         .select(Agreement::as_select())
@@ -129,6 +131,7 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Agreement>, StoreE
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown id, [`StoreError::Conflict`] when already revoked.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -169,6 +172,7 @@ pub async fn revoke(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn shared_scopes(
     conn: &mut AsyncPgConnection,
     owner: &GssCode,
@@ -186,6 +190,7 @@ pub async fn shared_scopes(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn sharing_with(
     conn: &mut AsyncPgConnection,
     recipient: &GssCode,

@@ -374,6 +374,7 @@ fn head_hash(row: Option<Vec<u8>>) -> Result<[u8; 32], StoreError> {
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn append(conn: &mut AsyncPgConnection, entries: &[NewEntry]) -> Result<(), StoreError> {
     if entries.is_empty() {
         return Ok(());
@@ -400,6 +401,7 @@ pub async fn append(conn: &mut AsyncPgConnection, entries: &[NewEntry]) -> Resul
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn append_committed(
     conn: &mut AsyncPgConnection,
     entries: &[NewEntry],
@@ -413,6 +415,7 @@ pub async fn append_committed(
 ///
 /// # Errors
 /// [`StoreError::Statement`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn append_in(
     transaction: &impl tokio_postgres::GenericClient,
     entries: &[NewEntry],
@@ -551,6 +554,7 @@ fn stored(row: Row) -> StoredEntry {
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn verify(conn: &mut AsyncPgConnection) -> Result<Verification, StoreError> {
     const PAGE: i64 = 10_000;
     let mut previous = GENESIS.to_vec();
@@ -620,6 +624,7 @@ pub struct Filter {
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut AsyncPgConnection, filter: &Filter) -> Result<Vec<Entry>, StoreError> {
     let mut query = audit_log::table.select(entry_columns!()).into_boxed();
     if let Some(from) = filter.from {
@@ -654,6 +659,7 @@ pub async fn list(conn: &mut AsyncPgConnection, filter: &Filter) -> Result<Vec<E
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn readers(
     conn: &mut AsyncPgConnection,
     partnership: &str,
@@ -680,6 +686,7 @@ pub async fn readers(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn count(conn: &mut AsyncPgConnection) -> Result<i64, StoreError> {
     Ok(audit_log::table.count().get_result(conn).await?)
 }
@@ -690,6 +697,7 @@ pub async fn count(conn: &mut AsyncPgConnection) -> Result<i64, StoreError> {
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn cross_boundary_questions(
     conn: &mut AsyncPgConnection,
     subject: &str,

@@ -157,6 +157,7 @@ pub struct AreaPostcode {
 ///
 /// # Errors
 /// [`StoreError`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn agency_area(url: &str, agency_id: Uuid) -> Result<Option<AgencyArea>, StoreError> {
     let client = connect_admin(url, Duration::from_secs(10)).await?;
     if client
@@ -270,6 +271,7 @@ impl BatchLoad {
     ///
     /// # Errors
     /// [`StoreError`] when PostgreSQL fails.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn begin(url: &str, agency_id: Uuid, uploaded_by: &str) -> Result<Self, StoreError> {
         let client = connect_admin(url, Duration::from_secs(10)).await?;
         let id = Uuid::new_v4();
@@ -310,6 +312,7 @@ impl BatchLoad {
     ///
     /// # Errors
     /// [`StoreError`] when PostgreSQL refuses it.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn write(&mut self, record: &StoredRecord<'_>) -> Result<(), StoreError> {
         let indicators: Vec<&str> = record
             .indicators
@@ -350,6 +353,7 @@ impl BatchLoad {
     /// # Errors
     /// [`StoreError::NotFound`] or [`StoreError::Conflict`] when `supersedes` names no committed
     /// batch of this agency; other [`StoreError`]s when PostgreSQL fails (nothing is stored).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn commit(
         mut self,
         file_sha256: [u8; 32],
@@ -505,6 +509,7 @@ async fn retire(
 /// # Errors
 /// [`StoreError::NotFound`] when the agency has no such batch, [`StoreError::Conflict`] when it
 /// is not committed.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn withdraw(
     url: &str,
     id: Uuid,
@@ -524,6 +529,7 @@ pub async fn withdraw(
 ///
 /// # Errors
 /// As [`withdraw`].
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn check_supersedable(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -549,6 +555,7 @@ pub async fn check_supersedable(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Batch>, StoreError> {
     use diesel_async::RunQueryDsl as _;
     let Some(record) = batches::table
@@ -580,6 +587,7 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Batch
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn of_agency(
     conn: &mut AsyncPgConnection,
     agency_id: Uuid,
@@ -620,6 +628,7 @@ pub async fn of_agency(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn rejections(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -657,6 +666,7 @@ struct ContributedSpan {
 ///
 /// # Errors
 /// [`StoreError`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn contributed_periods(
     conn: &mut AsyncPgConnection,
     codes: &[String],

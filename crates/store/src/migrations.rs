@@ -23,6 +23,7 @@ const MIGRATION_LOCK: i64 = 0x4154_4c41_535f_4d49; // "ATLAS_MI"
 /// # Errors
 /// [`StoreError::Unreachable`] when PostgreSQL does not answer, [`StoreError::Migration`] when a
 /// migration fails (it is rolled back).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn run_pending(url: &str) -> Result<Vec<String>, StoreError> {
     apply_pending(url.to_owned()).await
 }
@@ -77,6 +78,7 @@ struct AppliedVersion {
 ///
 /// # Errors
 /// [`StoreError`] when the database cannot be asked.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn pending(database: &Database) -> Result<Vec<String>, StoreError> {
     let mut conn = database.connection().await?;
     let exists: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(

@@ -31,6 +31,7 @@ pub struct Partnership {
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn names(
     conn: &mut AsyncPgConnection,
     codes: &[String],
@@ -48,6 +49,7 @@ pub async fn names(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Partnership>, StoreError> {
     let rows: Vec<(String, String, i32)> = partnerships::table
         .select((
@@ -94,6 +96,7 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Partnership>, Stor
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(
     conn: &mut AsyncPgConnection,
     code: &GssCode,
@@ -133,6 +136,7 @@ pub async fn find(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn boundary(
     conn: &mut AsyncPgConnection,
     code: &GssCode,
@@ -166,6 +170,7 @@ pub async fn boundary(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn coverage(
     conn: &mut AsyncPgConnection,
     code: &GssCode,
@@ -192,6 +197,7 @@ fn group(pairs: Vec<(String, String)>) -> BTreeMap<String, Vec<String>> {
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn comparators(
     conn: &mut AsyncPgConnection,
     code: &GssCode,
@@ -209,6 +215,7 @@ pub async fn comparators(
 ///
 /// # Errors
 /// [`StoreError::Invalid`] naming codes that are not partnerships (nothing changes then).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn replace_comparators(
     conn: &mut AsyncPgConnection,
     pairs: &[(GssCode, GssCode)],

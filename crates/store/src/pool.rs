@@ -92,6 +92,7 @@ impl Database {
     ///
     /// # Errors
     /// [`StoreError::Pool`] when none opens within the configured timeout.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connection(&self) -> Result<PooledConnection, StoreError> {
         Ok(self.pool.get().await?)
     }
@@ -137,6 +138,7 @@ pub fn describe_target(url: &str) -> String {
 ///
 /// # Errors
 /// [`StoreError::Unreachable`] when the server does not answer within `timeout`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn connect_admin(
     url: &str,
     timeout: Duration,

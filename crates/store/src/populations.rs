@@ -37,6 +37,7 @@ pub struct ImportSummary {
 /// # Errors
 /// [`StoreError::Invalid`] naming codes that are not local authorities Atlas knows (nothing is
 /// stored then).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn import(
     conn: &mut AsyncPgConnection,
     estimates: &[Estimate],
@@ -141,6 +142,7 @@ pub struct PartnershipPopulation {
 ///
 /// # Errors
 /// [`StoreError`] when the query fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn of_partnerships(
     conn: &mut AsyncPgConnection,
     partnerships: &[String],

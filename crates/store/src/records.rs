@@ -20,6 +20,7 @@ use crate::schema::{agencies, case_records, partnerships};
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn data_version(
     conn: &mut AsyncPgConnection,
     partnership: &GssCode,
@@ -71,6 +72,7 @@ fn canonical<T: Copy>(all: &[T], name: fn(T) -> &'static str, text: &str) -> Res
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails, [`StoreError::Invalid`] for a stored value the
 /// vocabularies do not know (only a schema change could cause it).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn load(
     conn: &mut AsyncPgConnection,
     partnership: &GssCode,
@@ -168,6 +170,7 @@ pub struct PeriodCounts {
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn period_counts(
     conn: &mut AsyncPgConnection,
     from: NaiveDate,

@@ -51,6 +51,7 @@ impl ImportSummary {
 /// # Errors
 /// [`StoreError::NotFound`] when a neighbour pair names a partnership that is neither in this
 /// import nor already stored; other [`StoreError`]s when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn import(
     url: &str,
     areas: &[ReferenceArea],
@@ -165,6 +166,7 @@ async fn write_coverage(
 /// # Errors
 /// [`StoreError::Invalid`] when `tile` refuses a stored boundary; other [`StoreError`]s when
 /// PostgreSQL fails. Nothing is changed then.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn retile_outdated(
     url: &str,
     tile: impl Fn(&[serde_json::Value]) -> Result<Coverage, String>,
@@ -296,6 +298,7 @@ pub struct PostcodeSummary {
 ///
 /// # Errors
 /// [`StoreError`] when PostgreSQL fails; nothing is stored then.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn import_postcodes(
     url: &str,
     postcodes: &[PostcodeCell],

@@ -84,6 +84,7 @@ pub struct Draft {
 /// published, or when the partnership's releases so far use another resolution: any of these
 /// would give a partner two tables that overlap, whose difference could expose a suppressed
 /// value.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn prepare(
     conn: &mut AsyncPgConnection,
     draft: &Draft,
@@ -169,6 +170,7 @@ pub async fn prepare(
 ///
 /// # Errors
 /// [`StoreError`] when the query fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(
     conn: &mut AsyncPgConnection,
     partnership_code: &str,
@@ -187,6 +189,7 @@ pub async fn find(
 ///
 /// # Errors
 /// [`StoreError`] when the query fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     conn: &mut AsyncPgConnection,
     partnership_code: &str,
@@ -213,6 +216,7 @@ pub enum Change {
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown release; [`StoreError::Conflict`] when the one who
 /// prepared it tries to approve it, or it is already approved or withdrawn.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn change(
     conn: &mut AsyncPgConnection,
     partnership_code: &str,

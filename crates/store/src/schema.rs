@@ -1,6 +1,6 @@
 //! Diesel's view of the tables created by `migrations/` (see docs/data-model.md).
 // The table! macro generates items without doc comments.
-#![allow(missing_docs)]
+#![expect(missing_docs)]
 
 diesel::table! {
     partnerships (code) {

@@ -26,6 +26,7 @@ pub struct Frozen {
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn frozen(
     conn: &mut AsyncPgConnection,
     partnerships: &[String],
@@ -58,6 +59,7 @@ pub async fn frozen(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn freeze(
     conn: &mut AsyncPgConnection,
     partnership: &str,
@@ -90,6 +92,7 @@ pub async fn freeze(
 /// [`StoreError::Conflict`] when nothing is frozen yet (there is nothing to revise: the first
 /// product to need it freezes the current figures); [`StoreError::Query`] when PostgreSQL
 /// fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revise(
     conn: &mut AsyncPgConnection,
     partnership: &str,

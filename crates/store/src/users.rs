@@ -39,6 +39,7 @@ pub struct Registration {
 /// # Errors
 /// [`StoreError::Invalid`] with no role or an agency that does not serve the partnership,
 /// [`StoreError::NotFound`] for an unknown partnership or agency.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn register(
     conn: &mut AsyncPgConnection,
     subject: &str,
@@ -114,6 +115,7 @@ pub async fn register(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(
     conn: &mut AsyncPgConnection,
     subject: &str,
@@ -130,6 +132,7 @@ pub async fn find(
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Registration>, StoreError> {
     Ok(users::table
         .select(Registration::as_select())
@@ -142,6 +145,7 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Registration>, Sto
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when it is not registered.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn disable(
     conn: &mut AsyncPgConnection,
     subject: &str,

@@ -1,5 +1,7 @@
 //! The store against a real PostgreSQL, one database per test.
 
+#![expect(clippy::unwrap_used, reason = "a test fails where it unwraps, loudly")]
+
 use atlas_domain::{AgencyKind, GssCode};
 use atlas_ingest::reference::{BoundaryFields, read_boundaries, read_neighbours};
 use atlas_store::test_db::{

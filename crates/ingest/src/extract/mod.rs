@@ -1119,7 +1119,7 @@ impl Tally {
     }
 }
 
-#[allow(clippy::cast_precision_loss, reason = "row counts are far below 2^52")]
+#[expect(clippy::cast_precision_loss, reason = "row counts are far below 2^52")]
 fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0

@@ -1,9 +1,8 @@
 //! Tests of the canonical extract reader: every kind of bad input named in the ingestion issue,
 //! and real British National Grid references from the ONS Postcode Directory.
 
-#![allow(
+#![expect(
     clippy::string_slice,
-    clippy::disallowed_methods,
     reason = "tests slice text they built themselves"
 )]
 

@@ -64,6 +64,7 @@ pub struct NewAgency {
 /// Lists agencies.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = AgencyList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/api/v1/admin/agencies")]
+#[tracing::instrument(skip_all)]
 pub async fn list_agencies(
     authorized: Authorized<ManageAgencies>,
     database: web::Data<Database>,
@@ -81,6 +82,7 @@ pub async fn list_agencies(
 /// Registers an agency.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), request_body = NewAgency, responses((status = 201, body = AgencyView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/api/v1/admin/agencies")]
+#[tracing::instrument(skip_all)]
 pub async fn add_agency(
     authorized: Authorized<ManageAgencies>,
     database: web::Data<Database>,
@@ -155,7 +157,7 @@ pub struct NewAgreement {
     /// The partnership whose viewers may read.
     #[schema(value_type = String, example = "E06000009")]
     pub to: GssCode,
-    /// What may be read: `releases`.
+    /// What may be read: `releases`, `regional_hotspots`, `comparison`.
     pub scopes: Vec<String>,
     /// First day in force.
     pub valid_from: NaiveDate,
@@ -166,6 +168,7 @@ pub struct NewAgreement {
 /// Lists agreements.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = AgreementList), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/api/v1/admin/agreements")]
+#[tracing::instrument(skip_all)]
 pub async fn list_agreements(
     authorized: Authorized<ManageAgreements>,
     database: web::Data<Database>,
@@ -183,6 +186,7 @@ pub async fn list_agreements(
 /// Creates an agreement: `from` shares the given scopes with `to`.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), request_body = NewAgreement, responses((status = 201, body = AgreementView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 #[post("/api/v1/admin/agreements")]
+#[tracing::instrument(skip_all)]
 pub async fn add_agreement(
     authorized: Authorized<ManageAgreements>,
     database: web::Data<Database>,
@@ -231,6 +235,7 @@ pub async fn add_agreement(
 /// Revokes an agreement: it stops granting access at once.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path, description = "Agreement id")), responses((status = 200, body = AgreementView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/api/v1/admin/agreements/{id}/revoke")]
+#[tracing::instrument(skip_all)]
 pub async fn revoke_agreement(
     authorized: Authorized<ManageAgreements>,
     database: web::Data<Database>,
@@ -296,6 +301,7 @@ pub struct NewRegistration {
 /// Lists registered users.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = UserList), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/api/v1/admin/users")]
+#[tracing::instrument(skip_all)]
 pub async fn list_users(
     authorized: Authorized<ManageUsers>,
     database: web::Data<Database>,
@@ -313,6 +319,7 @@ pub async fn list_users(
 /// Registers a subject, or replaces (and re-enables) its registration.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(("subject" = String, Path, description = "The tokens' sub")), request_body = NewRegistration, responses((status = 200, body = UserView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 #[put("/api/v1/admin/users/{subject}")]
+#[tracing::instrument(skip_all)]
 pub async fn register_user(
     authorized: Authorized<ManageUsers>,
     database: web::Data<Database>,
@@ -348,6 +355,7 @@ pub async fn register_user(
 /// Disables a registration: the subject is refused everything at once.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(("subject" = String, Path, description = "The tokens' sub")), responses((status = 200, body = UserView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 #[post("/api/v1/admin/users/{subject}/disable")]
+#[tracing::instrument(skip_all)]
 pub async fn disable_user(
     authorized: Authorized<ManageUsers>,
     database: web::Data<Database>,

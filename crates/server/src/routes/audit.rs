@@ -154,6 +154,7 @@ pub struct ChainState {
 /// Lists audit entries, newest first, filtered by time, subject, partnership and action.
 #[utoipa::path(tag = "audit", security(("bearer" = [])), params(AuditQuery), responses((status = 200, body = AuditPage), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/api/v1/audit")]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     authorized: Authorized<ReadAudit>,
     database: web::Data<Database>,
@@ -233,6 +234,7 @@ pub struct ReadersPage {
 /// own partnership analysts and for auditors. Newest first, paged like the audit trail.
 #[utoipa::path(tag = "audit", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ReadersQuery), responses((status = 200, body = ReadersPage), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/api/v1/partnerships/{code}/readers")]
+#[tracing::instrument(skip_all)]
 pub async fn readers(
     authorized: Authorized<ReadAccessLog>,
     database: web::Data<Database>,
@@ -267,6 +269,7 @@ pub async fn readers(
 /// Verifies the whole hash chain, as `atlas audit verify` does.
 #[utoipa::path(tag = "audit", security(("bearer" = [])), responses((status = 200, body = ChainState), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/api/v1/audit/verify")]
+#[tracing::instrument(skip_all)]
 pub async fn verify(
     authorized: Authorized<ReadAudit>,
     database: web::Data<Database>,

@@ -110,6 +110,7 @@ pub struct BatchList {
     responses((status = 200, body = BatchList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
 )]
 #[get("/api/v1/batches")]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     authorized: Authorized<ReadAgencyBatches>,
     database: web::Data<Database>,
@@ -134,6 +135,7 @@ pub async fn list(
     responses((status = 200, body = BatchView), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody))
 )]
 #[get("/api/v1/batches/{id}")]
+#[tracing::instrument(skip_all)]
 pub async fn get(authorized: Authorized<ReadBatch>) -> Result<HttpResponse, ApiError> {
     authorized.returned(1);
     Ok(HttpResponse::Ok().json(BatchView::seen_with(
@@ -152,6 +154,7 @@ pub async fn get(authorized: Authorized<ReadBatch>) -> Result<HttpResponse, ApiE
     responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody))
 )]
 #[get("/api/v1/batches/{id}/rejections")]
+#[tracing::instrument(skip_all)]
 pub async fn rejections(
     authorized: Authorized<ReadRejections>,
     database: web::Data<Database>,
@@ -176,6 +179,7 @@ pub async fn rejections(
     responses((status = 200, body = BatchView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody))
 )]
 #[delete("/api/v1/batches/{id}")]
+#[tracing::instrument(skip_all)]
 pub async fn withdraw(
     authorized: Authorized<WithdrawBatch>,
     database: web::Data<Database>,

@@ -34,6 +34,7 @@ use crate::routes::params::Params;
     )
 )]
 #[get("/api/v1/partnerships/{code}/comparison")]
+#[tracing::instrument(skip_all)]
 pub async fn comparison(
     authorized: Authorized<ReadAnalysis>,
     request: HttpRequest,

@@ -144,6 +144,7 @@ pub struct EmergingView {
     )
 )]
 #[get("/api/v1/partnerships/{code}/emerging")]
+#[tracing::instrument(skip_all)]
 pub async fn emerging(
     authorized: Authorized<ReadAnalysis>,
     request: HttpRequest,

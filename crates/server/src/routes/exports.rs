@@ -41,6 +41,7 @@ pub struct NationalExport {
     )
 )]
 #[get("/api/v1/exports/national")]
+#[tracing::instrument(skip_all)]
 pub async fn national_export(
     authorized: Authorized<ExportNational>,
     request: HttpRequest,

@@ -60,6 +60,7 @@ pub struct UploadQuery {
     )
 )]
 #[post("/api/v1/extracts")]
+#[tracing::instrument(skip_all)]
 pub async fn upload(
     request: HttpRequest,
     payload: web::Payload,

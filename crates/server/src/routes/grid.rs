@@ -125,6 +125,7 @@ pub struct GridView {
     )
 )]
 #[get("/api/v1/partnerships/{code}/grid")]
+#[tracing::instrument(skip_all)]
 pub async fn grid(
     authorized: Authorized<ReadGrid>,
     request: HttpRequest,

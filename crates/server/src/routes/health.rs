@@ -17,6 +17,7 @@ pub struct Status {
 /// The process is alive. Never touches the database.
 #[utoipa::path(tag = "operations", responses((status = 200, body = Status)))]
 #[get("/healthz")]
+#[tracing::instrument(skip_all)]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Status { status: "ok" })
 }
@@ -28,6 +29,7 @@ pub async fn healthz() -> HttpResponse {
     responses((status = 200, body = Status), (status = 503, body = crate::error::ErrorBody))
 )]
 #[get("/readyz")]
+#[tracing::instrument(skip_all)]
 pub async fn readyz(database: web::Data<Database>) -> Result<HttpResponse, ApiError> {
     let pending = migrations::pending(&database).await.map_err(|err| {
         tracing::warn!(target = %database.target(), error = %err, "not ready: the database does not answer");

@@ -171,6 +171,7 @@ pub struct HotspotsView {
     )
 )]
 #[get("/api/v1/partnerships/{code}/hotspots")]
+#[tracing::instrument(skip_all)]
 pub async fn hotspots(
     authorized: Authorized<ReadAnalysis>,
     request: HttpRequest,

@@ -70,6 +70,7 @@ pub struct PartnershipQuery {
     responses((status = 200, body = PartnershipList), (status = 401, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody))
 )]
 #[get("/api/v1/partnerships")]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     authorized: Authorized<ReadReference>,
     database: web::Data<Database>,
@@ -99,6 +100,7 @@ pub async fn list(
     )
 )]
 #[get("/api/v1/partnerships/{code}")]
+#[tracing::instrument(skip_all)]
 pub async fn get(
     authorized: Authorized<ReadReference>,
     request: HttpRequest,
@@ -169,6 +171,7 @@ pub struct SharingList {
     responses((status = 200, body = SharingList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody))
 )]
 #[get("/api/v1/sharing")]
+#[tracing::instrument(skip_all)]
 pub async fn sharing(
     authorized: Authorized<ReadSharing>,
     database: web::Data<Database>,

@@ -168,6 +168,7 @@ const FINE_FILTERS: [&str; 7] = [
     )
 )]
 #[get("/api/v1/partnerships/{code}/regional-hotspots")]
+#[tracing::instrument(skip_all)]
 pub async fn regional_hotspots(
     authorized: Authorized<ReadAnalysis>,
     request: HttpRequest,

@@ -112,6 +112,7 @@ pub struct NewRelease {
 /// approval before partners can see it.
 #[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code")), request_body = NewRelease, responses((status = 201, body = ReleaseView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/api/v1/partnerships/{code}/releases")]
+#[tracing::instrument(skip_all)]
 pub async fn prepare(
     authorized: Authorized<PrepareRelease>,
     database: web::Data<Database>,
@@ -147,6 +148,7 @@ pub async fn prepare(
 /// Approves a release: a second partnership analyst, not the one who prepared it.
 #[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("id" = Uuid, Path, description = "Release id")), responses((status = 200, body = ReleaseView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/api/v1/partnerships/{code}/releases/{id}/approve")]
+#[tracing::instrument(skip_all)]
 pub async fn approve(
     authorized: Authorized<ApproveRelease>,
     database: web::Data<Database>,
@@ -159,6 +161,7 @@ pub async fn approve(
 /// Withdraws a release: partners no longer see it, and its quarter may be released again.
 #[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("id" = Uuid, Path, description = "Release id")), responses((status = 200, body = ReleaseView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 #[post("/api/v1/partnerships/{code}/releases/{id}/withdraw")]
+#[tracing::instrument(skip_all)]
 pub async fn withdraw(
     authorized: Authorized<ApproveRelease>,
     database: web::Data<Database>,
@@ -197,6 +200,7 @@ fn partner(authorized: &Authorized<ReadRelease>) -> bool {
 /// partners it shares with.
 #[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code")), responses((status = 200, body = ReleaseList), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/api/v1/partnerships/{code}/releases")]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     authorized: Authorized<ReadRelease>,
     database: web::Data<Database>,
@@ -217,6 +221,7 @@ pub async fn list(
 /// `total`). Partners see it only once approved and until withdrawn.
 #[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("id" = Uuid, Path, description = "Release id"), ("format" = Option<String>, Query, description = "json (default) or csv")), responses((status = 200, body = ReleaseView), (status = 200, content_type = "text/csv", description = "h3, one column per agency kind, total"), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/api/v1/partnerships/{code}/releases/{id}")]
+#[tracing::instrument(skip_all)]
 pub async fn show(
     authorized: Authorized<ReadRelease>,
     database: web::Data<Database>,

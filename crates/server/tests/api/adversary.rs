@@ -284,7 +284,7 @@ fn invert(
     let s = (high.0 - low.0) / (c * (high.1 - low.1));
     let mean = (high.0 - high.1 * s * c) / 7.0;
     let own_total: f64 = values.values().sum();
-    #[allow(clippy::cast_possible_truncation, reason = "a count")]
+    #[expect(clippy::cast_possible_truncation, reason = "a count")]
     Some((mean * n - own_total).round() as i64)
 }
 

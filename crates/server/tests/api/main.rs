@@ -1,7 +1,8 @@
 //! The server through real HTTP, each test with its own database. One test binary, several
 //! modules: it links once.
 
-#![allow(
+#![expect(clippy::unwrap_used, reason = "a test fails where it unwraps, loudly")]
+#![expect(
     clippy::string_slice,
     clippy::disallowed_methods,
     reason = "tests slice text they built themselves"

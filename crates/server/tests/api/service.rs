@@ -77,7 +77,7 @@ async fn metrics_are_prometheus_text() {
 }
 
 #[tokio::test]
-async fn the_openapi_document_describes_every_endpoint() {
+async fn the_openapi_document_names_the_main_endpoints_errors_and_bearer_scheme() {
     let app = spawn_app().await;
     let response = app.get("/api/v1/openapi.json").await;
     assert_eq!(response.status(), StatusCode::OK);
