@@ -3,7 +3,7 @@
 //! [`Settings`] and [`telemetry`], the partnership's [`analysis`] services and its
 //! [`comparison`] with its neighbours, the [`figures`] answers show, the [`RecordCache`] of partnerships' case records, the frozen
 //! [`products`] every disclosure-controlled answer is built from, and the national [`export`], the schema and
-//! [`reference`] geography brought up to date,
+//! [`reference`](mod@reference) geography brought up to date,
 //! the partnership's [`releases`] and the [`upload`] pipeline of agencies' extracts.
 //! Front ends render what it returns; they do not reach past it for these.
 
