@@ -24,7 +24,7 @@ pub struct ReferenceArea {
 ///
 /// At the finest resolution a cell belongs to the area when any part of it lies inside the
 /// boundary, so every point of the area is in a covered cell and a cell on a border belongs to
-/// both areas (each counts only the records placed in it, [`crate::placement`]). Cells lying
+/// both areas (each counts only the records placed in it, `atlas_ingest::placement`). Cells lying
 /// wholly inside the boundary are marked, so most records are placed without geometry. Each
 /// coarser resolution holds the parents of the finest cells.
 #[derive(Debug, Clone, PartialEq, Eq)]
