@@ -63,7 +63,7 @@ fn every_crate_depends_only_along_the_layers() {
         "postgres*",
     ];
     const OURS_ABOVE_PURE: [&str; 4] = ["atlas-store", "atlas-app", "atlas-server", "atlas-cli"];
-    let rules: [(&str, Vec<&str>); 8] = [
+    let rules: [(&str, Vec<&str>); 9] = [
         ("atlas-domain", [IO.as_slice(), &["atlas-*"]].concat()),
         (
             "atlas-analytics",
@@ -83,6 +83,18 @@ fn every_crate_depends_only_along_the_layers() {
                 "atlas-cli",
                 "geo*",
                 "h3o-*",
+            ],
+        ),
+        (
+            "atlas-postgres",
+            vec![
+                "actix*",
+                "atlas-analytics",
+                "atlas-ingest",
+                "atlas-access",
+                "atlas-app",
+                "atlas-server",
+                "atlas-cli",
             ],
         ),
         ("atlas-app", vec!["actix*", "atlas-server", "atlas-cli"]),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 pub mod browser;
 
-pub use atlas_store::test_db::{TestDatabase, england_boundaries, england_neighbours};
+pub use atlas_postgres::test_db::{TestDatabase, england_boundaries, england_neighbours};
 
 /// The `atlas` binary built by `cargo test --workspace` (next to this test's own executable).
 ///

@@ -181,8 +181,8 @@ impl RecordCache {
 mod tests {
     use std::time::Duration;
 
+    use atlas_postgres::test_db::TestDatabase;
     use atlas_store::DatabaseSettings;
-    use atlas_store::test_db::TestDatabase;
 
     use super::*;
 

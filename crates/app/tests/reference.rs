@@ -4,8 +4,8 @@
 
 use atlas_app::reference::{migrate, tile};
 use atlas_ingest::reference::{BoundaryFields, read_boundaries, read_neighbours};
+use atlas_postgres::test_db::{TestDatabase, england_boundaries, england_neighbours};
 use atlas_store::reference;
-use atlas_store::test_db::{TestDatabase, england_boundaries, england_neighbours};
 
 const LANCASHIRE_CLUSTER: [&str; 3] = ["E06000009", "E08000005", "E10000017"];
 

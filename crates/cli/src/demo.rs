@@ -10,8 +10,9 @@ use atlas_domain::GssCode;
 use atlas_domain::ReferenceArea;
 use atlas_ingest::pseudonymise::Profile;
 use atlas_ingest::reference::{self, BoundaryFields};
+use atlas_postgres::cluster;
 use atlas_server::Application;
-use atlas_store::{agencies, cluster};
+use atlas_store::agencies;
 use uuid::Uuid;
 
 use crate::{admin, pseudonymise, synthetic, token, upload};
@@ -679,7 +680,7 @@ mod tests {
 
     #[test]
     fn the_demo_profile_pseudonymises_every_synthetic_export_whole() {
-        let blackpool = atlas_store::test_db::england_boundaries(&["E06000009"]);
+        let blackpool = atlas_postgres::test_db::england_boundaries(&["E06000009"]);
         let areas =
             reference::read_boundaries(blackpool.as_bytes(), &BoundaryFields::default()).unwrap();
         let profile = Profile::from_toml(DEMO_PROFILE).unwrap();

@@ -7,7 +7,7 @@ use std::io::{BufRead as _, Read as _, Write as _};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use atlas_store::test_db::{TestDatabase, england_boundaries};
+use atlas_postgres::test_db::{TestDatabase, england_boundaries};
 
 fn atlas(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_atlas"));

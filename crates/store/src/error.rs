@@ -27,9 +27,6 @@ pub enum StoreError {
     /// Input that the database refuses for a reason the caller can fix.
     #[error("{0}")]
     Invalid(String),
-    /// A private PostgreSQL cluster could not be started.
-    #[error("{0}")]
-    Cluster(String),
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),

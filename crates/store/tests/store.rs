@@ -4,7 +4,7 @@
 
 use atlas_domain::{AgencyKind, GssCode};
 use atlas_ingest::reference::{BoundaryFields, read_boundaries, read_neighbours};
-use atlas_store::test_db::{
+use atlas_postgres::test_db::{
     ENGLAND_BOUNDARIES, ENGLAND_NEIGHBOURS, TestDatabase, england_boundaries, england_neighbours,
 };
 use atlas_store::{

@@ -826,7 +826,7 @@ async fn records_anywhere_inside_a_partnership_are_kept_and_across_the_border_re
     let app = crate::support::spawn_ready_app_with(|_| {}).await;
     app.import_lancashire_cluster().await;
     let areas = atlas_ingest::reference::read_boundaries(
-        atlas_store::test_db::england_boundaries(&LANCASHIRE_CLUSTER).as_bytes(),
+        atlas_postgres::test_db::england_boundaries(&LANCASHIRE_CLUSTER).as_bytes(),
         &atlas_ingest::reference::BoundaryFields::default(),
     )
     .unwrap();

@@ -442,7 +442,7 @@ async fn metrics_are_labelled_by_route_template_whatever_paths_are_asked_for() {
 
 #[tokio::test]
 async fn readyz_says_why_without_naming_host_port_or_database() {
-    let test_db = atlas_store::test_db::TestDatabase::new().await;
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
     let proxy = TcpProxy::to_url(test_db.url());
     let url = proxy.url(test_db.url());
     let app = spawn_app_with(&test_db, Some(url.clone()), |_| {}).await;

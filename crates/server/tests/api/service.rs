@@ -34,7 +34,7 @@ async fn healthz_answers_with_a_request_id_and_security_headers() {
 
 #[tokio::test]
 async fn readyz_follows_the_database_down_and_up_again_without_a_restart() {
-    let test_db = atlas_store::test_db::TestDatabase::new().await;
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
     let mut proxy = TcpProxy::to_url(test_db.url());
     // PostgreSQL is "down" at start: the proxy does not listen yet.
     let app = spawn_app_with(&test_db, Some(proxy.url(test_db.url())), |_| {}).await;
@@ -288,7 +288,7 @@ async fn errors_are_json_with_the_right_status() {
 
 #[tokio::test]
 async fn https_is_served_with_the_configured_certificate() {
-    let test_db = atlas_store::test_db::TestDatabase::new().await;
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
     let dir = tempfile::tempdir().unwrap();
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
@@ -325,7 +325,7 @@ async fn https_is_served_with_the_configured_certificate() {
 
 #[tokio::test]
 async fn an_unusable_certificate_is_refused_at_start_with_the_file_named() {
-    let test_db = atlas_store::test_db::TestDatabase::new().await;
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("missing.crt");
     let mut settings = TestApp::settings(&test_db);

@@ -60,7 +60,7 @@ fn https_client(pki: &Pki, identity: bool) -> reqwest::Client {
 
 #[tokio::test]
 async fn with_mutual_tls_a_client_without_a_certificate_is_refused() {
-    let test_db = atlas_store::test_db::TestDatabase::new().await;
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
     let app = spawn_app_with(&test_db, None, |settings| {
@@ -89,7 +89,7 @@ async fn with_mutual_tls_a_client_without_a_certificate_is_refused() {
 
 #[tokio::test]
 async fn in_production_plain_http_reaches_only_the_health_checks() {
-    let test_db = atlas_store::test_db::TestDatabase::new().await;
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
     let app = spawn_app_with(&test_db, None, |settings| {
@@ -185,7 +185,7 @@ async fn a_partner_instance_fetches_a_published_release_over_mutual_tls() {
     use serde_json::json;
     const BLACKPOOL: &str = "E06000009";
     const LANCASHIRE: &str = "E10000017";
-    let test_db = atlas_store::test_db::TestDatabase::new().await;
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
     let dir = tempfile::tempdir().unwrap();
     let pki = make_pki(dir.path());
     let app = spawn_app_with(&test_db, None, |settings| {

@@ -11,8 +11,8 @@ use atlas_access::token::TokenRequest;
 
 use atlas_app::Settings;
 use atlas_ingest::reference::{BoundaryFields, read_boundaries, read_neighbours};
+use atlas_postgres::test_db::{TestDatabase, england_boundaries, england_neighbours};
 use atlas_server::Application;
-use atlas_store::test_db::{TestDatabase, england_boundaries, england_neighbours};
 use reqwest::StatusCode;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;

@@ -15,8 +15,10 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::OnceCell;
 
+use atlas_store::{connect_admin, migrations};
+
+use crate::ClusterError;
 use crate::cluster::{locate_or_start, quote_identifier, with_database};
-use crate::{StoreError, connect_admin, migrations};
 
 /// The server URL used when `DATABASE_URL` is not set.
 pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -57,12 +59,12 @@ impl TestDatabase {
         }
     }
 
-    async fn try_new() -> Result<Self, StoreError> {
+    async fn try_new() -> Result<Self, ClusterError> {
         Self::try_new_from(None).await
     }
 
     /// A database copied from `template`, or from the migrated template when `None`.
-    async fn try_new_from(template: Option<&str>) -> Result<Self, StoreError> {
+    async fn try_new_from(template: Option<&str>) -> Result<Self, ClusterError> {
         let (maintenance_url, migrated) = TEMPLATE.get_or_try_init(prepare_template).await?;
         let template = template.unwrap_or(migrated);
         let name = format!("atlas_test_{}", uuid::Uuid::new_v4().simple());
@@ -118,7 +120,7 @@ impl Drop for TestDatabase {
     }
 }
 
-async fn prepare_template() -> Result<(String, String), StoreError> {
+async fn prepare_template() -> Result<(String, String), ClusterError> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
     let located = locate_or_start(&url, &private_cluster_dir()).await?;
     let maintenance_url = with_database(&located.url, "postgres")?;
@@ -148,7 +150,7 @@ async fn prepare_template() -> Result<(String, String), StoreError> {
                 .batch_execute(&format!("ALTER DATABASE {quoted} WITH IS_TEMPLATE true"))
                 .await?;
         }
-        Ok::<_, StoreError>(())
+        Ok::<_, ClusterError>(())
     }
     .await;
     client

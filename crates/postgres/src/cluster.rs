@@ -10,7 +10,9 @@ use std::process::Command;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::{StoreError, connect_admin};
+use atlas_store::{StoreError, connect_admin};
+
+use crate::ClusterError;
 
 /// How long to wait for a server to answer before deciding nothing is there.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -28,8 +30,8 @@ pub struct Located {
 /// `private_dir`, then makes sure the database named by `url` exists there.
 ///
 /// # Errors
-/// [`StoreError::Cluster`] saying what to install or fix when neither works.
-pub async fn locate_or_start(url: &str, private_dir: &Path) -> Result<Located, StoreError> {
+/// [`ClusterError::Start`] saying what to install or fix when neither works.
+pub async fn locate_or_start(url: &str, private_dir: &Path) -> Result<Located, ClusterError> {
     let config = tokio_postgres::Config::from_str(url)
         .map_err(|err| StoreError::InvalidUrl(err.to_string()))?;
     let database = config.get_dbname().unwrap_or("postgres").to_owned();
@@ -43,7 +45,7 @@ pub async fn locate_or_start(url: &str, private_dir: &Path) -> Result<Located, S
         Err(StoreError::Unreachable { target, reason }) => {
             tracing::info!(%target, %reason, "no PostgreSQL answers; using a private cluster");
         }
-        Err(other) => return Err(other),
+        Err(other) => return Err(other.into()),
     }
     let cluster = PrivateCluster::new(private_dir)?;
     let port = cluster.start()?;
@@ -136,9 +138,9 @@ struct PrivateCluster {
 }
 
 impl PrivateCluster {
-    fn new(dir: &Path) -> Result<Self, StoreError> {
+    fn new(dir: &Path) -> Result<Self, ClusterError> {
         let bin_dir = find_binaries().ok_or_else(|| {
-            StoreError::Cluster(
+            ClusterError::Start(
                 "no PostgreSQL server answers and no PostgreSQL binaries (initdb, pg_ctl) were found \
                  on PATH or under /usr/lib/postgresql/*/bin. Install PostgreSQL 15 or later \
                  (Debian/Ubuntu: `apt install postgresql`; macOS: `brew install postgresql@15`) or \
@@ -151,7 +153,7 @@ impl PrivateCluster {
                 .ok()
                 .flatten()
                 .ok_or_else(|| {
-                    StoreError::Cluster(
+                    ClusterError::Start(
                     "PostgreSQL refuses to run as root and there is no `postgres` system user to \
                      run the private cluster as: create one (`useradd --system postgres`) or run \
                      as an ordinary user"
@@ -172,7 +174,7 @@ impl PrivateCluster {
     }
 
     /// Initialises the cluster if needed, starts it unless it is running, and returns its port.
-    fn start(&self) -> Result<u16, StoreError> {
+    fn start(&self) -> Result<u16, ClusterError> {
         std::fs::create_dir_all(&self.dir).map_err(|err| cluster_error(&self.dir, &err))?;
         self.give_to_cluster_user(&self.dir)?;
         if !self.data_dir.join("PG_VERSION").exists() {
@@ -236,7 +238,7 @@ impl PrivateCluster {
     }
 
     /// When running as root, hands the directory to the cluster's user.
-    fn give_to_cluster_user(&self, path: &Path) -> Result<(), StoreError> {
+    fn give_to_cluster_user(&self, path: &Path) -> Result<(), ClusterError> {
         if let Some(user) = &self.run_as {
             nix::unistd::chown(path, Some(user.uid), Some(user.gid))
                 .map_err(|err| cluster_error(path, &std::io::Error::from(err)))?;
@@ -244,7 +246,7 @@ impl PrivateCluster {
         Ok(())
     }
 
-    fn run(&self, program: &str, args: &[&std::ffi::OsStr]) -> Result<(), StoreError> {
+    fn run(&self, program: &str, args: &[&std::ffi::OsStr]) -> Result<(), ClusterError> {
         use std::os::unix::process::CommandExt as _;
         let mut command = Command::new(self.bin_dir.join(program));
         command.args(args).current_dir(&self.dir);
@@ -270,7 +272,7 @@ impl PrivateCluster {
             } else {
                 String::new()
             };
-            Err(StoreError::Cluster(format!(
+            Err(ClusterError::Start(format!(
                 "{program} failed: {}{hint}",
                 stderr.trim()
             )))
@@ -278,8 +280,8 @@ impl PrivateCluster {
     }
 }
 
-fn cluster_error(path: &Path, err: &std::io::Error) -> StoreError {
-    StoreError::Cluster(format!("{}: {err}", path.display()))
+fn cluster_error(path: &Path, err: &std::io::Error) -> ClusterError {
+    ClusterError::Start(format!("{}: {err}", path.display()))
 }
 
 /// A TCP port that was free a moment ago.
