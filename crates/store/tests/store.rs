@@ -748,3 +748,104 @@ async fn every_migration_reverts_and_applies_again() {
     .await
     .unwrap();
 }
+
+/// The tables of `src/schema.rs`: each table's columns with diesel's SQL type, in order.
+fn diesel_schema() -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/schema.rs")).unwrap();
+    let mut tables = std::collections::BTreeMap::new();
+    let mut current: Option<(String, Vec<(String, String)>)> = None;
+    for line in text.lines() {
+        if let Some(name) = line
+            .strip_prefix("    ")
+            .filter(|rest| !rest.starts_with(' ') && rest.ends_with(") {"))
+            .and_then(|rest| rest.split(' ').next())
+        {
+            current = Some((name.to_owned(), Vec::new()));
+        } else if let Some((column, sql_type)) = line
+            .strip_prefix("        ")
+            .and_then(|rest| rest.strip_suffix(','))
+            .and_then(|rest| rest.split_once(" -> "))
+        {
+            if let Some((_, columns)) = current.as_mut() {
+                columns.push((column.to_owned(), sql_type.to_owned()));
+            }
+        } else if line == "    }" {
+            if let Some((name, columns)) = current.take() {
+                tables.insert(name, columns);
+            }
+        }
+    }
+    tables
+}
+
+/// Diesel's SQL type for a column of PostgreSQL's type `udt` (information_schema's `udt_name`).
+fn diesel_type(udt: &str, nullable: bool) -> String {
+    let base = match udt {
+        "text" | "varchar" => "Text",
+        "bpchar" => "Bpchar",
+        "int2" => "Int2",
+        "int4" => "Int4",
+        "int8" => "Int8",
+        "bool" => "Bool",
+        "date" => "Date",
+        "jsonb" => "Jsonb",
+        "bytea" => "Binary",
+        "uuid" => "Uuid",
+        "timestamptz" => "Timestamptz",
+        "_text" => "Array<Text>",
+        other => panic!("a column of type {other}: teach this test its diesel type"),
+    };
+    if nullable {
+        format!("Nullable<{base}>")
+    } else {
+        base.to_owned()
+    }
+}
+
+#[tokio::test]
+async fn schema_rs_describes_exactly_the_migrated_tables() {
+    let test_db = TestDatabase::new().await;
+    let client = atlas_store::connect_admin(test_db.url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let rows = client
+        .query(
+            "SELECT c.table_name::text, c.column_name::text, c.udt_name::text, c.is_nullable = 'YES'
+             FROM information_schema.columns c
+             JOIN information_schema.tables t USING (table_schema, table_name)
+             WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
+               AND c.table_name <> '__diesel_schema_migrations'
+             ORDER BY c.table_name, c.ordinal_position",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut migrated: std::collections::BTreeMap<String, Vec<(String, String)>> =
+        std::collections::BTreeMap::new();
+    for row in rows {
+        migrated
+            .entry(row.get(0))
+            .or_default()
+            .push((row.get(1), diesel_type(row.get::<_, &str>(2), row.get(3))));
+    }
+    let described = diesel_schema();
+    assert_eq!(
+        described.keys().collect::<Vec<_>>(),
+        migrated.keys().collect::<Vec<_>>(),
+        "schema.rs and the migrations name different tables"
+    );
+    // Compared as sets: queries select columns by name, so their order in schema.rs is free.
+    for (table, columns) in &migrated {
+        let sorted = |columns: &[(String, String)]| {
+            let mut columns = columns.to_vec();
+            columns.sort();
+            columns
+        };
+        assert_eq!(
+            sorted(&described[table]),
+            sorted(columns),
+            "{table}: schema.rs differs from the migrated table (column -> diesel type)"
+        );
+    }
+}
