@@ -770,10 +770,10 @@ fn diesel_schema() -> std::collections::BTreeMap<String, Vec<(String, String)>> 
             if let Some((_, columns)) = current.as_mut() {
                 columns.push((column.to_owned(), sql_type.to_owned()));
             }
-        } else if line == "    }" {
-            if let Some((name, columns)) = current.take() {
-                tables.insert(name, columns);
-            }
+        } else if line == "    }"
+            && let Some((name, columns)) = current.take()
+        {
+            tables.insert(name, columns);
         }
     }
     tables
