@@ -127,7 +127,7 @@ impl RecordCache {
     pub fn refresh_later(
         cache: Arc<Self>,
         database: Database,
-        partnerships: impl IntoIterator<Item = String>,
+        partnerships: impl IntoIterator<Item = GssCode>,
     ) {
         let codes: Vec<GssCode> = {
             let guard = cache
@@ -136,7 +136,6 @@ impl RecordCache {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             partnerships
                 .into_iter()
-                .filter_map(|code| GssCode::parse(&code).ok())
                 .filter(|code| guard.1.contains_key(code))
                 .collect()
         };

@@ -250,7 +250,7 @@ impl Analyses {
             let partnership = partnerships::find(&mut conn, code)
                 .await?
                 .ok_or_else(|| AnalysisError::unknown(code))?;
-            let mut codes = vec![partnership.code.clone()];
+            let mut codes = vec![partnership.code.to_string()];
             if comparators {
                 let group = partnerships::comparators(&mut conn, code).await?;
                 if group.is_empty() {
@@ -260,7 +260,7 @@ impl Analyses {
                 }
                 codes.extend(group);
             } else {
-                codes.extend(partnership.neighbours.iter().cloned());
+                codes.extend(partnership.neighbours.iter().map(ToString::to_string));
             }
             let sharing: Vec<GssCode> = agreements::sharing_with(&mut conn, code, today)
                 .await?
@@ -274,8 +274,9 @@ impl Analyses {
             let names = partnerships::names(&mut conn, &codes).await?;
             // Whether a partnership had data is asked only of those whose figures are shown: a
             // member without an agreement says nothing, not even that.
-            let shown: Vec<String> = std::iter::once(partnership.code.clone())
-                .chain(sharing.iter().map(ToString::to_string))
+            let shown: Vec<String> = std::iter::once(&partnership.code)
+                .chain(&sharing)
+                .map(ToString::to_string)
                 .collect();
             let contributed =
                 batches::contributed_periods(&mut conn, &shown, &window.starts, window.last, None)
@@ -290,7 +291,7 @@ impl Analyses {
             .collect();
         let mut members = Vec::with_capacity(codes.len());
         for member_code in &codes {
-            let figures = if *member_code == partnership.code {
+            let figures = if member_code == partnership.code.as_str() {
                 let records = cache
                     .records(database, code, scope)
                     .await?
@@ -376,7 +377,7 @@ impl Analyses {
             })
             .collect();
         let view = ComparisonView {
-            partnership: partnership.code,
+            partnership: partnership.code.to_string(),
             group: if comparators { Group::Comparators } else { Group::Neighbours },
             by: if step == Step::Quarter { By::Quarter } else { By::Month },
             from: window.first(),

@@ -92,26 +92,22 @@ pub async fn national(
     let (all, mut populations, contributed) = {
         let mut conn = database.connection().await?;
         let all = partnerships::list(&mut conn).await?;
-        let codes: Vec<String> = all.iter().map(|p| p.code.clone()).collect();
+        let codes: Vec<String> = all.iter().map(|p| p.code.to_string()).collect();
         let populations = populations::of_partnerships(&mut conn, &codes).await?;
         let contributed =
             batches::contributed_periods(&mut conn, &codes, &window.starts, window.last, None)
                 .await?;
         (all, populations, contributed)
     };
-    let codes: Vec<GssCode> = all
-        .iter()
-        .map(|p| GssCode::parse(&p.code))
-        .collect::<Result<_, _>>()
-        .map_err(|err| StoreError::Invalid(format!("a stored code: {err}")))?;
+    let codes: Vec<GssCode> = all.iter().map(|p| p.code.clone()).collect();
     let mut summaries = period_summaries(database, cache, &codes, &window).await?;
     let mut rows = Vec::new();
     for partnership in all {
         let summary = summaries
-            .remove(&(partnership.code.clone(), period.to_owned()))
+            .remove(&(partnership.code.to_string(), period.to_owned()))
             .ok_or_else(|| StoreError::Invalid(format!("no summary of {}", partnership.code)))?;
         let row = |measure, breakdown: &str, value: String, note| ExportRow {
-            gss_code: partnership.code.clone(),
+            gss_code: partnership.code.to_string(),
             partnership: partnership.name.clone(),
             period: period.to_owned(),
             measure,
@@ -119,7 +115,9 @@ pub async fn national(
             value,
             note,
         };
-        let known = populations.remove(&partnership.code).unwrap_or_default();
+        let known = populations
+            .remove(partnership.code.as_str())
+            .unwrap_or_default();
         let population = populations::for_year(&known, from.year()).cloned();
         let approximate = population.as_ref().is_some_and(|p| p.approximate);
         let population_row = row(
@@ -131,7 +129,7 @@ pub async fn national(
             if approximate { "approximate" } else { "" },
         );
         if !contributed
-            .get(&partnership.code)
+            .get(partnership.code.as_str())
             .is_some_and(|periods| periods.iter().any(|contributed| *contributed))
         {
             // No agency contributed records for the quarter: not available, never zero.

@@ -241,7 +241,7 @@ impl Analyses {
             published.map_err(|err| AnalysisError::Internal(format!("release content: {err}")))?;
         let (primary, secondary) = table.suppressed();
         Ok(Draft {
-            partnership_code: code.to_string(),
+            partnership_code: code.clone(),
             period: period.to_owned(),
             resolution: i16::from(resolution),
             threshold: i32::try_from(THRESHOLD).unwrap_or(i32::MAX),

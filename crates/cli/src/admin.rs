@@ -240,7 +240,12 @@ pub async fn agency(settings: &Settings, command: AgencyCommand) -> anyhow::Resu
                 "registered {} agency \"{}\" serving {}",
                 agency.kind,
                 agency.name,
-                agency.partnerships.join(", ")
+                agency
+                    .partnerships
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             println!("{}", agency.id);
         }
@@ -258,7 +263,12 @@ pub async fn agency(settings: &Settings, command: AgencyCommand) -> anyhow::Resu
                         agency.id,
                         agency.kind,
                         agency.name,
-                        agency.partnerships.join(",")
+                        agency
+                            .partnerships
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
                     );
                 }
             }

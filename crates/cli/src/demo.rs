@@ -75,9 +75,10 @@ fn approximate_populations() -> anyhow::Result<Vec<atlas_store::populations::Est
             .split_once(',')
             .ok_or_else(|| anyhow::anyhow!("lsoa_counts_england.csv: `{line}`"))?;
         let population = lsoas.trim().parse::<i32>()? * CHILDREN_PER_LSOA;
+        let code = atlas_domain::GssCode::parse(code)?;
         for year in 2015..=this_year {
             estimates.push(atlas_store::populations::Estimate {
-                code: code.to_owned(),
+                code: code.clone(),
                 year,
                 population_0_17: population,
             });
@@ -151,7 +152,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
                 .into_iter()
                 .map(|row| {
                     Ok(atlas_store::populations::Estimate {
-                        code: row.code.to_string(),
+                        code: row.code,
                         year: row.year,
                         population_0_17: i32::try_from(row.population_0_17)?,
                     })

@@ -299,11 +299,12 @@ async fn import_population(
     let estimates: Vec<atlas_store::populations::Estimate> = rows
         .into_iter()
         .map(|row| {
+            let population_0_17 = i32::try_from(row.population_0_17)
+                .with_context(|| format!("{} {}: too many children", row.code, row.year))?;
             Ok(atlas_store::populations::Estimate {
-                code: row.code.to_string(),
+                code: row.code,
                 year: row.year,
-                population_0_17: i32::try_from(row.population_0_17)
-                    .with_context(|| format!("{} {}: too many children", row.code, row.year))?,
+                population_0_17,
             })
         })
         .collect::<anyhow::Result<_>>()?;

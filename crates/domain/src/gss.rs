@@ -52,6 +52,33 @@ impl fmt::Display for GssCode {
     }
 }
 
+/// A code equals the text it is written as (an upper-case letter and eight digits).
+macro_rules! equal_to_text {
+    ($($text:ty),*) => {$(
+        impl PartialEq<$text> for GssCode {
+            fn eq(&self, other: &$text) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<GssCode> for $text {
+            fn eq(&self, other: &GssCode) -> bool {
+                other.0 == *self
+            }
+        }
+    )*};
+}
+
+equal_to_text!(str, &str, String);
+
+impl TryFrom<String> for GssCode {
+    type Error = InvalidGssCode;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text)
+    }
+}
+
 impl FromStr for GssCode {
     type Err = InvalidGssCode;
 

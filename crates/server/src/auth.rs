@@ -369,8 +369,7 @@ async fn registered(
         .await?
         .map(|stored| {
             Ok::<_, ApiError>(Registration {
-                partnership: GssCode::parse(&stored.partnership)
-                    .map_err(|err| ApiError::Internal(err.to_string()))?,
+                partnership: stored.partnership,
                 agency: stored.agency,
                 roles: stored
                     .roles

@@ -169,11 +169,7 @@ async fn load_batch(
         .ok_or_else(|| ApiError::NotFound(format!("no batch has the id {id}")))?;
     let resource = Resource::Batch {
         agency: batch.record.agency_id,
-        partnerships: batch
-            .partnerships
-            .keys()
-            .filter_map(|code| GssCode::parse(code).ok())
-            .collect(),
+        partnerships: batch.partnerships.keys().cloned().collect(),
     };
     Ok((resource, batch))
 }

@@ -8,6 +8,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::error::read_back_all;
 use crate::schema::{agencies, agency_partnerships, partnerships};
 use crate::{StoreError, audit};
 
@@ -21,7 +22,7 @@ pub struct Agency {
     /// Kind of organisation.
     pub kind: AgencyKind,
     /// Codes of the partnerships it serves, sorted.
-    pub partnerships: Vec<String>,
+    pub partnerships: Vec<GssCode>,
 }
 
 /// Registers an agency serving `partnerships` (at least one) and returns it, appending `entry`
@@ -97,7 +98,7 @@ pub async fn add(
             id,
             name,
             kind,
-            partnerships: stored_codes,
+            partnerships: read_back_all(stored_codes)?,
         })
     })
     .await
@@ -135,7 +136,7 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Agency>, StoreErro
                 })?;
             Ok(Agency {
                 id,
-                partnerships: served.remove(&id).unwrap_or_default(),
+                partnerships: read_back_all(served.remove(&id).unwrap_or_default())?,
                 name,
                 kind,
             })

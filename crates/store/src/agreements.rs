@@ -17,13 +17,13 @@ use crate::{StoreError, audit};
 #[diesel(table_name = sharing_agreements, check_for_backend(diesel::pg::Pg))]
 pub struct Agreement {
     /// The partnership that shares.
-    #[diesel(column_name = partnership_code)]
-    pub from: String,
+    #[diesel(column_name = partnership_code, deserialize_as = String)]
+    pub from: GssCode,
     /// Identifier.
     pub id: Uuid,
     /// The partnership whose viewers may read.
-    #[diesel(column_name = recipient_code)]
-    pub to: String,
+    #[diesel(column_name = recipient_code, deserialize_as = String)]
+    pub to: GssCode,
     /// What may be read, such as `releases`.
     pub scopes: Vec<String>,
     /// First day in force.
@@ -106,7 +106,7 @@ pub async fn create(
             .get_result(conn)
             .await?;
         let mut entry = entry.clone();
-        entry.partnership = Some(agreement.from.clone());
+        entry.partnership = Some(agreement.from.to_string());
         entry.resource = format!("/api/v1/admin/agreements/{}", agreement.id);
         audit::append(conn, &[entry]).await?;
         Ok(agreement)
@@ -153,7 +153,7 @@ pub async fn revoke(
         }
         let revoked = diesel::update(
             sharing_agreements::table
-                .filter(sharing_agreements::partnership_code.eq(&current.from))
+                .filter(sharing_agreements::partnership_code.eq(current.from.as_str()))
                 .filter(sharing_agreements::id.eq(id)),
         )
         .set(sharing_agreements::revoked_at.eq(diesel::dsl::now))
@@ -161,7 +161,7 @@ pub async fn revoke(
         .get_result(conn)
         .await?;
         let mut entry = entry.clone();
-        entry.partnership = Some(current.from);
+        entry.partnership = Some(current.from.to_string());
         audit::append(conn, &[entry]).await?;
         Ok(revoked)
     })

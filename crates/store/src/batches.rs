@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use atlas_domain::{AgeBand, FINEST_RESOLUTION, Indicator, LocationRole, RecordKind, Sex};
+use atlas_domain::{AgeBand, FINEST_RESOLUTION, GssCode, Indicator, LocationRole, RecordKind, Sex};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::{
     ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, SelectableHelper as _,
@@ -16,6 +16,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
+use crate::error::read_back;
 use crate::schema::{batch_partnerships, batch_rejections, batches};
 use crate::{StoreError, audit, connect_admin};
 
@@ -73,7 +74,48 @@ pub struct Batch {
     #[serde(flatten)]
     pub record: BatchRecord,
     /// Rows stored per partnership.
-    pub partnerships: BTreeMap<String, i32>,
+    pub partnerships: BTreeMap<GssCode, i32>,
+}
+
+/// Where a batch stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    /// Stored, its records counted.
+    Committed,
+    /// Withdrawn by its agency: its records are deleted.
+    Withdrawn,
+    /// Replaced by a correcting batch: its records are deleted.
+    Superseded,
+}
+
+impl BatchStatus {
+    /// The name stored and shown.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Committed => "committed",
+            Self::Withdrawn => "withdrawn",
+            Self::Superseded => "superseded",
+        }
+    }
+}
+
+impl std::fmt::Display for BatchStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl TryFrom<String> for BatchStatus {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        [Self::Committed, Self::Withdrawn, Self::Superseded]
+            .into_iter()
+            .find(|status| status.as_str() == name)
+            .ok_or_else(|| format!("`{name}` is not a batch status"))
+    }
 }
 
 /// A row of `batches`.
@@ -86,8 +128,9 @@ pub struct BatchRecord {
     pub agency_id: Uuid,
     /// Who uploaded it.
     pub uploaded_by: String,
-    /// `committed`, `withdrawn` or `superseded`.
-    pub status: String,
+    /// Where it stands.
+    #[diesel(deserialize_as = String)]
+    pub status: BatchStatus,
     /// The batch that replaced it, when superseded.
     pub superseded_by: Option<Uuid>,
     /// Rows read.
@@ -398,7 +441,14 @@ impl BatchLoad {
         }
         write_rejections(client, self.id, rejections).await?;
         if let Some(old) = supersedes {
-            retire(client, old, self.agency_id, "superseded", Some(self.id)).await?;
+            retire(
+                client,
+                old,
+                self.agency_id,
+                BatchStatus::Superseded,
+                Some(self.id),
+            )
+            .await?;
         }
         let changed: Vec<Uuid> = std::iter::once(self.id).chain(supersedes).collect();
         bump_data_versions(client, &changed).await?;
@@ -474,7 +524,7 @@ async fn retire(
     client: &impl GenericClient,
     id: Uuid,
     agency_id: Uuid,
-    status: &str,
+    status: BatchStatus,
     superseded_by: Option<Uuid>,
 ) -> Result<(), StoreError> {
     let row = client
@@ -485,8 +535,8 @@ async fn retire(
         .await?
         .filter(|row| row.get::<_, Uuid>(0) == agency_id)
         .ok_or_else(|| StoreError::NotFound(format!("your agency has no batch {id}")))?;
-    let current: String = row.get(1);
-    if current != "committed" {
+    let current: BatchStatus = read_back(row.get(1))?;
+    if current != BatchStatus::Committed {
         return Err(StoreError::Conflict(format!(
             "batch {id} is already {current}"
         )));
@@ -497,7 +547,7 @@ async fn retire(
     client
         .execute(
             "UPDATE batches SET status = $2, superseded_by = $3, withdrawn_at = now() WHERE id = $1",
-            &[&id, &status, &superseded_by],
+            &[&id, &status.as_str(), &superseded_by],
         )
         .await?;
     Ok(())
@@ -518,7 +568,7 @@ pub async fn withdraw(
 ) -> Result<(), StoreError> {
     let mut client = connect_admin(url, Duration::from_secs(10)).await?;
     let transaction = client.transaction().await?;
-    retire(&transaction, id, agency_id, "withdrawn", None).await?;
+    retire(&transaction, id, agency_id, BatchStatus::Withdrawn, None).await?;
     bump_data_versions(&transaction, &[id]).await?;
     audit::append_in(&transaction, std::slice::from_ref(entry)).await?;
     transaction.commit().await?;
@@ -537,7 +587,8 @@ pub async fn check_supersedable(
 ) -> Result<(), StoreError> {
     match find(conn, id).await? {
         Some(batch)
-            if batch.record.agency_id == agency_id && batch.record.status == "committed" =>
+            if batch.record.agency_id == agency_id
+                && batch.record.status == BatchStatus::Committed =>
         {
             Ok(())
         }
@@ -576,7 +627,8 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Batch
         .load::<(String, i32)>(conn)
         .await?
         .into_iter()
-        .collect();
+        .map(|(code, rows)| Ok((read_back(code)?, rows)))
+        .collect::<Result<_, StoreError>>()?;
     Ok(Some(Batch {
         record,
         partnerships,
@@ -602,7 +654,7 @@ pub async fn of_agency(
         .load(conn)
         .await?;
     let ids: Vec<Uuid> = records.iter().map(|record| record.id).collect();
-    let mut partnerships: HashMap<Uuid, BTreeMap<String, i32>> = HashMap::new();
+    let mut partnerships: HashMap<Uuid, BTreeMap<GssCode, i32>> = HashMap::new();
     for (batch, code, rows) in batch_partnerships::table
         .filter(batch_partnerships::batch_id.eq_any(&ids))
         .select((
@@ -613,7 +665,10 @@ pub async fn of_agency(
         .load::<(Uuid, String, i32)>(conn)
         .await?
     {
-        partnerships.entry(batch).or_default().insert(code, rows);
+        partnerships
+            .entry(batch)
+            .or_default()
+            .insert(read_back(code)?, rows);
     }
     Ok(records
         .into_iter()

@@ -43,3 +43,26 @@ impl From<deadpool::managed::PoolError<diesel_async::pooled_connection::PoolErro
         Self::Pool(err.to_string())
     }
 }
+
+/// A value read back from the database as its domain type (a GSS code, a vocabulary name): one
+/// that does not parse is a fault of the stored data, answered as an internal error.
+pub(crate) fn read_back<T>(text: String) -> Result<T, StoreError>
+where
+    T: TryFrom<String>,
+    T::Error: std::fmt::Display,
+{
+    T::try_from(text).map_err(|err| {
+        StoreError::Query(diesel::result::Error::DeserializationError(
+            format!("a stored value: {err}").into(),
+        ))
+    })
+}
+
+/// Each of `texts` read back as its domain type ([`read_back`]).
+pub(crate) fn read_back_all<T>(texts: Vec<String>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<String>,
+    T::Error: std::fmt::Display,
+{
+    texts.into_iter().map(read_back).collect()
+}

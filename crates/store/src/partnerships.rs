@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::StoreError;
+use crate::error::{read_back, read_back_all};
 use crate::schema::{
     local_authorities, partnership_cells, partnership_comparators, partnership_neighbours,
     partnerships,
@@ -16,13 +17,13 @@ use crate::schema::{
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Partnership {
     /// GSS code of the partnership.
-    pub code: String,
+    pub code: GssCode,
     /// Name.
     pub name: String,
     /// Codes of the local authorities it covers.
-    pub local_authorities: Vec<String>,
+    pub local_authorities: Vec<GssCode>,
     /// Codes of neighbouring partnerships, sorted.
-    pub neighbours: Vec<String>,
+    pub neighbours: Vec<GssCode>,
     /// Number of resolution-9 H3 cells in its coverage.
     pub coverage_cells: i32,
 }
@@ -80,16 +81,17 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Partnership>, Stor
             .load(conn)
             .await?,
     );
-    Ok(rows
-        .into_iter()
-        .map(|(code, name, coverage_cells)| Partnership {
-            local_authorities: authorities.remove(&code).unwrap_or_default(),
-            neighbours: neighbours.remove(&code).unwrap_or_default(),
-            coverage_cells,
-            code,
-            name,
+    rows.into_iter()
+        .map(|(code, name, coverage_cells)| {
+            Ok(Partnership {
+                local_authorities: read_back_all(authorities.remove(&code).unwrap_or_default())?,
+                neighbours: read_back_all(neighbours.remove(&code).unwrap_or_default())?,
+                coverage_cells,
+                code: read_back(code)?,
+                name,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// One partnership, or `None` when no partnership has that code.
@@ -123,10 +125,10 @@ pub async fn find(
         .load(conn)
         .await?;
     Ok(Some(Partnership {
-        code: code.to_string(),
+        code: code.clone(),
         name,
-        local_authorities,
-        neighbours,
+        local_authorities: read_back_all(local_authorities)?,
+        neighbours: read_back_all(neighbours)?,
         coverage_cells,
     }))
 }

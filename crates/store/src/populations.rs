@@ -7,6 +7,8 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
+use atlas_domain::GssCode;
+
 use crate::StoreError;
 use crate::schema::{child_populations, local_authorities};
 
@@ -14,7 +16,7 @@ use crate::schema::{child_populations, local_authorities};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Estimate {
     /// GSS code of the local authority.
-    pub code: String,
+    pub code: GssCode,
     /// Year.
     pub year: i16,
     /// Children aged 0 to 17.
@@ -90,14 +92,14 @@ pub async fn import(
         let mut summary = ImportSummary::default();
         for estimate in estimates {
             let figures = (estimate.population_0_17, approximate, source.to_owned());
-            if stored.get(&(estimate.code.clone(), estimate.year)) == Some(&figures) {
+            if stored.get(&(estimate.code.to_string(), estimate.year)) == Some(&figures) {
                 summary.unchanged += 1;
                 continue;
             }
             diesel::insert_into(child_populations::table)
                 .values((
-                    child_populations::partnership_code.eq(&partnerships[&estimate.code]),
-                    child_populations::local_authority_code.eq(&estimate.code),
+                    child_populations::partnership_code.eq(&partnerships[estimate.code.as_str()]),
+                    child_populations::local_authority_code.eq(estimate.code.as_str()),
                     child_populations::year.eq(estimate.year),
                     child_populations::population_0_17.eq(estimate.population_0_17),
                     child_populations::approximate.eq(approximate),

@@ -2,6 +2,7 @@
 //! one partnership analyst, approved by another, immutable, withdrawn only (the table's
 //! triggers enforce it); every change appends its audit entry in the same transaction.
 
+use atlas_domain::GssCode;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
@@ -17,7 +18,8 @@ pub struct Release {
     /// Identifier.
     pub id: Uuid,
     /// The publishing partnership.
-    pub partnership_code: String,
+    #[diesel(deserialize_as = String)]
+    pub partnership_code: GssCode,
     /// 1, 2, … within the partnership.
     pub version: i32,
     /// The calendar quarter, such as `2026-Q1`.
@@ -60,7 +62,7 @@ impl Release {
 #[derive(Debug, Clone)]
 pub struct Draft {
     /// The publishing partnership.
-    pub partnership_code: String,
+    pub partnership_code: GssCode,
     /// The calendar quarter.
     pub period: String,
     /// The H3 resolution.
@@ -94,11 +96,11 @@ pub async fn prepare(
     conn.transaction::<_, StoreError, _>(async |conn| {
         // Versions are numbered under a lock on the partnership's releases.
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('releases:' || $1))")
-            .bind::<diesel::sql_types::Text, _>(&draft.partnership_code)
+            .bind::<diesel::sql_types::Text, _>(draft.partnership_code.as_str())
             .execute(conn)
             .await?;
         let earlier: Vec<Release> = releases::table
-            .filter(releases::partnership_code.eq(&draft.partnership_code))
+            .filter(releases::partnership_code.eq(draft.partnership_code.as_str()))
             .select(Release::as_select())
             .load(conn)
             .await?;
@@ -141,7 +143,7 @@ pub async fn prepare(
         let release = diesel::insert_into(releases::table)
             .values((
                 releases::id.eq(Uuid::new_v4()),
-                releases::partnership_code.eq(&draft.partnership_code),
+                releases::partnership_code.eq(draft.partnership_code.as_str()),
                 releases::version.eq(version),
                 releases::period.eq(&draft.period),
                 releases::resolution.eq(draft.resolution),

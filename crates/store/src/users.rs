@@ -17,8 +17,8 @@ pub struct Registration {
     /// The tokens' `sub`.
     pub subject: String,
     /// The partnership the person belongs to.
-    #[diesel(column_name = partnership_code)]
-    pub partnership: String,
+    #[diesel(column_name = partnership_code, deserialize_as = String)]
+    pub partnership: GssCode,
     /// The agency the person works for.
     #[diesel(column_name = agency_id)]
     pub agency: Option<Uuid>,
@@ -104,7 +104,7 @@ pub async fn register(
                 other => other.into(),
             })?;
         let mut entry = entry.clone();
-        entry.partnership = Some(registration.partnership.clone());
+        entry.partnership = Some(registration.partnership.to_string());
         audit::append(conn, &[entry]).await?;
         Ok(registration)
     })
@@ -164,7 +164,7 @@ pub async fn disable(
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("{subject} is not registered")))?;
         let mut entry = entry.clone();
-        entry.partnership = Some(registration.partnership.clone());
+        entry.partnership = Some(registration.partnership.to_string());
         audit::append(conn, &[entry]).await?;
         Ok(registration)
     })

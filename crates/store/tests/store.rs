@@ -476,12 +476,12 @@ async fn child_populations_import_idempotently_and_sum_only_complete_years() {
     let estimates = |population| {
         vec![
             Estimate {
-                code: "E06000009".to_owned(),
+                code: code("E06000009"),
                 year: 2024,
                 population_0_17: population,
             },
             Estimate {
-                code: "E10000017".to_owned(),
+                code: code("E10000017"),
                 year: 2024,
                 population_0_17: 255_000,
             },
@@ -505,7 +505,7 @@ async fn child_populations_import_idempotently_and_sum_only_complete_years() {
     assert_eq!((revised.written, revised.unchanged), (1, 1));
 
     let unknown = vec![Estimate {
-        code: "E07000117".to_owned(),
+        code: code("E07000117"),
         year: 2024,
         population_0_17: 10,
     }];

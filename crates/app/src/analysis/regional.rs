@@ -149,8 +149,6 @@ impl Analyses {
             .ok_or_else(|| AnalysisError::unknown(code))?;
         let mut partners = RegionalPartners::default();
         for neighbour in partnership.neighbours {
-            let neighbour = GssCode::parse(&neighbour)
-                .map_err(|err| AnalysisError::Internal(format!("stored code: {err}")))?;
             let scopes = agreements::shared_scopes(&mut conn, &neighbour, code, today).await?;
             if scopes
                 .iter()

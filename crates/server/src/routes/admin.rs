@@ -36,7 +36,11 @@ impl From<agencies::Agency> for AgencyView {
             id: agency.id,
             name: agency.name,
             kind: agency.kind,
-            partnerships: agency.partnerships,
+            partnerships: agency
+                .partnerships
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 }
@@ -129,8 +133,8 @@ impl From<agreements::Agreement> for AgreementView {
     fn from(agreement: agreements::Agreement) -> Self {
         Self {
             id: agreement.id,
-            from: agreement.from,
-            to: agreement.to,
+            from: agreement.from.to_string(),
+            to: agreement.to.to_string(),
             scopes: agreement.scopes,
             valid_from: agreement.valid_from,
             valid_to: agreement.valid_to,
@@ -269,7 +273,7 @@ impl From<users::Registration> for UserView {
     fn from(registration: users::Registration) -> Self {
         Self {
             subject: registration.subject,
-            partnership: registration.partnership,
+            partnership: registration.partnership.to_string(),
             agency: registration.agency,
             roles: registration.roles,
             disabled_at: registration.disabled_at,

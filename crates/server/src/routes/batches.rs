@@ -56,14 +56,18 @@ impl From<batches::Batch> for BatchView {
         Self {
             rejections: format!("/api/v1/batches/{}/rejections", batch.record.id),
             batch_id: batch.record.id,
-            status: batch.record.status,
+            status: batch.record.status.to_string(),
             uploaded_by: batch.record.uploaded_by,
             received_at: batch.record.received_at,
             rows_total: Some(batch.record.rows_total),
             rows_accepted: batch.record.rows_accepted,
             rows_rejected: Some(batch.record.rows_rejected),
             quality: Some(batch.record.quality),
-            partnerships: batch.partnerships,
+            partnerships: batch
+                .partnerships
+                .into_iter()
+                .map(|(code, rows)| (code.to_string(), rows))
+                .collect(),
             superseded_by: batch.record.superseded_by,
         }
     }
@@ -77,11 +81,7 @@ impl BatchView {
         if scope == RecordScope::Agency(batch.record.agency_id) {
             return Self::from(batch);
         }
-        let own = batch
-            .partnerships
-            .get(partnership.as_str())
-            .copied()
-            .unwrap_or(0);
+        let own = batch.partnerships.get(partnership).copied().unwrap_or(0);
         Self {
             rows_total: None,
             rows_accepted: own,

@@ -38,10 +38,18 @@ pub struct PartnershipView {
 impl From<partnerships::Partnership> for PartnershipView {
     fn from(partnership: partnerships::Partnership) -> Self {
         Self {
-            code: partnership.code,
+            code: partnership.code.to_string(),
             name: partnership.name,
-            local_authorities: partnership.local_authorities,
-            neighbours: partnership.neighbours,
+            local_authorities: partnership
+                .local_authorities
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            neighbours: partnership
+                .neighbours
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             coverage_cells: partnership.coverage_cells,
             boundary: None,
         }

@@ -71,7 +71,7 @@ impl ReleaseView {
         };
         Self {
             id: release.id,
-            partnership: release.partnership_code,
+            partnership: release.partnership_code.to_string(),
             version: release.version,
             period: release.period,
             resolution: release.resolution,
