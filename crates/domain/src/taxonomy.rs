@@ -77,6 +77,14 @@ macro_rules! vocabulary {
                     .ok_or_else(|| $error(s.chars().take(40).collect()))
             }
         }
+
+        impl TryFrom<String> for $name {
+            type Error = $error;
+
+            fn try_from(name: String) -> Result<Self, Self::Error> {
+                name.parse()
+            }
+        }
     };
 }
 

@@ -25,6 +25,16 @@ pub struct Agency {
     pub partnerships: Vec<GssCode>,
 }
 
+/// An agency's row.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = agencies, check_for_backend(diesel::pg::Pg))]
+struct StoredAgency {
+    id: Uuid,
+    name: String,
+    #[diesel(deserialize_as = String)]
+    kind: AgencyKind,
+}
+
 /// Registers an agency serving `partnerships` (at least one) and returns it, appending `entry`
 /// to the audit trail in the same transaction.
 ///
@@ -110,8 +120,8 @@ pub async fn add(
 /// [`StoreError::Query`] when PostgreSQL fails.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Agency>, StoreError> {
-    let rows: Vec<(Uuid, String, String)> = agencies::table
-        .select((agencies::id, agencies::name, agencies::kind))
+    let rows: Vec<StoredAgency> = agencies::table
+        .select(StoredAgency::as_select())
         .order((agencies::name, agencies::kind))
         .load(conn)
         .await?;
@@ -128,12 +138,7 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Agency>, StoreErro
         served.entry(agency).or_default().push(code);
     }
     rows.into_iter()
-        .map(|(id, name, kind)| {
-            let kind = kind
-                .parse()
-                .map_err(|err: atlas_domain::UnknownAgencyKind| {
-                    StoreError::Invalid(err.to_string())
-                })?;
+        .map(|StoredAgency { id, name, kind }| {
             Ok(Agency {
                 id,
                 partnerships: read_back_all(served.remove(&id).unwrap_or_default())?,

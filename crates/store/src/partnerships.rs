@@ -28,6 +28,15 @@ pub struct Partnership {
     pub coverage_cells: i32,
 }
 
+/// A partnership's row, as listings read it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = partnerships, check_for_backend(diesel::pg::Pg))]
+struct StoredPartnership {
+    code: String,
+    name: String,
+    coverage_cells: i32,
+}
+
 /// The names of the partnerships among `codes` that exist, by code.
 ///
 /// # Errors
@@ -52,12 +61,8 @@ pub async fn names(
 /// [`StoreError::Query`] when PostgreSQL fails.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Partnership>, StoreError> {
-    let rows: Vec<(String, String, i32)> = partnerships::table
-        .select((
-            partnerships::code,
-            partnerships::name,
-            partnerships::coverage_cells,
-        ))
+    let rows: Vec<StoredPartnership> = partnerships::table
+        .select(StoredPartnership::as_select())
         .order(partnerships::code)
         .load(conn)
         .await?;
@@ -82,15 +87,23 @@ pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Partnership>, Stor
             .await?,
     );
     rows.into_iter()
-        .map(|(code, name, coverage_cells)| {
-            Ok(Partnership {
-                local_authorities: read_back_all(authorities.remove(&code).unwrap_or_default())?,
-                neighbours: read_back_all(neighbours.remove(&code).unwrap_or_default())?,
-                coverage_cells,
-                code: read_back(code)?,
-                name,
-            })
-        })
+        .map(
+            |StoredPartnership {
+                 code,
+                 name,
+                 coverage_cells,
+             }| {
+                Ok(Partnership {
+                    local_authorities: read_back_all(
+                        authorities.remove(&code).unwrap_or_default(),
+                    )?,
+                    neighbours: read_back_all(neighbours.remove(&code).unwrap_or_default())?,
+                    coverage_cells,
+                    code: read_back(code)?,
+                    name,
+                })
+            },
+        )
         .collect()
 }
 
@@ -103,10 +116,14 @@ pub async fn find(
     conn: &mut AsyncPgConnection,
     code: &GssCode,
 ) -> Result<Option<Partnership>, StoreError> {
-    let Some((name, coverage_cells)) = partnerships::table
+    let Some(StoredPartnership {
+        name,
+        coverage_cells,
+        ..
+    }) = partnerships::table
         .find(code.as_str())
-        .select((partnerships::name, partnerships::coverage_cells))
-        .first::<(String, i32)>(conn)
+        .select(StoredPartnership::as_select())
+        .first(conn)
         .await
         .optional()?
     else {

@@ -23,6 +23,18 @@ pub struct Estimate {
     pub population_0_17: i32,
 }
 
+/// A row of `child_populations`.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = child_populations, check_for_backend(diesel::pg::Pg))]
+struct StoredEstimate {
+    local_authority_code: String,
+    partnership_code: String,
+    year: i16,
+    population_0_17: i32,
+    approximate: bool,
+    source: String,
+}
+
 /// What an import changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportSummary {
@@ -75,18 +87,15 @@ pub async fn import(
         }
         let stored: BTreeMap<(String, i16), (i32, bool, String)> = child_populations::table
             .filter(child_populations::local_authority_code.eq_any(&codes))
-            .select((
-                child_populations::local_authority_code,
-                child_populations::year,
-                child_populations::population_0_17,
-                child_populations::approximate,
-                child_populations::source,
-            ))
-            .load::<(String, i16, i32, bool, String)>(conn)
+            .select(StoredEstimate::as_select())
+            .load::<StoredEstimate>(conn)
             .await?
             .into_iter()
-            .map(|(code, year, population, approximate, source)| {
-                ((code, year), (population, approximate, source))
+            .map(|row| {
+                (
+                    (row.local_authority_code, row.year),
+                    (row.population_0_17, row.approximate, row.source),
+                )
             })
             .collect();
         let mut summary = ImportSummary::default();
@@ -158,19 +167,21 @@ pub async fn of_partnerships(
     for (partnership, _) in &authorities {
         *members.entry(partnership.clone()).or_default() += 1;
     }
-    let rows: Vec<(String, i16, i32, bool, String)> = child_populations::table
+    let rows: Vec<StoredEstimate> = child_populations::table
         .filter(child_populations::partnership_code.eq_any(partnerships))
-        .select((
-            child_populations::partnership_code,
-            child_populations::year,
-            child_populations::population_0_17,
-            child_populations::approximate,
-            child_populations::source,
-        ))
+        .select(StoredEstimate::as_select())
         .load(conn)
         .await?;
     let mut sums: BTreeMap<(String, i16), (usize, PartnershipPopulation)> = BTreeMap::new();
-    for (partnership, year, population, approximate, source) in rows {
+    for StoredEstimate {
+        partnership_code: partnership,
+        year,
+        population_0_17: population,
+        approximate,
+        source,
+        ..
+    } in rows
+    {
         let (count, sum) = sums.entry((partnership, year)).or_insert((
             0,
             PartnershipPopulation {
