@@ -44,9 +44,11 @@ pub struct StoredRecord<'a> {
 }
 
 /// One rejected field of one row, as kept for the rejection report.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, diesel::Queryable, diesel::Selectable)]
+#[diesel(table_name = batch_rejections, check_for_backend(diesel::pg::Pg))]
 pub struct RejectionRow {
     /// Row number in the file (header = 1).
+    #[diesel(column_name = row_number)]
     pub row: i64,
     /// Field at fault.
     pub field: String,
@@ -692,16 +694,9 @@ pub async fn rejections(
     Ok(batch_rejections::table
         .filter(batch_rejections::batch_id.eq(id))
         .order(batch_rejections::ordinal)
-        .select((
-            batch_rejections::row_number,
-            batch_rejections::field,
-            batch_rejections::reason,
-        ))
-        .load::<(i64, String, String)>(conn)
-        .await?
-        .into_iter()
-        .map(|(row, field, reason)| RejectionRow { row, field, reason })
-        .collect())
+        .select(RejectionRow::as_select())
+        .load(conn)
+        .await?)
 }
 
 #[derive(diesel::QueryableByName)]
