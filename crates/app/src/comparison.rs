@@ -265,11 +265,10 @@ impl Analyses {
             let sharing: Vec<GssCode> = agreements::sharing_with(&mut conn, code, today)
                 .await?
                 .into_iter()
-                .filter(|(_, scopes)| scopes.contains(Scope::Comparison.as_str()))
-                .filter(|(owner, _)| codes.contains(owner))
-                .map(|(owner, _)| GssCode::parse(&owner))
-                .collect::<Result<_, _>>()
-                .map_err(|err| AnalysisError::Internal(format!("a stored code: {err}")))?;
+                .filter(|(_, scopes)| scopes.contains(&Scope::Comparison))
+                .filter(|(owner, _)| codes.iter().any(|code| code == owner))
+                .map(|(owner, _)| owner)
+                .collect();
             let populations = populations::of_partnerships(&mut conn, &codes).await?;
             let names = partnerships::names(&mut conn, &codes).await?;
             // Whether a partnership had data is asked only of those whose figures are shown: a

@@ -291,10 +291,7 @@ pub async fn agreement(settings: &Settings, command: AgreementCommand) -> anyhow
             let terms = agreements::Terms {
                 from,
                 to,
-                scopes: scopes
-                    .iter()
-                    .map(|scope| scope.as_str().to_owned())
-                    .collect::<BTreeSet<_>>(),
+                scopes: scopes.iter().copied().collect::<BTreeSet<_>>(),
                 valid_from: valid_from.unwrap_or_else(|| chrono::Utc::now().date_naive()),
                 valid_to,
             };
@@ -303,7 +300,12 @@ pub async fn agreement(settings: &Settings, command: AgreementCommand) -> anyhow
             eprintln!(
                 "{} shares {} with {} from {}{}",
                 created.from,
-                created.scopes.join(", "),
+                created
+                    .scopes
+                    .iter()
+                    .map(|scope| scope.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 created.to,
                 created.valid_from,
                 created
@@ -354,7 +356,12 @@ async fn print_agreements(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
             } else {
                 "active"
             },
-            agreement.scopes.join(",")
+            agreement
+                .scopes
+                .iter()
+                .map(|scope| scope.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
         );
     }
     Ok(())
@@ -370,7 +377,6 @@ pub async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<(
             agency,
             roles,
         } => {
-            let roles: Vec<String> = roles.iter().map(|role| role.as_str().to_owned()).collect();
             let entry = operator_entry(Action::ManageUsers, &format!("/api/v1/admin/users/{sub}"));
             let registered =
                 users::register(&mut conn, &sub, &partnership, agency, &roles, &entry).await?;
@@ -378,7 +384,12 @@ pub async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<(
                 "registered {} in {} as {}",
                 registered.subject,
                 registered.partnership,
-                registered.roles.join(", ")
+                registered
+                    .roles
+                    .iter()
+                    .map(|role| role.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         UserCommand::List => {
@@ -398,7 +409,11 @@ pub async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<(
                     } else {
                         "active"
                     },
-                    user.roles.join(",")
+                    user.roles
+                        .iter()
+                        .map(|role| role.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 );
             }
         }

@@ -500,10 +500,7 @@ async fn share(settings: &Settings) -> anyhow::Result<()> {
     let mut conn = database.connection().await?;
     let existing = atlas_store::agreements::list(&mut conn).await?;
     for (from, to, scopes) in wanted {
-        let scopes: std::collections::BTreeSet<String> = scopes
-            .iter()
-            .map(|scope| scope.as_str().to_owned())
-            .collect();
+        let scopes: std::collections::BTreeSet<Scope> = scopes.iter().copied().collect();
         if existing.iter().any(|agreement| {
             agreement.from == from
                 && agreement.to == to
@@ -523,7 +520,11 @@ async fn share(settings: &Settings) -> anyhow::Result<()> {
         atlas_store::agreements::create(&mut conn, &terms, &entry.subject, &entry).await?;
         println!(
             "sharing: {from} shares {} with {to}",
-            scopes.into_iter().collect::<Vec<_>>().join(", ")
+            scopes
+                .iter()
+                .map(|scope| scope.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     Ok(())

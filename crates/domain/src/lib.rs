@@ -7,12 +7,14 @@
 pub mod calendar;
 mod geography;
 mod gss;
+mod permission;
 mod record;
 mod resolution;
 mod taxonomy;
 
 pub use geography::{Coverage, PostcodeCell, ReferenceArea};
 pub use gss::{GssCode, InvalidGssCode};
+pub use permission::{Role, Scope, UnknownScope};
 pub use record::{CaseRecord, Indicators};
 pub use resolution::{COARSEST_RESOLUTION, FINEST_RESOLUTION, InvalidResolution, StoredResolution};
 pub use taxonomy::{

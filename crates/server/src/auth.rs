@@ -23,7 +23,7 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 use atlas_access::token::{TokenVerifier, VerificationKey, keys_from_jwks};
 use atlas_access::{
-    Action, Principal, RecordScope, Registration, Resource, Role, authorize, constrain, serving,
+    Action, Principal, RecordScope, Registration, Resource, authorize, constrain, serving,
 };
 use atlas_domain::GssCode;
 use atlas_store::audit::{
@@ -371,11 +371,7 @@ async fn registered(
             Ok::<_, ApiError>(Registration {
                 partnership: stored.partnership,
                 agency: stored.agency,
-                roles: stored
-                    .roles
-                    .iter()
-                    .filter_map(|name| Role::parse(name))
-                    .collect(),
+                roles: stored.roles.iter().copied().collect(),
                 disabled: stored.disabled_at.is_some(),
             })
         })

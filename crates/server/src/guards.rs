@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use actix_web::HttpRequest;
-use atlas_access::{Action, Principal, Resource, Scope};
+use atlas_access::{Action, Principal, Resource};
 use atlas_domain::GssCode;
 use atlas_store::{Database, agreements, batches, partnerships};
 use uuid::Uuid;
@@ -231,11 +231,7 @@ async fn load_partnership(
         BTreeSet::new()
     } else {
         let today = chrono::Utc::now().date_naive();
-        agreements::shared_scopes(&mut conn, &code, &principal.partnership, today)
-            .await?
-            .iter()
-            .filter_map(|scope| scope.parse::<Scope>().ok())
-            .collect()
+        agreements::shared_scopes(&mut conn, &code, &principal.partnership, today).await?
     };
     Ok((
         Resource::Partnership {

@@ -3,29 +3,27 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use atlas_domain::GssCode;
+use atlas_domain::{GssCode, Scope};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::error::{read_back, read_back_all};
 use crate::schema::{partnerships, sharing_agreements};
 use crate::{StoreError, audit};
 
 /// A sharing agreement.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
-#[diesel(table_name = sharing_agreements, check_for_backend(diesel::pg::Pg))]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Agreement {
     /// The partnership that shares.
-    #[diesel(column_name = partnership_code, deserialize_as = String)]
     pub from: GssCode,
     /// Identifier.
     pub id: Uuid,
     /// The partnership whose viewers may read.
-    #[diesel(column_name = recipient_code, deserialize_as = String)]
     pub to: GssCode,
-    /// What may be read, such as `releases`.
-    pub scopes: Vec<String>,
+    /// What may be read.
+    pub scopes: Vec<Scope>,
     /// First day in force.
     pub valid_from: NaiveDate,
     /// Last day in force; `None` for open-ended.
@@ -38,6 +36,40 @@ pub struct Agreement {
     pub created_at: DateTime<Utc>,
 }
 
+/// An agreement's row, read back into an [`Agreement`].
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sharing_agreements, check_for_backend(diesel::pg::Pg))]
+struct StoredAgreement {
+    #[diesel(column_name = partnership_code, deserialize_as = String)]
+    from: GssCode,
+    id: Uuid,
+    #[diesel(column_name = recipient_code, deserialize_as = String)]
+    to: GssCode,
+    scopes: Vec<String>,
+    valid_from: NaiveDate,
+    valid_to: Option<NaiveDate>,
+    revoked_at: Option<DateTime<Utc>>,
+    created_by: String,
+    created_at: DateTime<Utc>,
+}
+
+impl StoredAgreement {
+    /// The agreement, its scopes read back as [`Scope`]s.
+    fn read_back(self) -> Result<Agreement, StoreError> {
+        Ok(Agreement {
+            from: self.from,
+            id: self.id,
+            to: self.to,
+            scopes: read_back_all(self.scopes)?,
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+            revoked_at: self.revoked_at,
+            created_by: self.created_by,
+            created_at: self.created_at,
+        })
+    }
+}
+
 /// The terms of a new agreement.
 #[derive(Debug, Clone)]
 pub struct Terms {
@@ -46,7 +78,7 @@ pub struct Terms {
     /// The partnership whose viewers may read.
     pub to: GssCode,
     /// What may be read (validated by the caller).
-    pub scopes: BTreeSet<String>,
+    pub scopes: BTreeSet<Scope>,
     /// First day in force.
     pub valid_from: NaiveDate,
     /// Last day in force.
@@ -97,14 +129,19 @@ pub async fn create(
                 sharing_agreements::partnership_code.eq(&codes[0]),
                 sharing_agreements::id.eq(Uuid::new_v4()),
                 sharing_agreements::recipient_code.eq(&codes[1]),
-                sharing_agreements::scopes.eq(terms.scopes.iter().cloned().collect::<Vec<_>>()),
+                sharing_agreements::scopes.eq(terms
+                    .scopes
+                    .iter()
+                    .map(|scope| scope.as_str())
+                    .collect::<Vec<_>>()),
                 sharing_agreements::valid_from.eq(terms.valid_from),
                 sharing_agreements::valid_to.eq(terms.valid_to),
                 sharing_agreements::created_by.eq(created_by),
             ))
-            .returning(Agreement::as_returning())
-            .get_result(conn)
-            .await?;
+            .returning(StoredAgreement::as_returning())
+            .get_result::<StoredAgreement>(conn)
+            .await?
+            .read_back()?;
         let mut entry = entry.clone();
         entry.partnership = Some(agreement.from.to_string());
         entry.resource = format!("/api/v1/admin/agreements/{}", agreement.id);
@@ -120,11 +157,14 @@ pub async fn create(
 /// [`StoreError::Query`] when PostgreSQL fails.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Agreement>, StoreError> {
-    Ok(sharing_agreements::table
-        .select(Agreement::as_select())
+    sharing_agreements::table
+        .select(StoredAgreement::as_select())
         .order(sharing_agreements::created_at.desc())
-        .load(conn)
-        .await?)
+        .load::<StoredAgreement>(conn)
+        .await?
+        .into_iter()
+        .map(StoredAgreement::read_back)
+        .collect()
 }
 
 /// Revokes an agreement at once and appends `entry` in the same transaction.
@@ -138,14 +178,15 @@ pub async fn revoke(
     entry: &audit::NewEntry,
 ) -> Result<Agreement, StoreError> {
     conn.transaction::<_, StoreError, _>(async |conn| {
-        let current: Agreement = sharing_agreements::table
+        let current = sharing_agreements::table
             .filter(sharing_agreements::id.eq(id))
-            .select(Agreement::as_select())
+            .select(StoredAgreement::as_select())
             .for_update()
-            .first(conn)
+            .first::<StoredAgreement>(conn)
             .await
             .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("no sharing agreement has the id {id}")))?;
+            .ok_or_else(|| StoreError::NotFound(format!("no sharing agreement has the id {id}")))?
+            .read_back()?;
         if current.revoked_at.is_some() {
             return Err(StoreError::Conflict(format!(
                 "agreement {id} is already revoked"
@@ -157,9 +198,10 @@ pub async fn revoke(
                 .filter(sharing_agreements::id.eq(id)),
         )
         .set(sharing_agreements::revoked_at.eq(diesel::dsl::now))
-        .returning(Agreement::as_returning())
-        .get_result(conn)
-        .await?;
+        .returning(StoredAgreement::as_returning())
+        .get_result::<StoredAgreement>(conn)
+        .await?
+        .read_back()?;
         let mut entry = entry.clone();
         entry.partnership = Some(current.from.to_string());
         audit::append(conn, &[entry]).await?;
@@ -178,10 +220,10 @@ pub async fn shared_scopes(
     owner: &GssCode,
     recipient: &GssCode,
     today: NaiveDate,
-) -> Result<BTreeSet<String>, StoreError> {
+) -> Result<BTreeSet<Scope>, StoreError> {
     Ok(sharing_with(conn, recipient, today)
         .await?
-        .remove(owner.as_str())
+        .remove(owner)
         .unwrap_or_default())
 }
 
@@ -195,7 +237,7 @@ pub async fn sharing_with(
     conn: &mut AsyncPgConnection,
     recipient: &GssCode,
     today: NaiveDate,
-) -> Result<BTreeMap<String, BTreeSet<String>>, StoreError> {
+) -> Result<BTreeMap<GssCode, BTreeSet<Scope>>, StoreError> {
     let rows: Vec<(String, Vec<String>)> = sharing_agreements::table
         .filter(sharing_agreements::recipient_code.eq(recipient.as_str()))
         .filter(sharing_agreements::revoked_at.is_null())
@@ -211,9 +253,12 @@ pub async fn sharing_with(
         ))
         .load(conn)
         .await?;
-    let mut sharing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut sharing: BTreeMap<GssCode, BTreeSet<Scope>> = BTreeMap::new();
     for (owner, scopes) in rows {
-        sharing.entry(owner).or_default().extend(scopes);
+        sharing
+            .entry(read_back(owner)?)
+            .or_default()
+            .extend(read_back_all::<Scope>(scopes)?);
     }
     Ok(sharing)
 }

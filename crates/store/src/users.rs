@@ -1,35 +1,63 @@
 //! Registered users: the partnership, agency and roles administrators have given a subject.
 
-use atlas_domain::GssCode;
+use atlas_domain::{GssCode, Role};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::error::read_back_all;
 use crate::schema::users;
 use crate::{StoreError, agencies, audit};
 
 /// A registration.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
-#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Registration {
     /// The tokens' `sub`.
     pub subject: String,
     /// The partnership the person belongs to.
-    #[diesel(column_name = partnership_code, deserialize_as = String)]
     pub partnership: GssCode,
     /// The agency the person works for.
-    #[diesel(column_name = agency_id)]
     pub agency: Option<Uuid>,
-    /// The roles the person may use (role names, validated by the caller).
-    pub roles: Vec<String>,
+    /// The roles the person may use.
+    pub roles: Vec<Role>,
     /// When the registration was disabled; a disabled person is refused everything.
     pub disabled_at: Option<DateTime<Utc>>,
     /// Who last changed it.
     pub updated_by: String,
     /// When.
     pub updated_at: DateTime<Utc>,
+}
+
+/// A registration's row, read back into a [`Registration`].
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+struct StoredRegistration {
+    subject: String,
+    #[diesel(column_name = partnership_code, deserialize_as = String)]
+    partnership: GssCode,
+    #[diesel(column_name = agency_id)]
+    agency: Option<Uuid>,
+    roles: Vec<String>,
+    disabled_at: Option<DateTime<Utc>>,
+    updated_by: String,
+    updated_at: DateTime<Utc>,
+}
+
+impl StoredRegistration {
+    /// The registration, its roles read back as [`Role`]s.
+    fn read_back(self) -> Result<Registration, StoreError> {
+        Ok(Registration {
+            subject: self.subject,
+            partnership: self.partnership,
+            agency: self.agency,
+            roles: read_back_all(self.roles)?,
+            disabled_at: self.disabled_at,
+            updated_by: self.updated_by,
+            updated_at: self.updated_at,
+        })
+    }
 }
 
 /// Registers `subject` (or replaces its registration, enabling it again) and appends `entry`
@@ -45,7 +73,7 @@ pub async fn register(
     subject: &str,
     partnership: &GssCode,
     agency: Option<Uuid>,
-    roles: &[String],
+    roles: &[Role],
     entry: &audit::NewEntry,
 ) -> Result<Registration, StoreError> {
     let subject = subject.trim();
@@ -72,11 +100,12 @@ pub async fn register(
                 )));
             }
         }
+        let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
         let values = (
             users::subject.eq(subject),
             users::partnership_code.eq(partnership.as_str()),
             users::agency_id.eq(agency),
-            users::roles.eq(roles),
+            users::roles.eq(&names),
             users::disabled_at.eq(None::<DateTime<Utc>>),
             users::updated_by.eq(&entry.subject),
             users::updated_at.eq(diesel::dsl::now),
@@ -86,8 +115,8 @@ pub async fn register(
             .on_conflict(users::subject)
             .do_update()
             .set(values)
-            .returning(Registration::as_returning())
-            .get_result(conn)
+            .returning(StoredRegistration::as_returning())
+            .get_result::<StoredRegistration>(conn)
             .await
             .map_err(|err| match err {
                 DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
@@ -102,7 +131,8 @@ pub async fn register(
                     StoreError::NotFound(format!("the {what} does not exist"))
                 }
                 other => other.into(),
-            })?;
+            })?
+            .read_back()?;
         let mut entry = entry.clone();
         entry.partnership = Some(registration.partnership.to_string());
         audit::append(conn, &[entry]).await?;
@@ -120,12 +150,14 @@ pub async fn find(
     conn: &mut AsyncPgConnection,
     subject: &str,
 ) -> Result<Option<Registration>, StoreError> {
-    Ok(users::table
+    users::table
         .find(subject)
-        .select(Registration::as_select())
-        .first(conn)
+        .select(StoredRegistration::as_select())
+        .first::<StoredRegistration>(conn)
         .await
-        .optional()?)
+        .optional()?
+        .map(StoredRegistration::read_back)
+        .transpose()
 }
 
 /// Every registration, sorted by subject.
@@ -134,11 +166,14 @@ pub async fn find(
 /// [`StoreError::Query`] when PostgreSQL fails.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<Registration>, StoreError> {
-    Ok(users::table
-        .select(Registration::as_select())
+    users::table
+        .select(StoredRegistration::as_select())
         .order(users::subject)
-        .load(conn)
-        .await?)
+        .load::<StoredRegistration>(conn)
+        .await?
+        .into_iter()
+        .map(StoredRegistration::read_back)
+        .collect()
 }
 
 /// Disables `subject` at once and appends `entry` in the same transaction.
@@ -158,11 +193,12 @@ pub async fn disable(
                 users::updated_by.eq(&entry.subject),
                 users::updated_at.eq(diesel::dsl::now),
             ))
-            .returning(Registration::as_returning())
-            .get_result(conn)
+            .returning(StoredRegistration::as_returning())
+            .get_result::<StoredRegistration>(conn)
             .await
             .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("{subject} is not registered")))?;
+            .ok_or_else(|| StoreError::NotFound(format!("{subject} is not registered")))?
+            .read_back()?;
         let mut entry = entry.clone();
         entry.partnership = Some(registration.partnership.to_string());
         audit::append(conn, &[entry]).await?;

@@ -416,7 +416,7 @@ async fn agreements_grant_their_scopes_between_their_dates_until_revoked() {
     let terms = agreements::Terms {
         from: code("E10000017"),
         to: code("E06000009"),
-        scopes: ["releases".to_owned()].into(),
+        scopes: [atlas_domain::Scope::Releases].into(),
         valid_from: today - Days::new(10),
         valid_to: Some(today + Days::new(10)),
     };
@@ -437,7 +437,7 @@ async fn agreements_grant_their_scopes_between_their_dates_until_revoked() {
                 .unwrap()
         }
     };
-    assert_eq!(shared(today).await, ["releases".to_owned()].into());
+    assert_eq!(shared(today).await, [atlas_domain::Scope::Releases].into());
     assert!(
         shared(today - Days::new(11)).await.is_empty(),
         "before valid_from"
@@ -644,7 +644,7 @@ async fn a_registration_names_an_agency_that_serves_its_partnership() {
     )
     .await
     .unwrap();
-    let roles = ["agency_analyst".to_owned()];
+    let roles = [atlas_domain::Role::AgencyAnalyst];
     let register = async |conn: &mut _, partnership: &str, agency| {
         atlas_store::users::register(
             conn,

@@ -150,10 +150,7 @@ impl Analyses {
         let mut partners = RegionalPartners::default();
         for neighbour in partnership.neighbours {
             let scopes = agreements::shared_scopes(&mut conn, &neighbour, code, today).await?;
-            if scopes
-                .iter()
-                .any(|scope| scope == Scope::RegionalHotspots.as_str())
-            {
+            if scopes.contains(&Scope::RegionalHotspots) {
                 partners.merged.push(neighbour);
             } else {
                 partners.not_merged.push(neighbour);

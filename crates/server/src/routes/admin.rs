@@ -135,7 +135,7 @@ impl From<agreements::Agreement> for AgreementView {
             id: agreement.id,
             from: agreement.from.to_string(),
             to: agreement.to.to_string(),
-            scopes: agreement.scopes,
+            scopes: agreement.scopes.iter().map(ToString::to_string).collect(),
             valid_from: agreement.valid_from,
             valid_to: agreement.valid_to,
             revoked_at: agreement.revoked_at,
@@ -204,18 +204,18 @@ pub async fn add_agreement(
     let scopes = body
         .scopes
         .iter()
-        .map(|scope| {
-            scope
-                .parse::<Scope>()
-                .map(|scope| scope.as_str().to_owned())
-        })
+        .map(|scope| scope.parse::<Scope>())
         .collect::<Result<BTreeSet<_>, _>>()
         .map_err(|err| ApiError::BadRequest(err.to_string()))?;
     authorized.note("from", &body.from);
     authorized.note("to", &body.to);
     authorized.note(
         "scopes",
-        scopes.iter().cloned().collect::<Vec<_>>().join(","),
+        scopes
+            .iter()
+            .map(|scope| scope.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
     );
     let terms = agreements::Terms {
         from: body.from.clone(),
@@ -275,7 +275,7 @@ impl From<users::Registration> for UserView {
             subject: registration.subject,
             partnership: registration.partnership.to_string(),
             agency: registration.agency,
-            roles: registration.roles,
+            roles: registration.roles.iter().map(ToString::to_string).collect(),
             disabled_at: registration.disabled_at,
             updated_by: registration.updated_by,
         }
@@ -335,13 +335,18 @@ pub async fn register_user(
         .roles
         .iter()
         .map(|name| {
-            Role::parse(name)
-                .map(|role| role.as_str().to_owned())
-                .ok_or_else(|| ApiError::BadRequest(format!("unknown role `{name}`")))
+            Role::parse(name).ok_or_else(|| ApiError::BadRequest(format!("unknown role `{name}`")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     authorized.note("partnership", &body.partnership);
-    authorized.note("roles", roles.join(","));
+    authorized.note(
+        "roles",
+        roles
+            .iter()
+            .map(|role| role.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
     let mut conn = database.connection().await?;
     let registration = users::register(
         &mut conn,

@@ -188,14 +188,14 @@ pub async fn sharing(
     let mut conn = database.connection().await?;
     let today = chrono::Utc::now().date_naive();
     let sharers = agreements::sharing_with(&mut conn, &recipient, today).await?;
-    let codes: Vec<String> = sharers.keys().cloned().collect();
+    let codes: Vec<String> = sharers.keys().map(ToString::to_string).collect();
     let names = partnerships::names(&mut conn, &codes).await?;
     let sharing: Vec<SharingPartnership> = sharers
         .into_iter()
         .map(|(code, scopes)| SharingPartnership {
-            name: names.get(&code).cloned().unwrap_or_default(),
-            code,
-            scopes: scopes.into_iter().collect(),
+            name: names.get(code.as_str()).cloned().unwrap_or_default(),
+            code: code.to_string(),
+            scopes: scopes.iter().map(ToString::to_string).collect(),
         })
         .collect();
     authorized.returned(sharing.len());
