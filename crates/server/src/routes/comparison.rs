@@ -13,7 +13,7 @@ use crate::ApiError;
 use crate::auth::Authorized;
 use crate::guards::ReadAnalysis;
 use crate::query_audit::QueryAudit;
-use crate::routes::params::Params;
+use crate::routes::params::{ComparisonQuery, Params, documented};
 
 /// The partnership beside its neighbours over whole closed periods.
 #[utoipa::path(
@@ -21,10 +21,7 @@ use crate::routes::params::Params;
     security(("bearer" = [])),
     params(
         ("code" = String, Path, description = "GSS code", example = "E10000017"),
-        ("from" = Option<NaiveDate>, Query, description = "A day of the first period; the comparison starts at that period's first day (default: four quarters or twelve months before `to`'s)"),
-        ("to" = Option<NaiveDate>, Query, description = "A day of the last period; the comparison ends on that period's last day, and a period not yet ended is left out (default: the last closed period)"),
-        ("by" = Option<String>, Query, description = "quarter (default) or month"),
-        ("group" = Option<String>, Query, description = "neighbours (default: the neighbour graph) or comparators (the imported comparator group)")
+        ComparisonQuery
     ),
     responses(
         (status = 200, body = ComparisonView),
@@ -43,7 +40,9 @@ pub async fn comparison(
     query_audit: web::Data<QueryAudit>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
-    let step = match params.take::<String>("by")?.as_deref() {
+    let query = ComparisonQuery::read(&mut params)?;
+    params.finish_documented(&[documented::<ComparisonQuery>()])?;
+    let step = match query.by.as_deref() {
         None | Some("quarter") => Step::Quarter,
         Some("month") => Step::Month,
         Some(other) => {
@@ -52,7 +51,7 @@ pub async fn comparison(
             )));
         }
     };
-    let group = match params.take::<String>("group")?.as_deref() {
+    let group = match query.group.as_deref() {
         None | Some("neighbours") => Group::Neighbours,
         Some("comparators") => Group::Comparators,
         Some(other) => {
@@ -64,10 +63,9 @@ pub async fn comparison(
     let question = ComparisonQuestion {
         step,
         group,
-        to: params.take("to")?,
-        from: params.take("from")?,
+        from: query.from,
+        to: query.to,
     };
-    params.finish(&["from", "to", "by", "group"])?;
     let code = authorized.target();
     let comparison = analyses
         .comparison(

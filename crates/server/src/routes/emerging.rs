@@ -3,7 +3,6 @@
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_analytics::emerging::{EmergingCell, Step};
 use atlas_app::Analyses;
-use atlas_app::analysis::EmergingQuestion;
 use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -12,7 +11,7 @@ use crate::ApiError;
 use crate::auth::Authorized;
 use crate::guards::ReadAnalysis;
 use crate::render::{CellRow, FilterView, answer};
-use crate::routes::params::{GRID_PARAMETERS, Params, grid_question, level, measure, ring_size};
+use crate::routes::params::{EmergingQuery, GridQuery, Params, documented};
 
 /// One cell of an emerging hotspot analysis.
 #[derive(Debug, Serialize, ToSchema)]
@@ -126,13 +125,8 @@ pub struct EmergingView {
     security(("bearer" = [])),
     params(
         ("code" = String, Path, description = "GSS code", example = "E10000017"),
-        ("step" = Option<String>, Query, description = "week, month (default) or quarter; at least 10 steps between from and to"),
-        ("k" = Option<u32>, Query, description = "k-ring size 1 to 3 (default 1)"),
-        ("time_lag" = Option<usize>, Query, description = "earlier steps in each bin's neighbourhood (default 1)"),
-        ("value" = Option<String>, Query, description = "subjects (default: distinct children, so one child with many records cannot make a hot spot) or records"),
-        ("alpha" = Option<f64>, Query, description = "false-discovery rate for bins and level for trends (default 0.05)"),
-        ("from" = Option<NaiveDate>, Query, description = "First day (default: the earliest record)"),
-        ("to" = Option<NaiveDate>, Query, description = "Last day (default: the latest record); the grid's filters apply too")
+        GridQuery,
+        EmergingQuery
     ),
     responses(
         (status = 200, body = EmergingView),
@@ -151,33 +145,12 @@ pub async fn emerging(
     analyses: web::Data<Analyses>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
-    let (grid, format) = grid_question(&request, &mut params)?;
-    let step = match params.take::<String>("step")?.as_deref() {
-        None | Some("month") => Step::Month,
-        Some("week") => Step::Week,
-        Some("quarter") => Step::Quarter,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "`step`: `{other}` is not week, month or quarter"
-            )));
-        }
-    };
-    let question = EmergingQuestion {
-        grid,
-        scope: authorized.record_scope(),
-        step,
-        k: ring_size(&mut params)?,
-        time_lag: params.take::<usize>("time_lag")?.unwrap_or(1),
-        measure: measure(&mut params)?,
-        alpha: level(&mut params)?,
-    };
-    params.finish(
-        &[
-            GRID_PARAMETERS.as_slice(),
-            &["step", "k", "time_lag", "value", "alpha"],
-        ]
-        .concat(),
-    )?;
+    let grid = GridQuery::read(&mut params)?;
+    let emerging = EmergingQuery::read(&mut params)?;
+    params.finish_documented(&[documented::<GridQuery>(), documented::<EmergingQuery>()])?;
+    let (grid, format) = grid.question(&request)?;
+    let question = emerging.question(grid, authorized.record_scope())?;
+    let step = question.step;
     let code = authorized.target();
     let today = chrono::Utc::now().date_naive();
     let analysis = analyses.emerging(code, &question, today).await?;

@@ -9,7 +9,7 @@ use crate::ApiError;
 use crate::auth::Authorized;
 use crate::guards::ExportNational;
 use crate::query_audit::QueryAudit;
-use crate::routes::params::Params;
+use crate::routes::params::{ExportQuery, Params, csv_wanted, documented};
 use atlas_app::RecordCache;
 use atlas_app::export::{ExportRow, SCHEMA, national, to_csv};
 
@@ -29,10 +29,7 @@ pub struct NationalExport {
 #[utoipa::path(
     tag = "releases",
     security(("bearer" = [])),
-    params(
-        ("period" = String, Query, description = "A calendar quarter, such as 2026-Q1"),
-        ("format" = Option<String>, Query, description = "json (default) or csv")
-    ),
+    params(ExportQuery),
     responses(
         (status = 200, body = NationalExport),
         (status = 200, content_type = "text/csv", description = "schema,gss_code,partnership,period,measure,breakdown,value,note"),
@@ -50,11 +47,9 @@ pub async fn national_export(
     query_audit: web::Data<QueryAudit>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
-    let period: String = params
-        .take("period")?
-        .ok_or_else(|| ApiError::BadRequest("`period` is required, such as 2026-Q1".to_owned()))?;
-    let csv = params.csv_wanted()?;
-    params.finish(&["period", "format"])?;
+    let ExportQuery { period, format } = ExportQuery::read(&mut params)?;
+    params.finish_documented(&[documented::<ExportQuery>()])?;
+    let csv = csv_wanted(format.as_deref())?;
     query_audit
         .check(&database, &authorized, "national_export")
         .await?;

@@ -11,7 +11,7 @@ use crate::ApiError;
 use crate::auth::Authorized;
 use crate::guards::ReadGrid;
 use crate::render::{CellRow, FilterView, answer};
-use crate::routes::params::{GRID_PARAMETERS, Params, grid_question};
+use crate::routes::params::{GridQuery, Params, documented};
 
 /// One cell of a grid.
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,17 +103,7 @@ pub struct GridView {
     security(("bearer" = [])),
     params(
         ("code" = String, Path, description = "GSS code", example = "E10000017"),
-        ("resolution" = Option<u8>, Query, description = "H3 resolution 5 to 9 (default 8)"),
-        ("from" = Option<NaiveDate>, Query, description = "First day included"),
-        ("to" = Option<NaiveDate>, Query, description = "Last day included"),
-        ("agency_kinds" = Option<String>, Query, description = "Comma-separated agency kinds"),
-        ("record_kinds" = Option<String>, Query, description = "Comma-separated record kinds"),
-        ("indicators" = Option<String>, Query, description = "Comma-separated indicators"),
-        ("indicator_match" = Option<String>, Query, description = "`any` (default) or `all`"),
-        ("age_bands" = Option<String>, Query, description = "Comma-separated age bands"),
-        ("sexes" = Option<String>, Query, description = "Comma-separated sexes (F, M, X, U)"),
-        ("location_roles" = Option<String>, Query, description = "Comma-separated location roles"),
-        ("format" = Option<String>, Query, description = "json (default), geojson or csv")
+        GridQuery
     ),
     responses(
         (status = 200, body = GridView),
@@ -132,8 +122,9 @@ pub async fn grid(
     analyses: web::Data<Analyses>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
-    let (question, format) = grid_question(&request, &mut params)?;
-    params.finish(&GRID_PARAMETERS)?;
+    let query = GridQuery::read(&mut params)?;
+    params.finish_documented(&[documented::<GridQuery>()])?;
+    let (question, format) = query.question(&request)?;
     let code = authorized.target();
     let grid = analyses
         .grid(code, authorized.record_scope(), &question)

@@ -11,9 +11,7 @@ use crate::ApiError;
 use crate::auth::Authorized;
 use crate::guards::ReadAnalysis;
 use crate::render::{CellRow, FilterView, answer};
-use crate::routes::params::{
-    GRID_PARAMETERS, HOTSPOT_PARAMETERS, Params, grid_question, hotspot_settings,
-};
+use crate::routes::params::{GridQuery, HotspotSettingsQuery, Params, documented};
 
 /// One cell of a hotspot analysis.
 #[derive(Debug, Serialize, ToSchema)]
@@ -154,12 +152,8 @@ pub struct HotspotsView {
     security(("bearer" = [])),
     params(
         ("code" = String, Path, description = "GSS code", example = "E10000017"),
-        ("k" = Option<u32>, Query, description = "k-ring size 1 to 3 (default 1)"),
-        ("kernel" = Option<String>, Query, description = "uniform (default), triangular or gaussian"),
-        ("value" = Option<String>, Query, description = "subjects (default: distinct children, so one child with many records cannot make a hot spot) or records"),
-        ("permutations" = Option<u32>, Query, description = "0 (default) to 9999 conditional permutations"),
-        ("alpha" = Option<f64>, Query, description = "false-discovery rate (default 0.05)"),
-        ("resolution" = Option<u8>, Query, description = "H3 resolution 5 to 9 (default 8); the grid's filters apply too")
+        GridQuery,
+        HotspotSettingsQuery
     ),
     responses(
         (status = 200, body = HotspotsView),
@@ -178,9 +172,14 @@ pub async fn hotspots(
     analyses: web::Data<Analyses>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
-    let (grid, format) = grid_question(&request, &mut params)?;
-    let settings = hotspot_settings(&mut params)?;
-    params.finish(&[GRID_PARAMETERS.as_slice(), &HOTSPOT_PARAMETERS].concat())?;
+    let grid = GridQuery::read(&mut params)?;
+    let settings = HotspotSettingsQuery::read(&mut params)?;
+    params.finish_documented(&[
+        documented::<GridQuery>(),
+        documented::<HotspotSettingsQuery>(),
+    ])?;
+    let (grid, format) = grid.question(&request)?;
+    let settings = settings.settings()?;
     let question = HotspotQuestion {
         grid,
         scope: authorized.record_scope(),

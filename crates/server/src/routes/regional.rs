@@ -5,7 +5,7 @@ use atlas_analytics::emerging::Step;
 use atlas_analytics::gate;
 use atlas_analytics::grid::Filter;
 use atlas_app::Analyses;
-use atlas_app::analysis::{GridQuestion, NeighbourSummary, RegionalCell, RegionalQuestion};
+use atlas_app::analysis::{GridQuestion, NeighbourSummary, RegionalCell};
 use atlas_store::Database;
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -17,9 +17,7 @@ use crate::guards::ReadAnalysis;
 use crate::query_audit::QueryAudit;
 use crate::render::{CellRow, answer};
 use crate::routes::hotspots::HotspotSettingsView;
-use crate::routes::params::{
-    GRID_PARAMETERS, HOTSPOT_PARAMETERS, Params, grid_question, hotspot_settings,
-};
+use crate::routes::params::{Params, RegionalQuery, documented};
 
 /// What a partnership sees of a neighbour's part of a regional analysis: how many of its cells
 /// are hot or cold spots, no cell-level figures.
@@ -149,14 +147,7 @@ const FINE_FILTERS: [&str; 7] = [
     security(("bearer" = [])),
     params(
         ("code" = String, Path, description = "GSS code", example = "E06000009"),
-        ("from" = Option<NaiveDate>, Query, description = "A day of the first quarter (default: four closed quarters back)"),
-        ("to" = Option<NaiveDate>, Query, description = "A day of the last quarter; a quarter not yet ended is left out (default: the last closed quarter)"),
-        ("k" = Option<u32>, Query, description = "k-ring size 1 to 3 (default 1)"),
-        ("kernel" = Option<String>, Query, description = "uniform (default), triangular or gaussian"),
-        ("value" = Option<String>, Query, description = "subjects (default: distinct children, so one child with many records cannot make a hot spot) or records"),
-        ("permutations" = Option<u32>, Query, description = "0 (default) or 999 conditional permutations"),
-        ("alpha" = Option<f64>, Query, description = "false-discovery rate: 0.01, 0.05 (default) or 0.1"),
-        ("resolution" = Option<u8>, Query, description = "H3 resolution 5 to 9 (default 8)")
+        RegionalQuery
     ),
     responses(
         (status = 200, body = RegionalHotspotsView),
@@ -183,16 +174,9 @@ pub async fn regional_hotspots(
              partnerships' records; use the partnership's own hotspots for filtered questions"
         )));
     }
-    let (grid, format) = grid_question(&request, &mut params)?;
-    let settings = hotspot_settings(&mut params)?;
-    params.finish(&[GRID_PARAMETERS.as_slice(), &HOTSPOT_PARAMETERS].concat())?;
-    let question = RegionalQuestion {
-        resolution: grid.resolution,
-        from: grid.filter.from,
-        to: grid.filter.to,
-        scope: authorized.record_scope(),
-        settings,
-    };
+    let query = RegionalQuery::read(&mut params)?;
+    params.finish_documented(&[documented::<RegionalQuery>()])?;
+    let (question, format) = query.question(&request, authorized.record_scope())?;
     let today = chrono::Utc::now().date_naive();
     let window = question.window(today)?;
     let code = authorized.target();

@@ -19,7 +19,7 @@ use crate::ApiError;
 use crate::auth::{Authorized, Deferred};
 use crate::guards::{ApproveRelease, PrepareRelease, ReadRelease};
 use crate::render::csv_response;
-use crate::routes::params::Params;
+use crate::routes::params::{FormatQuery, Params, csv_wanted, documented};
 
 /// A release as its readers see it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -219,7 +219,7 @@ pub async fn list(
 
 /// One release with its table: JSON, or CSV (`format=csv`: `h3`, one column per agency kind,
 /// `total`). Partners see it only once approved and until withdrawn.
-#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("id" = Uuid, Path, description = "Release id"), ("format" = Option<String>, Query, description = "json (default) or csv")), responses((status = 200, body = ReleaseView), (status = 200, content_type = "text/csv", description = "h3, one column per agency kind, total"), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("id" = Uuid, Path, description = "Release id"), FormatQuery), responses((status = 200, body = ReleaseView), (status = 200, content_type = "text/csv", description = "h3, one column per agency kind, total"), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/api/v1/partnerships/{code}/releases/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn show(
@@ -230,8 +230,9 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let (_, id) = path.into_inner()?.into_inner();
     let mut params = Params::parse(&request)?;
-    let csv = params.csv_wanted()?;
-    params.finish(&["format"])?;
+    let query = FormatQuery::read(&mut params)?;
+    params.finish_documented(&[documented::<FormatQuery>()])?;
+    let csv = csv_wanted(query.format.as_deref())?;
     let mut conn = database.connection().await?;
     let release = releases::find(&mut conn, authorized.target().as_str(), id)
         .await?

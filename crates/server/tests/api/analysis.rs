@@ -700,3 +700,70 @@ async fn a_period_no_agency_contributed_to_is_no_data_not_zeros() {
     .await;
     assert_eq!(social_grid["no_data"], false);
 }
+
+/// A valid value of each query parameter the analysis endpoints document.
+fn example(parameter: &str) -> &'static str {
+    match parameter {
+        "resolution" => "7",
+        "from" => "2024-01-01",
+        "to" => "2024-12-31",
+        "agency_kinds" => "police",
+        "record_kinds" => "incident",
+        "indicators" => "missing",
+        "indicator_match" => "any",
+        "age_bands" => "13-15",
+        "sexes" => "F",
+        "location_roles" => "home",
+        "format" => "json",
+        "k" | "time_lag" => "1",
+        "kernel" => "uniform",
+        "value" => "subjects",
+        "permutations" => "0",
+        "alpha" => "0.05",
+        "step" => "quarter",
+        "by" => "quarter",
+        "group" => "neighbours",
+        other => panic!("no example value for `{other}`: add one"),
+    }
+}
+
+/// The query structs document what the handlers read: an endpoint given every parameter its
+/// document lists, each with a valid value, never calls one of them unknown.
+#[tokio::test]
+async fn every_documented_query_parameter_is_read() {
+    let Planted { app, .. } = planted().await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let document: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    for endpoint in [
+        "grid",
+        "hotspots",
+        "emerging",
+        "regional-hotspots",
+        "comparison",
+    ] {
+        let template = format!("/api/v1/partnerships/{{code}}/{endpoint}");
+        let parameters = document["paths"][&template]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let query: Vec<String> = parameters
+            .iter()
+            .filter(|parameter| parameter["in"] == "query")
+            .map(|parameter| {
+                let name = parameter["name"].as_str().unwrap();
+                format!("{name}={}", example(name))
+            })
+            .collect();
+        assert!(query.len() >= 4, "{endpoint}: {query:?}");
+        let path = format!(
+            "/api/v1/partnerships/{BLACKPOOL}/{endpoint}?{}",
+            query.join("&")
+        );
+        let response = app.get_as(&analyst, &path).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(
+            !body.contains("unknown parameter") && !status.is_server_error(),
+            "{endpoint}: {status} {body}"
+        );
+    }
+}
