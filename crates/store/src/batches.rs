@@ -151,6 +151,15 @@ pub struct BatchRecord {
     pub withdrawn_at: Option<DateTime<Utc>>,
 }
 
+/// A batch's share in one partnership, as stored.
+#[derive(diesel::Queryable, diesel::Selectable)]
+#[diesel(table_name = batch_partnerships, check_for_backend(diesel::pg::Pg))]
+struct Share {
+    batch_id: Uuid,
+    partnership_code: String,
+    rows_accepted: i32,
+}
+
 /// What committing a load did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Committed {
@@ -622,14 +631,11 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Batch
     };
     let partnerships = batch_partnerships::table
         .filter(batch_partnerships::batch_id.eq(id))
-        .select((
-            batch_partnerships::partnership_code,
-            batch_partnerships::rows_accepted,
-        ))
-        .load::<(String, i32)>(conn)
+        .select(Share::as_select())
+        .load::<Share>(conn)
         .await?
         .into_iter()
-        .map(|(code, rows)| Ok((read_back(code)?, rows)))
+        .map(|share| Ok((read_back(share.partnership_code)?, share.rows_accepted)))
         .collect::<Result<_, StoreError>>()?;
     Ok(Some(Batch {
         record,
@@ -657,20 +663,16 @@ pub async fn of_agency(
         .await?;
     let ids: Vec<Uuid> = records.iter().map(|record| record.id).collect();
     let mut partnerships: HashMap<Uuid, BTreeMap<GssCode, i32>> = HashMap::new();
-    for (batch, code, rows) in batch_partnerships::table
+    for share in batch_partnerships::table
         .filter(batch_partnerships::batch_id.eq_any(&ids))
-        .select((
-            batch_partnerships::batch_id,
-            batch_partnerships::partnership_code,
-            batch_partnerships::rows_accepted,
-        ))
-        .load::<(Uuid, String, i32)>(conn)
+        .select(Share::as_select())
+        .load::<Share>(conn)
         .await?
     {
         partnerships
-            .entry(batch)
+            .entry(share.batch_id)
             .or_default()
-            .insert(read_back(code)?, rows);
+            .insert(read_back(share.partnership_code)?, share.rows_accepted);
     }
     Ok(records
         .into_iter()

@@ -1,4 +1,4 @@
-//! Tests of the canonical extract reader: every kind of bad input named in the ingestion issue,
+//! Tests of the canonical extract reader: every kind of bad input docs/extract-format.md names,
 //! and real British National Grid references from the ONS Postcode Directory.
 
 #![expect(
