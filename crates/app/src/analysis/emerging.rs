@@ -3,7 +3,8 @@
 
 use atlas_access::RecordScope;
 use atlas_analytics::emerging::{
-    EmergingCell, MIN_STEPS, Step, check_budget, cube, emerging_hot_spots,
+    EmergingCell, MIN_STEPS, MIN_TREND_WINDOWS, Step, check_budget, cube, emerging_hot_spots,
+    trend_windows,
 };
 use atlas_analytics::gistar::StudyArea;
 use atlas_domain::GssCode;
@@ -62,6 +63,9 @@ pub struct EmergingAnalysis {
     pub left_out: Option<NaiveDate>,
     /// Cells in the study area.
     pub study_area_cells: usize,
+    /// The time windows that do not overlap each cell's trend is tested over (one every
+    /// `time_lag + 1` steps).
+    pub trend_windows: usize,
     /// True when no agency within the scope contributed records for any day of the period:
     /// there is no analysis (no steps, no cells), because there are no data.
     pub no_data: bool,
@@ -109,6 +113,7 @@ impl Analyses {
                 steps: Vec::new(),
                 left_out,
                 study_area_cells: study_area.len(),
+                trend_windows: 0,
                 no_data,
                 cells: Vec::new(),
             };
@@ -136,6 +141,13 @@ impl Analyses {
                     "{} to {} is {} whole, ended time step(s); emerging hotspots need at least {MIN_STEPS}: widen the period or choose a shorter step",
                     from,
                     to,
+                    starts.len()
+                ));
+            }
+            let windows = trend_windows(starts.len(), time_lag);
+            if windows < MIN_TREND_WINDOWS {
+                return Err(format!(
+                    "{} whole, ended time steps at time_lag {time_lag} hold {windows} time windows that do not overlap, and a trend needs at least {MIN_TREND_WINDOWS} (with fewer, no trend can be significant): widen the period, choose a shorter step or a smaller time_lag",
                     starts.len()
                 ));
             }
@@ -173,6 +185,7 @@ impl Analyses {
                 .inspect_err(|err| metrics.note_stopped("emerging", err))
                 .map_err(|err| err.to_string())?;
             Ok(EmergingAnalysis {
+                trend_windows: windows,
                 steps: starts,
                 left_out,
                 study_area_cells: area.cells().len(),

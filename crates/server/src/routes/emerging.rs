@@ -89,6 +89,9 @@ pub struct EmergingSettingsView {
     pub k: u32,
     /// Earlier steps in each bin's neighbourhood.
     pub time_lag: usize,
+    /// The time windows that do not overlap each cell's Mann–Kendall trend is tested over:
+    /// one every `time_lag + 1` steps, so that no step counts in two (0 when there are no data).
+    pub trend_windows: usize,
     /// `subjects` (distinct children) or `records`.
     pub value: &'static str,
     /// The false-discovery rate of the bins and the level of the trends.
@@ -169,6 +172,7 @@ pub async fn emerging(
         }),
         k: question.k,
         time_lag: question.time_lag,
+        trend_windows: analysis.trend_windows,
         value: question.measure.as_str(),
         alpha: question.alpha,
         filters: FilterView::from(&question.grid.filter),

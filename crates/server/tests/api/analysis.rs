@@ -767,3 +767,42 @@ async fn every_documented_query_parameter_is_read() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_emerging_question_with_too_few_windows_for_a_trend_is_refused() {
+    let Planted { app, .. } = planted().await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    // Twelve months at a time lag of 3: the windows that do not overlap start in April, August
+    // and December, three, and Mann–Kendall needs five to call any trend.
+    let response = app
+        .get_as(
+            &analyst,
+            &format!(
+                "/api/v1/partnerships/{BLACKPOOL}/emerging?from=2024-01-01&to=2024-12-31&time_lag=3"
+            ),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("3 time windows that do not overlap") && message.contains("time_lag"),
+        "{message}"
+    );
+    // At a time lag of 1 the same year holds six, and the answer says so.
+    let answer = app
+        .get_as(
+            &analyst,
+            &format!(
+                "/api/v1/partnerships/{BLACKPOOL}/emerging?from=2024-01-01&to=2024-12-31&time_lag=1"
+            ),
+        )
+        .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(
+        answer["settings"]["trend_windows"], 6,
+        "{}",
+        answer["settings"]
+    );
+}

@@ -720,13 +720,14 @@ async fn contribute_a_record(app: &TestApp) {
 async fn an_emerging_analysis_stops_when_its_client_disconnects() {
     let app = app().await;
     contribute_a_record(&app).await;
-    // Lancashire at resolution 9 in weeks, with k = 2 and a time lag of 12: as many bins and
-    // neighbourhood sums as the budget allows, seconds of work.
+    // Lancashire at resolution 9 in weeks, with k = 2 and a time lag of 8: as many bins as the
+    // budget allows (and more than the five windows that do not overlap a trend needs), seconds
+    // of work.
     let weeks = MAX_BINS / app.coverage(LANCASHIRE, 9).await.len();
     let from = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
     let to = from + Days::new(7 * weeks as u64 - 1);
     let path = format!(
-        "/api/v1/partnerships/{LANCASHIRE}/emerging?resolution=9&step=week&k=2&time_lag=12&from={from}&to={to}"
+        "/api/v1/partnerships/{LANCASHIRE}/emerging?resolution=9&step=week&k=2&time_lag=8&from={from}&to={to}"
     );
     assert_analysis_stops_when_its_client_leaves(&app, "emerging", &path).await;
 }
