@@ -9,11 +9,10 @@ use atlas_access::RecordScope;
 use atlas_analytics::comparison::{ANNUALISED_QUARTER, QUARTERS_A_YEAR, rate_per_10000};
 use atlas_analytics::gate::{self, PeriodSummary, ShownTable, THRESHOLD};
 use atlas_domain::{AgencyKind, GssCode, Indicator, StoredResolution};
-use atlas_store::batches;
 use atlas_store::populations::{self, PartnershipPopulation};
 use atlas_store::releases::Draft;
 use chrono::{Datelike as _, NaiveDate};
-use h3o::{CellIndex, Resolution};
+use h3o::CellIndex;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -182,29 +181,21 @@ impl Analyses {
         }
         let stored = StoredResolution::try_from(resolution)
             .map_err(|err| AnalysisError::Question(err.to_string()))?;
-        let h3 = Resolution::try_from(resolution)
-            .map_err(|err| AnalysisError::Internal(format!("resolution: {err}")))?;
+        let h3 = stored.h3();
         let mut cells = self.study_area(code, stored).await?;
         cells.sort_unstable();
         let records = self.records(code, scope).await?;
+        // The whole partnership's contributions decide whether there are data to release.
+        if self
+            .has_no_data(code, RecordScope::Partnership, (Some(from), Some(to)))
+            .await?
+        {
+            return Err(AnalysisError::Conflict(format!(
+                "no agency has contributed records for {code} in {period}: there are no data to release, and a release of zeros would say there was nothing"
+            )));
+        }
         let population = {
             let mut conn = self.database.connection().await?;
-            let contributed = batches::contributed_periods(
-                &mut conn,
-                &[code.to_string()],
-                &window.starts,
-                window.last,
-                None,
-            )
-            .await?;
-            if !contributed
-                .get(code.as_str())
-                .is_some_and(|periods| periods.iter().any(|contributed| *contributed))
-            {
-                return Err(AnalysisError::Conflict(format!(
-                    "no agency has contributed records for {code} in {period}: there are no data to release, and a release of zeros would say there was nothing"
-                )));
-            }
             let mut known = populations::of_partnerships(&mut conn, &[code.to_string()]).await?;
             populations::for_year(
                 &known.remove(code.as_str()).unwrap_or_default(),

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 
 use super::{
     Analyses, AnalysisError, GridQuestion, Measure, StopOnDrop, blocking, check_level,
-    check_ring_size, h3_resolution,
+    check_ring_size,
 };
 
 /// The most earlier steps a bin's neighbourhood may reach back.
@@ -89,7 +89,7 @@ impl Analyses {
         question.check()?;
         let records = self.records(code, question.scope).await?;
         let study_area = self.study_area(code, question.grid.resolution).await?;
-        let resolution = h3_resolution(question.grid.resolution)?;
+        let resolution = question.grid.resolution.h3();
         let no_data = self
             .has_no_data(
                 code,

@@ -19,7 +19,7 @@ use atlas_domain::calendar::{FIRST_DAY, LAST_DAY};
 use atlas_domain::{GssCode, StoredResolution};
 use atlas_store::{Database, StoreError, batches, partnerships};
 use chrono::NaiveDate;
-use h3o::{CellIndex, Resolution};
+use h3o::CellIndex;
 
 use atlas_store::records::PartnershipRecords;
 
@@ -197,7 +197,7 @@ impl Analyses {
         question: &GridQuestion,
     ) -> Result<Vec<GridCell>, AnalysisError> {
         let records = self.records(code, scope).await?;
-        let resolution = h3_resolution(question.resolution)?;
+        let resolution = question.resolution.h3();
         let filter = question.filter.clone();
         blocking("grid", move || {
             count_cells(&records.records, resolution, &filter)
@@ -208,7 +208,7 @@ impl Analyses {
     /// Whether no agency within `scope` has contributed records to `code` for any day from
     /// `from` to `to` (open ends: the whole calendar): the answer then has no data, which is not
     /// a grid of zeros. A filter that matches nothing among contributed records is a true zero.
-    async fn has_no_data(
+    pub(crate) async fn has_no_data(
         &self,
         code: &GssCode,
         scope: RecordScope,
@@ -246,12 +246,6 @@ impl Analyses {
             .filter_map(|cell| CellIndex::try_from(cell).ok())
             .collect())
     }
-}
-
-/// The H3 resolution of a stored resolution (always one of H3's).
-fn h3_resolution(resolution: StoredResolution) -> Result<Resolution, AnalysisError> {
-    Resolution::try_from(resolution.get())
-        .map_err(|err| AnalysisError::Internal(format!("resolution: {err}")))
 }
 
 /// Runs `work` on the blocking pool; `what` names it when it panics.

@@ -15,10 +15,7 @@ use atlas_store::{agreements, partnerships};
 use chrono::NaiveDate;
 use h3o::CellIndex;
 
-use super::{
-    Analyses, AnalysisError, GridQuestion, HotspotQuestion, HotspotSettings, blocking,
-    h3_resolution,
-};
+use super::{Analyses, AnalysisError, GridQuestion, HotspotQuestion, HotspotSettings, blocking};
 
 /// The false-discovery rates a regional analysis offers: a free `alpha` would let a caller
 /// bisect each cell's p-value out of its bin, and so the statistic the neighbours' counts are
@@ -185,7 +182,7 @@ impl Analyses {
             scope: question.scope,
             settings: question.settings,
         };
-        let resolution = h3_resolution(question.resolution)?;
+        let resolution = question.resolution.h3();
         let own_area = self.study_area(code, question.resolution).await?;
         let own_cells: BTreeSet<CellIndex> = own_area.iter().copied().collect();
         let own_values = self.values(code, &own_question).await?;
