@@ -527,6 +527,70 @@ pub fn randomisation_p(
     .concat())
 }
 
+/// Gi*'s local sum set against the children living there rather than against the study area's
+/// mean: for each cell, the count of its k-ring neighbourhood `S = Σ_j count_j` against its
+/// expectation `μ = Σ_j expected_j` under the same risk everywhere, where counts are Poisson
+/// ([`crate::rates::expected_counts`]), so that `S` is Poisson with mean `μ`. The z-score is
+/// `(S − μ) / √μ` and the p-value the exact two-sided Poisson tail of `S`
+/// ([`crate::rates::poisson_two_sided_p`]). Unweighted (the uniform kernel): a weighted sum of
+/// Poisson counts has no exact tail this simple. A neighbourhood where no child lives has no
+/// expectation to exceed: z = 0, p = 1. Counts are whole numbers (fractions are rounded down).
+///
+/// Unlike the randomisation test on standardised rates, this asks of each cell what its own
+/// population makes likely: a busy town and an empty moor are not draws from one distribution
+/// (docs/analytics.md, "Population-adjusted hotspots").
+///
+/// # Errors
+/// As [`gi_star`], also when `expected` does not match the area.
+pub fn excess_over_expected(
+    area: &StudyArea,
+    counts: &[f64],
+    expected: &[f64],
+    k: u32,
+) -> Result<GiStar, GiStarError> {
+    if !(1..=3).contains(&k) {
+        return Err(GiStarError::RingSize(k));
+    }
+    let n = area.cells.len();
+    for given in [counts.len(), expected.len()] {
+        if given != n {
+            return Err(GiStarError::ValueCount {
+                cells: n,
+                values: given,
+            });
+        }
+    }
+    let neighbourhoods = area.neighbourhoods(k).ok_or(GiStarError::RingSize(k))?;
+    let (z, p): (Vec<f64>, Vec<f64>) = in_chunks(n, |range| {
+        range
+            .map(|i| {
+                let (mut observed, mut mean) = (0.0, 0.0);
+                for &neighbour in &neighbourhoods.positions[neighbourhoods.of(i)] {
+                    observed += counts[neighbour as usize];
+                    mean += expected[neighbour as usize];
+                }
+                if mean <= 0.0 {
+                    return (0.0, 1.0);
+                }
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "a non-negative count far below 2^52"
+                )]
+                let whole = observed.max(0.0) as u64;
+                (
+                    (observed - mean) / mean.sqrt(),
+                    crate::rates::poisson_two_sided_p(whole, mean),
+                )
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .unzip();
+    Ok(GiStar { z, p })
+}
+
 /// The two-sided p-value of a standard normal z-score.
 #[must_use]
 pub fn two_sided_p(z: f64) -> f64 {

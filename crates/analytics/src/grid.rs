@@ -70,6 +70,41 @@ impl Filter {
     }
 }
 
+/// How many distinct subjects have a record passing `filter` within `k` rings of each of
+/// `cells` (at `resolution`, coarser than or equal to the records' 9), in the order given: the
+/// support of a hot spot, which one child's many records cannot give.
+#[must_use]
+pub fn subjects_nearby<'a>(
+    records: impl IntoIterator<Item = &'a CaseRecord>,
+    resolution: Resolution,
+    filter: &Filter,
+    cells: &[CellIndex],
+    k: u32,
+) -> Vec<u32> {
+    let mut members: KeyMap<CellIndex, Vec<usize>> = KeyMap::default();
+    for (position, cell) in cells.iter().enumerate() {
+        for member in cell.grid_disk::<Vec<_>>(k) {
+            members.entry(member).or_default().push(position);
+        }
+    }
+    let mut subjects: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); cells.len()];
+    for record in records.into_iter().filter(|record| filter.matches(record)) {
+        if let Some(positions) = record
+            .cell
+            .parent(resolution)
+            .and_then(|cell| members.get(&cell))
+        {
+            for position in positions {
+                subjects[*position].insert(record.subject);
+            }
+        }
+    }
+    subjects
+        .iter()
+        .map(|set| u32::try_from(set.len()).unwrap_or(u32::MAX))
+        .collect()
+}
+
 /// One cell of the grid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GridCell {
@@ -235,6 +270,27 @@ mod tests {
             only.agency_kinds,
             [AgencyKind::Police, AgencyKind::SocialCare].into()
         );
+    }
+
+    #[test]
+    fn one_child_in_many_nearby_cells_is_one_child_nearby() {
+        let centre = blackpool();
+        let ring: Vec<CellIndex> = centre.grid_disk(1);
+        let mut records: Vec<CaseRecord> = ring
+            .iter()
+            .map(|cell| record(*cell, 7, 0, AgencyKind::Police, "2024-01-05"))
+            .collect();
+        records.push(record(centre, 8, 0, AgencyKind::Police, "2024-01-06"));
+        let far = centre.grid_disk::<Vec<_>>(5).into_iter().last().unwrap();
+        records.push(record(far, 9, 0, AgencyKind::Police, "2024-01-07"));
+        let nearby = subjects_nearby(
+            &records,
+            Resolution::Nine,
+            &Filter::default(),
+            &[centre, far],
+            1,
+        );
+        assert_eq!(nearby, vec![2, 1]);
     }
 
     #[test]

@@ -14,3 +14,4 @@ pub mod gistar;
 pub mod grid;
 mod hashing;
 pub mod randomisation;
+pub mod rates;

@@ -39,12 +39,9 @@ const DEMO_PROFILE: &str = include_str!("../../../config/profiles/demo.toml");
 /// How many 2011 LSOAs each upper-tier local authority holds (derived from ONS LSOA centroids;
 /// data/reference/README.md): the base of the demo's approximate child populations.
 const LSOA_COUNTS: &str = include_str!("../../../data/reference/lsoa_counts_england.csv");
-/// Children aged 0-17 per 2011 LSOA in England: mid-2011, 11.3 million children over 32,844
-/// LSOAs.
-const CHILDREN_PER_LSOA: i32 = 344;
-/// What the approximation says it is, wherever a rate built on it is shown.
-const APPROXIMATION: &str = "approximation: 344 children aged 0-17 per 2011 LSOA \
-    (England mid-2011), not an ONS estimate";
+/// The reference point of every English 2011 LSOA: the demo's small areas, each standing for
+/// [`reference::CHILDREN_PER_LSOA`] children (docs/analytics.md, "Population-adjusted hotspots").
+const LSOA_CENTROIDS: &str = include_str!("../../../data/reference/lsoa_centroids_england.csv");
 
 /// Options of `atlas demo`.
 #[derive(Debug, clap::Args)]
@@ -74,7 +71,8 @@ fn approximate_populations() -> anyhow::Result<Vec<atlas_store::populations::Est
         let (code, lsoas) = line
             .split_once(',')
             .ok_or_else(|| anyhow::anyhow!("lsoa_counts_england.csv: `{line}`"))?;
-        let population = lsoas.trim().parse::<i32>()? * CHILDREN_PER_LSOA;
+        let population =
+            lsoas.trim().parse::<i32>()? * i32::try_from(reference::CHILDREN_PER_LSOA)?;
         let code = atlas_domain::GssCode::parse(code)?;
         for year in 2015..=this_year {
             estimates.push(atlas_store::populations::Estimate {
@@ -141,6 +139,12 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         postcodes.unchanged
     );
 
+    let small_areas = reference::read_small_area_populations(LSOA_CENTROIDS.as_bytes())?;
+    println!(
+        "small areas: {}",
+        crate::import_small_areas(&located.url, &small_areas, None).await?
+    );
+
     let mut conn = atlas_store::Database::new(&settings.database)?
         .connection()
         .await?;
@@ -171,7 +175,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
                 &mut conn,
                 &approximate_populations()?,
                 true,
-                APPROXIMATION,
+                reference::APPROXIMATION,
             )
             .await?
         }
@@ -230,7 +234,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     std::fs::write(&users_file, serde_json::to_vec_pretty(&listed)?)
         .with_context(|| format!("cannot write {}", users_file.display()))?;
     settings.auth.demo_users_file = Some(users_file);
-    let extracts = prepare_extracts(&args.dir, &areas)?;
+    let extracts = prepare_extracts(&args.dir, &areas, &directory.postcodes)?;
 
     let application = Application::build(&settings)?;
     let scheme = if application.is_tls() {
@@ -535,6 +539,7 @@ async fn share(settings: &Settings) -> anyhow::Result<()> {
 fn prepare_extracts(
     dir: &Path,
     areas: &[ReferenceArea],
+    postcodes: &[atlas_domain::PostcodeCell],
 ) -> anyhow::Result<BTreeMap<&'static str, PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let key_path = dir.join("linkage.key");
@@ -551,7 +556,7 @@ fn prepare_extracts(
     std::fs::create_dir_all(&raw_dir)?;
     std::fs::create_dir_all(&extract_dir)?;
     let mut extracts = BTreeMap::new();
-    for (index, (agency, export)) in synthetic::exports(areas, 3_000, 20_261_128)
+    for (index, (agency, export)) in synthetic::exports(areas, postcodes, 3_000, 20_261_128)
         .into_iter()
         .enumerate()
     {
@@ -688,7 +693,10 @@ mod tests {
         let profile = Profile::from_toml(DEMO_PROFILE).unwrap();
         let key = atlas_ingest::pseudonym::PseudonymKey::from_hex(&"42".repeat(32)).unwrap();
         let mut written = 0;
-        for (agency, export) in synthetic::exports(&areas, 50, 1) {
+        let postcodes = reference::read_postcodes(POSTCODE_SAMPLE.as_bytes())
+            .unwrap()
+            .postcodes;
+        for (agency, export) in synthetic::exports(&areas, &postcodes, 50, 1) {
             let summary = atlas_ingest::pseudonymise::pseudonymise(
                 export.as_bytes(),
                 std::io::sink(),

@@ -94,7 +94,7 @@ enum ReferenceCommand {
     /// Import partnership boundaries (GeoJSON) and, optionally, their neighbours (CSV); a
     /// postcode directory; child populations. Each boundary's H3 coverage is computed at
     /// resolution 9 and coarser; re-importing the same files changes nothing.
-    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["boundaries", "postcodes", "population", "comparators"])))]
+    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["boundaries", "postcodes", "population", "small_area_population", "comparators"])))]
     Import {
         /// GeoJSON FeatureCollection of Polygon/MultiPolygon features, WGS84.
         #[arg(long, value_name = "FILE")]
@@ -120,6 +120,19 @@ enum ReferenceCommand {
             requires = "population"
         )]
         population_source: String,
+        /// Children aged 0-17 per small area (LSOA or output area) at its reference point, CSV
+        /// `code,lat,lon,population_0_17,year`: what hotspots set counts against. Without the
+        /// last two columns (data/reference/lsoa_centroids_england.csv) every area stands for
+        /// 344 children, an approximation labelled as such.
+        #[arg(long, value_name = "FILE")]
+        small_area_population: Option<PathBuf>,
+        /// Where the small-area figures come from, as hotspot answers will cite it.
+        #[arg(
+            long,
+            default_value = "ONS small-area population estimates",
+            requires = "small_area_population"
+        )]
+        small_area_source: String,
         /// Property holding each feature's GSS code.
         #[arg(long, default_value = "code")]
         code_field: String,
@@ -185,6 +198,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     postcodes,
                     population,
                     population_source,
+                    small_area_population,
+                    small_area_source,
                     comparators,
                     code_field,
                     name_field,
@@ -210,6 +225,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!(
                     "{}",
                     import_population(&settings, &population, &population_source).await?
+                );
+            }
+            if let Some(path) = small_area_population {
+                let file = std::fs::File::open(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let read = reference::read_small_area_populations(std::io::BufReader::new(file))
+                    .with_context(|| format!("{} refused", path.display()))?;
+                migrate(url).await?;
+                println!(
+                    "small areas: {}",
+                    import_small_areas(url, &read, Some(&small_area_source)).await?
                 );
             }
             Ok(())
@@ -357,6 +383,40 @@ async fn import_postcodes(url: &str, path: &Path) -> anyhow::Result<String> {
     Ok(format!(
         "postcodes: {} added, {} updated, {} unchanged; {} rows without a grid reference skipped",
         summary.added, summary.updated, summary.unchanged, read.without_grid_reference
+    ))
+}
+
+/// Stores small-area populations read from a file, labelled approximate (with
+/// [`reference::APPROXIMATION`] as their source) when the file has no figures, with `source`
+/// otherwise.
+async fn import_small_areas(
+    url: &str,
+    read: &reference::SmallAreaFile,
+    source: Option<&str>,
+) -> anyhow::Result<String> {
+    let source = if read.approximate {
+        reference::APPROXIMATION
+    } else {
+        source.unwrap_or("ONS small-area population estimates")
+    };
+    let summary = atlas_store::reference::import_small_area_populations(
+        url,
+        &read.areas,
+        read.approximate,
+        source,
+    )
+    .await?;
+    Ok(format!(
+        "{} ({}): {} added, {} updated, {} unchanged",
+        read.areas.len(),
+        if read.approximate {
+            "approximate: 344 children per LSOA"
+        } else {
+            "with their figures"
+        },
+        summary.added,
+        summary.updated,
+        summary.unchanged
     ))
 }
 

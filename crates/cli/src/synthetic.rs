@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use atlas_domain::ReferenceArea;
 use atlas_domain::{AgencyKind, StoredResolution};
+use atlas_domain::{PostcodeCell, ReferenceArea};
 use chrono::NaiveDate;
 use h3o::{CellIndex, LatLng};
 use rand::rngs::StdRng;
@@ -123,12 +123,16 @@ struct Child {
 #[must_use]
 pub fn exports(
     areas: &[ReferenceArea],
+    postcodes: &[PostcodeCell],
     children: usize,
     seed: u64,
 ) -> BTreeMap<&'static str, String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let codes = ["E10000017", "E06000009", "E08000005"];
-    // Places are centres of cells wholly inside the boundary, so each lies inside it.
+    // Children live, and most incidents happen, where people live: at the cell of a postcode
+    // drawn from the directory (so a busy street counts as often as it has postcodes), kept to
+    // cells wholly inside the boundary so that each place lies inside it. Without postcodes,
+    // every such cell is as likely.
     let cells: BTreeMap<&str, Vec<u64>> = codes
         .iter()
         .filter_map(|code| {
@@ -136,14 +140,26 @@ pub fn exports(
                 .iter()
                 .find(|area| area.code.as_str() == *code)
                 .map(|area| {
-                    let whole = area
-                        .coverage
-                        .cells(StoredResolution::FINEST)
+                    let whole = |cell: u64| area.coverage.is_whole(cell);
+                    let lived_in: Vec<u64> = postcodes
                         .iter()
-                        .copied()
-                        .filter(|cell| area.coverage.is_whole(*cell))
+                        .filter(|postcode| {
+                            postcode.authority.as_ref().is_some_and(|a| a == code)
+                                && whole(postcode.cell)
+                        })
+                        .map(|postcode| postcode.cell)
                         .collect();
-                    (*code, whole)
+                    let places = if lived_in.is_empty() {
+                        area.coverage
+                            .cells(StoredResolution::FINEST)
+                            .iter()
+                            .copied()
+                            .filter(|cell| whole(*cell))
+                            .collect()
+                    } else {
+                        lived_in
+                    };
+                    (*code, places)
                 })
         })
         .collect();

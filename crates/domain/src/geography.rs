@@ -85,6 +85,20 @@ impl Coverage {
     }
 }
 
+/// A small area's children (an ONS LSOA or output area), placed at its reference point: the
+/// weights that turn counts into excess risk (docs/analytics.md, "Population-adjusted hotspots").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmallAreaPopulation {
+    /// The area's code (`E01000001`).
+    pub code: String,
+    /// The resolution-9 H3 cell of its reference point.
+    pub cell: u64,
+    /// The year of the estimate.
+    pub year: i16,
+    /// Children aged 0 to 17.
+    pub children: u32,
+}
+
 /// One postcode of the ONS Postcode Directory: the resolution-9 cell of its grid reference and
 /// its upper-tier local authority when the directory gives one.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 
-use atlas_domain::{Coverage, GssCode, PostcodeCell, ReferenceArea};
+use atlas_domain::{Coverage, GssCode, PostcodeCell, ReferenceArea, SmallAreaPopulation};
 use geo::{Centroid as _, MultiPolygon};
 use geojson::{Feature, FeatureCollection, GeoJson};
 use h3o::geom::{ContainmentMode, TilerBuilder};
@@ -62,6 +62,15 @@ pub enum ReferenceError {
     /// A row of a comparator table is unusable; lines are numbered from 1 including the header.
     #[error("comparators line {line}: {reason}")]
     Comparator {
+        /// Line in the file, from 1, counting the header.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A row of a small-area population table is unusable; lines are numbered from 1 including
+    /// the header.
+    #[error("small-area population line {line}: {reason}")]
+    SmallArea {
         /// Line in the file, from 1, counting the header.
         line: u64,
         /// What is wrong with it.
@@ -144,6 +153,126 @@ pub fn read_populations(reader: impl Read) -> Result<Vec<ChildPopulation>, Refer
         });
     }
     Ok(rows)
+}
+
+/// Children aged 0-17 per 2011 LSOA in England (mid-2011: 11.3 million children over 32,844
+/// LSOAs): the approximation a small-area table without populations stands for.
+pub const CHILDREN_PER_LSOA: u32 = 344;
+/// The year of the approximation's figures.
+const APPROXIMATION_YEAR: i16 = 2011;
+/// What figures built on [`CHILDREN_PER_LSOA`] say they are, wherever they are shown.
+pub const APPROXIMATION: &str = "approximation: 344 children aged 0-17 per 2011 LSOA \
+    (England mid-2011), not an ONS estimate";
+
+/// What reading a small-area population table found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmallAreaFile {
+    /// The small areas, each at its reference point's resolution-9 cell.
+    pub areas: Vec<SmallAreaPopulation>,
+    /// True when the table has no `population_0_17` column: every area stands for
+    /// [`CHILDREN_PER_LSOA`] children (LSOAs are drawn to hold similar populations), an
+    /// approximation to be labelled as such.
+    pub approximate: bool,
+}
+
+/// Reads small-area child populations: CSV with columns `code,lat,lon` (the area's reference
+/// point, WGS84) and `population_0_17,year` (any order, more columns ignored), as ONS mid-year
+/// estimates by LSOA or output area joined to their centroids are. Without the last two columns
+/// every area stands for [`CHILDREN_PER_LSOA`] children of 2011 ([`SmallAreaFile::approximate`]).
+/// Refuses the whole file on the first bad row, naming its line: an empty code, a point off the
+/// globe, a count that is not a whole number, a year outside 1990 to 2100, or a (code, year)
+/// given twice.
+///
+/// # Errors
+/// [`ReferenceError::SmallArea`].
+pub fn read_small_area_populations(reader: impl Read) -> Result<SmallAreaFile, ReferenceError> {
+    let error = |line, reason| ReferenceError::SmallArea { line, reason };
+    let (mut csv, columns) = open_table(reader, &["code", "lat", "lon"], |line, reason| {
+        ReferenceError::SmallArea { line, reason }
+    })?;
+    let headers = csv
+        .headers()
+        .map_err(|err| error(1, err.to_string()))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let figures = match (column("population_0_17"), column("year")) {
+        (Some(population), Some(year)) => Some((population, year)),
+        (None, None) => None,
+        _ => {
+            return Err(error(
+                1,
+                "give both `population_0_17` and `year`, or neither (an approximation)".to_owned(),
+            ));
+        }
+    };
+    let mut seen = BTreeSet::new();
+    let mut areas = Vec::new();
+    for record in csv.records() {
+        let record = record.map_err(|err| {
+            error(
+                err.position().map_or(0, csv::Position::line),
+                err.to_string(),
+            )
+        })?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let field = |index: usize| record.get(index).unwrap_or_default();
+        let code = field(columns[0]);
+        if code.is_empty() {
+            return Err(error(line, "the code is empty".to_owned()));
+        }
+        let location = match (field(columns[1]).parse(), field(columns[2]).parse()) {
+            (Ok(lat), Ok(lon)) => LatLng::new(lat, lon).ok(),
+            _ => None,
+        }
+        .filter(|point| point.lat().abs() <= 90.0 && point.lng().abs() <= 180.0)
+        .ok_or_else(|| {
+            error(
+                line,
+                format!(
+                    "`{}, {}` is not a latitude and longitude",
+                    field(columns[1]),
+                    field(columns[2])
+                ),
+            )
+        })?;
+        let (children, year) = match figures {
+            None => (CHILDREN_PER_LSOA, APPROXIMATION_YEAR),
+            Some((population, year)) => (
+                field(population).replace(',', "").parse().map_err(|_| {
+                    error(
+                        line,
+                        format!(
+                            "population_0_17 `{}` is not a whole number of children",
+                            field(population)
+                        ),
+                    )
+                })?,
+                field(year)
+                    .parse()
+                    .ok()
+                    .filter(|year| (1990..=2100).contains(year))
+                    .ok_or_else(|| {
+                        error(
+                            line,
+                            format!("year `{}` is not a year from 1990 to 2100", field(year)),
+                        )
+                    })?,
+            ),
+        };
+        if !seen.insert((code.to_owned(), year)) {
+            return Err(error(line, format!("{code} {year} is given twice")));
+        }
+        areas.push(SmallAreaPopulation {
+            code: code.to_owned(),
+            cell: u64::from(location.to_cell(Resolution::Nine)),
+            year,
+            children,
+        });
+    }
+    Ok(SmallAreaFile {
+        areas,
+        approximate: figures.is_none(),
+    })
 }
 
 fn code_suffix(code: Option<&String>) -> String {
@@ -645,6 +774,52 @@ mod tests {
         assert!(
             shared > 10_000 && shared < total / 10,
             "{shared} shared cells"
+        );
+    }
+
+    #[test]
+    fn small_area_populations_are_read_with_their_figures_or_as_an_approximation() {
+        let file = read_small_area_populations(
+            "code,lat,lon,population_0_17,year\nE01012681,53.8175,-3.0357,\"1,204\",2022\n"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert!(!file.approximate);
+        assert_eq!(file.areas[0].children, 1_204);
+        assert_eq!(file.areas[0].year, 2022);
+        assert_eq!(
+            file.areas[0].cell,
+            u64::from(
+                LatLng::new(53.8175, -3.0357)
+                    .unwrap()
+                    .to_cell(Resolution::Nine)
+            )
+        );
+        let approximate = read_small_area_populations(
+            "code,name,lat,lon\nE01012681,Blackpool 001A,53.8175,-3.0357\n".as_bytes(),
+        )
+        .unwrap();
+        assert!(approximate.approximate);
+        assert_eq!(approximate.areas[0].children, CHILDREN_PER_LSOA);
+    }
+
+    #[test]
+    fn unusable_small_area_rows_are_refused_naming_the_line() {
+        let refused = |text: &str| {
+            read_small_area_populations(text.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(refused("code,lat\n").contains("`lon`"));
+        assert!(refused("code,lat,lon,year\n").contains("or neither"));
+        let header = "code,lat,lon,population_0_17,year\n";
+        assert!(refused(&format!("{header}E01,91,0,5,2022\n")).contains("line 2"));
+        assert!(refused(&format!("{header}E01,53,-3,many,2022\n")).contains("whole number"));
+        assert!(refused(&format!("{header}E01,53,-3,5,1850\n")).contains("1990 to 2100"));
+        assert!(refused(&format!("{header},53,-3,5,2022\n")).contains("empty"));
+        assert!(
+            refused(&format!("{header}E01,53,-3,5,2022\nE01,53,-3,6,2022\n"))
+                .contains("line 3: E01 2022 is given twice")
         );
     }
 

@@ -10,7 +10,9 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use atlas_domain::GssCode;
 
 use crate::StoreError;
-use crate::schema::{child_populations, local_authorities};
+use crate::schema::{
+    child_populations, local_authorities, partnership_cells, postcodes, small_area_populations,
+};
 
 /// One local authority's children in one year, as imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,4 +224,78 @@ pub fn for_year(
         .filter(|population| i32::from(population.year) <= year)
         .max_by_key(|population| population.year)
         .or_else(|| populations.iter().min_by_key(|population| population.year))
+}
+
+/// A small area's children as a partnership's hotspot analysis weighs them.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct StoredSmallArea {
+    /// The area's code.
+    pub code: String,
+    /// The year of the estimate.
+    pub year: i16,
+    /// The resolution-9 cell of its reference point.
+    pub cell: i64,
+    /// Children aged 0 to 17.
+    pub population_0_17: i32,
+    /// Whether the figure is an approximation.
+    pub approximate: bool,
+    /// Where the figure comes from.
+    pub source: String,
+}
+
+/// The small areas whose reference point lies in `code`'s coverage, each at its latest year,
+/// sorted by code.
+///
+/// # Errors
+/// [`StoreError`] when the query fails.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn small_areas_of(
+    conn: &mut AsyncPgConnection,
+    code: &GssCode,
+) -> Result<Vec<StoredSmallArea>, StoreError> {
+    Ok(small_area_populations::table
+        .inner_join(
+            partnership_cells::table.on(partnership_cells::cell
+                .eq(small_area_populations::cell)
+                .and(partnership_cells::resolution.eq(i16::from(atlas_domain::FINEST_RESOLUTION)))
+                .and(partnership_cells::partnership_code.eq(code.as_str()))),
+        )
+        .select((
+            small_area_populations::code,
+            small_area_populations::year,
+            small_area_populations::cell,
+            small_area_populations::population_0_17,
+            small_area_populations::approximate,
+            small_area_populations::source,
+        ))
+        .distinct_on(small_area_populations::code)
+        .order((
+            small_area_populations::code,
+            small_area_populations::year.desc(),
+        ))
+        .load(conn)
+        .await?)
+}
+
+/// How many postcodes of the directory each resolution-9 cell of `code`'s coverage holds (cells
+/// without any left out).
+///
+/// # Errors
+/// [`StoreError`] when the query fails.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn postcodes_per_cell(
+    conn: &mut AsyncPgConnection,
+    code: &GssCode,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(postcodes::table
+        .inner_join(
+            partnership_cells::table.on(partnership_cells::cell
+                .eq(postcodes::cell)
+                .and(partnership_cells::resolution.eq(i16::from(atlas_domain::FINEST_RESOLUTION)))
+                .and(partnership_cells::partnership_code.eq(code.as_str()))),
+        )
+        .group_by(postcodes::cell)
+        .select((postcodes::cell, diesel::dsl::count_star()))
+        .load(conn)
+        .await?)
 }

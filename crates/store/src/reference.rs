@@ -3,7 +3,9 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
-use atlas_domain::{Coverage, FINEST_RESOLUTION, GssCode, PostcodeCell, ReferenceArea};
+use atlas_domain::{
+    Coverage, FINEST_RESOLUTION, GssCode, PostcodeCell, ReferenceArea, SmallAreaPopulation,
+};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
@@ -282,14 +284,14 @@ async fn replace_neighbours(
     Ok((added, removed))
 }
 
-/// What a postcode import changed.
+/// What a load of national reference rows (postcodes, small-area populations) changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PostcodeSummary {
-    /// Postcodes not known before.
+pub struct RowSummary {
+    /// Rows not known before.
     pub added: u64,
-    /// Postcodes whose cell or authority changed.
+    /// Rows whose figures changed.
     pub updated: u64,
-    /// Postcodes already stored with the same cell and authority.
+    /// Rows already stored with the same figures.
     pub unchanged: u64,
 }
 
@@ -302,7 +304,7 @@ pub struct PostcodeSummary {
 pub async fn import_postcodes(
     url: &str,
     postcodes: &[PostcodeCell],
-) -> Result<PostcodeSummary, StoreError> {
+) -> Result<RowSummary, StoreError> {
     let mut client = connect_admin(url, Duration::from_secs(10)).await?;
     let transaction = client.transaction().await?;
     transaction
@@ -349,7 +351,76 @@ pub async fn import_postcodes(
     transaction.commit().await?;
     let (added, updated, distinct): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
     let _ = staged;
-    Ok(PostcodeSummary {
+    Ok(RowSummary {
+        added: added.cast_unsigned(),
+        updated: updated.cast_unsigned(),
+        unchanged: (distinct - added - updated).cast_unsigned(),
+    })
+}
+
+/// Loads small-area child populations (binary COPY into a staging table, then one upsert), in
+/// one transaction; `approximate` and `source` label every row. Re-importing the same file
+/// changes nothing.
+///
+/// # Errors
+/// [`StoreError`] when PostgreSQL fails; nothing is stored then.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn import_small_area_populations(
+    url: &str,
+    areas: &[SmallAreaPopulation],
+    approximate: bool,
+    source: &str,
+) -> Result<RowSummary, StoreError> {
+    let mut client = connect_admin(url, Duration::from_secs(10)).await?;
+    let transaction = client.transaction().await?;
+    transaction
+        .batch_execute(
+            "CREATE TEMPORARY TABLE staged_small_areas (code TEXT NOT NULL, year SMALLINT NOT NULL, \
+             cell BIGINT NOT NULL, population_0_17 INTEGER NOT NULL) ON COMMIT DROP",
+        )
+        .await?;
+    let sink = transaction
+        .copy_in("COPY staged_small_areas (code, year, cell, population_0_17) FROM STDIN (FORMAT binary)")
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT2, Type::INT8, Type::INT4]);
+    let mut writer = std::pin::pin!(writer);
+    for area in areas {
+        let cell = i64::try_from(area.cell)
+            .map_err(|_| StoreError::Invalid(format!("{}: not an H3 cell", area.code)))?;
+        let children = i32::try_from(area.children)
+            .map_err(|_| StoreError::Invalid(format!("{}: too many children", area.code)))?;
+        writer
+            .as_mut()
+            .write(&[&area.code, &area.year, &cell, &children])
+            .await?;
+    }
+    writer.finish().await?;
+    let row = transaction
+        .query_one(
+            "WITH incoming AS (
+                 SELECT DISTINCT ON (code, year) code, year, cell, population_0_17
+                 FROM staged_small_areas ORDER BY code, year
+             ), changed AS (
+                 INSERT INTO small_area_populations (code, year, cell, population_0_17, approximate, source)
+                 SELECT code, year, cell, population_0_17, $1, $2 FROM incoming
+                 ON CONFLICT (code, year) DO UPDATE
+                 SET cell = EXCLUDED.cell, population_0_17 = EXCLUDED.population_0_17,
+                     approximate = EXCLUDED.approximate, source = EXCLUDED.source
+                 WHERE (small_area_populations.cell, small_area_populations.population_0_17,
+                        small_area_populations.approximate, small_area_populations.source)
+                       IS DISTINCT FROM
+                       (EXCLUDED.cell, EXCLUDED.population_0_17, EXCLUDED.approximate, EXCLUDED.source)
+                 RETURNING (xmax = 0) AS inserted
+             )
+             SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
+                    (SELECT count(*) FROM incoming)
+             FROM changed",
+            &[&approximate, &source],
+        )
+        .await?;
+    transaction.commit().await?;
+    let (added, updated, distinct): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    Ok(RowSummary {
         added: added.cast_unsigned(),
         updated: updated.cast_unsigned(),
         unchanged: (distinct - added - updated).cast_unsigned(),

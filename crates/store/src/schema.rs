@@ -155,6 +155,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    small_area_populations (code, year) {
+        code -> Text,
+        year -> Int2,
+        cell -> Int8,
+        population_0_17 -> Int4,
+        approximate -> Bool,
+        source -> Text,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> Int8,
         occurred_at -> Timestamptz,
@@ -237,6 +248,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     postcodes,
     sharing_agreements,
     child_populations,
+    small_area_populations,
     audit_log,
     users,
     releases,

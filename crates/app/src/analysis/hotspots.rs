@@ -4,14 +4,17 @@ use std::collections::BTreeMap;
 
 use atlas_access::RecordScope;
 use atlas_analytics::gistar::{
-    Kernel, StudyArea, benjamini_hochberg, confidence_bins, gi_star, permutation_p, randomisation_p,
+    GiStar, Kernel, StudyArea, benjamini_hochberg, confidence_bins, excess_over_expected, gi_star,
+    permutation_p, randomisation_p, two_sided_p,
 };
+use atlas_analytics::grid::subjects_nearby;
+use atlas_analytics::rates::expected_counts;
 use atlas_domain::GssCode;
 use h3o::CellIndex;
 
 use super::{
-    Analyses, AnalysisError, AnalysisMetrics, GridQuestion, Measure, StopOnDrop, blocking,
-    check_level, check_ring_size,
+    Analyses, AnalysisError, AnalysisMetrics, CellPopulations, GridQuestion, Measure,
+    PopulationBasis, StopOnDrop, blocking, check_level, check_ring_size,
 };
 
 /// The most permutations one question may ask for.
@@ -20,6 +23,46 @@ pub const MAX_PERMUTATIONS: u32 = 9_999;
 pub const MAX_PERMUTATION_WORK: usize = 50_000_000;
 /// The seed of permutation tests: the same question always gets the same answer.
 pub const PERMUTATION_SEED: u64 = 20_261_128;
+/// The fewest distinct children within a cell's neighbourhood for it to be called a hot spot:
+/// below that a "hot spot" is one family's or a few children's story, which a map should not
+/// generalise (docs/analytics.md, "Minimum support"). The same number as the publication gate's
+/// smallest shown count.
+pub const MIN_CHILDREN_NEARBY: u32 = 5;
+
+/// What a hotspot analysis sets the counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Adjustment {
+    /// The children living in each cell: each neighbourhood's count against the count its
+    /// children would have at the study area's overall rate (an exact Poisson test), so that a
+    /// hot spot is more children affected than the child population would lead us to expect.
+    #[default]
+    Population,
+    /// Nothing: Gi* on raw counts, where a hot spot may only be where many children live.
+    None,
+}
+
+impl Adjustment {
+    /// The name the API uses.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Population => "population",
+            Self::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for Adjustment {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "population" => Ok(Self::Population),
+            "none" => Ok(Self::None),
+            other => Err(format!("`{other}` is not population or none")),
+        }
+    }
+}
 
 /// The statistic's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,6 +77,8 @@ pub struct HotspotSettings {
     pub permutations: u32,
     /// The false-discovery rate.
     pub alpha: f64,
+    /// What the counts are set against.
+    pub adjustment: Adjustment,
 }
 
 impl Default for HotspotSettings {
@@ -44,6 +89,7 @@ impl Default for HotspotSettings {
             measure: Measure::Subjects,
             permutations: 0,
             alpha: 0.05,
+            adjustment: Adjustment::Population,
         }
     }
 }
@@ -60,6 +106,22 @@ impl HotspotSettings {
                 "`permutations` must be at most {MAX_PERMUTATIONS}"
             )));
         }
+        if self.permutations > 0 && self.adjustment == Adjustment::Population {
+            return Err(AnalysisError::Question(
+                "`permutations`: a population-adjusted analysis tests each neighbourhood against \
+                 its own expected count exactly (a Poisson test), which shuffling cells cannot \
+                 do; ask for permutations=0, or adjust=none for raw counts"
+                    .to_owned(),
+            ));
+        }
+        if self.adjustment == Adjustment::Population && self.kernel != Kernel::Uniform {
+            return Err(AnalysisError::Question(
+                "`kernel`: a population-adjusted analysis tests each neighbourhood's count \
+                 against its expected count exactly, which a weighted sum does not allow; ask \
+                 for kernel=uniform, or adjust=none for raw counts with any kernel"
+                    .to_owned(),
+            ));
+        }
         if self.permutations > 0 && self.kernel != Kernel::Uniform {
             return Err(AnalysisError::Question(
                 "`permutations`: the permutation test sums its neighbourhoods unweighted, so it \
@@ -71,13 +133,14 @@ impl HotspotSettings {
         check_level(self.alpha)
     }
 
-    /// The test deciding significance: `permutation` or `randomisation`.
+    /// The test deciding significance: `poisson` (adjusted for population), `permutation` or
+    /// `randomisation`.
     #[must_use]
     pub const fn test(&self) -> &'static str {
-        if self.permutations > 0 {
-            "permutation"
-        } else {
-            "randomisation"
+        match (self.adjustment, self.permutations) {
+            (Adjustment::Population, _) => "poisson",
+            (Adjustment::None, 0) => "randomisation",
+            (Adjustment::None, _) => "permutation",
         }
     }
 
@@ -154,20 +217,31 @@ pub struct HotspotQuestion {
 pub struct HotspotCell {
     /// The H3 cell.
     pub cell: CellIndex,
-    /// The value analysed.
+    /// The value counted.
     pub value: u32,
-    /// The Gi* z-score.
+    /// The value expected from the children living here at the study area's overall rate, when
+    /// the analysis is adjusted for population.
+    pub expected: Option<f64>,
+    /// The Gi* z-score of the counts; adjusted for population, the neighbourhood's count less
+    /// its expected count over the Poisson standard deviation.
     pub z: f64,
-    /// The two-sided p-value from the normal (esda's `p_norm`).
+    /// The two-sided p-value of `z` from the normal (esda's `p_norm`).
     pub p: f64,
-    /// The two-sided p-value of the local sum under randomisation.
-    pub p_randomisation: f64,
+    /// The two-sided p-value of the local sum under randomisation (raw counts).
+    pub p_randomisation: Option<f64>,
+    /// The two-sided Poisson p-value of the neighbourhood's count against its expected count
+    /// (adjusted for population).
+    pub p_poisson: Option<f64>,
     /// The one-sided permutation pseudo p-value, when permutations were asked for.
     pub p_sim: Option<f64>,
     /// A discovery at the false-discovery rate.
     pub significant: bool,
     /// −3…+3: cold or hot spot at 99 / 95 / 90 % confidence after false-discovery control.
     pub bin: i8,
+    /// True when the cell passed the test as a hot spot but fewer than
+    /// [`MIN_CHILDREN_NEARBY`] distinct children have records within its neighbourhood: "too
+    /// few children to say", so `significant` is false and `bin` 0.
+    pub too_few_children: bool,
 }
 
 /// A hotspot analysis.
@@ -180,8 +254,13 @@ pub struct HotspotAnalysis {
     pub no_data: bool,
     /// Every cell of the study area, sorted by cell (none when `no_data`).
     pub cells: Vec<HotspotCell>,
-    /// Why no cell passed false-discovery control, when too few permutations are the reason.
+    /// Why no cell passed false-discovery control, when too few permutations are the reason;
+    /// or why the analysis is on raw counts when population adjustment was asked for.
     pub warning: Option<String>,
+    /// What the counts were set against (raw counts when no small-area populations are loaded).
+    pub adjustment: Adjustment,
+    /// Where the child populations come from, when the analysis is adjusted.
+    pub population: Option<PopulationBasis>,
 }
 
 impl Analyses {
@@ -211,20 +290,84 @@ impl Analyses {
                 (question.grid.filter.from, question.grid.filter.to),
             )
             .await?;
-        let cells = if no_data {
+        let populations = match question.settings.adjustment {
+            Adjustment::Population if !no_data => {
+                self.cell_populations(code, question.grid.resolution)
+                    .await?
+            }
+            _ => None,
+        };
+        let asked = question.settings.adjustment;
+        let adjustment = if asked == Adjustment::Population && populations.is_none() && !no_data {
+            Adjustment::None
+        } else {
+            asked
+        };
+        let mut cells = if no_data {
             Vec::new()
         } else {
-            self.analyse(study_area, values, &question.settings).await?
+            self.analyse(study_area, values, populations.as_ref(), &question.settings)
+                .await?
         };
+        self.require_support(code, question, &mut cells).await?;
         let discoveries = cells.iter().filter(|cell| cell.significant).count();
+        let unadjusted = (asked != adjustment).then(|| {
+            "no small-area child populations are loaded for this partnership, so the \
+                 analysis is on raw counts: a hot spot may only be where many children live \
+                 (import them with `atlas reference import --small-area-population`)"
+                .to_owned()
+        });
         Ok(HotspotAnalysis {
             study_area_cells,
             no_data,
             warning: question
                 .settings
-                .too_few_permutations(study_area_cells, discoveries),
+                .too_few_permutations(study_area_cells, discoveries)
+                .or(unadjusted),
+            adjustment,
+            population: populations.map(|populations| populations.basis),
             cells,
         })
+    }
+
+    /// Takes away the hot spots of `cells` with fewer than [`MIN_CHILDREN_NEARBY`] distinct
+    /// children in their neighbourhood.
+    async fn require_support(
+        &self,
+        code: &GssCode,
+        question: &HotspotQuestion,
+        cells: &mut [HotspotCell],
+    ) -> Result<(), AnalysisError> {
+        let hot: Vec<CellIndex> = cells
+            .iter()
+            .filter(|cell| cell.bin > 0)
+            .map(|cell| cell.cell)
+            .collect();
+        if hot.is_empty() {
+            return Ok(());
+        }
+        let records = self.records(code, question.scope).await?;
+        let (resolution, filter, k) = (
+            question.grid.resolution.h3(),
+            question.grid.filter.clone(),
+            question.settings.k,
+        );
+        let nearby = blocking("hotspot support", move || {
+            let nearby = subjects_nearby(&records.records, resolution, &filter, &hot, k);
+            hot.into_iter().zip(nearby).collect::<BTreeMap<_, _>>()
+        })
+        .await?;
+        for cell in cells.iter_mut() {
+            if nearby
+                .get(&cell.cell)
+                .is_some_and(|children| *children < MIN_CHILDREN_NEARBY)
+            {
+                cell.too_few_children = true;
+                cell.significant = false;
+                cell.bin = 0;
+            }
+        }
+        Ok(())
     }
 
     /// The value per cell a hotspot analysis of `code` counts, of the filtered grid of the
@@ -243,12 +386,13 @@ impl Analyses {
     }
 
     /// Gi* with its decisions over every cell of `study_area` (zeros where `values` has none),
-    /// after the budget has been checked. The permutation test stops when the returned future
-    /// is dropped.
+    /// on the counts standardised against `populations` when given ([`excess_risk`]), after the
+    /// budget has been checked. The permutation test stops when the returned future is dropped.
     pub(super) async fn analyse(
         &self,
         study_area: Vec<CellIndex>,
         values: BTreeMap<CellIndex, u32>,
+        populations: Option<&CellPopulations>,
         settings: &HotspotSettings,
     ) -> Result<Vec<HotspotCell>, AnalysisError> {
         let HotspotSettings {
@@ -260,6 +404,7 @@ impl Analyses {
         } = *settings;
         let (_stop_on_drop, stop) = StopOnDrop::new();
         let metrics: AnalysisMetrics = self.metrics.clone();
+        let populations = populations.map(|populations| populations.of(&study_area));
         blocking("hotspots", move || -> Result<Vec<HotspotCell>, String> {
             let _running = metrics.start("hotspots");
             let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
@@ -269,9 +414,26 @@ impl Analyses {
                 .map(|cell| values.get(cell).copied().unwrap_or(0))
                 .collect();
             let numbers: Vec<f64> = counts.iter().map(|count| f64::from(*count)).collect();
-            let result = gi_star(&area, &numbers, k, kernel).map_err(|err| err.to_string())?;
-            let randomisation =
-                randomisation_p(&area, &numbers, k, kernel).map_err(|err| err.to_string())?;
+            let (result, randomisation, poisson, expected) = match populations {
+                Some(populations) => {
+                    let expected =
+                        expected_counts(&numbers, &populations).map_err(|err| err.to_string())?;
+                    let test = excess_over_expected(&area, &numbers, &expected, k)
+                        .map_err(|err| err.to_string())?;
+                    let normal = GiStar {
+                        p: test.z.iter().map(|z| two_sided_p(*z)).collect(),
+                        z: test.z,
+                    };
+                    (normal, None, Some(test.p), Some(expected))
+                }
+                None => {
+                    let result =
+                        gi_star(&area, &numbers, k, kernel).map_err(|err| err.to_string())?;
+                    let randomisation = randomisation_p(&area, &numbers, k, kernel)
+                        .map_err(|err| err.to_string())?;
+                    (result, Some(randomisation), None, None)
+                }
+            };
             let p_sim = (permutations > 0)
                 .then(|| permutation_p(&area, &numbers, k, permutations, PERMUTATION_SEED, &stop))
                 .transpose()
@@ -281,7 +443,11 @@ impl Analyses {
             let two_sided_sim: Option<Vec<f64>> = p_sim
                 .as_ref()
                 .map(|p| p.iter().map(|p| (2.0 * p).min(1.0)).collect());
-            let decisive = two_sided_sim.as_ref().unwrap_or(&randomisation);
+            let decisive = two_sided_sim
+                .as_ref()
+                .or(poisson.as_ref())
+                .or(randomisation.as_ref())
+                .ok_or("no test was run")?;
             let significant = benjamini_hochberg(decisive, alpha);
             let bins = confidence_bins(&result.z, decisive);
             Ok(area
@@ -291,12 +457,15 @@ impl Analyses {
                 .map(|(i, cell)| HotspotCell {
                     cell: *cell,
                     value: counts[i],
+                    expected: expected.as_ref().map(|expected| expected[i]),
                     z: result.z[i],
                     p: result.p[i],
-                    p_randomisation: randomisation[i],
+                    p_randomisation: randomisation.as_ref().map(|p| p[i]),
+                    p_poisson: poisson.as_ref().map(|p| p[i]),
                     p_sim: p_sim.as_ref().map(|p| p[i]),
                     significant: significant[i],
                     bin: bins[i],
+                    too_few_children: false,
                 })
                 .collect())
         })
@@ -326,9 +495,24 @@ mod tests {
             refused(HotspotSettings {
                 permutations: 99,
                 kernel: Kernel::Gaussian,
+                adjustment: Adjustment::None,
                 ..base
             })
             .contains("uniform kernel only")
+        );
+        assert!(
+            refused(HotspotSettings {
+                permutations: 99,
+                ..base
+            })
+            .contains("Poisson test")
+        );
+        assert!(
+            refused(HotspotSettings {
+                kernel: Kernel::Triangular,
+                ..base
+            })
+            .contains("`kernel`")
         );
         assert!(base.check().is_ok());
     }

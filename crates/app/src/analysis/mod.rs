@@ -7,6 +7,7 @@
 mod emerging;
 mod hotspots;
 mod metrics;
+mod population;
 mod regional;
 
 use std::str::FromStr;
@@ -27,10 +28,11 @@ use crate::RecordCache;
 
 pub use emerging::{EmergingAnalysis, EmergingQuestion, MAX_TIME_LAG};
 pub use hotspots::{
-    HotspotAnalysis, HotspotCell, HotspotQuestion, HotspotSettings, MAX_PERMUTATION_WORK,
-    MAX_PERMUTATIONS, PERMUTATION_SEED,
+    Adjustment, HotspotAnalysis, HotspotCell, HotspotQuestion, HotspotSettings,
+    MAX_PERMUTATION_WORK, MAX_PERMUTATIONS, MIN_CHILDREN_NEARBY, PERMUTATION_SEED,
 };
 pub use metrics::AnalysisMetrics;
+pub use population::{CellPopulations, Placement, PopulationBasis};
 pub use regional::{
     MAX_REGIONAL_QUARTERS, NeighbourSummary, REGIONAL_ALPHAS, REGIONAL_PERMUTATIONS,
     RegionalAnalysis, RegionalCell, RegionalPartners, RegionalQuestion,

@@ -216,7 +216,7 @@ impl Analyses {
         let study_area_cells = area.len();
         question.settings.check_budget(study_area_cells)?;
         let analysis = self
-            .analyse(area.into_iter().collect(), values, &question.settings)
+            .analyse(area.into_iter().collect(), values, None, &question.settings)
             .await?;
         let neighbours = neighbour_cells
             .into_iter()

@@ -3,7 +3,10 @@
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_analytics::gistar::Kernel;
 use atlas_app::Analyses;
-use atlas_app::analysis::{GridQuestion, HotspotCell, HotspotQuestion, HotspotSettings};
+use atlas_app::analysis::{
+    Adjustment, GridQuestion, HotspotCell, HotspotQuestion, HotspotSettings, MIN_CHILDREN_NEARBY,
+    PopulationBasis,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -18,25 +21,39 @@ use crate::routes::params::{GridQuery, HotspotSettingsQuery, Params, documented}
 pub struct HotspotCellView {
     /// The H3 cell, as its hexadecimal index.
     pub cell: String,
-    /// The value analysed (records or distinct children).
+    /// The value counted (distinct children or records).
     pub value: u32,
-    /// The Gi* z-score.
+    /// The value expected from the children living in the cell at the study area's overall
+    /// rate, when the analysis is adjusted for population (`settings.adjust` = `population`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<f64>,
+    /// The Gi* z-score of the counts (`adjust=none`); adjusted for population, the
+    /// neighbourhood's count less its expected count over the Poisson standard deviation.
     pub z: f64,
-    /// The two-sided p-value from the normal (as PySAL esda's `p_norm`), for reference: it
-    /// finds false hotspots when counts are sparse.
+    /// The two-sided p-value of `z` from the normal (as PySAL esda's `p_norm`), for reference:
+    /// it finds false hotspots when counts are sparse.
     pub p: f64,
     /// The two-sided p-value of the cell's local sum under randomisation, exact or by
-    /// saddle-point (docs/analytics.md, "Sparse counts").
-    pub p_randomisation: f64,
+    /// saddle-point (docs/analytics.md, "Sparse counts"), when `adjust=none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_randomisation: Option<f64>,
+    /// The two-sided Poisson p-value of the neighbourhood's count against its expected count,
+    /// when adjusted for population (docs/analytics.md, "Population-adjusted hotspots").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_poisson: Option<f64>,
     /// The permutation pseudo p-value, when permutations were asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p_sim: Option<f64>,
-    /// A discovery at the false-discovery rate `alpha` (Benjamini–Hochberg on
-    /// `p_randomisation`, or on the two-sided permutation p-value `min(1, 2 p_sim)` when
-    /// permutations were asked for).
+    /// A discovery at the false-discovery rate `alpha` (Benjamini–Hochberg on `p_poisson`
+    /// when adjusted for population, on `p_randomisation`, or on the two-sided permutation
+    /// p-value `min(1, 2 p_sim)` when permutations were asked for).
     pub significant: bool,
     /// −3…+3: cold or hot spot at 99 / 95 / 90 % confidence after false-discovery control.
     pub bin: i8,
+    /// "Too few children to say": the cell passed the test as a hot spot, but fewer than
+    /// `settings.min_children_nearby` distinct children have records within its
+    /// neighbourhood, so it is not called one (`significant` false, `bin` 0).
+    pub too_few_children: bool,
 }
 
 impl From<HotspotCell> for HotspotCellView {
@@ -44,12 +61,15 @@ impl From<HotspotCell> for HotspotCellView {
         Self {
             cell: cell.cell.to_string(),
             value: cell.value,
+            expected: cell.expected,
             z: cell.z,
             p: cell.p,
             p_randomisation: cell.p_randomisation,
+            p_poisson: cell.p_poisson,
             p_sim: cell.p_sim,
             significant: cell.significant,
             bin: cell.bin,
+            too_few_children: cell.too_few_children,
         }
     }
 }
@@ -58,12 +78,15 @@ impl CellRow for HotspotCellView {
     const HEADER: &'static [&'static str] = &[
         "h3",
         "value",
+        "expected",
         "z",
         "p",
         "p_randomisation",
+        "p_poisson",
         "p_sim",
         "significant",
         "bin",
+        "too_few_children",
     ];
     fn cell(&self) -> &str {
         &self.cell
@@ -72,12 +95,17 @@ impl CellRow for HotspotCellView {
         vec![
             self.cell.clone(),
             self.value.to_string(),
+            self.expected.map(|e| e.to_string()).unwrap_or_default(),
             self.z.to_string(),
             self.p.to_string(),
-            self.p_randomisation.to_string(),
+            self.p_randomisation
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            self.p_poisson.map(|p| p.to_string()).unwrap_or_default(),
             self.p_sim.map(|p| p.to_string()).unwrap_or_default(),
             self.significant.to_string(),
             self.bin.to_string(),
+            self.too_few_children.to_string(),
         ]
     }
 }
@@ -97,19 +125,73 @@ pub struct HotspotSettingsView {
     pub value: &'static str,
     /// Conditional permutations (0: none).
     pub permutations: u32,
-    /// `permutation` or `randomisation`: the test deciding significance.
+    /// `poisson` (adjusted for population), `permutation` or `randomisation`: the test deciding
+    /// significance.
     pub test: &'static str,
     /// The false-discovery rate.
     pub alpha: f64,
     /// The permutation test's seed, when permutations were asked for.
     pub seed: Option<u64>,
+    /// What the counts were set against: `population` (the children living in each cell: each
+    /// neighbourhood's count against its expected count, an exact Poisson test) or `none` (Gi*
+    /// on raw counts). An analysis asked
+    /// for `population` is on raw counts, with a warning, when no small-area populations are
+    /// loaded.
+    pub adjust: &'static str,
+    /// Where the child populations come from, when `adjust` is `population`.
+    pub population: Option<PopulationView>,
+    /// The fewest distinct children within a cell's neighbourhood for it to be called a hot
+    /// spot (none: not required).
+    pub min_children_nearby: Option<u32>,
     /// The filters applied.
     pub filters: FilterView,
 }
 
+/// Where a hotspot analysis's child populations come from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PopulationView {
+    /// Small areas (LSOAs or output areas) whose reference point lies in the coverage.
+    pub small_areas: usize,
+    /// The latest year of their figures.
+    pub year: i16,
+    /// True when the figures are an approximation (each 2011 LSOA standing for the same
+    /// number of children), not official estimates.
+    pub approximate: bool,
+    /// Where the figures come from.
+    pub sources: Vec<String>,
+    /// How the children are placed in cells: `postcodes` (the approximation's children in
+    /// proportion to the postcode directory's postcodes in each cell),
+    /// `small_areas_by_postcode` (each small area's children among the cells nearest its point,
+    /// in proportion to their postcodes) or `small_areas_evenly`.
+    pub placement: &'static str,
+}
+
+impl From<PopulationBasis> for PopulationView {
+    fn from(basis: PopulationBasis) -> Self {
+        Self {
+            small_areas: basis.small_areas,
+            year: basis.year,
+            approximate: basis.approximate,
+            sources: basis.sources,
+            placement: basis.placement.as_str(),
+        }
+    }
+}
+
 impl HotspotSettingsView {
-    /// The settings of an analysis of `grid` with `settings`, and its `warning`.
-    pub fn new(grid: &GridQuestion, settings: &HotspotSettings, warning: Option<String>) -> Self {
+    /// The settings of an analysis of `grid` with `settings`, as it was run (its adjustment,
+    /// populations and `warning`).
+    pub fn new(
+        grid: &GridQuestion,
+        settings: &HotspotSettings,
+        adjustment: Adjustment,
+        population: Option<PopulationBasis>,
+        warning: Option<String>,
+    ) -> Self {
+        let settings = &HotspotSettings {
+            adjustment,
+            ..*settings
+        };
         Self {
             resolution: grid.resolution.get(),
             warning,
@@ -124,6 +206,9 @@ impl HotspotSettingsView {
             test: settings.test(),
             alpha: settings.alpha,
             seed: settings.seed(),
+            adjust: adjustment.as_str(),
+            population: population.map(PopulationView::from),
+            min_children_nearby: Some(MIN_CHILDREN_NEARBY),
             filters: FilterView::from(&grid.filter),
         }
     }
@@ -158,7 +243,7 @@ pub struct HotspotsView {
     responses(
         (status = 200, body = HotspotsView),
         (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of hexagons"),
-        (status = 200, content_type = "text/csv", description = "h3,value,z,p,p_randomisation,p_sim,significant,bin"),
+        (status = 200, content_type = "text/csv", description = "h3,value,expected,z,p,p_randomisation,p_poisson,p_sim,significant,bin,too_few_children"),
         (status = 400, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)
@@ -189,7 +274,13 @@ pub async fn hotspots(
     let analysis = analyses.hotspots(code, &question).await?;
     authorized.used_records_of([code]);
     authorized.returned(analysis.cells.len());
-    let settings = HotspotSettingsView::new(&question.grid, &question.settings, analysis.warning);
+    let settings = HotspotSettingsView::new(
+        &question.grid,
+        &question.settings,
+        analysis.adjustment,
+        analysis.population,
+        analysis.warning,
+    );
     let (study_area_cells, no_data) = (analysis.study_area_cells, analysis.no_data);
     answer(
         format,

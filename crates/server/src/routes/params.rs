@@ -16,7 +16,7 @@ use atlas_analytics::emerging::Step;
 use atlas_analytics::gistar::Kernel;
 use atlas_analytics::grid::{Filter, IndicatorMatch};
 use atlas_app::analysis::{
-    EmergingQuestion, GridQuestion, HotspotSettings, Measure, RegionalQuestion,
+    Adjustment, EmergingQuestion, GridQuestion, HotspotSettings, RegionalQuestion,
 };
 use atlas_domain::StoredResolution;
 use chrono::NaiveDate;
@@ -143,6 +143,10 @@ pub(crate) struct HotspotSettingsQuery {
     pub permutations: Option<u32>,
     /// False-discovery rate (default 0.05).
     pub alpha: Option<f64>,
+    /// `population` (default: counts set against the children living in each cell, so that a
+    /// hot spot is more children affected than the population would lead us to expect) or
+    /// `none` (raw counts, where a hot spot may only be where many children live).
+    pub adjust: Option<String>,
 }
 
 /// The time steps and settings of the emerging hotspot endpoint, beside the grid's question.
@@ -321,6 +325,7 @@ impl HotspotSettingsQuery {
             value: params.take("value")?,
             permutations: params.take("permutations")?,
             alpha: params.take("alpha")?,
+            adjust: params.take("adjust")?,
         })
     }
 
@@ -329,9 +334,10 @@ impl HotspotSettingsQuery {
         Ok(HotspotSettings {
             k: self.k.unwrap_or(1),
             kernel: kernel_of(self.kernel.as_deref())?,
-            measure: measure_of("value", self.value)?,
+            measure: named_or_default("value", self.value)?,
             permutations: self.permutations.unwrap_or(0),
             alpha: self.alpha.unwrap_or(DEFAULT_ALPHA),
+            adjustment: named_or_default("adjust", self.adjust)?,
         })
     }
 }
@@ -339,9 +345,13 @@ impl HotspotSettingsQuery {
 /// The false-discovery rate when none is asked for.
 const DEFAULT_ALPHA: f64 = 0.05;
 
-/// What `key` asks to count: distinct subjects (children: the default) or records.
-fn measure_of(key: &str, value: Option<String>) -> Result<Measure, ApiError> {
-    value.map_or(Ok(Measure::default()), |value| {
+/// The setting `key` names (what to count, what to adjust for), or its default when absent; 400
+/// naming `key` for a name it does not know.
+fn named_or_default<T: FromStr<Err = String> + Default>(
+    key: &str,
+    value: Option<String>,
+) -> Result<T, ApiError> {
+    value.map_or(Ok(T::default()), |value| {
         value
             .trim()
             .parse()
@@ -384,7 +394,7 @@ impl EmergingQuery {
             step,
             k: self.k.unwrap_or(1),
             time_lag: self.time_lag.unwrap_or(1),
-            measure: measure_of("value", self.value)?,
+            measure: named_or_default("value", self.value)?,
             alpha: self.alpha.unwrap_or(DEFAULT_ALPHA),
         })
     }
@@ -421,6 +431,8 @@ impl RegionalQuery {
             value: self.value,
             permutations: self.permutations,
             alpha: self.alpha,
+            // The regional analysis merges partnerships' grids on counts.
+            adjust: Some(Adjustment::None.as_str().to_owned()),
         }
         .settings()?;
         Ok((

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::support::{TestApp, agency_token, spawn_ready_app_with, token};
 
 pub(crate) const BLACKPOOL: &str = "E06000009";
+const LANCASHIRE: &str = "E10000017";
 const TOWN_CENTRE: (f64, f64) = (53.8175, -3.0357);
 /// Children in the planted cluster (10 per cell of the town centre's ring); social care know
 /// every other one (an even number, so exactly half).
@@ -269,7 +270,7 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
     let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
     let path = format!("/api/v1/partnerships/{BLACKPOOL}/hotspots");
     let result = json(
-        app.get_as(&analyst, &format!("{path}?value=subjects"))
+        app.get_as(&analyst, &format!("{path}?adjust=none&value=subjects"))
             .await,
     )
     .await;
@@ -335,7 +336,7 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
     );
 
     let permuted = json(
-        app.get_as(&analyst, &format!("{path}?permutations=99&k=2"))
+        app.get_as(&analyst, &format!("{path}?adjust=none&permutations=99&k=2"))
             .await,
     )
     .await;
@@ -368,8 +369,11 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
         "{warning}"
     );
     let enough = json(
-        app.get_as(&analyst, &format!("{path}?permutations=9999&k=2"))
-            .await,
+        app.get_as(
+            &analyst,
+            &format!("{path}?adjust=none&permutations=9999&k=2"),
+        )
+        .await,
     )
     .await;
     assert!(passed(&enough) > 0, "the cluster passes with 9,999");
@@ -381,7 +385,10 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
     // The permutation test sums neighbourhoods unweighted: it is refused with another kernel
     // rather than answer as if it had used it.
     let weighted = app
-        .get_as(&analyst, &format!("{path}?permutations=99&kernel=gaussian"))
+        .get_as(
+            &analyst,
+            &format!("{path}?adjust=none&permutations=99&kernel=gaussian"),
+        )
         .await;
     assert_eq!(weighted.status(), StatusCode::BAD_REQUEST);
     let body: Value = weighted.json().await.unwrap();
@@ -393,7 +400,7 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
         "{body}"
     );
     let again = json(
-        app.get_as(&analyst, &format!("{path}?permutations=99&k=2"))
+        app.get_as(&analyst, &format!("{path}?adjust=none&permutations=99&k=2"))
             .await,
     )
     .await;
@@ -413,7 +420,7 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
     let too_much = app
         .get_as(
             &lancashire,
-            "/api/v1/partnerships/E10000017/hotspots?resolution=9&permutations=9999",
+            "/api/v1/partnerships/E10000017/hotspots?resolution=9&adjust=none&permutations=9999",
         )
         .await;
     assert_eq!(too_much.status(), StatusCode::BAD_REQUEST);
@@ -701,6 +708,201 @@ async fn a_period_no_agency_contributed_to_is_no_data_not_zeros() {
     assert_eq!(social_grid["no_data"], false);
 }
 
+/// `children` children of `partnership` placed where people live, one per postcode drawn at
+/// random (seeded), plus `extra` children in Blackpool town centre's ring.
+async fn placed_by_population(
+    partnership: &str,
+    children: usize,
+    extra: usize,
+) -> (TestApp, uuid::Uuid) {
+    use rand::{RngExt as _, SeedableRng as _};
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let postcodes = app.import_populations().await;
+    let police = app
+        .register_agency_of_kind("Police", AgencyKind::Police, &[partnership])
+        .await;
+    // Where people live by the population model itself: every postcode whose cell is in the
+    // coverage, whichever authority the directory gives it.
+    let covered = app.coverage(partnership, 9).await;
+    let lived_in: Vec<h3o::CellIndex> = postcodes
+        .iter()
+        .filter_map(|postcode| h3o::CellIndex::try_from(postcode.cell).ok())
+        .filter(|cell| covered.contains(cell))
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut rows = String::from("subject,record_kind,occurred_on,h3,indicators,age\n");
+    for child in 0..children {
+        let cell = lived_in[rng.random_range(0..lived_in.len())];
+        rows.push_str(&format!(
+            "{child:064x},incident,2024-05-15,{cell},missing,15\n"
+        ));
+    }
+    let centre: h3o::CellIndex = centre_cell(h3o::Resolution::Eight).parse().unwrap();
+    let ring: Vec<h3o::CellIndex> = centre.grid_disk(1);
+    for child in 0..extra {
+        let cell = ring[child % ring.len()]
+            .center_child(h3o::Resolution::Nine)
+            .unwrap();
+        rows.push_str(&format!(
+            "{:064x},incident,2024-05-16,{cell},missing,15\n",
+            1_000 + child
+        ));
+    }
+    let response = app
+        .upload(police, "text/csv", rows.into_bytes(), "/api/v1/extracts")
+        .await;
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+    (app, police)
+}
+
+/// The cells of a hotspot answer in bin `wanted` (`hot` above 0, else below).
+fn called(answer: &Value, hot: bool) -> Vec<String> {
+    answer["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|cell| {
+            let bin = cell["bin"].as_i64().unwrap();
+            if hot { bin > 0 } else { bin < 0 }
+        })
+        .map(|cell| cell["cell"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn children_placed_where_people_live_make_hotspots_only_on_raw_counts() {
+    let (app, _) = placed_by_population(LANCASHIRE, 3_000, 0).await;
+    let analyst = token(Role::PartnershipAnalyst, LANCASHIRE, None);
+    let path = format!("/api/v1/partnerships/{LANCASHIRE}/hotspots?resolution=8&k=2");
+    let adjusted = json(app.get_as(&analyst, &path).await).await;
+    let settings = &adjusted["settings"];
+    assert_eq!(settings["adjust"], "population", "{settings}");
+    assert_eq!(settings["test"], "poisson");
+    assert_eq!(settings["population"]["approximate"], true);
+    assert_eq!(settings["population"]["placement"], "postcodes");
+    assert!(settings["population"]["small_areas"].as_u64().unwrap() > 50);
+    assert!(settings["warning"].is_null(), "{settings}");
+    assert_eq!(called(&adjusted, true), Vec::<String>::new());
+    assert_eq!(called(&adjusted, false), Vec::<String>::new());
+    let cell = &adjusted["cells"][0];
+    assert!(
+        cell["expected"].is_f64() && cell["p_poisson"].is_f64(),
+        "{cell}"
+    );
+    assert!(cell.get("p_randomisation").is_none());
+
+    let raw = json(app.get_as(&analyst, &format!("{path}&adjust=none")).await).await;
+    assert_eq!(raw["settings"]["adjust"], "none");
+    assert!(raw["settings"]["population"].is_null());
+    assert!(
+        !called(&raw, true).is_empty() || !called(&raw, false).is_empty(),
+        "raw counts show where people live"
+    );
+
+    let permuted = app
+        .get_as(&analyst, &format!("{path}&permutations=99"))
+        .await;
+    assert_eq!(permuted.status(), StatusCode::BAD_REQUEST);
+    let refused = app.get_as(&analyst, &format!("{path}&adjust=rates")).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn excess_children_in_a_busy_town_centre_are_a_population_adjusted_hotspot() {
+    let (app, _) = placed_by_population(BLACKPOOL, 400, 70).await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let answer = json(
+        app.get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/hotspots?resolution=8"),
+        )
+        .await,
+    )
+    .await;
+    let hot = called(&answer, true);
+    assert!(
+        hot.contains(&centre_cell(h3o::Resolution::Eight)),
+        "{hot:?}"
+    );
+}
+
+#[tokio::test]
+async fn one_child_with_many_records_is_too_few_children_to_say() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let police = app
+        .register_agency_of_kind("Blackpool Police", AgencyKind::Police, &[BLACKPOOL])
+        .await;
+    let centre: h3o::CellIndex = centre_cell(h3o::Resolution::Eight).parse().unwrap();
+    let mut rows = String::from("subject,record_kind,occurred_on,h3,indicators,age\n");
+    // One child, 12 records over the town centre's ring; three other children elsewhere.
+    for (i, cell) in centre
+        .grid_disk::<Vec<_>>(1)
+        .iter()
+        .cycle()
+        .take(12)
+        .enumerate()
+    {
+        let cell = cell.center_child(h3o::Resolution::Nine).unwrap();
+        rows.push_str(&format!(
+            "{:064x},incident,2024-05-{:02},{cell},missing,15\n",
+            1,
+            1 + i
+        ));
+    }
+    let far = one_cell_per_r8(&app)
+        .await
+        .into_iter()
+        .filter(|(r8, _)| r8.grid_distance(centre).is_ok_and(|distance| distance > 4));
+    for (child, (_, cell)) in far.take(3).enumerate() {
+        rows.push_str(&format!(
+            "{:064x},incident,2024-05-20,{cell},missing,15\n",
+            10 + child
+        ));
+    }
+    let response = app
+        .upload(police, "text/csv", rows.into_bytes(), "/api/v1/extracts")
+        .await;
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let answer = json(
+        app.get_as(
+            &analyst,
+            &format!(
+                "/api/v1/partnerships/{BLACKPOOL}/hotspots?resolution=8&adjust=none&value=records"
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(answer["settings"]["min_children_nearby"], 5);
+    assert_eq!(called(&answer, true), Vec::<String>::new());
+    let withheld: Vec<&Value> = answer["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|cell| cell["too_few_children"] == true)
+        .collect();
+    assert!(
+        !withheld.is_empty(),
+        "the test alone would call the ring hot"
+    );
+    assert!(
+        withheld
+            .iter()
+            .all(|cell| cell["significant"] == false && cell["bin"] == 0)
+    );
+}
+
 /// A valid value of each query parameter the analysis endpoints document.
 fn example(parameter: &str) -> &'static str {
     match parameter {
@@ -719,6 +921,7 @@ fn example(parameter: &str) -> &'static str {
         "kernel" => "uniform",
         "value" => "subjects",
         "permutations" => "0",
+        "adjust" => "none",
         "alpha" => "0.05",
         "step" => "quarter",
         "by" => "quarter",

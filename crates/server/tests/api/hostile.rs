@@ -740,7 +740,7 @@ async fn a_hotspot_permutation_test_stops_when_its_client_disconnects() {
     // of 50 million cells × permutations: seconds of work.
     let permutations = (40_000_000 / app.coverage(LANCASHIRE, 9).await.len()).min(9_999);
     let path = format!(
-        "/api/v1/partnerships/{LANCASHIRE}/hotspots?resolution=9&k=3&permutations={permutations}"
+        "/api/v1/partnerships/{LANCASHIRE}/hotspots?resolution=9&k=3&adjust=none&permutations={permutations}"
     );
     assert_analysis_stops_when_its_client_leaves(&app, "hotspots", &path).await;
 }

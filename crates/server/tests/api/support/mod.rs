@@ -10,7 +10,9 @@ use atlas_access::keys::SigningKey;
 use atlas_access::token::TokenRequest;
 
 use atlas_app::Settings;
-use atlas_ingest::reference::{BoundaryFields, read_boundaries, read_neighbours};
+use atlas_ingest::reference::{
+    BoundaryFields, read_boundaries, read_neighbours, read_postcodes, read_small_area_populations,
+};
 use atlas_postgres::test_db::{TestDatabase, england_boundaries, england_neighbours};
 use atlas_server::Application;
 use reqwest::StatusCode;
@@ -327,6 +329,38 @@ impl TestApp {
         atlas_store::reference::import(&self.database_url, &areas, Some(&pairs))
             .await
             .unwrap();
+    }
+
+    /// Imports the shipped postcode sample (Lancashire, Blackpool, Rochdale) and every English
+    /// LSOA's reference point as the approximate small-area populations, as the demo does;
+    /// returns the postcodes read.
+    pub async fn import_populations(&self) -> Vec<atlas_domain::PostcodeCell> {
+        let reference = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/reference");
+        let postcodes = read_postcodes(
+            std::fs::read(format!("{reference}/onspd_sample_lancashire_cluster.csv"))
+                .unwrap()
+                .as_slice(),
+        )
+        .unwrap()
+        .postcodes;
+        atlas_store::reference::import_postcodes(&self.database_url, &postcodes)
+            .await
+            .unwrap();
+        let small_areas = read_small_area_populations(
+            std::fs::read(format!("{reference}/lsoa_centroids_england.csv"))
+                .unwrap()
+                .as_slice(),
+        )
+        .unwrap();
+        atlas_store::reference::import_small_area_populations(
+            &self.database_url,
+            &small_areas.areas,
+            small_areas.approximate,
+            atlas_ingest::reference::APPROXIMATION,
+        )
+        .await
+        .unwrap();
+        postcodes
     }
 }
 

@@ -1,0 +1,164 @@
+//! The children living in each cell of a partnership's study area: the expectation a
+//! population-adjusted hotspot analysis sets counts against (docs/analytics.md,
+//! "Population-adjusted hotspots").
+
+use std::collections::HashMap;
+
+use atlas_analytics::rates::{SmallArea, allocate};
+use atlas_domain::{GssCode, StoredResolution};
+use atlas_store::populations;
+use h3o::{CellIndex, LatLng};
+
+use super::{Analyses, AnalysisError, blocking};
+
+/// Where a study area's child populations come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PopulationBasis {
+    /// The small areas (LSOAs or output areas) whose reference point lies in the coverage.
+    pub small_areas: usize,
+    /// The latest year of their figures.
+    pub year: i16,
+    /// Whether any figure is an approximation (the shipped LSOA reference points, each
+    /// standing for the same number of children).
+    pub approximate: bool,
+    /// Where the figures come from, each source once.
+    pub sources: Vec<String>,
+    /// How the children are placed in cells.
+    pub placement: Placement,
+}
+
+/// How a study area's children are placed in its cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// The approximation with the postcode directory loaded: the small areas' children in all,
+    /// shared among cells in proportion to their postcodes (people live where postcodes are).
+    Postcodes,
+    /// Each small area's children shared among the cells nearest its point, in proportion to
+    /// their postcodes.
+    SmallAreasByPostcode,
+    /// Each small area's children spread evenly over the cells nearest its point (no postcode
+    /// directory loaded there).
+    SmallAreasEvenly,
+}
+
+impl Placement {
+    /// The name answers use.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Postcodes => "postcodes",
+            Self::SmallAreasByPostcode => "small_areas_by_postcode",
+            Self::SmallAreasEvenly => "small_areas_evenly",
+        }
+    }
+}
+
+/// Children per cell of a study area, and where the figures come from.
+#[derive(Debug, Clone)]
+pub struct CellPopulations {
+    /// Where the figures come from.
+    pub basis: PopulationBasis,
+    /// Children per cell at the analysis resolution (cells where none live left out).
+    pub children: HashMap<CellIndex, f64>,
+}
+
+impl CellPopulations {
+    /// The children of each of `cells`, in order (0 where none live).
+    #[must_use]
+    pub fn of(&self, cells: &[CellIndex]) -> Vec<f64> {
+        cells
+            .iter()
+            .map(|cell| self.children.get(cell).copied().unwrap_or(0.0))
+            .collect()
+    }
+}
+
+impl Analyses {
+    /// The children living in each cell of `code`'s coverage at `resolution`: its small areas'
+    /// populations shared among its resolution-9 cells ([`allocate`]) — or, when the figures
+    /// are the approximation (every LSOA alike) and the postcode directory is loaded, their sum
+    /// shared in proportion to postcodes, which says more about where people live than equal
+    /// LSOAs do — summed into their parents. `None` when no small area lies in the coverage
+    /// (none imported).
+    ///
+    /// # Errors
+    /// [`AnalysisError::Store`].
+    pub async fn cell_populations(
+        &self,
+        code: &GssCode,
+        resolution: StoredResolution,
+    ) -> Result<Option<CellPopulations>, AnalysisError> {
+        let (areas, postcodes) = {
+            let mut conn = self.database.connection().await?;
+            let areas = populations::small_areas_of(&mut conn, code).await?;
+            if areas.is_empty() {
+                return Ok(None);
+            }
+            (
+                areas,
+                populations::postcodes_per_cell(&mut conn, code).await?,
+            )
+        };
+        let fine = self.study_area(code, StoredResolution::FINEST).await?;
+        let mut sources: Vec<String> = areas.iter().map(|area| area.source.clone()).collect();
+        sources.sort();
+        sources.dedup();
+        let approximate = areas.iter().all(|area| area.approximate);
+        let placement = match (postcodes.is_empty(), approximate) {
+            (true, _) => Placement::SmallAreasEvenly,
+            (false, true) => Placement::Postcodes,
+            (false, false) => Placement::SmallAreasByPostcode,
+        };
+        let basis = PopulationBasis {
+            small_areas: areas.len(),
+            year: areas.iter().map(|area| area.year).max().unwrap_or_default(),
+            approximate: areas.iter().any(|area| area.approximate),
+            sources,
+            placement,
+        };
+        let target = resolution.h3();
+        let children = blocking("cell populations", move || {
+            let cell = |raw: i64| {
+                u64::try_from(raw)
+                    .ok()
+                    .and_then(|raw| CellIndex::try_from(raw).ok())
+            };
+            let small: Vec<SmallArea> = areas
+                .iter()
+                .filter_map(|area| {
+                    Some(SmallArea {
+                        location: LatLng::from(cell(area.cell)?),
+                        children: f64::from(area.population_0_17.max(0)),
+                    })
+                })
+                .collect();
+            let postcodes: HashMap<CellIndex, u32> = postcodes
+                .into_iter()
+                .filter_map(|(raw, count)| Some((cell(raw)?, u32::try_from(count).ok()?)))
+                .collect();
+            let placed = if placement == Placement::Postcodes {
+                let total: f64 = small.iter().map(|area| area.children).sum();
+                let listed: u32 = postcodes.values().sum();
+                fine.iter()
+                    .map(|cell| {
+                        total * f64::from(postcodes.get(cell).copied().unwrap_or(0))
+                            / f64::from(listed.max(1))
+                    })
+                    .collect()
+            } else {
+                allocate(&fine, &small, &postcodes)
+            };
+            let mut children: HashMap<CellIndex, f64> = HashMap::new();
+            for (fine, people) in fine.iter().zip(placed) {
+                if people > 0.0
+                    && let Some(parent) = fine.parent(target)
+                {
+                    *children.entry(parent).or_default() += people;
+                }
+            }
+            children
+        })
+        .await?;
+        Ok(Some(CellPopulations { basis, children }))
+    }
+}

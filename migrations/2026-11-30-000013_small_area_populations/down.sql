@@ -1,0 +1,1 @@
+DROP TABLE small_area_populations;
