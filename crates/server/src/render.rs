@@ -36,8 +36,8 @@ pub trait CellRow: Serialize {
 }
 
 /// Writes an analysis in `format`: as JSON, the view `view` makes of the cells; as GeoJSON, a
-/// FeatureCollection of hexagons with each cell's fields as properties and `no_data` beside
-/// the features; as CSV, the cells' rows in an attachment named `file_name`.
+/// FeatureCollection of hexagons with each cell's fields as properties and, beside the
+/// features, `no_data` and the view's other members (partnership, settings, study area); as CSV, the cells' rows in an attachment named `file_name`.
 ///
 /// # Errors
 /// [`ApiError::Internal`] when the CSV cannot be written.
@@ -69,9 +69,22 @@ pub fn answer<C: CellRow, V: Serialize>(
                     }))
                 })
                 .collect();
-            Ok(HttpResponse::Ok().content_type(GEO_JSON).json(
-                json!({ "type": "FeatureCollection", "no_data": no_data, "features": features }),
-            ))
+            // What the JSON answer says beside its cells (partnership, settings, study area…)
+            // travels with the features as foreign members (RFC 7946, section 6.1), so that a
+            // downloaded map keeps what it shows and how it was made.
+            let mut collection = match serde_json::to_value(view(Vec::new())) {
+                Ok(Value::Object(mut members)) => {
+                    members.remove("cells");
+                    members
+                }
+                _ => serde_json::Map::new(),
+            };
+            collection.insert("type".to_owned(), json!("FeatureCollection"));
+            collection.insert("no_data".to_owned(), json!(no_data));
+            collection.insert("features".to_owned(), Value::Array(features));
+            Ok(HttpResponse::Ok()
+                .content_type(GEO_JSON)
+                .json(Value::Object(collection)))
         }
         Format::Csv => csv_response(C::HEADER, cells.iter().map(CellRow::row), file_name),
     }

@@ -81,9 +81,27 @@ function resolutionForZoom(zoom) {
   return 9;
 }
 
+/** Whether the layer is an analysis (hot spots, emerging), whose resolution is not the zoom's. */
+const isAnalysis = () => layerName() === 'bin' || layerName() === 'emerging';
+
+/**
+ * The resolution to ask for: the one chosen; on "automatic", the zoom's for counts, and none for
+ * an analysis (the server answers at the partnership's analysis resolution, chosen from its data
+ * and kept while zooming, and says why).
+ */
 function currentResolution() {
   const chosen = $('resolution').value;
-  return chosen === 'auto' ? resolutionForZoom(state.map.getZoom()) : Number(chosen);
+  if (chosen !== 'auto') return Number(chosen);
+  return isAnalysis() ? null : resolutionForZoom(state.map.getZoom());
+}
+
+/** One line on the resolution drawn: which, and why. */
+function resolutionNote(resolution, settings) {
+  if (settings && settings.resolution_chosen) {
+    return `Resolution ${resolution}, chosen from the data: ${settings.resolution_chosen.reason}. It stays the same as you zoom.`;
+  }
+  if ($('resolution').value === 'auto') return `Resolution ${resolution}, following the zoom.`;
+  return `Resolution ${resolution}, as chosen.`;
 }
 
 /** The last day of the month starting on `first` (`YYYY-MM-01`). */
@@ -103,7 +121,9 @@ function period() {
 }
 
 function query(format) {
-  const params = new URLSearchParams({ resolution: String(currentResolution()), format });
+  const params = new URLSearchParams({ format });
+  const resolution = currentResolution();
+  if (resolution !== null) params.set('resolution', String(resolution));
   const { from, to } = period();
   if (from) params.set('from', from);
   if (to) params.set('to', to);
@@ -115,6 +135,8 @@ function query(format) {
   // grid's answer has both records and distinct children, by name.
   if (layerName() === 'bin' || layerName() === 'emerging') {
     params.set('value', valueName());
+    // The map says whether its hot spots hold at the resolutions either side.
+    if (layerName() === 'bin' && format === 'geojson') params.set('sensitivity', 'true');
     return `${base()}/${layerName() === 'bin' ? 'hotspots' : 'emerging'}?${params}`;
   }
   return `${base()}/grid?${params}`;
@@ -136,10 +158,11 @@ function colourOf(properties, maximum) {
   return VIRIDIS[Math.min(VIRIDIS.length - 1, Math.floor(share * VIRIDIS.length))];
 }
 
-function legend(maximum, categories) {
+function legend(maximum, categories, resolution) {
   const row = (colour, text) => el('div', { className: 'legend-row' },
     el('span', { className: 'swatch', style: `background:${colour}` }), el('span', {}, text));
   const heading = el('p', { className: 'legend-value' }, layerMeaning());
+  const note = el('p', { className: 'legend-resolution' }, resolution);
   let rows;
   if (layerName() === 'bin') {
     rows = BINS.map(([, colour, text]) => row(colour, text));
@@ -155,7 +178,7 @@ function legend(maximum, categories) {
       ? [el('p', {}, `No ${value().plural} in this view.`)]
       : [...steps].map(([count, colour]) => row(colour, counted(count)));
   }
-  $('legend').replaceChildren(heading, ...rows);
+  $('legend').replaceChildren(heading, note, ...rows);
 }
 
 /** A p-value in plain figures: "< 0.001" below 0.001, otherwise to three decimals. */
@@ -256,7 +279,6 @@ function topCells(features) {
 
 async function draw() {
   const drawing = ++state.drawing;
-  const resolution = currentResolution();
   const { from, to } = period();
   if (!state.playing) say('status', 'Loading…'); // Not announced every step while playing.
   try {
@@ -278,6 +300,7 @@ async function draw() {
       say('status', notice);
       return;
     }
+    const resolution = (data.settings && data.settings.resolution) || currentResolution();
     const features = data.features || [];
     const maximum = features.reduce((top, feature) => Math.max(top, magnitude(feature.properties) || 0), 0);
     const categories = new Set(features.map((feature) => feature.properties.category).filter(Boolean));
@@ -305,7 +328,8 @@ async function draw() {
     Object.assign($('map').dataset, {
       cells: String(features.length), layer: layerName(), value: valueName(), resolution: String(resolution), period: `${from || ''}..${to || ''}`,
     });
-    legend(maximum, categories);
+    const sensitivity = data.sensitivity ? ` ${data.sensitivity.note}` : '';
+    legend(maximum, categories, `${resolutionNote(resolution, data.settings)}${sensitivity}`);
     topCells(features);
     // The cell panel follows the drawing: the same cell's new figures, or none.
     if (state.selected && state.byCell.has(state.selected)) selectCell(state.selected);
@@ -452,7 +476,7 @@ function setUp() {
   state.map = L.map('map', { zoomSnap: 0.5, keyboard: true }).setView([53.8, -2.6], 9);
   baseMap();
   state.map.on('moveend', () => {
-    if ($('resolution').value === 'auto' && resolutionForZoom(state.map.getZoom()) !== state.resolution) draw();
+    if ($('resolution').value === 'auto' && !isAnalysis() && resolutionForZoom(state.map.getZoom()) !== state.resolution) draw();
   });
   ['resolution', 'from', 'to'].forEach((id) => $(id).addEventListener('change', draw));
   $('layer').addEventListener('change', () => {

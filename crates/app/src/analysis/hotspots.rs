@@ -1,6 +1,6 @@
 //! Getis-Ord Gi* hotspots over a partnership's whole coverage, with false-discovery control.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use atlas_access::RecordScope;
 use atlas_analytics::gistar::{
@@ -9,7 +9,7 @@ use atlas_analytics::gistar::{
 };
 use atlas_analytics::grid::subjects_nearby;
 use atlas_analytics::rates::expected_counts;
-use atlas_domain::GssCode;
+use atlas_domain::{GssCode, StoredResolution};
 use h3o::CellIndex;
 
 use super::{
@@ -474,6 +474,149 @@ impl Analyses {
     }
 }
 
+/// How one map's hot spots compare with the same analysis at a neighbouring resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighbourResolution {
+    /// The neighbouring resolution.
+    pub resolution: StoredResolution,
+    /// Its hot cells.
+    pub hot: usize,
+    /// This map's hot cells that lie in (coarser) or hold (finer) a hot cell there.
+    pub ours_found_there: usize,
+    /// Its hot cells that lie in (finer) or hold (coarser) no hot cell of this map.
+    pub theirs_elsewhere: usize,
+}
+
+/// Whether a hotspot map's answer holds at the neighbouring resolutions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sensitivity {
+    /// This map's hot cells.
+    pub hot: usize,
+    /// The same question at the resolution below and above, where stored.
+    pub neighbours: Vec<NeighbourResolution>,
+}
+
+impl Sensitivity {
+    /// True when every hot spot here is found at each neighbouring resolution and they find
+    /// none elsewhere.
+    #[must_use]
+    pub fn stable(&self) -> bool {
+        self.neighbours
+            .iter()
+            .all(|other| other.ours_found_there == self.hot && other.theirs_elsewhere == 0)
+    }
+
+    /// The sensitivity note, in a sentence or two.
+    #[must_use]
+    pub fn note(&self) -> String {
+        let each: Vec<String> = self
+            .neighbours
+            .iter()
+            .map(|other| {
+                format!(
+                    "at resolution {}, {} of the {} hot cells here fall in a hot spot there, and \
+                     {} of its {} hot cells lie elsewhere",
+                    other.resolution,
+                    other.ours_found_there,
+                    self.hot,
+                    other.theirs_elsewhere,
+                    other.hot
+                )
+            })
+            .collect();
+        if self.stable() {
+            format!(
+                "The hot spots hold at the neighbouring resolutions: {}.",
+                each.join("; ")
+            )
+        } else {
+            format!(
+                "The answer changes with the resolution, so read these hot spots with care: {}.",
+                each.join("; ")
+            )
+        }
+    }
+}
+
+impl Analyses {
+    /// The same hotspot question at the resolutions either side of the question's (5 to 9),
+    /// compared with `cells`, the answer at the question's own. Refused with permutations
+    /// (three permutation tests is more than one question may ask for).
+    ///
+    /// # Errors
+    /// As [`Analyses::hotspots`].
+    pub async fn sensitivity(
+        &self,
+        code: &GssCode,
+        question: &HotspotQuestion,
+        cells: &[HotspotCell],
+    ) -> Result<Sensitivity, AnalysisError> {
+        if question.settings.permutations > 0 {
+            return Err(AnalysisError::Question(
+                "`sensitivity` compares three resolutions, which with permutations is more work \
+                 than one request may ask for: ask for permutations=0"
+                    .to_owned(),
+            ));
+        }
+        let ours: BTreeSet<CellIndex> = cells
+            .iter()
+            .filter(|cell| cell.bin > 0)
+            .map(|cell| cell.cell)
+            .collect();
+        let here = question.grid.resolution;
+        let mut neighbours = Vec::new();
+        for other in [here.get().checked_sub(1), here.get().checked_add(1)]
+            .into_iter()
+            .flatten()
+            .filter_map(|resolution| StoredResolution::try_from(resolution).ok())
+        {
+            let mut asked = question.clone();
+            asked.grid.resolution = other;
+            let theirs: BTreeSet<CellIndex> = self
+                .hotspots(code, &asked)
+                .await?
+                .cells
+                .iter()
+                .filter(|cell| cell.bin > 0)
+                .map(|cell| cell.cell)
+                .collect();
+            let (coarse, fine, coarser) = if other < here {
+                (&theirs, &ours, other)
+            } else {
+                (&ours, &theirs, here)
+            };
+            // Each fine hot cell's coarse parent, and which coarse hot cells hold one.
+            let parents: BTreeSet<CellIndex> = fine
+                .iter()
+                .filter_map(|cell| cell.parent(coarser.h3()))
+                .collect();
+            let fine_in_coarse = fine
+                .iter()
+                .filter(|cell| {
+                    cell.parent(coarser.h3())
+                        .is_some_and(|parent| coarse.contains(&parent))
+                })
+                .count();
+            let coarse_holding_fine = coarse.intersection(&parents).count();
+            let (ours_found_there, theirs_elsewhere) = if other < here {
+                (fine_in_coarse, coarse.len() - coarse_holding_fine)
+            } else {
+                (coarse_holding_fine, fine.len() - fine_in_coarse)
+            };
+            neighbours.push(NeighbourResolution {
+                resolution: other,
+                hot: theirs.len(),
+                ours_found_there,
+                theirs_elsewhere,
+            });
+        }
+        Ok(Sensitivity {
+            hot: ours.len(),
+            neighbours,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,6 +674,38 @@ mod tests {
                 .too_few_permutations(5_000, 0)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_map_is_stable_only_when_its_neighbouring_resolutions_agree() {
+        let agreeing = NeighbourResolution {
+            resolution: StoredResolution::try_from(7).unwrap(),
+            hot: 2,
+            ours_found_there: 3,
+            theirs_elsewhere: 0,
+        };
+        let stable = Sensitivity {
+            hot: 3,
+            neighbours: vec![agreeing.clone()],
+        };
+        assert!(stable.stable());
+        assert!(stable.note().starts_with("The hot spots hold"));
+        let changing = Sensitivity {
+            hot: 3,
+            neighbours: vec![
+                agreeing,
+                NeighbourResolution {
+                    resolution: StoredResolution::try_from(9).unwrap(),
+                    hot: 5,
+                    ours_found_there: 1,
+                    theirs_elsewhere: 2,
+                },
+            ],
+        };
+        assert!(!changing.stable());
+        assert!(changing.note().contains(
+            "at resolution 9, 1 of the 3 hot cells here fall in a hot spot there, and 2 of its 5"
+        ));
     }
 
     #[test]

@@ -29,10 +29,11 @@ use crate::RecordCache;
 pub use emerging::{EmergingAnalysis, EmergingQuestion, MAX_TIME_LAG};
 pub use hotspots::{
     Adjustment, HotspotAnalysis, HotspotCell, HotspotQuestion, HotspotSettings,
-    MAX_PERMUTATION_WORK, MAX_PERMUTATIONS, MIN_CHILDREN_NEARBY, PERMUTATION_SEED,
+    MAX_PERMUTATION_WORK, MAX_PERMUTATIONS, MIN_CHILDREN_NEARBY, NeighbourResolution,
+    PERMUTATION_SEED, Sensitivity,
 };
 pub use metrics::AnalysisMetrics;
-pub use population::{CellPopulations, Placement, PopulationBasis};
+pub use population::{CellPopulations, ChosenResolution, Placement, PopulationBasis};
 pub use regional::{
     MAX_REGIONAL_QUARTERS, NeighbourSummary, REGIONAL_ALPHAS, REGIONAL_PERMUTATIONS,
     RegionalAnalysis, RegionalCell, RegionalPartners, RegionalQuestion,

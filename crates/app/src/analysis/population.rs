@@ -162,3 +162,104 @@ impl Analyses {
         Ok(Some(CellPopulations { basis, children }))
     }
 }
+
+/// How many children, on average, each cell where children live must hold for a resolution to
+/// be fine enough: 5/7, so that a cell's k = 1 neighbourhood (7 cells) holds the
+/// [`super::MIN_CHILDREN_NEARBY`] (5) a hot spot needs.
+const CHILDREN_PER_CELL: (u64, u64) = (5, 7);
+/// The coarsest resolution chosen: coarser cells (about 250 km²) say little about where.
+const COARSEST_CHOSEN: u8 = 6;
+
+/// The resolution an analysis uses when none is asked for, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChosenResolution {
+    /// The resolution.
+    pub resolution: StoredResolution,
+    /// Distinct children with a record the caller may read, over all the data.
+    pub children: u64,
+    /// Cells where children live at that resolution (by the child populations, or every cell
+    /// of the coverage without them).
+    pub lived_in_cells: usize,
+    /// Why, in a sentence.
+    pub reason: String,
+}
+
+impl Analyses {
+    /// The partnership's analysis resolution, chosen from its data rather than a map's zoom:
+    /// the finest resolution (9 to 6) at which the cells where children live hold at least 5/7
+    /// of a child each on average over all the records within `scope`, so that a k = 1
+    /// neighbourhood holds the 5 children a hot spot needs; 6 when none does. It changes only
+    /// as the data grow, not with the period, the filters or the zoom.
+    ///
+    /// # Errors
+    /// [`AnalysisError::NotFound`]; [`AnalysisError::Store`].
+    pub async fn analysis_resolution(
+        &self,
+        code: &GssCode,
+        scope: atlas_access::RecordScope,
+    ) -> Result<ChosenResolution, AnalysisError> {
+        let records = self.records(code, scope).await?;
+        let lived_in: Vec<CellIndex> = match self
+            .cell_populations(code, StoredResolution::FINEST)
+            .await?
+        {
+            Some(populations) => populations.children.into_keys().collect(),
+            None => self.study_area(code, StoredResolution::FINEST).await?,
+        };
+        let (children, counts) = blocking("analysis resolution", move || {
+            let children = records
+                .records
+                .iter()
+                .map(|record| record.subject)
+                .collect::<std::collections::HashSet<u64>>()
+                .len();
+            let counts: Vec<(StoredResolution, usize)> = StoredResolution::all()
+                .rev()
+                .filter(|resolution| resolution.get() >= COARSEST_CHOSEN)
+                .map(|resolution| {
+                    let cells: std::collections::HashSet<CellIndex> = lived_in
+                        .iter()
+                        .filter_map(|cell| cell.parent(resolution.h3()))
+                        .collect();
+                    (resolution, cells.len())
+                })
+                .collect();
+            (children as u64, counts)
+        })
+        .await?;
+        let (wanted, per) = CHILDREN_PER_CELL;
+        let fine_enough = counts
+            .iter()
+            .find(|(_, cells)| children * per >= wanted * *cells as u64);
+        let ((resolution, cells), reason) = match fine_enough {
+            Some(&(resolution, cells)) => (
+                (resolution, cells),
+                format!(
+                    "the finest resolution at which the {cells} cells where children live hold \
+                     at least 5 children per 7 cells on average ({children} children in all), \
+                     so that a cell with its 6 neighbours holds the 5 children a hot spot needs"
+                ),
+            ),
+            None => {
+                let coarsest = counts
+                    .last()
+                    .copied()
+                    .unwrap_or((StoredResolution::FINEST, 0));
+                (
+                    coarsest,
+                    format!(
+                        "too few children for any finer resolution ({children} children over the \
+                         {} cells where children live at resolution {}): the coarsest offered",
+                        coarsest.1, coarsest.0
+                    ),
+                )
+            }
+        };
+        Ok(ChosenResolution {
+            resolution,
+            children,
+            lived_in_cells: cells,
+            reason,
+        })
+    }
+}

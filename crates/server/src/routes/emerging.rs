@@ -11,6 +11,7 @@ use crate::ApiError;
 use crate::auth::Authorized;
 use crate::guards::ReadAnalysis;
 use crate::render::{CellRow, FilterView, answer};
+use crate::routes::hotspots::{ChosenResolutionView, choose_resolution};
 use crate::routes::params::{EmergingQuery, GridQuery, Params, documented};
 
 /// One cell of an emerging hotspot analysis.
@@ -96,6 +97,8 @@ pub struct EmergingSettingsView {
     pub value: &'static str,
     /// The false-discovery rate of the bins and the level of the trends.
     pub alpha: f64,
+    /// Why this resolution, when it was chosen from the data (no `resolution` asked for).
+    pub resolution_chosen: Option<ChosenResolutionView>,
     /// The filters applied.
     pub filters: FilterView,
 }
@@ -148,9 +151,16 @@ pub async fn emerging(
     analyses: web::Data<Analyses>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
-    let grid = GridQuery::read(&mut params)?;
+    let mut grid = GridQuery::read(&mut params)?;
     let emerging = EmergingQuery::read(&mut params)?;
     params.finish_documented(&[documented::<GridQuery>(), documented::<EmergingQuery>()])?;
+    let resolution_chosen = choose_resolution(
+        &mut grid,
+        &analyses,
+        authorized.target(),
+        authorized.record_scope(),
+    )
+    .await?;
     let (grid, format) = grid.question(&request)?;
     let question = emerging.question(grid, authorized.record_scope())?;
     let step = question.step;
@@ -175,6 +185,7 @@ pub async fn emerging(
         trend_windows: analysis.trend_windows,
         value: question.measure.as_str(),
         alpha: question.alpha,
+        resolution_chosen,
         filters: FilterView::from(&question.grid.filter),
     };
     let (steps, study_area_cells, no_data) =

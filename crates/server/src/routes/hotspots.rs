@@ -4,8 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_analytics::gistar::Kernel;
 use atlas_app::Analyses;
 use atlas_app::analysis::{
-    Adjustment, GridQuestion, HotspotCell, HotspotQuestion, HotspotSettings, MIN_CHILDREN_NEARBY,
-    PopulationBasis,
+    Adjustment, ChosenResolution, GridQuestion, HotspotCell, HotspotQuestion, HotspotSettings,
+    MIN_CHILDREN_NEARBY, PopulationBasis, Sensitivity,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -143,8 +143,46 @@ pub struct HotspotSettingsView {
     /// The fewest distinct children within a cell's neighbourhood for it to be called a hot
     /// spot (none: not required).
     pub min_children_nearby: Option<u32>,
+    /// Why this resolution, when it was chosen from the data (no `resolution` asked for).
+    pub resolution_chosen: Option<ChosenResolutionView>,
     /// The filters applied.
     pub filters: FilterView,
+}
+
+/// A resolution chosen from the partnership's data rather than asked for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChosenResolutionView {
+    /// Distinct children with a record the caller may read, over all the data.
+    pub children: u64,
+    /// Cells where children live at the resolution.
+    pub lived_in_cells: usize,
+    /// Why, in a sentence: the rule of docs/analytics.md ("The analysis resolution").
+    pub reason: String,
+}
+
+impl From<ChosenResolution> for ChosenResolutionView {
+    fn from(chosen: ChosenResolution) -> Self {
+        Self {
+            children: chosen.children,
+            lived_in_cells: chosen.lived_in_cells,
+            reason: chosen.reason,
+        }
+    }
+}
+
+/// Fills in the partnership's analysis resolution when `grid` asks for none, and says why.
+pub(crate) async fn choose_resolution(
+    grid: &mut GridQuery,
+    analyses: &Analyses,
+    code: &atlas_domain::GssCode,
+    scope: atlas_access::RecordScope,
+) -> Result<Option<ChosenResolutionView>, ApiError> {
+    if grid.resolution.is_some() {
+        return Ok(None);
+    }
+    let chosen = analyses.analysis_resolution(code, scope).await?;
+    grid.resolution = Some(chosen.resolution.get());
+    Ok(Some(chosen.into()))
 }
 
 /// Where a hotspot analysis's child populations come from.
@@ -209,6 +247,7 @@ impl HotspotSettingsView {
             adjust: adjustment.as_str(),
             population: population.map(PopulationView::from),
             min_children_nearby: Some(MIN_CHILDREN_NEARBY),
+            resolution_chosen: None,
             filters: FilterView::from(&grid.filter),
         }
     }
@@ -226,8 +265,55 @@ pub struct HotspotsView {
     /// True when no agency has contributed records for any day of the period: there is no
     /// analysis (no cells), because there are no data.
     pub no_data: bool,
+    /// With `sensitivity=true`: whether the hot spots hold at the neighbouring resolutions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<SensitivityView>,
     /// Every cell of the study area, sorted by cell (none when `no_data`).
     pub cells: Vec<HotspotCellView>,
+}
+
+/// Whether a map's hot spots hold at the neighbouring resolutions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SensitivityView {
+    /// True when every hot spot here is found at each neighbouring resolution and they find
+    /// none elsewhere.
+    pub stable: bool,
+    /// The comparison in words, for the map.
+    pub note: String,
+    /// The resolution below and above, where stored.
+    pub neighbours: Vec<NeighbourResolutionView>,
+}
+
+/// One neighbouring resolution's hot spots against this map's.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NeighbourResolutionView {
+    /// The resolution.
+    pub resolution: u8,
+    /// Its hot cells.
+    pub hot: usize,
+    /// This map's hot cells that lie in (coarser) or hold (finer) a hot cell there.
+    pub ours_found_there: usize,
+    /// Its hot cells that lie in (finer) or hold (coarser) no hot cell of this map.
+    pub theirs_elsewhere: usize,
+}
+
+impl From<Sensitivity> for SensitivityView {
+    fn from(sensitivity: Sensitivity) -> Self {
+        Self {
+            stable: sensitivity.stable(),
+            note: sensitivity.note(),
+            neighbours: sensitivity
+                .neighbours
+                .into_iter()
+                .map(|other| NeighbourResolutionView {
+                    resolution: other.resolution.get(),
+                    hot: other.hot,
+                    ours_found_there: other.ours_found_there,
+                    theirs_elsewhere: other.theirs_elsewhere,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Getis-Ord Gi* hotspots over the partnership's whole coverage at a resolution (zeros
@@ -257,13 +343,21 @@ pub async fn hotspots(
     analyses: web::Data<Analyses>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
-    let grid = GridQuery::read(&mut params)?;
+    let mut grid = GridQuery::read(&mut params)?;
     let settings = HotspotSettingsQuery::read(&mut params)?;
     params.finish_documented(&[
         documented::<GridQuery>(),
         documented::<HotspotSettingsQuery>(),
     ])?;
+    let chosen = choose_resolution(
+        &mut grid,
+        &analyses,
+        authorized.target(),
+        authorized.record_scope(),
+    )
+    .await?;
     let (grid, format) = grid.question(&request)?;
+    let compare = settings.sensitivity.unwrap_or(false);
     let settings = settings.settings()?;
     let question = HotspotQuestion {
         grid,
@@ -272,15 +366,26 @@ pub async fn hotspots(
     };
     let code = authorized.target();
     let analysis = analyses.hotspots(code, &question).await?;
+    let sensitivity = if compare && !analysis.no_data {
+        Some(
+            analyses
+                .sensitivity(code, &question, &analysis.cells)
+                .await?
+                .into(),
+        )
+    } else {
+        None
+    };
     authorized.used_records_of([code]);
     authorized.returned(analysis.cells.len());
-    let settings = HotspotSettingsView::new(
+    let mut settings = HotspotSettingsView::new(
         &question.grid,
         &question.settings,
         analysis.adjustment,
         analysis.population,
         analysis.warning,
     );
+    settings.resolution_chosen = chosen;
     let (study_area_cells, no_data) = (analysis.study_area_cells, analysis.no_data);
     answer(
         format,
@@ -295,6 +400,7 @@ pub async fn hotspots(
             settings,
             study_area_cells,
             no_data,
+            sensitivity,
             cells,
         },
         &format!("hotspots-{code}-r{}.csv", question.grid.resolution.get()),

@@ -104,7 +104,9 @@ pub(crate) fn documented<Q: IntoParams>() -> Vec<String> {
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct GridQuery {
-    /// H3 resolution 5 to 9 (default 8).
+    /// H3 resolution 5 to 9 (default: 8 for the grid; for hotspots and emerging hotspots the
+    /// partnership's analysis resolution, chosen from its data and explained in
+    /// `settings.resolution_chosen`).
     pub resolution: Option<u8>,
     /// First day included (YYYY-MM-DD, 2000-01-01 to 2099-12-31).
     pub from: Option<NaiveDate>,
@@ -147,6 +149,9 @@ pub(crate) struct HotspotSettingsQuery {
     /// hot spot is more children affected than the population would lead us to expect) or
     /// `none` (raw counts, where a hot spot may only be where many children live).
     pub adjust: Option<String>,
+    /// `true` to compare the hot spots with the same question at the resolutions either side
+    /// (`sensitivity` in the answer; with permutations=0 only); default `false`.
+    pub sensitivity: Option<bool>,
 }
 
 /// The time steps and settings of the emerging hotspot endpoint, beside the grid's question.
@@ -326,6 +331,7 @@ impl HotspotSettingsQuery {
             permutations: params.take("permutations")?,
             alpha: params.take("alpha")?,
             adjust: params.take("adjust")?,
+            sensitivity: params.take("sensitivity")?,
         })
     }
 
@@ -433,6 +439,7 @@ impl RegionalQuery {
             alpha: self.alpha,
             // The regional analysis merges partnerships' grids on counts.
             adjust: Some(Adjustment::None.as_str().to_owned()),
+            sensitivity: None,
         }
         .settings()?;
         Ok((

@@ -270,8 +270,11 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
     let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
     let path = format!("/api/v1/partnerships/{BLACKPOOL}/hotspots");
     let result = json(
-        app.get_as(&analyst, &format!("{path}?adjust=none&value=subjects"))
-            .await,
+        app.get_as(
+            &analyst,
+            &format!("{path}?resolution=8&adjust=none&value=subjects"),
+        )
+        .await,
     )
     .await;
     assert_eq!(result["study_area_cells"], study_area);
@@ -488,8 +491,11 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
     let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
     let path = format!("/api/v1/partnerships/{BLACKPOOL}/emerging");
     let result = json(
-        app.get_as(&analyst, &format!("{path}?from=2024-01-01&to=2024-12-31"))
-            .await,
+        app.get_as(
+            &analyst,
+            &format!("{path}?resolution=8&from=2024-01-01&to=2024-12-31"),
+        )
+        .await,
     )
     .await;
     assert_eq!(result["steps"].as_array().unwrap().len(), 12);
@@ -525,7 +531,7 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
     let by_records = json(
         app.get_as(
             &analyst,
-            &format!("{path}?from=2024-01-01&to=2024-12-31&value=records"),
+            &format!("{path}?resolution=8&from=2024-01-01&to=2024-12-31&value=records"),
         )
         .await,
     )
@@ -544,8 +550,11 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
     // Whole steps only: mid-month ends snap to whole months (the same twelve steps and the
     // same answer), and a month that has not ended is left out and named, not part-counted.
     let snapped = json(
-        app.get_as(&analyst, &format!("{path}?from=2024-01-15&to=2024-12-10"))
-            .await,
+        app.get_as(
+            &analyst,
+            &format!("{path}?resolution=8&from=2024-01-15&to=2024-12-10"),
+        )
+        .await,
     )
     .await;
     assert_eq!(snapped["steps"], result["steps"]);
@@ -554,8 +563,11 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
     let today = chrono::Utc::now().date_naive();
     let this_month = today.with_day(1).unwrap();
     let to_today = json(
-        app.get_as(&analyst, &format!("{path}?from=2024-01-01&to={today}"))
-            .await,
+        app.get_as(
+            &analyst,
+            &format!("{path}?resolution=8&from=2024-01-01&to={today}"),
+        )
+        .await,
     )
     .await;
     assert_eq!(
@@ -586,7 +598,10 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
         "{csv}"
     );
     let short = app
-        .get_as(&analyst, &format!("{path}?from=2024-01-01&to=2024-06-30"))
+        .get_as(
+            &analyst,
+            &format!("{path}?resolution=8&from=2024-01-01&to=2024-06-30"),
+        )
         .await;
     assert_eq!(short.status(), StatusCode::BAD_REQUEST);
     let body: Value = short.json().await.unwrap();
@@ -832,6 +847,67 @@ async fn excess_children_in_a_busy_town_centre_are_a_population_adjusted_hotspot
 }
 
 #[tokio::test]
+async fn without_a_resolution_the_analysis_uses_one_chosen_from_the_data_and_says_how_it_holds() {
+    let (app, _) = placed_by_population(BLACKPOOL, 400, 70).await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let path = format!("/api/v1/partnerships/{BLACKPOOL}/hotspots?sensitivity=true&format=geojson");
+    let response = app.get_as(&analyst, &path).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    // The GeoJSON carries what the JSON says beside its cells.
+    assert_eq!(answer["type"], "FeatureCollection");
+    assert_eq!(answer["partnership"], BLACKPOOL);
+    let settings = &answer["settings"];
+    let chosen = &settings["resolution_chosen"];
+    let children = chosen["children"].as_u64().unwrap();
+    assert!((450..=470).contains(&children), "{settings}");
+    let lived_in = chosen["lived_in_cells"].as_u64().unwrap();
+    assert!(
+        470 * 7 >= 5 * lived_in,
+        "the rule holds at the chosen resolution: {chosen}"
+    );
+    assert!(
+        chosen["reason"].as_str().unwrap().contains("finest"),
+        "{chosen}"
+    );
+    let resolution = settings["resolution"].as_u64().unwrap();
+    assert!((6..=9).contains(&resolution));
+    let sensitivity = &answer["sensitivity"];
+    let neighbours = sensitivity["neighbours"].as_array().unwrap();
+    assert_eq!(
+        neighbours.len(),
+        if resolution == 9 { 1 } else { 2 },
+        "{sensitivity}"
+    );
+    assert!(
+        sensitivity["note"]
+            .as_str()
+            .unwrap()
+            .contains("at resolution")
+    );
+    // Asked for, a resolution is the caller's and nothing is chosen.
+    let asked = json(
+        app.get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/hotspots?resolution=8"),
+        )
+        .await,
+    )
+    .await;
+    assert!(asked["settings"]["resolution_chosen"].is_null());
+    assert!(asked.get("sensitivity").is_none());
+    let refused = app
+        .get_as(
+            &analyst,
+            &format!(
+                "/api/v1/partnerships/{BLACKPOOL}/hotspots?sensitivity=true&adjust=none&permutations=99"
+            ),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn one_child_with_many_records_is_too_few_children_to_say() {
     let app = spawn_ready_app_with(|_| {}).await;
     app.import_lancashire_cluster().await;
@@ -922,6 +998,7 @@ fn example(parameter: &str) -> &'static str {
         "value" => "subjects",
         "permutations" => "0",
         "adjust" => "none",
+        "sensitivity" => "false",
         "alpha" => "0.05",
         "step" => "quarter",
         "by" => "quarter",
