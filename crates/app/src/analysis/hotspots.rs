@@ -154,6 +154,33 @@ impl HotspotSettings {
         }
     }
 
+    /// These settings with permutations chosen automatically where the randomisation test
+    /// would lose power: raw counts (`adjust=none`), the uniform kernel and no permutations
+    /// asked for, over a study area so small that a neighbourhood of `m` cells is a sizeable
+    /// share of its `n` (`n < 11 m − 10`, where drawing with replacement overstates the local
+    /// sum's variance by more than 10 %: `(n − 1) / (n − m) > 1.1`). The conditional
+    /// permutation test draws without replacement; it gets [`MAX_PERMUTATIONS`], or as many as
+    /// the budget allows.
+    #[must_use]
+    pub fn with_automatic_permutations(self, study_area_cells: usize) -> Self {
+        let members = 3 * self.k as usize * (self.k as usize + 1) + 1;
+        let small = study_area_cells + 10 < 11 * members;
+        if self.adjustment != Adjustment::None
+            || self.kernel != Kernel::Uniform
+            || self.permutations > 0
+            || !small
+        {
+            return self;
+        }
+        let affordable = MAX_PERMUTATION_WORK / study_area_cells.max(1);
+        Self {
+            permutations: u32::try_from(affordable)
+                .unwrap_or(MAX_PERMUTATIONS)
+                .min(MAX_PERMUTATIONS),
+            ..self
+        }
+    }
+
     /// Refuses more cells × permutations than one question may ask for.
     pub(super) fn check_budget(&self, study_area_cells: usize) -> Result<(), AnalysisError> {
         let permutations = self.permutations;
@@ -257,8 +284,9 @@ pub struct HotspotAnalysis {
     /// Why no cell passed false-discovery control, when too few permutations are the reason;
     /// or why the analysis is on raw counts when population adjustment was asked for.
     pub warning: Option<String>,
-    /// What the counts were set against (raw counts when no small-area populations are loaded).
-    pub adjustment: Adjustment,
+    /// The settings as run: what the counts were set against (raw counts when no small-area
+    /// populations are loaded), and the permutations chosen for a small study area.
+    pub settings: HotspotSettings,
     /// Where the child populations come from, when the analysis is adjusted.
     pub population: Option<PopulationBasis>,
 }
@@ -303,10 +331,15 @@ impl Analyses {
         } else {
             asked
         };
+        let settings = HotspotSettings {
+            adjustment,
+            ..question.settings
+        }
+        .with_automatic_permutations(study_area_cells);
         let mut cells = if no_data {
             Vec::new()
         } else {
-            self.analyse(study_area, values, populations.as_ref(), &question.settings)
+            self.analyse(study_area, values, populations.as_ref(), &settings)
                 .await?
         };
         self.require_support(code, question, &mut cells).await?;
@@ -320,11 +353,10 @@ impl Analyses {
         Ok(HotspotAnalysis {
             study_area_cells,
             no_data,
-            warning: question
-                .settings
+            warning: settings
                 .too_few_permutations(study_area_cells, discoveries)
                 .or(unadjusted),
-            adjustment,
+            settings,
             population: populations.map(|populations| populations.basis),
             cells,
         })
@@ -706,6 +738,39 @@ mod tests {
         assert!(changing.note().contains(
             "at resolution 9, 1 of the 3 hot cells here fall in a hot spot there, and 2 of its 5"
         ));
+    }
+
+    #[test]
+    fn small_study_areas_get_permutations_on_raw_counts_only() {
+        let raw = HotspotSettings {
+            adjustment: Adjustment::None,
+            k: 2,
+            ..HotspotSettings::default()
+        };
+        // k = 2: 19 cells a neighbourhood; automatic below 11 × 19 − 10 = 199 cells.
+        assert_eq!(
+            raw.with_automatic_permutations(70).permutations,
+            MAX_PERMUTATIONS
+        );
+        assert_eq!(
+            raw.with_automatic_permutations(198).permutations,
+            MAX_PERMUTATIONS
+        );
+        assert_eq!(raw.with_automatic_permutations(199).permutations, 0);
+        assert_eq!(raw.with_automatic_permutations(70).test(), "permutation");
+        for kept in [
+            HotspotSettings::default(),
+            HotspotSettings {
+                kernel: Kernel::Triangular,
+                ..raw
+            },
+            HotspotSettings {
+                permutations: 99,
+                ..raw
+            },
+        ] {
+            assert_eq!(kept.with_automatic_permutations(70), kept);
+        }
     }
 
     #[test]

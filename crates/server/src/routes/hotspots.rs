@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_analytics::gistar::Kernel;
 use atlas_app::Analyses;
 use atlas_app::analysis::{
-    Adjustment, ChosenResolution, GridQuestion, HotspotCell, HotspotQuestion, HotspotSettings,
+    ChosenResolution, GridQuestion, HotspotCell, HotspotQuestion, HotspotSettings,
     MIN_CHILDREN_NEARBY, PopulationBasis, Sensitivity,
 };
 use serde::Serialize;
@@ -217,19 +217,14 @@ impl From<PopulationBasis> for PopulationView {
 }
 
 impl HotspotSettingsView {
-    /// The settings of an analysis of `grid` with `settings`, as it was run (its adjustment,
-    /// populations and `warning`).
+    /// The settings of an analysis of `grid` with `settings` as it was run, its child
+    /// populations and `warning`.
     pub fn new(
         grid: &GridQuestion,
         settings: &HotspotSettings,
-        adjustment: Adjustment,
         population: Option<PopulationBasis>,
         warning: Option<String>,
     ) -> Self {
-        let settings = &HotspotSettings {
-            adjustment,
-            ..*settings
-        };
         Self {
             resolution: grid.resolution.get(),
             warning,
@@ -244,7 +239,7 @@ impl HotspotSettingsView {
             test: settings.test(),
             alpha: settings.alpha,
             seed: settings.seed(),
-            adjust: adjustment.as_str(),
+            adjust: settings.adjustment.as_str(),
             population: population.map(PopulationView::from),
             min_children_nearby: Some(MIN_CHILDREN_NEARBY),
             resolution_chosen: None,
@@ -380,8 +375,7 @@ pub async fn hotspots(
     authorized.returned(analysis.cells.len());
     let mut settings = HotspotSettingsView::new(
         &question.grid,
-        &question.settings,
-        analysis.adjustment,
+        &analysis.settings,
         analysis.population,
         analysis.warning,
     );

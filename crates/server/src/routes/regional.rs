@@ -199,13 +199,8 @@ pub async fn regional_hotspots(
             ..Filter::default()
         },
     };
-    let mut hotspots = HotspotSettingsView::new(
-        &echoed,
-        &question.settings,
-        question.settings.adjustment,
-        None,
-        analysis.warning,
-    );
+    let mut hotspots =
+        HotspotSettingsView::new(&echoed, &question.settings, None, analysis.warning);
     // The regional analysis merges several partnerships' counts and calls every discovery.
     hotspots.min_children_nearby = None;
     let settings = RegionalSettingsView {

@@ -338,6 +338,28 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
         "{normal_hot} cells have normal p < 0.001"
     );
 
+    // A neighbourhood of 19 cells is a large share of Blackpool's resolution-8 cells: on raw
+    // counts the randomisation test (draws with replacement) would lose power there, so the
+    // conditional permutation test runs automatically, with as many permutations as allowed.
+    let small = json(
+        app.get_as(&analyst, &format!("{path}?resolution=8&adjust=none&k=2"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        small["settings"]["test"], "permutation",
+        "{}",
+        small["settings"]
+    );
+    assert_eq!(small["settings"]["permutations"], 9_999);
+    let centre_small = small["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|cell| cell["cell"] == centre_cell(h3o::Resolution::Eight))
+        .unwrap();
+    assert_eq!(centre_small["significant"], true, "{centre_small}");
+
     let permuted = json(
         app.get_as(&analyst, &format!("{path}?adjust=none&permutations=99&k=2"))
             .await,
