@@ -494,6 +494,81 @@ pub fn space_time_gi_star(
     Ok((z, p))
 }
 
+/// Space-time bins set against the children living there (docs/analytics.md,
+/// "Population-adjusted hotspots"): a bin's count over its neighbourhood (the k-ring of its
+/// cell in its own step and the `time_lag` steps before) against the count the neighbourhood's
+/// children would have at the cube's overall rate (all counts over all children times the
+/// steps), an exact Poisson test. z is `(S − μ) / √μ`, cell-major as [`space_time_gi_star`]'s;
+/// a neighbourhood where no child lives has z = 0, p = 1.
+///
+/// The work stops, with [`GiStarError::Stopped`], soon after `stop` is set.
+///
+/// # Errors
+/// [`GiStarError`] for k outside 1 to 3, a series or population count of the wrong length, or
+/// `stop` set.
+pub fn space_time_excess(
+    area: &StudyArea,
+    series: &[Vec<f64>],
+    populations: &[f64],
+    k: u32,
+    time_lag: usize,
+    stop: &AtomicBool,
+) -> Result<(Vec<f64>, Vec<f64>), GiStarError> {
+    if !(1..=3).contains(&k) {
+        return Err(GiStarError::RingSize(k));
+    }
+    let n = area.cells().len();
+    let steps = series.first().map_or(0, Vec::len);
+    if series.len() != n
+        || populations.len() != n
+        || series.iter().any(|values| values.len() != steps)
+    {
+        return Err(GiStarError::ValueCount {
+            cells: n,
+            values: series.len().min(populations.len()),
+        });
+    }
+    let people: f64 = populations.iter().sum();
+    #[expect(clippy::cast_precision_loss, reason = "a few hundred steps at most")]
+    let rate = if people > 0.0 && steps > 0 {
+        series.iter().flatten().sum::<f64>() / (people * steps as f64)
+    } else {
+        0.0
+    };
+    let mut z = Vec::with_capacity(n * steps);
+    let mut p = Vec::with_capacity(n * steps);
+    for cell in area.cells() {
+        if stop.load(Ordering::Relaxed) {
+            return Err(GiStarError::Stopped);
+        }
+        let neighbours: Vec<usize> = area.neighbourhood(*cell, k).collect();
+        let children: f64 = neighbours.iter().map(|j| populations[*j]).sum();
+        for t in 0..steps {
+            let earliest = t.saturating_sub(time_lag);
+            let observed: f64 = neighbours
+                .iter()
+                .map(|j| series[*j][earliest..=t].iter().sum::<f64>())
+                .sum();
+            #[expect(clippy::cast_precision_loss, reason = "a few steps")]
+            let mean = rate * children * (t - earliest + 1) as f64;
+            if mean <= 0.0 {
+                z.push(0.0);
+                p.push(1.0);
+                continue;
+            }
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "a non-negative count far below 2^52"
+            )]
+            let whole = observed.max(0.0) as u64;
+            z.push((observed - mean) / mean.sqrt());
+            p.push(crate::rates::poisson_two_sided_p(whole, mean));
+        }
+    }
+    Ok((z, p))
+}
+
 /// The fewest time windows that do not overlap a trend is tested over: with fewer, Mann–Kendall
 /// cannot reach p < 0.05 however steady the trend (4 windows: at best p = 0.09).
 pub const MIN_TREND_WINDOWS: usize = 5;
@@ -509,22 +584,28 @@ pub const fn trend_windows(steps: usize, time_lag: usize) -> usize {
     }
 }
 
-/// Emerging Hot Spot Analysis of a cube: space-time Gi*, significance of every bin by
-/// Benjamini–Hochberg at `alpha` over the whole cube (on randomisation p-values), Mann–Kendall on
-/// each cell's z-scores of windows that do not overlap (a trend counts at `alpha` too), and the category of each cell, in the area's order. The
-/// work stops soon after `stop` is set (the caller has gone).
+/// Emerging Hot Spot Analysis of a cube: space-time Gi* ([`space_time_gi_star`]), or, given
+/// the children living in each cell, the space-time excess over them ([`space_time_excess`]);
+/// significance of every bin by Benjamini–Hochberg at `alpha` over the whole cube, Mann–Kendall
+/// on each cell's z-scores of windows that do not overlap (a trend counts at `alpha` too), and
+/// the category of each cell, in the area's order. The work stops soon after `stop` is set
+/// (the caller has gone).
 ///
 /// # Errors
 /// As [`space_time_gi_star`].
 pub fn emerging_hot_spots(
     area: &StudyArea,
     series: &[Vec<f64>],
+    populations: Option<&[f64]>,
     k: u32,
     time_lag: usize,
     alpha: f64,
     stop: &AtomicBool,
 ) -> Result<Vec<EmergingCell>, GiStarError> {
-    let (z, p) = space_time_gi_star(area, series, k, time_lag, stop)?;
+    let (z, p) = match populations {
+        Some(populations) => space_time_excess(area, series, populations, k, time_lag, stop)?,
+        None => space_time_gi_star(area, series, k, time_lag, stop)?,
+    };
     let steps = series.first().map_or(0, Vec::len);
     let significant = benjamini_hochberg(&p, alpha);
     let mut cells = Vec::with_capacity(area.cells().len());
@@ -729,9 +810,16 @@ mod tests {
             .map(|cell| vec![if cluster.contains(cell) { 10.0 } else { 1.0 }; 12])
             .collect();
         for time_lag in [0, 1, 2] {
-            let result =
-                emerging_hot_spots(&area, &series, 1, time_lag, 0.05, &AtomicBool::new(false))
-                    .unwrap();
+            let result = emerging_hot_spots(
+                &area,
+                &series,
+                None,
+                1,
+                time_lag,
+                0.05,
+                &AtomicBool::new(false),
+            )
+            .unwrap();
             let centre_result = result.iter().find(|cell| cell.cell == centre).unwrap();
             assert!(
                 centre_result.trend_z.abs() < 1e-12,
@@ -771,7 +859,7 @@ mod tests {
             })
             .collect();
         let result =
-            emerging_hot_spots(&area, &series, 1, 1, 0.05, &AtomicBool::new(false)).unwrap();
+            emerging_hot_spots(&area, &series, None, 1, 1, 0.05, &AtomicBool::new(false)).unwrap();
         let centre_result = result.iter().find(|cell| cell.cell == centre).unwrap();
         assert!(
             matches!(
@@ -789,9 +877,71 @@ mod tests {
         assert_eq!(far, 0, "nothing far from the cluster has a pattern");
         // Once its caller has gone, the analysis stops instead of running on.
         assert_eq!(
-            emerging_hot_spots(&area, &series, 1, 1, 0.05, &AtomicBool::new(true)),
+            emerging_hot_spots(&area, &series, None, 1, 1, 0.05, &AtomicBool::new(true)),
             Err(GiStarError::Stopped)
         );
+    }
+
+    #[test]
+    fn adjusted_for_population_a_busy_place_is_no_pattern_and_a_late_excess_is_found() {
+        let centre = h3o::LatLng::new(53.8, -3.04)
+            .unwrap()
+            .to_cell(Resolution::Eight);
+        let area = StudyArea::new(centre.grid_disk::<Vec<_>>(4)).unwrap();
+        let town: HashSet<CellIndex> = centre.grid_disk::<Vec<_>>(1).into_iter().collect();
+        let populations: Vec<f64> = area
+            .cells()
+            .iter()
+            .map(|cell| if town.contains(cell) { 600.0 } else { 100.0 })
+            .collect();
+        let steps = 14;
+        // Exactly as many children as each cell's population makes likely, every step.
+        let steady: Vec<Vec<f64>> = populations
+            .iter()
+            .map(|people| vec![people / 100.0; steps])
+            .collect();
+        let adjusted = emerging_hot_spots(
+            &area,
+            &steady,
+            Some(&populations),
+            1,
+            1,
+            0.05,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert!(
+            adjusted
+                .iter()
+                .all(|cell| cell.category == Category::NoPattern)
+        );
+        let raw =
+            emerging_hot_spots(&area, &steady, None, 1, 1, 0.05, &AtomicBool::new(false)).unwrap();
+        assert!(
+            raw.iter().any(|cell| cell.category != Category::NoPattern),
+            "raw counts call the town a hot spot"
+        );
+        // A far cell with twelve children more than its population explains in the last steps.
+        let far = area
+            .cells()
+            .iter()
+            .position(|cell| cell.grid_distance(centre).unwrap() == 4)
+            .unwrap();
+        let mut rising = steady.clone();
+        for count in &mut rising[far][steps - 4..] {
+            *count += 12.0;
+        }
+        let found = emerging_hot_spots(
+            &area,
+            &rising,
+            Some(&populations),
+            1,
+            1,
+            0.05,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert!(found[far].hot_steps >= 2, "{:?}", found[far]);
     }
 
     #[test]

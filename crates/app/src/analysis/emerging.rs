@@ -10,9 +10,10 @@ use atlas_analytics::gistar::StudyArea;
 use atlas_domain::GssCode;
 use chrono::NaiveDate;
 
+use super::population::UNADJUSTED;
 use super::{
-    Analyses, AnalysisError, GridQuestion, Measure, StopOnDrop, blocking, check_level,
-    check_ring_size,
+    Adjustment, Analyses, AnalysisError, GridQuestion, Measure, PopulationBasis, StopOnDrop,
+    blocking, check_level, check_ring_size,
 };
 
 /// The most earlier steps a bin's neighbourhood may reach back.
@@ -36,6 +37,8 @@ pub struct EmergingQuestion {
     pub measure: Measure,
     /// The false-discovery rate of the bins and the level of the trends.
     pub alpha: f64,
+    /// What the counts are set against.
+    pub adjustment: Adjustment,
 }
 
 impl EmergingQuestion {
@@ -71,6 +74,12 @@ pub struct EmergingAnalysis {
     pub no_data: bool,
     /// Every cell of the study area, sorted by cell (none when `no_data`).
     pub cells: Vec<EmergingCell>,
+    /// What the counts were set against (raw counts when no small-area populations are loaded).
+    pub adjustment: Adjustment,
+    /// Where the child populations come from, when the analysis is adjusted.
+    pub population: Option<PopulationBasis>,
+    /// Why the analysis is on raw counts when population adjustment was asked for.
+    pub warning: Option<String>,
 }
 
 impl Analyses {
@@ -97,6 +106,22 @@ impl Analyses {
                 (question.grid.filter.from, question.grid.filter.to),
             )
             .await?;
+        let populations = match question.adjustment {
+            Adjustment::Population if !no_data => {
+                self.cell_populations(code, question.grid.resolution)
+                    .await?
+            }
+            _ => None,
+        };
+        let adjustment = if populations.is_some() || no_data {
+            question.adjustment
+        } else {
+            Adjustment::None
+        };
+        let population = populations
+            .as_ref()
+            .map(|populations| populations.basis.clone());
+        let warning = (adjustment != question.adjustment).then(|| UNADJUSTED.to_owned());
         let EmergingQuestion {
             step,
             k,
@@ -116,6 +141,9 @@ impl Analyses {
                 trend_windows: 0,
                 no_data,
                 cells: Vec::new(),
+                adjustment,
+                population: None,
+                warning: None,
             };
             let matching = records.records.iter().filter(|record| filter.matches(record));
             let (earliest, latest) = matching.fold(
@@ -181,7 +209,16 @@ impl Analyses {
                     )
                 })
                 .collect();
-            let cells = emerging_hot_spots(&area, &series, k, time_lag, alpha, &stop)
+            let children = populations.map(|populations| populations.of(area.cells()));
+            let cells = emerging_hot_spots(
+                &area,
+                &series,
+                children.as_deref(),
+                k,
+                time_lag,
+                alpha,
+                &stop,
+            )
                 .inspect_err(|err| metrics.note_stopped("emerging", err))
                 .map_err(|err| err.to_string())?;
             Ok(EmergingAnalysis {
@@ -191,6 +228,9 @@ impl Analyses {
                 study_area_cells: area.cells().len(),
                 no_data,
                 cells,
+                adjustment,
+                population,
+                warning,
             })
         })
         .await?

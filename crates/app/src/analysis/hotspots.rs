@@ -12,6 +12,7 @@ use atlas_analytics::rates::expected_counts;
 use atlas_domain::{GssCode, StoredResolution};
 use h3o::CellIndex;
 
+use super::population::UNADJUSTED;
 use super::{
     Analyses, AnalysisError, AnalysisMetrics, CellPopulations, GridQuestion, Measure,
     PopulationBasis, StopOnDrop, blocking, check_level, check_ring_size,
@@ -344,12 +345,7 @@ impl Analyses {
         };
         self.require_support(code, question, &mut cells).await?;
         let discoveries = cells.iter().filter(|cell| cell.significant).count();
-        let unadjusted = (asked != adjustment).then(|| {
-            "no small-area child populations are loaded for this partnership, so the \
-                 analysis is on raw counts: a hot spot may only be where many children live \
-                 (import them with `atlas reference import --small-area-population`)"
-                .to_owned()
-        });
+        let unadjusted = (asked != adjustment).then(|| UNADJUSTED.to_owned());
         Ok(HotspotAnalysis {
             study_area_cells,
             no_data,

@@ -11,6 +11,11 @@ use h3o::{CellIndex, LatLng};
 
 use super::{Analyses, AnalysisError, blocking};
 
+/// Why an analysis asked to adjust for population is on raw counts.
+pub(super) const UNADJUSTED: &str = "no small-area child populations are loaded for this \
+    partnership, so the analysis is on raw counts: a hot spot may only be where many children \
+    live (import them with `atlas reference import --small-area-population`)";
+
 /// Where a study area's child populations come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PopulationBasis {

@@ -11,7 +11,7 @@ use crate::ApiError;
 use crate::auth::Authorized;
 use crate::guards::ReadAnalysis;
 use crate::render::{CellRow, FilterView, answer};
-use crate::routes::hotspots::{ChosenResolutionView, choose_resolution};
+use crate::routes::hotspots::{ChosenResolutionView, PopulationView, choose_resolution};
 use crate::routes::params::{EmergingQuery, GridQuery, Params, documented};
 
 /// One cell of an emerging hotspot analysis.
@@ -97,6 +97,15 @@ pub struct EmergingSettingsView {
     pub value: &'static str,
     /// The false-discovery rate of the bins and the level of the trends.
     pub alpha: f64,
+    /// What the counts were set against: `population` (each bin's count against the
+    /// children living there, an exact Poisson test) or `none` (space-time Gi* on raw
+    /// counts). Asked for `population` where no small-area populations are loaded, the analysis
+    /// is on raw counts and `warning` says so.
+    pub adjust: &'static str,
+    /// Where the child populations come from, when `adjust` is `population`.
+    pub population: Option<PopulationView>,
+    /// Why the analysis is on raw counts when population adjustment was asked for.
+    pub warning: Option<String>,
     /// Why this resolution, when it was chosen from the data (no `resolution` asked for).
     pub resolution_chosen: Option<ChosenResolutionView>,
     /// The filters applied.
@@ -185,6 +194,9 @@ pub async fn emerging(
         trend_windows: analysis.trend_windows,
         value: question.measure.as_str(),
         alpha: question.alpha,
+        adjust: analysis.adjustment.as_str(),
+        warning: analysis.warning,
+        population: analysis.population.map(PopulationView::from),
         resolution_chosen,
         filters: FilterView::from(&question.grid.filter),
     };

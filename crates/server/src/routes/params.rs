@@ -169,6 +169,9 @@ pub(crate) struct EmergingQuery {
     pub value: Option<String>,
     /// False-discovery rate for bins and level for trends (default 0.05).
     pub alpha: Option<f64>,
+    /// `population` (default: each bin's count against the children living there) or `none`
+    /// (space-time Gi* on raw counts).
+    pub adjust: Option<String>,
 }
 
 /// The regional hotspot endpoint's query: whole closed quarters, no filters, settings from a
@@ -374,6 +377,7 @@ impl EmergingQuery {
             time_lag: params.take("time_lag")?,
             value: params.take("value")?,
             alpha: params.take("alpha")?,
+            adjust: params.take("adjust")?,
         })
     }
 
@@ -402,6 +406,7 @@ impl EmergingQuery {
             time_lag: self.time_lag.unwrap_or(1),
             measure: named_or_default("value", self.value)?,
             alpha: self.alpha.unwrap_or(DEFAULT_ALPHA),
+            adjustment: named_or_default("adjust", self.adjust)?,
         })
     }
 }

@@ -522,6 +522,14 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
     .await;
     assert_eq!(result["steps"].as_array().unwrap().len(), 12);
     assert_eq!(result["settings"]["step"], "month");
+    // No small-area populations here: raw counts, and the answer says so.
+    assert_eq!(result["settings"]["adjust"], "none");
+    assert!(
+        result["settings"]["warning"]
+            .as_str()
+            .unwrap()
+            .contains("raw counts")
+    );
     let cells = result["cells"].as_array().unwrap();
     assert_eq!(
         cells.len(),
@@ -840,6 +848,21 @@ async fn children_placed_where_people_live_make_hotspots_only_on_raw_counts() {
         !called(&raw, true).is_empty() || !called(&raw, false).is_empty(),
         "raw counts show where people live"
     );
+
+    // Emerging hotspots are set against the same populations.
+    let emerging = json(
+        app.get_as(
+            &analyst,
+            &format!(
+                "/api/v1/partnerships/{LANCASHIRE}/emerging?resolution=8&from=2024-01-01&to=2024-12-31"
+            ),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(emerging["settings"]["adjust"], "population");
+    assert_eq!(emerging["settings"]["population"]["placement"], "postcodes");
+    assert!(emerging["settings"]["warning"].is_null());
 
     let permuted = app
         .get_as(&analyst, &format!("{path}&permutations=99"))
