@@ -263,7 +263,14 @@ function ranked(features) {
 
 /** What the layer shows of a cell, in words. */
 function describe(properties) {
-  if (layerName() === 'bin') return `${binText(properties.bin)} (z ${properties.z.toFixed(2)})`;
+  if (layerName() === 'bin') {
+    // What the cell holds against what its child population would lead us to expect, and why
+    // a cell the test alone would call hot is not called one.
+    const expected = properties.expected !== undefined
+      ? `, ${counted(properties.value)} where ${properties.expected.toFixed(1)} expected` : '';
+    const verdict = properties.too_few_children ? 'Too few children to say' : binText(properties.bin);
+    return `${verdict} (z ${properties.z.toFixed(2)}${expected})`;
+  }
   if (layerName() === 'emerging') return categoryText(properties.category);
   return counted(magnitude(properties));
 }
