@@ -15,7 +15,11 @@ use atlas_store::{agreements, partnerships};
 use chrono::NaiveDate;
 use h3o::CellIndex;
 
-use super::{Analyses, AnalysisError, GridQuestion, HotspotQuestion, HotspotSettings, blocking};
+use super::population::UNADJUSTED;
+use super::{
+    Adjustment, Analyses, AnalysisError, CellPopulations, GridQuestion, HotspotQuestion,
+    HotspotSettings, PopulationBasis, blocking,
+};
 
 /// The false-discovery rates a regional analysis offers: a free `alpha` would let a caller
 /// bisect each cell's p-value out of its bin, and so the statistic the neighbours' counts are
@@ -126,8 +130,13 @@ pub struct RegionalAnalysis {
     pub cells: Vec<RegionalCell>,
     /// The merged neighbours' parts, as summaries.
     pub neighbours: Vec<NeighbourSummary>,
-    /// Why no cell passed false-discovery control, when too few permutations are the reason.
+    /// Why no cell passed false-discovery control, when too few permutations are the reason;
+    /// or why the analysis is on raw counts.
     pub warning: Option<String>,
+    /// The settings as run (raw counts when a partnership has no small-area populations).
+    pub settings: HotspotSettings,
+    /// Where the child populations come from, when the analysis is adjusted.
+    pub population: Option<PopulationBasis>,
 }
 
 impl Analyses {
@@ -215,8 +224,28 @@ impl Analyses {
         }
         let study_area_cells = area.len();
         question.settings.check_budget(study_area_cells)?;
+        let populations = match question.settings.adjustment {
+            Adjustment::Population => {
+                self.regional_populations(code, &partners.merged, question.resolution)
+                    .await?
+            }
+            Adjustment::None => None,
+        };
+        let settings = HotspotSettings {
+            adjustment: if populations.is_some() {
+                Adjustment::Population
+            } else {
+                Adjustment::None
+            },
+            ..question.settings
+        };
         let analysis = self
-            .analyse(area.into_iter().collect(), values, None, &question.settings)
+            .analyse(
+                area.into_iter().collect(),
+                values,
+                populations.as_ref(),
+                &settings,
+            )
             .await?;
         let neighbours = neighbour_cells
             .into_iter()
@@ -251,9 +280,49 @@ impl Analyses {
             no_data,
             cells,
             neighbours,
-            warning: question
-                .settings
-                .too_few_permutations(study_area_cells, discoveries),
+            warning: settings
+                .too_few_permutations(study_area_cells, discoveries)
+                .or_else(|| {
+                    (settings.adjustment != question.settings.adjustment)
+                        .then(|| UNADJUSTED.to_owned())
+                }),
+            settings,
+            population: populations.map(|populations| populations.basis),
         })
+    }
+
+    /// The children living in each cell of the merged study area: each partnership's own
+    /// ([`Self::cell_populations`]), a cell on a shared border taking the larger of the two
+    /// figures (each partnership's small areas reach over the border, so a sum would count
+    /// some children twice). `None` when any partnership has no small-area populations.
+    async fn regional_populations(
+        &self,
+        code: &GssCode,
+        merged: &[GssCode],
+        resolution: StoredResolution,
+    ) -> Result<Option<CellPopulations>, AnalysisError> {
+        let mut combined: Option<CellPopulations> = None;
+        for partnership in std::iter::once(code).chain(merged) {
+            let Some(populations) = self.cell_populations(partnership, resolution).await? else {
+                return Ok(None);
+            };
+            combined = Some(match combined {
+                None => populations,
+                Some(mut all) => {
+                    for (cell, children) in populations.children {
+                        let slot = all.children.entry(cell).or_default();
+                        *slot = slot.max(children);
+                    }
+                    all.basis.small_areas += populations.basis.small_areas;
+                    all.basis.year = all.basis.year.max(populations.basis.year);
+                    all.basis.approximate |= populations.basis.approximate;
+                    all.basis.sources.extend(populations.basis.sources);
+                    all.basis.sources.sort();
+                    all.basis.sources.dedup();
+                    all
+                }
+            });
+        }
+        Ok(combined)
     }
 }

@@ -194,7 +194,8 @@ pub(crate) struct RegionalQuery {
     pub kernel: Option<String>,
     /// `subjects` (default: distinct children) or `records`.
     pub value: Option<String>,
-    /// 0 (default) or 999 conditional permutations.
+    /// 0 (default: each neighbourhood against the children living there, as a partnership's own
+    /// hotspots) or 999 conditional permutations (on raw counts).
     pub permutations: Option<u32>,
     /// False-discovery rate: 0.01, 0.05 (default) or 0.1.
     pub alpha: Option<f64>,
@@ -442,8 +443,12 @@ impl RegionalQuery {
             value: self.value,
             permutations: self.permutations,
             alpha: self.alpha,
-            // The regional analysis merges partnerships' grids on counts.
-            adjust: Some(Adjustment::None.as_str().to_owned()),
+            // Permutations test raw counts; without them, the analysis is adjusted for
+            // population like a partnership's own.
+            adjust: self
+                .permutations
+                .is_some_and(|permutations| permutations > 0)
+                .then(|| Adjustment::None.as_str().to_owned()),
             sensitivity: None,
         }
         .settings()?;

@@ -156,6 +156,32 @@ async fn a_cluster_across_the_boundary_is_found_whole_once_the_neighbour_shares(
         "a summary, no cell-level figures"
     );
 
+    // Without small-area populations the merged analysis is on raw counts, and says so; with
+    // them (both partnerships'), it is set against the children living in each cell.
+    assert_eq!(merged["settings"]["adjust"], "none");
+    assert!(
+        merged["settings"]["warning"]
+            .as_str()
+            .unwrap()
+            .contains("raw counts")
+    );
+    app.import_populations().await;
+    let adjusted: Value = app.get_as(&analyst, &path).await.json().await.unwrap();
+    assert_eq!(
+        adjusted["settings"]["adjust"], "population",
+        "{}",
+        adjusted["settings"]
+    );
+    assert_eq!(adjusted["settings"]["test"], "poisson");
+    assert!(adjusted["settings"]["warning"].is_null());
+    assert!(
+        adjusted["settings"]["population"]["small_areas"]
+            .as_u64()
+            .unwrap()
+            > 100,
+        "Blackpool's and Lancashire's small areas"
+    );
+
     let viewer = token(Role::PartnerViewer, LANCASHIRE, None);
     assert_eq!(
         app.get_as(&viewer, &path).await.status(),
