@@ -48,6 +48,69 @@ async fn populations_comparison_release_and_national_export() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("E07000117"));
 
+    // Small-area child populations for hotspots: the shipped LSOA points as the labelled
+    // approximation, then an operator's own figures as GeoJSON; a second import changes
+    // nothing, and a bad row is refused whole, naming it.
+    let lsoas = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/reference/lsoa_centroids_england.csv"
+    );
+    let approximated = run_ok(
+        url,
+        &["reference", "import", "--small-area-population", lsoas],
+    );
+    assert!(
+        approximated.contains("32844 (approximate: 344 children per LSOA): 32844 added"),
+        "{approximated}"
+    );
+    let own = dir.path().join("small-areas.geojson");
+    std::fs::write(
+        &own,
+        r#"{"type": "FeatureCollection", "features": [{"type": "Feature",
+            "properties": {"code": "E01012681", "population_0_17": 301, "year": 2023},
+            "geometry": {"type": "Point", "coordinates": [-3.0357, 53.8175]}}]}"#,
+    )
+    .unwrap();
+    let own = own.display().to_string();
+    let args = [
+        "reference",
+        "import",
+        "--small-area-population",
+        own.as_str(),
+        "--small-area-source",
+        "ONS mid-2023 LSOA estimates",
+    ];
+    let imported = run_ok(url, &args);
+    assert!(
+        imported.contains("with their figures): 1 added"),
+        "{imported}"
+    );
+    let again = run_ok(url, &args);
+    assert!(again.contains("0 added, 0 updated, 1 unchanged"), "{again}");
+    let bad = dir.path().join("bad-small-areas.csv");
+    std::fs::write(
+        &bad,
+        "code,lat,lon,population_0_17,year
+E01012681,53.8,-3.0,many,2023
+",
+    )
+    .unwrap();
+    let refused = atlas(url)
+        .args([
+            "reference",
+            "import",
+            "--small-area-population",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("line 2"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
     let agency = run_ok(
         url,
         &[

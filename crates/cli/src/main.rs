@@ -120,10 +120,11 @@ enum ReferenceCommand {
             requires = "population"
         )]
         population_source: String,
-        /// Children aged 0-17 per small area (LSOA or output area) at its reference point, CSV
-        /// `code,lat,lon,population_0_17,year`: what hotspots set counts against. Without the
-        /// last two columns (data/reference/lsoa_centroids_england.csv) every area stands for
-        /// 344 children, an approximation labelled as such.
+        /// Children aged 0-17 per small area (LSOA or output area): CSV
+        /// `code,lat,lon,population_0_17,year` (its reference point), or GeoJSON features with
+        /// those properties and a Point or a boundary: what hotspots set counts against.
+        /// Without population and year (data/reference/lsoa_centroids_england.csv) every area
+        /// stands for 344 children, an approximation labelled as such.
         #[arg(long, value_name = "FILE")]
         small_area_population: Option<PathBuf>,
         /// Where the small-area figures come from, as hotspot answers will cite it.

@@ -175,17 +175,142 @@ pub struct SmallAreaFile {
     pub approximate: bool,
 }
 
-/// Reads small-area child populations: CSV with columns `code,lat,lon` (the area's reference
-/// point, WGS84) and `population_0_17,year` (any order, more columns ignored), as ONS mid-year
-/// estimates by LSOA or output area joined to their centroids are. Without the last two columns
-/// every area stands for [`CHILDREN_PER_LSOA`] children of 2011 ([`SmallAreaFile::approximate`]).
-/// Refuses the whole file on the first bad row, naming its line: an empty code, a point off the
-/// globe, a count that is not a whole number, a year outside 1990 to 2100, or a (code, year)
-/// given twice.
+/// Reads small-area child populations, CSV or GeoJSON (told apart by the first character).
+///
+/// **CSV**: columns `code,lat,lon` (the area's reference point, WGS84) and
+/// `population_0_17,year` (any order, more columns ignored), as ONS mid-year estimates by LSOA
+/// or output area joined to their centroids are. **GeoJSON**: a FeatureCollection whose
+/// features carry the same properties (`code`, and `population_0_17` with `year`, numbers or
+/// text) and a Point (the reference point) or a Polygon or MultiPolygon (a boundary, placed at
+/// a point inside it). Without population and year every area stands for
+/// [`CHILDREN_PER_LSOA`] children of 2011 ([`SmallAreaFile::approximate`]); a file gives them
+/// for every area or for none. Refuses the whole file on the first bad row or feature, naming
+/// it: an empty code, a point off the globe, a count that is not a whole number, a year
+/// outside 1990 to 2100, or a (code, year) given twice.
 ///
 /// # Errors
-/// [`ReferenceError::SmallArea`].
-pub fn read_small_area_populations(reader: impl Read) -> Result<SmallAreaFile, ReferenceError> {
+/// [`ReferenceError::SmallArea`] (CSV), [`ReferenceError::Feature`] or
+/// [`ReferenceError::NotFeatureCollection`] (GeoJSON).
+pub fn read_small_area_populations(mut reader: impl Read) -> Result<SmallAreaFile, ReferenceError> {
+    let mut text = Vec::new();
+    reader
+        .read_to_end(&mut text)
+        .map_err(|err| ReferenceError::SmallArea {
+            line: 0,
+            reason: err.to_string(),
+        })?;
+    if text.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'{') {
+        small_areas_from_geojson(&text)
+    } else {
+        small_areas_from_csv(text.as_slice())
+    }
+}
+
+/// Small areas from a GeoJSON FeatureCollection ([`read_small_area_populations`]).
+fn small_areas_from_geojson(text: &[u8]) -> Result<SmallAreaFile, ReferenceError> {
+    use geo::InteriorPoint as _;
+    let collection = match serde_json::from_slice::<GeoJson>(text) {
+        Ok(GeoJson::FeatureCollection(collection)) => collection,
+        Ok(_) => {
+            return Err(ReferenceError::NotFeatureCollection(
+                "the small areas must be a FeatureCollection".to_owned(),
+            ));
+        }
+        Err(err) => return Err(ReferenceError::NotFeatureCollection(err.to_string())),
+    };
+    let mut areas = Vec::with_capacity(collection.features.len());
+    let mut seen = BTreeSet::new();
+    let mut approximate = None;
+    for (index, feature) in collection.features.iter().enumerate() {
+        let error = |code: Option<&str>, reason: String| ReferenceError::Feature {
+            number: index + 1,
+            code: code.map(str::to_owned),
+            reason,
+        };
+        let property = |name: &str| -> Option<String> {
+            match feature.property(name)? {
+                serde_json::Value::String(text) => Some(text.trim().to_owned()),
+                serde_json::Value::Number(number) => Some(number.to_string()),
+                _ => None,
+            }
+        };
+        let code = property("code")
+            .filter(|code| !code.is_empty())
+            .ok_or_else(|| error(None, "property `code` is missing or empty".to_owned()))?;
+        let location = match feature
+            .geometry
+            .as_ref()
+            .map(|geometry| geo::Geometry::<f64>::try_from(geometry.clone()))
+        {
+            Some(Ok(geo::Geometry::Point(point))) => Some(point),
+            Some(Ok(geometry @ (geo::Geometry::Polygon(_) | geo::Geometry::MultiPolygon(_)))) => {
+                geometry.interior_point()
+            }
+            _ => None,
+        }
+        .and_then(|point| LatLng::new(point.y(), point.x()).ok())
+        .filter(|point| point.lat().abs() <= 90.0 && point.lng().abs() <= 180.0)
+        .ok_or_else(|| {
+            error(
+                Some(&code),
+                "the geometry is not a Point, Polygon or MultiPolygon on the globe".to_owned(),
+            )
+        })?;
+        let figures = match (property("population_0_17"), property("year")) {
+            (Some(population), Some(year)) => Some((population, year)),
+            (None, None) => None,
+            _ => {
+                return Err(error(
+                    Some(&code),
+                    "give both `population_0_17` and `year`, or neither (an approximation)"
+                        .to_owned(),
+                ));
+            }
+        };
+        if *approximate.get_or_insert(figures.is_none()) != figures.is_none() {
+            return Err(error(
+                Some(&code),
+                "some features give `population_0_17` and `year` and others do not".to_owned(),
+            ));
+        }
+        let (children, year) = figures_of(figures.as_ref().map(|(p, y)| (p.as_str(), y.as_str())))
+            .map_err(|reason| error(Some(&code), reason))?;
+        if !seen.insert((code.clone(), year)) {
+            return Err(error(Some(&code), format!("{code} {year} is given twice")));
+        }
+        areas.push(SmallAreaPopulation {
+            code,
+            cell: u64::from(location.to_cell(Resolution::Nine)),
+            year,
+            children,
+        });
+    }
+    Ok(SmallAreaFile {
+        areas,
+        approximate: approximate.unwrap_or(true),
+    })
+}
+
+/// The children and year of a small area from its `population_0_17` and `year` texts, or the
+/// approximation's without them.
+fn figures_of(figures: Option<(&str, &str)>) -> Result<(u32, i16), String> {
+    let Some((population, year)) = figures else {
+        return Ok((CHILDREN_PER_LSOA, APPROXIMATION_YEAR));
+    };
+    let children = population
+        .replace(',', "")
+        .parse()
+        .map_err(|_| format!("population_0_17 `{population}` is not a whole number of children"))?;
+    let year = year
+        .parse()
+        .ok()
+        .filter(|year| (1990..=2100).contains(year))
+        .ok_or_else(|| format!("year `{year}` is not a year from 1990 to 2100"))?;
+    Ok((children, year))
+}
+
+/// Small areas from CSV ([`read_small_area_populations`]).
+fn small_areas_from_csv(reader: impl Read) -> Result<SmallAreaFile, ReferenceError> {
     let error = |line, reason| ReferenceError::SmallArea { line, reason };
     let (mut csv, columns) = open_table(reader, &["code", "lat", "lon"], |line, reason| {
         ReferenceError::SmallArea { line, reason }
@@ -235,30 +360,9 @@ pub fn read_small_area_populations(reader: impl Read) -> Result<SmallAreaFile, R
                 ),
             )
         })?;
-        let (children, year) = match figures {
-            None => (CHILDREN_PER_LSOA, APPROXIMATION_YEAR),
-            Some((population, year)) => (
-                field(population).replace(',', "").parse().map_err(|_| {
-                    error(
-                        line,
-                        format!(
-                            "population_0_17 `{}` is not a whole number of children",
-                            field(population)
-                        ),
-                    )
-                })?,
-                field(year)
-                    .parse()
-                    .ok()
-                    .filter(|year| (1990..=2100).contains(year))
-                    .ok_or_else(|| {
-                        error(
-                            line,
-                            format!("year `{}` is not a year from 1990 to 2100", field(year)),
-                        )
-                    })?,
-            ),
-        };
+        let (children, year) =
+            figures_of(figures.map(|(population, year)| (field(population), field(year))))
+                .map_err(|reason| error(line, reason))?;
         if !seen.insert((code.to_owned(), year)) {
             return Err(error(line, format!("{code} {year} is given twice")));
         }
@@ -801,6 +905,30 @@ mod tests {
         .unwrap();
         assert!(approximate.approximate);
         assert_eq!(approximate.areas[0].children, CHILDREN_PER_LSOA);
+    }
+
+    #[test]
+    fn small_areas_are_read_from_geojson_points_and_boundaries() {
+        let text = r#"{"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"code": "E01012681", "population_0_17": 310, "year": "2022"},
+             "geometry": {"type": "Point", "coordinates": [-3.0357, 53.8175]}},
+            {"type": "Feature", "properties": {"code": "E01012682", "population_0_17": "290", "year": 2022},
+             "geometry": {"type": "Polygon", "coordinates": [[[-3.05, 53.80], [-3.03, 53.80], [-3.03, 53.81], [-3.05, 53.81], [-3.05, 53.80]]]}}
+        ]}"#;
+        let file = read_small_area_populations(text.as_bytes()).unwrap();
+        assert!(!file.approximate);
+        assert_eq!(file.areas.len(), 2);
+        assert_eq!((file.areas[0].children, file.areas[0].year), (310, 2022));
+        let inside = LatLng::from(CellIndex::try_from(file.areas[1].cell).unwrap());
+        assert!((53.80..=53.81).contains(&inside.lat()) && (-3.05..=-3.03).contains(&inside.lng()));
+        let mixed = text.replace(r#", "population_0_17": 310, "year": "2022""#, "");
+        let refused = read_small_area_populations(mixed.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("feature 2") && refused.contains("others do not"),
+            "{refused}"
+        );
     }
 
     #[test]
