@@ -408,6 +408,27 @@ pub struct EmergingCell {
     pub cold_steps: usize,
 }
 
+/// The cells and steps of a cube whose `series` (one per cell of `area`) all have the same
+/// length, for a k from 1 to 3.
+fn cube_shape(
+    area: &StudyArea,
+    series: &[Vec<f64>],
+    k: u32,
+) -> Result<(usize, usize), GiStarError> {
+    if !(1..=3).contains(&k) {
+        return Err(GiStarError::RingSize(k));
+    }
+    let n = area.cells().len();
+    let steps = series.first().map_or(0, Vec::len);
+    if series.len() != n || series.iter().any(|values| values.len() != steps) {
+        return Err(GiStarError::ValueCount {
+            cells: n,
+            values: series.len(),
+        });
+    }
+    Ok((n, steps))
+}
+
 /// Space-time Gi* z-scores of every bin, cell-major: `z[i * steps + t]`, and their two-sided
 /// p-values under randomisation over the whole cube ([`crate::randomisation`]; the normal's are
 /// not valid for sparse counts). A bin's neighbourhood is the k-ring of its cell (within the
@@ -425,17 +446,7 @@ pub fn space_time_gi_star(
     time_lag: usize,
     stop: &AtomicBool,
 ) -> Result<(Vec<f64>, Vec<f64>), GiStarError> {
-    if !(1..=3).contains(&k) {
-        return Err(GiStarError::RingSize(k));
-    }
-    let n = area.cells().len();
-    let steps = series.first().map_or(0, Vec::len);
-    if series.len() != n || series.iter().any(|values| values.len() != steps) {
-        return Err(GiStarError::ValueCount {
-            cells: n,
-            values: series.len(),
-        });
-    }
+    let (n, steps) = cube_shape(area, series, k)?;
     #[expect(clippy::cast_precision_loss, reason = "cubes are far below 2^52 bins")]
     let count = (n * steps) as f64;
     let mean = series.iter().flatten().sum::<f64>() / count;
@@ -514,18 +525,11 @@ pub fn space_time_excess(
     time_lag: usize,
     stop: &AtomicBool,
 ) -> Result<(Vec<f64>, Vec<f64>), GiStarError> {
-    if !(1..=3).contains(&k) {
-        return Err(GiStarError::RingSize(k));
-    }
-    let n = area.cells().len();
-    let steps = series.first().map_or(0, Vec::len);
-    if series.len() != n
-        || populations.len() != n
-        || series.iter().any(|values| values.len() != steps)
-    {
+    let (n, steps) = cube_shape(area, series, k)?;
+    if populations.len() != n {
         return Err(GiStarError::ValueCount {
             cells: n,
-            values: series.len().min(populations.len()),
+            values: populations.len(),
         });
     }
     let people: f64 = populations.iter().sum();
