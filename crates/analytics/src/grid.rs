@@ -70,9 +70,10 @@ impl Filter {
     }
 }
 
-/// How many distinct subjects have a record passing `filter` within `k` rings of each of
-/// `cells` (at `resolution`, coarser than or equal to the records' 9), in the order given: the
-/// support of a hot spot, which one child's many records cannot give.
+/// How many distinct subjects have a record passing `filter` within the neighbourhood of each
+/// of `cells` (at `resolution`, coarser than or equal to the records' 9): its `k` rings, those
+/// of `within` only (the study area), in the order given. The support of a hot spot, which one
+/// child's many records cannot give.
 #[must_use]
 pub fn subjects_nearby<'a>(
     records: impl IntoIterator<Item = &'a CaseRecord>,
@@ -80,11 +81,14 @@ pub fn subjects_nearby<'a>(
     filter: &Filter,
     cells: &[CellIndex],
     k: u32,
+    within: &impl Fn(CellIndex) -> bool,
 ) -> Vec<u32> {
     let mut members: KeyMap<CellIndex, Vec<usize>> = KeyMap::default();
     for (position, cell) in cells.iter().enumerate() {
         for member in cell.grid_disk::<Vec<_>>(k) {
-            members.entry(member).or_default().push(position);
+            if within(member) {
+                members.entry(member).or_default().push(position);
+            }
         }
     }
     let mut subjects: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); cells.len()];
@@ -283,14 +287,27 @@ mod tests {
         records.push(record(centre, 8, 0, AgencyKind::Police, "2024-01-06"));
         let far = centre.grid_disk::<Vec<_>>(5).into_iter().last().unwrap();
         records.push(record(far, 9, 0, AgencyKind::Police, "2024-01-07"));
+        let everywhere = |_| true;
         let nearby = subjects_nearby(
             &records,
             Resolution::Nine,
             &Filter::default(),
             &[centre, far],
             1,
+            &everywhere,
         );
         assert_eq!(nearby, vec![2, 1]);
+        // Outside the study area a record is not in the neighbourhood.
+        let centre_only = |cell| cell == centre;
+        let inside = subjects_nearby(
+            &records,
+            Resolution::Nine,
+            &Filter::default(),
+            &[centre],
+            1,
+            &centre_only,
+        );
+        assert_eq!(inside, vec![2]);
     }
 
     #[test]

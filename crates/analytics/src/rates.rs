@@ -117,9 +117,11 @@ fn poisson_at_most(n: f64, lambda: f64) -> f64 {
 /// The Poisson probabilities from `n` onwards in `direction` (+1 up, −1 down to 0), where they
 /// only fall, until they no longer matter.
 fn tail_sum(n: f64, lambda: f64, direction: f64) -> f64 {
+    // Beyond 40 standard deviations from the start the terms are below 1e-300 of the first.
+    let most = 40.0 * lambda.sqrt() + 100.0;
     let mut term = log_pmf(n, lambda).exp();
     let (mut sum, mut j) = (0.0, n);
-    while term > 0.0 && term > 1e-17 * sum {
+    while term > 0.0 && term > 1e-17 * sum && (j - n).abs() < most {
         sum += term;
         if direction > 0.0 {
             j += 1.0;

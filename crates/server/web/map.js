@@ -135,8 +135,9 @@ function query(format) {
   // grid's answer has both records and distinct children, by name.
   if (layerName() === 'bin' || layerName() === 'emerging') {
     params.set('value', valueName());
-    // The map says whether its hot spots hold at the resolutions either side.
-    if (layerName() === 'bin' && format === 'geojson') params.set('sensitivity', 'true');
+    // The map says whether its hot spots hold at the resolutions either side (not for every
+    // frame of a month-by-month playback: three analyses a frame).
+    if (layerName() === 'bin' && format === 'geojson' && !state.playing) params.set('sensitivity', 'true');
     return `${base()}/${layerName() === 'bin' ? 'hotspots' : 'emerging'}?${params}`;
   }
   return `${base()}/grid?${params}`;

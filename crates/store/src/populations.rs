@@ -243,8 +243,9 @@ pub struct StoredSmallArea {
     pub source: String,
 }
 
-/// The small areas whose reference point lies in `code`'s coverage, each at its latest year,
-/// sorted by code.
+/// The latest figure of every small area that has a reference point in `code`'s coverage in
+/// some year, sorted by code (the latest point may lie elsewhere: the caller keeps those in the
+/// coverage).
 ///
 /// # Errors
 /// [`StoreError`] when the query fails.
@@ -253,13 +254,19 @@ pub async fn small_areas_of(
     conn: &mut AsyncPgConnection,
     code: &GssCode,
 ) -> Result<Vec<StoredSmallArea>, StoreError> {
-    Ok(small_area_populations::table
+    let within = small_area_populations::table
         .inner_join(
             partnership_cells::table.on(partnership_cells::cell
                 .eq(small_area_populations::cell)
                 .and(partnership_cells::resolution.eq(i16::from(atlas_domain::FINEST_RESOLUTION)))
                 .and(partnership_cells::partnership_code.eq(code.as_str()))),
         )
+        .select(small_area_populations::code)
+        .distinct()
+        .load::<String>(conn)
+        .await?;
+    Ok(small_area_populations::table
+        .filter(small_area_populations::code.eq_any(&within))
         .select((
             small_area_populations::code,
             small_area_populations::year,

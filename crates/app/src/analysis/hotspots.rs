@@ -134,6 +134,22 @@ impl HotspotSettings {
         check_level(self.alpha)
     }
 
+    /// Refuses a sensitivity comparison with permutations: three permutation tests are more
+    /// work than one request may ask for.
+    ///
+    /// # Errors
+    /// [`AnalysisError::Question`] naming the setting.
+    pub fn check_sensitivity(&self) -> Result<(), AnalysisError> {
+        if self.permutations > 0 {
+            return Err(AnalysisError::Question(
+                "`sensitivity` compares three resolutions, which with permutations is more work \
+                 than one request may ask for: ask for permutations=0"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The test deciding significance: `poisson` (adjusted for population), `permutation` or
     /// `randomisation`.
     #[must_use]
@@ -349,9 +365,15 @@ impl Analyses {
         Ok(HotspotAnalysis {
             study_area_cells,
             no_data,
-            warning: settings
-                .too_few_permutations(study_area_cells, discoveries)
-                .or(unadjusted),
+            warning: match (
+                settings.too_few_permutations(study_area_cells, discoveries),
+                unadjusted,
+            ) {
+                (Some(permutations), Some(unadjusted)) => {
+                    Some(format!("{unadjusted}; {permutations}"))
+                }
+                (permutations, unadjusted) => permutations.or(unadjusted),
+            },
             settings,
             population: populations.map(|populations| populations.basis),
             cells,
@@ -368,7 +390,7 @@ impl Analyses {
     ) -> Result<(), AnalysisError> {
         let hot: Vec<CellIndex> = cells
             .iter()
-            .filter(|cell| cell.bin > 0)
+            .filter(|cell| cell.bin > 0 || (cell.significant && cell.z > 0.0))
             .map(|cell| cell.cell)
             .collect();
         if hot.is_empty() {
@@ -380,8 +402,11 @@ impl Analyses {
             question.grid.filter.clone(),
             question.settings.k,
         );
+        let study_area: std::collections::HashSet<CellIndex> =
+            cells.iter().map(|cell| cell.cell).collect();
         let nearby = blocking("hotspot support", move || {
-            let nearby = subjects_nearby(&records.records, resolution, &filter, &hot, k);
+            let within = |cell| study_area.contains(&cell);
+            let nearby = subjects_nearby(&records.records, resolution, &filter, &hot, k, &within);
             hot.into_iter().zip(nearby).collect::<BTreeMap<_, _>>()
         })
         .await?;
@@ -579,13 +604,7 @@ impl Analyses {
         question: &HotspotQuestion,
         cells: &[HotspotCell],
     ) -> Result<Sensitivity, AnalysisError> {
-        if question.settings.permutations > 0 {
-            return Err(AnalysisError::Question(
-                "`sensitivity` compares three resolutions, which with permutations is more work \
-                 than one request may ask for: ask for permutations=0"
-                    .to_owned(),
-            ));
-        }
+        question.settings.check_sensitivity()?;
         let ours: BTreeSet<CellIndex> = cells
             .iter()
             .filter(|cell| cell.bin > 0)

@@ -13,8 +13,9 @@ use super::{Analyses, AnalysisError, blocking};
 
 /// Why an analysis asked to adjust for population is on raw counts.
 pub(super) const UNADJUSTED: &str = "no small-area child populations are loaded for this \
-    partnership, so the analysis is on raw counts: a hot spot may only be where many children \
-    live (import them with `atlas reference import --small-area-population`)";
+    partnership (or, in a regional analysis, for one of the partnerships merged), so the \
+    analysis is on raw counts: a hot spot may only be where many children live (import them \
+    with `atlas reference import --small-area-population`)";
 
 /// Where a study area's child populations come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,8 +84,9 @@ impl Analyses {
     /// populations shared among its resolution-9 cells ([`allocate`]) — or, when the figures
     /// are the approximation (every LSOA alike) and the postcode directory is loaded, their sum
     /// shared in proportion to postcodes, which says more about where people live than equal
-    /// LSOAs do — summed into their parents. `None` when no small area lies in the coverage
-    /// (none imported).
+    /// LSOAs do — summed into their parents. Official figures, where a partnership has any,
+    /// replace the approximation. `None` when no small area lies in the coverage (none
+    /// imported).
     ///
     /// # Errors
     /// [`AnalysisError::Store`].
@@ -95,16 +97,29 @@ impl Analyses {
     ) -> Result<Option<CellPopulations>, AnalysisError> {
         let (areas, postcodes) = {
             let mut conn = self.database.connection().await?;
-            let areas = populations::small_areas_of(&mut conn, code).await?;
-            if areas.is_empty() {
-                return Ok(None);
-            }
             (
-                areas,
+                populations::small_areas_of(&mut conn, code).await?,
                 populations::postcodes_per_cell(&mut conn, code).await?,
             )
         };
         let fine = self.study_area(code, StoredResolution::FINEST).await?;
+        let covered: std::collections::HashSet<i64> = fine
+            .iter()
+            .filter_map(|cell| i64::try_from(u64::from(*cell)).ok())
+            .collect();
+        // Each area's latest figure counts where its point lies in the coverage; official
+        // figures, where there are any, replace the approximation whole (the two would count
+        // the same children twice where their areas overlap).
+        let mut areas: Vec<_> = areas
+            .into_iter()
+            .filter(|area| covered.contains(&area.cell))
+            .collect();
+        if areas.iter().any(|area| !area.approximate) {
+            areas.retain(|area| !area.approximate);
+        }
+        if areas.is_empty() {
+            return Ok(None);
+        }
         let mut sources: Vec<String> = areas.iter().map(|area| area.source.clone()).collect();
         sources.sort();
         sources.dedup();

@@ -292,9 +292,10 @@ impl Analyses {
     }
 
     /// The children living in each cell of the merged study area: each partnership's own
-    /// ([`Self::cell_populations`]), a cell on a shared border taking the larger of the two
-    /// figures (each partnership's small areas reach over the border, so a sum would count
-    /// some children twice). `None` when any partnership has no small-area populations.
+    /// resolution-9 cells ([`Self::cell_populations`]), a fine cell on a shared border taking
+    /// the larger of the two figures (each side's small areas reach over the border, so a sum
+    /// would count some children twice), summed into their parents at `resolution`. `None`
+    /// when any partnership has no small-area populations.
     async fn regional_populations(
         &self,
         code: &GssCode,
@@ -303,7 +304,10 @@ impl Analyses {
     ) -> Result<Option<CellPopulations>, AnalysisError> {
         let mut combined: Option<CellPopulations> = None;
         for partnership in std::iter::once(code).chain(merged) {
-            let Some(populations) = self.cell_populations(partnership, resolution).await? else {
+            let Some(populations) = self
+                .cell_populations(partnership, StoredResolution::FINEST)
+                .await?
+            else {
                 return Ok(None);
             };
             combined = Some(match combined {
@@ -323,6 +327,16 @@ impl Analyses {
                 }
             });
         }
-        Ok(combined)
+        Ok(combined.map(|mut populations| {
+            let mut parents: std::collections::HashMap<CellIndex, f64> =
+                std::collections::HashMap::new();
+            for (cell, children) in populations.children {
+                if let Some(parent) = cell.parent(resolution.h3()) {
+                    *parents.entry(parent).or_default() += children;
+                }
+            }
+            populations.children = parents;
+            populations
+        }))
     }
 }

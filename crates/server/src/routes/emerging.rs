@@ -160,18 +160,22 @@ pub async fn emerging(
     analyses: web::Data<Analyses>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
-    let mut grid = GridQuery::read(&mut params)?;
+    let grid = GridQuery::read(&mut params)?;
     let emerging = EmergingQuery::read(&mut params)?;
     params.finish_documented(&[documented::<GridQuery>(), documented::<EmergingQuery>()])?;
+    let asked = grid.resolution.is_some();
+    let (grid, format) = grid.question(&request)?;
+    let mut question = emerging.question(grid, authorized.record_scope())?;
+    // The whole question is checked before the resolution is chosen, which reads the records.
+    question.check()?;
     let resolution_chosen = choose_resolution(
-        &mut grid,
+        &mut question.grid,
+        asked,
         &analyses,
         authorized.target(),
         authorized.record_scope(),
     )
     .await?;
-    let (grid, format) = grid.question(&request)?;
-    let question = emerging.question(grid, authorized.record_scope())?;
     let step = question.step;
     let code = authorized.target();
     let today = chrono::Utc::now().date_naive();

@@ -115,7 +115,8 @@ impl CellRow for HotspotCellView {
 pub struct HotspotSettingsView {
     /// The H3 resolution of the cells.
     pub resolution: u8,
-    /// Why no cell passed false-discovery control, when too few permutations are the reason.
+    /// Why the analysis is on raw counts when population adjustment was asked for, and why no
+    /// cell passed false-discovery control when too few permutations are the reason.
     pub warning: Option<String>,
     /// The k-ring size.
     pub k: u32,
@@ -170,18 +171,20 @@ impl From<ChosenResolution> for ChosenResolutionView {
     }
 }
 
-/// Fills in the partnership's analysis resolution when `grid` asks for none, and says why.
+/// Sets `grid`'s resolution to the partnership's analysis resolution when the caller asked for
+/// none (`asked` false), after the rest of the question has been checked, and says why.
 pub(crate) async fn choose_resolution(
-    grid: &mut GridQuery,
+    grid: &mut GridQuestion,
+    asked: bool,
     analyses: &Analyses,
     code: &atlas_domain::GssCode,
     scope: atlas_access::RecordScope,
 ) -> Result<Option<ChosenResolutionView>, ApiError> {
-    if grid.resolution.is_some() {
+    if asked {
         return Ok(None);
     }
     let chosen = analyses.analysis_resolution(code, scope).await?;
-    grid.resolution = Some(chosen.resolution.get());
+    grid.resolution = chosen.resolution;
     Ok(Some(chosen.into()))
 }
 
@@ -338,22 +341,29 @@ pub async fn hotspots(
     analyses: web::Data<Analyses>,
 ) -> Result<HttpResponse, ApiError> {
     let mut params = Params::parse(&request)?;
-    let mut grid = GridQuery::read(&mut params)?;
+    let grid = GridQuery::read(&mut params)?;
     let settings = HotspotSettingsQuery::read(&mut params)?;
     params.finish_documented(&[
         documented::<GridQuery>(),
         documented::<HotspotSettingsQuery>(),
     ])?;
+    let asked = grid.resolution.is_some();
+    let (mut grid, format) = grid.question(&request)?;
+    let compare = settings.sensitivity.unwrap_or(false);
+    let settings = settings.settings()?;
+    // The whole question is checked before the resolution is chosen, which reads the records.
+    settings.check()?;
+    if compare {
+        settings.check_sensitivity()?;
+    }
     let chosen = choose_resolution(
         &mut grid,
+        asked,
         &analyses,
         authorized.target(),
         authorized.record_scope(),
     )
     .await?;
-    let (grid, format) = grid.question(&request)?;
-    let compare = settings.sensitivity.unwrap_or(false);
-    let settings = settings.settings()?;
     let question = HotspotQuestion {
         grid,
         scope: authorized.record_scope(),

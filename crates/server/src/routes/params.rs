@@ -195,7 +195,8 @@ pub(crate) struct RegionalQuery {
     /// `subjects` (default: distinct children) or `records`.
     pub value: Option<String>,
     /// 0 (default: each neighbourhood against the children living there, as a partnership's own
-    /// hotspots) or 999 conditional permutations (on raw counts).
+    /// hotspots, with the uniform kernel) or 999 conditional permutations (on raw counts, as
+    /// with the triangular and gaussian kernels).
     pub permutations: Option<u32>,
     /// False-discovery rate: 0.01, 0.05 (default) or 0.1.
     pub alpha: Option<f64>,
@@ -437,18 +438,22 @@ impl RegionalQuery {
     ) -> Result<(RegionalQuestion, Format), ApiError> {
         let (from, to) = period_of(self.from, self.to)?;
         let format = format_of(request, self.format.as_deref())?;
+        // Permutations and weighted kernels test raw counts; otherwise the analysis is adjusted
+        // for population like a partnership's own.
+        let raw = self
+            .permutations
+            .is_some_and(|permutations| permutations > 0)
+            || self
+                .kernel
+                .as_deref()
+                .is_some_and(|kernel| kernel != "uniform");
         let settings = HotspotSettingsQuery {
             k: self.k,
             kernel: self.kernel,
             value: self.value,
             permutations: self.permutations,
             alpha: self.alpha,
-            // Permutations test raw counts; without them, the analysis is adjusted for
-            // population like a partnership's own.
-            adjust: self
-                .permutations
-                .is_some_and(|permutations| permutations > 0)
-                .then(|| Adjustment::None.as_str().to_owned()),
+            adjust: raw.then(|| Adjustment::None.as_str().to_owned()),
             sensitivity: None,
         }
         .settings()?;
