@@ -147,7 +147,9 @@ impl From<atlas_app::analysis::AnalysisError> for ApiError {
     fn from(err: atlas_app::analysis::AnalysisError) -> Self {
         use atlas_app::analysis::AnalysisError;
         match err {
-            AnalysisError::Question(message) => Self::BadRequest(message),
+            AnalysisError::Question(message) | AnalysisError::OverBudget(message) => {
+                Self::BadRequest(message)
+            }
             AnalysisError::NotFound(message) => Self::NotFound(message),
             AnalysisError::Conflict(message) => Self::Conflict(message),
             AnalysisError::Store(err) => err.into(),

@@ -7,7 +7,7 @@ use atlas_analytics::emerging::{
     trend_windows,
 };
 use atlas_analytics::gistar::StudyArea;
-use atlas_domain::GssCode;
+use atlas_domain::{GssCode, StoredResolution};
 use chrono::NaiveDate;
 
 use super::population::UNADJUSTED;
@@ -133,7 +133,7 @@ impl Analyses {
         let mut filter = question.grid.filter.clone();
         let (_stop_on_drop, stop) = StopOnDrop::new();
         let metrics = self.metrics.clone();
-        blocking("emerging", move || -> Result<EmergingAnalysis, String> {
+        blocking("emerging", move || -> Result<EmergingAnalysis, Refused> {
             let nothing = |left_out| EmergingAnalysis {
                 steps: Vec::new(),
                 left_out,
@@ -159,32 +159,34 @@ impl Analyses {
                 if no_data {
                     return Ok(nothing(None));
                 }
-                return Err("no records match, so there is no period to analyse".to_owned());
+                return Err(Refused::Question(
+                    "no records match, so there is no period to analyse".to_owned(),
+                ));
             };
             // Whole steps that have ended: a part-counted first or last step would look like a
             // rise or a fall, and turn hot spots "historical".
             let (starts, last, left_out) = step.whole(from, to, today);
             if starts.len() < MIN_STEPS {
-                return Err(format!(
+                return Err(Refused::Question(format!(
                     "{} to {} is {} whole, ended time step(s); emerging hotspots need at least {MIN_STEPS}: widen the period or choose a shorter step",
                     from,
                     to,
                     starts.len()
-                ));
+                )));
             }
             let windows = trend_windows(starts.len(), time_lag);
             if windows < MIN_TREND_WINDOWS {
-                return Err(format!(
+                return Err(Refused::Question(format!(
                     "{} whole, ended time steps at time_lag {time_lag} hold {windows} time windows that do not overlap, and a trend needs at least {MIN_TREND_WINDOWS} (with fewer, no trend can be significant): widen the period, choose a shorter step or a smaller time_lag",
                     starts.len()
-                ));
+                )));
             }
             if let Some(first) = starts.first() {
                 filter.from = Some(*first);
                 filter.to = Some(last);
             }
             check_budget(study_area.len(), starts.len(), k, time_lag)
-                .map_err(|err| err.to_string())?;
+                .map_err(|err| Refused::OverBudget(err.to_string()))?;
             // Without data there is nothing to analyse (checked after the question itself).
             if no_data {
                 return Ok(nothing(left_out));
@@ -234,10 +236,57 @@ impl Analyses {
             })
         })
         .await?
-        .map_err(|err| {
-            AnalysisError::Question(format!(
-                "no emerging hotspot analysis is possible: {err}"
-            ))
+        .map_err(|refused| match refused {
+            Refused::OverBudget(reason) => AnalysisError::OverBudget(format!(
+                "no emerging hotspot analysis is possible: {reason}"
+            )),
+            Refused::Question(reason) => AnalysisError::Question(format!(
+                "no emerging hotspot analysis is possible: {reason}"
+            )),
         })
+    }
+
+    /// [`Self::emerging`] at the question's resolution or, while that is more work than one
+    /// request may ask for, the next coarser one down to 6: for a resolution chosen from the
+    /// data, not by the caller. The question's resolution is the one used.
+    ///
+    /// # Errors
+    /// As [`Self::emerging`].
+    pub async fn emerging_within_budget(
+        &self,
+        code: &GssCode,
+        question: &mut EmergingQuestion,
+        today: NaiveDate,
+    ) -> Result<EmergingAnalysis, AnalysisError> {
+        loop {
+            match self.emerging(code, question, today).await {
+                Err(AnalysisError::OverBudget(reason)) => {
+                    let coarser = question
+                        .grid
+                        .resolution
+                        .get()
+                        .checked_sub(1)
+                        .filter(|resolution| *resolution >= 6)
+                        .and_then(|resolution| StoredResolution::try_from(resolution).ok())
+                        .ok_or(AnalysisError::OverBudget(reason))?;
+                    question.grid.resolution = coarser;
+                }
+                answer => return answer,
+            }
+        }
+    }
+}
+
+/// Why the blocking part of an emerging analysis refused.
+enum Refused {
+    /// More work than one request may ask for.
+    OverBudget(String),
+    /// Anything else the caller must change.
+    Question(String),
+}
+
+impl From<String> for Refused {
+    fn from(reason: String) -> Self {
+        Self::Question(reason)
     }
 }

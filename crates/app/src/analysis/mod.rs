@@ -46,6 +46,10 @@ pub enum AnalysisError {
     /// question may ask for, too few time steps): the caller's to change.
     #[error("{0}")]
     Question(String),
+    /// The question asks for more work than one request may (the caller's to change: a
+    /// coarser resolution, a shorter period).
+    #[error("{0}")]
+    OverBudget(String),
     /// What the question names does not exist, such as a partnership.
     #[error("{0}")]
     NotFound(String),

@@ -168,7 +168,7 @@ pub async fn emerging(
     let mut question = emerging.question(grid, authorized.record_scope())?;
     // The whole question is checked before the resolution is chosen, which reads the records.
     question.check()?;
-    let resolution_chosen = choose_resolution(
+    let mut resolution_chosen = choose_resolution(
         &mut question.grid,
         asked,
         &analyses,
@@ -179,7 +179,25 @@ pub async fn emerging(
     let step = question.step;
     let code = authorized.target();
     let today = chrono::Utc::now().date_naive();
-    let analysis = analyses.emerging(code, &question, today).await?;
+    let analysis = match resolution_chosen.as_mut() {
+        None => analyses.emerging(code, &question, today).await?,
+        Some(chosen) => {
+            // A resolution the caller did not choose is coarsened rather than refused when the
+            // cube is more work than one request may ask for.
+            let finest = question.grid.resolution;
+            let analysis = analyses
+                .emerging_within_budget(code, &mut question, today)
+                .await?;
+            if question.grid.resolution != finest {
+                chosen.reason = format!(
+                    "{}; coarsened to resolution {} because the space-time cube at {finest} is \
+                     more work than one request may ask for",
+                    chosen.reason, question.grid.resolution
+                );
+            }
+            analysis
+        }
+    };
     authorized.used_records_of([code]);
     authorized.returned(analysis.cells.len());
     let settings = EmergingSettingsView {

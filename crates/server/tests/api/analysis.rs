@@ -930,6 +930,37 @@ async fn without_a_resolution_the_analysis_uses_one_chosen_from_the_data_and_say
             .unwrap()
             .contains("at resolution")
     );
+    // A chosen resolution whose space-time cube is over the budget (22 years of weeks at 9)
+    // is coarsened, and the answer says so; asked for, it would be refused.
+    let weeks = "step=week&from=2003-01-01&to=2024-12-31";
+    let coarsened = json(
+        app.get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/emerging?{weeks}"),
+        )
+        .await,
+    )
+    .await;
+    let settings = &coarsened["settings"];
+    assert!(
+        settings["resolution"].as_u64().unwrap() < resolution,
+        "{settings}"
+    );
+    assert!(
+        settings["resolution_chosen"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("coarsened"),
+        "{settings}"
+    );
+    let refused = app
+        .get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/emerging?{weeks}&resolution={resolution}"),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+
     // Asked for, a resolution is the caller's and nothing is chosen.
     let asked = json(
         app.get_as(
