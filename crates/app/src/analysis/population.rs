@@ -85,8 +85,8 @@ impl Analyses {
     /// are the approximation (every LSOA alike) and the postcode directory is loaded, their sum
     /// shared in proportion to postcodes, which says more about where people live than equal
     /// LSOAs do — summed into their parents. Official figures, where a partnership has any,
-    /// replace the approximation. `None` when no small area lies in the coverage (none
-    /// imported).
+    /// replace the approximation; with none imported, the LSOAs shipped with Atlas stand in.
+    /// `None` when no small area lies in the coverage (outside England).
     ///
     /// # Errors
     /// [`AnalysisError::Store`].
@@ -116,6 +116,14 @@ impl Analyses {
             .collect();
         if areas.iter().any(|area| !area.approximate) {
             areas.retain(|area| !area.approximate);
+        }
+        if areas.is_empty() {
+            // None imported: the approximation Atlas ships, labelled as such.
+            areas = shipped_lsoas()
+                .iter()
+                .filter(|area| covered.contains(&area.cell))
+                .cloned()
+                .collect();
         }
         if areas.is_empty() {
             return Ok(None);
@@ -181,6 +189,38 @@ impl Analyses {
         .await?;
         Ok(Some(CellPopulations { basis, children }))
     }
+}
+
+/// The reference point of every English 2011 LSOA, shipped with Atlas.
+const LSOA_CENTROIDS: &str = include_str!("../../../../data/reference/lsoa_centroids_england.csv");
+
+/// The shipped LSOAs as approximate small areas ([`atlas_ingest::reference::CHILDREN_PER_LSOA`]
+/// children each): what a partnership without imported small-area populations is adjusted by.
+fn shipped_lsoas() -> &'static [populations::StoredSmallArea] {
+    static SHIPPED: std::sync::OnceLock<Vec<populations::StoredSmallArea>> =
+        std::sync::OnceLock::new();
+    SHIPPED.get_or_init(|| {
+        atlas_ingest::reference::read_small_area_populations(LSOA_CENTROIDS.as_bytes())
+            .map(|file| {
+                file.areas
+                    .into_iter()
+                    .filter_map(|area| {
+                        Some(populations::StoredSmallArea {
+                            cell: i64::try_from(area.cell).ok()?,
+                            population_0_17: i32::try_from(area.children).ok()?,
+                            code: area.code,
+                            year: area.year,
+                            approximate: true,
+                            source: format!(
+                                "{} (shipped with Atlas: no small-area populations imported)",
+                                atlas_ingest::reference::APPROXIMATION
+                            ),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
 }
 
 /// How many children, on average, each cell where children live must hold for a resolution to
@@ -281,5 +321,19 @@ impl Analyses {
             lived_in_cells: cells,
             reason,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_lsoa_is_read_as_the_labelled_approximation() {
+        let shipped = shipped_lsoas();
+        assert_eq!(shipped.len(), 32_844);
+        assert!(shipped.iter().all(|area| area.approximate
+            && area.population_0_17 == 344
+            && area.source.contains("shipped with Atlas")));
     }
 }

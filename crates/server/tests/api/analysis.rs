@@ -522,13 +522,17 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
     .await;
     assert_eq!(result["steps"].as_array().unwrap().len(), 12);
     assert_eq!(result["settings"]["step"], "month");
-    // No small-area populations here: raw counts, and the answer says so.
-    assert_eq!(result["settings"]["adjust"], "none");
+    // No small-area populations imported here: the LSOAs shipped with Atlas stand in, and the
+    // answer says so.
+    assert_eq!(result["settings"]["adjust"], "population");
+    assert!(result["settings"]["warning"].is_null());
     assert!(
-        result["settings"]["warning"]
+        result["settings"]["population"]["sources"][0]
             .as_str()
             .unwrap()
-            .contains("raw counts")
+            .contains("shipped with Atlas"),
+        "{}",
+        result["settings"]
     );
     let cells = result["cells"].as_array().unwrap();
     assert_eq!(

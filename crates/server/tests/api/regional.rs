@@ -156,14 +156,14 @@ async fn a_cluster_across_the_boundary_is_found_whole_once_the_neighbour_shares(
         "a summary, no cell-level figures"
     );
 
-    // Without small-area populations the merged analysis is on raw counts, and says so; with
-    // them (both partnerships'), it is set against the children living in each cell.
-    assert_eq!(merged["settings"]["adjust"], "none");
+    // Without small-area populations imported, the LSOAs shipped with Atlas stand in for both
+    // partnerships; imported ones are used once there.
+    assert_eq!(merged["settings"]["adjust"], "population");
     assert!(
-        merged["settings"]["warning"]
+        merged["settings"]["population"]["sources"][0]
             .as_str()
             .unwrap()
-            .contains("raw counts")
+            .contains("shipped with Atlas")
     );
     app.import_populations().await;
     let adjusted: Value = app.get_as(&analyst, &path).await.json().await.unwrap();
@@ -180,6 +180,13 @@ async fn a_cluster_across_the_boundary_is_found_whole_once_the_neighbour_shares(
             .unwrap()
             > 100,
         "Blackpool's and Lancashire's small areas"
+    );
+    assert!(
+        !adjusted["settings"]["population"]["sources"][0]
+            .as_str()
+            .unwrap()
+            .contains("shipped with Atlas"),
+        "the imported ones"
     );
 
     let viewer = token(Role::PartnerViewer, LANCASHIRE, None);
