@@ -288,6 +288,27 @@ pub struct HotspotCell {
     pub too_few_children: bool,
 }
 
+impl HotspotCell {
+    /// Whether the test calls the cell hot: a positive bin, or significant at the question's
+    /// `alpha` with z > 0.
+    #[must_use]
+    pub fn is_called_hot(&self) -> bool {
+        self.bin > 0 || (self.significant && self.z > 0.0)
+    }
+}
+
+/// Takes away the hot spots of `cells` whose neighbourhood holds fewer than
+/// [`MIN_CHILDREN_NEARBY`] children by `children_nearby`: "too few children to say".
+pub(super) fn withhold_thin(cells: &mut [HotspotCell], children_nearby: impl Fn(CellIndex) -> u32) {
+    for cell in cells.iter_mut().filter(|cell| cell.is_called_hot()) {
+        if children_nearby(cell.cell) < MIN_CHILDREN_NEARBY {
+            cell.too_few_children = true;
+            cell.significant = false;
+            cell.bin = 0;
+        }
+    }
+}
+
 /// A hotspot analysis.
 #[derive(Debug)]
 pub struct HotspotAnalysis {
@@ -390,7 +411,7 @@ impl Analyses {
     ) -> Result<(), AnalysisError> {
         let hot: Vec<CellIndex> = cells
             .iter()
-            .filter(|cell| cell.bin > 0 || (cell.significant && cell.z > 0.0))
+            .filter(|cell| cell.is_called_hot())
             .map(|cell| cell.cell)
             .collect();
         if hot.is_empty() {
@@ -410,16 +431,7 @@ impl Analyses {
             hot.into_iter().zip(nearby).collect::<BTreeMap<_, _>>()
         })
         .await?;
-        for cell in cells.iter_mut() {
-            if nearby
-                .get(&cell.cell)
-                .is_some_and(|children| *children < MIN_CHILDREN_NEARBY)
-            {
-                cell.too_few_children = true;
-                cell.significant = false;
-                cell.bin = 0;
-            }
-        }
+        withhold_thin(cells, |cell| nearby.get(&cell).copied().unwrap_or(u32::MAX));
         Ok(())
     }
 

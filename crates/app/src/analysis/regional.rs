@@ -15,6 +15,7 @@ use atlas_store::{agreements, partnerships};
 use chrono::NaiveDate;
 use h3o::CellIndex;
 
+use super::hotspots::withhold_thin;
 use super::population::UNADJUSTED;
 use super::{
     Adjustment, Analyses, AnalysisError, CellPopulations, GridQuestion, HotspotQuestion,
@@ -239,14 +240,25 @@ impl Analyses {
             },
             ..question.settings
         };
-        let analysis = self
+        let merged = values.clone();
+        let mut analysis = self
             .analyse(
-                area.into_iter().collect(),
+                area.iter().copied().collect(),
                 values,
                 populations.as_ref(),
                 &settings,
             )
             .await?;
+        // The minimum support counts what crossed the border, the gated per-cell figures, summed
+        // over the neighbourhood (a child in two of its cells counts twice there).
+        let k = settings.k;
+        withhold_thin(&mut analysis, |cell| {
+            cell.grid_disk::<Vec<_>>(k)
+                .iter()
+                .filter(|member| area.contains(*member))
+                .map(|member| merged.get(member).copied().unwrap_or(0))
+                .sum()
+        });
         let neighbours = neighbour_cells
             .into_iter()
             .map(|(code, cells)| {

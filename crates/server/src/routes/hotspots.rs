@@ -141,9 +141,9 @@ pub struct HotspotSettingsView {
     pub adjust: &'static str,
     /// Where the child populations come from, when `adjust` is `population`.
     pub population: Option<PopulationView>,
-    /// The fewest distinct children within a cell's neighbourhood for it to be called a hot
-    /// spot (none: not required).
-    pub min_children_nearby: Option<u32>,
+    /// The fewest children within a cell's neighbourhood for it to be called a hot spot
+    /// (distinct children; in a regional analysis, the merged per-cell figures summed).
+    pub min_children_nearby: u32,
     /// Why this resolution, when it was chosen from the data (no `resolution` asked for).
     pub resolution_chosen: Option<ChosenResolutionView>,
     /// The filters applied.
@@ -244,7 +244,7 @@ impl HotspotSettingsView {
             seed: settings.seed(),
             adjust: settings.adjustment.as_str(),
             population: population.map(PopulationView::from),
-            min_children_nearby: Some(MIN_CHILDREN_NEARBY),
+            min_children_nearby: MIN_CHILDREN_NEARBY,
             resolution_chosen: None,
             filters: FilterView::from(&grid.filter),
         }

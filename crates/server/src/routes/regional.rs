@@ -199,14 +199,12 @@ pub async fn regional_hotspots(
             ..Filter::default()
         },
     };
-    let mut hotspots = HotspotSettingsView::new(
+    let hotspots = HotspotSettingsView::new(
         &echoed,
         &analysis.settings,
         analysis.population,
         analysis.warning,
     );
-    // The regional analysis merges several partnerships' counts and calls every discovery.
-    hotspots.min_children_nearby = None;
     let settings = RegionalSettingsView {
         hotspots,
         from: window.first(),

@@ -148,6 +148,7 @@ async fn a_cluster_across_the_boundary_is_found_whole_once_the_neighbour_shares(
         "the bin and the own count only: no z or p, which mix the neighbour's counts in"
     );
     assert_eq!(merged["settings"]["quarters"], json!(["2024-Q2"]));
+    assert_eq!(merged["settings"]["min_children_nearby"], 5);
     let summary = &merged["neighbours"][0];
     assert_eq!(summary["code"], LANCASHIRE);
     assert!(summary["hot_cells"].as_u64().unwrap() >= 1, "{summary}");
