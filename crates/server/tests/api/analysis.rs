@@ -75,16 +75,7 @@ pub(crate) async fn planted() -> Planted {
         }
     }
     for (agency, rows) in [(police, police_rows), (social_care, social_rows)] {
-        let response = app
-            .upload(agency, "text/csv", rows.into_bytes(), "/api/v1/extracts")
-            .await;
-        let status = response.status();
-        assert_eq!(
-            status,
-            StatusCode::CREATED,
-            "{}",
-            response.text().await.unwrap()
-        );
+        upload_csv(&app, agency, rows).await;
     }
     Planted {
         app,
@@ -105,6 +96,20 @@ async fn one_cell_per_r8(
             .or_insert(cell);
     }
     cells
+}
+
+/// Uploads `rows` (CSV) as `agency`'s extract and checks it was stored.
+async fn upload_csv(app: &TestApp, agency: uuid::Uuid, rows: String) {
+    let response = app
+        .upload(agency, "text/csv", rows.into_bytes(), "/api/v1/extracts")
+        .await;
+    let status = response.status();
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        response.text().await.unwrap()
+    );
 }
 
 fn centre_cell(resolution: h3o::Resolution) -> String {
@@ -505,10 +510,7 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
             }
         }
     }
-    let response = app
-        .upload(police, "text/csv", rows.into_bytes(), "/api/v1/extracts")
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
+    upload_csv(&app, police, rows).await;
 
     let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
     let path = format!("/api/v1/partnerships/{BLACKPOOL}/emerging");
@@ -798,14 +800,7 @@ async fn placed_by_population(
             1_000 + child
         ));
     }
-    let response = app
-        .upload(police, "text/csv", rows.into_bytes(), "/api/v1/extracts")
-        .await;
-    assert!(
-        response.status().is_success(),
-        "{}",
-        response.text().await.unwrap()
-    );
+    upload_csv(&app, police, rows).await;
     (app, police)
 }
 
@@ -1021,14 +1016,7 @@ async fn one_child_with_many_records_is_too_few_children_to_say() {
             10 + child
         ));
     }
-    let response = app
-        .upload(police, "text/csv", rows.into_bytes(), "/api/v1/extracts")
-        .await;
-    assert!(
-        response.status().is_success(),
-        "{}",
-        response.text().await.unwrap()
-    );
+    upload_csv(&app, police, rows).await;
     let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
     let answer = json(
         app.get_as(
