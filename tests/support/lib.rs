@@ -142,8 +142,8 @@ impl Server {
         Self::start_on(database_url, free_port(), dir)
     }
 
-    /// Starts `atlas serve` on `port` (development settings, a test pseudonym key), trusting
-    /// the key pair in `dir/keys`.
+    /// Starts `atlas serve` on `port` (development settings, a test pseudonym key, the profile
+    /// schedule off), trusting the key pair in `dir/keys`.
     ///
     /// # Panics
     /// When the process cannot start.
@@ -178,6 +178,8 @@ impl Server {
             .env("ATLAS__AUTH__JWKS_FILE", keys.join("jwks.json"))
             .env("ATLAS__INGEST__PSEUDONYM_KEY", "07".repeat(32))
             .env("ATLAS__LOG__FORMAT", "json")
+            // Scheduled profiles would add audit entries at times no test controls.
+            .env("ATLAS__PROBLEM_PROFILES__SCHEDULE", "false")
             .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(server_log(port))

@@ -50,11 +50,15 @@ pub enum Action {
     ReviseSummary,
     /// List who, from outside a partnership, read answers built from its records.
     ReadAccessLog,
+    /// Generate a new version of a partnership's quarterly problem profile.
+    GenerateProfile,
+    /// Read a partnership's problem profiles, both editions.
+    ReadProfile,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 20] = [
         Self::ReadReference,
         Self::UploadExtract,
         Self::ReadBatch,
@@ -73,6 +77,8 @@ impl Action {
         Self::ExportNational,
         Self::ReviseSummary,
         Self::ReadAccessLog,
+        Self::GenerateProfile,
+        Self::ReadProfile,
     ];
 
     /// The name recorded in the audit trail.
@@ -97,6 +103,8 @@ impl Action {
             Self::ExportNational => "export.national",
             Self::ReviseSummary => "summary.revise",
             Self::ReadAccessLog => "access_log.read",
+            Self::GenerateProfile => "profile.generate",
+            Self::ReadProfile => "profile.read",
         }
     }
 
@@ -109,9 +117,11 @@ impl Action {
                 &[Role::AgencyAnalyst]
             }
             Self::ReadBatch | Self::ReadGrid => &[Role::AgencyAnalyst, Role::PartnershipAnalyst],
-            Self::ReadAnalysis | Self::PrepareRelease | Self::ApproveRelease => {
-                &[Role::PartnershipAnalyst]
-            }
+            Self::ReadAnalysis
+            | Self::PrepareRelease
+            | Self::ApproveRelease
+            | Self::GenerateProfile
+            | Self::ReadProfile => &[Role::PartnershipAnalyst],
             Self::ReadRelease | Self::ReadSharing => {
                 &[Role::PartnershipAnalyst, Role::PartnerViewer]
             }
@@ -441,7 +451,9 @@ fn decide_for_role(
             | Action::ReadAnalysis
             | Action::PrepareRelease
             | Action::ApproveRelease
-            | Action::ReadSharing,
+            | Action::ReadSharing
+            | Action::GenerateProfile
+            | Action::ReadProfile,
             Resource::Partnership { code, .. },
         ) => own_partnership(code),
         (Action::ReadAccessLog, Resource::Partnership { code, .. }) => match role {

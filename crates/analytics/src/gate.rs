@@ -276,6 +276,11 @@ impl ShownTable {
         self.0.row_totals.iter().copied().map(Shown)
     }
 
+    /// Published column totals.
+    pub fn column_totals(&self) -> impl Iterator<Item = Shown> + '_ {
+        self.0.column_totals.iter().copied().map(Shown)
+    }
+
     /// The published grand total.
     #[must_use]
     pub const fn grand_total(&self) -> Shown {

@@ -3,8 +3,8 @@
 //! neighbourhoods, two-sided normal p-values, Benjamini–Hochberg false-discovery control and
 //! ArcGIS-style confidence bins ([`gistar`]); emerging hotspots over space-time bins with
 //! Mann–Kendall trends ([`emerging`]); rates, ranks and direction of travel between partnerships
-//! ([`comparison`]); and the publication gate every figure leaving a partnership passes
-//! ([`gate`]).
+//! ([`comparison`]); the tallies of a quarter's problem [`profile`]; and the publication gate every figure
+//! leaving a partnership passes ([`gate`]).
 
 pub mod comparison;
 mod disclosure;
@@ -13,5 +13,6 @@ pub mod gate;
 pub mod gistar;
 pub mod grid;
 mod hashing;
+pub mod profile;
 pub mod randomisation;
 pub mod rates;

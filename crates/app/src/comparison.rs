@@ -576,7 +576,7 @@ pub struct PeriodView {
 }
 
 /// The schema of a period's direction of travel: one of [`Direction`]'s names, or null.
-fn direction_schema() -> utoipa::openapi::Object {
+pub(crate) fn direction_schema() -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
     let names = Direction::ALL
         .iter()

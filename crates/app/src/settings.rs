@@ -37,6 +37,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Settings of the web application.
     pub web: WebSettings,
+    /// Settings of the quarterly problem profiles' schedule.
+    pub problem_profiles: ProblemProfileSettings,
     /// The environment the settings were loaded for: `ATLAS_ENV`, `development` when unset.
     #[serde(skip)]
     pub environment: String,
@@ -72,6 +74,22 @@ pub struct OidcSettings {
     /// The provider's end-session endpoint (RP-initiated logout): signing out of Atlas goes
     /// there too, so the next person at the browser is not signed in as the last.
     pub end_session_endpoint: Option<String>,
+}
+
+/// The `[problem_profiles]` section: the server's schedule of quarterly problem profiles.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemProfileSettings {
+    /// Whether the server generates each partnership's profile of a quarter by itself.
+    pub schedule: bool,
+    /// Days after a quarter ends before its profile is generated: at least the publication
+    /// gate's settling days, so that the board edition's quarter is closed.
+    pub days_after_quarter: u32,
+    /// How often the schedule looks for profiles due, in seconds.
+    pub check_every_secs: u64,
+    /// Earlier quarters the schedule also profiles when they have records and no profile (a
+    /// new deployment, or records loaded for past quarters).
+    pub backfill_quarters: u32,
 }
 
 /// The `[audit]` section.
@@ -313,6 +331,19 @@ impl Settings {
             )
         {
             return Err(SettingsError(format!("ingest.pseudonym_key: {err}")));
+        }
+        let settle = atlas_analytics::gate::SETTLE_DAYS;
+        if u64::from(self.problem_profiles.days_after_quarter) < settle {
+            return Err(SettingsError(format!(
+                "problem_profiles.days_after_quarter is {}: it must be at least {settle}, the days \
+                 after a quarter ends before its figures may leave a partnership",
+                self.problem_profiles.days_after_quarter
+            )));
+        }
+        if self.problem_profiles.check_every_secs == 0 {
+            return Err(SettingsError(
+                "problem_profiles.check_every_secs must be at least 1".to_owned(),
+            ));
         }
         if let Some(oidc) = &self.web.oidc {
             for (name, url) in [

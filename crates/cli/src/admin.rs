@@ -162,6 +162,64 @@ pub async fn summary(settings: &Settings, command: SummaryCommand) -> anyhow::Re
     Ok(())
 }
 
+/// Quarterly problem profiles.
+#[derive(Debug, clap::Subcommand)]
+pub enum ProfileCommand {
+    /// Generate a partnership's profile of a closed quarter from its current records, both
+    /// editions, as its next version (the latest is kept when the records have not changed),
+    /// audited as `profile.generate` (docs/profiles.md).
+    Run {
+        /// The partnership's GSS code.
+        #[arg(long)]
+        partnership: GssCode,
+        /// A closed calendar quarter, such as 2026-Q1.
+        #[arg(long)]
+        period: String,
+    },
+}
+
+/// Runs a profile command.
+pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Result<()> {
+    let ProfileCommand::Run {
+        partnership,
+        period,
+    } = command;
+    let database = Database::new(&settings.database)?;
+    let metrics = atlas_app::analysis::AnalysisMetrics::register(&prometheus::Registry::new())?;
+    let analyses = atlas_app::Analyses::new(
+        database,
+        std::sync::Arc::new(atlas_app::RecordCache::default()),
+        metrics,
+    );
+    let mut entry = operator_entry(Action::GenerateProfile, "");
+    entry.partnership = Some(partnership.to_string());
+    entry.records_of = vec![partnership.to_string()];
+    entry.parameters.insert("period".to_owned(), period.clone());
+    let generated = analyses
+        .generate_profile(
+            &partnership,
+            &period,
+            chrono::Utc::now().date_naive(),
+            &entry.subject.clone(),
+            false,
+            &entry,
+        )
+        .await?;
+    let version = generated.version;
+    if generated.new {
+        println!(
+            "{partnership} {period}: profile version {} generated",
+            version.version
+        );
+    } else {
+        println!(
+            "{partnership} {period}: the records have not changed since profile version {} ({} by {}); it stands",
+            version.version, version.generated_at, version.generated_by
+        );
+    }
+    Ok(())
+}
+
 /// Runs an export command; the export is audited like the HTTP one.
 pub async fn export(settings: &Settings, command: ExportCommand) -> anyhow::Result<()> {
     let ExportCommand::National {

@@ -82,6 +82,12 @@ enum Command {
         #[command(subcommand)]
         command: admin::SummaryCommand,
     },
+    /// Quarterly problem profiles of a partnership (the server also generates them on a
+    /// schedule).
+    Profile {
+        #[command(subcommand)]
+        command: admin::ProfileCommand,
+    },
     /// Development signing keys and tokens.
     Token {
         #[command(subcommand)]
@@ -247,6 +253,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { command } => admin::audit(&settings, command).await,
         Command::Export { command } => admin::export(&settings, command).await,
         Command::Summary { command } => admin::summary(&settings, command).await,
+        Command::Profile { command } => admin::profile(&settings, command).await,
         Command::Token { command } => token::run(&settings, command),
         Command::Pseudonymise(args) => pseudonymise::run(args),
         Command::Upload(args) => upload::run(&settings, args).await,

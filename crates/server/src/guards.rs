@@ -210,6 +210,10 @@ partnership_guards! {
     ReadRelease => ReadRelease;
     /// Listing who, from outside a partnership, read its records.
     ReadAccessLog => ReadAccessLog;
+    /// Generating a new version of a partnership's problem profile.
+    GenerateProfile => GenerateProfile;
+    /// Reading a partnership's problem profiles.
+    ReadProfile => ReadProfile;
 }
 
 /// The partnership of the path, with the scopes its agreements in force today share with the

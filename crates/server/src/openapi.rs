@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use crate::error::ErrorBody;
 use crate::routes::{
     admin, audit, batches, comparison, emerging, exports, extracts, grid, health, hotspots,
-    partnerships, regional, releases,
+    partnerships, profiles, regional, releases,
 };
 
 /// Declares the documented endpoints once: the OpenAPI document ([`ApiDoc`]) lists exactly the
@@ -57,6 +57,9 @@ documented_api!(
         releases::withdraw,
         releases::list,
         releases::show,
+        profiles::generate,
+        profiles::list,
+        profiles::show,
         audit::list,
         audit::verify,
         audit::readers,
@@ -100,6 +103,18 @@ documented_api!(
         atlas_app::releases::ReleaseContent,
         releases::ReleaseList,
         releases::NewRelease,
+        profiles::ProfileVersionView,
+        profiles::ProfileList,
+        profiles::ProfileView,
+        profiles::NewProfile,
+        atlas_app::profiles::ProfileContent,
+        atlas_app::profiles::Edition,
+        atlas_app::profiles::Scale,
+        atlas_app::profiles::Change,
+        atlas_app::profiles::Section,
+        atlas_app::profiles::Table,
+        atlas_app::profiles::Row,
+        atlas_app::profiles::Entry,
         crate::web::DemoUserList,
         atlas_app::demo::DemoUser,
         exports::NationalExport,
@@ -131,6 +146,11 @@ documented_api!(
         (
             name = "releases",
             description = "Disclosure-controlled tables a partnership publishes to its partners"
+        ),
+        (
+            name = "profiles",
+            description =
+                "A partnership's quarterly problem profiles: its own edition and the board edition"
         ),
         (
             name = "admin",

@@ -100,6 +100,12 @@ impl Application {
             analysis_metrics,
         ));
         let record_cache = web::Data::from(record_cache);
+        if settings.problem_profiles.schedule {
+            tokio::spawn(atlas_app::profiles::run_schedule(
+                analyses.get_ref().clone(),
+                settings.problem_profiles.clone(),
+            ));
+        }
         let demo_users = web::Data::new(crate::web::DemoUsers(
             settings
                 .auth

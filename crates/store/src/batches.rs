@@ -760,3 +760,60 @@ pub async fn contributed_periods(
     }
     Ok(contributed)
 }
+
+/// A batch with records of one partnership dated within a period, as a profile reports it.
+#[derive(Debug, Clone, PartialEq, diesel::QueryableByName)]
+pub struct PeriodBatch {
+    /// The uploading agency.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub agency_id: Uuid,
+    /// `committed`, `withdrawn` or `superseded`.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub status: String,
+    /// Rows read from the extract.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub rows_total: i32,
+    /// Rows accepted for the partnership.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub rows_accepted: i32,
+    /// Share of the extract's rows whose location resolved to a cell.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+    pub geocoded_share: Option<f64>,
+    /// Share of accepted rows with at least one indicator.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+    pub indicator_completeness: Option<f64>,
+    /// When it was committed.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    pub committed_at: Option<DateTime<Utc>>,
+}
+
+/// The batches (committed, withdrawn or superseded) that brought `partnership` records dated
+/// from `first` to `last`, oldest first.
+///
+/// # Errors
+/// [`StoreError`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn of_period(
+    conn: &mut AsyncPgConnection,
+    partnership: &str,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Result<Vec<PeriodBatch>, StoreError> {
+    use diesel_async::RunQueryDsl as _;
+    Ok(diesel::sql_query(
+        "SELECT b.agency_id, b.status, b.rows_total, bp.rows_accepted,
+                (b.quality ->> 'geocoded_share')::float8 AS geocoded_share,
+                (b.quality ->> 'indicator_completeness')::float8 AS indicator_completeness,
+                b.committed_at
+         FROM batch_partnerships bp JOIN batches b ON b.id = bp.batch_id
+         WHERE bp.partnership_code = $1 AND bp.rows_accepted > 0
+           AND (b.quality ->> 'first_date')::date <= $3
+           AND (b.quality ->> 'last_date')::date >= $2
+         ORDER BY b.received_at, b.id",
+    )
+    .bind::<diesel::sql_types::Text, _>(partnership)
+    .bind::<diesel::sql_types::Date, _>(first)
+    .bind::<diesel::sql_types::Date, _>(last)
+    .load(conn)
+    .await?)
+}

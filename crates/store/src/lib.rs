@@ -13,6 +13,7 @@ pub mod migrations;
 pub mod partnerships;
 mod pool;
 pub mod populations;
+pub mod profiles;
 pub mod records;
 pub mod reference;
 pub mod releases;

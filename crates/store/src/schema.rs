@@ -228,6 +228,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    profiles (partnership_code, period, version) {
+        partnership_code -> Text,
+        period -> Text,
+        version -> Int4,
+        data_version -> Int8,
+        generated_by -> Text,
+        scheduled -> Bool,
+        generated_at -> Timestamptz,
+        content -> Jsonb,
+        board_content -> Jsonb,
+    }
+}
+
+diesel::table! {
     partnership_comparators (partnership_code, comparator_code) {
         partnership_code -> Text,
         comparator_code -> Text,
@@ -254,4 +268,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     releases,
     published_summaries,
     partnership_comparators,
+    profiles,
 );

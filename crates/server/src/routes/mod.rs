@@ -12,5 +12,6 @@ pub mod health;
 pub mod hotspots;
 pub(crate) mod params;
 pub mod partnerships;
+pub mod profiles;
 pub mod regional;
 pub mod releases;

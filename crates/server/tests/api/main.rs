@@ -15,6 +15,7 @@ mod comparison;
 mod exports;
 mod extracts;
 mod hostile;
+mod profiles;
 mod regional;
 mod releases;
 mod service;

@@ -140,6 +140,8 @@ impl TestApp {
         settings.auth.audience = AUDIENCE.to_owned();
         settings.auth.jwks_file = Some(SIGNING.1.path().join("jwks.json"));
         settings.auth.keys.clear();
+        // Tests that want the profile schedule turn it on.
+        settings.problem_profiles.schedule = false;
         settings
     }
 

@@ -1,0 +1,520 @@
+//! Quarterly problem profiles through real HTTP: the schedule generates a quarter's profile
+//! once, its figures match an independent count of the uploaded rows, a request without new
+//! records keeps the version and a late batch makes a new one only on request, and the board
+//! edition shows no count from 1 to the threshold.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use atlas_access::Role;
+use atlas_domain::AgencyKind;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, spawn_ready_app_with, token};
+
+const BLACKPOOL: &str = "E06000009";
+const QUARTER: &str = "2025-Q4";
+
+/// One uploaded row, as the test counts it.
+struct Row {
+    child: u32,
+    on: String,
+    indicators: &'static str,
+    age: u32,
+    sex: &'static str,
+}
+
+impl Row {
+    fn csv(&self, cell: &str) -> String {
+        format!(
+            "{:064x},referral,{},{cell},{},{},{}\n",
+            self.child, self.on, self.indicators, self.age, self.sex
+        )
+    }
+}
+
+const HEADER: &str = "subject,record_kind,occurred_on,h3,indicators,age,sex\n";
+
+/// Police rows: 30 children in 2025-Q3; 60 in 2025-Q4 (20 of them known from Q3), a third
+/// with two indicators, every fifth with a second record.
+fn police_rows() -> Vec<Row> {
+    let mut rows: Vec<Row> = (0..30)
+        .map(|child| Row {
+            child,
+            on: format!("2025-08-{:02}", 1 + child % 28),
+            indicators: "missing",
+            age: 14,
+            sex: "F",
+        })
+        .collect();
+    for child in 10..70 {
+        let indicators = if child % 3 == 0 {
+            "gifts_money;older_associate"
+        } else {
+            "missing"
+        };
+        let (age, sex) = (13 + child % 4, if child % 2 == 0 { "F" } else { "M" });
+        rows.push(Row {
+            child,
+            on: format!("2025-11-{:02}", 1 + child % 28),
+            indicators,
+            age,
+            sex,
+        });
+        if child % 5 == 0 {
+            rows.push(Row {
+                child,
+                on: "2025-12-20".to_owned(),
+                indicators,
+                age,
+                sex,
+            });
+        }
+    }
+    rows
+}
+
+/// Voluntary-sector rows in 2025-Q4: 8 children the police know too, and 3 only it knows.
+fn vcs_rows() -> Vec<Row> {
+    (60..68)
+        .chain(100..103)
+        .map(|child| Row {
+            child,
+            on: "2025-10-10".to_owned(),
+            indicators: "online_contact",
+            age: 15,
+            sex: "F",
+        })
+        .collect()
+}
+
+async fn upload(app: &TestApp, agency: uuid::Uuid, rows: &[Row], cells: &[String]) {
+    let mut body = HEADER.to_owned();
+    for (i, row) in rows.iter().enumerate() {
+        body.push_str(&row.csv(&cells[i % cells.len()]));
+    }
+    let response = app
+        .upload(agency, "text/csv", body.into_bytes(), "/api/v1/extracts")
+        .await;
+    let status = response.status();
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        response.text().await.unwrap()
+    );
+}
+
+async fn json_of(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "{status}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The table `name` of a profile's content, as label → values.
+fn table(content: &Value, name: &str) -> BTreeMap<String, Vec<Value>> {
+    content["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|section| section["tables"].as_array().unwrap())
+        .find(|table| table["name"] == name)
+        .unwrap_or_else(|| panic!("the profile has a table {name}"))["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["label"].as_str().unwrap().to_owned(),
+                row["values"].as_array().unwrap().clone(),
+            )
+        })
+        .collect()
+}
+
+async fn generate(app: &TestApp, analyst: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/api/v1/partnerships/{BLACKPOOL}/profiles")))
+        .bearer_auth(analyst)
+        .json(&json!({"period": QUARTER}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_schedule_profiles_a_closed_quarter_once_with_figures_that_match_the_records() {
+    let app = spawn_ready_app_with(|settings| {
+        settings.problem_profiles.schedule = true;
+        settings.problem_profiles.check_every_secs = 1;
+        // Far enough back that 2025-Q4 stays in reach whenever the test runs.
+        settings.problem_profiles.backfill_quarters = 40;
+    })
+    .await;
+    app.import_lancashire_cluster().await;
+    let police = app
+        .register_agency_of_kind("Blackpool Police", AgencyKind::Police, &[BLACKPOOL])
+        .await;
+    let vcs = app
+        .register_agency_of_kind("Blackpool Youth Trust", AgencyKind::Vcs, &[BLACKPOOL])
+        .await;
+    app.register_agency_of_kind(
+        "Blackpool Children's Services",
+        AgencyKind::SocialCare,
+        &[BLACKPOOL],
+    )
+    .await;
+    let cells: Vec<String> = app
+        .whole_cells(BLACKPOOL)
+        .await
+        .into_iter()
+        .step_by(40)
+        .map(|cell| cell.to_string())
+        .collect();
+    let (police_rows, vcs_rows) = (police_rows(), vcs_rows());
+    upload(&app, police, &police_rows, &cells).await;
+    upload(&app, vcs, &vcs_rows, &cells).await;
+
+    // The schedule generates the quarter's profile by itself, once.
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let mut listed = Value::Null;
+    for _ in 0..120 {
+        listed = json_of(
+            app.get_as(
+                &analyst,
+                &format!("/api/v1/partnerships/{BLACKPOOL}/profiles"),
+            )
+            .await,
+        )
+        .await;
+        let periods: BTreeSet<&str> = listed["profiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|profile| profile["period"].as_str())
+            .collect();
+        if periods.contains(QUARTER) && periods.contains("2025-Q3") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let scheduled: Vec<&Value> = listed["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|profile| profile["period"] == QUARTER)
+        .collect();
+    assert_eq!(scheduled.len(), 1, "one version of {QUARTER}: {listed}");
+    assert_eq!(scheduled[0]["generated_by"], "schedule");
+    assert_eq!(scheduled[0]["scheduled"], true);
+    assert_eq!(scheduled[0]["version"], 1);
+    // Later checks find it there and make no second one.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM profiles WHERE partnership_code = '{BLACKPOOL}' AND period = '{QUARTER}'"
+        ))
+        .await,
+        1
+    );
+    assert!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'profile.generate' AND subject = 'schedule'")
+            .await
+            >= 2,
+        "each scheduled profile is audited"
+    );
+
+    // The own edition against an independent count of the rows uploaded.
+    let profile = json_of(
+        app.get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}"),
+        )
+        .await,
+    )
+    .await;
+    let own = &profile["content"];
+    assert_eq!(own["edition"], "own");
+    let in_quarter: Vec<&Row> = police_rows
+        .iter()
+        .chain(&vcs_rows)
+        .filter(|row| row.on.starts_with("2025-1"))
+        .collect();
+    let children: BTreeSet<u32> = in_quarter.iter().map(|row| row.child).collect();
+    let before: BTreeSet<u32> = police_rows
+        .iter()
+        .filter(|row| row.on.starts_with("2025-08"))
+        .map(|row| row.child)
+        .collect();
+    assert_eq!(own["scale"]["children"], children.len());
+    assert_eq!(own["scale"]["records"], in_quarter.len());
+    assert_eq!(
+        own["scale"]["known_children"],
+        children.intersection(&before).count()
+    );
+    assert_eq!(
+        own["scale"]["new_children"],
+        children.difference(&before).count()
+    );
+    assert_eq!(own["scale"]["previous_quarter"]["period"], "2025-Q3");
+    assert_eq!(own["scale"]["previous_quarter"]["children"], before.len());
+    assert_eq!(own["scale"]["previous_quarter"]["direction"], "up");
+    assert_eq!(
+        own["scale"]["year_earlier"]["children"],
+        Value::Null,
+        "no agency contributed for 2024-Q4: no data, not zero"
+    );
+    let mut per_child: BTreeMap<u32, Vec<&Row>> = BTreeMap::new();
+    for row in &in_quarter {
+        per_child.entry(row.child).or_default().push(row);
+    }
+    let repeated = per_child.values().filter(|rows| rows.len() >= 2).count();
+    assert_eq!(
+        table(own, "repeated_records")["two or more records"][0],
+        repeated
+    );
+    let with = |indicator: &str| {
+        per_child
+            .values()
+            .filter(|rows| rows.iter().any(|row| row.indicators.contains(indicator)))
+            .count()
+    };
+    let indicators = table(own, "indicators");
+    for indicator in [
+        "missing",
+        "gifts_money",
+        "online_contact",
+        "older_associate",
+    ] {
+        assert_eq!(
+            indicators[&indicator.replace('_', " ")][0],
+            with(indicator),
+            "{indicator}"
+        );
+    }
+    assert_eq!(indicators["hotel taxi"][0], 0);
+    let ages = table(own, "age_and_sex");
+    let girls_13_15 = per_child
+        .values()
+        .filter(|rows| {
+            let latest = rows.iter().max_by_key(|row| row.on.clone()).unwrap();
+            (13..=15).contains(&latest.age) && latest.sex == "F"
+        })
+        .count();
+    assert_eq!(ages["aged 13-15"][0], girls_13_15);
+    let total: u64 = ages.values().map(|row| row[4].as_u64().unwrap()).sum();
+    assert_eq!(total, children.len() as u64);
+    // Police know 60 children, the voluntary sector 11, of them 8 known to both.
+    let kinds = table(own, "agency_kinds_per_child");
+    assert_eq!(kinds["one"][0], children.len() - 8);
+    assert_eq!(kinds["two"][0], 8);
+    let alone = table(own, "known_to_one_agency");
+    assert_eq!(alone["police"][0], 60 - 8);
+    assert_eq!(alone["voluntary sector"][0], 3);
+    let contributors = table(own, "contributors");
+    assert_eq!(contributors["Blackpool Children's Services"][1], 0);
+    let gaps = own["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|section| section["id"] == "gaps")
+        .unwrap()["findings"]
+        .to_string();
+    assert!(
+        gaps.contains("No upload with records of the quarter from: Blackpool Children's Services"),
+        "{gaps}"
+    );
+
+    // The board edition: no count from 1 to 5 anywhere, the voluntary sector's 3 shown as c.
+    let board = json_of(
+        app.get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}?edition=board"),
+        )
+        .await,
+    )
+    .await;
+    let board = &board["content"];
+    assert_eq!(board["edition"], "board");
+    assert_eq!(
+        table(board, "known_to_one_agency")["voluntary sector"][0],
+        "c"
+    );
+    let counts = [
+        "children",
+        "records",
+        "value",
+        "female",
+        "male",
+        "other",
+        "not recorded",
+        "total",
+    ];
+    for section in board["sections"].as_array().unwrap() {
+        for table in section["tables"].as_array().unwrap() {
+            let columns: Vec<&str> = table["columns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|column| column.as_str().unwrap())
+                .collect();
+            for row in table["rows"].as_array().unwrap() {
+                for (column, value) in columns.iter().zip(row["values"].as_array().unwrap()) {
+                    if counts.contains(column)
+                        && let Some(count) = value.as_u64()
+                    {
+                        assert!(
+                            count == 0 || count > 5,
+                            "{} / {} / {column}: {count} is a small count",
+                            table["name"],
+                            row["label"]
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for figure in ["children", "records", "new_children", "known_children"] {
+        let value = &board["scale"][figure];
+        assert!(
+            value == "c" || value.as_u64().is_some_and(|count| count == 0 || count > 5),
+            "{figure}: {value}"
+        );
+    }
+
+    // One table as CSV.
+    let csv = app
+        .get_as(
+            &analyst,
+            &format!(
+                "/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}?format=csv&table=age_and_sex&edition=board"
+            ),
+        )
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let text = csv.text().await.unwrap();
+    assert!(
+        text.starts_with("age band,female,male,other,not recorded,total\n"),
+        "{text}"
+    );
+    let unknown = app
+        .get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}?format=csv&table=nope"),
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert!(unknown.text().await.unwrap().contains("age_and_sex"));
+
+    // Asked for again without new records: the version stands.
+    let again = generate(&app, &analyst).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(json_of(again).await["version"], 1);
+    // A late batch changes nothing until a new version is asked for.
+    let late = app
+        .register_agency_of_kind("Blackpool Health", AgencyKind::Health, &[BLACKPOOL])
+        .await;
+    let late_rows: Vec<Row> = (200..210)
+        .map(|child| Row {
+            child,
+            on: "2025-12-01".to_owned(),
+            indicators: "sexual_health",
+            age: 16,
+            sex: "F",
+        })
+        .collect();
+    upload(&app, late, &late_rows, &cells).await;
+    let unchanged = json_of(
+        app.get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(unchanged["version"], 1);
+    assert_eq!(unchanged["content"]["scale"]["children"], children.len());
+    let second = generate(&app, &analyst).await;
+    assert_eq!(second.status(), StatusCode::CREATED);
+    let second = json_of(second).await;
+    assert_eq!(second["version"], 2);
+    assert_eq!(second["scheduled"], false);
+    let latest = json_of(
+        app.get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(latest["version"], 2);
+    assert_eq!(latest["content"]["scale"]["children"], children.len() + 10);
+    let first = json_of(
+        app.get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}?version=1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        first["content"],
+        own.clone(),
+        "version 1 is frozen as it was"
+    );
+    // Profiles are never edited.
+    let client = atlas_store::connect_admin(&app.database_url(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let edit = client
+        .execute("UPDATE profiles SET content = '{}' WHERE version = 1", &[])
+        .await;
+    assert!(edit.is_err(), "the table refuses an edit");
+}
+
+#[tokio::test]
+async fn profiles_are_the_partnerships_own_and_periods_must_be_closed_quarters() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    for (period, status, says) in [
+        ("2025-13", StatusCode::BAD_REQUEST, "not a calendar quarter"),
+        ("2099-Q1", StatusCode::BAD_REQUEST, "has not ended"),
+        ("2025-Q4", StatusCode::CONFLICT, "nothing to profile"),
+    ] {
+        let response = app
+            .client
+            .post(app.url(&format!("/api/v1/partnerships/{BLACKPOOL}/profiles")))
+            .bearer_auth(&analyst)
+            .json(&json!({ "period": period }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{period}");
+        assert!(response.text().await.unwrap().contains(says), "{period}");
+    }
+    let neighbour = token(Role::PartnershipAnalyst, "E10000017", None);
+    let response = app
+        .get_as(
+            &neighbour,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles"),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let missing = app
+        .get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles/2025-Q1"),
+        )
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let bad_edition = app
+        .get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles/2025-Q1?edition=public"),
+        )
+        .await;
+    assert_eq!(bad_edition.status(), StatusCode::BAD_REQUEST);
+}
