@@ -496,7 +496,83 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         json!(["#comparison", "comparison-title"])
     );
 
+    // The profiles page: the schedule's latest profile beside the quarter before, figures as
+    // the API gives them; the board edition; printed to A4 for board papers.
+    browser.click("nav a[data-page='profiles']").await;
+    browser
+        .wait_until(
+            "two profiles side by side",
+            "return document.querySelectorAll('#profile-view article.profile[data-edition=own]').length === 2;",
+        )
+        .await;
+    let listed = demo
+        .get_json(
+            "lancashire-analyst",
+            &format!("/api/v1/partnerships/{LANCASHIRE}/profiles"),
+        )
+        .await;
+    let latest = &listed["profiles"][0];
+    assert_eq!(latest["generated_by"], "schedule", "{listed}");
+    let profile = demo
+        .get_json(
+            "lancashire-analyst",
+            &format!(
+                "/api/v1/partnerships/{LANCASHIRE}/profiles/{}",
+                latest["period"].as_str().expect("a period")
+            ),
+        )
+        .await;
+    let shown_children = attribute(
+        &browser,
+        "const article = document.querySelector('#profile-view article.profile'); const row = [...article.querySelectorAll('table tbody tr')].find((row) => row.cells[0].innerText === 'children'); return [article.dataset.period, Number(row.cells[1].innerText)];",
+    )
+    .await;
+    assert_eq!(
+        shown_children,
+        json!([latest["period"], profile["content"]["scale"]["children"]])
+    );
+    assert_eq!(
+        attribute(
+            &browser,
+            "return document.querySelectorAll('#profile-view svg.bars').length >= 8;"
+        )
+        .await,
+        json!(true),
+        "the profiles draw their charts"
+    );
+    browser.screenshot("profiles").await;
+    assert_accessible(&browser, "profiles").await;
+    browser.choose("#profile-edition", "board").await;
+    browser.click("#profiles-form button[type=submit]").await;
+    browser
+        .wait_until(
+            "the board edition",
+            "return document.querySelectorAll('#profile-view article.profile[data-edition=board]').length === 2;",
+        )
+        .await;
+    assert_eq!(
+        attribute(&browser, "return document.querySelector('#profile-view article .profile-meta').innerText.startsWith('Board edition');").await,
+        json!(true)
+    );
+    assert_accessible(&browser, "profiles (board edition)").await;
+    let pdf = browser.print_pdf("profiles-board").await;
+    assert!(pdf.starts_with(b"%PDF"), "a PDF");
+    let text = String::from_utf8_lossy(&pdf);
+    let pages = text.matches("/Type /Page").count() - text.matches("/Type /Pages").count();
+    assert!(
+        (1..=16).contains(&pages),
+        "two profiles print on a few A4 pages, not {pages}"
+    );
+    assert!(
+        text.contains("/MediaBox [0 0 595") || text.contains("/MediaBox [0 0 594"),
+        "A4 pages"
+    );
+
     // The analyst prepares a release of 2025-Q3; they are not offered its approval.
+    browser.click("nav a[data-page='comparison']").await;
+    browser
+        .wait_until("the comparison's releases", "return document.querySelector('#releases [data-status=published]') !== null && !document.getElementById('comparison-page').hidden;")
+        .await;
     browser.type_into("#release-period", "2025-Q3").await;
     browser.click("#release-form button[type=submit]").await;
     browser

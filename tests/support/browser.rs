@@ -289,6 +289,28 @@ impl Browser {
         // Dropping `self` stops chromedriver's process group.
     }
 
+    /// Prints the page as the browser's print dialog would to an A4 PDF (the page's print
+    /// stylesheet applies), saves it as `screenshot_dir()/name.pdf` and returns it.
+    ///
+    /// # Panics
+    /// When the page cannot be printed or the file written.
+    pub async fn print_pdf(&self, name: &str) -> Vec<u8> {
+        let configuration = fantoccini::wd::PrintConfiguration::builder()
+            .size(fantoccini::wd::PrintSize::A4)
+            .background(true)
+            .build()
+            .expect("an A4 print configuration");
+        let pdf = self
+            .client
+            .print(configuration)
+            .await
+            .expect("the page prints");
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).expect("the screenshot directory is made");
+        std::fs::write(dir.join(format!("{name}.pdf")), &pdf).expect("the PDF is written");
+        pdf
+    }
+
     /// Saves a PNG of the window as `screenshot_dir()/name.png`.
     ///
     /// # Panics

@@ -2,14 +2,13 @@
 // comparator group, rates per 10,000 children with a trend chart and the direction of travel;
 // and its releases to partners: prepare, approve (a second analyst), withdraw.
 
-import { $, SUPPRESSED, api, el, getJson, plural, published, say, session, table } from './core.js';
+import { $, SUPPRESSED, api, el, getJson, plural, published, say, session, svg, table } from './core.js';
 import { releaseDetails, releaseList } from './releases.js';
 
 /** Okabe–Ito colours (distinguishable with colour-blindness) without the yellow, too pale on white; the partnership itself is first. */
 const LINES = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#000000', '#E69F00', '#56B4E9'];
 /** Dash patterns, so that lines differ without colour too. */
 const DASHES = ['', '6 3', '2 3', '8 3 2 3', '1 2', '10 4', '4 4'];
-const SVG = 'http://www.w3.org/2000/svg';
 
 /** The colour and dash of the `index`th line: no two of the first 64 lines look alike. */
 function lineStyle(index) {
@@ -17,13 +16,6 @@ function lineStyle(index) {
     colour: LINES[index % LINES.length],
     dash: DASHES[(index + Math.floor(index / LINES.length)) % DASHES.length],
   };
-}
-
-function svg(tag, attributes = {}, ...children) {
-  const element = document.createElementNS(SVG, tag);
-  Object.entries(attributes).forEach(([name, value]) => element.setAttribute(name, String(value)));
-  element.append(...children);
-  return element;
 }
 
 const ARROWS = { up: '▲ up', down: '▼ down', no_clear_change: '► no clear change' };

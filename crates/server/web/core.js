@@ -134,6 +134,14 @@ export function el(tag, properties = {}, ...children) {
   return element;
 }
 
+/** Makes an SVG element: `svg('rect', { x: 0, width: 10 }, child)`. */
+export function svg(tag, attributes = {}, ...children) {
+  const element = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  Object.entries(attributes).forEach(([name, value]) => element.setAttribute(name, String(value)));
+  element.append(...children);
+  return element;
+}
+
 /** A table with a header row and body rows (cells are text or elements). */
 export function table(headings, rows, caption) {
   const head = el('thead', {}, el('tr', {}, ...headings.map((heading) => el('th', { scope: 'col' }, heading))));
