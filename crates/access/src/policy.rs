@@ -54,11 +54,15 @@ pub enum Action {
     GenerateProfile,
     /// Read a partnership's problem profiles, both editions.
     ReadProfile,
+    /// Record a partnership board's self-assessment.
+    RecordAssessment,
+    /// Read a partnership board's self-assessments, with Atlas's evidence.
+    ReadAssessment,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::ReadReference,
         Self::UploadExtract,
         Self::ReadBatch,
@@ -79,6 +83,8 @@ impl Action {
         Self::ReadAccessLog,
         Self::GenerateProfile,
         Self::ReadProfile,
+        Self::RecordAssessment,
+        Self::ReadAssessment,
     ];
 
     /// The name recorded in the audit trail.
@@ -105,6 +111,8 @@ impl Action {
             Self::ReadAccessLog => "access_log.read",
             Self::GenerateProfile => "profile.generate",
             Self::ReadProfile => "profile.read",
+            Self::RecordAssessment => "assessment.record",
+            Self::ReadAssessment => "assessment.read",
         }
     }
 
@@ -121,7 +129,9 @@ impl Action {
             | Self::PrepareRelease
             | Self::ApproveRelease
             | Self::GenerateProfile
-            | Self::ReadProfile => &[Role::PartnershipAnalyst],
+            | Self::ReadProfile
+            | Self::RecordAssessment
+            | Self::ReadAssessment => &[Role::PartnershipAnalyst],
             Self::ReadRelease | Self::ReadSharing => {
                 &[Role::PartnershipAnalyst, Role::PartnerViewer]
             }
@@ -453,7 +463,9 @@ fn decide_for_role(
             | Action::ApproveRelease
             | Action::ReadSharing
             | Action::GenerateProfile
-            | Action::ReadProfile,
+            | Action::ReadProfile
+            | Action::RecordAssessment
+            | Action::ReadAssessment,
             Resource::Partnership { code, .. },
         ) => own_partnership(code),
         (Action::ReadAccessLog, Resource::Partnership { code, .. }) => match role {

@@ -4,10 +4,11 @@
 //! [`comparison`] with its neighbours, the [`figures`] answers show, the [`RecordCache`] of partnerships' case records, the frozen
 //! [`products`] every disclosure-controlled answer is built from, and the national [`export`], the schema and
 //! [`reference`](mod@reference) geography brought up to date,
-//! the partnership's quarterly [`profiles`], its [`releases`] and the [`upload`] pipeline of agencies' extracts.
+//! the partnership's quarterly [`profiles`] and its board's self-[`assessment`], its [`releases`] and the [`upload`] pipeline of agencies' extracts.
 //! Front ends render what it returns; they do not reach past it for these.
 
 pub mod analysis;
+pub mod assessment;
 mod cache;
 pub mod comparison;
 pub mod demo;

@@ -1382,7 +1382,7 @@ fn who_knows(facts: &Facts, now: &QuarterTally, editor: Editor, children: Figure
 }
 
 /// An agency kind in words.
-const fn kind_name(kind: AgencyKind) -> &'static str {
+pub(crate) const fn kind_name(kind: AgencyKind) -> &'static str {
     match kind {
         AgencyKind::Police => "police",
         AgencyKind::SocialCare => "children's social care",

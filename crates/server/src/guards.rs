@@ -214,6 +214,10 @@ partnership_guards! {
     GenerateProfile => GenerateProfile;
     /// Reading a partnership's problem profiles.
     ReadProfile => ReadProfile;
+    /// Recording a partnership board's self-assessment.
+    RecordAssessment => RecordAssessment;
+    /// Reading a partnership board's self-assessments.
+    ReadAssessment => ReadAssessment;
 }
 
 /// The partnership of the path, with the scopes its agreements in force today share with the

@@ -5,8 +5,8 @@ use utoipa::OpenApi;
 
 use crate::error::ErrorBody;
 use crate::routes::{
-    admin, audit, batches, comparison, emerging, exports, extracts, grid, health, hotspots,
-    partnerships, profiles, regional, releases,
+    admin, assessment, audit, batches, comparison, emerging, exports, extracts, grid, health,
+    hotspots, partnerships, profiles, regional, releases,
 };
 
 /// Declares the documented endpoints once: the OpenAPI document ([`ApiDoc`]) lists exactly the
@@ -60,6 +60,9 @@ documented_api!(
         profiles::generate,
         profiles::list,
         profiles::show,
+        assessment::page,
+        assessment::record,
+        assessment::show,
         audit::list,
         audit::verify,
         audit::readers,
@@ -115,6 +118,19 @@ documented_api!(
         atlas_app::profiles::Table,
         atlas_app::profiles::Row,
         atlas_app::profiles::Entry,
+        assessment::AssessmentView,
+        assessment::AssessmentEntry,
+        assessment::SelfAssessmentPage,
+        atlas_app::assessment::Theme,
+        atlas_app::assessment::Question,
+        atlas_app::assessment::Rating,
+        atlas_app::assessment::ActionStatus,
+        atlas_app::assessment::Action,
+        atlas_app::assessment::Answer,
+        atlas_app::assessment::NewAssessment,
+        atlas_app::assessment::Evidence,
+        atlas_app::assessment::RatingChange,
+        atlas_app::assessment::OverdueAction,
         crate::web::DemoUserList,
         atlas_app::demo::DemoUser,
         exports::NationalExport,

@@ -83,6 +83,7 @@ impl Application {
         }
         let data = web::Data::new(database);
         let ingest = web::Data::new(settings.ingest.clone());
+        let problem_profiles = web::Data::new(settings.problem_profiles.clone());
         let upload_slots = web::Data::new(routes::extracts::UploadSlots::new(
             settings.ingest.max_concurrent_uploads,
         ));
@@ -144,6 +145,7 @@ impl Application {
                 .wrap(from_fn(security::harden))
                 .app_data(data.clone())
                 .app_data(ingest.clone())
+                .app_data(problem_profiles.clone())
                 .app_data(upload_slots.clone())
                 .app_data(authenticator.clone())
                 .app_data(audit_writer.clone())

@@ -18,6 +18,7 @@ pub mod records;
 pub mod reference;
 pub mod releases;
 pub mod schema;
+pub mod self_assessments;
 pub mod summaries;
 pub mod users;
 

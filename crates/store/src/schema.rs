@@ -228,6 +228,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    self_assessments (partnership_code, version) {
+        partnership_code -> Text,
+        version -> Int4,
+        assessed_on -> Date,
+        recorded_by -> Text,
+        recorded_at -> Timestamptz,
+        answers -> Jsonb,
+        atlas_evidence -> Jsonb,
+    }
+}
+
+diesel::table! {
     profiles (partnership_code, period, version) {
         partnership_code -> Text,
         period -> Text,
@@ -269,4 +281,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     published_summaries,
     partnership_comparators,
     profiles,
+    self_assessments,
 );

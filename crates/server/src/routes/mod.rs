@@ -1,6 +1,7 @@
 //! Request handlers, grouped by resource.
 
 pub mod admin;
+pub mod assessment;
 pub mod audit;
 pub mod batches;
 pub mod comparison;

@@ -518,3 +518,204 @@ async fn profiles_are_the_partnerships_own_and_periods_must_be_closed_quarters()
         .await;
     assert_eq!(bad_edition.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_board_records_its_self_assessment_beside_atlas_evidence_and_keeps_its_history() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let police = app
+        .register_agency_of_kind("Blackpool Police", AgencyKind::Police, &[BLACKPOOL])
+        .await;
+    app.register_agency_of_kind("Blackpool Youth Trust", AgencyKind::Vcs, &[BLACKPOOL])
+        .await;
+    let cells: Vec<String> = app
+        .whole_cells(BLACKPOOL)
+        .await
+        .into_iter()
+        .step_by(40)
+        .map(|cell| cell.to_string())
+        .collect();
+    // Police records in the quarter the evidence looks at: the profile schedule's.
+    let today = chrono::Utc::now().date_naive();
+    let quarter = atlas_app::profiles::due_quarter(today, 35);
+    let (first, _) = atlas_app::export::quarter(&quarter).unwrap();
+    let rows: Vec<Row> = (0..12)
+        .map(|child| Row {
+            child,
+            on: (first + chrono::Days::new(u64::from(child))).to_string(),
+            indicators: "missing",
+            age: 14,
+            sex: "F",
+        })
+        .collect();
+    upload(&app, police, &rows, &cells).await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let generated = app
+        .client
+        .post(app.url(&format!("/api/v1/partnerships/{BLACKPOOL}/profiles")))
+        .bearer_auth(&analyst)
+        .json(&json!({ "period": quarter }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(generated.status(), StatusCode::CREATED);
+
+    let page = json_of(
+        app.get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/self-assessment"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(page["themes"].as_array().unwrap().len(), 5);
+    assert!(
+        page["source"]
+            .as_str()
+            .unwrap()
+            .contains("Key Questions for Lead Members")
+    );
+    assert_eq!(page["latest"], Value::Null);
+    let evidence: BTreeMap<String, String> = page["atlas_evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            (
+                item["question"].as_str().unwrap().to_owned(),
+                item["findings"].to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        evidence["understanding.data_shared"].contains(&format!(
+            "Records for {quarter} were shared with Atlas by 1 agency of 1 kind: police."
+        )),
+        "{evidence:?}"
+    );
+    assert!(
+        evidence["understanding.data_shared"].contains("voluntary sector"),
+        "{evidence:?}"
+    );
+    assert!(
+        evidence["understanding.profiled"].contains(&format!("{quarter}: profiled")),
+        "{evidence:?}"
+    );
+    assert!(
+        evidence["understanding.profiled"].contains("has no records from the voluntary sector"),
+        "{evidence:?}"
+    );
+    assert!(
+        evidence["understanding.assumed"].contains("12 children"),
+        "{evidence:?}"
+    );
+
+    let record = |answers: Value| {
+        let client = app.client.clone();
+        let url = app.url(&format!(
+            "/api/v1/partnerships/{BLACKPOOL}/self-assessments"
+        ));
+        let analyst = analyst.clone();
+        async move {
+            client
+                .post(url)
+                .bearer_auth(analyst)
+                .json(&json!({ "assessed_on": today.to_string(), "answers": answers }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let yesterday = (today - chrono::Days::new(1)).to_string();
+    let first_answers = json!([
+        {"question": "understanding.profiled", "rating": "red", "evidence": "No profile before Atlas."},
+    ]);
+    let response = record(first_answers).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(json_of(response).await["version"], 1);
+    let second_answers = json!([
+        {"question": "understanding.profiled", "rating": "amber", "evidence": "Quarterly profiles from Atlas; no voluntary-sector records yet.",
+         "actions": [{"action": "Bring the youth trust's records into Atlas", "owner": "Business manager", "due": yesterday, "status": "open"}]},
+        {"question": "policing.disruption", "rating": "green"},
+    ]);
+    let response = record(second_answers).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let second = json_of(response).await;
+    assert_eq!(second["version"], 2);
+    assert!(!second["atlas_evidence"].as_array().unwrap().is_empty());
+
+    let page = json_of(
+        app.get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/self-assessment"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(page["latest"]["version"], 2);
+    assert_eq!(page["history"].as_array().unwrap().len(), 2);
+    let changed: Vec<(String, Value, Value)> = page["changes_since_previous"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| {
+            (
+                change["question"].as_str().unwrap().to_owned(),
+                change["before"].clone(),
+                change["now"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            (
+                "understanding.profiled".to_owned(),
+                json!("red"),
+                json!("amber")
+            ),
+            (
+                "policing.disruption".to_owned(),
+                Value::Null,
+                json!("green")
+            ),
+        ]
+    );
+    assert_eq!(page["overdue_actions"].as_array().unwrap().len(), 1);
+    assert_eq!(page["overdue_actions"][0]["days_overdue"], 1);
+    let first = json_of(
+        app.get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/self-assessments/1"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        first["answers"][0]["rating"], "red",
+        "version 1 is kept as it was"
+    );
+
+    // Refused: identifiers, unknown questions, other partnerships.
+    let response = record(
+        json!([{"question": "support.early", "rating": "red", "evidence": "Child 943 476 5919"}]),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("NHS number"));
+    let response = record(json!([{"question": "support.nope", "rating": "red"}])).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let neighbour = token(Role::PartnershipAnalyst, "E10000017", None);
+    let response = app
+        .get_as(
+            &neighbour,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/self-assessment"),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'assessment.record' AND outcome = 'allowed'")
+            .await,
+        2
+    );
+}

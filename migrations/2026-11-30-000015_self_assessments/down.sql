@@ -1,0 +1,2 @@
+DROP TABLE self_assessments;
+DROP FUNCTION self_assessments_guard();
