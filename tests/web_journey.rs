@@ -568,6 +568,83 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         "A4 pages"
     );
 
+    // The self-assessment: the questions by theme with Atlas's evidence beside those of
+    // "understanding what is happening"; the board's answer recorded, then reviewed and
+    // recorded again, with the change shown.
+    browser.click("nav a[data-page='assessment']").await;
+    browser
+        .wait_until(
+            "the self-assessment's themes and Atlas's evidence",
+            "return document.querySelectorAll('#assessment-themes fieldset.theme').length === 5 && document.querySelectorAll('#assessment-themes .atlas-evidence').length === 4;",
+        )
+        .await;
+    browser
+        .choose("#rating-understanding-profiled", "amber")
+        .await;
+    browser
+        .type_into(
+            "#evidence-understanding-profiled",
+            "Quarterly profiles from Atlas since 2025; the voluntary sector does not contribute yet.",
+        )
+        .await;
+    browser
+        .click("section[data-question='understanding.profiled'] > button")
+        .await;
+    browser
+        .type_into(
+            "li.action[data-question='understanding.profiled'] [data-field=action]",
+            "Invite the youth trusts to upload",
+        )
+        .await;
+    browser
+        .type_into(
+            "li.action[data-question='understanding.profiled'] [data-field=owner]",
+            "Partnership business manager",
+        )
+        .await;
+    browser
+        .run(
+            "document.querySelector(\"li.action[data-question='understanding.profiled'] [data-field=due]\").value = '2027-03-31'; return true;",
+            vec![],
+        )
+        .await;
+    browser.click("#assessment-form button[type=submit]").await;
+    browser
+        .wait_until(
+            "the first assessment recorded",
+            "return document.getElementById('assessment-status').innerText === 'Recorded as version 1.';",
+        )
+        .await;
+    let assessment = demo
+        .get_json(
+            "lancashire-analyst",
+            &format!("/api/v1/partnerships/{LANCASHIRE}/self-assessment"),
+        )
+        .await;
+    assert_eq!(assessment["latest"]["answers"][0]["rating"], "amber");
+    assert_eq!(
+        assessment["latest"]["answers"][0]["actions"][0]["due"],
+        "2027-03-31"
+    );
+    browser
+        .choose("#rating-understanding-profiled", "green")
+        .await;
+    browser.click("#assessment-form button[type=submit]").await;
+    browser
+        .wait_until(
+            "the second assessment and its change",
+            "return document.getElementById('assessment-status').innerText === 'Recorded as version 2.' && [...document.querySelectorAll('#assessment-summary caption')].some((caption) => caption.innerText.includes('Changes since'));",
+        )
+        .await;
+    browser
+        .run(
+            "document.querySelector(\"fieldset[data-theme='understanding']\").scrollIntoView(); return true;",
+            vec![],
+        )
+        .await;
+    browser.screenshot("self-assessment").await;
+    assert_accessible(&browser, "self-assessment").await;
+
     // The analyst prepares a release of 2025-Q3; they are not offered its approval.
     browser.click("nav a[data-page='comparison']").await;
     browser

@@ -97,7 +97,7 @@ struct Asset {
 }
 
 /// Everything the page loads.
-const ASSETS: [Asset; 14] = [
+const ASSETS: [Asset; 15] = [
     Asset {
         name: "app.js",
         content_type: "text/javascript; charset=utf-8",
@@ -122,6 +122,11 @@ const ASSETS: [Asset; 14] = [
         name: "comparison.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/comparison.js"),
+    },
+    Asset {
+        name: "assessment.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/assessment.js"),
     },
     Asset {
         name: "profiles.js",

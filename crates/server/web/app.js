@@ -1,5 +1,5 @@
 // Safeguard Atlas in the browser: sign-in, the pages each role may open, and moving between
-// them (`#map`, `#upload`, `#comparison`, `#profiles`, `#partner`, `#audit`). Plain JavaScript modules with
+// them (`#map`, `#upload`, `#comparison`, `#profiles`, `#assessment`, `#partner`, `#audit`). Plain JavaScript modules with
 // no build step; the server embeds these files (crates/server/src/web.rs).
 
 import { $, claimsOf, el, hasRole, keepToken, session, signOut, takeNotice } from './core.js';
@@ -7,6 +7,7 @@ import { showMap, stopPlaying } from './map.js';
 import { showUpload } from './upload.js';
 import { showComparison } from './comparison.js';
 import { showProfiles } from './profiles.js';
+import { showAssessment } from './assessment.js';
 import { showPartner } from './partner.js';
 import { showAudit } from './audit.js';
 import { begin, complete, forgetProviderSignIn, provider, rememberProviderSignIn } from './oidc.js';
@@ -21,6 +22,7 @@ const PAGES = [
   { id: 'map', title: 'Hotspot map', roles: ['partnership_analyst', 'agency_analyst'], show: showMap },
   { id: 'comparison', title: 'Comparison and releases', roles: ['partnership_analyst'], show: showComparison },
   { id: 'profiles', title: 'Profiles', roles: ['partnership_analyst'], show: showProfiles },
+  { id: 'assessment', title: 'Self-assessment', roles: ['partnership_analyst'], show: showAssessment },
   { id: 'partner', title: 'Partner releases', roles: ['partner_viewer'], show: showPartner },
   { id: 'audit', title: 'Audit', roles: ['auditor'], show: showAudit },
 ];
