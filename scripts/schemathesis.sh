@@ -34,9 +34,9 @@ for _ in $(seq 1 600); do
 done
 grep -q "Press Ctrl-C to stop" "$dir/demo.log" || { cat "$dir/demo.log"; echo "the demo did not start in 10 minutes"; exit 1; }
 
-# One user of each role: partnership analyst, partner viewer, agency analyst, admin, auditor;
-# and no token at all.
-for user in lancashire-analyst blackpool-viewer lancashire-constabulary admin auditor ""; do
+# One user of each role: partnership analyst, partner viewer, agency analyst, admin, auditor,
+# board member; and no token at all.
+for user in lancashire-analyst blackpool-viewer lancashire-constabulary admin auditor lancashire-board ""; do
   if [ -n "$user" ]; then
     auth=(-H "Authorization: Bearer $(cat "$dir/tokens/$user.jwt")")
   else

@@ -865,6 +865,39 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         approvers,
         json!(["demo:lancashire-approver", "demo:lancashire-approver"])
     );
-    assert_within_csp(&browser, "auditor").await;
+
+    // A board member reads the board edition of the profiles and the self-assessment, and
+    // nothing else: no edition to choose, nothing to generate or record, no exact count fetched.
+    switch_user(&browser, "auditor", "lancashire-board").await;
+    browser
+        .wait_until(
+            "the board edition of the profiles",
+            "return document.querySelectorAll('#profile-view article.profile[data-edition=board]').length === 2 && document.getElementById('profile-generate-form').hidden;",
+        )
+        .await;
+    assert_eq!(
+        attribute(
+            &browser,
+            "return [...document.querySelectorAll('#nav a')].map((link) => link.dataset.page);"
+        )
+        .await,
+        json!(["profiles", "assessment"])
+    );
+    assert_accessible(&browser, "profiles (board member)").await;
+    browser.click("nav a[data-page='assessment']").await;
+    browser
+        .wait_until(
+            "the self-assessment, read only",
+            "return document.querySelectorAll('#assessment-themes fieldset.theme[disabled]').length === 5 && document.getElementById('assessment-record').hidden;",
+        )
+        .await;
+    assert_accessible(&browser, "self-assessment (board member)").await;
+    let exact = attribute(&browser, "return performance.getEntriesByType('resource').map((entry) => entry.name).filter((name) => /\\/profiles\\/[0-9]{4}-Q[1-4]\\?/.test(name));").await;
+    assert_eq!(
+        exact,
+        json!([]),
+        "the board member's browser asked for no own edition"
+    );
+    assert_within_csp(&browser, "board member").await;
     browser.close().await;
 }

@@ -52,8 +52,10 @@ pub enum Action {
     ReadAccessLog,
     /// Generate a new version of a partnership's quarterly problem profile.
     GenerateProfile,
-    /// Read a partnership's problem profiles, both editions.
+    /// Read a partnership's problem profiles in its own edition (exact counts).
     ReadProfile,
+    /// Read a partnership's problem profiles in the board edition, and list them.
+    ReadBoardProfile,
     /// Record a partnership board's self-assessment.
     RecordAssessment,
     /// Read a partnership board's self-assessments, with Atlas's evidence.
@@ -62,7 +64,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::ReadReference,
         Self::UploadExtract,
         Self::ReadBatch,
@@ -83,6 +85,7 @@ impl Action {
         Self::ReadAccessLog,
         Self::GenerateProfile,
         Self::ReadProfile,
+        Self::ReadBoardProfile,
         Self::RecordAssessment,
         Self::ReadAssessment,
     ];
@@ -111,6 +114,7 @@ impl Action {
             Self::ReadAccessLog => "access_log.read",
             Self::GenerateProfile => "profile.generate",
             Self::ReadProfile => "profile.read",
+            Self::ReadBoardProfile => "profile.read_board",
             Self::RecordAssessment => "assessment.record",
             Self::ReadAssessment => "assessment.read",
         }
@@ -130,8 +134,10 @@ impl Action {
             | Self::ApproveRelease
             | Self::GenerateProfile
             | Self::ReadProfile
-            | Self::RecordAssessment
-            | Self::ReadAssessment => &[Role::PartnershipAnalyst],
+            | Self::RecordAssessment => &[Role::PartnershipAnalyst],
+            Self::ReadBoardProfile | Self::ReadAssessment => {
+                &[Role::PartnershipAnalyst, Role::BoardMember]
+            }
             Self::ReadRelease | Self::ReadSharing => {
                 &[Role::PartnershipAnalyst, Role::PartnerViewer]
             }
@@ -464,6 +470,7 @@ fn decide_for_role(
             | Action::ReadSharing
             | Action::GenerateProfile
             | Action::ReadProfile
+            | Action::ReadBoardProfile
             | Action::RecordAssessment
             | Action::ReadAssessment,
             Resource::Partnership { code, .. },

@@ -152,7 +152,7 @@ pub struct Row {
 
 /// An entry of a table: a count, a whole number, a percentage (null where it cannot be given),
 /// or words.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Entry {
     /// A count, exact or published.
@@ -165,6 +165,24 @@ pub enum Entry {
     /// Words.
     Text(String),
 }
+
+// Written by hand: the derived schema would be `oneOf` its variants, and a number matches
+// three of them.
+impl utoipa::PartialSchema for Entry {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+        AnyOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some(
+                "A table entry: a count (a number, or \"c\" where the publication gate suppressed it), a whole number, a percentage, words, or null where a share cannot be given",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Entry {}
 
 /// A stored profile.
 #[derive(Debug)]

@@ -381,8 +381,8 @@ struct DemoUser {
     request: TokenRequest,
 }
 
-/// The demo's users: an analyst per partnership and per agency, a partner viewer, an admin and
-/// an auditor.
+/// The demo's users: an analyst per partnership and per agency, a partner viewer, a board
+/// member, an admin and an auditor.
 fn demo_users(agencies: &BTreeMap<&'static str, Uuid>) -> Vec<DemoUser> {
     const TWELVE_HOURS: u64 = 12 * 3_600;
     let code =
@@ -436,6 +436,14 @@ fn demo_users(agencies: &BTreeMap<&'static str, Uuid>) -> Vec<DemoUser> {
             "E06000009",
             None,
             Role::PartnerViewer,
+        ),
+        user(
+            "lancashire-board",
+            "board member, Lancashire: reads the board edition of profiles and the self-assessment"
+                .to_owned(),
+            "E10000017",
+            None,
+            Role::BoardMember,
         ),
         user(
             "admin",

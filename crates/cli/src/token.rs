@@ -39,7 +39,7 @@ pub struct IssueArgs {
     /// The subject: a stable name for the person.
     #[arg(long)]
     sub: String,
-    /// agency_analyst, partnership_analyst, partner_viewer, admin or auditor (repeatable).
+    /// agency_analyst, partnership_analyst, partner_viewer, admin, auditor or board_member (repeatable).
     #[arg(long = "role", required = true, value_parser = parse_role)]
     roles: Vec<Role>,
     /// The partnership the person belongs to (every token names one).

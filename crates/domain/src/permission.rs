@@ -20,16 +20,20 @@ pub enum Role {
     Admin,
     /// Reads the audit trail; sees no case data.
     Auditor,
+    /// A member of the partnership's board: reads the board edition of its problem profiles
+    /// and its self-assessment; sees no exact counts and changes nothing.
+    BoardMember,
 }
 
 impl Role {
     /// Every role, in a stable order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::AgencyAnalyst,
         Self::PartnershipAnalyst,
         Self::PartnerViewer,
         Self::Admin,
         Self::Auditor,
+        Self::BoardMember,
     ];
 
     /// The name used in tokens, the audit trail and documentation.
@@ -41,6 +45,7 @@ impl Role {
             Self::PartnerViewer => "partner_viewer",
             Self::Admin => "admin",
             Self::Auditor => "auditor",
+            Self::BoardMember => "board_member",
         }
     }
 

@@ -212,8 +212,10 @@ partnership_guards! {
     ReadAccessLog => ReadAccessLog;
     /// Generating a new version of a partnership's problem profile.
     GenerateProfile => GenerateProfile;
-    /// Reading a partnership's problem profiles.
+    /// Reading a partnership's problem profiles in its own edition.
     ReadProfile => ReadProfile;
+    /// Reading and listing a partnership's problem profiles in the board edition.
+    ReadBoardProfile => ReadBoardProfile;
     /// Recording a partnership board's self-assessment.
     RecordAssessment => RecordAssessment;
     /// Reading a partnership board's self-assessments.

@@ -60,6 +60,7 @@ documented_api!(
         profiles::generate,
         profiles::list,
         profiles::show,
+        profiles::show_board,
         assessment::page,
         assessment::record,
         assessment::show,

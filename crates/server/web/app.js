@@ -21,8 +21,8 @@ const PAGES = [
   { id: 'upload', title: 'Upload', roles: ['agency_analyst'], show: showUpload },
   { id: 'map', title: 'Hotspot map', roles: ['partnership_analyst', 'agency_analyst'], show: showMap },
   { id: 'comparison', title: 'Comparison and releases', roles: ['partnership_analyst'], show: showComparison },
-  { id: 'profiles', title: 'Profiles', roles: ['partnership_analyst'], show: showProfiles },
-  { id: 'assessment', title: 'Self-assessment', roles: ['partnership_analyst'], show: showAssessment },
+  { id: 'profiles', title: 'Profiles', roles: ['partnership_analyst', 'board_member'], show: showProfiles },
+  { id: 'assessment', title: 'Self-assessment', roles: ['partnership_analyst', 'board_member'], show: showAssessment },
   { id: 'partner', title: 'Partner releases', roles: ['partner_viewer'], show: showPartner },
   { id: 'audit', title: 'Audit', roles: ['auditor'], show: showAudit },
 ];

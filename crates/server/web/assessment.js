@@ -3,7 +3,7 @@
 // "understanding what is happening", the board's rating, evidence and actions for each, recorded
 // as a dated version; what changed since the last assessment and the actions overdue.
 
-import { $, api, el, getJson, say, session, table } from './core.js';
+import { $, api, el, getJson, hasRole, say, session, table } from './core.js';
 
 const RATINGS = [
   ['not_assessed', 'Not assessed'],
@@ -100,9 +100,13 @@ async function load() {
   $('assessment-source').textContent = `Source: ${page.source}.`;
   $('assessment-summary').replaceChildren(...summary(page));
   $('assessment-date').value = new Date().toISOString().slice(0, 10);
-  $('assessment-themes').replaceChildren(...page.themes.map((theme) => el('fieldset', { className: 'theme', dataset: { theme: theme.id } },
+  // Board members read the assessment; its analysts record it.
+  const readOnly = !hasRole('partnership_analyst');
+  $('assessment-themes').replaceChildren(...page.themes.map((theme) => el('fieldset', { className: 'theme', dataset: { theme: theme.id }, disabled: readOnly },
     el('legend', {}, theme.title),
     ...theme.questions.map((question) => questionCard(question, answers.get(question.id), evidence.get(question.id))))));
+  $('assessment-record').hidden = readOnly;
+  $('assessment-date').closest('label').hidden = readOnly;
   return page;
 }
 

@@ -4,7 +4,7 @@
 // than a table, each table as CSV, a print layout for board papers, and a request for a new
 // version after late records.
 
-import { $, SUPPRESSED, api, download, el, getJson, published, say, session, svg, table } from './core.js';
+import { $, SUPPRESSED, api, download, el, getJson, hasRole, published, say, session, svg, table } from './core.js';
 
 /** The tables drawn as bar charts, and which of their columns the bars show. */
 const CHARTS = {
@@ -73,6 +73,11 @@ function barChart(tableData, column) {
   }, ...bars);
 }
 
+/** The path of one edition of a profile: board members read only the board edition. */
+function editionPath(code, period, edition) {
+  return `/api/v1/partnerships/${code}/profiles/${period}${edition === 'board' ? '/board' : ''}`;
+}
+
 /** One entry of a table as the page shows it. */
 function entry(value) {
   if (value === 'c' || value === null) return published(value);
@@ -85,7 +90,7 @@ function tableOf(code, version, edition, tableData) {
     type: 'button',
     className: 'no-print',
     onclick: () => download(
-      `/api/v1/partnerships/${code}/profiles/${version.period}?version=${version.version}&edition=${edition}&format=csv&table=${tableData.name}`,
+      `${editionPath(code, version.period, edition)}?version=${version.version}&format=csv&table=${tableData.name}`,
       'text/csv',
       `profile-${code}-${version.period}-v${version.version}-${edition}-${tableData.name}.csv`,
     ).catch((error) => { failed.textContent = error.message; }),
@@ -123,7 +128,7 @@ async function render() {
   say('profiles-status', 'Loading…');
   const shown = await Promise.all([...new Set(chosen)].map(async (choice) => {
     const [period, number] = choice.split('|');
-    const profile = await getJson(`/api/v1/partnerships/${code}/profiles/${period}?version=${number}&edition=${edition}`);
+    const profile = await getJson(`${editionPath(code, period, edition)}?version=${number}`);
     const version = versions.find((candidate) => optionOf(candidate) === choice);
     return article(code, version, edition, profile.content);
   }));
@@ -148,6 +153,11 @@ let wired = false;
 
 /** Shows the page: the latest profile, beside the quarter before when there is one. */
 export async function showProfiles() {
+  // Board members read the board edition only, and generate nothing.
+  const analyst = hasRole('partnership_analyst');
+  if (!analyst) $('profile-edition').value = 'board';
+  $('profile-edition').closest('label').hidden = !analyst;
+  $('profile-generate-form').hidden = !analyst;
   if (!wired) {
     wired = true;
     $('profiles-form').addEventListener('submit', (event) => {

@@ -298,7 +298,7 @@ pub struct NewRegistration {
     pub partnership: GssCode,
     /// The agency the person works for (agency analysts).
     pub agency: Option<Uuid>,
-    /// Role names: agency_analyst, partnership_analyst, partner_viewer, admin, auditor.
+    /// Role names: agency_analyst, partnership_analyst, partner_viewer, admin, auditor, board_member.
     pub roles: Vec<String>,
 }
 

@@ -166,7 +166,7 @@ pub async fn record(
 }
 
 /// One recorded self-assessment.
-#[utoipa::path(tag = "profiles", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("version" = i32, Path, description = "Its version")), responses((status = 200, body = AssessmentView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(tag = "profiles", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("version" = i32, Path, description = "Its version", example = 1)), responses((status = 200, body = AssessmentView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/api/v1/partnerships/{code}/self-assessments/{version}")]
 #[tracing::instrument(skip_all)]
 pub async fn show(

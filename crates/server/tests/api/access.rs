@@ -263,18 +263,19 @@ struct Cell {
     method: Method,
     path: String,
     body: Option<(&'static str, Vec<u8>)>,
-    expected: [u16; 5],
+    expected: [u16; 6],
 }
 
-const ROLES: [Role; 5] = [
+const ROLES: [Role; 6] = [
     Role::AgencyAnalyst,
     Role::PartnershipAnalyst,
     Role::PartnerViewer,
     Role::Admin,
     Role::Auditor,
+    Role::BoardMember,
 ];
 
-fn cell(method: Method, path: &str, expected: [u16; 5]) -> Cell {
+fn cell(method: Method, path: &str, expected: [u16; 6]) -> Cell {
     Cell {
         method,
         path: path.to_owned(),
@@ -317,31 +318,31 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
         .collect();
 
     let mut cells = vec![
-        cell(Method::GET, "/api/v1/partnerships", [200; 5]),
+        cell(Method::GET, "/api/v1/partnerships", [200; 6]),
         cell(
             Method::GET,
             &format!("/api/v1/partnerships/{LANCASHIRE}"),
-            [200; 5],
+            [200; 6],
         ),
         cell(
             Method::GET,
             &format!("/api/v1/partnerships/{BLACKPOOL}"),
-            [200; 5],
+            [200; 6],
         ),
         cell(
             Method::GET,
             &format!("/api/v1/partnerships/{ROCHDALE}"),
-            [200; 5],
+            [200; 6],
         ),
     ];
     for (code, grid, hotspots) in [
         (
             LANCASHIRE,
-            [200, 200, 403, 403, 403],
-            [403, 200, 403, 403, 403],
+            [200, 200, 403, 403, 403, 403],
+            [403, 200, 403, 403, 403, 403],
         ),
-        (BLACKPOOL, [403; 5], [403; 5]),
-        (ROCHDALE, [403; 5], [403; 5]),
+        (BLACKPOOL, [403; 6], [403; 6]),
+        (ROCHDALE, [403; 6], [403; 6]),
     ] {
         cells.push(cell(
             Method::GET,
@@ -357,27 +358,27 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
             Method::GET,
             &format!("/api/v1/partnerships/{code}/self-assessment"),
             if code == LANCASHIRE {
-                [403, 200, 403, 403, 403]
+                [403, 200, 403, 403, 403, 200]
             } else {
-                [403; 5]
+                [403; 6]
             },
         ));
         cells.push(cell(
             Method::GET,
             &format!("/api/v1/partnerships/{code}/profiles"),
             if code == LANCASHIRE {
-                [403, 200, 403, 403, 403]
+                [403, 200, 403, 403, 403, 200]
             } else {
-                [403; 5]
+                [403; 6]
             },
         ));
         cells.push(cell(
             Method::GET,
             &format!("/api/v1/partnerships/{code}/readers"),
             if code == LANCASHIRE {
-                [403, 200, 403, 403, 200]
+                [403, 200, 403, 403, 200, 403]
             } else {
-                [403, 403, 403, 403, 200]
+                [403, 403, 403, 403, 200, 403]
             },
         ));
         cells.push(cell(
@@ -386,16 +387,16 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
             // Lancashire's analyst is allowed, but its few months of records are too short a
             // period (400), which is audited as failed.
             if code == LANCASHIRE {
-                [403, 400, 403, 403, 403]
+                [403, 400, 403, 403, 403, 403]
             } else {
-                [403; 5]
+                [403; 6]
             },
         ));
     }
     for (batch, expected) in [
-        (&own_batch, [200, 200, 403, 403, 403]),
-        (&other_batch, [403; 5]),
-        (&agreed_batch, [403; 5]),
+        (&own_batch, [200, 200, 403, 403, 403, 403]),
+        (&other_batch, [403; 6]),
+        (&agreed_batch, [403; 6]),
     ] {
         cells.push(cell(
             Method::GET,
@@ -404,9 +405,9 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
         ));
     }
     for (batch, expected) in [
-        (&own_batch, [200, 403, 403, 403, 403]),
-        (&other_batch, [403; 5]),
-        (&agreed_batch, [403; 5]),
+        (&own_batch, [200, 403, 403, 403, 403, 403]),
+        (&other_batch, [403; 6]),
+        (&agreed_batch, [403; 6]),
     ] {
         cells.push(cell(
             Method::GET,
@@ -418,24 +419,24 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
         method: Method::POST,
         path: "/api/v1/extracts".to_owned(),
         body: Some(("text/csv", extract_at(53.7590, -2.6990, 5, 4))),
-        expected: [201, 403, 403, 403, 403],
+        expected: [201, 403, 403, 403, 403, 403],
     });
     cells.extend([
         cell(
             Method::GET,
             "/api/v1/admin/agencies",
-            [403, 403, 403, 200, 403],
+            [403, 403, 403, 200, 403, 403],
         ),
         cell(
             Method::GET,
             "/api/v1/admin/agreements",
-            [403, 403, 403, 200, 403],
+            [403, 403, 403, 200, 403, 403],
         ),
-        cell(Method::GET, "/api/v1/audit", [403, 403, 403, 403, 200]),
+        cell(Method::GET, "/api/v1/audit", [403, 403, 403, 403, 200, 403]),
         cell(
             Method::GET,
             "/api/v1/audit/verify",
-            [403, 403, 403, 403, 200],
+            [403, 403, 403, 403, 200, 403],
         ),
     ]);
     cells.push(Cell {
@@ -447,7 +448,7 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
                 .to_string()
                 .into_bytes(),
         )),
-        expected: [403, 403, 403, 201, 403],
+        expected: [403, 403, 403, 201, 403, 403],
     });
     cells.push(Cell {
         method: Method::POST,
@@ -458,7 +459,7 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
                 .to_string()
                 .into_bytes(),
         )),
-        expected: [403, 403, 403, 201, 403],
+        expected: [403, 403, 403, 201, 403, 403],
     });
     cells.push(Cell {
         method: Method::PUT,
@@ -469,12 +470,12 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
                 .to_string()
                 .into_bytes(),
         )),
-        expected: [403, 403, 403, 200, 403],
+        expected: [403, 403, 403, 200, 403, 403],
     });
     cells.push(cell(
         Method::POST,
         "/api/v1/admin/users/newcomer@lancashire/disable",
-        [403, 403, 403, 200, 403],
+        [403, 403, 403, 200, 403, 403],
     ));
     let agreement_id = created.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -483,13 +484,13 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
     cells.push(cell(
         Method::POST,
         &format!("/api/v1/admin/agreements/{agreement_id}/revoke"),
-        [403, 403, 403, 200, 403],
+        [403, 403, 403, 200, 403, 403],
     ));
     // Withdrawal changes the batch, so it comes last.
     for (batch, expected) in [
-        (&other_batch, [403; 5]),
-        (&agreed_batch, [403; 5]),
-        (&own_batch, [200, 403, 403, 403, 403]),
+        (&other_batch, [403; 6]),
+        (&agreed_batch, [403; 6]),
+        (&own_batch, [200, 403, 403, 403, 403, 403]),
     ] {
         cells.push(cell(
             Method::DELETE,

@@ -331,7 +331,7 @@ async fn the_schedule_profiles_a_closed_quarter_once_with_figures_that_match_the
     let board = json_of(
         app.get_as(
             &analyst,
-            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}?edition=board"),
+            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}/board"),
         )
         .await,
     )
@@ -384,12 +384,36 @@ async fn the_schedule_profiles_a_closed_quarter_once_with_figures_that_match_the
         );
     }
 
+    // A board member reads the board edition and the list, never the exact counts, and
+    // generates nothing.
+    let member = token(Role::BoardMember, BLACKPOOL, None);
+    for (path, status) in [
+        (
+            format!("/api/v1/partnerships/{BLACKPOOL}/profiles"),
+            StatusCode::OK,
+        ),
+        (
+            format!("/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}/board"),
+            StatusCode::OK,
+        ),
+        (
+            format!("/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}"),
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        assert_eq!(app.get_as(&member, &path).await.status(), status, "{path}");
+    }
+    assert_eq!(
+        generate(&app, &member).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
     // One table as CSV.
     let csv = app
         .get_as(
             &analyst,
             &format!(
-                "/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}?format=csv&table=age_and_sex&edition=board"
+                "/api/v1/partnerships/{BLACKPOOL}/profiles/{QUARTER}/board?format=csv&table=age_and_sex"
             ),
         )
         .await;
@@ -510,13 +534,14 @@ async fn profiles_are_the_partnerships_own_and_periods_must_be_closed_quarters()
         )
         .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let bad_edition = app
+    let unknown = app
         .get_as(
             &analyst,
-            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles/2025-Q1?edition=public"),
+            &format!("/api/v1/partnerships/{BLACKPOOL}/profiles/2025-Q1?edition=board"),
         )
         .await;
-    assert_eq!(bad_edition.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert!(unknown.text().await.unwrap().contains("unknown parameter"));
 }
 
 #[tokio::test]
@@ -713,6 +738,33 @@ async fn a_board_records_its_self_assessment_beside_atlas_evidence_and_keeps_its
         )
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let member = token(Role::BoardMember, BLACKPOOL, None);
+    let read = app
+        .get_as(
+            &member,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/self-assessment"),
+        )
+        .await;
+    assert_eq!(
+        read.status(),
+        StatusCode::OK,
+        "the board reads its assessment"
+    );
+    let written = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/partnerships/{BLACKPOOL}/self-assessments"
+        )))
+        .bearer_auth(&member)
+        .json(&json!({ "assessed_on": today.to_string(), "answers": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        written.status(),
+        StatusCode::FORBIDDEN,
+        "a board member records nothing"
+    );
     assert_eq!(
         app.count("SELECT count(*) FROM audit_log WHERE action = 'assessment.record' AND outcome = 'allowed'")
             .await,
