@@ -771,3 +771,57 @@ async fn a_board_records_its_self_assessment_beside_atlas_evidence_and_keeps_its
         2
     );
 }
+
+#[tokio::test]
+async fn several_server_processes_scheduling_together_store_one_version_of_each_quarter() {
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
+    let schedule = |settings: &mut atlas_app::Settings| {
+        settings.problem_profiles.schedule = true;
+        settings.problem_profiles.check_every_secs = 1;
+        settings.problem_profiles.backfill_quarters = 40;
+    };
+    let first = crate::support::spawn_app_with(&test_db, None, schedule).await;
+    first.wait_until_ready(Duration::from_secs(20)).await;
+    first.import_lancashire_cluster().await;
+    let police = first
+        .register_agency_of_kind("Blackpool Police", AgencyKind::Police, &[BLACKPOOL])
+        .await;
+    let cells: Vec<String> = first
+        .whole_cells(BLACKPOOL)
+        .await
+        .into_iter()
+        .step_by(40)
+        .map(|cell| cell.to_string())
+        .collect();
+    // Three more processes on the same database, all checking every second.
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        let other = crate::support::spawn_app_with(&test_db, None, schedule).await;
+        other.wait_until_ready(Duration::from_secs(20)).await;
+        others.push(other);
+    }
+    upload(&first, police, &police_rows(), &cells).await;
+    let profiled = "SELECT count(DISTINCT period) FROM profiles";
+    for _ in 0..120 {
+        if first.count(profiled).await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Let every process check a few more times.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(first.count(profiled).await, 2, "2025-Q3 and 2025-Q4");
+    assert_eq!(
+        first.count("SELECT count(*) FROM profiles").await,
+        2,
+        "one version of each quarter, whichever process stored it"
+    );
+    assert_eq!(
+        first
+            .count("SELECT count(*) FROM audit_log WHERE action = 'profile.generate'")
+            .await,
+        2,
+        "one audit entry per stored profile"
+    );
+    drop(others);
+}
