@@ -522,6 +522,43 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
             ),
         )
         .await;
+    // The profile's figures against an independent count over the stored records.
+    let (first_day, last_day) = (
+        profile["content"]["first_day"]
+            .as_str()
+            .expect("a first day"),
+        profile["content"]["last_day"].as_str().expect("a last day"),
+    );
+    let database = atlas_store::connect_admin(test_db.url(), std::time::Duration::from_secs(5))
+        .await
+        .expect("the test database answers");
+    let stored = database
+        .query_one(
+            "SELECT count(DISTINCT subject), count(*),
+                    count(DISTINCT subject) FILTER (WHERE NOT EXISTS (
+                        SELECT 1 FROM case_records earlier
+                        WHERE earlier.partnership_code = r.partnership_code
+                          AND earlier.subject = r.subject AND earlier.occurred_on < $2::text::date))
+             FROM case_records r
+             WHERE partnership_code = $1 AND occurred_on BETWEEN $2::text::date AND $3::text::date",
+            &[&LANCASHIRE, &first_day, &last_day],
+        )
+        .await
+        .expect("the stored records are counted");
+    let scale = &profile["content"]["scale"];
+    assert_eq!(
+        [
+            scale["children"].clone(),
+            scale["records"].clone(),
+            scale["new_children"].clone()
+        ],
+        [
+            json!(stored.get::<_, i64>(0)),
+            json!(stored.get::<_, i64>(1)),
+            json!(stored.get::<_, i64>(2))
+        ],
+        "the profile's scale is the stored records' own"
+    );
     let shown_children = attribute(
         &browser,
         "const article = document.querySelector('#profile-view article.profile'); const row = [...article.querySelectorAll('table tbody tr')].find((row) => row.cells[0].innerText === 'children'); return [article.dataset.period, Number(row.cells[1].innerText)];",
