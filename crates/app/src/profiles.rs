@@ -309,8 +309,8 @@ struct Facts {
     population: Option<populations::PartnershipPopulation>,
     /// The quarter's frozen summary, and the earlier quarters' (None without data).
     frozen: PeriodSummary,
-    previous: Option<(String, QuarterTally, Option<PeriodSummary>)>,
-    year_earlier: Option<(String, QuarterTally, Option<PeriodSummary>)>,
+    previous: Option<Earlier>,
+    year_earlier: Option<Earlier>,
     previous_label: String,
     year_earlier_label: String,
     areas: Result<Vec<Area>, String>,
@@ -319,6 +319,9 @@ struct Facts {
     contributors: Vec<Contributor>,
     withdrawn_batches: usize,
 }
+
+/// An earlier quarter with data: its label, its tallies and its frozen summary.
+type Earlier = (String, QuarterTally, PeriodSummary);
 
 /// A hot spot area: contiguous cells hot at 95 % or more.
 struct Area {
@@ -463,15 +466,7 @@ impl Analyses {
             {
                 None
             } else {
-                let window = closed_quarter(&label, today).map_err(AnalysisError::Internal)?;
-                let frozen = period_summaries(
-                    &self.database,
-                    &self.cache,
-                    std::slice::from_ref(code),
-                    &window,
-                )
-                .await?
-                .remove(&(code.to_string(), label.clone()));
+                let frozen = self.frozen_quarter(code, &label, today).await?;
                 Some((label.clone(), tally(all, from, to), frozen))
             };
             earlier.push((label, known));
@@ -482,16 +477,7 @@ impl Analyses {
         ]: [_; 2] = earlier
             .try_into()
             .map_err(|_| AnalysisError::Internal("two earlier quarters".to_owned()))?;
-        let window = closed_quarter(period, today).map_err(AnalysisError::Question)?;
-        let frozen = period_summaries(
-            &self.database,
-            &self.cache,
-            std::slice::from_ref(code),
-            &window,
-        )
-        .await?
-        .remove(&(code.to_string(), period.to_owned()))
-        .ok_or_else(|| AnalysisError::Internal(format!("no summary of {code} {period}")))?;
+        let frozen = self.frozen_quarter(code, period, today).await?;
         let authorities: Vec<String> = partnership
             .local_authorities
             .iter()
@@ -543,6 +529,26 @@ impl Analyses {
                 .filter(|batch| batch.status != "committed")
                 .count(),
         })
+    }
+
+    /// The frozen summary of `code`'s closed quarter `label` (frozen now when it is not yet):
+    /// the figures every product of the quarter that leaves the partnership shows.
+    async fn frozen_quarter(
+        &self,
+        code: &GssCode,
+        label: &str,
+        today: NaiveDate,
+    ) -> Result<PeriodSummary, AnalysisError> {
+        let window = closed_quarter(label, today).map_err(AnalysisError::Question)?;
+        period_summaries(
+            &self.database,
+            &self.cache,
+            std::slice::from_ref(code),
+            &window,
+        )
+        .await?
+        .remove(&(code.to_string(), label.to_owned()))
+        .ok_or_else(|| AnalysisError::Internal(format!("no summary of {code} {label}")))
     }
 
     /// The quarter's hot spot areas (distinct children, population-adjusted where possible, at
@@ -791,24 +797,22 @@ fn scale(
     children: Figure,
     records: Figure,
 ) -> Scale {
-    let change =
-        |label: &String, earlier: &Option<(String, QuarterTally, Option<PeriodSummary>)>| {
-            let before =
-                earlier
-                    .as_ref()
-                    .map(|(_, tally, frozen)| match (editor.edition, frozen) {
-                        (Edition::Board, Some(frozen)) => Figure::Gated(frozen.children),
-                        _ => editor.one(tally.children),
-                    });
-            Change {
-                period: label.clone(),
-                direction: before
-                    .and_then(number)
-                    .zip(number(children))
-                    .and_then(|(before, now)| direction(before, 1, now, 1)),
-                children: before,
-            }
-        };
+    let change = |label: &String, earlier: &Option<Earlier>| {
+        let before = earlier
+            .as_ref()
+            .map(|(_, tally, frozen)| match editor.edition {
+                Edition::Board => Figure::Gated(frozen.children),
+                Edition::Own => editor.one(tally.children),
+            });
+        Change {
+            period: label.clone(),
+            direction: before
+                .and_then(number)
+                .zip(number(children))
+                .and_then(|(before, now)| direction(before, 1, now, 1)),
+            children: before,
+        }
+    };
     let (split, _) = editor.row(&[now.new_children, now.known_children]);
     Scale {
         children,
@@ -1464,6 +1468,18 @@ fn gaps(facts: &Facts, now: &QuarterTally) -> Section {
         findings.push(format!(
             "Uploaded more than {SETTLE_DAYS} days after the quarter ended, after figures for partners may have been frozen: {}.",
             late.join(", ")
+        ));
+    }
+    let early: Vec<&str> = facts
+        .contributors
+        .iter()
+        .filter(|agency| agency.days_after_quarter.is_some_and(|days| days < 0))
+        .map(|agency| agency.name.as_str())
+        .collect();
+    if !early.is_empty() {
+        findings.push(format!(
+            "Last uploaded before the quarter ended, so records of its last days may be missing: {}.",
+            early.join(", ")
         ));
     }
     if facts.withdrawn_batches > 0 {

@@ -99,7 +99,8 @@ async fn one_cell_per_r8(
 }
 
 /// Uploads `rows` (CSV) as `agency`'s extract and checks it was stored.
-async fn upload_csv(app: &TestApp, agency: uuid::Uuid, rows: String) {
+/// Uploads `rows` (a CSV extract) as an analyst of `agency` and checks it was stored.
+pub(crate) async fn upload_csv(app: &TestApp, agency: uuid::Uuid, rows: String) {
     let response = app
         .upload(agency, "text/csv", rows.into_bytes(), "/api/v1/extracts")
         .await;

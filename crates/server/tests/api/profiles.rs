@@ -94,16 +94,17 @@ async fn upload(app: &TestApp, agency: uuid::Uuid, rows: &[Row], cells: &[String
     for (i, row) in rows.iter().enumerate() {
         body.push_str(&row.csv(&cells[i % cells.len()]));
     }
-    let response = app
-        .upload(agency, "text/csv", body.into_bytes(), "/api/v1/extracts")
-        .await;
-    let status = response.status();
-    assert_eq!(
-        status,
-        StatusCode::CREATED,
-        "{}",
-        response.text().await.unwrap()
-    );
+    crate::analysis::upload_csv(app, agency, body).await;
+}
+
+/// Every 40th resolution-9 cell wholly inside Blackpool: places spread over the town.
+async fn spread_cells(app: &TestApp) -> Vec<String> {
+    app.whole_cells(BLACKPOOL)
+        .await
+        .into_iter()
+        .step_by(40)
+        .map(|cell| cell.to_string())
+        .collect()
 }
 
 async fn json_of(response: reqwest::Response) -> Value {
@@ -166,13 +167,7 @@ async fn the_schedule_profiles_a_closed_quarter_once_with_figures_that_match_the
         &[BLACKPOOL],
     )
     .await;
-    let cells: Vec<String> = app
-        .whole_cells(BLACKPOOL)
-        .await
-        .into_iter()
-        .step_by(40)
-        .map(|cell| cell.to_string())
-        .collect();
+    let cells = spread_cells(&app).await;
     let (police_rows, vcs_rows) = (police_rows(), vcs_rows());
     upload(&app, police, &police_rows, &cells).await;
     upload(&app, vcs, &vcs_rows, &cells).await;
@@ -553,13 +548,7 @@ async fn a_board_records_its_self_assessment_beside_atlas_evidence_and_keeps_its
         .await;
     app.register_agency_of_kind("Blackpool Youth Trust", AgencyKind::Vcs, &[BLACKPOOL])
         .await;
-    let cells: Vec<String> = app
-        .whole_cells(BLACKPOOL)
-        .await
-        .into_iter()
-        .step_by(40)
-        .map(|cell| cell.to_string())
-        .collect();
+    let cells = spread_cells(&app).await;
     // Police records in the quarter the evidence looks at: the profile schedule's.
     let today = chrono::Utc::now().date_naive();
     let quarter = atlas_app::profiles::due_quarter(today, 35);
@@ -786,13 +775,7 @@ async fn several_server_processes_scheduling_together_store_one_version_of_each_
     let police = first
         .register_agency_of_kind("Blackpool Police", AgencyKind::Police, &[BLACKPOOL])
         .await;
-    let cells: Vec<String> = first
-        .whole_cells(BLACKPOOL)
-        .await
-        .into_iter()
-        .step_by(40)
-        .map(|cell| cell.to_string())
-        .collect();
+    let cells = spread_cells(&first).await;
     // Three more processes on the same database, all checking every second.
     let mut others = Vec::new();
     for _ in 0..3 {
