@@ -909,7 +909,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     browser
         .wait_until(
             "the board edition of the profiles",
-            "return document.querySelectorAll('#profile-view article.profile[data-edition=board]').length === 2 && document.getElementById('profile-generate-form').hidden;",
+            "return document.querySelectorAll('#profile-view article.profile[data-edition=board]').length === 2 && document.getElementById('profile-generate-form').offsetParent === null && document.getElementById('profile-edition').offsetParent === null;",
         )
         .await;
     assert_eq!(
@@ -925,7 +925,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     browser
         .wait_until(
             "the self-assessment, read only",
-            "return document.querySelectorAll('#assessment-themes fieldset.theme[disabled]').length === 5 && document.getElementById('assessment-record').hidden;",
+            "return document.querySelectorAll('#assessment-themes fieldset.theme[disabled]').length === 5 && document.getElementById('assessment-record').offsetParent === null;",
         )
         .await;
     assert_accessible(&browser, "self-assessment (board member)").await;
@@ -935,6 +935,36 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         json!([]),
         "the board member's browser asked for no own edition"
     );
+    // On a phone (390 × 844), both pages fit the screen's width: no sideways scrolling.
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("a phone-sized window");
+    for page in ["assessment", "profiles"] {
+        browser
+            .run(
+                &format!("window.location.hash = '{page}'; return true;"),
+                vec![],
+            )
+            .await;
+        browser
+            .wait_until(
+                &format!("the {page} page on a phone"),
+                &format!("return !document.getElementById('{page}-page').hidden && document.querySelectorAll('#{page}-page article, #{page}-page fieldset').length > 0 && !document.getElementById('profiles-status').innerText.startsWith('Loading');"),
+            )
+            .await;
+        assert_eq!(
+            attribute(
+                &browser,
+                "return document.documentElement.scrollWidth <= window.innerWidth;"
+            )
+            .await,
+            json!(true),
+            "the {page} page fits a phone's width"
+        );
+        browser.screenshot(&format!("{page}-phone")).await;
+    }
     assert_within_csp(&browser, "board member").await;
     browser.close().await;
 }
