@@ -49,14 +49,22 @@ pub struct QuarterTally {
     /// Children known in the quarter to one agency only, by that agency's kind (in the order
     /// of [`AgencyKind::ALL`]): possible missed referrals.
     pub children_known_to_one_agency: Vec<Keyed>,
+    /// Children known in the quarter to several agencies, all of one kind (two police forces),
+    /// by that kind: with `children_known_to_one_agency`, the children known to one kind of
+    /// agency.
+    pub children_known_to_several_agencies_of_one_kind: Vec<Keyed>,
 }
+
+/// How a record ranks as the one describing its child: the later, then the one with an age
+/// band, then the one with a sex recorded.
+type Recency = (NaiveDate, bool, bool);
 
 /// What the quarter's records say of one child.
 #[derive(Default)]
 struct Child {
     records: u32,
     indicators: Indicators,
-    latest: Option<(NaiveDate, Option<AgeBand>, Option<Sex>)>,
+    latest: Option<(Recency, Option<AgeBand>, Option<Sex>)>,
     agencies: Vec<u32>,
     kinds: Vec<AgencyKind>,
     known_before: bool,
@@ -85,6 +93,10 @@ pub fn tally<'a>(
         records_by_location_role: vec![Keyed::default(); LocationRole::ALL.len()],
         records_by_agency_kind: vec![Keyed::default(); AgencyKind::ALL.len()],
         children_known_to_one_agency: vec![Keyed::default(); AgencyKind::ALL.len()],
+        children_known_to_several_agencies_of_one_kind: vec![
+            Keyed::default();
+            AgencyKind::ALL.len()
+        ],
         ..QuarterTally::default()
     };
     let mut children: KeyMap<u64, Child> = KeyMap::default();
@@ -111,10 +123,12 @@ pub fn tally<'a>(
             .iter()
             .chain(record.indicators.iter())
             .collect();
-        // The latest record describes the child; on one day, the record with an age band.
-        let candidate = (record.occurred_on, record.age_band, record.sex);
-        if child.latest.is_none_or(|latest| candidate > latest) {
-            child.latest = Some(candidate);
+        // The latest record describes the child; on one day, the record with an age band, then
+        // one with a sex recorded.
+        let known_sex = record.sex.is_some_and(|sex| sex != Sex::Unknown);
+        let rank = (record.occurred_on, record.age_band.is_some(), known_sex);
+        if child.latest.is_none_or(|(latest, ..)| rank > latest) {
+            child.latest = Some((rank, record.age_band, record.sex));
         }
         if !child.agencies.contains(&record.agency) {
             child.agencies.push(record.agency);
@@ -155,8 +169,14 @@ pub fn tally<'a>(
             tally.children_with_repeated_records.add(key);
         }
         tally.children_by_agency_kinds[child.kinds.len().clamp(1, 3) - 1].add(key);
-        if let [_] = child.agencies.as_slice() {
-            tally.children_known_to_one_agency[position(AgencyKind::ALL, &child.kinds[0])].add(key);
+        match (child.agencies.as_slice(), child.kinds.as_slice()) {
+            ([_], [kind]) => {
+                tally.children_known_to_one_agency[position(AgencyKind::ALL, kind)].add(key);
+            }
+            (_, [kind]) => tally.children_known_to_several_agencies_of_one_kind
+                [position(AgencyKind::ALL, kind)]
+            .add(key),
+            _ => {}
         }
     }
     let mut combinations: Vec<(Indicators, Keyed)> = combinations.into_iter().collect();
@@ -324,8 +344,8 @@ mod tests {
                         .filter(|(bit, _)| bits & (1 << bit) != 0)
                         .map(|(_, indicator)| *indicator)
                         .collect(),
-                    // An agency has one kind.
-                    ..record(*subject, *agency, AgencyKind::ALL[*agency as usize * 2], "2026-01-01", &[], None)
+                    // An agency has one kind; two agencies share each kind.
+                    ..record(*subject, *agency, AgencyKind::ALL[*agency as usize % 2], "2026-01-01", &[], None)
                 })
                 .collect();
             let (first, last) = quarter();
@@ -341,7 +361,12 @@ mod tests {
             let by_kind: u32 = tally.records_by_kind.iter().map(|k| k.count).sum();
             prop_assert_eq!(by_kind, tally.records.count);
             let alone: u32 = tally.children_known_to_one_agency.iter().map(|k| k.count).sum();
-            prop_assert!(alone <= tally.children_by_agency_kinds[0].count);
+            let several: u32 = tally
+                .children_known_to_several_agencies_of_one_kind
+                .iter()
+                .map(|k| k.count)
+                .sum();
+            prop_assert_eq!(alone + several, tally.children_by_agency_kinds[0].count);
             prop_assert!(tally.children_with_repeated_records.count <= children);
             for (_, combination) in &tally.combinations {
                 prop_assert!(combination.count <= children - tally.children_without_indicator.count);

@@ -321,7 +321,7 @@ fn holds_nhs_number(text: &str) -> bool {
             if digits >= 10 {
                 return true;
             }
-        } else if character != ' ' && character != '-' {
+        } else if character != ' ' {
             digits = 0;
         }
     }
@@ -405,9 +405,9 @@ pub struct Evidence {
 pub struct RatingChange {
     /// The question.
     pub question: String,
-    /// The rating before (null when it was not answered).
+    /// The rating before (null when it was not assessed).
     pub before: Option<Rating>,
-    /// The rating now.
+    /// The rating now (null when it is not assessed).
     pub now: Option<Rating>,
 }
 
@@ -440,10 +440,14 @@ pub fn changes(before: &SelfAssessment, now: &SelfAssessment) -> Vec<RatingChang
         .iter()
         .flat_map(|theme| theme.questions.iter())
         .filter_map(|question| {
-            let (was, is) = (
-                before.get(question.id).copied(),
-                now.get(question.id).copied(),
-            );
+            // A question left out is not assessed.
+            let rated = |ratings: &BTreeMap<String, Rating>| {
+                ratings
+                    .get(question.id)
+                    .copied()
+                    .filter(|rating| *rating != Rating::NotAssessed)
+            };
+            let (was, is) = (rated(&before), rated(&now));
             (was != is).then(|| RatingChange {
                 question: question.id.to_owned(),
                 before: was,
@@ -523,14 +527,14 @@ impl Analyses {
             .filter(|agency| agency.partnerships.contains(code))
             .collect();
         let sent = batches::of_period(&mut conn, code.as_str(), first, last).await?;
-        let shared: BTreeSet<AgencyKind> = serving
+        let sharing: Vec<&agencies::Agency> = serving
             .iter()
             .filter(|agency| {
                 sent.iter()
                     .any(|batch| batch.agency_id == agency.id && batch.status == "committed")
             })
-            .map(|agency| agency.kind)
             .collect();
+        let shared: BTreeSet<AgencyKind> = sharing.iter().map(|agency| agency.kind).collect();
         let names = |kinds: &mut dyn Iterator<Item = AgencyKind>| {
             kinds
                 .map(crate::profiles::kind_name)
@@ -543,10 +547,7 @@ impl Analyses {
                 .copied()
                 .filter(|kind| !shared.contains(kind)),
         );
-        let sharing_agencies = serving
-            .iter()
-            .filter(|agency| shared.contains(&agency.kind))
-            .count();
+        let sharing_agencies = sharing.len();
         let data_shared = vec![
             if shared.is_empty() {
                 format!("No agency shared records for {quarter} with Atlas.")
@@ -607,7 +608,9 @@ impl Analyses {
         )];
         let mut assumed = Vec::new();
         if let Some(profile) = &latest_profile {
-            let content = &profile.content;
+            // The board edition: board members read this evidence, and it never shows an
+            // exact count.
+            let content = &profile.board_content;
             let vcs = crate::profiles::table_lines(content, "agency_kinds")
                 .and_then(|(_, rows)| rows.into_iter().find(|row| row[0] == "voluntary sector"))
                 .is_some_and(|row| row.get(2).is_some_and(|contributed| contributed == "yes"));
@@ -636,9 +639,15 @@ impl Analyses {
                 )
             };
             profile_findings.push(hot.clone());
+            let children = match &content["scale"]["children"] {
+                serde_json::Value::String(_) => {
+                    format!("fewer than {}", atlas_analytics::gate::THRESHOLD + 1)
+                }
+                figure => figure.to_string(),
+            };
             assumed.push(format!(
-                "Atlas holds records of {} children in {}.",
-                content["scale"]["children"], profile.version.period
+                "Atlas holds records of {children} children in {} (the board edition's figure).",
+                profile.version.period
             ));
             assumed.push(hot);
         } else {

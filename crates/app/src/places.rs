@@ -15,15 +15,15 @@ const PLACES: &str = include_str!("../../../data/reference/england_places.csv");
 
 /// A named place.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Place {
+struct Place {
     /// Its name.
-    pub name: String,
+    name: String,
     /// Latitude, degrees.
-    pub lat: f64,
+    lat: f64,
     /// Longitude, degrees.
-    pub lon: f64,
+    lon: f64,
     /// The upper-tier local authority (GSS code) holding it.
-    pub authority: String,
+    authority: String,
 }
 
 /// The shipped places, read once.

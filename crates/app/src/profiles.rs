@@ -189,8 +189,8 @@ impl ToSchema for Entry {}
 pub struct Generated {
     /// Its version as stored.
     pub version: ProfileVersion,
-    /// Whether it was made now (rather than found: an unchanged request, or a schedule that
-    /// another process ran first).
+    /// Whether it was stored now, rather than found: a request when the records had not
+    /// changed, or a schedule or request that another process or request stored first.
     pub new: bool,
 }
 
@@ -211,43 +211,63 @@ impl Editor {
 
     /// A row of counts that add up to a total, with the total.
     fn row(self, figures: &[Keyed]) -> (Vec<Figure>, Figure) {
-        let (rows, _, grand) = self.table(std::slice::from_ref(&figures.to_vec()));
-        (rows.into_iter().next().unwrap_or_default(), grand)
+        let table = self.table(std::slice::from_ref(&figures.to_vec()));
+        (
+            table.cells.into_iter().next().unwrap_or_default(),
+            table.grand_total,
+        )
     }
 
-    /// A table of counts with row and grand totals, secondary suppression in the board
-    /// edition.
-    fn table(self, cells: &[Vec<Keyed>]) -> (Vec<Vec<Figure>>, Vec<Figure>, Figure) {
+    /// A table of counts with its totals, secondary suppression in the board edition.
+    fn table(self, cells: &[Vec<Keyed>]) -> TableFigures {
         match self.edition {
             Edition::Own => {
-                let rows: Vec<Vec<Figure>> = cells
-                    .iter()
-                    .map(|row| {
-                        row.iter()
-                            .map(|figure| Figure::Exact(figure.count))
-                            .collect()
-                    })
-                    .collect();
-                let totals: Vec<Figure> = cells
-                    .iter()
-                    .map(|row| Figure::Exact(row.iter().map(|figure| figure.count).sum()))
-                    .collect();
-                let grand = cells.iter().flatten().map(|figure| figure.count).sum();
-                (rows, totals, Figure::Exact(grand))
+                let exact = |figures: &mut dyn Iterator<Item = &Keyed>| {
+                    Figure::Exact(figures.map(|figure| figure.count).sum())
+                };
+                let columns = cells.first().map_or(0, Vec::len);
+                TableFigures {
+                    cells: cells
+                        .iter()
+                        .map(|row| {
+                            row.iter()
+                                .map(|figure| Figure::Exact(figure.count))
+                                .collect()
+                        })
+                        .collect(),
+                    row_totals: cells.iter().map(|row| exact(&mut row.iter())).collect(),
+                    column_totals: (0..columns)
+                        .map(|column| exact(&mut cells.iter().filter_map(|row| row.get(column))))
+                        .collect(),
+                    grand_total: exact(&mut cells.iter().flatten()),
+                }
             }
             Edition::Board => {
                 let table = gate::publish_table(cells);
-                (
-                    table
+                TableFigures {
+                    cells: table
                         .cells()
                         .map(|row| row.map(Figure::Gated).collect())
                         .collect(),
-                    table.row_totals().map(Figure::Gated).collect(),
-                    Figure::Gated(table.grand_total()),
-                )
+                    row_totals: table.row_totals().map(Figure::Gated).collect(),
+                    column_totals: table.column_totals().map(Figure::Gated).collect(),
+                    grand_total: Figure::Gated(table.grand_total()),
+                }
             }
         }
     }
+}
+
+/// A table's figures as an edition shows them.
+struct TableFigures {
+    /// The entries, row by row.
+    cells: Vec<Vec<Figure>>,
+    /// Each row's total.
+    row_totals: Vec<Figure>,
+    /// Each column's total.
+    column_totals: Vec<Figure>,
+    /// The grand total.
+    grand_total: Figure,
 }
 
 /// The number of a figure, `None` where suppressed.
@@ -263,6 +283,16 @@ const fn number(figure: Figure) -> Option<u32> {
 fn share(part: Figure, whole: Figure) -> Option<f64> {
     let (part, whole) = (number(part)?, number(whole)?);
     (whole > 0).then(|| (f64::from(part) * 1000.0 / f64::from(whole)).round() / 10.0)
+}
+
+/// Orders figures largest first as an edition shows them, suppressed ones last.
+fn largest_first(a: Figure, b: Figure) -> std::cmp::Ordering {
+    match (number(a), number(b)) {
+        (Some(a), Some(b)) => b.cmp(&a),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
 }
 
 /// A figure in a sentence.
@@ -315,13 +345,20 @@ struct Facts {
     year_earlier_label: String,
     areas: Result<Vec<Area>, String>,
     hotspot_resolution: Option<u8>,
-    emerging: Result<Vec<(String, usize)>, String>,
+    emerging: Result<Patterns, String>,
     contributors: Vec<Contributor>,
     withdrawn_batches: usize,
 }
 
 /// An earlier quarter with data: its label, its tallies and its frozen summary.
 type Earlier = (String, QuarterTally, PeriodSummary);
+
+/// Cells by emerging pattern, most first, and the resolution of the analysis (coarsened from
+/// the partnership's analysis resolution when that was more work than one analysis may be).
+struct Patterns {
+    cells: Vec<(String, usize)>,
+    resolution: u8,
+}
 
 /// A hot spot area: contiguous cells hot at 95 % or more.
 struct Area {
@@ -391,8 +428,8 @@ impl Analyses {
             board_content,
         };
         let mut conn = self.database.connection().await?;
-        let version = profiles::store(&mut conn, &profile, generated_by, scheduled, entry).await?;
-        let new = version.data_version == data_version && version.generated_by == generated_by;
+        let (version, new) =
+            profiles::store(&mut conn, &profile, generated_by, scheduled, entry).await?;
         Ok(Generated { version, new })
     }
 
@@ -626,32 +663,33 @@ impl Analyses {
                     )
                 },
             );
-            let mut children = Keyed::default();
-            let mut records = Keyed::default();
-            let mut seen = std::collections::HashSet::new();
-            for record in all
-                .iter()
-                .filter(|record| (first..=last).contains(&record.occurred_on))
-                .filter(|record| {
-                    record
-                        .cell
-                        .parent(h3)
-                        .is_some_and(|cell| cells.binary_search(&cell).is_ok())
-                })
-            {
-                records.add(record.record_key);
-                if seen.insert(record.subject) {
-                    children.add(child_key(record.subject));
-                }
-            }
             areas.push(Area {
                 place: places::describe(lat, lng, authorities)
                     .unwrap_or_else(|| cells[0].to_string()),
                 cells,
-                children,
-                records,
+                children: Keyed::default(),
+                records: Keyed::default(),
                 confidence,
             });
+        }
+        // The children and records of every area, in one pass over the quarter's records.
+        let area_of: HashMap<CellIndex, usize> = areas
+            .iter()
+            .enumerate()
+            .flat_map(|(index, area)| area.cells.iter().map(move |cell| (*cell, index)))
+            .collect();
+        let mut seen: Vec<std::collections::HashSet<u64>> = vec![Default::default(); areas.len()];
+        for record in all
+            .iter()
+            .filter(|record| (first..=last).contains(&record.occurred_on))
+        {
+            let Some(&index) = record.cell.parent(h3).and_then(|cell| area_of.get(&cell)) else {
+                continue;
+            };
+            areas[index].records.add(record.record_key);
+            if seen[index].insert(record.subject) {
+                areas[index].children.add(child_key(record.subject));
+            }
         }
         areas.sort_by(|a, b| {
             b.children
@@ -671,7 +709,7 @@ impl Analyses {
         first: NaiveDate,
         last: NaiveDate,
         today: NaiveDate,
-    ) -> Result<Vec<(String, usize)>, AnalysisError> {
+    ) -> Result<Patterns, AnalysisError> {
         let resolution = self
             .analysis_resolution(code, RecordScope::Partnership)
             .await?
@@ -708,7 +746,10 @@ impl Analyses {
             .map(|(name, cells)| (name.replace('_', " "), cells))
             .collect();
         patterns.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(patterns)
+        Ok(Patterns {
+            cells: patterns,
+            resolution: question.grid.resolution.get(),
+        })
     }
 }
 
@@ -944,8 +985,9 @@ fn scale_section(facts: &Facts, scale: &Scale) -> Section {
     }
 }
 
+/// Who the children are: by age band and sex.
 fn who(now: &QuarterTally, editor: Editor, children: Figure) -> Section {
-    let (rows, totals, _) = editor.table(&now.children_by_age_and_sex);
+    let table = editor.table(&now.children_by_age_and_sex);
     let labels: Vec<String> = AgeBand::ALL
         .iter()
         .map(|band| format!("aged {band}"))
@@ -953,15 +995,11 @@ fn who(now: &QuarterTally, editor: Editor, children: Figure) -> Section {
         .collect();
     let largest = labels
         .iter()
-        .zip(&totals)
+        .zip(&table.row_totals)
         .filter_map(|(label, total)| number(*total).map(|count| (label, count)))
         .max_by_key(|(_, count)| *count);
-    let girls = editor.one(
-        now.children_by_age_and_sex
-            .iter()
-            .map(|row| row[0])
-            .fold(Keyed::default(), Keyed::plus),
-    );
+    // The column's total as the table publishes it, protected with the table.
+    let girls = table.column_totals[position_of(Sex::ALL, Sex::Female)];
     let mut findings = Vec::new();
     if let Some((label, count)) = largest {
         findings.push(format!(
@@ -974,6 +1012,23 @@ fn who(now: &QuarterTally, editor: Editor, children: Figure) -> Section {
         say(girls),
         say_share(share(girls, children))
     ));
+    let mut rows: Vec<Row> = labels
+        .into_iter()
+        .zip(table.cells.into_iter().zip(table.row_totals))
+        .map(|(label, (row, total))| Row {
+            label,
+            values: counts(row.into_iter().chain(std::iter::once(total))),
+        })
+        .collect();
+    rows.push(Row {
+        label: "all ages".to_owned(),
+        values: counts(
+            table
+                .column_totals
+                .into_iter()
+                .chain(std::iter::once(table.grand_total)),
+        ),
+    });
     Section {
         id: "who",
         title: "Who",
@@ -988,16 +1043,14 @@ fn who(now: &QuarterTally, editor: Editor, children: Figure) -> Section {
                 .map(|sex| sex_name(*sex).to_owned())
                 .chain(std::iter::once("total".to_owned()))
                 .collect(),
-            rows: labels
-                .into_iter()
-                .zip(rows.into_iter().zip(totals))
-                .map(|(label, (row, total))| Row {
-                    label,
-                    values: counts(row.into_iter().chain(std::iter::once(total))),
-                })
-                .collect(),
+            rows,
         }],
     }
+}
+
+/// The position of `value` in `all`.
+fn position_of<T: PartialEq>(all: &[T], value: T) -> usize {
+    all.iter().position(|known| *known == value).unwrap_or(0)
 }
 
 /// A sex in words.
@@ -1040,16 +1093,22 @@ fn what(now: &QuarterTally, editor: Editor, children: Figure, records: Figure) -
             say_share(share(figure, children))
         ));
     }
-    if let Some((combination, figure)) = now.combinations.first() {
-        let figure = editor.one(*figure);
+    // Ordered by the figures the edition shows (then by name), so that the board edition's
+    // order says nothing its figures do not.
+    let mut combinations: Vec<(String, Figure)> = now
+        .combinations
+        .iter()
+        .map(|(combination, figure)| {
+            let names: Vec<String> = combination.iter().map(|i| words(i.as_str())).collect();
+            (names.join(" + "), editor.one(*figure))
+        })
+        .collect();
+    combinations.sort_by(|a, b| largest_first(a.1, b.1).then_with(|| a.0.cmp(&b.0)));
+    if let Some((combination, figure)) = combinations.first() {
         findings.push(format!(
             "The most common combination was {} ({} children).",
-            combination
-                .iter()
-                .map(|i| words(i.as_str()))
-                .collect::<Vec<_>>()
-                .join(" with "),
-            say(figure)
+            combination.replace(" + ", " with "),
+            say(*figure)
         ));
     }
     findings.push(format!(
@@ -1069,12 +1128,14 @@ fn what(now: &QuarterTally, editor: Editor, children: Figure, records: Figure) -
                 columns: vec!["children".to_owned(), "% of children".to_owned()],
                 rows: indicators
                     .iter()
-                    .map(|(indicator, figure)| Row {
-                        label: words(indicator.as_str()),
-                        values: vec![
-                            Entry::Count(*figure),
-                            Entry::Number(share(*figure, children)),
-                        ],
+                    .map(|(indicator, figure)| (words(indicator.as_str()), *figure))
+                    .chain(std::iter::once((
+                        "no indicator recorded".to_owned(),
+                        editor.one(now.children_without_indicator),
+                    )))
+                    .map(|(label, figure)| Row {
+                        label,
+                        values: vec![Entry::Count(figure), Entry::Number(share(figure, children))],
                     })
                     .collect(),
             },
@@ -1083,22 +1144,14 @@ fn what(now: &QuarterTally, editor: Editor, children: Figure, records: Figure) -
                 title: "The most common combinations of two or more indicators".to_owned(),
                 label: "indicators",
                 columns: vec!["children".to_owned(), "% of children".to_owned()],
-                rows: now
-                    .combinations
+                rows: combinations
                     .iter()
-                    .map(|(combination, figure)| {
-                        let figure = editor.one(*figure);
-                        Row {
-                            label: combination
-                                .iter()
-                                .map(|i| words(i.as_str()))
-                                .collect::<Vec<_>>()
-                                .join(" + "),
-                            values: vec![
-                                Entry::Count(figure),
-                                Entry::Number(share(figure, children)),
-                            ],
-                        }
+                    .map(|(label, figure)| Row {
+                        label: label.clone(),
+                        values: vec![
+                            Entry::Count(*figure),
+                            Entry::Number(share(*figure, children)),
+                        ],
                     })
                     .collect(),
             },
@@ -1145,6 +1198,11 @@ fn place(facts: &Facts, now: &QuarterTally, editor: Editor, records: Figure) -> 
                 .map_or_else(String::new, |r| format!(", H3 resolution {r}"))
         )),
         Ok(areas) => {
+            let mut areas: Vec<&Area> = areas.iter().collect();
+            areas.sort_by(|a, b| {
+                largest_first(editor.one(a.children), editor.one(b.children))
+                    .then_with(|| a.place.cmp(&b.place))
+            });
             let shown: Vec<(String, Figure)> = areas
                 .iter()
                 .map(|area| (area.place.clone(), editor.one(area.children)))
@@ -1201,11 +1259,14 @@ fn place(facts: &Facts, now: &QuarterTally, editor: Editor, records: Figure) -> 
         Err(reason) => findings.push(format!("No hotspot analysis was possible: {reason}.")),
     }
     match &facts.emerging {
-        Ok(patterns) if patterns.is_empty() => findings.push(format!(
-            "No emerging pattern, month by month over the {EMERGING_QUARTERS} quarters to {}.",
+        Ok(Patterns { cells, resolution }) if cells.is_empty() => findings.push(format!(
+            "No emerging pattern, month by month over the {EMERGING_QUARTERS} quarters to {} (H3 resolution {resolution}).",
             facts.period
         )),
-        Ok(patterns) => {
+        Ok(Patterns {
+            cells: patterns,
+            resolution,
+        }) => {
             findings.push(format!(
                 "Month by month over the {EMERGING_QUARTERS} quarters to {}: {}.",
                 facts.period,
@@ -1221,7 +1282,7 @@ fn place(facts: &Facts, now: &QuarterTally, editor: Editor, records: Figure) -> 
             tables.push(Table {
                 name: "emerging_patterns",
                 title: format!(
-                    "Cells by emerging pattern, month by month over the {EMERGING_QUARTERS} quarters to {}",
+                    "Cells by emerging pattern, month by month over the {EMERGING_QUARTERS} quarters to {} (H3 resolution {resolution})",
                     facts.period
                 ),
                 label: "pattern",
@@ -1270,7 +1331,17 @@ fn place(facts: &Facts, now: &QuarterTally, editor: Editor, records: Figure) -> 
 
 fn who_knows(facts: &Facts, now: &QuarterTally, editor: Editor, children: Figure) -> Section {
     let (by_kinds, _) = editor.row(&now.children_by_agency_kinds);
-    let (alone, alone_total) = editor.row(&now.children_known_to_one_agency);
+    // Children known to one kind of agency, by kind: to one agency, or to several of the kind.
+    // One table, so that the gate protects the parts with their totals (the grand total is
+    // `by_kinds[0]`'s children).
+    let one_kind: Vec<Vec<Keyed>> = now
+        .children_known_to_one_agency
+        .iter()
+        .zip(&now.children_known_to_several_agencies_of_one_kind)
+        .map(|(alone, several)| vec![*alone, *several])
+        .collect();
+    let one_kind = editor.table(&one_kind);
+    let alone_total = one_kind.column_totals[0];
     let records_by_kind: Vec<Figure> = match editor.edition {
         Edition::Board => facts
             .frozen
@@ -1285,10 +1356,12 @@ fn who_knows(facts: &Facts, now: &QuarterTally, editor: Editor, children: Figure
             .map(|figure| editor.one(*figure))
             .collect(),
     };
+    // Which kinds contributed, by the figures the edition shows (the board edition's are the
+    // frozen summary's).
     let contributed: Vec<AgencyKind> = AgencyKind::ALL
         .iter()
-        .zip(&now.records_by_agency_kind)
-        .filter(|(_, figure)| figure.count > 0)
+        .zip(&records_by_kind)
+        .filter(|(_, figure)| number(**figure) != Some(0))
         .map(|(kind, _)| *kind)
         .collect();
     let missing: Vec<AgencyKind> = AgencyKind::ALL
@@ -1343,17 +1416,31 @@ fn who_knows(facts: &Facts, now: &QuarterTally, editor: Editor, children: Figure
                     .collect(),
             },
             Table {
-                name: "known_to_one_agency",
-                title: "Children known to one agency only, by its kind (possible missed referrals)".to_owned(),
+                name: "known_to_one_kind",
+                title: "Children known to one kind of agency only, by its kind: to one agency (possible missed referrals) or to several of that kind".to_owned(),
                 label: "agency kind",
-                columns: vec!["children".to_owned()],
+                columns: vec![
+                    "one agency only".to_owned(),
+                    "several agencies of this kind".to_owned(),
+                    "total".to_owned(),
+                ],
                 rows: AgencyKind::ALL
                     .iter()
-                    .zip(alone)
-                    .map(|(kind, figure)| Row {
+                    .zip(one_kind.cells.into_iter().zip(one_kind.row_totals))
+                    .map(|(kind, (parts, total))| Row {
                         label: kind_name(*kind).to_owned(),
-                        values: vec![Entry::Count(figure)],
+                        values: counts(parts.into_iter().chain(std::iter::once(total))),
                     })
+                    .chain(std::iter::once(Row {
+                        label: "all kinds".to_owned(),
+                        values: counts(
+                            one_kind
+                                .column_totals
+                                .iter()
+                                .copied()
+                                .chain(std::iter::once(one_kind.grand_total)),
+                        ),
+                    }))
                     .collect(),
             },
             Table {
@@ -1557,7 +1644,11 @@ impl Analyses {
         today: NaiveDate,
         settings: &ProblemProfileSettings,
     ) -> Result<usize, AnalysisError> {
-        let due = quarter_start(&due_quarter(today, settings.days_after_quarter));
+        let Some((due, _)) =
+            crate::export::quarter(&due_quarter(today, settings.days_after_quarter))
+        else {
+            return Ok(0);
+        };
         let starts: Vec<NaiveDate> = (0..=settings.backfill_quarters)
             .rev()
             .map(|back| due - Months::new(3 * back))
@@ -1603,16 +1694,11 @@ impl Analyses {
     }
 }
 
-/// The first day of the calendar quarter written `label`.
-fn quarter_start(label: &str) -> NaiveDate {
-    crate::export::quarter(label).map_or(NaiveDate::MIN, |(first, _)| first)
-}
-
 /// The closed quarter a schedule `days_after` days past each quarter's end profiles on
-/// `today`: the latest quarter that ended at least that many days before (`reference`).
+/// `today`: the latest quarter that ended at least that many days before.
 #[must_use]
 pub fn due_quarter(today: NaiveDate, days_after: u32) -> String {
-    // The quarter holding the day after `reference` is the first not ended by `reference`.
+    // The quarter holding the day after `today - days_after` is the first not ended by then.
     let next = today - chrono::Days::new(u64::from(days_after)) + chrono::Days::new(1);
     let unended =
         NaiveDate::from_ymd_opt(next.year(), (next.month0() / 3) * 3 + 1, 1).unwrap_or(next);

@@ -76,19 +76,23 @@ pub struct OidcSettings {
     pub end_session_endpoint: Option<String>,
 }
 
+/// The most earlier quarters the profile schedule may reach back to.
+pub const MAX_BACKFILL_QUARTERS: u32 = 40;
+
 /// The `[problem_profiles]` section: the server's schedule of quarterly problem profiles.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProblemProfileSettings {
     /// Whether the server generates each partnership's profile of a quarter by itself.
     pub schedule: bool,
-    /// Days after a quarter ends before its profile is generated: at least the publication
+    /// Days after a quarter ends before its profile is generated: more than the publication
     /// gate's settling days, so that the board edition's quarter is closed.
     pub days_after_quarter: u32,
     /// How often the schedule looks for profiles due, in seconds.
     pub check_every_secs: u64,
     /// Earlier quarters the schedule also profiles when they have records and no profile (a
-    /// new deployment, or records loaded for past quarters).
+    /// new deployment, or records loaded for past quarters); at most
+    /// [`MAX_BACKFILL_QUARTERS`].
     pub backfill_quarters: u32,
 }
 
@@ -333,11 +337,18 @@ impl Settings {
             return Err(SettingsError(format!("ingest.pseudonym_key: {err}")));
         }
         let settle = atlas_analytics::gate::SETTLE_DAYS;
-        if u64::from(self.problem_profiles.days_after_quarter) < settle {
+        if u64::from(self.problem_profiles.days_after_quarter) <= settle {
             return Err(SettingsError(format!(
-                "problem_profiles.days_after_quarter is {}: it must be at least {settle}, the days \
+                "problem_profiles.days_after_quarter is {}: it must be more than {settle}, the days \
                  after a quarter ends before its figures may leave a partnership",
                 self.problem_profiles.days_after_quarter
+            )));
+        }
+        if self.problem_profiles.backfill_quarters > MAX_BACKFILL_QUARTERS {
+            return Err(SettingsError(format!(
+                "problem_profiles.backfill_quarters is {}: at most {MAX_BACKFILL_QUARTERS} \
+                 (ten years) earlier quarters are profiled",
+                self.problem_profiles.backfill_quarters
             )));
         }
         if self.problem_profiles.check_every_secs == 0 {

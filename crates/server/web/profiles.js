@@ -49,7 +49,8 @@ function fillChoices() {
 
 /** A horizontal bar chart of one column of a table; suppressed entries have no bar. */
 function barChart(tableData, column) {
-  const rows = tableData.rows;
+  // Totals rows are not bars beside their parts.
+  const rows = tableData.rows.filter((row) => !row.label.startsWith('all '));
   const values = rows.map((row) => row.values[column]);
   const numbers = values.filter((value) => typeof value === 'number');
   const highest = Math.max(1, ...numbers);

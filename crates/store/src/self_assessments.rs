@@ -92,3 +92,21 @@ pub async fn list(
         .load(conn)
         .await?)
 }
+
+/// `partnership_code`'s self-assessment `version`.
+///
+/// # Errors
+/// [`StoreError`] when the query fails.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    partnership_code: &str,
+    version: i32,
+) -> Result<Option<SelfAssessment>, StoreError> {
+    Ok(self_assessments::table
+        .find((partnership_code, version))
+        .select(SelfAssessment::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}

@@ -176,10 +176,8 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let (_, version) = path.into_inner()?.into_inner();
     let mut conn = database.connection().await?;
-    let stored = self_assessments::list(&mut conn, authorized.target().as_str())
+    let stored = self_assessments::find(&mut conn, authorized.target().as_str(), version)
         .await?
-        .into_iter()
-        .find(|stored| stored.version == version)
         .ok_or_else(|| ApiError::NotFound(format!("no self-assessment has version {version}")))?;
     authorized.returned(1);
     Ok(HttpResponse::Ok().json(AssessmentView::of(stored)?))
