@@ -60,11 +60,18 @@ pub enum Action {
     RecordAssessment,
     /// Read a partnership board's self-assessments, with Atlas's evidence.
     ReadAssessment,
+    /// Ask a partnership that shares its releases with one's own for a summary, or reply to
+    /// its question about such a request.
+    RequestSummary,
+    /// Accept, decline or question the requests for summaries made to one's own partnership.
+    AnswerSummaryRequest,
+    /// List the requests for summaries one's own partnership made and received.
+    ReadSummaryRequests,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 26] = [
         Self::ReadReference,
         Self::UploadExtract,
         Self::ReadBatch,
@@ -88,6 +95,9 @@ impl Action {
         Self::ReadBoardProfile,
         Self::RecordAssessment,
         Self::ReadAssessment,
+        Self::RequestSummary,
+        Self::AnswerSummaryRequest,
+        Self::ReadSummaryRequests,
     ];
 
     /// The name recorded in the audit trail.
@@ -117,6 +127,9 @@ impl Action {
             Self::ReadBoardProfile => "profile.read_board",
             Self::RecordAssessment => "assessment.record",
             Self::ReadAssessment => "assessment.read",
+            Self::RequestSummary => "summary_request.create",
+            Self::AnswerSummaryRequest => "summary_request.answer",
+            Self::ReadSummaryRequests => "summary_request.read",
         }
     }
 
@@ -134,7 +147,11 @@ impl Action {
             | Self::ApproveRelease
             | Self::GenerateProfile
             | Self::ReadProfile
-            | Self::RecordAssessment => &[Role::PartnershipAnalyst],
+            | Self::RecordAssessment
+            | Self::AnswerSummaryRequest => &[Role::PartnershipAnalyst],
+            Self::RequestSummary | Self::ReadSummaryRequests => {
+                &[Role::PartnershipAnalyst, Role::PartnerViewer]
+            }
             Self::ReadBoardProfile | Self::ReadAssessment => {
                 &[Role::PartnershipAnalyst, Role::BoardMember]
             }
@@ -472,9 +489,25 @@ fn decide_for_role(
             | Action::ReadProfile
             | Action::ReadBoardProfile
             | Action::RecordAssessment
-            | Action::ReadAssessment,
+            | Action::ReadAssessment
+            | Action::AnswerSummaryRequest
+            | Action::ReadSummaryRequests,
             Resource::Partnership { code, .. },
         ) => own_partnership(code),
+        // A request goes to another partnership that shares its releases with one's own.
+        (
+            Action::RequestSummary,
+            Resource::Partnership {
+                code,
+                shared_scopes,
+            },
+        ) => {
+            if *code != principal.partnership && shared_scopes.contains(&Scope::Releases) {
+                Decision::Allow
+            } else {
+                Decision::Deny(Denial::NotShared)
+            }
+        }
         (Action::ReadAccessLog, Resource::Partnership { code, .. }) => match role {
             Role::Auditor => Decision::Allow,
             _ => own_partnership(code),
@@ -491,6 +524,13 @@ fn decide_for_role(
             }
             Role::PartnerViewer if shared_scopes.contains(&Scope::Releases) => Decision::Allow,
             Role::PartnerViewer => Decision::Deny(Denial::NotShared),
+            // A partnership's analysts read the releases partners share with it: the answers
+            // to its requests for summaries.
+            Role::PartnershipAnalyst
+                if *code != principal.partnership && shared_scopes.contains(&Scope::Releases) =>
+            {
+                Decision::Allow
+            }
             _ => own_partnership(code),
         },
         _ => Decision::Deny(Denial::NotApplicable { action }),

@@ -4,7 +4,7 @@
 //! [`comparison`] with its neighbours, the [`figures`] answers show, the [`RecordCache`] of partnerships' case records, the frozen
 //! [`products`] every disclosure-controlled answer is built from, and the national [`export`], the schema and
 //! [`reference`](mod@reference) geography brought up to date,
-//! the partnership's quarterly [`profiles`] and its board's self-[`assessment`], its [`releases`] and the [`upload`] pipeline of agencies' extracts.
+//! the partnership's quarterly [`profiles`] and its board's self-[`assessment`], its [`releases`], the [`requests`] for summaries between partnerships and the [`upload`] pipeline of agencies' extracts.
 //! Front ends render what it returns; they do not reach past it for these.
 
 pub mod analysis;
@@ -19,6 +19,7 @@ pub mod products;
 pub mod profiles;
 pub mod reference;
 pub mod releases;
+pub mod requests;
 pub mod settings;
 pub mod telemetry;
 pub mod upload;

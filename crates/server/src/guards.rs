@@ -220,6 +220,12 @@ partnership_guards! {
     RecordAssessment => RecordAssessment;
     /// Reading a partnership board's self-assessments.
     ReadAssessment => ReadAssessment;
+    /// Asking a partnership that shares its releases for a summary, or replying to its question.
+    RequestSummary => RequestSummary;
+    /// Accepting, declining or questioning the requests made to one's own partnership.
+    AnswerSummaryRequest => AnswerSummaryRequest;
+    /// Listing the requests one's own partnership made and received.
+    ReadSummaryRequests => ReadSummaryRequests;
 }
 
 /// The partnership of the path, with the scopes its agreements in force today share with the

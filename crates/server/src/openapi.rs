@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use crate::error::ErrorBody;
 use crate::routes::{
     admin, assessment, audit, batches, comparison, emerging, exports, extracts, grid, health,
-    hotspots, partnerships, profiles, regional, releases,
+    hotspots, partnerships, profiles, regional, releases, requests,
 };
 
 /// Declares the documented endpoints once: the OpenAPI document ([`ApiDoc`]) lists exactly the
@@ -57,6 +57,12 @@ documented_api!(
         releases::withdraw,
         releases::list,
         releases::show,
+        requests::create,
+        requests::list,
+        requests::accept,
+        requests::decline,
+        requests::question,
+        requests::reply,
         profiles::generate,
         profiles::list,
         profiles::show,
@@ -107,6 +113,11 @@ documented_api!(
         atlas_app::releases::ReleaseContent,
         releases::ReleaseList,
         releases::NewRelease,
+        requests::AnsweringRelease,
+        requests::RequestView,
+        requests::RequestLists,
+        requests::Message,
+        atlas_app::requests::NewSummaryRequest,
         profiles::ProfileVersionView,
         profiles::ProfileList,
         profiles::ProfileView,

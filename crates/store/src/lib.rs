@@ -20,6 +20,7 @@ pub mod releases;
 pub mod schema;
 pub mod self_assessments;
 pub mod summaries;
+pub mod summary_requests;
 pub mod users;
 
 pub use error::StoreError;

@@ -228,6 +228,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    summary_requests (id) {
+        id -> Uuid,
+        requester_code -> Text,
+        owner_code -> Text,
+        periods -> Array<Text>,
+        breakdowns -> Array<Text>,
+        purpose -> Text,
+        needed_by -> Date,
+        requested_by -> Text,
+        requested_at -> Timestamptz,
+        state -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamptz>,
+        decline_reason -> Nullable<Text>,
+        messages -> Jsonb,
+    }
+}
+
+diesel::table! {
     self_assessments (partnership_code, version) {
         partnership_code -> Text,
         version -> Int4,
@@ -282,4 +301,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     partnership_comparators,
     profiles,
     self_assessments,
+    summary_requests,
 );

@@ -16,3 +16,4 @@ pub mod partnerships;
 pub mod profiles;
 pub mod regional;
 pub mod releases;
+pub mod requests;

@@ -356,6 +356,15 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
         ));
         cells.push(cell(
             Method::GET,
+            &format!("/api/v1/partnerships/{code}/summary-requests"),
+            if code == LANCASHIRE {
+                [403, 200, 200, 403, 403, 403]
+            } else {
+                [403; 6]
+            },
+        ));
+        cells.push(cell(
+            Method::GET,
             &format!("/api/v1/partnerships/{code}/self-assessment"),
             if code == LANCASHIRE {
                 [403, 200, 403, 403, 403, 200]

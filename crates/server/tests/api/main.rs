@@ -18,6 +18,7 @@ mod hostile;
 mod profiles;
 mod regional;
 mod releases;
+mod requests;
 mod service;
 mod support;
 mod transport;

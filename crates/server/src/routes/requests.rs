@@ -1,0 +1,313 @@
+//! Requests for summaries between partnerships: a partnership asks another that shares its
+//! releases with it; the owner accepts (its releases of the quarters are prepared and await a
+//! second analyst's approval), declines with a reason or asks a question; both sides see each
+//! request's state, and the requester reads the releases once published (docs/privacy.md,
+//! "Requests for summaries").
+
+use actix_web::{HttpResponse, get, post, web};
+use atlas_app::Analyses;
+use atlas_app::requests::{NewSummaryRequest, check_message, releases_for, state};
+use atlas_store::Database;
+use atlas_store::releases::{self, Release};
+use atlas_store::summary_requests::{self, Change, SummaryRequest};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::ApiError;
+use crate::auth::{Authorized, Deferred, Guard};
+use crate::guards::{AnswerSummaryRequest, ReadSummaryRequests, RequestSummary};
+
+/// A release answering a request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnsweringRelease {
+    /// The quarter.
+    pub period: String,
+    /// The release (read it at `/api/v1/partnerships/{owner}/releases/{id}` once published).
+    pub id: Uuid,
+    /// `awaiting_approval` or `published`.
+    pub status: &'static str,
+}
+
+/// A request for a summary as both sides see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestView {
+    /// Identifier.
+    pub id: Uuid,
+    /// The partnership asking.
+    pub requester: String,
+    /// The partnership asked.
+    pub owner: String,
+    /// Closed quarters.
+    pub periods: Vec<String>,
+    /// Breakdowns wanted.
+    pub breakdowns: Vec<String>,
+    /// What for.
+    pub purpose: String,
+    /// Needed by.
+    pub needed_by: NaiveDate,
+    /// Who asked.
+    pub requested_by: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+    /// `open`, `question` (the owner asked; the requester replies), `accepted` (releases
+    /// awaiting approval), `answered` (every quarter's release published) or `declined`.
+    pub state: &'static str,
+    /// Past its needed-by date and neither answered nor declined.
+    pub overdue: bool,
+    /// Who accepted or declined it.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Why it was declined.
+    pub decline_reason: Option<String>,
+    /// Questions and replies, oldest first: `from` (`owner` or `requester`), `by`, `at`, `text`.
+    #[schema(value_type = Vec<Object>)]
+    pub messages: Value,
+    /// The owner's releases answering it; the requester sees only published ones.
+    pub releases: Vec<AnsweringRelease>,
+}
+
+impl RequestView {
+    /// The view of `request` for a caller of partnership `caller`, with the owner's releases.
+    fn of(
+        request: SummaryRequest,
+        owner_releases: &[Release],
+        caller: &str,
+        today: NaiveDate,
+    ) -> Self {
+        let state = state(&request, owner_releases);
+        // The requester sees a release only once it is published, as every partner does.
+        let requester = caller == request.requester_code;
+        let releases = releases_for(&request, owner_releases)
+            .into_iter()
+            .filter(|release| !requester || release.is_published())
+            .map(|release| AnsweringRelease {
+                period: release.period.clone(),
+                id: release.id,
+                status: if release.is_published() {
+                    "published"
+                } else {
+                    "awaiting_approval"
+                },
+            })
+            .collect();
+        Self {
+            overdue: request.needed_by < today && !matches!(state, "answered" | "declined"),
+            id: request.id,
+            requester: request.requester_code,
+            owner: request.owner_code,
+            periods: request.periods,
+            breakdowns: request.breakdowns,
+            purpose: request.purpose,
+            needed_by: request.needed_by,
+            requested_by: request.requested_by,
+            requested_at: request.requested_at,
+            state,
+            decided_by: request.decided_by,
+            decided_at: request.decided_at,
+            decline_reason: request.decline_reason,
+            messages: request.messages,
+            releases,
+        }
+    }
+}
+
+/// The requests a partnership made and received.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestLists {
+    /// Requests made to it, newest first: its analysts' queue.
+    pub incoming: Vec<RequestView>,
+    /// Requests it made, newest first.
+    pub outgoing: Vec<RequestView>,
+}
+
+/// A decline reason, a question or a reply.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// The words (at most 2,000 characters).
+    pub text: String,
+}
+
+/// The view of one request for `authorized`'s caller.
+async fn view<G: Guard>(
+    authorized: &Authorized<G>,
+    database: &Database,
+    request: SummaryRequest,
+) -> Result<RequestView, ApiError> {
+    let mut conn = database.connection().await?;
+    let owner_releases = releases::list(&mut conn, &request.owner_code).await?;
+    Ok(RequestView::of(
+        request,
+        &owner_releases,
+        authorized.principal().partnership.as_str(),
+        Utc::now().date_naive(),
+    ))
+}
+
+/// Asks the partnership `code`, which shares its releases with the caller's, for a summary of
+/// closed quarters.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code of the partnership asked")), request_body = NewSummaryRequest, responses((status = 201, body = RequestView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[post("/api/v1/partnerships/{code}/summary-requests")]
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    authorized: Authorized<RequestSummary>,
+    database: web::Data<Database>,
+    analyses: web::Data<Analyses>,
+    body: Deferred<web::Json<NewSummaryRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner()?.into_inner();
+    let owner = authorized.target().clone();
+    authorized.note("periods", body.periods.join(" "));
+    let request = analyses
+        .make_request(
+            &authorized.principal().partnership,
+            &owner,
+            &body,
+            Utc::now().date_naive(),
+            &authorized.principal().subject,
+            &authorized.change_entry(),
+        )
+        .await?;
+    authorized.committed();
+    Ok(HttpResponse::Created().json(view(&authorized, &database, request).await?))
+}
+
+/// The requests the partnership `code` (the caller's own) made and received.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code of the caller's partnership")), responses((status = 200, body = RequestLists), (status = 403, body = crate::error::ErrorBody)))]
+#[get("/api/v1/partnerships/{code}/summary-requests")]
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    authorized: Authorized<ReadSummaryRequests>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let code = authorized.target().to_string();
+    let today = Utc::now().date_naive();
+    let mut conn = database.connection().await?;
+    let requests = summary_requests::of_partnership(&mut conn, &code).await?;
+    let mut incoming = Vec::new();
+    let mut outgoing = Vec::new();
+    let mut releases_of: std::collections::HashMap<String, Vec<Release>> =
+        std::collections::HashMap::new();
+    for request in requests {
+        if !releases_of.contains_key(&request.owner_code) {
+            let listed = releases::list(&mut conn, &request.owner_code).await?;
+            releases_of.insert(request.owner_code.clone(), listed);
+        }
+        let owner_releases = releases_of
+            .get(&request.owner_code)
+            .map_or(&[][..], Vec::as_slice);
+        let incoming_request = request.owner_code == code;
+        let shown = RequestView::of(request, owner_releases, &code, today);
+        if incoming_request {
+            incoming.push(shown);
+        } else {
+            outgoing.push(shown);
+        }
+    }
+    authorized.returned(incoming.len() + outgoing.len());
+    Ok(HttpResponse::Ok().json(RequestLists { incoming, outgoing }))
+}
+
+/// Accepts a request made to the caller's partnership: each of its quarters without a release in
+/// force gets one prepared through the publication gate, awaiting a second analyst's approval.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code of the caller's partnership"), ("id" = Uuid, Path, description = "Request id")), responses((status = 200, body = RequestView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/api/v1/partnerships/{code}/summary-requests/{id}/accept")]
+#[tracing::instrument(skip_all)]
+pub async fn accept(
+    authorized: Authorized<AnswerSummaryRequest>,
+    database: web::Data<Database>,
+    analyses: web::Data<Analyses>,
+    path: Deferred<web::Path<(String, Uuid)>>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner()?.into_inner();
+    let request = analyses
+        .accept_request(
+            authorized.target(),
+            id,
+            &authorized.principal().subject,
+            Utc::now().date_naive(),
+            &authorized.change_entry(),
+        )
+        .await?;
+    authorized.committed();
+    Ok(HttpResponse::Ok().json(view(&authorized, &database, request).await?))
+}
+
+/// Declines a request made to the caller's partnership, with the reason the requester sees.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code of the caller's partnership"), ("id" = Uuid, Path, description = "Request id")), request_body = Message, responses((status = 200, body = RequestView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/api/v1/partnerships/{code}/summary-requests/{id}/decline")]
+#[tracing::instrument(skip_all)]
+pub async fn decline(
+    authorized: Authorized<AnswerSummaryRequest>,
+    database: web::Data<Database>,
+    path: Deferred<web::Path<(String, Uuid)>>,
+    body: Deferred<web::Json<Message>>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner()?.into_inner();
+    let text = body.into_inner()?.into_inner().text;
+    check_message("text", &text).map_err(ApiError::BadRequest)?;
+    let code = authorized.target().to_string();
+    change(&authorized, &database, &code, id, Change::Decline(text)).await
+}
+
+/// Asks the requester a question about a request made to the caller's partnership.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code of the caller's partnership"), ("id" = Uuid, Path, description = "Request id")), request_body = Message, responses((status = 200, body = RequestView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/api/v1/partnerships/{code}/summary-requests/{id}/question")]
+#[tracing::instrument(skip_all)]
+pub async fn question(
+    authorized: Authorized<AnswerSummaryRequest>,
+    database: web::Data<Database>,
+    path: Deferred<web::Path<(String, Uuid)>>,
+    body: Deferred<web::Json<Message>>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner()?.into_inner();
+    let text = body.into_inner()?.into_inner().text;
+    check_message("text", &text).map_err(ApiError::BadRequest)?;
+    let code = authorized.target().to_string();
+    change(&authorized, &database, &code, id, Change::Ask(text)).await
+}
+
+/// Replies to the owner's question about a request the caller's partnership made to `code`.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code of the partnership asked"), ("id" = Uuid, Path, description = "Request id")), request_body = Message, responses((status = 200, body = RequestView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[post("/api/v1/partnerships/{code}/summary-requests/{id}/reply")]
+#[tracing::instrument(skip_all)]
+pub async fn reply(
+    authorized: Authorized<RequestSummary>,
+    database: web::Data<Database>,
+    path: Deferred<web::Path<(String, Uuid)>>,
+    body: Deferred<web::Json<Message>>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner()?.into_inner();
+    let text = body.into_inner()?.into_inner().text;
+    check_message("text", &text).map_err(ApiError::BadRequest)?;
+    let requester = authorized.principal().partnership.to_string();
+    change(&authorized, &database, &requester, id, Change::Reply(text)).await
+}
+
+/// Applies `change` to the request `id` on the side of `partnership`.
+async fn change<G: Guard>(
+    authorized: &Authorized<G>,
+    database: &Database,
+    partnership: &str,
+    id: Uuid,
+    change: Change,
+) -> Result<HttpResponse, ApiError> {
+    let request = {
+        let mut conn = database.connection().await?;
+        summary_requests::change(
+            &mut conn,
+            partnership,
+            id,
+            &change,
+            &authorized.principal().subject,
+            &authorized.change_entry(),
+        )
+        .await?
+    };
+    authorized.committed();
+    Ok(HttpResponse::Ok().json(view(authorized, database, request).await?))
+}

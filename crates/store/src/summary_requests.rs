@@ -1,0 +1,260 @@
+//! Requests for summaries between partnerships: stored when made, changed only by the owner's
+//! decision or a question and its reply, each change with its audit entry in one transaction;
+//! never deleted (the table's trigger enforces it).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::schema::summary_requests;
+use crate::{StoreError, audit};
+
+/// A request for a summary.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = summary_requests, check_for_backend(diesel::pg::Pg))]
+pub struct SummaryRequest {
+    /// Identifier.
+    pub id: Uuid,
+    /// The partnership asking.
+    pub requester_code: String,
+    /// The partnership asked.
+    pub owner_code: String,
+    /// Closed calendar quarters, such as `2025-Q4`.
+    pub periods: Vec<String>,
+    /// The breakdowns wanted, from the fixed menu.
+    pub breakdowns: Vec<String>,
+    /// What the summary is for.
+    pub purpose: String,
+    /// When it is needed by.
+    pub needed_by: NaiveDate,
+    /// Who asked.
+    pub requested_by: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+    /// `open`, `question`, `accepted` or `declined`.
+    pub state: String,
+    /// Who accepted or declined it.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Why it was declined.
+    pub decline_reason: Option<String>,
+    /// Questions and replies, oldest first: `{from, by, at, text}`.
+    pub messages: serde_json::Value,
+}
+
+/// A request about to be made.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// The partnership asking.
+    pub requester_code: String,
+    /// The partnership asked.
+    pub owner_code: String,
+    /// Closed quarters.
+    pub periods: Vec<String>,
+    /// Breakdowns wanted.
+    pub breakdowns: Vec<String>,
+    /// What for.
+    pub purpose: String,
+    /// Needed by.
+    pub needed_by: NaiveDate,
+}
+
+/// Stores `request` made by `requested_by`, with `entry` in the audit trail.
+///
+/// # Errors
+/// [`StoreError`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    request: &NewRequest,
+    requested_by: &str,
+    entry: &audit::NewEntry,
+) -> Result<SummaryRequest, StoreError> {
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        let stored = diesel::insert_into(summary_requests::table)
+            .values((
+                summary_requests::id.eq(Uuid::new_v4()),
+                summary_requests::requester_code.eq(&request.requester_code),
+                summary_requests::owner_code.eq(&request.owner_code),
+                summary_requests::periods.eq(&request.periods),
+                summary_requests::breakdowns.eq(&request.breakdowns),
+                summary_requests::purpose.eq(&request.purpose),
+                summary_requests::needed_by.eq(request.needed_by),
+                summary_requests::requested_by.eq(requested_by),
+                summary_requests::state.eq("open"),
+            ))
+            .returning(SummaryRequest::as_returning())
+            .get_result(conn)
+            .await?;
+        let mut entry = entry.clone();
+        entry.resource = format!(
+            "/api/v1/partnerships/{}/summary-requests/{}",
+            stored.owner_code, stored.id
+        );
+        audit::append(conn, &[entry]).await?;
+        Ok(stored)
+    })
+    .await
+}
+
+/// The requests `partnership` made or received, newest first.
+///
+/// # Errors
+/// [`StoreError`] when the query fails.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn of_partnership(
+    conn: &mut AsyncPgConnection,
+    partnership: &str,
+) -> Result<Vec<SummaryRequest>, StoreError> {
+    Ok(summary_requests::table
+        .filter(
+            summary_requests::owner_code
+                .eq(partnership)
+                .or(summary_requests::requester_code.eq(partnership)),
+        )
+        .order(summary_requests::requested_at.desc())
+        .select(SummaryRequest::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// The request `id` made to or by `partnership`.
+///
+/// # Errors
+/// [`StoreError`] when the query fails.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    partnership: &str,
+    id: Uuid,
+) -> Result<Option<SummaryRequest>, StoreError> {
+    Ok(summary_requests::table
+        .filter(summary_requests::id.eq(id))
+        .filter(
+            summary_requests::owner_code
+                .eq(partnership)
+                .or(summary_requests::requester_code.eq(partnership)),
+        )
+        .select(SummaryRequest::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// A change to a request.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// The owner accepts it.
+    Accept,
+    /// The owner declines it, for this reason.
+    Decline(String),
+    /// The owner asks the requester this question.
+    Ask(String),
+    /// The requester replies to the owner's question.
+    Reply(String),
+}
+
+/// Applies `change` by `by` (of `partnership`: the owner, or the requester for a reply) to the
+/// request `id`, with `entry` in the audit trail, under a row lock.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when `partnership` has no such request on its side of the change;
+/// [`StoreError::Conflict`] when the request's state does not allow it; [`StoreError`] when
+/// PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn change(
+    conn: &mut AsyncPgConnection,
+    partnership: &str,
+    id: Uuid,
+    change: &Change,
+    by: &str,
+    entry: &audit::NewEntry,
+) -> Result<SummaryRequest, StoreError> {
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        let request: SummaryRequest = summary_requests::table
+            .filter(summary_requests::id.eq(id))
+            .for_update()
+            .select(SummaryRequest::as_select())
+            .first(conn)
+            .await
+            .optional()?
+            .filter(|request| match change {
+                Change::Reply(_) => request.requester_code == partnership,
+                _ => request.owner_code == partnership,
+            })
+            .ok_or_else(|| StoreError::NotFound(format!("no request {id} to answer here")))?;
+        let settled = |state: &str| {
+            StoreError::Conflict(format!("the request was {state} already; it cannot change"))
+        };
+        if request.state == "accepted" || request.state == "declined" {
+            return Err(settled(&request.state));
+        }
+        let message = |from: &str, text: &str| {
+            let mut messages = request.messages.as_array().cloned().unwrap_or_default();
+            messages
+                .push(serde_json::json!({"from": from, "by": by, "at": Utc::now(), "text": text}));
+            serde_json::Value::Array(messages)
+        };
+        let target = summary_requests::table.find(id);
+        let updated = match change {
+            Change::Accept => {
+                diesel::update(target)
+                    .set((
+                        summary_requests::state.eq("accepted"),
+                        summary_requests::decided_by.eq(by),
+                        summary_requests::decided_at.eq(Utc::now()),
+                    ))
+                    .returning(SummaryRequest::as_returning())
+                    .get_result(conn)
+                    .await?
+            }
+            Change::Decline(reason) => {
+                diesel::update(target)
+                    .set((
+                        summary_requests::state.eq("declined"),
+                        summary_requests::decided_by.eq(by),
+                        summary_requests::decided_at.eq(Utc::now()),
+                        summary_requests::decline_reason.eq(reason),
+                    ))
+                    .returning(SummaryRequest::as_returning())
+                    .get_result(conn)
+                    .await?
+            }
+            Change::Ask(question) => {
+                diesel::update(target)
+                    .set((
+                        summary_requests::state.eq("question"),
+                        summary_requests::messages.eq(message("owner", question)),
+                    ))
+                    .returning(SummaryRequest::as_returning())
+                    .get_result(conn)
+                    .await?
+            }
+            Change::Reply(reply) => {
+                if request.state != "question" {
+                    return Err(StoreError::Conflict(
+                        "the owner has asked no question to reply to".to_owned(),
+                    ));
+                }
+                diesel::update(target)
+                    .set((
+                        summary_requests::state.eq("open"),
+                        summary_requests::messages.eq(message("requester", reply)),
+                    ))
+                    .returning(SummaryRequest::as_returning())
+                    .get_result(conn)
+                    .await?
+            }
+        };
+        let mut entry = entry.clone();
+        entry.resource = format!(
+            "/api/v1/partnerships/{}/summary-requests/{id}",
+            updated.owner_code
+        );
+        audit::append(conn, &[entry]).await?;
+        Ok(updated)
+    })
+    .await
+}

@@ -1,0 +1,2 @@
+DROP TABLE summary_requests;
+DROP FUNCTION summary_requests_guard();
