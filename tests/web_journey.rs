@@ -834,8 +834,8 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     .await;
     assert_eq!(
         pages,
-        json!(["partner"]),
-        "a partner viewer's only page is the partner page"
+        json!(["partner", "requests"]),
+        "a partner viewer's pages are the partner releases and its requests"
     );
     assert_eq!(
         attribute(&browser, "return document.querySelectorAll(\"#partner-releases [data-sharer='E10000017'] [data-status=published]\").length;").await,
@@ -880,6 +880,34 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         json!([]),
         "the partner viewer's browser asked for no cell-level data"
     );
+
+    // The partner viewer asks Lancashire for a summary of 2025-Q4 by agency kind.
+    browser.click("nav a[data-page='requests']").await;
+    browser
+        .wait_until(
+            "the request form",
+            "return document.querySelectorAll('#request-owner option').length > 0 && !document.getElementById('request-form').hidden;",
+        )
+        .await;
+    browser.choose("#request-owner", LANCASHIRE).await;
+    browser.type_into("#request-periods", "2025-Q4").await;
+    browser
+        .type_into("#request-purpose", "Blackpool and Lancashire CSE sub-group")
+        .await;
+    browser
+        .run(
+            "document.getElementById('request-needed-by').value = new Date(Date.now() + 30 * 86400000).toISOString().slice(0, 10); return true;",
+            vec![],
+        )
+        .await;
+    browser.click("#request-form button[type=submit]").await;
+    browser
+        .wait_until(
+            "the request sent",
+            "return document.querySelector('#requests-outgoing [data-state=open]') !== null;",
+        )
+        .await;
+    assert_accessible(&browser, "requests (partner viewer)").await;
 
     // An auditor sees the trail, including the analyst's map requests, and the chain verifies.
     switch_user(&browser, "blackpool-viewer", "auditor").await;
@@ -965,6 +993,39 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         );
         browser.screenshot(&format!("{page}-phone")).await;
     }
-    assert_within_csp(&browser, "board member").await;
+    browser
+        .client
+        .set_window_size(1280, 1000)
+        .await
+        .expect("a desktop window again");
+
+    // Lancashire's analyst accepts the request: 2025-Q4's release is published already, so the
+    // request is answered at once, and the partner viewer reads it.
+    switch_user(&browser, "lancashire-board", "lancashire-analyst").await;
+    browser.click("nav a[data-page='requests']").await;
+    browser
+        .click("#requests-incoming button[aria-label^='Accept the request from E06000009']")
+        .await;
+    browser
+        .wait_until(
+            "the request answered",
+            "return document.querySelector('#requests-incoming [data-state=answered]') !== null;",
+        )
+        .await;
+    browser.screenshot("requests").await;
+    assert_accessible(&browser, "requests (owner)").await;
+    switch_user(&browser, "lancashire-analyst", "blackpool-viewer").await;
+    browser.click("nav a[data-page='requests']").await;
+    browser
+        .click("#requests-outgoing button[aria-label='Read 2025-Q4: the release of E10000017']")
+        .await;
+    browser
+        .wait_until(
+            "the answering release",
+            "return document.querySelectorAll('#request-release table').length >= 2;",
+        )
+        .await;
+    assert_accessible(&browser, "requests (answered)").await;
+    assert_within_csp(&browser, "partner viewer").await;
     browser.close().await;
 }

@@ -97,7 +97,7 @@ struct Asset {
 }
 
 /// Everything the page loads.
-const ASSETS: [Asset; 15] = [
+const ASSETS: [Asset; 16] = [
     Asset {
         name: "app.js",
         content_type: "text/javascript; charset=utf-8",
@@ -127,6 +127,11 @@ const ASSETS: [Asset; 15] = [
         name: "assessment.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/assessment.js"),
+    },
+    Asset {
+        name: "requests.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/requests.js"),
     },
     Asset {
         name: "profiles.js",

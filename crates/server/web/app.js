@@ -1,5 +1,5 @@
 // Safeguard Atlas in the browser: sign-in, the pages each role may open, and moving between
-// them (`#map`, `#upload`, `#comparison`, `#profiles`, `#assessment`, `#partner`, `#audit`). Plain JavaScript modules with
+// them (`#map`, `#upload`, `#comparison`, `#profiles`, `#assessment`, `#partner`, `#requests`, `#audit`). Plain JavaScript modules with
 // no build step; the server embeds these files (crates/server/src/web.rs).
 
 import { $, claimsOf, el, hasRole, keepToken, session, signOut, takeNotice } from './core.js';
@@ -9,6 +9,7 @@ import { showComparison } from './comparison.js';
 import { showProfiles } from './profiles.js';
 import { showAssessment } from './assessment.js';
 import { showPartner } from './partner.js';
+import { showRequests } from './requests.js';
 import { showAudit } from './audit.js';
 import { begin, complete, forgetProviderSignIn, provider, rememberProviderSignIn } from './oidc.js';
 
@@ -24,6 +25,7 @@ const PAGES = [
   { id: 'profiles', title: 'Profiles', roles: ['partnership_analyst', 'board_member'], show: showProfiles },
   { id: 'assessment', title: 'Self-assessment', roles: ['partnership_analyst', 'board_member'], show: showAssessment },
   { id: 'partner', title: 'Partner releases', roles: ['partner_viewer'], show: showPartner },
+  { id: 'requests', title: 'Requests', roles: ['partnership_analyst', 'partner_viewer'], show: showRequests },
   { id: 'audit', title: 'Audit', roles: ['auditor'], show: showAudit },
 ];
 

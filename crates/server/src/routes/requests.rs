@@ -79,11 +79,13 @@ impl RequestView {
         today: NaiveDate,
     ) -> Self {
         let state = state(&request, owner_releases);
-        // The requester sees a release only once it is published, as every partner does.
+        // The requester sees a release only once the request is accepted and the release
+        // published, as every partner does.
         let requester = caller == request.requester_code;
+        let accepted = request.state == "accepted";
         let releases = releases_for(&request, owner_releases)
             .into_iter()
-            .filter(|release| !requester || release.is_published())
+            .filter(|release| !requester || (accepted && release.is_published()))
             .map(|release| AnsweringRelease {
                 period: release.period.clone(),
                 id: release.id,

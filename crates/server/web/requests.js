@@ -1,0 +1,150 @@
+// The requests page (partnership analysts and partner viewers): ask a partnership that shares
+// its releases with yours for a summary; follow your requests and reply to questions; read the
+// answer once its releases are published. Partnership analysts also answer the requests made
+// to their partnership: accept (the quarters' releases are prepared for a second analyst's
+// approval), decline with a reason, or ask a question.
+
+import { $, api, el, getJson, hasRole, say, session, table } from './core.js';
+import { releaseDetails } from './releases.js';
+
+const BREAKDOWNS = [
+  ['agency_kind', 'Agency kind'],
+  ['indicator', 'Risk indicator'],
+  ['age_band', 'Age band'],
+  ['record_kind', 'Record kind'],
+  ['release_grid', 'The release grid (cells)'],
+];
+const STATES = {
+  open: 'Open',
+  question: 'Question asked',
+  accepted: 'Accepted: awaiting approval',
+  answered: 'Answered',
+  declined: 'Declined',
+};
+
+/** Posts to a request's `action` (on the partnership asked) and reloads the page. */
+async function act(request, action, body) {
+  try {
+    await api(`/api/v1/partnerships/${request.owner}/summary-requests/${request.id}/${action}`, { method: 'POST', body });
+    await load();
+    say('requests-status', `The request was updated: ${action}.`);
+  } catch (error) {
+    say('requests-status', error.message);
+  }
+}
+
+/** A text field with a button sending it as `action`. */
+function messageForm(request, action, label, button) {
+  const id = `${action}-${request.id}`;
+  const input = el('input', { id, maxLength: 2000, required: true });
+  return el('form', {
+    className: 'inline-form',
+    onsubmit: (event) => { event.preventDefault(); act(request, action, { text: input.value }); },
+  }, el('label', { htmlFor: id }, label), input, el('button', { type: 'submit' }, button));
+}
+
+function stateOf(request) {
+  return el('span', { dataset: { state: request.state } }, STATES[request.state] || request.state, request.overdue ? ' (overdue)' : '');
+}
+
+function conversation(request) {
+  const lines = [];
+  (request.messages || []).forEach((message) => lines.push(el('li', {}, `${message.from === 'owner' ? 'Question' : 'Reply'}: ${message.text}`)));
+  if (request.decline_reason) lines.push(el('li', {}, `Declined: ${request.decline_reason}`));
+  return lines.length ? el('ul', {}, ...lines) : '–';
+}
+
+function outgoingRows(requests) {
+  return requests.map((request) => [
+    request.owner,
+    request.periods.join(', '),
+    stateOf(request),
+    request.needed_by,
+    conversation(request),
+    el('span', {},
+      request.state === 'question' ? messageForm(request, 'reply', 'Reply', 'Send reply') : null,
+      ...request.releases.map((release) => el('button', {
+        type: 'button',
+        'aria-label': `Read ${release.period}: the release of ${request.owner}`,
+        onclick: async () => {
+          try {
+            $('request-release').replaceChildren(el('h3', {}, `${request.owner}: ${release.period}`), await releaseDetails(request.owner, release.id));
+          } catch (error) {
+            say('requests-status', error.message);
+          }
+        },
+      }, `Read ${release.period}`))),
+  ]);
+}
+
+function incomingRows(requests) {
+  return requests.map((request) => [
+    request.requester,
+    request.periods.join(', '),
+    request.breakdowns.join(', ').replace(/_/g, ' '),
+    request.purpose,
+    request.needed_by,
+    stateOf(request),
+    conversation(request),
+    ['open', 'question'].includes(request.state)
+      ? el('span', {},
+        el('button', { type: 'button', 'aria-label': `Accept the request from ${request.requester} for ${request.periods.join(', ')}`, onclick: () => act(request, 'accept') }, 'Accept'),
+        messageForm(request, 'decline', 'Reason to decline', 'Decline'),
+        messageForm(request, 'question', 'Question to ask', 'Ask'))
+      : '–',
+  ]);
+}
+
+async function load() {
+  const code = session.claims.partnership;
+  const [{ incoming, outgoing }, { sharing }] = await Promise.all([
+    getJson(`/api/v1/partnerships/${code}/summary-requests`),
+    getJson('/api/v1/sharing'),
+  ]);
+  const sharers = sharing.filter((partnership) => partnership.scopes.includes('releases'));
+  const owner = $('request-owner');
+  const chosen = owner.value;
+  owner.replaceChildren(...sharers.map((partnership) => el('option', { value: partnership.code }, `${partnership.name} (${partnership.code})`)));
+  if (chosen) owner.value = chosen;
+  $('request-form').hidden = sharers.length === 0;
+  $('requests-outgoing').replaceChildren(outgoing.length === 0
+    ? el('p', {}, 'Your partnership has made no request.')
+    : table(['Asked', 'Quarters', 'State', 'Needed by', 'Questions and answers', ''], outgoingRows(outgoing), 'Requests your partnership made'));
+  const analyst = hasRole('partnership_analyst');
+  $('requests-incoming-section').hidden = !analyst;
+  if (analyst) {
+    $('requests-incoming').replaceChildren(incoming.length === 0
+      ? el('p', {}, 'No partnership has asked yours for a summary.')
+      : table(['From', 'Quarters', 'Breakdowns', 'Purpose', 'Needed by', 'State', 'Questions and answers', ''], incomingRows(incoming), 'Requests made to your partnership'));
+  }
+  return sharers;
+}
+
+let wired = false;
+
+/** Opens the requests page. */
+export async function showRequests() {
+  if (!wired) {
+    wired = true;
+    $('request-breakdowns').replaceChildren(...BREAKDOWNS.map(([value, text]) => el('label', { className: 'check' },
+      el('input', { type: 'checkbox', value, checked: value === 'agency_kind' }), ` ${text}`)));
+    $('request-form').addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const body = {
+        periods: $('request-periods').value.split(/[\s,]+/).filter(Boolean),
+        breakdowns: [...document.querySelectorAll('#request-breakdowns input:checked')].map((box) => box.value),
+        purpose: $('request-purpose').value,
+        needed_by: $('request-needed-by').value,
+      };
+      try {
+        await api(`/api/v1/partnerships/${$('request-owner').value}/summary-requests`, { method: 'POST', body });
+        await load();
+        say('requests-status', 'Your request was sent.');
+      } catch (error) {
+        say('requests-status', error.message);
+      }
+    });
+  }
+  const sharers = await load();
+  say('requests-status', sharers.length === 0 ? 'No partnership shares its releases with yours, so there is no one to ask.' : '');
+}
