@@ -311,9 +311,9 @@ fn question_ids() -> BTreeSet<&'static str> {
         .collect()
 }
 
-/// Whether `text` holds a run of ten digits (an NHS number, spaced or not): assessment text is
-/// about the partnership's arrangements, never about a child.
-fn holds_nhs_number(text: &str) -> bool {
+/// Whether `text` holds a run of ten digits (an NHS number, spaced or not): free text a
+/// partnership writes (assessments, requests) is about its arrangements, never about a child.
+pub(crate) fn holds_nhs_number(text: &str) -> bool {
     let mut digits = 0;
     for character in text.chars() {
         if character.is_ascii_digit() {

@@ -57,6 +57,11 @@ fn check_text(name: &str, text: &str) -> Result<(), String> {
     if text.chars().count() > MAX_TEXT {
         return Err(format!("`{name}` is longer than {MAX_TEXT} characters"));
     }
+    if crate::assessment::holds_nhs_number(text) {
+        return Err(format!(
+            "`{name}` holds what looks like an NHS number; a request is about a summary and never names or identifies a child"
+        ));
+    }
     Ok(())
 }
 
@@ -293,5 +298,11 @@ mod tests {
             ..request()
         };
         assert!(blank.check(today).unwrap_err().contains("empty"));
+        let identifying = NewSummaryRequest {
+            purpose: "About 943 476 5919".to_owned(),
+            ..request()
+        };
+        assert!(identifying.check(today).unwrap_err().contains("NHS number"));
+        assert!(check_message("text", "Child 9434765919 again").is_err());
     }
 }
