@@ -249,9 +249,7 @@ pub async fn decline(
     path: Deferred<web::Path<(String, Uuid)>>,
     body: Deferred<web::Json<Message>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, id) = path.into_inner()?.into_inner();
-    let text = body.into_inner()?.into_inner().text;
-    check_message("text", &text).map_err(ApiError::BadRequest)?;
+    let (id, text) = message(path, body)?;
     let code = authorized.target().to_string();
     change(&authorized, &database, &code, id, Change::Decline(text)).await
 }
@@ -266,9 +264,7 @@ pub async fn question(
     path: Deferred<web::Path<(String, Uuid)>>,
     body: Deferred<web::Json<Message>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, id) = path.into_inner()?.into_inner();
-    let text = body.into_inner()?.into_inner().text;
-    check_message("text", &text).map_err(ApiError::BadRequest)?;
+    let (id, text) = message(path, body)?;
     let code = authorized.target().to_string();
     change(&authorized, &database, &code, id, Change::Ask(text)).await
 }
@@ -283,11 +279,20 @@ pub async fn reply(
     path: Deferred<web::Path<(String, Uuid)>>,
     body: Deferred<web::Json<Message>>,
 ) -> Result<HttpResponse, ApiError> {
+    let (id, text) = message(path, body)?;
+    let requester = authorized.principal().partnership.to_string();
+    change(&authorized, &database, &requester, id, Change::Reply(text)).await
+}
+
+/// The request's id and the checked text of a decline, question or reply.
+fn message(
+    path: Deferred<web::Path<(String, Uuid)>>,
+    body: Deferred<web::Json<Message>>,
+) -> Result<(Uuid, String), ApiError> {
     let (_, id) = path.into_inner()?.into_inner();
     let text = body.into_inner()?.into_inner().text;
     check_message("text", &text).map_err(ApiError::BadRequest)?;
-    let requester = authorized.principal().partnership.to_string();
-    change(&authorized, &database, &requester, id, Change::Reply(text)).await
+    Ok((id, text))
 }
 
 /// Applies `change` to the request `id` on the side of `partnership`.

@@ -12,7 +12,8 @@ use crate::support::{TestApp, named_token, token};
 const LANCASHIRE: &str = "E10000017";
 const ROCHDALE: &str = "E08000005";
 
-async fn send(
+/// Sends `method path` with `token` (and a JSON body) and returns the status and the text.
+pub(crate) async fn send(
     app: &TestApp,
     token: &str,
     method: reqwest::Method,

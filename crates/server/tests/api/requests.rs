@@ -13,6 +13,7 @@ use crate::support::{TestApp, named_token, token};
 const LANCASHIRE: &str = "E10000017";
 const ROCHDALE: &str = "E08000005";
 
+/// `crate::releases::send`, the answer read as JSON where it is.
 async fn send(
     app: &TestApp,
     token: &str,
@@ -20,13 +21,7 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
+    let (status, text) = crate::releases::send(app, token, method, path, body).await;
     (
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
