@@ -3,9 +3,9 @@
 # fresh machine of this kind without a manual step. It starts the machine's PostgreSQL cluster
 # when one is installed but stopped (with none at all, the test harness starts a private cluster
 # from the PostgreSQL binaries itself), and installs Debian's chromium and chromium-driver for the
-# two browser tests when they are missing (and CHROMIUM and CHROMEDRIVER name no other pair): as
-# root, or through sudo when it needs no password; otherwise it stops at once and prints the one
-# command to run.
+# two browser tests (unless CHROMIUM and CHROMEDRIVER name another pair) and gdal-bin for the
+# download test when they are missing: as root, or through sudo when it needs no password;
+# otherwise it stops at once and prints the one command to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,20 +16,27 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && command -v pg_ctlcluster 
     || echo "could not start the PostgreSQL $version cluster; the tests will start a private one"
 fi
 
+# Debian packages the tests use as real clients: chromium and chromium-driver (the browser
+# tests), gdal-bin (downloads read by GDAL's ogrinfo).
+missing=()
 if ! { [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ -x "${CHROMEDRIVER:-/usr/bin/chromedriver}" ]; }; then
+  missing+=(chromium chromium-driver)
+fi
+command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     as_root=()
   elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     as_root=(sudo)
   else
-    echo "the browser tests need Debian's chromium and chromium-driver; install them with:" >&2
-    echo "  sudo apt-get update && sudo apt-get install -y chromium chromium-driver" >&2
+    echo "the tests need Debian's ${missing[*]}; install them with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
     exit 1
   fi
-  echo "installing chromium and chromium-driver for the browser tests (from Debian's archive)"
+  echo "installing ${missing[*]} for the tests (from Debian's archive)"
   export DEBIAN_FRONTEND=noninteractive
-  "${as_root[@]}" apt-get install -y chromium chromium-driver \
-    || { "${as_root[@]}" apt-get update && "${as_root[@]}" apt-get install -y chromium chromium-driver; }
+  "${as_root[@]}" apt-get install -y "${missing[@]}" \
+    || { "${as_root[@]}" apt-get update && "${as_root[@]}" apt-get install -y "${missing[@]}"; }
 fi
 
 exec cargo test --workspace "$@"

@@ -321,6 +321,51 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         legend.contains("Hot spot, 99 % confidence") && legend.contains("of distinct children"),
         "{legend}"
     );
+    // The hot spot areas: a sentence in words naming the planted clusters' towns, and a table
+    // of areas a few Tabs from the layer control (hexagons are not tab stops).
+    browser
+        .wait_until(
+            "the hot spot areas named",
+            "const text = document.getElementById('areas-summary').textContent; return /^\\d+ hot spot areas? at 95 % confidence or more: /.test(text) && text.includes('Burnley') && text.includes('Preston');",
+        )
+        .await;
+    let names = attribute(
+        &browser,
+        "return [...document.querySelectorAll('#area-table tbody tr')].map((row) => row.dataset.area);",
+    )
+    .await;
+    for town in ["Burnley", "Preston"] {
+        assert!(
+            names.as_array().is_some_and(|names| names
+                .iter()
+                .any(|name| name.as_str().is_some_and(|name| name.contains(town)))),
+            "an area named after {town}: {names}"
+        );
+    }
+    let tabs = attribute(
+        &browser,
+        "const focusable = [...document.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]')].filter((node) => node.tabIndex >= 0 && !node.disabled && node.getClientRects().length > 0); return [focusable.indexOf(document.querySelector('#how-to-read summary')), focusable.indexOf(document.querySelector('#area-table tbody button')), [...document.querySelectorAll('#map path[data-cell]')].filter((path) => path.tabIndex >= 0).length];",
+    )
+    .await;
+    let (layer, area, hexagon_stops) = (
+        tabs[0].as_i64().unwrap_or(-1),
+        tabs[1].as_i64().unwrap_or(-1),
+        tabs[2].as_i64().unwrap_or(-1),
+    );
+    assert!(
+        layer >= 0 && area > layer && area - layer <= 10 && hexagon_stops == 0,
+        "the first area is {} Tabs after the page's first control; {hexagon_stops} hexagons are tab stops",
+        area - layer
+    );
+    browser
+        .click("#area-table th button[data-field='name']")
+        .await;
+    browser
+        .wait_until(
+            "the areas sorted by name",
+            "const th = document.querySelector('#area-table th[aria-sort=ascending] button[data-field=name]'); const names = [...document.querySelectorAll('#area-table tbody tr')].map((row) => row.dataset.area); return th !== null && names.every((name, i) => i === 0 || names[i - 1].localeCompare(name) <= 0);",
+        )
+        .await;
     assert_eq!(
         attribute(
             &browser,
@@ -909,8 +954,53 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         .await;
     assert_accessible(&browser, "requests (partner viewer)").await;
 
+    // Rochdale's analyst asks the demo's regional group (Lancashire, Blackpool and Rochdale):
+    // one request goes to each of the other two, and the page follows their answers (and
+    // Rochdale's own, from its own releases).
+    switch_user(&browser, "blackpool-viewer", "rochdale-analyst").await;
+    browser.click("nav a[data-page='requests']").await;
+    browser
+        .wait_until(
+            "the regional group offered",
+            "return [...document.querySelectorAll('#request-owner option')].some((option) => option.value === 'group:North West demo group');",
+        )
+        .await;
+    browser
+        .choose("#request-owner", "group:North West demo group")
+        .await;
+    browser.type_into("#request-periods", "2025-Q4").await;
+    browser
+        .type_into(
+            "#request-purpose",
+            "North West CSE network, quarterly picture",
+        )
+        .await;
+    browser
+        .run(
+            "document.getElementById('request-needed-by').value = new Date(Date.now() + 30 * 86400000).toISOString().slice(0, 10); return true;",
+            vec![],
+        )
+        .await;
+    browser.click("#request-form button[type=submit]").await;
+    browser
+        .wait_until(
+            "the regional request listed",
+            "return (document.getElementById('regional-requests').textContent || '').includes('Waiting for E06000009, E10000017');",
+        )
+        .await;
+    browser
+        .click("#regional-requests button[aria-label^='Follow the regional request to North West demo group']")
+        .await;
+    browser
+        .wait_until(
+            "each member's answer",
+            "return document.querySelectorAll('#regional-summary tbody tr').length === 3;",
+        )
+        .await;
+    assert_accessible(&browser, "requests (regional)").await;
+
     // An auditor sees the trail, including the analyst's map requests, and the chain verifies.
-    switch_user(&browser, "blackpool-viewer", "auditor").await;
+    switch_user(&browser, "rochdale-analyst", "auditor").await;
     browser
         .wait_until("the audit trail", "return document.getElementById('chain').dataset.intact === 'true' && document.querySelectorAll('#audit-entries tbody tr').length > 10;")
         .await;
@@ -1002,6 +1092,12 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     // Lancashire's analyst accepts the request: 2025-Q4's release is published already, so the
     // request is answered at once, and the partner viewer reads it.
     switch_user(&browser, "lancashire-board", "lancashire-analyst").await;
+    browser
+        .wait_until(
+            "what is waiting for Lancashire's analyst",
+            "return !document.getElementById('waiting').hidden && document.querySelectorAll('#waiting [data-kind=request_to_answer]').length === 2;",
+        )
+        .await;
     browser.click("nav a[data-page='requests']").await;
     browser
         .click("#requests-incoming button[aria-label^='Accept the request from E06000009']")
@@ -1015,6 +1111,12 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     browser.screenshot("requests").await;
     assert_accessible(&browser, "requests (owner)").await;
     switch_user(&browser, "lancashire-analyst", "blackpool-viewer").await;
+    browser
+        .wait_until(
+            "the answer waiting for Blackpool's viewer",
+            "return document.querySelectorAll('#waiting [data-kind=answer_ready]').length === 1;",
+        )
+        .await;
     browser.click("nav a[data-page='requests']").await;
     browser
         .click("#requests-outgoing button[aria-label='Read 2025-Q4: the release of E10000017']")

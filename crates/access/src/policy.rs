@@ -67,11 +67,15 @@ pub enum Action {
     AnswerSummaryRequest,
     /// List the requests for summaries one's own partnership made and received.
     ReadSummaryRequests,
+    /// Ask every member of a regional group for a summary on one's own partnership's behalf
+    /// (each member must share its releases with it: the caller checks each as
+    /// [`Action::RequestSummary`]).
+    RequestRegionalSummary,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 27] = [
         Self::ReadReference,
         Self::UploadExtract,
         Self::ReadBatch,
@@ -98,6 +102,7 @@ impl Action {
         Self::RequestSummary,
         Self::AnswerSummaryRequest,
         Self::ReadSummaryRequests,
+        Self::RequestRegionalSummary,
     ];
 
     /// The name recorded in the audit trail.
@@ -130,6 +135,7 @@ impl Action {
             Self::RequestSummary => "summary_request.create",
             Self::AnswerSummaryRequest => "summary_request.answer",
             Self::ReadSummaryRequests => "summary_request.read",
+            Self::RequestRegionalSummary => "regional_request.create",
         }
     }
 
@@ -149,7 +155,7 @@ impl Action {
             | Self::ReadProfile
             | Self::RecordAssessment
             | Self::AnswerSummaryRequest => &[Role::PartnershipAnalyst],
-            Self::RequestSummary | Self::ReadSummaryRequests => {
+            Self::RequestSummary | Self::ReadSummaryRequests | Self::RequestRegionalSummary => {
                 &[Role::PartnershipAnalyst, Role::PartnerViewer]
             }
             Self::ReadBoardProfile | Self::ReadAssessment => {
@@ -491,7 +497,8 @@ fn decide_for_role(
             | Action::RecordAssessment
             | Action::ReadAssessment
             | Action::AnswerSummaryRequest
-            | Action::ReadSummaryRequests,
+            | Action::ReadSummaryRequests
+            | Action::RequestRegionalSummary,
             Resource::Partnership { code, .. },
         ) => own_partnership(code),
         // A request goes to another partnership that shares its releases with one's own.

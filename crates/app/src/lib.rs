@@ -18,6 +18,7 @@ pub mod places;
 pub mod products;
 pub mod profiles;
 pub mod reference;
+pub mod regional_requests;
 pub mod releases;
 pub mod requests;
 pub mod settings;

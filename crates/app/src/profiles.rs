@@ -4,14 +4,14 @@
 //! editions: its own, with exact counts, and the board edition for circulation, where every
 //! count passed the publication gate and the quarter's totals are its frozen summary's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use atlas_access::RecordScope;
 use atlas_analytics::comparison::{
     ANNUALISED_QUARTER, Direction, QUARTERS_A_YEAR, direction, rate_per_10000,
 };
 use atlas_analytics::emerging::Step;
-use atlas_analytics::gate::{self, Keyed, PeriodSummary, SETTLE_DAYS, THRESHOLD, child_key};
+use atlas_analytics::gate::{self, Keyed, PeriodSummary, SETTLE_DAYS, THRESHOLD};
 use atlas_analytics::grid::Filter;
 use atlas_analytics::profile::{QuarterTally, tally};
 use atlas_domain::{
@@ -21,10 +21,10 @@ use atlas_store::audit::NewEntry;
 use atlas_store::profiles::{self, NewProfile, ProfileVersion};
 use atlas_store::{agencies, batches, partnerships, populations, records};
 use chrono::{Datelike as _, Months, NaiveDate};
-use h3o::{CellIndex, LatLng};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::analysis::areas::HotspotArea;
 use crate::analysis::{
     Adjustment, Analyses, AnalysisError, EmergingQuestion, GridQuestion, HotspotQuestion,
     HotspotSettings, Measure, blocking,
@@ -343,7 +343,7 @@ struct Facts {
     year_earlier: Option<Earlier>,
     previous_label: String,
     year_earlier_label: String,
-    areas: Result<Vec<Area>, String>,
+    areas: Result<Vec<HotspotArea>, String>,
     hotspot_resolution: Option<u8>,
     emerging: Result<Patterns, String>,
     contributors: Vec<Contributor>,
@@ -361,14 +361,6 @@ struct Patterns {
 }
 
 /// A hot spot area: contiguous cells hot at 95 % or more.
-struct Area {
-    cells: Vec<CellIndex>,
-    children: Keyed,
-    records: Keyed,
-    confidence: u8,
-    place: String,
-}
-
 /// An agency serving the partnership and what it sent for the quarter.
 struct Contributor {
     name: String,
@@ -515,14 +507,7 @@ impl Analyses {
             .try_into()
             .map_err(|_| AnalysisError::Internal("two earlier quarters".to_owned()))?;
         let frozen = self.frozen_quarter(code, period, today).await?;
-        let authorities: Vec<String> = partnership
-            .local_authorities
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        let (areas, hotspot_resolution) = match self
-            .hotspot_areas(code, first, last, &authorities, all)
-            .await
+        let (areas, hotspot_resolution) = match self.quarter_hotspot_areas(code, first, last).await
         {
             Ok((areas, resolution)) => (Ok(areas), Some(resolution)),
             Err(AnalysisError::Question(reason) | AnalysisError::OverBudget(reason)) => {
@@ -591,14 +576,12 @@ impl Analyses {
     /// The quarter's hot spot areas (distinct children, population-adjusted where possible, at
     /// the partnership's analysis resolution): contiguous cells hot at 95 % or more, the
     /// children and records in them, named from the nearest place.
-    async fn hotspot_areas(
+    async fn quarter_hotspot_areas(
         &self,
         code: &GssCode,
         first: NaiveDate,
         last: NaiveDate,
-        authorities: &[String],
-        all: &[CaseRecord],
-    ) -> Result<(Vec<Area>, u8), AnalysisError> {
+    ) -> Result<(Vec<HotspotArea>, u8), AnalysisError> {
         let resolution = self
             .analysis_resolution(code, RecordScope::Partnership)
             .await?
@@ -616,87 +599,7 @@ impl Analyses {
             settings: HotspotSettings::default(),
         };
         let analysis = self.hotspots(code, &question).await?;
-        let bins: HashMap<CellIndex, i8> = analysis
-            .cells
-            .iter()
-            .filter(|cell| cell.bin >= 2)
-            .map(|cell| (cell.cell, cell.bin))
-            .collect();
-        let mut hot: Vec<CellIndex> = bins.keys().copied().collect();
-        hot.sort_unstable();
-        let h3 = resolution.h3();
-        let mut areas = Vec::new();
-        let mut unvisited: std::collections::HashSet<CellIndex> = hot.iter().copied().collect();
-        for start in &hot {
-            if !unvisited.contains(start) {
-                continue;
-            }
-            let mut cells = Vec::new();
-            let mut stack = vec![*start];
-            unvisited.remove(start);
-            while let Some(cell) = stack.pop() {
-                cells.push(cell);
-                for next in cell.grid_disk::<Vec<_>>(1) {
-                    if unvisited.remove(&next) {
-                        stack.push(next);
-                    }
-                }
-            }
-            cells.sort_unstable();
-            let confidence = if cells
-                .iter()
-                .any(|cell| bins.get(cell).is_some_and(|bin| *bin >= 3))
-            {
-                99
-            } else {
-                95
-            };
-            // The area's centroid: the mean of its cells' centres (an area spans a few km).
-            #[expect(clippy::cast_precision_loss, reason = "a few cells")]
-            let cells_count = cells.len() as f64;
-            let (lat, lng) = cells.iter().map(|cell| LatLng::from(*cell)).fold(
-                (0.0, 0.0),
-                |(lat, lng), point| {
-                    (
-                        lat + point.lat() / cells_count,
-                        lng + point.lng() / cells_count,
-                    )
-                },
-            );
-            areas.push(Area {
-                place: places::describe(lat, lng, authorities)
-                    .unwrap_or_else(|| cells[0].to_string()),
-                cells,
-                children: Keyed::default(),
-                records: Keyed::default(),
-                confidence,
-            });
-        }
-        // The children and records of every area, in one pass over the quarter's records.
-        let area_of: HashMap<CellIndex, usize> = areas
-            .iter()
-            .enumerate()
-            .flat_map(|(index, area)| area.cells.iter().map(move |cell| (*cell, index)))
-            .collect();
-        let mut seen: Vec<std::collections::HashSet<u64>> = vec![Default::default(); areas.len()];
-        for record in all
-            .iter()
-            .filter(|record| (first..=last).contains(&record.occurred_on))
-        {
-            let Some(&index) = record.cell.parent(h3).and_then(|cell| area_of.get(&cell)) else {
-                continue;
-            };
-            areas[index].records.add(record.record_key);
-            if seen[index].insert(record.subject) {
-                areas[index].children.add(child_key(record.subject));
-            }
-        }
-        areas.sort_by(|a, b| {
-            b.children
-                .count
-                .cmp(&a.children.count)
-                .then_with(|| a.place.cmp(&b.place))
-        });
+        let areas = self.hotspot_areas(code, &question, &analysis).await?;
         Ok((areas, resolution.get()))
     }
 
@@ -1198,14 +1101,14 @@ fn place(facts: &Facts, now: &QuarterTally, editor: Editor, records: Figure) -> 
                 .map_or_else(String::new, |r| format!(", H3 resolution {r}"))
         )),
         Ok(areas) => {
-            let mut areas: Vec<&Area> = areas.iter().collect();
+            let mut areas: Vec<&HotspotArea> = areas.iter().collect();
             areas.sort_by(|a, b| {
                 largest_first(editor.one(a.children), editor.one(b.children))
-                    .then_with(|| a.place.cmp(&b.place))
+                    .then_with(|| a.name.cmp(&b.name))
             });
             let shown: Vec<(String, Figure)> = areas
                 .iter()
-                .map(|area| (area.place.clone(), editor.one(area.children)))
+                .map(|area| (area.name.clone(), editor.one(area.children)))
                 .collect();
             findings.push(format!(
                 "{} hot spot area{} at 95 % confidence or more: {}.",
@@ -1249,7 +1152,7 @@ fn place(facts: &Facts, now: &QuarterTally, editor: Editor, records: Figure) -> 
                             ));
                         }
                         Row {
-                            label: area.place.clone(),
+                            label: area.name.clone(),
                             values,
                         }
                     })

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use atlas_access::RecordScope;
 use atlas_analytics::comparison::{ANNUALISED_QUARTER, QUARTERS_A_YEAR, rate_per_10000};
 use atlas_analytics::gate::{self, PeriodSummary, ShownTable, THRESHOLD};
-use atlas_domain::{AgencyKind, GssCode, Indicator, StoredResolution};
+use atlas_analytics::profile::{self, QuarterTally};
+use atlas_domain::{AgeBand, AgencyKind, GssCode, Indicator, RecordKind, StoredResolution};
 use atlas_store::populations::{self, PartnershipPopulation};
 use atlas_store::releases::Draft;
 use chrono::{Datelike as _, NaiveDate};
@@ -78,7 +79,18 @@ pub struct ReleaseSummary {
     /// Records by risk indicator.
     #[schema(value_type = BTreeMap<String, Figure>)]
     pub records_by_indicator: BTreeMap<&'static str, Figure>,
+    /// Distinct children by age band (`0-9` … `18-25`, then `not_recorded`), each child once
+    /// by its latest record of the quarter: the row totals of the problem profile's board
+    /// edition, so that neither can be subtracted from the other.
+    #[schema(value_type = BTreeMap<String, Figure>)]
+    pub children_by_age_band: BTreeMap<&'static str, Figure>,
+    /// Records by record kind, as the board edition of the problem profile shows them.
+    #[schema(value_type = BTreeMap<String, Figure>)]
+    pub records_by_record_kind: BTreeMap<&'static str, Figure>,
 }
+
+/// The label of the age band row for records without one.
+pub const AGE_NOT_RECORDED: &str = "not_recorded";
 
 /// The gated table and summary as they are published. The column and grand totals are the
 /// quarter's frozen summary's, the figures every other product of the quarter shows.
@@ -119,8 +131,12 @@ fn content(
 
 /// The quarter's figures beside the table, from the gate: distinct children and records per
 /// indicator, the child population and the rate per 10,000 children (only where the children
-/// are shown).
-fn summary(summary: &PeriodSummary, population: Option<&PartnershipPopulation>) -> ReleaseSummary {
+/// are shown), children by age band and records by record kind (from `tally`).
+fn summary(
+    summary: &PeriodSummary,
+    tally: &QuarterTally,
+    population: Option<&PartnershipPopulation>,
+) -> ReleaseSummary {
     let rate_per_10000 =
         summary
             .children
@@ -145,6 +161,28 @@ fn summary(summary: &PeriodSummary, population: Option<&PartnershipPopulation>) 
                     .records_by_indicator
                     .iter()
                     .copied()
+                    .map(Figure::Gated),
+            )
+            .collect(),
+        children_by_age_band: AgeBand::ALL
+            .iter()
+            .map(|band| band.as_str())
+            .chain(std::iter::once(AGE_NOT_RECORDED))
+            .zip(
+                gate::publish_table(&tally.children_by_age_and_sex)
+                    .row_totals()
+                    .map(Figure::Gated),
+            )
+            .collect(),
+        records_by_record_kind: RecordKind::ALL
+            .iter()
+            .map(|kind| kind.as_str())
+            .zip(
+                gate::publish_table(std::slice::from_ref(&tally.records_by_kind))
+                    .cells()
+                    .next()
+                    .into_iter()
+                    .flatten()
                     .map(Figure::Gated),
             )
             .collect(),
@@ -221,7 +259,17 @@ impl Analyses {
                     .iter()
                     .filter(|figure| figure.number().is_none())
                     .count();
-            let summary = summary(&quarter, population.as_ref());
+            let tally = profile::tally(&records.records, from, to);
+            let summary = summary(&quarter, &tally, population.as_ref());
+            let suppressed = suppressed
+                + summary
+                    .children_by_age_band
+                    .values()
+                    .chain(summary.records_by_record_kind.values())
+                    .filter(
+                        |figure| matches!(figure, Figure::Gated(shown) if shown.number().is_none()),
+                    )
+                    .count();
             let published = serde_json::to_value(content(
                 &label, resolution, &cells, &table, &quarter, summary,
             ));

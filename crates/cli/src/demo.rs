@@ -502,7 +502,9 @@ fn write_tokens(
 /// The demo's sharing agreements (made once): Lancashire shares its releases with Blackpool, so
 /// the demo's partner viewer has something to read; and the three partnerships share
 /// `comparison` and `regional_hotspots` with each other, so their comparisons show each other's
-/// gated figures and their regional hotspots cross the borders.
+/// gated figures and their regional hotspots cross the borders. Lancashire and Blackpool share
+/// their releases with Rochdale too, and the three form the regional group [`DEMO_GROUP`], so
+/// Rochdale's analyst can ask the group for a regional summary.
 async fn share(settings: &Settings) -> anyhow::Result<()> {
     use atlas_access::Scope;
     const LANCASHIRE: &str = "E10000017";
@@ -516,9 +518,13 @@ async fn share(settings: &Settings) -> anyhow::Result<()> {
             &[Scope::Releases, Scope::Comparison, Scope::RegionalHotspots],
         ),
         (BLACKPOOL, LANCASHIRE, &mutual),
-        (LANCASHIRE, ROCHDALE, &mutual),
+        (
+            LANCASHIRE,
+            ROCHDALE,
+            &[Scope::Releases, Scope::Comparison, Scope::RegionalHotspots],
+        ),
         (ROCHDALE, LANCASHIRE, &mutual),
-        (BLACKPOOL, ROCHDALE, &[Scope::Comparison]),
+        (BLACKPOOL, ROCHDALE, &[Scope::Releases, Scope::Comparison]),
     ];
     let database = atlas_store::Database::new(&settings.database)?;
     let mut conn = database.connection().await?;
@@ -551,8 +557,17 @@ async fn share(settings: &Settings) -> anyhow::Result<()> {
                 .join(", ")
         );
     }
+    let members: Vec<(String, GssCode)> = [LANCASHIRE, BLACKPOOL, ROCHDALE]
+        .into_iter()
+        .map(|code| Ok((DEMO_GROUP.to_owned(), GssCode::parse(code)?)))
+        .collect::<anyhow::Result<_>>()?;
+    atlas_store::partnerships::replace_regional_groups(&mut conn, &members).await?;
+    println!("regional group: {DEMO_GROUP} (Lancashire, Blackpool, Rochdale)");
     Ok(())
 }
+
+/// The demo's regional group.
+const DEMO_GROUP: &str = "North West demo group";
 
 /// Writes each agency's raw export and pseudonymises it with the demo's linkage key, as the
 /// agency would on its own machine; returns agency name -> canonical extract.

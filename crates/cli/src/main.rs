@@ -100,7 +100,7 @@ enum ReferenceCommand {
     /// Import partnership boundaries (GeoJSON) and, optionally, their neighbours (CSV); a
     /// postcode directory; child populations. Each boundary's H3 coverage is computed at
     /// resolution 9 and coarser; re-importing the same files changes nothing.
-    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["boundaries", "postcodes", "population", "small_area_population", "comparators"])))]
+    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["boundaries", "postcodes", "population", "small_area_population", "comparators", "regional_groups"])))]
     Import {
         /// GeoJSON FeatureCollection of Polygon/MultiPolygon features, WGS84.
         #[arg(long, value_name = "FILE")]
@@ -115,6 +115,11 @@ enum ReferenceCommand {
         /// neighbours, say): replaces the groups of the partnerships it names.
         #[arg(long, value_name = "FILE")]
         comparators: Option<PathBuf>,
+        /// Regional groups, CSV `group,code` (a named group of partnerships that work
+        /// together, one member per row): replaces the groups it names. Regional requests ask
+        /// every member of a group.
+        #[arg(long, value_name = "FILE")]
+        regional_groups: Option<PathBuf>,
         /// Children aged 0-17 per local authority and year, CSV `code,year,population_0_17`
         /// (ONS mid-year estimates), the denominators of rates per 10,000 children.
         #[arg(long, value_name = "FILE")]
@@ -208,6 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     small_area_population,
                     small_area_source,
                     comparators,
+                    regional_groups,
                     code_field,
                     name_field,
                 },
@@ -227,6 +233,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if let Some(comparators) = comparators {
                 println!("{}", import_comparators(&settings, &comparators).await?);
+            }
+            if let Some(groups) = regional_groups {
+                println!("{}", import_regional_groups(&settings, &groups).await?);
             }
             if let Some(population) = population {
                 println!(
@@ -318,6 +327,24 @@ async fn import_comparators(settings: &Settings, path: &std::path::Path) -> anyh
     let mut conn = database.connection().await?;
     let stored = atlas_store::partnerships::replace_comparators(&mut conn, &pairs).await?;
     Ok(format!("comparator groups: {stored} pairs stored"))
+}
+
+/// Reads, validates and imports regional groups.
+async fn import_regional_groups(
+    settings: &Settings,
+    path: &std::path::Path,
+) -> anyhow::Result<String> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let members = reference::read_regional_groups(std::io::BufReader::new(file))
+        .with_context(|| format!("{} refused", path.display()))?;
+    let database = atlas_store::Database::new(&settings.database)?;
+    let mut conn = database.connection().await?;
+    let stored = atlas_store::partnerships::replace_regional_groups(&mut conn, &members).await?;
+    Ok(format!(
+        "regional groups: {stored} groups stored ({} members)",
+        members.len()
+    ))
 }
 
 /// Reads, validates and imports a child population table.

@@ -88,7 +88,7 @@ fn unknown_flags_and_commands_get_one_line() {
     assert_one_line_failure(
         &atlas(&["reference", "import"], &[]),
         2,
-        "the following required arguments were not provided: <--boundaries <FILE>|--postcodes <FILE>|--population <FILE>|--small-area-population <FILE>|--comparators <FILE>>",
+        "the following required arguments were not provided: <--boundaries <FILE>|--postcodes <FILE>|--population <FILE>|--small-area-population <FILE>|--comparators <FILE>|--regional-groups <FILE>>",
     );
     let help = atlas(&["--help"], &[]);
     assert!(help.status.success());

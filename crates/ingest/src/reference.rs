@@ -67,6 +67,15 @@ pub enum ReferenceError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A row of a regional group table is unusable; lines are numbered from 1 including the
+    /// header.
+    #[error("regional groups line {line}: {reason}")]
+    RegionalGroup {
+        /// Line in the file, from 1, counting the header.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A row of a small-area population table is unusable; lines are numbered from 1 including
     /// the header.
     #[error("small-area population line {line}: {reason}")]
@@ -572,6 +581,38 @@ pub fn read_comparators(reader: impl Read) -> Result<Vec<(GssCode, GssCode)>, Re
     })
 }
 
+/// Reads a regional group table: CSV with columns `group,code` (a group's name, 1 to 100
+/// characters, and one member's GSS code per row; header required, extra columns ignored,
+/// duplicate rows merged).
+///
+/// # Errors
+/// [`ReferenceError::RegionalGroup`] naming the first bad line.
+pub fn read_regional_groups(reader: impl Read) -> Result<Vec<(String, GssCode)>, ReferenceError> {
+    let error = |line, reason| ReferenceError::RegionalGroup { line, reason };
+    let (mut csv, columns) = open_table(reader, &["group", "code"], error)?;
+    let mut members = BTreeSet::new();
+    for record in csv.records() {
+        let record = record.map_err(|err| {
+            error(
+                err.position().map_or(0, csv::Position::line),
+                err.to_string(),
+            )
+        })?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let name = record.get(columns[0]).unwrap_or_default();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(error(
+                line,
+                "a group's name has 1 to 100 characters".to_owned(),
+            ));
+        }
+        let code = GssCode::parse(record.get(columns[1]).unwrap_or_default())
+            .map_err(|err| error(line, err.to_string()))?;
+        members.insert((name.to_owned(), code));
+    }
+    Ok(members.into_iter().collect())
+}
+
 /// Reads pairs of GSS codes from the columns `code` and `<role>_code`.
 fn read_pairs(
     reader: impl Read,
@@ -1011,6 +1052,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("neighbours line 2:"), "{err}");
+    }
+
+    #[test]
+    fn regional_groups_are_read_validated_and_deduplicated() {
+        let members = read_regional_groups(
+            "group,code\nPan-Lancashire,E10000017\nPan-Lancashire,E06000009\nPan-Lancashire,E10000017\n"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(members.len(), 2);
+        assert_eq!(members[0].0, "Pan-Lancashire");
+        let err = read_regional_groups("group,code\n,E10000017\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "regional groups line 2: a group's name has 1 to 100 characters"
+        );
+        let err = read_regional_groups("group,code\nNorth West,nope\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("regional groups line 2: `nope` is not a GSS code"),
+            "{err}"
+        );
+        let err = read_regional_groups("name,code\nNorth West,E10000017\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "regional groups line 1: the header has no `group` column"
+        );
     }
 
     proptest! {

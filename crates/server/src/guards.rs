@@ -226,6 +226,8 @@ partnership_guards! {
     AnswerSummaryRequest => AnswerSummaryRequest;
     /// Listing the requests one's own partnership made and received.
     ReadSummaryRequests => ReadSummaryRequests;
+    /// Asking every member of a regional group for a summary.
+    RequestRegionalSummary => RequestRegionalSummary;
 }
 
 /// The partnership of the path, with the scopes its agreements in force today share with the

@@ -1,5 +1,7 @@
 //! How answers are written: JSON, GeoJSON (RFC 7946, `Accept: application/geo+json` or
-//! `format=geojson`) or CSV with an `h3` column (`format=csv`, for kepler.gl and QGIS).
+//! `format=geojson`, with a `metadata` member saying what the map shows) or CSV with a `hex_id`
+//! column (which kepler.gl recognises as H3) and a `wkt` polygon column (which QGIS and GDAL
+//! read as the geometry) (`format=csv`).
 
 use actix_web::HttpResponse;
 use atlas_analytics::grid::{Filter, IndicatorMatch};
@@ -25,10 +27,17 @@ pub enum Format {
     Csv,
 }
 
+/// The licence and attribution every download carries.
+pub const ATTRIBUTION: &str = "Safeguard Atlas. Disclosure-controlled figures for the partnership's own use under its sharing agreements (docs/privacy.md). Reference geography: Office for National Statistics, Open Government Licence v3.0; H3 hexagons (Apache-2.0).";
+
 /// A cell of an analysis, as the GeoJSON and CSV answers write it.
 pub trait CellRow: Serialize {
-    /// The CSV header; its first column is `h3`.
+    /// The CSV header; its first column is `hex_id`, the cell (a `wkt` column is added last).
     const HEADER: &'static [&'static str];
+    /// What each cell's figures are, in words (the GeoJSON's `metadata.value`).
+    const VALUE: &'static str;
+    /// How they were worked out, in words (the GeoJSON's `metadata.method`).
+    const METHOD: &'static str;
     /// The cell's hexadecimal H3 index.
     fn cell(&self) -> &str;
     /// The CSV row, in the order of [`Self::HEADER`].
@@ -37,7 +46,9 @@ pub trait CellRow: Serialize {
 
 /// Writes an analysis in `format`: as JSON, the view `view` makes of the cells; as GeoJSON, a
 /// FeatureCollection of hexagons with each cell's fields as properties and, beside the
-/// features, `no_data` and the view's other members (partnership, settings, study area); as CSV, the cells' rows in an attachment named `file_name`.
+/// features, `no_data`, the view's other members (partnership, settings, study area) and
+/// `metadata` (see [`metadata`]); as CSV, the cells' rows, each with its hexagon as WKT, in an
+/// attachment named `file_name`.
 ///
 /// # Errors
 /// [`ApiError::Internal`] when the CSV cannot be written.
@@ -79,6 +90,8 @@ pub fn answer<C: CellRow, V: Serialize>(
                 }
                 _ => serde_json::Map::new(),
             };
+            let described = metadata::<C>(&collection, file_name);
+            collection.insert("metadata".to_owned(), described);
             collection.insert("type".to_owned(), json!("FeatureCollection"));
             collection.insert("no_data".to_owned(), json!(no_data));
             collection.insert("features".to_owned(), Value::Array(features));
@@ -86,8 +99,72 @@ pub fn answer<C: CellRow, V: Serialize>(
                 .content_type(GEO_JSON)
                 .json(Value::Object(collection)))
         }
-        Format::Csv => csv_response(C::HEADER, cells.iter().map(CellRow::row), file_name),
+        Format::Csv => {
+            let header: Vec<&str> = C::HEADER.iter().copied().chain(["wkt"]).collect();
+            csv_response(
+                &header,
+                cells.iter().map(|cell| {
+                    let mut row = cell.row();
+                    row.push(cell.cell().parse().map(wkt).unwrap_or_default());
+                    row
+                }),
+                file_name,
+            )
+        }
     }
+}
+
+/// The hexagon of `cell` as WKT: `POLYGON ((lng lat, …))`, closed, WGS84.
+pub fn wkt(cell: CellIndex) -> String {
+    let boundary = cell.boundary();
+    let ring: Vec<String> = boundary
+        .iter()
+        .chain(boundary.iter().take(1))
+        .map(|vertex| format!("{} {}", vertex.lng(), vertex.lat()))
+        .collect();
+    format!("POLYGON (({}))", ring.join(", "))
+}
+
+/// What a downloaded map shows, in one object: `name`, `value` and `method` (in words), the
+/// `resolution`, the `period` (`from`, `to`; null where all records are used), the record
+/// `filters`, `generated_at`, and the `licence` and attribution; read from the answer's
+/// members (`view`) whatever their nesting (`settings`, `settings.hotspots`).
+fn metadata<C: CellRow>(view: &serde_json::Map<String, Value>, file_name: &str) -> Value {
+    let settings = view.get("settings");
+    let nested = settings.and_then(|settings| settings.get("hotspots"));
+    let find = |name: &str| {
+        [
+            view.get(name),
+            settings.and_then(|s| s.get(name)),
+            nested.and_then(|s| s.get(name)),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|value| !value.is_null())
+        .cloned()
+        .unwrap_or(Value::Null)
+    };
+    let filters = find("filters");
+    let period_end = |name: &str| {
+        let from_settings = find(name);
+        if from_settings.is_null() {
+            filters.get(name).cloned().unwrap_or(Value::Null)
+        } else {
+            from_settings
+        }
+    };
+    json!({
+        "name": file_name.trim_end_matches(".csv"),
+        "partnership": find("partnership"),
+        "value": C::VALUE,
+        "measure": find("value"),
+        "resolution": find("resolution"),
+        "period": { "from": period_end("from"), "to": period_end("to") },
+        "filters": filters,
+        "method": C::METHOD,
+        "generated_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "licence": ATTRIBUTION,
+    })
 }
 
 /// A CSV attachment named `file_name`: `header`, then `rows`.

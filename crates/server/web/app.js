@@ -2,7 +2,7 @@
 // them (`#map`, `#upload`, `#comparison`, `#profiles`, `#assessment`, `#partner`, `#requests`, `#audit`). Plain JavaScript modules with
 // no build step; the server embeds these files (crates/server/src/web.rs).
 
-import { $, claimsOf, el, hasRole, keepToken, session, signOut, takeNotice } from './core.js';
+import { $, claimsOf, el, getJson, hasRole, keepToken, session, signOut, takeNotice } from './core.js';
 import { showMap, stopPlaying } from './map.js';
 import { showUpload } from './upload.js';
 import { showComparison } from './comparison.js';
@@ -40,8 +40,27 @@ function hideAll() {
   });
 }
 
+/**
+ * Shows what is waiting for the caller above every page (partnership analysts and partner
+ * viewers): requests to answer, releases to approve, questions to reply to, answers to read.
+ */
+async function showWaiting() {
+  const aside = $('waiting');
+  aside.hidden = true;
+  if (!['partnership_analyst', 'partner_viewer'].some(hasRole)) return;
+  try {
+    const { items } = await getJson(`/api/v1/partnerships/${session.claims.partnership}/waiting`);
+    $('waiting-items').replaceChildren(...items.map((item) => el('li', { dataset: { kind: item.kind } },
+      el('a', { href: `#${item.page}` }, item.text), item.overdue ? ' (overdue)' : '')));
+    aside.hidden = items.length === 0;
+  } catch {
+    // The list is a convenience: each page shows the same things in full.
+  }
+}
+
 async function showSignIn() {
   hideAll();
+  $('waiting').hidden = true;
   $('sign-in').hidden = false;
   $('sign-out').hidden = true;
   $('nav').hidden = true;
@@ -105,6 +124,7 @@ async function route() {
       : `Your role cannot open “${wanted}”. Choose one of the pages above.`;
     return;
   }
+  showWaiting();
   const section = $(`${page.id}-page`);
   section.hidden = false;
   document.title = `${page.title} · Safeguard Atlas`;
@@ -161,4 +181,6 @@ $('token-form').addEventListener('submit', (event) => {
 });
 $('token').addEventListener('input', () => $('token').setCustomValidity(''));
 window.addEventListener('hashchange', route);
+// A page that changed something (a request answered, say) asks for the list to be redrawn.
+document.addEventListener('atlas-changed', showWaiting);
 returnFromProvider().then(route);

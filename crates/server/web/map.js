@@ -285,6 +285,76 @@ function topCells(features) {
   $('top-cells').replaceChildren(rows.length > 0 ? table(['Cell', heading], rows) : el('p', {}, 'No cells.'));
 }
 
+/** The hot spot areas' sort: a column of the table and a direction. */
+const areaSort = { column: 'children', descending: true };
+
+/** The columns of the area table: heading, field, and whether it sorts as words. */
+const AREA_COLUMNS = [
+  ['Area', 'name', true], ['Confidence (%)', 'confidence', false], ['Cells', 'cells', false],
+  ['Distinct children', 'children', false], ['Records', 'records', false],
+];
+
+/** Zooms to an area and shows its first cell's figures. */
+function showArea(area) {
+  const layers = area.cells.map((cell) => state.byCell.get(cell)).filter(Boolean);
+  if (layers.length === 0) return;
+  state.map.fitBounds(L.featureGroup(layers).getBounds(), { maxZoom: 13, padding: [20, 20] });
+  selectCell(area.cells[0]);
+}
+
+/**
+ * The hot spot areas as a sortable table, the keyboard route through the map: each area's
+ * name is a button that zooms to it; each heading a button that sorts by it.
+ */
+function areaTable(areas) {
+  const sortValue = (area, field) => (field === 'cells' ? area.cells.length : area[field]);
+  const sorted = [...areas].sort((a, b) => {
+    const [x, y] = [sortValue(a, areaSort.column), sortValue(b, areaSort.column)];
+    const order = typeof x === 'string' ? x.localeCompare(y) : x - y;
+    return areaSort.descending ? -order : order;
+  });
+  const head = el('tr', {}, ...AREA_COLUMNS.map(([heading, field]) => {
+    const current = areaSort.column === field;
+    return el('th', { scope: 'col', 'aria-sort': current ? (areaSort.descending ? 'descending' : 'ascending') : 'none' },
+      el('button', {
+        type: 'button',
+        className: 'sort',
+        onclick: () => {
+          areaSort.descending = current ? !areaSort.descending : !AREA_COLUMNS.find(([, name]) => name === field)[2];
+          areaSort.column = field;
+          $('areas').replaceChildren(areaTable(areas));
+          $('areas').querySelector(`th[aria-sort] button[data-field='${field}']`)?.focus();
+        },
+        dataset: { field },
+      }, heading, current ? (areaSort.descending ? ' ▼' : ' ▲') : ''));
+  }));
+  const rows = sorted.map((area) => el('tr', { dataset: { area: area.name } },
+    el('td', {}, el('button', { type: 'button', className: 'link', onclick: () => showArea(area) }, area.name)),
+    el('td', {}, String(area.confidence)),
+    el('td', {}, String(area.cells.length)),
+    el('td', {}, String(area.children)),
+    el('td', {}, String(area.records))));
+  return el('table', { id: 'area-table' },
+    el('caption', {}, 'Hot spot areas: contiguous cells hot at 95 % confidence or more, named from the nearest place (choose a heading to sort, an area to zoom to it)'),
+    el('thead', {}, head), el('tbody', {}, ...rows));
+}
+
+/** The hot spot areas section: the areas of a Gi* answer, or the way to them. */
+function showAreas(data) {
+  if (layerName() !== 'bin') {
+    $('areas-summary').replaceChildren(el('button', {
+      type: 'button',
+      onclick: () => { $('layer').value = 'bin'; $('layer').dispatchEvent(new Event('change')); },
+    }, 'Show the hot spot areas (the Gi* hot spots layer)'));
+    $('areas').replaceChildren();
+    return;
+  }
+  const areas = (data && data.areas) || [];
+  $('areas-summary').textContent = data ? data.summary : '';
+  $('areas').replaceChildren(areas.length ? areaTable(areas) : '',
+    data && data.place_attribution ? el('p', { className: 'note' }, data.place_attribution) : '');
+}
+
 async function draw() {
   const drawing = ++state.drawing;
   const { from, to } = period();
@@ -304,6 +374,7 @@ async function draw() {
       const notice = `No data: no agency has contributed records for ${when}. This is not a count of zero.`;
       $('legend').replaceChildren(el('p', { className: 'legend-value no-data' }, notice));
       $('top-cells').replaceChildren();
+      showAreas(null);
       clearDetails();
       say('status', notice);
       return;
@@ -329,6 +400,8 @@ async function draw() {
     state.byCell.forEach((layer, cell) => {
       const path = layer.getElement();
       if (!path) return;
+      // Hexagons are not tab stops: the area table and the cell table are the keyboard route.
+      path.setAttribute('tabindex', '-1');
       path.dataset.cell = cell;
       if (layer.feature.properties.bin !== undefined) path.dataset.bin = String(layer.feature.properties.bin);
     });
@@ -339,6 +412,7 @@ async function draw() {
     const sensitivity = data.sensitivity ? ` ${data.sensitivity.note}` : '';
     legend(maximum, categories, `${resolutionNote(resolution, data.settings)}${sensitivity}`);
     topCells(features);
+    showAreas(data);
     // The cell panel follows the drawing: the same cell's new figures, or none.
     if (state.selected && state.byCell.has(state.selected)) selectCell(state.selected);
     else clearDetails();

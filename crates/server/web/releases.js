@@ -45,6 +45,18 @@ function protection(content) {
   return [...suppressed, rounding.trim()];
 }
 
+/** The release's one-way tables: the summary's key, the row heading and what is counted. */
+const BREAKDOWN_TABLES = [
+  ['records_by_indicator', 'Risk indicator', 'Records'],
+  ['children_by_age_band', 'Age band', 'Distinct children'],
+  ['records_by_record_kind', 'Record kind', 'Records'],
+];
+
+/** A vocabulary value in words: `not_recorded` is "not recorded". */
+function words(name) {
+  return name.replace(/_/g, ' ');
+}
+
 /** One release's content: the summary, then the cell × agency-kind table. */
 export async function releaseDetails(code, id) {
   const release = await getJson(`/api/v1/partnerships/${code}/releases/${id}`);
@@ -77,6 +89,10 @@ export async function releaseDetails(code, id) {
     el('p', { className: 'note' }, ...protection(content), ` ${SUPPRESSED}`),
     csv,
     failed,
+    el('div', { className: 'panels' },
+      ...BREAKDOWN_TABLES.filter(([key]) => summary[key]).map(([key, heading, noun]) => table([heading, noun],
+        Object.entries(summary[key]).map(([name, value]) => [words(name), published(value)]),
+        `${noun} by ${heading.toLowerCase()}, ${release.period}`))),
     table(['Cell', ...columns.filter((_, index) => used[index]).map((column) => column.replace(/_/g, ' ')), 'Total'], rows,
       `Records by cell and agency kind, ${release.period} (cells with none left out)`));
 }

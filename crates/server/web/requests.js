@@ -1,10 +1,11 @@
 // The requests page (partnership analysts and partner viewers): ask a partnership that shares
-// its releases with yours for a summary; follow your requests and reply to questions; read the
-// answer once its releases are published. Partnership analysts also answer the requests made
+// its releases with yours, or every member of a regional group, for a summary; follow your
+// requests and reply to questions; read the answer once its releases are published, and a
+// regional request's summary once every member has answered. Partnership analysts also answer the requests made
 // to their partnership: accept (the quarters' releases are prepared for a second analyst's
 // approval), decline with a reason, or ask a question.
 
-import { $, api, el, getJson, hasRole, say, session, table } from './core.js';
+import { $, SUPPRESSED, api, el, getJson, hasRole, published, say, session, table } from './core.js';
 import { releaseDetails } from './releases.js';
 
 const BREAKDOWNS = [
@@ -14,6 +15,9 @@ const BREAKDOWNS = [
   ['record_kind', 'Record kind'],
   ['release_grid', 'The release grid (cells)'],
 ];
+const BREAKDOWN_NAMES = {
+  headline: 'Figure', agency_kind: 'Agency kind', indicator: 'Risk indicator', age_band: 'Age band', record_kind: 'Record kind',
+};
 const STATES = {
   open: 'Open',
   question: 'Question asked',
@@ -27,6 +31,7 @@ async function act(request, action, body) {
   try {
     await api(`/api/v1/partnerships/${request.owner}/summary-requests/${request.id}/${action}`, { method: 'POST', body });
     await load();
+    document.dispatchEvent(new Event('atlas-changed'));
     say('requests-status', `The request was updated: ${action}.`);
   } catch (error) {
     say('requests-status', error.message);
@@ -56,7 +61,7 @@ function conversation(request) {
 
 function outgoingRows(requests) {
   return requests.map((request) => [
-    request.owner,
+    request.regional_request ? `${request.owner} (part of a regional request)` : request.owner,
     request.periods.join(', '),
     stateOf(request),
     request.needed_by,
@@ -79,7 +84,7 @@ function outgoingRows(requests) {
 
 function incomingRows(requests) {
   return requests.map((request) => [
-    request.requester,
+    request.regional_request ? `${request.requester} (a regional request)` : request.requester,
     request.periods.join(', '),
     request.breakdowns.join(', ').replace(/_/g, ' '),
     request.purpose,
@@ -95,18 +100,78 @@ function incomingRows(requests) {
   ]);
 }
 
+/** A regional total: the sum of the figures shown, "at least" when some are not. */
+function regionalTotal(total) {
+  return total.parts_not_shown > 0 ? `at least ${total.sum}` : String(total.sum);
+}
+
+/** One quarter of an assembled regional summary: the headline and each breakdown asked for. */
+function regionalPeriod(period) {
+  const names = period.partnerships;
+  return el('div', {},
+    el('h4', {}, period.period),
+    period.missing.length ? el('p', { className: 'note' }, `Not included: ${period.missing.join('; ')}.`) : null,
+    el('p', {}, `Rate per 10,000 children a year over the partnerships included: `, published(period.rate_per_10000, 1),
+      period.rate_per_10000 === null ? ' (not given: some partnership’s children or population are not shown)' : ''),
+    ...period.tables.map((regional) => table(
+      [BREAKDOWN_NAMES[regional.breakdown] || 'Figure', ...names, 'Region'],
+      regional.rows.map((row) => [row.category.replace(/_/g, ' '), ...row.values.map((value) => published(value)), regionalTotal(row.total)]),
+      `${period.period}: ${regional.counts} by ${(BREAKDOWN_NAMES[regional.breakdown] || regional.breakdown).toLowerCase()}, as each partnership published them`,
+    )));
+}
+
+/** Shows one regional request's answers and, once assembled, its summary. */
+async function showRegional(code, id) {
+  const summary = await getJson(`/api/v1/partnerships/${code}/regional-requests/${id}`);
+  const answers = summary.answers.map((answer) => [
+    answer.partnership,
+    answer.state === 'own' ? 'Your own partnership' : (STATES[answer.state] || answer.state),
+    answer.decline_reason || '–',
+  ]);
+  $('regional-summary').replaceChildren(
+    el('h3', {}, `Regional summary: ${summary.group}`),
+    table(['Partnership', 'Answer', 'Reason if declined'], answers, 'Each member’s answer'),
+    summary.state === 'assembled'
+      ? el('div', {},
+        el('p', { className: 'note' }, `Each column is the partnership’s published release; “Region” adds up the figures shown, and says “at least” where some are suppressed. ${SUPPRESSED}`),
+        ...summary.summary.map(regionalPeriod))
+      : el('p', {}, `Waiting for ${summary.waiting_for.join(', ')}: the summary is assembled once every member has answered.`));
+}
+
+function regionalRows(code, requests) {
+  return requests.map((request) => [
+    request.group,
+    request.periods.join(', '),
+    request.state === 'assembled' ? 'Assembled' : `Waiting for ${request.waiting_for.join(', ')}${request.overdue ? ' (overdue)' : ''}`,
+    request.needed_by,
+    el('button', {
+      type: 'button',
+      'aria-label': `${request.state === 'assembled' ? 'Read the summary of' : 'Follow'} the regional request to ${request.group} for ${request.periods.join(', ')}`,
+      onclick: () => showRegional(code, request.id).catch((error) => say('requests-status', error.message)),
+    }, request.state === 'assembled' ? 'Read the summary' : 'Follow'),
+  ]);
+}
+
 async function load() {
   const code = session.claims.partnership;
-  const [{ incoming, outgoing }, { sharing }] = await Promise.all([
+  const [{ incoming, outgoing }, { sharing }, { groups }, { requests: regional }] = await Promise.all([
     getJson(`/api/v1/partnerships/${code}/summary-requests`),
     getJson('/api/v1/sharing'),
+    getJson('/api/v1/regional-groups'),
+    getJson(`/api/v1/partnerships/${code}/regional-requests`),
   ]);
   const sharers = sharing.filter((partnership) => partnership.scopes.includes('releases'));
   const owner = $('request-owner');
   const chosen = owner.value;
-  owner.replaceChildren(...sharers.map((partnership) => el('option', { value: partnership.code }, `${partnership.name} (${partnership.code})`)));
+  owner.replaceChildren(
+    ...sharers.map((partnership) => el('option', { value: partnership.code }, `${partnership.name} (${partnership.code})`)),
+    ...groups.map((group) => el('option', { value: `group:${group.name}` }, `Regional group: ${group.name} (${group.members.length} partnerships)`)),
+  );
   if (chosen) owner.value = chosen;
-  $('request-form').hidden = sharers.length === 0;
+  $('request-form').hidden = sharers.length === 0 && groups.length === 0;
+  $('regional-requests').replaceChildren(regional.length === 0
+    ? el('p', {}, 'Your partnership has made no regional request.')
+    : table(['Group', 'Quarters', 'State', 'Needed by', ''], regionalRows(code, regional), 'Regional requests your partnership made'));
   $('requests-outgoing').replaceChildren(outgoing.length === 0
     ? el('p', {}, 'Your partnership has made no request.')
     : table(['Asked', 'Quarters', 'State', 'Needed by', 'Questions and answers', ''], outgoingRows(outgoing), 'Requests your partnership made'));
@@ -136,8 +201,13 @@ export async function showRequests() {
         purpose: $('request-purpose').value,
         needed_by: $('request-needed-by').value,
       };
+      const asked = $('request-owner').value;
       try {
-        await api(`/api/v1/partnerships/${$('request-owner').value}/summary-requests`, { method: 'POST', body });
+        if (asked.startsWith('group:')) {
+          await api(`/api/v1/partnerships/${session.claims.partnership}/regional-requests`, { method: 'POST', body: { group: asked.slice(6), ...body } });
+        } else {
+          await api(`/api/v1/partnerships/${asked}/summary-requests`, { method: 'POST', body });
+        }
         await load();
         say('requests-status', 'Your request was sent.');
       } catch (error) {
@@ -146,5 +216,5 @@ export async function showRequests() {
     });
   }
   const sharers = await load();
-  say('requests-status', sharers.length === 0 ? 'No partnership shares its releases with yours, so there is no one to ask.' : '');
+  say('requests-status', sharers.length === 0 ? 'No partnership shares its releases with yours, so there is no one to ask on its own.' : '');
 }

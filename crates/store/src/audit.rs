@@ -610,7 +610,8 @@ pub struct Filter {
     pub to: Option<DateTime<Utc>>,
     /// Only this subject.
     pub subject: Option<String>,
-    /// Only this partnership.
+    /// Only entries involving this partnership: its data were touched, or its own staff
+    /// acted (a request it made to another partnership, say).
     pub partnership: Option<String>,
     /// Only this action.
     pub action: Option<String>,
@@ -637,7 +638,11 @@ pub async fn list(conn: &mut AsyncPgConnection, filter: &Filter) -> Result<Vec<E
         query = query.filter(audit_log::subject.eq(subject.clone()));
     }
     if let Some(partnership) = &filter.partnership {
-        query = query.filter(audit_log::partnership_code.eq(partnership.clone()));
+        query = query.filter(
+            audit_log::partnership_code
+                .eq(partnership.clone())
+                .or(audit_log::caller_partnership.eq(partnership.clone())),
+        );
     }
     if let Some(action) = &filter.action {
         query = query.filter(audit_log::action.eq(action.clone()));

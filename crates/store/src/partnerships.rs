@@ -10,7 +10,7 @@ use crate::StoreError;
 use crate::error::{read_back, read_back_all};
 use crate::schema::{
     local_authorities, partnership_cells, partnership_comparators, partnership_neighbours,
-    partnerships,
+    partnerships, regional_groups,
 };
 
 /// A partnership with the facts every listing shows.
@@ -241,26 +241,14 @@ pub async fn replace_comparators(
 ) -> Result<usize, StoreError> {
     use diesel_async::AsyncConnection as _;
     conn.transaction::<_, StoreError, _>(async |conn| {
-        let named: std::collections::BTreeSet<&str> = pairs
-            .iter()
-            .flat_map(|(code, other)| [code.as_str(), other.as_str()])
-            .collect();
-        let known: Vec<String> = partnerships::table
-            .filter(partnerships::code.eq_any(&named))
-            .select(partnerships::code)
-            .load(conn)
-            .await?;
-        let unknown: Vec<&str> = named
-            .iter()
-            .filter(|code| !known.iter().any(|known| known == *code))
-            .copied()
-            .collect();
-        if !unknown.is_empty() {
-            return Err(StoreError::Invalid(format!(
-                "not partnerships Atlas knows: {}",
-                unknown.join(", ")
-            )));
-        }
+        check_known(
+            conn,
+            pairs
+                .iter()
+                .flat_map(|(code, other)| [code.as_str(), other.as_str()])
+                .collect(),
+        )
+        .await?;
         let owners: Vec<&str> = pairs.iter().map(|(code, _)| code.as_str()).collect();
         diesel::delete(
             partnership_comparators::table
@@ -281,6 +269,102 @@ pub async fn replace_comparators(
             .values(&rows)
             .execute(conn)
             .await?)
+    })
+    .await
+}
+
+/// Checks that every code in `named` is a partnership.
+///
+/// # Errors
+/// [`StoreError::Invalid`] naming those that are not.
+async fn check_known(
+    conn: &mut AsyncPgConnection,
+    named: std::collections::BTreeSet<&str>,
+) -> Result<(), StoreError> {
+    let known: Vec<String> = partnerships::table
+        .filter(partnerships::code.eq_any(&named))
+        .select(partnerships::code)
+        .load(conn)
+        .await?;
+    let unknown: Vec<&str> = named
+        .iter()
+        .filter(|code| !known.iter().any(|known| known == *code))
+        .copied()
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "not partnerships Atlas knows: {}",
+            unknown.join(", ")
+        )))
+    }
+}
+
+/// Every regional group: its name and its members, sorted.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn regional_groups(
+    conn: &mut AsyncPgConnection,
+) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
+    let pairs: Vec<(String, String)> = regional_groups::table
+        .select((regional_groups::name, regional_groups::partnership_code))
+        .order((regional_groups::name, regional_groups::partnership_code))
+        .load(conn)
+        .await?;
+    Ok(group(pairs))
+}
+
+/// Replaces the regional groups named in `members` (group name, member) with the members
+/// given, in one transaction; returns how many groups are stored for them.
+///
+/// # Errors
+/// [`StoreError::Invalid`] naming codes that are not partnerships, or a group of fewer than two
+/// (nothing changes then).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn replace_regional_groups(
+    conn: &mut AsyncPgConnection,
+    members: &[(String, GssCode)],
+) -> Result<usize, StoreError> {
+    use diesel_async::AsyncConnection as _;
+    let groups = group(
+        members
+            .iter()
+            .map(|(name, code)| (name.clone(), code.to_string()))
+            .collect(),
+    );
+    if let Some((name, _)) = groups.iter().find(|(_, members)| members.len() < 2) {
+        return Err(StoreError::Invalid(format!(
+            "the regional group `{name}` has one member; a group has two or more"
+        )));
+    }
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        check_known(
+            conn,
+            members.iter().map(|(_, code)| code.as_str()).collect(),
+        )
+        .await?;
+        let names: Vec<&String> = groups.keys().collect();
+        diesel::delete(regional_groups::table.filter(regional_groups::name.eq_any(&names)))
+            .execute(conn)
+            .await?;
+        let rows: Vec<_> = members
+            .iter()
+            .map(|(name, code)| {
+                (
+                    regional_groups::name.eq(name),
+                    regional_groups::partnership_code.eq(code.as_str()),
+                )
+            })
+            .collect();
+        diesel::insert_into(regional_groups::table)
+            .values(&rows)
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        Ok(groups.len())
     })
     .await
 }

@@ -243,6 +243,25 @@ diesel::table! {
         decided_at -> Nullable<Timestamptz>,
         decline_reason -> Nullable<Text>,
         messages -> Jsonb,
+        regional_request_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    regional_groups (name, partnership_code) {
+        name -> Text,
+        partnership_code -> Text,
+    }
+}
+
+diesel::table! {
+    regional_requests (id) {
+        id -> Uuid,
+        requester_code -> Text,
+        group_name -> Text,
+        members -> Array<Text>,
+        requested_by -> Text,
+        requested_at -> Timestamptz,
     }
 }
 
@@ -302,4 +321,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     profiles,
     self_assessments,
     summary_requests,
+    regional_groups,
+    regional_requests,
 );

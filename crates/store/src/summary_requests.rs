@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::summary_requests;
+use crate::schema::{regional_requests, summary_requests};
 use crate::{StoreError, audit};
 
 /// A request for a summary.
@@ -42,6 +42,27 @@ pub struct SummaryRequest {
     pub decline_reason: Option<String>,
     /// Questions and replies, oldest first: `{from, by, at, text}`.
     pub messages: serde_json::Value,
+    /// The regional request it is part of, if any.
+    pub regional_request_id: Option<Uuid>,
+}
+
+/// A regional request: the same summary asked of every member of a regional group but the
+/// requester, one [`SummaryRequest`] each.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = regional_requests, check_for_backend(diesel::pg::Pg))]
+pub struct RegionalRequest {
+    /// Identifier.
+    pub id: Uuid,
+    /// The partnership asking.
+    pub requester_code: String,
+    /// The regional group asked.
+    pub group_name: String,
+    /// The group's members when asked, sorted (the requester among them if it is a member).
+    pub members: Vec<String>,
+    /// Who asked.
+    pub requested_by: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
 }
 
 /// A request about to be made.
@@ -73,30 +94,138 @@ pub async fn create(
     entry: &audit::NewEntry,
 ) -> Result<SummaryRequest, StoreError> {
     conn.transaction::<_, StoreError, _>(async |conn| {
-        let stored = diesel::insert_into(summary_requests::table)
-            .values((
-                summary_requests::id.eq(Uuid::new_v4()),
-                summary_requests::requester_code.eq(&request.requester_code),
-                summary_requests::owner_code.eq(&request.owner_code),
-                summary_requests::periods.eq(&request.periods),
-                summary_requests::breakdowns.eq(&request.breakdowns),
-                summary_requests::purpose.eq(&request.purpose),
-                summary_requests::needed_by.eq(request.needed_by),
-                summary_requests::requested_by.eq(requested_by),
-                summary_requests::state.eq("open"),
-            ))
-            .returning(SummaryRequest::as_returning())
-            .get_result(conn)
-            .await?;
-        let mut entry = entry.clone();
-        entry.resource = format!(
-            "/api/v1/partnerships/{}/summary-requests/{}",
-            stored.owner_code, stored.id
-        );
-        audit::append(conn, &[entry]).await?;
-        Ok(stored)
+        insert(conn, request, None, requested_by, entry).await
     })
     .await
+}
+
+/// Inserts `request` (part of the regional request `regional`, if any) with its audit entry.
+async fn insert(
+    conn: &mut AsyncPgConnection,
+    request: &NewRequest,
+    regional: Option<Uuid>,
+    requested_by: &str,
+    entry: &audit::NewEntry,
+) -> Result<SummaryRequest, StoreError> {
+    let stored = diesel::insert_into(summary_requests::table)
+        .values((
+            summary_requests::id.eq(Uuid::new_v4()),
+            summary_requests::requester_code.eq(&request.requester_code),
+            summary_requests::owner_code.eq(&request.owner_code),
+            summary_requests::periods.eq(&request.periods),
+            summary_requests::breakdowns.eq(&request.breakdowns),
+            summary_requests::purpose.eq(&request.purpose),
+            summary_requests::needed_by.eq(request.needed_by),
+            summary_requests::requested_by.eq(requested_by),
+            summary_requests::state.eq("open"),
+            summary_requests::regional_request_id.eq(regional),
+        ))
+        .returning(SummaryRequest::as_returning())
+        .get_result(conn)
+        .await?;
+    let mut entry = entry.clone();
+    entry.resource = format!(
+        "/api/v1/partnerships/{}/summary-requests/{}",
+        stored.owner_code, stored.id
+    );
+    entry.partnership = Some(stored.owner_code.clone());
+    audit::append(conn, &[entry]).await?;
+    Ok(stored)
+}
+
+/// Stores a regional request of `group` (its `members` when asked) by `requested_by`: one
+/// request like `request` to each member but the requester, all in one transaction with
+/// `entry` in the audit trail for the regional request and for each member's.
+///
+/// # Errors
+/// [`StoreError`] when PostgreSQL fails.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn create_regional(
+    conn: &mut AsyncPgConnection,
+    group: &str,
+    members: &[String],
+    request: &NewRequest,
+    requested_by: &str,
+    entry: &audit::NewEntry,
+) -> Result<(RegionalRequest, Vec<SummaryRequest>), StoreError> {
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        let regional = diesel::insert_into(regional_requests::table)
+            .values((
+                regional_requests::id.eq(Uuid::new_v4()),
+                regional_requests::requester_code.eq(&request.requester_code),
+                regional_requests::group_name.eq(group),
+                regional_requests::members.eq(members),
+                regional_requests::requested_by.eq(requested_by),
+            ))
+            .returning(RegionalRequest::as_returning())
+            .get_result(conn)
+            .await?;
+        let mut regional_entry = entry.clone();
+        regional_entry.resource = format!(
+            "/api/v1/partnerships/{}/regional-requests/{}",
+            regional.requester_code, regional.id
+        );
+        audit::append(conn, &[regional_entry]).await?;
+        let mut asked = Vec::new();
+        for member in members
+            .iter()
+            .filter(|member| **member != request.requester_code)
+        {
+            let to_member = NewRequest {
+                owner_code: member.clone(),
+                ..request.clone()
+            };
+            asked.push(insert(conn, &to_member, Some(regional.id), requested_by, entry).await?);
+        }
+        Ok((regional, asked))
+    })
+    .await
+}
+
+/// The regional requests `requester` made, newest first.
+///
+/// # Errors
+/// [`StoreError`] when the query fails.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn regional_of(
+    conn: &mut AsyncPgConnection,
+    requester: &str,
+) -> Result<Vec<RegionalRequest>, StoreError> {
+    Ok(regional_requests::table
+        .filter(regional_requests::requester_code.eq(requester))
+        .order(regional_requests::requested_at.desc())
+        .select(RegionalRequest::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// The regional request `id` made by `requester`, with its members' requests.
+///
+/// # Errors
+/// [`StoreError`] when the query fails.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn find_regional(
+    conn: &mut AsyncPgConnection,
+    requester: &str,
+    id: Uuid,
+) -> Result<Option<(RegionalRequest, Vec<SummaryRequest>)>, StoreError> {
+    let Some(regional) = regional_requests::table
+        .filter(regional_requests::id.eq(id))
+        .filter(regional_requests::requester_code.eq(requester))
+        .select(RegionalRequest::as_select())
+        .first(conn)
+        .await
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let asked = summary_requests::table
+        .filter(summary_requests::regional_request_id.eq(id))
+        .order(summary_requests::owner_code)
+        .select(SummaryRequest::as_select())
+        .load(conn)
+        .await?;
+    Ok(Some((regional, asked)))
 }
 
 /// The requests `partnership` made or received, newest first.

@@ -4,6 +4,7 @@
 //! question, checks it (settings, budget), reads the records the caller's scope allows through
 //! the [`RecordCache`] and returns a typed answer; front ends parse and render, nothing else.
 
+pub mod areas;
 mod emerging;
 mod hotspots;
 mod metrics;

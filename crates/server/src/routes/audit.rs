@@ -31,7 +31,8 @@ pub struct AuditQuery {
     pub to: Option<DateTime<Utc>>,
     /// Only this subject.
     pub subject: Option<String>,
-    /// Only this partnership (GSS code).
+    /// Only entries involving this partnership (GSS code): its data were touched, or its own
+    /// staff acted (a request made to another partnership, say).
     pub partnership: Option<String>,
     /// Only this action, such as `batch.withdraw`.
     pub action: Option<String>,

@@ -46,13 +46,15 @@ impl From<EmergingCell> for EmergingCellView {
 
 impl CellRow for EmergingCellView {
     const HEADER: &'static [&'static str] = &[
-        "h3",
+        "hex_id",
         "category",
         "trend_z",
         "trend_p",
         "hot_steps",
         "cold_steps",
     ];
+    const VALUE: &'static str = "each cell's emerging hot spot category with its Mann-Kendall trend z and p, and how many steps it was a hot or cold spot";
+    const METHOD: &'static str = "emerging hot spot analysis: Gi* in each time step over a space-time cube, the Mann-Kendall trend of each cell's z-scores (docs/statistics.md)";
     fn cell(&self) -> &str {
         &self.cell
     }
@@ -146,7 +148,7 @@ pub struct EmergingView {
     responses(
         (status = 200, body = EmergingView),
         (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of hexagons"),
-        (status = 200, content_type = "text/csv", description = "h3,category,trend_z,trend_p,hot_steps,cold_steps"),
+        (status = 200, content_type = "text/csv", description = "hex_id,category,trend_z,trend_p,hot_steps,cold_steps,wkt"),
         (status = 400, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)

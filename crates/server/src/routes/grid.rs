@@ -52,7 +52,7 @@ impl From<&GridCell> for GridCellView {
 
 impl CellRow for GridCellView {
     const HEADER: &'static [&'static str] = &[
-        "h3",
+        "hex_id",
         "records",
         "subjects",
         "agencies",
@@ -61,6 +61,8 @@ impl CellRow for GridCellView {
         "first",
         "last",
     ];
+    const VALUE: &'static str = "records, distinct children (subjects), agencies, agency kinds and children known to several agency kinds per cell, exact, with the first and last date of its records";
+    const METHOD: &'static str = "exact counts of the partnership's pseudonymised case records in each H3 cell, after the filters";
     fn cell(&self) -> &str {
         &self.cell
     }
@@ -108,7 +110,7 @@ pub struct GridView {
     responses(
         (status = 200, body = GridView),
         (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of hexagons"),
-        (status = 200, content_type = "text/csv", description = "h3,records,subjects,agencies,agency_kinds,multi_agency_subjects,first,last"),
+        (status = 200, content_type = "text/csv", description = "hex_id,records,subjects,agencies,agency_kinds,multi_agency_subjects,first,last,wkt"),
         (status = 400, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)

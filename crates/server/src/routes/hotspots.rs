@@ -2,11 +2,12 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_analytics::gistar::Kernel;
-use atlas_app::Analyses;
+use atlas_app::analysis::areas::{self, HotspotArea};
 use atlas_app::analysis::{
     ChosenResolution, GridQuestion, HotspotCell, HotspotQuestion, HotspotSettings,
     MIN_CHILDREN_NEARBY, PopulationBasis, Sensitivity,
 };
+use atlas_app::{Analyses, places};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -76,7 +77,7 @@ impl From<HotspotCell> for HotspotCellView {
 
 impl CellRow for HotspotCellView {
     const HEADER: &'static [&'static str] = &[
-        "h3",
+        "hex_id",
         "value",
         "expected",
         "z",
@@ -88,6 +89,8 @@ impl CellRow for HotspotCellView {
         "bin",
         "too_few_children",
     ];
+    const VALUE: &'static str = "each cell's value (children or records, as `measure` says) with its Getis-Ord Gi* z-score, p-values and bin (-3 to 3: cold to hot spot at 99, 95 and 90 % confidence)";
+    const METHOD: &'static str = "Getis-Ord Gi* over the study area, neighbours within k rings, false-discovery-rate control over the cells; population-adjusted where `settings.adjust` says so (docs/statistics.md)";
     fn cell(&self) -> &str {
         &self.cell
     }
@@ -266,8 +269,46 @@ pub struct HotspotsView {
     /// With `sensitivity=true`: whether the hot spots hold at the neighbouring resolutions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sensitivity: Option<SensitivityView>,
+    /// The hot spot areas: contiguous cells hot at 95 % confidence or more, named from the
+    /// nearest place, most children first.
+    pub areas: Vec<HotspotAreaView>,
+    /// The areas in one plain-English sentence, for the top of the map.
+    pub summary: String,
+    /// Where the place names come from.
+    pub place_attribution: &'static str,
     /// Every cell of the study area, sorted by cell (none when `no_data`).
     pub cells: Vec<HotspotCellView>,
+}
+
+/// A hot spot area: contiguous cells hot at 95 % confidence or more.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HotspotAreaView {
+    /// Where it is, in words, from the nearest place of the partnership ("Burnley centre",
+    /// "3 km south-west of Burnley").
+    pub name: String,
+    /// 99 when any of its cells is hot at 99 % confidence, else 95.
+    pub confidence: u8,
+    /// Its cells, sorted.
+    pub cells: Vec<String>,
+    /// Distinct children with a record in it (in the records the analysis used).
+    pub children: u32,
+    /// Records in it.
+    pub records: u32,
+    /// The mean of its cells' centres: `[latitude, longitude]`.
+    pub centre: [f64; 2],
+}
+
+impl From<&HotspotArea> for HotspotAreaView {
+    fn from(area: &HotspotArea) -> Self {
+        Self {
+            name: area.name.clone(),
+            confidence: area.confidence,
+            cells: area.cells.iter().map(ToString::to_string).collect(),
+            children: area.children.count,
+            records: area.records.count,
+            centre: [area.centre.0, area.centre.1],
+        }
+    }
 }
 
 /// Whether a map's hot spots hold at the neighbouring resolutions.
@@ -327,7 +368,7 @@ impl From<Sensitivity> for SensitivityView {
     responses(
         (status = 200, body = HotspotsView),
         (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of hexagons"),
-        (status = 200, content_type = "text/csv", description = "h3,value,expected,z,p,p_randomisation,p_poisson,p_sim,significant,bin,too_few_children"),
+        (status = 200, content_type = "text/csv", description = "hex_id,value,expected,z,p,p_randomisation,p_poisson,p_sim,significant,bin,too_few_children,wkt"),
         (status = 400, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)
@@ -371,6 +412,9 @@ pub async fn hotspots(
     };
     let code = authorized.target();
     let analysis = analyses.hotspots(code, &question).await?;
+    let areas = analyses.hotspot_areas(code, &question, &analysis).await?;
+    let summary = areas::summary(&areas);
+    let areas: Vec<HotspotAreaView> = areas.iter().map(HotspotAreaView::from).collect();
     let sensitivity = if compare && !analysis.no_data {
         Some(
             analyses
@@ -405,6 +449,9 @@ pub async fn hotspots(
             study_area_cells,
             no_data,
             sensitivity,
+            areas,
+            summary,
+            place_attribution: places::ATTRIBUTION,
             cells,
         },
         &format!("hotspots-{code}-r{}.csv", question.grid.resolution.get()),

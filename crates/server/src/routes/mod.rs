@@ -15,5 +15,6 @@ pub(crate) mod params;
 pub mod partnerships;
 pub mod profiles;
 pub mod regional;
+pub mod regional_requests;
 pub mod releases;
 pub mod requests;

@@ -68,7 +68,9 @@ impl From<RegionalCell> for RegionalCellView {
 }
 
 impl CellRow for RegionalCellView {
-    const HEADER: &'static [&'static str] = &["h3", "value", "bin"];
+    const HEADER: &'static [&'static str] = &["hex_id", "value", "bin"];
+    const VALUE: &'static str = "each own cell's value and its bin (-3 to 3: cold to hot spot) from a Gi* run over the partnership and the neighbours that share regional hotspots with it";
+    const METHOD: &'static str = "Getis-Ord Gi* over the merged coverage of the partnership and its neighbours, their counts entering perturbed through the publication gate, over closed quarters (docs/privacy.md, \"Cross-border hotspots\")";
     fn cell(&self) -> &str {
         &self.cell
     }
@@ -152,7 +154,7 @@ const FINE_FILTERS: [&str; 7] = [
     responses(
         (status = 200, body = RegionalHotspotsView),
         (status = 200, content_type = "application/geo+json", description = "A FeatureCollection of the partnership's own hexagons"),
-        (status = 200, content_type = "text/csv", description = "h3,value,bin (own cells)"),
+        (status = 200, content_type = "text/csv", description = "hex_id,value,bin,wkt (own cells)"),
         (status = 400, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody)

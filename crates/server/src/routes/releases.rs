@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::ApiError;
 use crate::auth::{Authorized, Deferred};
 use crate::guards::{ApproveRelease, PrepareRelease, ReadRelease};
-use crate::render::csv_response;
+use crate::render::{csv_response, wkt};
 use crate::routes::params::{FormatQuery, Params, csv_wanted, documented};
 
 /// A release as its readers see it.
@@ -217,9 +217,9 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(ReleaseList { releases }))
 }
 
-/// One release with its table: JSON, or CSV (`format=csv`: `h3`, one column per agency kind,
-/// `total`). Partners see it only once approved and until withdrawn.
-#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("id" = Uuid, Path, description = "Release id"), FormatQuery), responses((status = 200, body = ReleaseView), (status = 200, content_type = "text/csv", description = "h3, one column per agency kind, total"), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+/// One release with its table: JSON, or CSV (`format=csv`: `hex_id`, one column per agency
+/// kind, `total`, the hexagon as `wkt`). Partners see it only once approved and until withdrawn.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("id" = Uuid, Path, description = "Release id"), FormatQuery), responses((status = 200, body = ReleaseView), (status = 200, content_type = "text/csv", description = "hex_id, one column per agency kind, total, wkt"), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/api/v1/partnerships/{code}/releases/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn show(
@@ -247,9 +247,10 @@ pub async fn show(
         Value::String(text) => text.clone(),
         other => other.to_string(),
     };
-    let mut header = vec!["h3".to_owned()];
+    let mut header = vec!["hex_id".to_owned()];
     header.extend(AgencyKind::ALL.iter().map(ToString::to_string));
     header.push("total".to_owned());
+    header.push("wkt".to_owned());
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let lines = release.content["rows"]
         .as_array()
@@ -259,6 +260,13 @@ pub async fn show(
             let mut line = vec![text(&row["cell"])];
             line.extend(row["values"].as_array().into_iter().flatten().map(text));
             line.push(text(&row["total"]));
+            line.push(
+                row["cell"]
+                    .as_str()
+                    .and_then(|cell| cell.parse().ok())
+                    .map(wkt)
+                    .unwrap_or_default(),
+            );
             line
         });
     csv_response(

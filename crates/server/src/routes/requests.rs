@@ -68,6 +68,9 @@ pub struct RequestView {
     pub messages: Value,
     /// The owner's releases answering it; the requester sees only published ones.
     pub releases: Vec<AnsweringRelease>,
+    /// The regional request it is part of (the requester asked every member of a regional
+    /// group), if any.
+    pub regional_request: Option<Uuid>,
 }
 
 impl RequestView {
@@ -113,6 +116,7 @@ impl RequestView {
             decline_reason: request.decline_reason,
             messages: request.messages,
             releases,
+            regional_request: request.regional_request_id,
         }
     }
 }
@@ -317,4 +321,127 @@ async fn change<G: Guard>(
     };
     authorized.committed();
     Ok(HttpResponse::Ok().json(view(authorized, database, request).await?))
+}
+
+/// One thing waiting for the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitingItem {
+    /// `request_to_answer`, `release_to_approve`, `question_to_reply`, `answer_ready` or
+    /// `regional_summary_ready`.
+    pub kind: &'static str,
+    /// What it is, in words.
+    pub text: String,
+    /// The web application's page that deals with it (`requests` or `comparison`).
+    pub page: &'static str,
+    /// Past its needed-by date.
+    pub overdue: bool,
+}
+
+/// What is waiting for the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitingList {
+    /// Oldest first within each kind: requests to answer and releases to approve (partnership
+    /// analysts), questions to reply to, answers and regional summaries ready (until their
+    /// needed-by date passes).
+    pub items: Vec<WaitingItem>,
+}
+
+/// What is waiting for the caller in their own partnership (`code`): requests made to it to
+/// answer and releases another analyst prepared to approve (partnership analysts); questions to
+/// reply to, and answers and regional summaries ready to read (analysts and partner viewers).
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code of the caller's partnership")), responses((status = 200, body = WaitingList), (status = 403, body = crate::error::ErrorBody)))]
+#[get("/api/v1/partnerships/{code}/waiting")]
+#[tracing::instrument(skip_all)]
+pub async fn waiting(
+    authorized: Authorized<ReadSummaryRequests>,
+    database: web::Data<Database>,
+) -> Result<HttpResponse, ApiError> {
+    let code = authorized.target().to_string();
+    let principal = authorized.principal();
+    let analyst = principal
+        .roles
+        .contains(&atlas_access::Role::PartnershipAnalyst);
+    let today = Utc::now().date_naive();
+    let mut conn = database.connection().await?;
+    let mut items = Vec::new();
+    let own_releases = releases::list(&mut conn, &code).await?;
+    let mut requests = summary_requests::of_partnership(&mut conn, &code).await?;
+    requests.reverse();
+    for request in &requests {
+        let periods = request.periods.join(", ");
+        let overdue = request.needed_by < today;
+        if request.owner_code == code {
+            if analyst && request.state == "open" {
+                items.push(WaitingItem {
+                    kind: "request_to_answer",
+                    text: format!(
+                        "{} asks for a summary of {periods}, needed by {}",
+                        request.requester_code, request.needed_by
+                    ),
+                    page: "requests",
+                    overdue,
+                });
+            }
+            continue;
+        }
+        if request.state == "question" {
+            items.push(WaitingItem {
+                kind: "question_to_reply",
+                text: format!(
+                    "{} asked a question about your request for {periods}",
+                    request.owner_code
+                ),
+                page: "requests",
+                overdue,
+            });
+        } else if request.regional_request_id.is_none() && !overdue {
+            let owner_releases = releases::list(&mut conn, &request.owner_code).await?;
+            if state(request, &owner_releases) == "answered" {
+                items.push(WaitingItem {
+                    kind: "answer_ready",
+                    text: format!(
+                        "{} answered your request for {periods}: read its release",
+                        request.owner_code
+                    ),
+                    page: "requests",
+                    overdue,
+                });
+            }
+        }
+    }
+    if analyst {
+        for release in own_releases.iter().rev().filter(|release| {
+            release.withdrawn_at.is_none()
+                && !release.is_published()
+                && release.prepared_by != principal.subject
+        }) {
+            items.push(WaitingItem {
+                kind: "release_to_approve",
+                text: format!(
+                    "The {} release, prepared by {}, awaits a second analyst's approval",
+                    release.period, release.prepared_by
+                ),
+                page: "comparison",
+                overdue: false,
+            });
+        }
+    }
+    for summary in
+        crate::routes::regional_requests::listed(&mut conn, &authorized, &code, today).await?
+    {
+        if summary.state == "assembled" && summary.needed_by >= today {
+            items.push(WaitingItem {
+                kind: "regional_summary_ready",
+                text: format!(
+                    "The regional summary from {} for {} is assembled",
+                    summary.group,
+                    summary.periods.join(", ")
+                ),
+                page: "requests",
+                overdue: false,
+            });
+        }
+    }
+    authorized.returned(items.len());
+    Ok(HttpResponse::Ok().json(WaitingList { items }))
 }

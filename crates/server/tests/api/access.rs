@@ -334,6 +334,7 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
             &format!("/api/v1/partnerships/{ROCHDALE}"),
             [200; 6],
         ),
+        cell(Method::GET, "/api/v1/regional-groups", [200; 6]),
     ];
     for (code, grid, hotspots) in [
         (
@@ -354,15 +355,17 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
             &format!("/api/v1/partnerships/{code}/hotspots"),
             hotspots,
         ));
-        cells.push(cell(
-            Method::GET,
-            &format!("/api/v1/partnerships/{code}/summary-requests"),
-            if code == LANCASHIRE {
-                [403, 200, 200, 403, 403, 403]
-            } else {
-                [403; 6]
-            },
-        ));
+        for requests in ["summary-requests", "regional-requests", "waiting"] {
+            cells.push(cell(
+                Method::GET,
+                &format!("/api/v1/partnerships/{code}/{requests}"),
+                if code == LANCASHIRE {
+                    [403, 200, 200, 403, 403, 403]
+                } else {
+                    [403; 6]
+                },
+            ));
+        }
         cells.push(cell(
             Method::GET,
             &format!("/api/v1/partnerships/{code}/self-assessment"),

@@ -192,7 +192,7 @@ async fn the_grid_counts_records_children_and_overlap_with_filters_and_formats()
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     let text = csv.text().await.unwrap();
     assert!(text.starts_with(
-        "h3,records,subjects,agencies,agency_kinds,multi_agency_subjects,first,last\n"
+        "hex_id,records,subjects,agencies,agency_kinds,multi_agency_subjects,first,last,wkt\n"
     ));
     assert_eq!(text.lines().count(), coverage_r8 + 1);
     let geojson = app
@@ -334,6 +334,35 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
                 .iter()
                 .all(|cell| near.iter().any(|n| cell["cell"] == n.as_str())),
         "hotspots only at the cluster: {hot:?}"
+    );
+    // One hot spot area, named after the town, holding the cluster, and said in words.
+    let areas = result["areas"].as_array().unwrap();
+    assert_eq!(areas.len(), 1, "{areas:?}");
+    let area = &areas[0];
+    assert_eq!(area["confidence"], 99);
+    assert!(
+        area["name"].as_str().unwrap().contains("Blackpool"),
+        "{area}"
+    );
+    assert!(
+        area["cells"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(centre_cell(h3o::Resolution::Eight))),
+        "{area}"
+    );
+    assert!(area["children"].as_u64().unwrap() >= 10, "{area}");
+    let summary = result["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("1 hot spot area at 95 % confidence or more: ")
+            && summary.contains(area["name"].as_str().unwrap()),
+        "{summary}"
+    );
+    assert!(
+        result["place_attribution"]
+            .as_str()
+            .unwrap()
+            .contains("GeoNames")
     );
     let normal_hot = cells
         .iter()
@@ -631,7 +660,7 @@ async fn a_cluster_that_appears_in_the_last_months_is_an_emerging_hotspot() {
         .await
         .unwrap();
     assert!(
-        csv.starts_with("h3,category,trend_z,trend_p,hot_steps,cold_steps\n"),
+        csv.starts_with("hex_id,category,trend_z,trend_p,hot_steps,cold_steps,wkt\n"),
         "{csv}"
     );
     let short = app
@@ -1154,4 +1183,95 @@ async fn an_emerging_question_with_too_few_windows_for_a_trend_is_refused() {
         "{}",
         answer["settings"]
     );
+}
+
+/// Runs GDAL's `ogrinfo` (Debian's `gdal-bin`, which scripts/test.sh installs) on `file` and
+/// returns its summary of every layer.
+fn ogrinfo(file: &std::path::Path) -> String {
+    let output = std::process::Command::new("ogrinfo")
+        .args(["-ro", "-al", "-so"])
+        .arg(file)
+        .output()
+        .expect("GDAL's ogrinfo runs (apt-get install gdal-bin; scripts/test.sh installs it)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "ogrinfo failed on {}: {}{text}",
+        file.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text
+}
+
+#[tokio::test]
+async fn downloads_open_in_gdal_with_hexagons_and_say_what_they_show() {
+    let Planted {
+        app, coverage_r8, ..
+    } = planted().await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, path) in [
+        (
+            "grid",
+            format!("/api/v1/partnerships/{BLACKPOOL}/grid?resolution=8"),
+        ),
+        (
+            "hotspots",
+            format!(
+                "/api/v1/partnerships/{BLACKPOOL}/hotspots?resolution=8&from=2024-01-01&to=2024-12-31"
+            ),
+        ),
+    ] {
+        let csv = app
+            .get_as(&analyst, &format!("{path}&format=csv"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(csv.starts_with("hex_id,"), "kepler.gl finds H3 in `hex_id`");
+        let csv_file = dir.path().join(format!("{name}.csv"));
+        std::fs::write(&csv_file, &csv).unwrap();
+        let summary = ogrinfo(&csv_file);
+        // The `wkt` column is read as each row's geometry: the layer has an extent, in
+        // Blackpool.
+        assert!(summary.contains("Extent: (-3.0"), "{name}.csv: {summary}");
+        let rows = csv.lines().count() - 1;
+        assert!(
+            summary.contains(&format!("Feature Count: {rows}")),
+            "{name}.csv: {summary}"
+        );
+
+        let geojson = json(
+            app.get_as(&analyst, &format!("{path}&format=geojson"))
+                .await,
+        )
+        .await;
+        let metadata = &geojson["metadata"];
+        assert_eq!(metadata["partnership"], BLACKPOOL, "{metadata}");
+        assert_eq!(metadata["resolution"], 8, "{metadata}");
+        for member in ["value", "method", "generated_at", "licence"] {
+            assert!(
+                metadata[member]
+                    .as_str()
+                    .is_some_and(|text| !text.is_empty()),
+                "{name}: metadata.{member} in {metadata}"
+            );
+        }
+        assert!(metadata["filters"].is_object(), "{metadata}");
+        assert!(metadata["period"].is_object(), "{metadata}");
+        let geojson_file = dir.path().join(format!("{name}.geojson"));
+        std::fs::write(&geojson_file, geojson.to_string()).unwrap();
+        let summary = ogrinfo(&geojson_file);
+        assert!(
+            summary.contains("Geometry: Polygon"),
+            "{name}.geojson: {summary}"
+        );
+        let features = geojson["features"].as_array().unwrap().len();
+        assert!(features > 0);
+        assert!(
+            summary.contains(&format!("Feature Count: {features}")),
+            "{name}.geojson: {summary}"
+        );
+    }
+    assert!(coverage_r8 > 0);
 }

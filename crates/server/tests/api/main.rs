@@ -17,6 +17,7 @@ mod extracts;
 mod hostile;
 mod profiles;
 mod regional;
+mod regional_requests;
 mod releases;
 mod requests;
 mod service;

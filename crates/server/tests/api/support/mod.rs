@@ -322,12 +322,18 @@ impl TestApp {
 
     /// Imports Blackpool, Rochdale and Lancashire with their neighbours.
     pub async fn import_lancashire_cluster(&self) {
+        self.import_areas(&LANCASHIRE_CLUSTER).await;
+    }
+
+    /// Imports the shipped boundaries of the partnerships `codes`, with their neighbours among
+    /// them.
+    pub async fn import_areas(&self, codes: &[&str]) {
         let areas = read_boundaries(
-            england_boundaries(&LANCASHIRE_CLUSTER).as_bytes(),
+            england_boundaries(codes).as_bytes(),
             &BoundaryFields::default(),
         )
         .unwrap();
-        let pairs = read_neighbours(england_neighbours(&LANCASHIRE_CLUSTER).as_bytes()).unwrap();
+        let pairs = read_neighbours(england_neighbours(codes).as_bytes()).unwrap();
         atlas_store::reference::import(&self.database_url, &areas, Some(&pairs))
             .await
             .unwrap();
