@@ -3,8 +3,8 @@
 # fresh machine of this kind without a manual step. It starts the machine's PostgreSQL cluster
 # when one is installed but stopped (with none at all, the test harness starts a private cluster
 # from the PostgreSQL binaries itself), and installs Debian's chromium and chromium-driver for the
-# two browser tests (unless CHROMIUM and CHROMEDRIVER name another pair) and gdal-bin for the
-# download test when they are missing: as root, or through sudo when it needs no password;
+# two browser tests (unless CHROMIUM and CHROMEDRIVER name another pair), gdal-bin for the
+# download test and poppler-utils for the printed map when they are missing: as root, or through sudo when it needs no password;
 # otherwise it stops at once and prints the one command to run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,12 +17,14 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && command -v pg_ctlcluster 
 fi
 
 # Debian packages the tests use as real clients: chromium and chromium-driver (the browser
-# tests), gdal-bin (downloads read by GDAL's ogrinfo).
+# tests), gdal-bin (downloads read by GDAL's ogrinfo), poppler-utils (printed pages read by
+# pdftotext).
 missing=()
 if ! { [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ -x "${CHROMEDRIVER:-/usr/bin/chromedriver}" ]; }; then
   missing+=(chromium chromium-driver)
 fi
 command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     as_root=()

@@ -78,6 +78,57 @@ async fn switch_user(browser: &Browser, from: &str, user: &str) {
     browser.click(&format!("button[data-user='{user}']")).await;
 }
 
+/// Opens `page` in a phone-sized window (390 × 844), waits for `ready`, checks nothing scrolls
+/// sideways and takes a screenshot; then the desktop window again.
+async fn assert_fits_a_phone(browser: &Browser, page: &str, ready: &str) {
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("a phone-sized window");
+    browser
+        .run(
+            &format!("window.location.hash = '{page}'; return true;"),
+            vec![],
+        )
+        .await;
+    browser
+        .wait_until(&format!("the {page} page on a phone"), ready)
+        .await;
+    let widths = browser
+        .run(
+            "const clipped = (node) => { for (let up = node.parentElement; up; up = up.parentElement) { if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(up).overflowX)) return true; } return false; }; return [document.documentElement.scrollWidth, window.innerWidth, [...document.querySelectorAll('body *')].filter((node) => node.getBoundingClientRect().right > window.innerWidth + 1 && !clipped(node)).slice(0, 8).map((node) => `${node.tagName}#${node.id}.${node.className} ${Math.round(node.getBoundingClientRect().width)}px ${getComputedStyle(node).display}`)];",
+            vec![],
+        )
+        .await;
+    assert!(
+        widths[0].as_i64() <= widths[1].as_i64(),
+        "the {page} page scrolls sideways on a phone: {widths}"
+    );
+    browser.screenshot(&format!("{page}-phone")).await;
+    browser
+        .client
+        .set_window_size(1280, 1000)
+        .await
+        .expect("a desktop window again");
+}
+
+/// The text of a PDF, by poppler's `pdftotext` (Debian's poppler-utils; scripts/test.sh
+/// installs it).
+fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("printed.pdf");
+    std::fs::write(&file, pdf).expect("the PDF is written");
+    let output = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs (apt-get install poppler-utils; scripts/test.sh installs it)");
+    assert!(output.status.success(), "pdftotext read the PDF");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 async fn attribute(browser: &Browser, script: &str) -> Value {
     browser.run(script, vec![]).await
 }
@@ -195,6 +246,14 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         json!(facts["neighbours"].as_array().expect("neighbours").len()),
         "every neighbour of Lancashire is outlined"
     );
+    // The towns are named over the cells (the largest at county zoom), attributed to GeoNames,
+    // and no label is a tab stop.
+    browser
+        .wait_until(
+            "place labels",
+            "const map = document.getElementById('map'); const shown = [...map.querySelectorAll('.place-label:not([hidden])')].map((label) => label.textContent); return Number(map.dataset.placeLabels) > 0 && shown.includes('Preston') && map.querySelector('.leaflet-control-attribution').textContent.includes('GeoNames') && [...map.querySelectorAll('.place-label')].every((label) => label.tabIndex < 0);",
+        )
+        .await;
 
     // At resolution 8 it draws exactly the cells the API counts, the planted clusters among them,
     // by distinct children unless asked otherwise.
@@ -357,6 +416,33 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         "the first area is {} Tabs after the page's first control; {hexagon_stops} hexagons are tab stops",
         area - layer
     );
+    // The printed map: A4 landscape with the title, the period, the legend, the area table and
+    // the place names' attribution in its text, and the map as a picture (also exported as PNG).
+    browser
+        .wait_until(
+            "the map's picture",
+            "const picture = document.getElementById('map-picture'); return picture.src.startsWith('data:image/png') && picture.naturalWidth === 1600;",
+        )
+        .await;
+    let pdf = browser.print_pdf("map", true).await;
+    let raw = String::from_utf8_lossy(&pdf);
+    assert!(
+        raw.contains("/MediaBox [0 0 841") || raw.contains("/MediaBox [0 0 842"),
+        "A4 landscape pages"
+    );
+    let printed = pdf_text(&pdf);
+    for words in [
+        "Hotspot map",
+        "Period:",
+        "Hot spot, 99 % confidence",
+        "hot spot area",
+        "GeoNames",
+    ] {
+        assert!(
+            printed.contains(words),
+            "the printed map says {words:?}: {printed}"
+        );
+    }
     browser
         .click("#area-table th button[data-field='name']")
         .await;
@@ -381,7 +467,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         .wait_until(
             "the planted cell's Gi* figures",
             &format!(
-                "const text = document.getElementById('details').innerText; return text.includes('{}') && text.includes('Gi* result');",
+                "const text = document.getElementById('details').innerText; return text.includes('{}') && text.includes('Gi* result') && /Where\\s+(\\d+ km [a-z-]+ of )?[A-Z][a-z]/.test(text);",
                 planted[0]
             ),
         )
@@ -481,6 +567,25 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         .await;
     let july = attribute(&browser, "return [...document.querySelectorAll('#map path[data-cell]')].map((path) => path.dataset.cell).sort().join();").await;
     assert_ne!(january, july, "July's cells are not January's");
+    // Months compare: one colour scale over the whole period, said in the legend; the filters
+    // in force show beside the closed filter panel.
+    let scale = attribute(
+        &browser,
+        "return [document.getElementById('legend').innerText, document.getElementById('active-filters').innerText];",
+    )
+    .await;
+    assert!(
+        scale[0]
+            .as_str()
+            .is_some_and(|legend| legend.contains("Every month is coloured on one scale")),
+        "{scale}"
+    );
+    assert!(
+        scale[1]
+            .as_str()
+            .is_some_and(|chips| chips.contains("No filters")),
+        "{scale}"
+    );
     assert_eq!(
         attribute(
             &browser,
@@ -637,7 +742,7 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         json!(true)
     );
     assert_accessible(&browser, "profiles (board edition)").await;
-    let pdf = browser.print_pdf("profiles-board").await;
+    let pdf = browser.print_pdf("profiles-board", false).await;
     assert!(pdf.starts_with(b"%PDF"), "a PDF");
     let text = String::from_utf8_lossy(&pdf);
     let pages = text.matches("/Type /Page").count() - text.matches("/Type /Pages").count();
@@ -1006,6 +1111,12 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         .await;
     browser.screenshot("audit").await;
     assert_accessible(&browser, "audit").await;
+    assert_fits_a_phone(
+        &browser,
+        "audit",
+        "return document.querySelectorAll('#audit-entries tbody tr').length > 10;",
+    )
+    .await;
     // Filtered by action: the two approvals, the demo's and the one made in the page above.
     browser.type_into("#audit-action", "release.approve").await;
     browser.click("#audit-form button[type=submit]").await;
@@ -1110,6 +1221,24 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         .await;
     browser.screenshot("requests").await;
     assert_accessible(&browser, "requests (owner)").await;
+    assert_fits_a_phone(
+        &browser,
+        "requests",
+        "return document.querySelector('#requests-incoming [data-state=answered]') !== null;",
+    )
+    .await;
+    assert_fits_a_phone(
+        &browser,
+        "comparison",
+        "return !document.getElementById('comparison-page').hidden && document.querySelectorAll('#comparison-page table').length > 0;",
+    )
+    .await;
+    assert_fits_a_phone(
+        &browser,
+        "map",
+        "return !document.getElementById('map-page').hidden && Number(document.getElementById('map').dataset.cells) > 0;",
+    )
+    .await;
     switch_user(&browser, "lancashire-analyst", "blackpool-viewer").await;
     browser
         .wait_until(

@@ -1,3 +1,4 @@
+DROP INDEX audit_log_caller_partnership_idx;
 CREATE OR REPLACE FUNCTION summary_requests_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN

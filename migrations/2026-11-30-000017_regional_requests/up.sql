@@ -54,3 +54,8 @@ BEGIN
     RETURN NEW;
 END;
 $$;
+
+-- An auditor's filter by partnership matches the partnership's own staff's entries too
+-- (`caller_partnership`), newest first.
+CREATE INDEX audit_log_caller_partnership_idx ON audit_log (caller_partnership, id)
+    WHERE caller_partnership IS NOT NULL;

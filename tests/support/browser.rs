@@ -289,14 +289,20 @@ impl Browser {
         // Dropping `self` stops chromedriver's process group.
     }
 
-    /// Prints the page as the browser's print dialog would to an A4 PDF (the page's print
-    /// stylesheet applies), saves it as `screenshot_dir()/name.pdf` and returns it.
+    /// Prints the page as the browser's print dialog would to an A4 PDF, landscape when
+    /// `landscape` (the page's print stylesheet applies), saves it as
+    /// `screenshot_dir()/name.pdf` and returns it.
     ///
     /// # Panics
     /// When the page cannot be printed or the file written.
-    pub async fn print_pdf(&self, name: &str) -> Vec<u8> {
+    pub async fn print_pdf(&self, name: &str, landscape: bool) -> Vec<u8> {
         let configuration = fantoccini::wd::PrintConfiguration::builder()
             .size(fantoccini::wd::PrintSize::A4)
+            .orientation(if landscape {
+                fantoccini::wd::PrintOrientation::Landscape
+            } else {
+                fantoccini::wd::PrintOrientation::Portrait
+            })
             .background(true)
             .build()
             .expect("an A4 print configuration");

@@ -14,16 +14,34 @@ const CENTRE_KM: f64 = 1.5;
 const PLACES: &str = include_str!("../../../data/reference/england_places.csv");
 
 /// A named place.
-#[derive(Debug, Clone, PartialEq)]
-struct Place {
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Place {
     /// Its name.
-    name: String,
-    /// Latitude, degrees.
-    lat: f64,
-    /// Longitude, degrees.
-    lon: f64,
+    pub name: String,
+    /// Latitude, degrees (WGS84).
+    pub lat: f64,
+    /// Longitude, degrees (WGS84).
+    pub lon: f64,
+    /// Its population as GeoNames gives it (0 where unknown).
+    pub population: u64,
     /// The upper-tier local authority (GSS code) holding it.
-    authority: String,
+    pub authority: String,
+}
+
+/// The places within `authorities`, most populous first: what a map labels.
+#[must_use]
+pub fn within(authorities: &[String]) -> Vec<Place> {
+    let mut places: Vec<Place> = shipped()
+        .iter()
+        .filter(|place| authorities.contains(&place.authority))
+        .cloned()
+        .collect();
+    places.sort_by(|a, b| {
+        b.population
+            .cmp(&a.population)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    places
 }
 
 /// The shipped places, read once.
@@ -35,6 +53,7 @@ fn shipped() -> &'static [Place] {
             name: String,
             lat: f64,
             lon: f64,
+            population: Option<u64>,
             utla_code: String,
         }
         csv::Reader::from_reader(PLACES.as_bytes())
@@ -44,6 +63,7 @@ fn shipped() -> &'static [Place] {
                 name: row.name,
                 lat: row.lat,
                 lon: row.lon,
+                population: row.population.unwrap_or_default(),
                 authority: row.utla_code,
             })
             .collect()
@@ -120,6 +140,19 @@ mod tests {
     #[test]
     fn every_shipped_place_is_read() {
         assert_eq!(shipped().len(), 3314);
+    }
+
+    #[test]
+    fn a_partnerships_places_come_most_populous_first() {
+        let places = within(&["E10000017".to_owned()]);
+        assert!(places.len() > 50, "{}", places.len());
+        assert!(
+            places
+                .windows(2)
+                .all(|pair| pair[0].population >= pair[1].population)
+        );
+        assert!(places.iter().take(5).any(|place| place.name == "Preston"));
+        assert!(places.iter().all(|place| place.authority == "E10000017"));
     }
 
     #[test]

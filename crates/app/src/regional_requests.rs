@@ -138,7 +138,9 @@ pub struct MemberAnswer {
     pub partnership: String,
     /// The request made to it; `None` for the requester itself (its own releases are used).
     pub request_id: Option<Uuid>,
-    /// `open`, `question`, `accepted`, `answered`, `declined`, or `own` for the requester.
+    /// `open`, `question`, `accepted`, `answered`, `declined`, `own` for the requester, or
+    /// `left_out` when its releases may no longer be read (its agreement ended, or the
+    /// requester's role does not read its own partnership's releases).
     pub state: &'static str,
     /// Why it declined.
     pub decline_reason: Option<String>,
@@ -312,13 +314,15 @@ fn regional_rate(contents: &[&Value]) -> Option<f64> {
 }
 
 /// Assembles `regional` from its members' requests `asked` and, per member, its releases (or
-/// why it is left out: the agreement ended, say), on `today`.
+/// why it is left out: the agreement ended, say), on `today`; with the summary's tables only
+/// when `tables` (a list shows states alone).
 #[must_use]
 pub fn assemble(
     regional: RegionalRequest,
     asked: Vec<SummaryRequest>,
     releases: &MemberReleases,
     today: NaiveDate,
+    tables: bool,
 ) -> RegionalSummary {
     let template = asked.first().cloned();
     let mut answers = Vec::new();
@@ -329,7 +333,13 @@ pub fn assemble(
             .and_then(|releases| releases.as_ref().ok())
             .map_or(&[][..], Vec::as_slice);
         let request = asked.iter().find(|request| request.owner_code == *member);
-        let answer_state = request.map_or("own", |request| state(request, owned));
+        let left_out = matches!(releases.get(member), Some(Err(_)));
+        let answer_state = match request {
+            // A member whose releases may no longer be read is not waited for.
+            _ if left_out => "left_out",
+            Some(request) => state(request, owned),
+            None => "own",
+        };
         if matches!(answer_state, "open" | "question" | "accepted") {
             waiting_for.push(member.clone());
         }
@@ -371,7 +381,7 @@ pub fn assemble(
         return empty(regional, answers, waiting_for, today);
     };
     let assembled = waiting_for.is_empty();
-    let summary = if assembled {
+    let summary = if assembled && tables {
         template
             .periods
             .iter()
@@ -628,11 +638,52 @@ mod tests {
             ],
             &releases,
             today(),
+            true,
         );
         assert_eq!(summary.state, "waiting");
         assert_eq!(summary.waiting_for, [LANCASHIRE]);
         assert!(summary.summary.is_empty());
         assert!(summary.answers[2].releases.is_empty(), "unpublished");
+    }
+
+    #[test]
+    fn a_member_whose_agreement_ended_is_left_out_not_waited_for() {
+        let mut releases = MemberReleases::new();
+        releases.insert(
+            BLACKPOOL.to_owned(),
+            Ok(vec![release(BLACKPOOL, 20.into(), 8.into(), true)]),
+        );
+        releases.insert(
+            LANCASHIRE.to_owned(),
+            Err(
+                "its agreement to share releases with your partnership is no longer in force"
+                    .to_owned(),
+            ),
+        );
+        releases.insert(ROCHDALE.to_owned(), Ok(Vec::new()));
+        let summary = assemble(
+            regional(),
+            vec![
+                asked(BLACKPOOL, "accepted"),
+                asked(LANCASHIRE, "open"),
+                asked(ROCHDALE, "declined"),
+            ],
+            &releases,
+            today(),
+            true,
+        );
+        assert_eq!(summary.state, "assembled");
+        assert_eq!(summary.answers[2].state, "left_out");
+        let period = &summary.summary[0];
+        assert_eq!(period.partnerships, [BLACKPOOL]);
+        assert!(
+            period
+                .missing
+                .iter()
+                .any(|reason| reason.starts_with(LANCASHIRE) && reason.contains("agreement")),
+            "{:?}",
+            period.missing
+        );
     }
 
     #[test]
@@ -662,6 +713,7 @@ mod tests {
             ],
             &releases,
             today(),
+            true,
         );
         assert_eq!(summary.state, "assembled");
         let period = &summary.summary[0];

@@ -261,15 +261,12 @@ impl Analyses {
                     .count();
             let tally = profile::tally(&records.records, from, to);
             let summary = summary(&quarter, &tally, population.as_ref());
-            let suppressed = suppressed
-                + summary
-                    .children_by_age_band
-                    .values()
-                    .chain(summary.records_by_record_kind.values())
-                    .filter(
-                        |figure| matches!(figure, Figure::Gated(shown) if shown.number().is_none()),
-                    )
-                    .count();
+            // The one-way tables' suppressions, primary and secondary, as the gate counts them.
+            let (ages, kinds) = (
+                gate::publish_table(&tally.children_by_age_and_sex).suppressed(),
+                gate::publish_table(std::slice::from_ref(&tally.records_by_kind)).suppressed(),
+            );
+            let suppressed = (suppressed + ages.0 + kinds.0, ages.1 + kinds.1);
             let published = serde_json::to_value(content(
                 &label, resolution, &cells, &table, &quarter, summary,
             ));
@@ -279,6 +276,7 @@ impl Analyses {
         let published =
             published.map_err(|err| AnalysisError::Internal(format!("release content: {err}")))?;
         let (primary, secondary) = table.suppressed();
+        let (summary_suppressed, tables_secondary) = summary_suppressed;
         Ok(Draft {
             partnership_code: code.clone(),
             period: period.to_owned(),
@@ -288,7 +286,7 @@ impl Analyses {
             rounding: 1,
             content: published,
             suppressed_primary: i32::try_from(primary + summary_suppressed).unwrap_or(i32::MAX),
-            suppressed_secondary: i32::try_from(secondary).unwrap_or(i32::MAX),
+            suppressed_secondary: i32::try_from(secondary + tables_secondary).unwrap_or(i32::MAX),
         })
     }
 }

@@ -599,7 +599,7 @@ pub fn read_regional_groups(reader: impl Read) -> Result<Vec<(String, GssCode)>,
             )
         })?;
         let line = record.position().map_or(0, csv::Position::line);
-        let name = record.get(columns[0]).unwrap_or_default();
+        let name = record.get(columns[0]).unwrap_or_default().trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(error(
                 line,

@@ -2,7 +2,7 @@
 // them (`#map`, `#upload`, `#comparison`, `#profiles`, `#assessment`, `#partner`, `#requests`, `#audit`). Plain JavaScript modules with
 // no build step; the server embeds these files (crates/server/src/web.rs).
 
-import { $, claimsOf, el, getJson, hasRole, keepToken, session, signOut, takeNotice } from './core.js';
+import { $, claimsOf, el, getJson, hasRole, keepToken, session, signOut, takeNotice, words } from './core.js';
 import { showMap, stopPlaying } from './map.js';
 import { showUpload } from './upload.js';
 import { showComparison } from './comparison.js';
@@ -44,12 +44,18 @@ function hideAll() {
  * Shows what is waiting for the caller above every page (partnership analysts and partner
  * viewers): requests to answer, releases to approve, questions to reply to, answers to read.
  */
+let waitingAsked = 0;
+
 async function showWaiting() {
   const aside = $('waiting');
-  aside.hidden = true;
-  if (!['partnership_analyst', 'partner_viewer'].some(hasRole)) return;
+  const asked = ++waitingAsked;
+  if (!['partnership_analyst', 'partner_viewer'].some(hasRole)) {
+    aside.hidden = true;
+    return;
+  }
   try {
     const { items } = await getJson(`/api/v1/partnerships/${session.claims.partnership}/waiting`);
+    if (asked !== waitingAsked) return; // A newer list was asked for meanwhile.
     $('waiting-items').replaceChildren(...items.map((item) => el('li', { dataset: { kind: item.kind } },
       el('a', { href: `#${item.page}` }, item.text), item.overdue ? ' (overdue)' : '')));
     aside.hidden = items.length === 0;
@@ -109,7 +115,7 @@ async function route() {
     return;
   }
   const claims = session.claims;
-  $('who').textContent = `Signed in as ${claims.sub} (${(claims.roles || []).join(', ')}, ${claims.partnership})`;
+  $('who').textContent = `Signed in as ${claims.sub} (${(claims.roles || []).map(words).join(', ')}, ${claims.partnership})`;
   $('sign-out').hidden = false;
   const pages = allowedPages();
   const wanted = window.location.hash.replace('#', '') || (pages[0] && pages[0].id);

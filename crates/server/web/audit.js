@@ -1,7 +1,7 @@
 // The audit page (auditors): the trail, newest first and filterable, and whether its hash chain
 // verifies.
 
-import { $, el, getJson, plural, say, table } from './core.js';
+import { $, download, el, getJson, plural, say, table, words } from './core.js';
 
 /**
  * The filter of the page shown, where the next older page starts, and a count of requests: only
@@ -52,7 +52,7 @@ async function entries(more) {
       String(entry.id),
       entry.occurred_at.replace('T', ' ').slice(0, 19),
       entry.subject,
-      entry.roles.join(', '),
+      entry.roles.map(words).join(', '),
       entry.partnership || '–',
       entry.action,
       entry.resource,
@@ -81,6 +81,12 @@ export async function showAudit() {
     ready = true;
     $('verify').addEventListener('click', verify);
     $('audit-older').addEventListener('click', () => entries(true));
+    $('audit-csv').addEventListener('click', () => {
+      const params = filter();
+      params.set('limit', '1000');
+      params.set('format', 'csv');
+      download(`/api/v1/audit?${params}`, 'text/csv', 'audit-trail.csv').catch((error) => say('audit-status', error.message));
+    });
     $('audit-form').addEventListener('submit', (event) => {
       event.preventDefault();
       entries(false);

@@ -174,6 +174,34 @@ export function published(value, digits) {
   return String(value);
 }
 
+/** The vocabularies' values in words, for people: agency kinds, record kinds, roles. */
+const WORDS = {
+  police: 'Police',
+  social_care: 'Children’s social care',
+  health: 'Health',
+  education: 'Education',
+  yot: 'Youth offending team',
+  probation: 'Probation',
+  housing: 'Housing',
+  youth_services: 'Youth services',
+  vcs: 'Voluntary and community sector',
+  missing_episode: 'missing episode',
+  health_attendance: 'health attendance',
+  education_concern: 'education concern',
+  agency_analyst: 'agency analyst',
+  partnership_analyst: 'partnership analyst',
+  partner_viewer: 'partner viewer',
+  admin: 'administrator',
+  auditor: 'auditor',
+  board_member: 'board member',
+  not_recorded: 'not recorded',
+};
+
+/** A vocabulary value in words: `yot` is "Youth offending team"; others lose their underscores. */
+export function words(value) {
+  return WORDS[value] || String(value).replace(/_/g, ' ');
+}
+
 /** Sets a status line's text. */
 export function say(id, text) {
   $(id).textContent = text;

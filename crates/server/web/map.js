@@ -4,7 +4,7 @@
 // Each layer counts one value per cell, and says which on the map, in the legend, in the cell
 // panel and in the downloads' names.
 
-import { $, api, download, el, getJson, hasRole, plural, say, session, table } from './core.js';
+import { $, api, download, el, getJson, hasRole, plural, say, session, table, words } from './core.js';
 
 // Viridis (colour-blind safe) for magnitudes; ColorBrewer RdBu (diverging) for Gi* bins.
 const VIRIDIS = ['#440154', '#482878', '#3e4989', '#31688e', '#26828e', '#1f9e89', '#35b779', '#6ece58', '#b5de2b', '#fde725'];
@@ -44,7 +44,7 @@ const PLAY_STEP_MS = 1500;
 
 const state = {
   map: null, loaded: false, drawn: null, outline: null, neighbours: null, resolution: null,
-  months: [], playing: 0, timer: null, drawing: 0, byCell: new Map(), selected: null,
+  months: [], playing: 0, timer: null, drawing: 0, byCell: new Map(), selected: null, placeList: [],
 };
 
 const layerName = () => $('layer').value;
@@ -195,10 +195,37 @@ const binText = (bin) => (BINS.find(([known]) => known === bin) || BINS[3])[2];
 const categoryText = (category) => category.replace(/_/g, ' ');
 
 /** A cell's figures as the panel names them, for the layer shown. */
+/**
+ * Where a cell is, in words, from the nearest of the partnership's places: "Burnley centre"
+ * within 1.5 km of its point, else "3 km south-west of Burnley" (as hot spot areas are named).
+ */
+function near(cell) {
+  const layer = state.byCell.get(cell);
+  if (!layer || state.placeList.length === 0) return '–';
+  const { lat, lng } = layer.getBounds().getCenter();
+  const radians = (degrees) => (degrees * Math.PI) / 180;
+  let best = null;
+  state.placeList.forEach((place) => {
+    const [phi1, phi2] = [radians(place.lat), radians(lat)];
+    const [dPhi, dLambda] = [radians(lat - place.lat), radians(lng - place.lon)];
+    const a = Math.sin(dPhi / 2) ** 2 + Math.cos(phi1) * Math.cos(phi2) * Math.sin(dLambda / 2) ** 2;
+    const km = 2 * 6371.0088 * Math.asin(Math.sqrt(a));
+    if (!best || km < best.km) {
+      const bearing = (Math.atan2(Math.sin(dLambda) * Math.cos(phi2), Math.cos(phi1) * Math.sin(phi2) - Math.sin(phi1) * Math.cos(phi2) * Math.cos(dLambda)) * 180) / Math.PI;
+      best = { place, km, bearing: (bearing + 360) % 360 };
+    }
+  });
+  const directions = ['north', 'north-east', 'east', 'south-east', 'south', 'south-west', 'west', 'north-west'];
+  if (best.km < 1.5) return `${best.place.name} centre`;
+  return `${Math.round(best.km)} km ${directions[Math.floor((best.bearing + 22.5) / 45) % 8]} of ${best.place.name}`;
+}
+
 function figures(properties) {
+  const where = ['Where', near(properties.cell)];
   if (layerName() === 'bin') {
     return [
       ['Cell', properties.cell],
+      where,
       ['Gi* result', binText(properties.bin)],
       [capitalised(value().plural), String(properties.value)],
       ['Gi* z-score', properties.z.toFixed(2)],
@@ -210,6 +237,7 @@ function figures(properties) {
   if (layerName() === 'emerging') {
     return [
       ['Cell', properties.cell],
+      where,
       ['Pattern', categoryText(properties.category)],
       ['Counted', value().plural],
       ['Trend (Mann–Kendall z)', properties.trend_z.toFixed(2)],
@@ -220,6 +248,7 @@ function figures(properties) {
   }
   return [
     ['Cell', properties.cell],
+    where,
     ['Distinct children', String(properties.subjects)],
     ['Records', String(properties.records)],
     ['Agencies', String(properties.agencies)],
@@ -279,10 +308,127 @@ function describe(properties) {
 function topCells(features) {
   const rows = ranked(features).map((properties) => [
     el('button', { type: 'button', className: 'link', onclick: () => selectCell(properties.cell) }, properties.cell),
+    near(properties.cell),
     describe(properties),
   ]);
   const heading = { bin: 'Gi* result', emerging: 'Pattern' }[layerName()] || capitalised(value().plural);
-  $('top-cells').replaceChildren(rows.length > 0 ? table(['Cell', heading], rows) : el('p', {}, 'No cells.'));
+  $('top-cells').replaceChildren(rows.length > 0 ? table(['Cell', 'Where', heading], rows) : el('p', {}, 'No cells.'));
+}
+
+/**
+ * The colour scale's top in month-by-month mode on the count layers: the highest cell over the
+ * whole period at this resolution and with these filters (no month can exceed it), fetched once
+ * per resolution, layer and filters; `null` otherwise.
+ */
+async function monthScale() {
+  if (!$('month-mode').checked || ['bin', 'emerging'].includes(layerName())) return null;
+  const address = query('json').replace(/&?(from|to)=[^&]*/g, '');
+  if (state.scale && state.scale.address === address) return state.scale.maximum;
+  const whole = await getJson(address);
+  const maximum = (whole.cells || []).reduce((top, cell) => Math.max(top, magnitude(cell) || 0), 0);
+  state.scale = { address, maximum };
+  return maximum;
+}
+
+/** The filters in force, as chips beside the closed filter panel ("No filters" when none). */
+function filterChips() {
+  const names = { agency_kinds: 'Agency kind', record_kinds: 'Record kind', indicators: 'Indicator', age_bands: 'Age band' };
+  const chips = Object.keys(VOCABULARIES).flatMap((name) => [...document.querySelectorAll(`#filter-${name} input:checked`)]
+    .map((input) => el('li', { className: 'chip' }, `${names[name]}: ${words(input.value)}`)));
+  $('active-filters').replaceChildren(...(chips.length ? chips : [el('li', {}, 'No filters: every record of the period')]));
+}
+
+/**
+ * The map as a picture: every drawn cell in its colour and the partnership's outline, over the
+ * whole drawing (whatever the view), with the title, period, layer, filters, legend and
+ * attribution written under it. The PNG export and the printed page use it.
+ */
+function picture() {
+  const [width, mapHeight, footer] = [1600, 900, 300];
+  const canvasElement = el('canvas', { width, height: mapHeight + footer });
+  const context = canvasElement.getContext('2d');
+  context.fillStyle = '#fff';
+  context.fillRect(0, 0, width, mapHeight + footer);
+  const bounds = state.drawn ? state.drawn.getBounds() : null;
+  if (bounds && bounds.isValid()) {
+    // An equirectangular projection at the drawing's latitude: true to shape at this scale.
+    const squeeze = Math.cos((bounds.getCenter().lat * Math.PI) / 180);
+    const spanX = (bounds.getEast() - bounds.getWest()) * squeeze;
+    const spanY = bounds.getNorth() - bounds.getSouth();
+    const scale = Math.min((width - 40) / spanX, (mapHeight - 40) / spanY);
+    const point = ([lng, lat]) => [20 + (lng - bounds.getWest()) * squeeze * scale, 20 + (bounds.getNorth() - lat) * scale];
+    const ring = (coordinates) => {
+      context.beginPath();
+      coordinates.forEach((position, index) => {
+        const [x, y] = point(position);
+        if (index === 0) context.moveTo(x, y); else context.lineTo(x, y);
+      });
+      context.closePath();
+    };
+    state.byCell.forEach((layer) => {
+      ring(layer.feature.geometry.coordinates[0]);
+      context.fillStyle = layer.options.fillColor;
+      context.fill();
+      context.strokeStyle = 'rgba(51, 51, 51, 0.35)';
+      context.lineWidth = 0.5;
+      context.stroke();
+    });
+    if (state.outline) {
+      context.strokeStyle = '#1d3557';
+      context.lineWidth = 2;
+      state.outline.eachLayer((layer) => {
+        const geometry = layer.feature.geometry;
+        const polygons = geometry.type === 'Polygon' ? [geometry.coordinates] : geometry.coordinates;
+        polygons.forEach((polygon) => polygon.forEach((coordinates) => { ring(coordinates); context.stroke(); }));
+      });
+    }
+  }
+  context.fillStyle = '#000';
+  let y = mapHeight + 30;
+  const line = (text, font = '20px sans-serif') => {
+    context.font = font;
+    context.fillText(text, 20, y, width - 40);
+    y += 28;
+  };
+  line($('map-title').textContent, 'bold 26px sans-serif');
+  const { from, to } = period();
+  line(`Period: ${from || 'the first record'} to ${to || 'the last record'}. ${$('legend').querySelector('.legend-value')?.textContent || ''}`);
+  line(`Filters: ${$('active-filters').innerText.replace(/\n/g, '; ')}`);
+  let x = 20;
+  context.font = '18px sans-serif';
+  $('legend').querySelectorAll('.legend-row').forEach((row) => {
+    const swatch = row.querySelector('.swatch');
+    const text = row.textContent;
+    context.fillStyle = swatch ? getComputedStyle(swatch).backgroundColor : '#fff';
+    context.fillRect(x, y - 16, 18, 18);
+    context.fillStyle = '#000';
+    context.fillText(text, x + 24, y);
+    x += 34 + context.measureText(text).width;
+    if (x > width - 200) { x = 20; y += 28; }
+  });
+  y += 36;
+  line(`Made with Safeguard Atlas on ${new Date().toISOString().slice(0, 10)}. Reference geography: Office for National Statistics, Open Government Licence v3.0; H3 hexagons.`, '16px sans-serif');
+  return canvasElement;
+}
+
+/** The printed page's picture of the map, redrawn after each drawing (not while playing). */
+function refreshPicture() {
+  if (state.playing || state.byCell.size > 30000) return;
+  const { from, to } = period();
+  $('map-caption').textContent = `Period: ${from || 'the first record'} to ${to || 'the last record'}. `
+    + `${$('legend').querySelector('.legend-value')?.textContent || ''} Filters: ${$('active-filters').innerText.replace(/\n/g, '; ')}.`;
+  $('map-picture').src = picture().toDataURL('image/png');
+}
+
+/** Saves the map's picture as a PNG. */
+function exportPng() {
+  picture().toBlob((blob) => {
+    const link = el('a', { href: URL.createObjectURL(blob), download: `atlas-${session.claims.partnership}-map.png` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  }, 'image/png');
 }
 
 /** The hot spot areas' sort: a column of the table and a direction. */
@@ -381,7 +527,11 @@ async function draw() {
     }
     const resolution = (data.settings && data.settings.resolution) || currentResolution();
     const features = data.features || [];
-    const maximum = features.reduce((top, feature) => Math.max(top, magnitude(feature.properties) || 0), 0);
+    const own = features.reduce((top, feature) => Math.max(top, magnitude(feature.properties) || 0), 0);
+    // Month by month, every month is coloured on one scale, so months compare.
+    const monthTop = await monthScale();
+    if (drawing !== state.drawing) return;
+    const maximum = monthTop === null ? own : Math.max(monthTop, own);
     const categories = new Set(features.map((feature) => feature.properties.category).filter(Boolean));
     if (state.drawn) state.drawn.remove();
     state.byCell = new Map();
@@ -394,7 +544,7 @@ async function draw() {
         state.byCell.set(feature.properties.cell, layer);
         layer.on('click', () => selectCell(feature.properties.cell));
         // A text node: Leaflet would read a string as HTML.
-        layer.bindTooltip(() => document.createTextNode(`${feature.properties.cell}: ${describe(feature.properties)}`));
+        layer.bindTooltip(() => document.createTextNode(`${near(feature.properties.cell)} (${feature.properties.cell}): ${describe(feature.properties)}`));
       },
     }).addTo(state.map);
     state.byCell.forEach((layer, cell) => {
@@ -410,7 +560,10 @@ async function draw() {
       cells: String(features.length), layer: layerName(), value: valueName(), resolution: String(resolution), period: `${from || ''}..${to || ''}`,
     });
     const sensitivity = data.sensitivity ? ` ${data.sensitivity.note}` : '';
-    legend(maximum, categories, `${resolutionNote(resolution, data.settings)}${sensitivity}`);
+    const scale = monthTop === null ? '' : ` Every month is coloured on one scale, up to the highest cell over the whole period (${counted(maximum)}), so months compare.`;
+    legend(maximum, categories, `${resolutionNote(resolution, data.settings)}${sensitivity}${scale}`);
+    filterChips();
+    refreshPicture();
     topCells(features);
     showAreas(data);
     // The cell panel follows the drawing: the same cell's new figures, or none.
@@ -516,6 +669,8 @@ async function togglePlay() {
 function monthMode() {
   const on = $('month-mode').checked;
   $('month').disabled = !on;
+  // The month is named only while the map shows one month.
+  $('month-label').hidden = !on;
   $('play').disabled = state.months.length === 0 || layerName() === 'emerging';
   $('from').disabled = on;
   $('to').disabled = on;
@@ -526,7 +681,7 @@ function monthMode() {
 function filterBoxes() {
   Object.entries(VOCABULARIES).forEach(([name, values]) => {
     $(`filter-${name}`).replaceChildren(...values.map((value) => el('label', { className: 'check' },
-      el('input', { type: 'checkbox', value, onchange: draw }), ` ${value.replace(/_/g, ' ')}`)));
+      el('input', { type: 'checkbox', value, onchange: draw }), ` ${words(value)}`)));
   });
 }
 
@@ -545,6 +700,46 @@ async function outlines() {
   }).addTo(state.map);
   state.neighbours.bringToBack();
   $('map').dataset.neighbours = String(neighbours.length);
+  await placeLabels();
+}
+
+/** The least population a place needs for its name to show at `zoom`: towns first. */
+function labelThreshold(zoom) {
+  if (zoom < 10) return 50000;
+  if (zoom < 11) return 15000;
+  if (zoom < 12) return 5000;
+  return 0;
+}
+
+/**
+ * The partnership's towns and villages as labels over the cells (GeoNames, attributed on the
+ * map), the larger ones at lower zooms; not interactive and not tab stops.
+ */
+async function placeLabels() {
+  const { places, attribution } = await getJson(`${base()}/places`);
+  state.placeList = places;
+  if (state.places) state.places.remove();
+  state.places = L.layerGroup(places.map((place) => {
+    const marker = L.marker([place.lat, place.lon], {
+      icon: L.divIcon({ className: 'place-label', html: el('span', {}, place.name), iconSize: null }),
+      interactive: false,
+      keyboard: false,
+    });
+    marker.population = place.population;
+    return marker;
+  }));
+  state.places.addTo(state.map);
+  state.map.attributionControl.addAttribution(attribution);
+  const show = () => {
+    const least = labelThreshold(state.map.getZoom());
+    state.places.eachLayer((marker) => {
+      const element = marker.getElement();
+      if (element) element.hidden = marker.population < least;
+    });
+    $('map').dataset.placeLabels = String([...document.querySelectorAll('#map .place-label:not([hidden])')].length);
+  };
+  state.map.on('zoomend', show);
+  show();
 }
 
 function baseMap() {
@@ -584,6 +779,7 @@ function setUp() {
     return `atlas-${session.claims.partnership}-${layer}${value().plural.replace(/ /g, '-')}.${format === 'csv' ? 'csv' : 'geojson'}`;
   };
   $('download-geojson').addEventListener('click', () => download(query('geojson'), 'application/geo+json', saveAs('geojson')).catch((error) => say('status', error.message)));
+  $('export-png').addEventListener('click', exportPng);
   $('download-csv').addEventListener('click', () => download(query('csv'), 'text/csv', saveAs('csv')).catch((error) => say('status', error.message)));
   filterBoxes();
 }

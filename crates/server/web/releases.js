@@ -2,7 +2,7 @@
 // viewers) show them: a list by status, and one release's summary and protected table, with
 // suppressed figures as `c` and their explanation.
 
-import { SUPPRESSED, download, el, getJson, plural, published, table } from './core.js';
+import { SUPPRESSED, download, el, getJson, plural, published, table, words } from './core.js';
 
 const STATUS = {
   awaiting_approval: 'Prepared, awaiting a second analyst’s approval',
@@ -52,11 +52,6 @@ const BREAKDOWN_TABLES = [
   ['records_by_record_kind', 'Record kind', 'Records'],
 ];
 
-/** A vocabulary value in words: `not_recorded` is "not recorded". */
-function words(name) {
-  return name.replace(/_/g, ' ');
-}
-
 /** One release's content: the summary, then the cell × agency-kind table. */
 export async function releaseDetails(code, id) {
   const release = await getJson(`/api/v1/partnerships/${code}/releases/${id}`);
@@ -93,6 +88,6 @@ export async function releaseDetails(code, id) {
       ...BREAKDOWN_TABLES.filter(([key]) => summary[key]).map(([key, heading, noun]) => table([heading, noun],
         Object.entries(summary[key]).map(([name, value]) => [words(name), published(value)]),
         `${noun} by ${heading.toLowerCase()}, ${release.period}`))),
-    table(['Cell', ...columns.filter((_, index) => used[index]).map((column) => column.replace(/_/g, ' ')), 'Total'], rows,
+    table(['Cell', ...columns.filter((_, index) => used[index]).map((column) => words(column)), 'Total'], rows,
       `Records by cell and agency kind, ${release.period} (cells with none left out)`));
 }

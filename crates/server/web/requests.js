@@ -5,7 +5,7 @@
 // to their partnership: accept (the quarters' releases are prepared for a second analyst's
 // approval), decline with a reason, or ask a question.
 
-import { $, SUPPRESSED, api, el, getJson, hasRole, published, say, session, table } from './core.js';
+import { $, SUPPRESSED, api, el, getJson, hasRole, published, say, session, table, words } from './core.js';
 import { releaseDetails } from './releases.js';
 
 const BREAKDOWNS = [
@@ -86,7 +86,7 @@ function incomingRows(requests) {
   return requests.map((request) => [
     request.regional_request ? `${request.requester} (a regional request)` : request.requester,
     request.periods.join(', '),
-    request.breakdowns.join(', ').replace(/_/g, ' '),
+    request.breakdowns.map(words).join(', '),
     request.purpose,
     request.needed_by,
     stateOf(request),
@@ -115,7 +115,7 @@ function regionalPeriod(period) {
       period.rate_per_10000 === null ? ' (not given: some partnership’s children or population are not shown)' : ''),
     ...period.tables.map((regional) => table(
       [BREAKDOWN_NAMES[regional.breakdown] || 'Figure', ...names, 'Region'],
-      regional.rows.map((row) => [row.category.replace(/_/g, ' '), ...row.values.map((value) => published(value)), regionalTotal(row.total)]),
+      regional.rows.map((row) => [words(row.category), ...row.values.map((value) => published(value)), regionalTotal(row.total)]),
       `${period.period}: ${regional.counts} by ${(BREAKDOWN_NAMES[regional.breakdown] || regional.breakdown).toLowerCase()}, as each partnership published them`,
     )));
 }
@@ -209,6 +209,7 @@ export async function showRequests() {
           await api(`/api/v1/partnerships/${asked}/summary-requests`, { method: 'POST', body });
         }
         await load();
+        document.dispatchEvent(new Event('atlas-changed'));
         say('requests-status', 'Your request was sent.');
       } catch (error) {
         say('requests-status', error.message);

@@ -301,6 +301,9 @@ async fn check_known(
     }
 }
 
+/// The most members a regional group may have (every partnership of a large region).
+pub const MAX_GROUP: usize = 200;
+
 /// Every regional group: its name and its members, sorted.
 ///
 /// # Errors
@@ -335,9 +338,21 @@ pub async fn replace_regional_groups(
             .map(|(name, code)| (name.clone(), code.to_string()))
             .collect(),
     );
-    if let Some((name, _)) = groups.iter().find(|(_, members)| members.len() < 2) {
+    if let Some((name, members)) = groups
+        .iter()
+        .find(|(_, members)| !(2..=MAX_GROUP).contains(&members.len()))
+    {
         return Err(StoreError::Invalid(format!(
-            "the regional group `{name}` has one member; a group has two or more"
+            "the regional group `{name}` has {} members; a group has 2 to {MAX_GROUP}",
+            members.len()
+        )));
+    }
+    if let Some((name, _)) = members
+        .iter()
+        .find(|(name, _)| name.trim() != name || name.trim().is_empty())
+    {
+        return Err(StoreError::Invalid(format!(
+            "the regional group name `{name}` is blank or has spaces at its ends"
         )));
     }
     conn.transaction::<_, StoreError, _>(async |conn| {

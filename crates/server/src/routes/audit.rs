@@ -17,6 +17,7 @@ use crate::ApiError;
 use crate::auth::{Authorized, Deferred};
 use crate::dates;
 use crate::guards::{ReadAccessLog, ReadAudit};
+use crate::render::csv_response;
 
 /// The most entries one page returns.
 const MAX_PAGE: i64 = 1_000;
@@ -40,6 +41,62 @@ pub struct AuditQuery {
     pub before_id: Option<i64>,
     /// Page size, at most 1000 (default 100).
     pub limit: Option<i64>,
+    /// `json` (default) or `csv`: the page's entries as a CSV attachment, one row each.
+    pub format: Option<String>,
+}
+
+/// The columns of the audit trail as CSV.
+const CSV_HEADER: [&str; 15] = [
+    "id",
+    "occurred_at",
+    "request_id",
+    "subject",
+    "roles",
+    "partnership",
+    "caller_partnership",
+    "agency",
+    "action",
+    "resource",
+    "parameters",
+    "outcome",
+    "rows_returned",
+    "records_of",
+    "hash",
+];
+
+/// One entry as a CSV row, in the order of [`CSV_HEADER`]; lists are separated by spaces and
+/// the parameters written `name=value`.
+fn csv_row(entry: AuditEntryView) -> Vec<String> {
+    let optional = |value: Option<String>| value.unwrap_or_default();
+    vec![
+        entry.id.to_string(),
+        entry.occurred_at.to_rfc3339(),
+        optional(entry.request_id),
+        entry.subject,
+        entry.roles.join(" "),
+        optional(entry.partnership),
+        optional(entry.caller_partnership),
+        optional(entry.agency.map(|agency| agency.to_string())),
+        entry.action,
+        entry.resource,
+        entry
+            .parameters
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        entry.outcome,
+        optional(entry.rows_returned.map(|rows| {
+            serde_json::to_value(rows)
+                .map(|value| match value {
+                    serde_json::Value::String(text) => text,
+                    other => other.to_string(),
+                })
+                .unwrap_or_default()
+        })),
+        entry.records_of.join(" "),
+        entry.hash,
+    ]
 }
 
 /// `rows_returned` as the API shows it: a count from 1 to the disclosure threshold (5) is
@@ -152,8 +209,9 @@ pub struct ChainState {
     pub last_hash: Option<String>,
 }
 
-/// Lists audit entries, newest first, filtered by time, subject, partnership and action.
-#[utoipa::path(tag = "audit", security(("bearer" = [])), params(AuditQuery), responses((status = 200, body = AuditPage), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+/// Lists audit entries, newest first, filtered by time, subject, partnership and action; as JSON,
+/// or as a CSV attachment with `format=csv`.
+#[utoipa::path(tag = "audit", security(("bearer" = [])), params(AuditQuery), responses((status = 200, body = AuditPage), (status = 200, content_type = "text/csv", description = "id,occurred_at,request_id,subject,roles,partnership,caller_partnership,agency,action,resource,parameters,outcome,rows_returned,records_of,hash"), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 #[get("/api/v1/audit")]
 #[tracing::instrument(skip_all)]
 pub async fn list(
@@ -178,9 +236,27 @@ pub async fn list(
         before_id: query.before_id,
         limit,
     };
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`format`: `{other}` is not json or csv"
+            )));
+        }
+    };
     let mut conn = database.connection().await?;
     let entries = audit::list(&mut conn, &filter).await?;
     authorized.returned(entries.len());
+    if csv {
+        return csv_response(
+            &CSV_HEADER,
+            entries
+                .into_iter()
+                .map(|entry| csv_row(AuditEntryView::from(entry))),
+            "audit-trail.csv",
+        );
+    }
     let next_before_id = next_page(entries.len(), limit, entries.last().map(|entry| entry.id));
     Ok(HttpResponse::Ok().json(AuditPage {
         entries: entries.into_iter().map(AuditEntryView::from).collect(),

@@ -204,3 +204,41 @@ pub async fn sharing(
         sharing,
     }))
 }
+
+/// The named places of a partnership, for labelling maps.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlaceList {
+    /// The towns and villages within the partnership's local authorities, most populous first.
+    pub places: Vec<atlas_app::places::Place>,
+    /// Where the names come from, as a map must show it.
+    pub attribution: &'static str,
+}
+
+/// The towns and villages of a partnership (GeoNames, CC BY 4.0), most populous first, for a
+/// map's place labels: public reference data.
+#[utoipa::path(
+    tag = "partnerships",
+    params(("code" = String, Path, description = "GSS code", example = "E10000017")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = PlaceList),
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)
+    )
+)]
+#[get("/api/v1/partnerships/{code}/places")]
+#[tracing::instrument(skip_all)]
+pub async fn places(
+    authorized: Authorized<ReadReference>,
+    analyses: web::Data<atlas_app::Analyses>,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let code = GssCode::parse(&code).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let authorities = analyses.authorities(&code).await?;
+    let places = atlas_app::places::within(&authorities);
+    authorized.returned(places.len());
+    Ok(HttpResponse::Ok().json(PlaceList {
+        places,
+        attribution: atlas_app::places::ATTRIBUTION,
+    }))
+}

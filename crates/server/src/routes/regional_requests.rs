@@ -121,7 +121,16 @@ pub async fn create(
         .await?;
     authorized.committed();
     let mut conn = database.connection().await?;
-    let summary = summary_of(&mut conn, &authorized, regional, asked, today).await?;
+    let summary = summary_of(
+        &mut conn,
+        &authorized,
+        regional,
+        asked,
+        today,
+        false,
+        &mut MemberReleases::new(),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(summary))
 }
 
@@ -136,13 +145,21 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = database.connection().await?;
     let code = authorized.target().to_string();
-    let requests = listed(&mut conn, &authorized, &code, Utc::now().date_naive()).await?;
+    let requests = listed(
+        &mut conn,
+        &authorized,
+        &code,
+        Utc::now().date_naive(),
+        false,
+    )
+    .await?;
     authorized.returned(requests.len());
     Ok(HttpResponse::Ok().json(RegionalRequestList { requests }))
 }
 
 /// The newest 50 regional requests of `code` (the caller's partnership), each with its
-/// members' answers but not its assembled tables.
+/// members' answers but not its assembled tables; only those still wanted (needed by today or
+/// later) when `current`.
 ///
 /// # Errors
 /// [`ApiError`] when PostgreSQL fails.
@@ -151,8 +168,10 @@ pub(crate) async fn listed<G: Guard>(
     authorized: &Authorized<G>,
     code: &str,
     today: NaiveDate,
+    current: bool,
 ) -> Result<Vec<RegionalSummary>, ApiError> {
     let mut summaries = Vec::new();
+    let mut known = MemberReleases::new();
     for regional in summary_requests::regional_of(conn, code)
         .await?
         .into_iter()
@@ -163,9 +182,15 @@ pub(crate) async fn listed<G: Guard>(
         else {
             continue;
         };
-        let mut summary = summary_of(conn, authorized, regional, asked, today).await?;
-        summary.summary.clear();
-        summaries.push(summary);
+        if current
+            && asked
+                .first()
+                .is_some_and(|request| request.needed_by < today)
+        {
+            continue;
+        }
+        summaries
+            .push(summary_of(conn, authorized, regional, asked, today, false, &mut known).await?);
     }
     Ok(summaries)
 }
@@ -194,6 +219,8 @@ pub async fn show(
         regional,
         asked,
         Utc::now().date_naive(),
+        true,
+        &mut MemberReleases::new(),
     )
     .await?;
     authorized.returned(summary.summary.len());
@@ -219,28 +246,71 @@ async fn shares_releases<G: Guard>(
     Ok(decide(principal, Action::RequestSummary, &resource) == Decision::Allow)
 }
 
-/// The regional summary of `regional`: each member's releases, read only while it still shares
-/// them with the caller's partnership.
+/// Each member's releases, read only while the caller may read them: another member's while
+/// it shares them with the caller's partnership, the caller's own partnership's when the
+/// caller's role reads its releases (a partner viewer's does not). Read once per member for all
+/// the regional requests of one answer (`known`).
+async fn member_releases<G: Guard>(
+    conn: &mut AsyncPgConnection,
+    authorized: &Authorized<G>,
+    members: &[String],
+    today: NaiveDate,
+    known: &mut MemberReleases,
+) -> Result<MemberReleases, ApiError> {
+    let principal = authorized.principal();
+    let own = principal.partnership.to_string();
+    let mut wanted = MemberReleases::new();
+    for member in members {
+        if !known.contains_key(member) {
+            let readable = if *member == own {
+                let resource = Resource::Partnership {
+                    code: principal.partnership.clone(),
+                    shared_scopes: std::collections::BTreeSet::new(),
+                };
+                if decide(principal, Action::ReadRelease, &resource) == Decision::Allow {
+                    Ok(releases::list(conn, member).await?)
+                } else {
+                    Err("your role does not read your own partnership's releases".to_owned())
+                }
+            } else if shares_releases(conn, authorized, member, today).await? {
+                Ok(releases::list(conn, member).await?)
+            } else {
+                Err(
+                    "its agreement to share releases with your partnership is no longer in force"
+                        .to_owned(),
+                )
+            };
+            known.insert(member.clone(), readable);
+        }
+        if let Some(readable) = known.get(member) {
+            wanted.insert(member.clone(), readable.clone());
+        }
+    }
+    Ok(wanted)
+}
+
+/// The regional summary of `regional` (with its tables when `tables`), from the members'
+/// releases the caller may read; the members whose releases it uses are recorded in the audit
+/// entry, so each member's list of outside readers shows it.
 async fn summary_of<G: Guard>(
     conn: &mut AsyncPgConnection,
     authorized: &Authorized<G>,
     regional: RegionalRequest,
     asked: Vec<SummaryRequest>,
     today: NaiveDate,
+    tables: bool,
+    known: &mut MemberReleases,
 ) -> Result<RegionalSummary, ApiError> {
-    let own = authorized.principal().partnership.to_string();
-    let mut member_releases = MemberReleases::new();
-    for member in &regional.members {
-        let releases = if *member == own || shares_releases(conn, authorized, member, today).await?
-        {
-            Ok(releases::list(conn, member).await?)
-        } else {
-            Err(
-                "its agreement to share releases with your partnership is no longer in force"
-                    .to_owned(),
-            )
-        };
-        member_releases.insert(member.clone(), releases);
+    let releases = member_releases(conn, authorized, &regional.members, today, known).await?;
+    let summary = assemble(regional, asked, &releases, today, tables);
+    if tables {
+        authorized.used_records_of(
+            summary
+                .summary
+                .iter()
+                .flat_map(|period| period.partnerships.iter())
+                .collect::<std::collections::BTreeSet<_>>(),
+        );
     }
-    Ok(assemble(regional, asked, &member_releases, today))
+    Ok(summary)
 }

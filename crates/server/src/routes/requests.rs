@@ -367,6 +367,9 @@ pub async fn waiting(
     let own_releases = releases::list(&mut conn, &code).await?;
     let mut requests = summary_requests::of_partnership(&mut conn, &code).await?;
     requests.reverse();
+    // Each partnership's releases are read once, however many requests were made to it.
+    let mut owners: std::collections::HashMap<String, Vec<Release>> =
+        std::collections::HashMap::new();
     for request in &requests {
         let periods = request.periods.join(", ");
         let overdue = request.needed_by < today;
@@ -395,8 +398,14 @@ pub async fn waiting(
                 overdue,
             });
         } else if request.regional_request_id.is_none() && !overdue {
-            let owner_releases = releases::list(&mut conn, &request.owner_code).await?;
-            if state(request, &owner_releases) == "answered" {
+            if !owners.contains_key(&request.owner_code) {
+                let listed = releases::list(&mut conn, &request.owner_code).await?;
+                owners.insert(request.owner_code.clone(), listed);
+            }
+            let owner_releases = owners
+                .get(&request.owner_code)
+                .map_or(&[][..], Vec::as_slice);
+            if state(request, owner_releases) == "answered" {
                 items.push(WaitingItem {
                     kind: "answer_ready",
                     text: format!(
@@ -427,9 +436,9 @@ pub async fn waiting(
         }
     }
     for summary in
-        crate::routes::regional_requests::listed(&mut conn, &authorized, &code, today).await?
+        crate::routes::regional_requests::listed(&mut conn, &authorized, &code, today, true).await?
     {
-        if summary.state == "assembled" && summary.needed_by >= today {
+        if summary.state == "assembled" {
             items.push(WaitingItem {
                 kind: "regional_summary_ready",
                 text: format!(

@@ -335,6 +335,11 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
             [200; 6],
         ),
         cell(Method::GET, "/api/v1/regional-groups", [200; 6]),
+        cell(
+            Method::GET,
+            &format!("/api/v1/partnerships/{LANCASHIRE}/places"),
+            [200; 6],
+        ),
     ];
     for (code, grid, hotspots) in [
         (
@@ -636,6 +641,27 @@ async fn the_audit_trail_is_filtered_and_paged_for_auditors() {
     assert!(rest["next_before_id"].is_null());
     let bad = app.get_as(&auditor, "/api/v1/audit?limit=5000").await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let bad = app.get_as(&auditor, "/api/v1/audit?format=xml").await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    // The same entries as a CSV export, one row each.
+    let csv = app
+        .get_as(
+            &auditor,
+            &format!("/api/v1/audit?subject=partnership_analyst@{LANCASHIRE}&action=reference.read&limit=2&format=csv"),
+        )
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().take(5).collect::<Vec<_>>(),
+        ["id", "occurred_at", "request_id", "subject", "roles"]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert_eq!(rows[0][0], entries[0]["id"].to_string());
+    assert_eq!(&rows[0][12], "c", "rows returned as the JSON shows them");
 }
 
 #[tokio::test]

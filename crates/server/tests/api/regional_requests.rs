@@ -322,6 +322,60 @@ async fn a_regional_request_is_assembled_from_every_members_published_release() 
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed["requests"][0]["state"], "assembled");
 
+    // Each member's list of outside readers shows the regional summary read.
+    let blackpool = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let (status, readers) = send(
+        &app,
+        &blackpool,
+        Method::GET,
+        &format!("/api/v1/partnerships/{BLACKPOOL}/readers"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{readers}");
+    assert!(
+        readers["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|read| read["caller_partnership"] == BLACKBURN
+                && read["action"] == "summary_request.read"),
+        "{readers}"
+    );
+
+    // A partner viewer's role does not read its own partnership's releases: asked by Rochdale's
+    // viewer, the group's summary leaves Rochdale out rather than show its releases.
+    let admin = token(Role::Admin, LANCASHIRE, None);
+    for from in [BLACKPOOL, LANCASHIRE] {
+        let (status, body) = send(
+            &app,
+            &admin,
+            Method::POST,
+            "/api/v1/admin/agreements",
+            Some(json!({"from": from, "to": ROCHDALE, "scopes": ["releases"], "valid_from": "2024-01-01"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let rochdale_viewer = token(Role::PartnerViewer, ROCHDALE, None);
+    let (status, asked) = send(
+        &app,
+        &rochdale_viewer,
+        Method::POST,
+        &format!("/api/v1/partnerships/{ROCHDALE}/regional-requests"),
+        Some(asking.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{asked}");
+    let own = asked["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|answer| answer["partnership"] == ROCHDALE)
+        .unwrap();
+    assert_eq!(own["state"], "left_out", "{asked}");
+    assert_eq!(own["releases"], json!([]));
+
     // Another partnership's analysts cannot read it.
     let stranger = token(Role::PartnershipAnalyst, LANCASHIRE, None);
     let (status, _) = send(
