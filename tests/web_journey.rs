@@ -444,12 +444,12 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         );
     }
     browser
-        .click("#area-table th button[data-field='name']")
+        .click("#area-table thead th:first-child button")
         .await;
     browser
         .wait_until(
             "the areas sorted by name",
-            "const th = document.querySelector('#area-table th[aria-sort=ascending] button[data-field=name]'); const names = [...document.querySelectorAll('#area-table tbody tr')].map((row) => row.dataset.area); return th !== null && names.every((name, i) => i === 0 || names[i - 1].localeCompare(name) <= 0);",
+            "const th = document.querySelector('#area-table thead th:first-child[aria-sort=ascending]'); const names = [...document.querySelectorAll('#area-table tbody tr')].map((row) => row.dataset.area); return th !== null && names.every((name, i) => i === 0 || names[i - 1].localeCompare(name) <= 0);",
         )
         .await;
     assert_eq!(
@@ -878,6 +878,38 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     switch_user(&browser, "lancashire-approver", "lancashire-constabulary").await;
     browser
         .wait_until("the upload page with its batches", "return !document.getElementById('upload-page').hidden && document.querySelectorAll('#batches tbody tr').length === 1;")
+        .await;
+    // A file of bad rows is refused whole, and its full rejection report comes with it.
+    let refused = dir.path().join("bad-rows.csv");
+    let mut bad = String::from(
+        "subject,record_kind,occurred_on,lat,lon
+",
+    );
+    for row in 0..7 {
+        bad.push_str(&format!(
+            "{:064x},burglary,2025-02-0{},53.7590,-2.6990
+",
+            row + 500,
+            row + 1
+        ));
+    }
+    std::fs::write(&refused, bad).expect("the refused extract is written");
+    browser
+        .type_into("#upload-file", &refused.display().to_string())
+        .await;
+    browser.click("#upload-button").await;
+    browser
+        .wait_until(
+            "the refusal and its report",
+            "return document.getElementById('upload-status').textContent.includes('was refused') && document.querySelector('#refusal-report button') !== null && document.querySelector('#refusal-report button').textContent.includes('7 rows');",
+        )
+        .await;
+    assert_accessible(&browser, "upload (refused)").await;
+    browser
+        .run(
+            "document.getElementById('upload-file').value = ''; return true;",
+            vec![],
+        )
         .await;
     browser
         .type_into("#upload-file", &extract.display().to_string())

@@ -12,7 +12,25 @@ pub struct ErrorBody {
     pub error: &'static str,
     /// A sentence for the person reading it.
     pub message: String,
+    /// For an extract refused for its rejected rows: the rejection report (the first
+    /// 10,000 rows; the message gives the counts), since no batch keeps it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejections: Option<Vec<RejectedRow>>,
 }
+
+/// One row of a rejection report.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RejectedRow {
+    /// Row number in the file (the header is row 1).
+    pub row: i64,
+    /// The field at fault, or `row`.
+    pub field: String,
+    /// Why, without repeating the value.
+    pub reason: String,
+}
+
+/// The most rows of a rejection report a refusal carries.
+pub const REPORTED_REJECTIONS: usize = 10_000;
 
 /// An error a handler returns; each variant has one status and one code.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -41,6 +59,10 @@ pub enum ApiError {
     /// An uploaded extract was refused as a whole (422 `extract_refused`).
     #[error("{0}")]
     ExtractRefused(String),
+    /// An uploaded extract was refused for its rejected rows (422 `extract_refused`), with its
+    /// rejection report.
+    #[error("{0}")]
+    RowsRefused(String, std::sync::Arc<Vec<RejectedRow>>),
     /// The thing asked for does not exist (404 `not_found`).
     #[error("{0}")]
     NotFound(String),
@@ -71,7 +93,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::RequestTimeout(_) => "request_timeout",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::ExtractRefused(_) => "extract_refused",
+            Self::ExtractRefused(_) | Self::RowsRefused(..) => "extract_refused",
             Self::NotFound(_) => "not_found",
             Self::TooManyRequests(_) => "rate_limited",
             Self::Unavailable(_) => "unavailable",
@@ -91,7 +113,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::ExtractRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ExtractRefused(_) | Self::RowsRefused(..) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -124,6 +146,10 @@ impl ResponseError for ApiError {
         response.json(ErrorBody {
             error: self.code(),
             message,
+            rejections: match self {
+                Self::RowsRefused(_, rows) => Some(rows.as_ref().clone()),
+                _ => None,
+            },
         })
     }
 }

@@ -89,6 +89,7 @@ documented_api!(
     ),
     components(schemas(
         ErrorBody,
+        crate::error::RejectedRow,
         health::Status,
         partnerships::PartnershipView,
         partnerships::PartnershipList,

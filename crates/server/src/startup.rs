@@ -274,6 +274,7 @@ where
             .canonical_reason()
             .map_or("error", |_| status_code_name(status)),
         message: status.canonical_reason().unwrap_or("error").to_owned(),
+        rejections: None,
     };
     let replaced = HttpResponse::build(status).json(body);
     Ok(ErrorHandlerResponse::Response(

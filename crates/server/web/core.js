@@ -142,11 +142,34 @@ export function svg(tag, attributes = {}, ...children) {
   return element;
 }
 
-/** A table with a header row and body rows (cells are text or elements). */
+/**
+ * A table with a header row; each named column sorts by its button (numbers as numbers, words
+ * in order; again for the other way), and `aria-sort` says how it is sorted. Columns with an
+ * empty heading (buttons) do not sort.
+ */
 export function table(headings, rows, caption) {
-  const head = el('thead', {}, el('tr', {}, ...headings.map((heading) => el('th', { scope: 'col' }, heading))));
   const body = el('tbody', {}, ...rows.map((row) => el('tr', {}, ...row.map((cell) => el('td', {}, cell)))));
-  return el('table', {}, caption ? el('caption', {}, caption) : null, head, body);
+  const cells = headings.map((heading) => el('th', { scope: 'col' }));
+  const sortBy = (column) => {
+    const ascending = cells[column].getAttribute('aria-sort') !== 'ascending';
+    cells.forEach((cell) => { if (cell.hasAttribute('aria-sort')) cell.setAttribute('aria-sort', 'none'); });
+    cells[column].setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
+    const key = (row) => (row.children[column] ? row.children[column].textContent.trim() : '');
+    const number = (text) => (/^-?[\d,]+(\.\d+)?$/.test(text) ? Number(text.replace(/,/g, '')) : NaN);
+    const sorted = [...body.rows].sort((a, b) => {
+      const [x, y] = [key(a), key(b)];
+      const [nx, ny] = [number(x), number(y)];
+      const order = Number.isNaN(nx) || Number.isNaN(ny) ? x.localeCompare(y, 'en', { numeric: true }) : nx - ny;
+      return ascending ? order : -order;
+    });
+    body.append(...sorted);
+  };
+  headings.forEach((heading, column) => {
+    if (!heading) return;
+    cells[column].setAttribute('aria-sort', 'none');
+    cells[column].append(el('button', { type: 'button', className: 'sort', onclick: () => sortBy(column) }, heading));
+  });
+  return el('table', {}, caption ? el('caption', {}, caption) : null, el('thead', {}, el('tr', {}, ...cells)), body);
 }
 
 /**

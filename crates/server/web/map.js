@@ -431,15 +431,6 @@ function exportPng() {
   }, 'image/png');
 }
 
-/** The hot spot areas' sort: a column of the table and a direction. */
-const areaSort = { column: 'children', descending: true };
-
-/** The columns of the area table: heading, field, and whether it sorts as words. */
-const AREA_COLUMNS = [
-  ['Area', 'name', true], ['Confidence (%)', 'confidence', false], ['Cells', 'cells', false],
-  ['Distinct children', 'children', false], ['Records', 'records', false],
-];
-
 /** Zooms to an area and shows its first cell's figures. */
 function showArea(area) {
   const layers = area.cells.map((cell) => state.byCell.get(cell)).filter(Boolean);
@@ -450,39 +441,18 @@ function showArea(area) {
 
 /**
  * The hot spot areas as a sortable table, the keyboard route through the map: each area's
- * name is a button that zooms to it; each heading a button that sorts by it.
+ * name is a button that zooms to it (most children first until another column is chosen).
  */
 function areaTable(areas) {
-  const sortValue = (area, field) => (field === 'cells' ? area.cells.length : area[field]);
-  const sorted = [...areas].sort((a, b) => {
-    const [x, y] = [sortValue(a, areaSort.column), sortValue(b, areaSort.column)];
-    const order = typeof x === 'string' ? x.localeCompare(y) : x - y;
-    return areaSort.descending ? -order : order;
-  });
-  const head = el('tr', {}, ...AREA_COLUMNS.map(([heading, field]) => {
-    const current = areaSort.column === field;
-    return el('th', { scope: 'col', 'aria-sort': current ? (areaSort.descending ? 'descending' : 'ascending') : 'none' },
-      el('button', {
-        type: 'button',
-        className: 'sort',
-        onclick: () => {
-          areaSort.descending = current ? !areaSort.descending : !AREA_COLUMNS.find(([, name]) => name === field)[2];
-          areaSort.column = field;
-          $('areas').replaceChildren(areaTable(areas));
-          $('areas').querySelector(`th[aria-sort] button[data-field='${field}']`)?.focus();
-        },
-        dataset: { field },
-      }, heading, current ? (areaSort.descending ? ' ▼' : ' ▲') : ''));
-  }));
-  const rows = sorted.map((area) => el('tr', { dataset: { area: area.name } },
-    el('td', {}, el('button', { type: 'button', className: 'link', onclick: () => showArea(area) }, area.name)),
-    el('td', {}, String(area.confidence)),
-    el('td', {}, String(area.cells.length)),
-    el('td', {}, String(area.children)),
-    el('td', {}, String(area.records))));
-  return el('table', { id: 'area-table' },
-    el('caption', {}, 'Hot spot areas: contiguous cells hot at 95 % confidence or more, named from the nearest place (choose a heading to sort, an area to zoom to it)'),
-    el('thead', {}, head), el('tbody', {}, ...rows));
+  const rows = areas.map((area) => [
+    el('button', { type: 'button', className: 'link', onclick: () => showArea(area) }, area.name),
+    String(area.confidence), String(area.cells.length), String(area.children), String(area.records),
+  ]);
+  const shown = table(['Area', 'Confidence (%)', 'Cells', 'Distinct children', 'Records'], rows,
+    'Hot spot areas: contiguous cells hot at 95 % confidence or more, named from the nearest place (choose a heading to sort, an area to zoom to it)');
+  shown.id = 'area-table';
+  [...shown.tBodies[0].rows].forEach((row, index) => { row.dataset.area = areas[index].name; });
+  return shown;
 }
 
 /** The hot spot areas section: the areas of a Gi* answer, or the way to them. */

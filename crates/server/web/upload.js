@@ -40,6 +40,21 @@ function summary(batch) {
   $('upload-summary').hidden = false;
 }
 
+/** A refused file's rejection report (it came with the refusal): a CSV to save. */
+function refusalReport(name, rejections) {
+  const quoted = (text) => `"${String(text).replace(/"/g, '""')}"`;
+  const csv = ['row,field,reason', ...rejections.map((row) => [row.row, quoted(row.field), quoted(row.reason)].join(','))].join('\n');
+  $('refusal-report').replaceChildren(el('button', {
+    type: 'button',
+    onclick: () => {
+      const link = el('a', { href: URL.createObjectURL(new Blob([`${csv}\n`], { type: 'text/csv' })), download: `rejections-${name}.csv` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+    },
+  }, `Download the rejection report of the refused file (${plural(rejections.length, 'row')})`));
+}
+
 function rejectionReport(batch) {
   download(batch.rejections, 'text/csv', `rejections-${batch.batch_id}.csv`).catch((error) => say('upload-status', error.message));
 }
@@ -65,6 +80,7 @@ function send(file, supersedes) {
   $('upload-progress-box').hidden = false;
   $('upload-progress-label').textContent = `Uploading ${file.name}`;
   $('upload-summary').hidden = true;
+  $('refusal-report').replaceChildren();
   busy(true);
   say('upload-status', `Uploading ${file.name}…`);
   const request = new XMLHttpRequest();
@@ -101,6 +117,7 @@ function send(file, supersedes) {
       summary(body);
     } else {
       say('upload-status', `${file.name} was refused (${request.status}): ${body.message || 'no reason given'}. Nothing was stored.`);
+      if (Array.isArray(body.rejections) && body.rejections.length > 0) refusalReport(file.name, body.rejections);
     }
   });
   const failed = (why) => () => {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::ApiError;
 use crate::auth::{Authorized, Deferred};
+use crate::error::{REPORTED_REJECTIONS, RejectedRow};
 use crate::guards::UploadExtract;
 use crate::routes::batches::BatchView;
 use atlas_app::RecordCache;
@@ -124,9 +125,25 @@ pub async fn upload(
     )
     .await
     .map_err(|failure| refusal(&authorized, failure))?;
-    let counts = parsed
-        .counts(settings.max_rejected_share)
-        .map_err(|failure| refusal(&authorized, failure))?;
+    let counts = match parsed.counts(settings.max_rejected_share) {
+        Ok(counts) => counts,
+        // Nothing is stored, so the refusal carries the rejection report itself.
+        Err(UploadFailure::TooManyRejected(message)) => {
+            let rows: Vec<RejectedRow> = parsed
+                .rejections
+                .into_rows()
+                .map_err(|err| ApiError::Internal(format!("rejection report: {err}")))?
+                .take(REPORTED_REJECTIONS)
+                .map(|row| RejectedRow {
+                    row: row.row,
+                    field: row.field,
+                    reason: row.reason,
+                })
+                .collect();
+            return Err(ApiError::RowsRefused(message, std::sync::Arc::new(rows)));
+        }
+        Err(failure) => return Err(refusal(&authorized, failure)),
+    };
     let tally = &parsed.tally;
     let report = parsed
         .rejections

@@ -548,10 +548,20 @@ async fn an_extract_of_bad_rows_is_refused_with_every_row_accounted_for() {
         .upload(agency, CSV, body.into_bytes(), "/api/v1/extracts")
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let message = json(response).await["message"].as_str().unwrap().to_owned();
+    let refusal: Value = response.json().await.unwrap();
+    let message = refusal["message"].as_str().unwrap().to_owned();
     assert!(
         message.starts_with("8 of 8 rows were rejected (100.0 %)"),
         "{message}"
+    );
+    // The full rejection report comes with the refusal: every row, with its field and reason.
+    let report = refusal["rejections"].as_array().unwrap();
+    assert_eq!(report.len(), 8, "{refusal}");
+    assert!(
+        report
+            .iter()
+            .any(|row| row["row"] == 9 && row["field"].is_string() && row["reason"].is_string()),
+        "the eighth bad row (row 9) is in the report: {refusal}"
     );
     for problem in [
         "row 2 lat: two kinds of location",
