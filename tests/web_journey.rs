@@ -129,6 +129,21 @@ fn pdf_text(pdf: &[u8]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Fills the requests page's form, asking `asked` (a partnership's code, or `group:NAME`) for
+/// 2025-Q4 for `purpose`, needed in 30 days, and sends it.
+async fn ask_for_summary(browser: &Browser, asked: &str, purpose: &str) {
+    browser.choose("#request-owner", asked).await;
+    browser.type_into("#request-periods", "2025-Q4").await;
+    browser.type_into("#request-purpose", purpose).await;
+    browser
+        .run(
+            "document.getElementById('request-needed-by').value = new Date(Date.now() + 30 * 86400000).toISOString().slice(0, 10); return true;",
+            vec![],
+        )
+        .await;
+    browser.click("#request-form button[type=submit]").await;
+}
+
 async fn attribute(browser: &Browser, script: &str) -> Value {
     browser.run(script, vec![]).await
 }
@@ -1071,18 +1086,12 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
             "return document.querySelectorAll('#request-owner option').length > 0 && !document.getElementById('request-form').hidden;",
         )
         .await;
-    browser.choose("#request-owner", LANCASHIRE).await;
-    browser.type_into("#request-periods", "2025-Q4").await;
-    browser
-        .type_into("#request-purpose", "Blackpool and Lancashire CSE sub-group")
-        .await;
-    browser
-        .run(
-            "document.getElementById('request-needed-by').value = new Date(Date.now() + 30 * 86400000).toISOString().slice(0, 10); return true;",
-            vec![],
-        )
-        .await;
-    browser.click("#request-form button[type=submit]").await;
+    ask_for_summary(
+        &browser,
+        LANCASHIRE,
+        "Blackpool and Lancashire CSE sub-group",
+    )
+    .await;
     browser
         .wait_until(
             "the request sent",
@@ -1102,23 +1111,12 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
             "return [...document.querySelectorAll('#request-owner option')].some((option) => option.value === 'group:North West demo group');",
         )
         .await;
-    browser
-        .choose("#request-owner", "group:North West demo group")
-        .await;
-    browser.type_into("#request-periods", "2025-Q4").await;
-    browser
-        .type_into(
-            "#request-purpose",
-            "North West CSE network, quarterly picture",
-        )
-        .await;
-    browser
-        .run(
-            "document.getElementById('request-needed-by').value = new Date(Date.now() + 30 * 86400000).toISOString().slice(0, 10); return true;",
-            vec![],
-        )
-        .await;
-    browser.click("#request-form button[type=submit]").await;
+    ask_for_summary(
+        &browser,
+        "group:North West demo group",
+        "North West CSE network, quarterly picture",
+    )
+    .await;
     browser
         .wait_until(
             "the regional request listed",
@@ -1197,40 +1195,14 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         "the board member's browser asked for no own edition"
     );
     // On a phone (390 × 844), both pages fit the screen's width: no sideways scrolling.
-    browser
-        .client
-        .set_window_size(390, 844)
-        .await
-        .expect("a phone-sized window");
     for page in ["assessment", "profiles"] {
-        browser
-            .run(
-                &format!("window.location.hash = '{page}'; return true;"),
-                vec![],
-            )
-            .await;
-        browser
-            .wait_until(
-                &format!("the {page} page on a phone"),
-                &format!("return !document.getElementById('{page}-page').hidden && document.querySelectorAll('#{page}-page article, #{page}-page fieldset').length > 0 && !document.getElementById('profiles-status').innerText.startsWith('Loading');"),
-            )
-            .await;
-        assert_eq!(
-            attribute(
-                &browser,
-                "return document.documentElement.scrollWidth <= window.innerWidth;"
-            )
-            .await,
-            json!(true),
-            "the {page} page fits a phone's width"
-        );
-        browser.screenshot(&format!("{page}-phone")).await;
+        assert_fits_a_phone(
+            &browser,
+            page,
+            &format!("return !document.getElementById('{page}-page').hidden && document.querySelectorAll('#{page}-page article, #{page}-page fieldset').length > 0 && !document.getElementById('profiles-status').innerText.startsWith('Loading');"),
+        )
+        .await;
     }
-    browser
-        .client
-        .set_window_size(1280, 1000)
-        .await
-        .expect("a desktop window again");
 
     // Lancashire's analyst accepts the request: 2025-Q4's release is published already, so the
     // request is answered at once, and the partner viewer reads it.

@@ -11,27 +11,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::analysis::{BLACKPOOL, Planted, planted, upload_csv};
+use crate::requests::send;
 use crate::support::{TestApp, named_token, token};
 
 const LANCASHIRE: &str = "E10000017";
 const ROCHDALE: &str = "E08000005";
 const BLACKBURN: &str = "E06000008";
 const GROUP: &str = "Lancashire cluster";
-
-/// `crate::releases::send`, the answer read as JSON.
-async fn send(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let (status, text) = crate::releases::send(app, token, method, path, body).await;
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
 
 /// Uploads 2024-Q1 records of `children` children spread over `code`'s cells by an agency of
 /// `kind` serving it.

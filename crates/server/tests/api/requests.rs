@@ -14,7 +14,7 @@ const LANCASHIRE: &str = "E10000017";
 const ROCHDALE: &str = "E08000005";
 
 /// `crate::releases::send`, the answer read as JSON where it is.
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     token: &str,
     method: Method,
