@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 
 use crate::analysis::{Analyses, AnalysisError, blocking};
 use crate::figures::{Figure, PopulationView};
+use crate::places;
 use crate::products::{closed_quarter, period_summaries};
 
 /// The resolution of a release when none is asked for.
@@ -57,6 +58,9 @@ pub struct ReleaseContent {
 pub struct ReleaseRow {
     /// The H3 cell.
     pub cell: String,
+    /// Where the cell's centre is, in words, from the nearest of the partnership's places
+    /// ("Preston centre", "4 km north of Chorley"; GeoNames, CC BY 4.0).
+    pub near: String,
     /// Records by agency kind, in the order of `columns`.
     pub values: Vec<Figure>,
     /// The row's total.
@@ -101,6 +105,7 @@ fn content(
     table: &ShownTable,
     frozen: &PeriodSummary,
     summary: ReleaseSummary,
+    authorities: &[String],
 ) -> ReleaseContent {
     ReleaseContent {
         period: period.to_owned(),
@@ -114,6 +119,10 @@ fn content(
             .zip(table.cells().zip(table.row_totals()))
             .map(|(cell, (values, total))| ReleaseRow {
                 cell: cell.to_string(),
+                near: {
+                    let centre = h3o::LatLng::from(*cell);
+                    places::describe(centre.lat(), centre.lng(), authorities).unwrap_or_default()
+                },
                 values: values.map(Figure::Gated).collect(),
                 total: Figure::Gated(total),
             })
@@ -251,6 +260,7 @@ impl Analyses {
         .remove(&(code.to_string(), period.to_owned()))
         .ok_or_else(|| AnalysisError::Internal(format!("no summary of {code} {period}")))?;
         let label = period.to_owned();
+        let authorities = self.authorities(code).await?;
         let (table, published, summary_suppressed) = blocking("release", move || {
             let table = gate::cells_by_agency_kind(&records.records, &cells, h3, from, to);
             let suppressed = usize::from(quarter.children.number().is_none())
@@ -268,7 +278,13 @@ impl Analyses {
             );
             let suppressed = (suppressed + ages.0 + kinds.0, ages.1 + kinds.1);
             let published = serde_json::to_value(content(
-                &label, resolution, &cells, &table, &quarter, summary,
+                &label,
+                resolution,
+                &cells,
+                &table,
+                &quarter,
+                summary,
+                &authorities,
             ));
             (table, published, suppressed)
         })

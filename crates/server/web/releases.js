@@ -71,7 +71,7 @@ export async function releaseDetails(code, id) {
   const columns = content.columns || [];
   const used = columns.map((_, index) => (content.column_totals || [])[index] !== 0);
   const rows = (content.rows || []).filter((row) => row.total !== 0).map((row) => [
-    row.cell, ...row.values.filter((_, index) => used[index]).map((value) => published(value)), published(row.total),
+    row.cell, row.near || '–', ...row.values.filter((_, index) => used[index]).map((value) => published(value)), published(row.total),
   ]);
   const failed = el('p', { role: 'alert' });
   const csv = el('button', {
@@ -88,6 +88,6 @@ export async function releaseDetails(code, id) {
       ...BREAKDOWN_TABLES.filter(([key]) => summary[key]).map(([key, heading, noun]) => table([heading, noun],
         Object.entries(summary[key]).map(([name, value]) => [words(name), published(value)]),
         `${noun} by ${heading.toLowerCase()}, ${release.period}`))),
-    table(['Cell', ...columns.filter((_, index) => used[index]).map((column) => words(column)), 'Total'], rows,
+    table(['Cell', 'Where', ...columns.filter((_, index) => used[index]).map((column) => words(column)), 'Total'], rows,
       `Records by cell and agency kind, ${release.period} (cells with none left out)`));
 }

@@ -217,9 +217,9 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(ReleaseList { releases }))
 }
 
-/// One release with its table: JSON, or CSV (`format=csv`: `hex_id`, one column per agency
-/// kind, `total`, the hexagon as `wkt`). Partners see it only once approved and until withdrawn.
-#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("id" = Uuid, Path, description = "Release id"), FormatQuery), responses((status = 200, body = ReleaseView), (status = 200, content_type = "text/csv", description = "hex_id, one column per agency kind, total, wkt"), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+/// One release with its table: JSON, or CSV (`format=csv`: `hex_id`, `near` (the nearest place),
+/// one column per agency kind, `total`, the hexagon as `wkt`). Partners see it only once approved and until withdrawn.
+#[utoipa::path(tag = "releases", security(("bearer" = [])), params(("code" = String, Path, description = "GSS code"), ("id" = Uuid, Path, description = "Release id"), FormatQuery), responses((status = 200, body = ReleaseView), (status = 200, content_type = "text/csv", description = "hex_id, near, one column per agency kind, total, wkt"), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 #[get("/api/v1/partnerships/{code}/releases/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn show(
@@ -247,7 +247,7 @@ pub async fn show(
         Value::String(text) => text.clone(),
         other => other.to_string(),
     };
-    let mut header = vec!["hex_id".to_owned()];
+    let mut header = vec!["hex_id".to_owned(), "near".to_owned()];
     header.extend(AgencyKind::ALL.iter().map(ToString::to_string));
     header.push("total".to_owned());
     header.push("wkt".to_owned());
@@ -257,7 +257,7 @@ pub async fn show(
         .into_iter()
         .flatten()
         .map(|row| {
-            let mut line = vec![text(&row["cell"])];
+            let mut line = vec![text(&row["cell"]), text(&row["near"])];
             line.extend(row["values"].as_array().into_iter().flatten().map(text));
             line.push(text(&row["total"]));
             line.push(
