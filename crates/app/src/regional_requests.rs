@@ -343,32 +343,22 @@ pub fn assemble(
         if matches!(answer_state, "open" | "question" | "accepted") {
             waiting_for.push(member.clone());
         }
-        let published = |release: &&Release| release.is_published();
-        let answered = match request {
-            Some(request) if answer_state == "answered" => releases_for(request, owned)
-                .into_iter()
-                .filter(published)
-                .map(|release| PublishedRelease {
-                    period: release.period.clone(),
-                    id: release.id,
-                })
-                .collect(),
+        // An answering member's releases once it has answered; the requester's own in force.
+        let candidates = match request {
+            Some(request) if answer_state == "answered" => releases_for(request, owned),
             Some(_) => Vec::new(),
-            None => owned
-                .iter()
-                .filter(|release| {
-                    release.withdrawn_at.is_none()
-                        && template
-                            .as_ref()
-                            .is_some_and(|template| template.periods.contains(&release.period))
-                })
-                .filter(published)
-                .map(|release| PublishedRelease {
-                    period: release.period.clone(),
-                    id: release.id,
-                })
-                .collect(),
+            None => template
+                .as_ref()
+                .map_or_else(Vec::new, |template| releases_for(template, owned)),
         };
+        let answered = candidates
+            .into_iter()
+            .filter(|release| release.is_published())
+            .map(|release| PublishedRelease {
+                period: release.period.clone(),
+                id: release.id,
+            })
+            .collect();
         answers.push(MemberAnswer {
             partnership: member.clone(),
             request_id: request.map(|request| request.id),
@@ -519,9 +509,7 @@ impl Analyses {
                 request.group
             )));
         }
-        let mut breakdowns = each.breakdowns.clone();
-        breakdowns.sort_unstable();
-        breakdowns.dedup();
+        let breakdowns = each.distinct_breakdowns();
         let mut conn = self.database.connection().await?;
         Ok(summary_requests::create_regional(
             &mut conn,

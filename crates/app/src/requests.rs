@@ -66,6 +66,15 @@ fn check_text(name: &str, text: &str) -> Result<(), String> {
 }
 
 impl NewSummaryRequest {
+    /// The breakdowns asked for, sorted, each once: as a request stores them.
+    #[must_use]
+    pub fn distinct_breakdowns(&self) -> Vec<String> {
+        let mut breakdowns = self.breakdowns.clone();
+        breakdowns.sort_unstable();
+        breakdowns.dedup();
+        breakdowns
+    }
+
     /// Checks the request on `today`.
     ///
     /// # Errors
@@ -173,9 +182,7 @@ impl Analyses {
             ));
         }
         request.check(today).map_err(AnalysisError::Question)?;
-        let mut breakdowns: Vec<String> = request.breakdowns.clone();
-        breakdowns.sort_unstable();
-        breakdowns.dedup();
+        let breakdowns = request.distinct_breakdowns();
         let mut conn = self.database.connection().await?;
         Ok(summary_requests::create(
             &mut conn,
