@@ -1,73 +1,124 @@
-//! Place names for hotspot areas: the 3,314 towns and villages of England shipped with Atlas
-//! (`data/reference/england_places.csv`, GeoNames, CC BY 4.0), and where a point lies from the
-//! nearest of them, in words.
+//! Place names for maps, hot spot areas and release rows: the places imported as reference data
+//! (`atlas reference import --places`; the demo imports `data/reference/england_places.csv`,
+//! GeoNames, CC BY 4.0), and where a point lies from the nearest of them, in words.
 
-use std::sync::OnceLock;
+use atlas_domain::Place;
+use rstar::{PointDistance, RTree, RTreeObject};
 
-/// The attribution every product naming places shows.
-pub const ATTRIBUTION: &str = "Place names © GeoNames (geonames.org), CC BY 4.0";
+/// The attribution GeoNames asks for (CC BY 4.0): the default source of imported places.
+pub const GEONAMES_ATTRIBUTION: &str = "Place names © GeoNames (geonames.org), CC BY 4.0";
 
 /// Within this many kilometres of a place's point, a point is at the place's centre.
 const CENTRE_KM: f64 = 1.5;
 
-/// The places shipped with Atlas.
-const PLACES: &str = include_str!("../../../data/reference/england_places.csv");
-
-/// A named place.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
-pub struct Place {
-    /// Its name.
-    pub name: String,
-    /// Latitude, degrees (WGS84).
-    pub lat: f64,
-    /// Longitude, degrees (WGS84).
-    pub lon: f64,
-    /// Its population as GeoNames gives it (0 where unknown).
-    pub population: u64,
-    /// The upper-tier local authority (GSS code) holding it.
-    pub authority: String,
+/// The places that name a partnership's points: those within its local authorities (every
+/// place when none of them has one), indexed for the nearest one.
+#[derive(Debug)]
+pub struct PlaceNames {
+    /// The places, most populous first.
+    places: Vec<Place>,
+    /// The places' points, projected so that nearness in the plane is nearness on the ground.
+    index: RTree<Projected>,
+    /// The cosine of the places' mean latitude: the projection's scale of longitude.
+    scale: f64,
+    /// Where the names come from, as every product naming them shows it.
+    attribution: Option<String>,
 }
 
-/// The places within `authorities`, most populous first: what a map labels.
-#[must_use]
-pub fn within(authorities: &[String]) -> Vec<Place> {
-    let mut places: Vec<Place> = shipped()
-        .iter()
-        .filter(|place| authorities.contains(&place.authority))
-        .cloned()
-        .collect();
-    places.sort_by(|a, b| {
-        b.population
-            .cmp(&a.population)
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    places
+/// A place's point on the plane (longitude scaled by the cosine of the mean latitude, and
+/// latitude, in degrees), with its position in [`PlaceNames::places`].
+#[derive(Debug, Clone, Copy)]
+struct Projected {
+    point: [f64; 2],
+    place: usize,
 }
 
-/// The shipped places, read once.
-fn shipped() -> &'static [Place] {
-    static PLACES_READ: OnceLock<Vec<Place>> = OnceLock::new();
-    PLACES_READ.get_or_init(|| {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            name: String,
-            lat: f64,
-            lon: f64,
-            population: Option<u64>,
-            utla_code: String,
+impl RTreeObject for Projected {
+    type Envelope = rstar::AABB<[f64; 2]>;
+
+    fn envelope(&self) -> Self::Envelope {
+        rstar::AABB::from_point(self.point)
+    }
+}
+
+impl PointDistance for Projected {
+    fn distance_2(&self, point: &[f64; 2]) -> f64 {
+        (self.point[0] - point[0]).powi(2) + (self.point[1] - point[1]).powi(2)
+    }
+}
+
+impl PlaceNames {
+    /// Indexes `gazetteer`'s places.
+    #[must_use]
+    pub fn new(gazetteer: atlas_store::places::Gazetteer) -> Self {
+        let mut places = gazetteer.places;
+        places.sort_by(|a, b| {
+            b.population
+                .cmp(&a.population)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        #[expect(clippy::cast_precision_loss, reason = "a few thousand places")]
+        let mean_latitude =
+            places.iter().map(|place| place.lat).sum::<f64>() / places.len().max(1) as f64;
+        let scale = mean_latitude.to_radians().cos();
+        let index = RTree::bulk_load(
+            places
+                .iter()
+                .enumerate()
+                .map(|(position, place)| Projected {
+                    point: [place.lon * scale, place.lat],
+                    place: position,
+                })
+                .collect(),
+        );
+        let attribution = (!gazetteer.sources.is_empty()).then(|| gazetteer.sources.join("; "));
+        Self {
+            places,
+            index,
+            scale,
+            attribution,
         }
-        csv::Reader::from_reader(PLACES.as_bytes())
-            .deserialize::<Row>()
-            .filter_map(Result::ok)
-            .map(|row| Place {
-                name: row.name,
-                lat: row.lat,
-                lon: row.lon,
-                population: row.population.unwrap_or_default(),
-                authority: row.utla_code,
-            })
-            .collect()
-    })
+    }
+
+    /// The places, most populous first: what a map labels.
+    #[must_use]
+    pub fn places(&self) -> &[Place] {
+        &self.places
+    }
+
+    /// The places, most populous first.
+    #[must_use]
+    pub fn into_places(self) -> Vec<Place> {
+        self.places
+    }
+
+    /// Where the names come from ("Place names © GeoNames (geonames.org), CC BY 4.0"); none
+    /// when no place is known.
+    #[must_use]
+    pub fn attribution(&self) -> Option<&str> {
+        self.attribution.as_deref()
+    }
+
+    /// Where the point (`lat`, `lon`) is, in words, from the nearest place: "Burnley centre",
+    /// or "3 km south-west of Burnley"; none when no place is known.
+    #[must_use]
+    pub fn describe(&self, lat: f64, lon: f64) -> Option<String> {
+        let nearest = self.index.nearest_neighbor(&[lon * self.scale, lat])?;
+        let place = &self.places[nearest.place];
+        let (km, direction) = distance_and_direction((place.lat, place.lon), (lat, lon));
+        Some(if km < CENTRE_KM {
+            format!("{} centre", place.name)
+        } else {
+            format!("{km:.0} km {direction} of {}", place.name)
+        })
+    }
+
+    /// Where the centre of `cell` is, in words (see [`PlaceNames::describe`]).
+    #[must_use]
+    pub fn describe_cell(&self, cell: h3o::CellIndex) -> Option<String> {
+        let centre = h3o::LatLng::from(cell);
+        self.describe(centre.lat(), centre.lng())
+    }
 }
 
 /// Kilometres between two points (haversine, mean Earth radius) and the compass point (of
@@ -103,69 +154,107 @@ fn distance_and_direction(
     (km, DIRECTIONS[eighth])
 }
 
-/// Where the point (`lat`, `lon`) is, in words, from the nearest place in `authorities` (any
-/// place when none of them has one): "Burnley centre", or "3 km south-west of Burnley".
-#[must_use]
-pub fn describe(lat: f64, lon: f64, authorities: &[String]) -> Option<String> {
-    let places = shipped();
-    let within: Vec<&Place> = places
-        .iter()
-        .filter(|place| authorities.contains(&place.authority))
-        .collect();
-    let candidates: Vec<&Place> = if within.is_empty() {
-        places.iter().collect()
-    } else {
-        within
-    };
-    let (place, (km, direction)) = candidates
-        .into_iter()
-        .map(|place| {
-            (
-                place,
-                distance_and_direction((place.lat, place.lon), (lat, lon)),
-            )
-        })
-        .min_by(|(_, (a, _)), (_, (b, _))| a.total_cmp(b))?;
-    Some(if km < CENTRE_KM {
-        format!("{} centre", place.name)
-    } else {
-        format!("{km:.0} km {direction} of {}", place.name)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use atlas_domain::GssCode;
+    use atlas_store::places::Gazetteer;
 
-    #[test]
-    fn every_shipped_place_is_read() {
-        assert_eq!(shipped().len(), 3314);
+    fn place(name: &str, lat: f64, lon: f64, population: u64) -> Place {
+        Place {
+            name: name.to_owned(),
+            lat,
+            lon,
+            population,
+            authority: GssCode::parse("E10000017").unwrap(),
+        }
+    }
+
+    fn lancashire() -> PlaceNames {
+        PlaceNames::new(Gazetteer {
+            places: vec![
+                place("Padiham", 53.7971, -2.3114, 12_000),
+                place("Burnley", 53.7995, -2.2330, 73_000),
+                place("Preston", 53.7632, -2.7031, 114_000),
+            ],
+            sources: vec!["Place names © GeoNames (geonames.org), CC BY 4.0".to_owned()],
+        })
     }
 
     #[test]
-    fn a_partnerships_places_come_most_populous_first() {
-        let places = within(&["E10000017".to_owned()]);
-        assert!(places.len() > 50, "{}", places.len());
-        assert!(
-            places
-                .windows(2)
-                .all(|pair| pair[0].population >= pair[1].population)
-        );
-        assert!(places.iter().take(5).any(|place| place.name == "Preston"));
-        assert!(places.iter().all(|place| place.authority == "E10000017"));
+    fn places_come_most_populous_first_with_their_attribution() {
+        let names = lancashire();
+        let order: Vec<&str> = names.places().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(order, ["Preston", "Burnley", "Padiham"]);
+        assert!(names.attribution().unwrap().contains("GeoNames"));
+        let none = PlaceNames::new(Gazetteer::default());
+        assert_eq!(none.attribution(), None);
+        assert_eq!(none.describe(53.8, -2.2), None);
     }
 
     #[test]
-    fn points_are_described_from_the_nearest_place_of_the_partnership() {
-        let lancashire = ["E10000017".to_owned()];
-        // By Burnley's GeoNames point, and 2 km south of it.
+    fn points_are_described_from_the_nearest_place() {
+        let names = lancashire();
         assert_eq!(
-            describe(53.7995, -2.2330, &lancashire).as_deref(),
+            names.describe(53.7995, -2.2330).as_deref(),
             Some("Burnley centre")
         );
-        let described = describe(53.782, -2.2333, &lancashire).expect("a place");
-        assert!(described == "2 km south of Burnley", "{described}");
-        // Outside every listed authority, the nearest place anywhere.
-        assert!(describe(53.7893, -2.2405, &["E09000001".to_owned()]).is_some());
+        assert_eq!(
+            names.describe(53.782, -2.2333).as_deref(),
+            Some("2 km south of Burnley")
+        );
+        // Nearer Padiham than Burnley, though Burnley is larger.
+        assert_eq!(
+            names.describe(53.80, -2.32).as_deref(),
+            Some("Padiham centre")
+        );
+        assert_eq!(
+            names.describe(53.70, -2.70).as_deref(),
+            Some("7 km south of Preston")
+        );
+    }
+
+    #[test]
+    fn the_index_finds_the_same_place_as_a_search_of_every_place() {
+        let shipped = atlas_ingest::reference::read_places(
+            include_str!("../../../data/reference/england_places.csv").as_bytes(),
+        )
+        .unwrap();
+        let names = PlaceNames::new(Gazetteer {
+            places: shipped.clone(),
+            sources: vec![],
+        });
+        for step in 0..400 {
+            let (lat, lon) = (
+                50.2 + f64::from(step % 20) * 0.25,
+                -5.5 + f64::from(step / 20) * 0.36,
+            );
+            let nearest = shipped
+                .iter()
+                .min_by(|a, b| {
+                    distance_and_direction((a.lat, a.lon), (lat, lon))
+                        .0
+                        .total_cmp(&distance_and_direction((b.lat, b.lon), (lat, lon)).0)
+                })
+                .unwrap();
+            let found = names.describe(lat, lon).unwrap();
+            let (km, _) = distance_and_direction((nearest.lat, nearest.lon), (lat, lon));
+            // Within England the projection's nearest place is the nearest on the ground, or
+            // one no more than 2 % farther.
+            let described_km = names
+                .places()
+                .iter()
+                .filter(|place| {
+                    found.ends_with(&format!(" {}", place.name))
+                        || found == format!("{} centre", place.name)
+                })
+                .map(|place| distance_and_direction((place.lat, place.lon), (lat, lon)).0)
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                described_km <= km * 1.02 + 0.05,
+                "{lat},{lon}: {found} vs {}",
+                nearest.name
+            );
+        }
     }
 }

@@ -30,7 +30,7 @@ use crate::analysis::{
     HotspotSettings, Measure, blocking,
 };
 use crate::figures::{Figure, PopulationView};
-use crate::places;
+use crate::places::PlaceNames;
 use crate::products::{closed_quarter, period_summaries};
 use crate::settings::ProblemProfileSettings;
 
@@ -72,8 +72,9 @@ pub struct ProfileContent {
     pub scale: Scale,
     /// Scale, who, what, where, who knows and gaps, in that order.
     pub sections: Vec<Section>,
-    /// The attribution of the place names used.
-    pub attribution: &'static str,
+    /// The attribution of the place names used (none when no place is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<String>,
 }
 
 /// The quarter's headline figures.
@@ -345,6 +346,8 @@ struct Facts {
     year_earlier_label: String,
     areas: Result<Vec<HotspotArea>, String>,
     hotspot_resolution: Option<u8>,
+    /// Where the names of the areas come from.
+    place_attribution: Option<String>,
     emerging: Result<Patterns, String>,
     contributors: Vec<Contributor>,
     withdrawn_batches: usize,
@@ -360,7 +363,6 @@ struct Patterns {
     resolution: u8,
 }
 
-/// A hot spot area: contiguous cells hot at 95 % or more.
 /// An agency serving the partnership and what it sent for the quarter.
 struct Contributor {
     name: String,
@@ -507,14 +509,16 @@ impl Analyses {
             .try_into()
             .map_err(|_| AnalysisError::Internal("two earlier quarters".to_owned()))?;
         let frozen = self.frozen_quarter(code, period, today).await?;
-        let (areas, hotspot_resolution) = match self.quarter_hotspot_areas(code, first, last).await
-        {
-            Ok((areas, resolution)) => (Ok(areas), Some(resolution)),
-            Err(AnalysisError::Question(reason) | AnalysisError::OverBudget(reason)) => {
-                (Err(reason), None)
-            }
-            Err(err) => return Err(err),
-        };
+        let places = self.place_names(code).await?;
+        let place_attribution = places.attribution().map(ToOwned::to_owned);
+        let (areas, hotspot_resolution) =
+            match self.quarter_hotspot_areas(code, first, last, &places).await {
+                Ok((areas, resolution)) => (Ok(areas), Some(resolution)),
+                Err(AnalysisError::Question(reason) | AnalysisError::OverBudget(reason)) => {
+                    (Err(reason), None)
+                }
+                Err(err) => return Err(err),
+            };
         let emerging = match self.emerging_patterns(code, first, last, today).await {
             Ok(patterns) => Ok(patterns),
             Err(AnalysisError::Question(reason) | AnalysisError::OverBudget(reason)) => Err(reason),
@@ -544,6 +548,7 @@ impl Analyses {
             year_earlier_label,
             areas,
             hotspot_resolution,
+            place_attribution,
             emerging,
             contributors,
             withdrawn_batches: quarter_batches
@@ -581,6 +586,7 @@ impl Analyses {
         code: &GssCode,
         first: NaiveDate,
         last: NaiveDate,
+        places: &PlaceNames,
     ) -> Result<(Vec<HotspotArea>, u8), AnalysisError> {
         let resolution = self
             .analysis_resolution(code, RecordScope::Partnership)
@@ -599,7 +605,9 @@ impl Analyses {
             settings: HotspotSettings::default(),
         };
         let analysis = self.hotspots(code, &question).await?;
-        let areas = self.hotspot_areas(code, &question, &analysis).await?;
+        let areas = self
+            .hotspot_areas(code, &question, &analysis, places)
+            .await?;
         Ok((areas, resolution.get()))
     }
 
@@ -730,7 +738,7 @@ fn content(facts: &Facts, now: &QuarterTally, edition: Edition) -> ProfileConten
         },
         scale,
         sections,
-        attribution: places::ATTRIBUTION,
+        attribution: facts.place_attribution.clone(),
     }
 }
 

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 use crate::analysis::{Analyses, AnalysisError, blocking};
 use crate::figures::{Figure, PopulationView};
-use crate::places;
+use crate::places::PlaceNames;
 use crate::products::{closed_quarter, period_summaries};
 
 /// The resolution of a release when none is asked for.
@@ -51,6 +51,9 @@ pub struct ReleaseContent {
     pub grand_total: Figure,
     /// The quarter's figures beside the table.
     pub summary: ReleaseSummary,
+    /// Where the place names of the rows come from (none when no place is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place_attribution: Option<String>,
 }
 
 /// One cell's row of a release's table.
@@ -59,7 +62,7 @@ pub struct ReleaseRow {
     /// The H3 cell.
     pub cell: String,
     /// Where the cell's centre is, in words, from the nearest of the partnership's places
-    /// ("Preston centre", "4 km north of Chorley"; GeoNames, CC BY 4.0).
+    /// ("Preston centre", "4 km north of Chorley"; empty when no place is known).
     pub near: String,
     /// Records by agency kind, in the order of `columns`.
     pub values: Vec<Figure>,
@@ -105,7 +108,7 @@ fn content(
     table: &ShownTable,
     frozen: &PeriodSummary,
     summary: ReleaseSummary,
-    authorities: &[String],
+    places: &PlaceNames,
 ) -> ReleaseContent {
     ReleaseContent {
         period: period.to_owned(),
@@ -119,10 +122,7 @@ fn content(
             .zip(table.cells().zip(table.row_totals()))
             .map(|(cell, (values, total))| ReleaseRow {
                 cell: cell.to_string(),
-                near: {
-                    let centre = h3o::LatLng::from(*cell);
-                    places::describe(centre.lat(), centre.lng(), authorities).unwrap_or_default()
-                },
+                near: places.describe_cell(*cell).unwrap_or_default(),
                 values: values.map(Figure::Gated).collect(),
                 total: Figure::Gated(total),
             })
@@ -135,6 +135,7 @@ fn content(
             .collect(),
         grand_total: Figure::Gated(frozen.records),
         summary,
+        place_attribution: places.attribution().map(ToOwned::to_owned),
     }
 }
 
@@ -260,7 +261,7 @@ impl Analyses {
         .remove(&(code.to_string(), period.to_owned()))
         .ok_or_else(|| AnalysisError::Internal(format!("no summary of {code} {period}")))?;
         let label = period.to_owned();
-        let authorities = self.authorities(code).await?;
+        let places = self.place_names(code).await?;
         let (table, published, summary_suppressed) = blocking("release", move || {
             let table = gate::cells_by_agency_kind(&records.records, &cells, h3, from, to);
             let suppressed = usize::from(quarter.children.number().is_none())
@@ -278,13 +279,7 @@ impl Analyses {
             );
             let suppressed = (suppressed + ages.0 + kinds.0, ages.1 + kinds.1);
             let published = serde_json::to_value(content(
-                &label,
-                resolution,
-                &cells,
-                &table,
-                &quarter,
-                summary,
-                &authorities,
+                &label, resolution, &cells, &table, &quarter, summary, &places,
             ));
             (table, published, suppressed)
         })

@@ -32,6 +32,10 @@ const POSTCODE_SAMPLE: &str =
 const ENGLAND_NEIGHBOURS: &str =
     include_str!("../../../data/reference/utla_neighbours_england.csv");
 
+/// England's towns and villages of 1,000 people or more (GeoNames, CC BY 4.0): the demo's place
+/// names.
+const ENGLAND_PLACES: &str = include_str!("../../../data/reference/england_places.csv");
+
 /// The profile of the demo's raw exports (config/profiles/demo.toml), with which they are
 /// pseudonymised as an agency would.
 const DEMO_PROFILE: &str = include_str!("../../../config/profiles/demo.toml");
@@ -138,6 +142,16 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         postcodes.added,
         postcodes.unchanged
     );
+
+    let places = reference::read_places(ENGLAND_PLACES.as_bytes())?;
+    let mut conn = atlas_store::Database::new(&settings.database)?
+        .connection()
+        .await?;
+    let stored =
+        atlas_store::places::replace(&mut conn, &places, atlas_app::places::GEONAMES_ATTRIBUTION)
+            .await?;
+    drop(conn);
+    println!("places: {stored} towns and villages of England (GeoNames, CC BY 4.0)");
 
     let small_areas = reference::read_small_area_populations(LSOA_CENTROIDS.as_bytes())?;
     println!(

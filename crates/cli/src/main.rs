@@ -100,7 +100,7 @@ enum ReferenceCommand {
     /// Import partnership boundaries (GeoJSON) and, optionally, their neighbours (CSV); a
     /// postcode directory; child populations. Each boundary's H3 coverage is computed at
     /// resolution 9 and coarser; re-importing the same files changes nothing.
-    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["boundaries", "postcodes", "population", "small_area_population", "comparators", "regional_groups"])))]
+    #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["boundaries", "postcodes", "population", "small_area_population", "comparators", "regional_groups", "places"])))]
     Import {
         /// GeoJSON FeatureCollection of Polygon/MultiPolygon features, WGS84.
         #[arg(long, value_name = "FILE")]
@@ -120,6 +120,15 @@ enum ReferenceCommand {
         /// every member of a group.
         #[arg(long, value_name = "FILE")]
         regional_groups: Option<PathBuf>,
+        /// Place names, CSV `name,lat,lon,population,utla_code` (towns and villages, their
+        /// point in WGS84, population, and upper-tier authority; as
+        /// data/reference/england_places.csv): replaces every stored place. They name hot spot
+        /// areas, cells and release rows and label the map.
+        #[arg(long, value_name = "FILE")]
+        places: Option<PathBuf>,
+        /// The places' attribution, shown wherever a place name is.
+        #[arg(long, default_value = atlas_app::places::GEONAMES_ATTRIBUTION, requires = "places")]
+        places_source: String,
         /// Children aged 0-17 per local authority and year, CSV `code,year,population_0_17`
         /// (ONS mid-year estimates), the denominators of rates per 10,000 children.
         #[arg(long, value_name = "FILE")]
@@ -214,6 +223,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     small_area_source,
                     comparators,
                     regional_groups,
+                    places,
+                    places_source,
                     code_field,
                     name_field,
                 },
@@ -236,6 +247,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if let Some(groups) = regional_groups {
                 println!("{}", import_regional_groups(&settings, &groups).await?);
+            }
+            if let Some(places) = places {
+                println!(
+                    "{}",
+                    import_places(&settings, &places, &places_source).await?
+                );
             }
             if let Some(population) = population {
                 println!(
@@ -327,6 +344,22 @@ async fn import_comparators(settings: &Settings, path: &std::path::Path) -> anyh
     let mut conn = database.connection().await?;
     let stored = atlas_store::partnerships::replace_comparators(&mut conn, &pairs).await?;
     Ok(format!("comparator groups: {stored} pairs stored"))
+}
+
+/// Reads, validates and imports place names, replacing every stored place.
+async fn import_places(
+    settings: &Settings,
+    path: &std::path::Path,
+    source: &str,
+) -> anyhow::Result<String> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let places = reference::read_places(std::io::BufReader::new(file))
+        .with_context(|| format!("{} refused", path.display()))?;
+    let database = atlas_store::Database::new(&settings.database)?;
+    let mut conn = database.connection().await?;
+    let stored = atlas_store::places::replace(&mut conn, &places, source).await?;
+    Ok(format!("places: {stored} stored ({source})"))
 }
 
 /// Reads, validates and imports regional groups.

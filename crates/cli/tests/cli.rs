@@ -88,7 +88,7 @@ fn unknown_flags_and_commands_get_one_line() {
     assert_one_line_failure(
         &atlas(&["reference", "import"], &[]),
         2,
-        "the following required arguments were not provided: <--boundaries <FILE>|--postcodes <FILE>|--population <FILE>|--small-area-population <FILE>|--comparators <FILE>|--regional-groups <FILE>>",
+        "the following required arguments were not provided: <--boundaries <FILE>|--postcodes <FILE>|--population <FILE>|--small-area-population <FILE>|--comparators <FILE>|--regional-groups <FILE>|--places <FILE>>",
     );
     let help = atlas(&["--help"], &[]);
     assert!(help.status.success());
@@ -519,4 +519,23 @@ fn serve_stops_gracefully_on_sigint_as_on_sigterm() {
         );
         assert!(!log.contains("forced"), "{log}");
     }
+}
+
+#[test]
+fn a_bad_place_table_is_refused_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("places.csv");
+    std::fs::write(
+        &file,
+        "name,lat,lon,population,utla_code\nBurnley,53.8,west,73000,E10000017\n",
+    )
+    .unwrap();
+    assert_one_line_failure(
+        &atlas(
+            &["reference", "import", "--places", file.to_str().unwrap()],
+            &[],
+        ),
+        1,
+        "places line 2: `west` is not a longitude in degrees (WGS84)",
+    );
 }

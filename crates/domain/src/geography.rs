@@ -99,6 +99,22 @@ pub struct SmallAreaPopulation {
     pub children: u32,
 }
 
+/// A named place (a town or village) with its point: what names hot spot areas and labels maps.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Place {
+    /// Its name.
+    pub name: String,
+    /// Latitude, degrees (WGS84).
+    pub lat: f64,
+    /// Longitude, degrees (WGS84).
+    pub lon: f64,
+    /// Its population as its source gives it (0 where unknown).
+    pub population: u64,
+    /// The upper-tier local authority (GSS code) holding it.
+    pub authority: GssCode,
+}
+
 /// One postcode of the ONS Postcode Directory: the resolution-9 cell of its grid reference and
 /// its upper-tier local authority when the directory gives one.
 #[derive(Debug, Clone, PartialEq, Eq)]

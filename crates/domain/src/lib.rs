@@ -12,7 +12,7 @@ mod record;
 mod resolution;
 mod taxonomy;
 
-pub use geography::{Coverage, PostcodeCell, ReferenceArea, SmallAreaPopulation};
+pub use geography::{Coverage, Place, PostcodeCell, ReferenceArea, SmallAreaPopulation};
 pub use gss::{GssCode, InvalidGssCode};
 pub use permission::{Role, Scope, UnknownScope};
 pub use record::{CaseRecord, Indicators};

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 
-use atlas_domain::{Coverage, GssCode, PostcodeCell, ReferenceArea, SmallAreaPopulation};
+use atlas_domain::{Coverage, GssCode, Place, PostcodeCell, ReferenceArea, SmallAreaPopulation};
 use geo::{Centroid as _, MultiPolygon};
 use geojson::{Feature, FeatureCollection, GeoJson};
 use h3o::geom::{ContainmentMode, TilerBuilder};
@@ -71,6 +71,14 @@ pub enum ReferenceError {
     /// header.
     #[error("regional groups line {line}: {reason}")]
     RegionalGroup {
+        /// Line in the file, from 1, counting the header.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A row of a place table is unusable; lines are numbered from 1 including the header.
+    #[error("places line {line}: {reason}")]
+    Place {
         /// Line in the file, from 1, counting the header.
         line: u64,
         /// What is wrong with it.
@@ -613,6 +621,95 @@ pub fn read_regional_groups(reader: impl Read) -> Result<Vec<(String, GssCode)>,
     Ok(members.into_iter().collect())
 }
 
+/// The most places one import takes: every populated place of the United Kingdom in GeoNames
+/// is fewer than 60,000.
+pub const MAX_PLACES: usize = 200_000;
+
+/// Reads a place table: CSV with columns `name,lat,lon,population,utla_code` (a town or
+/// village, its point in WGS84 degrees, its population, blank when unknown, and the upper-tier
+/// local authority holding it), as `data/reference/england_places.csv` (GeoNames); header
+/// required, extra columns ignored, duplicate rows merged.
+///
+/// # Errors
+/// [`ReferenceError::Place`] naming the first bad line, or when the table holds more than
+/// [`MAX_PLACES`] places.
+pub fn read_places(reader: impl Read) -> Result<Vec<Place>, ReferenceError> {
+    let error = |line, reason| ReferenceError::Place { line, reason };
+    let (mut csv, columns) = open_table(
+        reader,
+        &["name", "lat", "lon", "population", "utla_code"],
+        error,
+    )?;
+    let mut places: Vec<Place> = Vec::new();
+    let mut seen = HashSet::new();
+    for record in csv.records() {
+        let record = record.map_err(|err| {
+            error(
+                err.position().map_or(0, csv::Position::line),
+                err.to_string(),
+            )
+        })?;
+        let line = record.position().map_or(0, csv::Position::line);
+        if places.len() == MAX_PLACES {
+            return Err(error(
+                line,
+                format!("a place table holds at most {MAX_PLACES} places"),
+            ));
+        }
+        let field = |index: usize| record.get(columns[index]).unwrap_or_default();
+        let name = field(0);
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(error(
+                line,
+                "a place's name has 1 to 200 characters".to_owned(),
+            ));
+        }
+        let degrees = |index: usize, limit: f64| {
+            field(index)
+                .parse::<f64>()
+                .ok()
+                .filter(|value| value.is_finite() && value.abs() <= limit)
+                .ok_or_else(|| {
+                    error(
+                        line,
+                        format!(
+                            "`{}` is not a {} in degrees (WGS84)",
+                            field(index),
+                            if index == 1 { "latitude" } else { "longitude" }
+                        ),
+                    )
+                })
+        };
+        let (lat, lon) = (degrees(1, 90.0)?, degrees(2, 180.0)?);
+        let population = match field(3) {
+            "" => 0,
+            text => text.parse::<u64>().map_err(|_| {
+                error(
+                    line,
+                    format!("`{text}` is not a population (a whole number, or blank)"),
+                )
+            })?,
+        };
+        let authority = GssCode::parse(field(4)).map_err(|err| error(line, err.to_string()))?;
+        if !seen.insert((
+            name.to_owned(),
+            lat.to_bits(),
+            lon.to_bits(),
+            authority.clone(),
+        )) {
+            continue;
+        }
+        places.push(Place {
+            name: name.to_owned(),
+            lat,
+            lon,
+            population,
+            authority,
+        });
+    }
+    Ok(places)
+}
+
 /// Reads pairs of GSS codes from the columns `code` and `<role>_code`.
 fn read_pairs(
     reader: impl Read,
@@ -970,6 +1067,33 @@ mod tests {
             refused.contains("feature 2") && refused.contains("others do not"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn the_shipped_places_are_read_and_bad_rows_refused_naming_the_line() {
+        let shipped = include_str!("../../../data/reference/england_places.csv");
+        let places = read_places(shipped.as_bytes()).unwrap();
+        assert_eq!(places.len(), 3314);
+        let burnley = places.iter().find(|place| place.name == "Burnley").unwrap();
+        assert_eq!(burnley.authority.as_str(), "E10000017");
+        assert!(burnley.population > 70_000);
+        let refused = |text: &str| read_places(text.as_bytes()).unwrap_err().to_string();
+        assert!(refused("name,lat,lon\n").contains("`population`"));
+        let header = "name,lat,lon,population,utla_code\n";
+        assert!(refused(&format!("{header}Burnley,95,-2.2,1,E10000017\n")).contains("line 2"));
+        assert!(refused(&format!("{header}Burnley,53.8,west,1,E10000017\n")).contains("longitude"));
+        assert!(refused(&format!("{header},53.8,-2.2,1,E10000017\n")).contains("1 to 200"));
+        assert!(
+            refused(&format!("{header}Burnley,53.8,-2.2,many,E10000017\n")).contains("population")
+        );
+        assert!(refused(&format!("{header}Burnley,53.8,-2.2,1,Lancs\n")).contains("line 2"));
+        let twice = read_places(
+            format!("{header}Burnley,53.8,-2.2,,E10000017\nBurnley,53.8,-2.2,,E10000017\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(twice.len(), 1);
+        assert_eq!(twice[0].population, 0);
     }
 
     #[test]

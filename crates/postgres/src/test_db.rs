@@ -205,6 +205,9 @@ pub const ENGLAND_BOUNDARIES: &str =
 pub const ENGLAND_NEIGHBOURS: &str =
     include_str!("../../../data/reference/utla_neighbours_england.csv");
 
+/// The bundled places of England (GeoNames, CC BY 4.0).
+pub const ENGLAND_PLACES: &str = include_str!("../../../data/reference/england_places.csv");
+
 /// A FeatureCollection holding only the named areas of the bundled England boundaries, so tests
 /// can import a few partnerships quickly.
 #[must_use]

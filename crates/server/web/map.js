@@ -447,8 +447,9 @@ function areaTable(areas) {
   const rows = areas.map((area) => [
     el('button', { type: 'button', className: 'link', onclick: () => showArea(area) }, area.name),
     String(area.confidence), String(area.cells.length), String(area.children), String(area.records),
+    area.trend ? area.trend.direction : '–',
   ]);
-  const shown = table(['Area', 'Confidence (%)', 'Cells', 'Distinct children', 'Records'], rows,
+  const shown = table(['Area', 'Confidence (%)', 'Cells', 'Distinct children', 'Records', 'Children month by month'], rows,
     'Hot spot areas: contiguous cells hot at 95 % confidence or more, named from the nearest place (choose a heading to sort, an area to zoom to it)');
   shown.id = 'area-table';
   [...shown.tBodies[0].rows].forEach((row, index) => { row.dataset.area = areas[index].name; });
@@ -699,7 +700,7 @@ async function placeLabels() {
     return marker;
   }));
   state.places.addTo(state.map);
-  state.map.attributionControl.addAttribution(attribution);
+  if (attribution) state.map.attributionControl.addAttribution(attribution);
   const show = () => {
     const least = labelThreshold(state.map.getZoom());
     state.places.eachLayer((marker) => {

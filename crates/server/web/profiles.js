@@ -115,7 +115,7 @@ function article(code, version, edition, content) {
       el('h4', {}, section.title),
       el('ul', {}, ...section.findings.map((finding) => el('li', {}, finding))),
       ...section.tables.map((tableData) => tableOf(code, version, edition, tableData)))),
-    el('p', { className: 'note' }, content.attribution));
+    content.attribution ? el('p', { className: 'note' }, content.attribution) : '');
 }
 
 async function render() {

@@ -89,5 +89,6 @@ export async function releaseDetails(code, id) {
         Object.entries(summary[key]).map(([name, value]) => [words(name), published(value)]),
         `${noun} by ${heading.toLowerCase()}, ${release.period}`))),
     table(['Cell', 'Where', ...columns.filter((_, index) => used[index]).map((column) => words(column)), 'Total'], rows,
-      `Records by cell and agency kind, ${release.period} (cells with none left out)`));
+      `Records by cell and agency kind, ${release.period} (cells with none left out)`),
+    content.place_attribution ? el('p', { className: 'note' }, content.place_attribution) : '');
 }

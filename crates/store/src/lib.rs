@@ -11,6 +11,7 @@ pub mod batches;
 mod error;
 pub mod migrations;
 pub mod partnerships;
+pub mod places;
 mod pool;
 pub mod populations;
 pub mod profiles;

@@ -248,6 +248,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    places (id) {
+        id -> Int8,
+        name -> Text,
+        lat -> Float8,
+        lon -> Float8,
+        population -> Int8,
+        authority_code -> Text,
+        source -> Text,
+    }
+}
+
+diesel::table! {
     regional_groups (name, partnership_code) {
         name -> Text,
         partnership_code -> Text,
@@ -321,6 +333,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     profiles,
     self_assessments,
     summary_requests,
+    places,
     regional_groups,
     regional_requests,
 );

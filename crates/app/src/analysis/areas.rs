@@ -1,16 +1,19 @@
 //! Hot spot areas: the cells hot at 95 % or more grouped into contiguous areas (cells sharing an
-//! edge), each named from the nearest place ("Burnley centre", "3 km south-west of Burnley") and
-//! counted (distinct children and records) from the records the analysis used. The map's summary
-//! and area table and the problem profile's "where" section both use them.
+//! edge), each named from the nearest place ("Burnley centre", "3 km south-west of Burnley"),
+//! counted (distinct children and records) from the records the analysis used, with the trend
+//! of its children month by month. The map's summary and area table and the problem profile's
+//! "where" section both use them.
 
 use std::collections::{HashMap, HashSet};
 
+use atlas_analytics::emerging::mann_kendall;
 use atlas_analytics::gate::{Keyed, child_key};
 use atlas_domain::GssCode;
+use chrono::{Datelike as _, NaiveDate};
 use h3o::{CellIndex, LatLng};
 
 use super::{Analyses, AnalysisError, HotspotAnalysis, HotspotQuestion};
-use crate::places;
+use crate::places::PlaceNames;
 
 /// The lowest Gi* bin of a hot spot area's cells: hot at 95 % confidence or more.
 pub const AREA_BIN: i8 = 2;
@@ -30,12 +33,63 @@ pub struct HotspotArea {
     pub records: Keyed,
     /// The mean of its cells' centres: (latitude, longitude).
     pub centre: (f64, f64),
+    /// Whether its children month by month rise or fall over the period.
+    pub trend: AreaTrend,
 }
 
-/// Groups the cells of `analysis` hot at 95 % or more into contiguous areas named from the
-/// places of `authorities` (uncounted), in cell order.
+/// The fewest months a trend is told from.
+pub const TREND_MONTHS: usize = 6;
+
+/// The most months a trend is told from (the latest, when a period is longer).
+const MOST_TREND_MONTHS: usize = 240;
+
+/// Whether an area's distinct children month by month rise or fall over the analysis's period:
+/// the Mann–Kendall test at 95 % (as emerging hot spots use it for each cell).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AreaTrend {
+    /// "rising", "falling", "no clear trend", or "too few months to tell" (fewer than
+    /// [`TREND_MONTHS`]).
+    pub direction: &'static str,
+    /// The test's two-sided p-value (none when too few months).
+    pub p: Option<f64>,
+    /// The months the series covers.
+    pub months: usize,
+}
+
+impl AreaTrend {
+    /// The trend of `monthly` (distinct children per month, oldest first).
+    #[must_use]
+    pub fn of(monthly: &[f64]) -> Self {
+        if monthly.len() < TREND_MONTHS {
+            return Self {
+                direction: "too few months to tell",
+                p: None,
+                months: monthly.len(),
+            };
+        }
+        let trend = mann_kendall(monthly);
+        let direction = match (trend.p < 0.05, trend.z) {
+            (true, z) if z > 0.0 => "rising",
+            (true, z) if z < 0.0 => "falling",
+            _ => "no clear trend",
+        };
+        Self {
+            direction,
+            p: Some(trend.p),
+            months: monthly.len(),
+        }
+    }
+}
+
+/// Months since the year 0: a month's position in a series.
+fn month_number(day: NaiveDate) -> i64 {
+    i64::from(day.year()) * 12 + i64::from(day.month0())
+}
+
+/// Groups the cells of `analysis` hot at 95 % or more into contiguous areas named from
+/// `places` (uncounted, without a trend), in cell order.
 #[must_use]
-pub fn group(analysis: &HotspotAnalysis, authorities: &[String]) -> Vec<HotspotArea> {
+pub fn group(analysis: &HotspotAnalysis, places: &PlaceNames) -> Vec<HotspotArea> {
     let bins: HashMap<CellIndex, i8> = analysis
         .cells
         .iter()
@@ -79,13 +133,15 @@ pub fn group(analysis: &HotspotAnalysis, authorities: &[String]) -> Vec<HotspotA
                 (lat + point.lat() / count, lng + point.lng() / count)
             });
         areas.push(HotspotArea {
-            name: places::describe(centre.0, centre.1, authorities)
+            name: places
+                .describe(centre.0, centre.1)
                 .unwrap_or_else(|| cells[0].to_string()),
             cells,
             confidence,
             children: Keyed::default(),
             records: Keyed::default(),
             centre,
+            trend: AreaTrend::of(&[]),
         });
     }
     areas
@@ -93,8 +149,9 @@ pub fn group(analysis: &HotspotAnalysis, authorities: &[String]) -> Vec<HotspotA
 
 impl Analyses {
     /// The hot spot areas of `analysis`, the answer to `question` about `code`: grouped,
-    /// named from the places of the partnership's authorities, and counted from the records the
-    /// question used (its scope and filter); most children first.
+    /// named from `places`, counted from the records the question used (its scope and filter)
+    /// with the trend of their children month by month over the question's period (the
+    /// records' first to last month when the period is open); most children first.
     ///
     /// # Errors
     /// [`AnalysisError::NotFound`]; [`AnalysisError::Store`].
@@ -103,25 +160,41 @@ impl Analyses {
         code: &GssCode,
         question: &HotspotQuestion,
         analysis: &HotspotAnalysis,
+        places: &PlaceNames,
     ) -> Result<Vec<HotspotArea>, AnalysisError> {
-        let authorities = self.authorities(code).await?;
-        let mut areas = group(analysis, &authorities);
+        let mut areas = group(analysis, places);
         if areas.is_empty() {
             return Ok(areas);
         }
         let records = self.records(code, question.scope).await?;
         let h3 = question.grid.resolution.h3();
+        let filter = &question.grid.filter;
         let area_of: HashMap<CellIndex, usize> = areas
             .iter()
             .enumerate()
             .flat_map(|(index, area)| area.cells.iter().map(move |cell| (*cell, index)))
             .collect();
-        let mut seen: Vec<HashSet<u64>> = vec![HashSet::new(); areas.len()];
-        for record in records
+        let matching: Vec<_> = records
             .records
             .iter()
-            .filter(|record| question.grid.filter.matches(record))
-        {
+            .filter(|record| filter.matches(record))
+            .collect();
+        let days = || matching.iter().map(|record| record.occurred_on);
+        let (Some(first), Some(last)) = (
+            filter.from.or_else(|| days().min()),
+            filter.to.or_else(|| days().max()),
+        ) else {
+            return Ok(areas);
+        };
+        // Only whole months are compared: a month the period cuts short would read as a fall.
+        let first = month_number(first) + i64::from(first.day() != 1);
+        let last =
+            month_number(last) - i64::from(last.succ_opt().is_some_and(|next| next.day() != 1));
+        let first = first.max(last - i64::try_from(MOST_TREND_MONTHS).unwrap_or(i64::MAX) + 1);
+        let months = usize::try_from(last - first + 1).unwrap_or(0);
+        let mut seen: Vec<HashSet<u64>> = vec![HashSet::new(); areas.len()];
+        let mut monthly: Vec<HashSet<(usize, u64)>> = vec![HashSet::new(); areas.len()];
+        for record in matching {
             let Some(&index) = record.cell.parent(h3).and_then(|cell| area_of.get(&cell)) else {
                 continue;
             };
@@ -129,6 +202,18 @@ impl Analyses {
             if seen[index].insert(record.subject) {
                 areas[index].children.add(child_key(record.subject));
             }
+            if let Ok(month) = usize::try_from(month_number(record.occurred_on) - first)
+                && month < months
+            {
+                monthly[index].insert((month, record.subject));
+            }
+        }
+        for (area, children) in areas.iter_mut().zip(monthly) {
+            let mut series = vec![0.0; months];
+            for (month, _) in children {
+                series[month] += 1.0;
+            }
+            area.trend = AreaTrend::of(&series);
         }
         areas.sort_by(|a, b| {
             b.children
@@ -139,22 +224,25 @@ impl Analyses {
         Ok(areas)
     }
 
-    /// The local authorities a partnership covers (GSS codes), for naming places.
+    /// The places that name `code`'s points: those within its local authorities, or every
+    /// place when none of them has one.
     ///
     /// # Errors
     /// [`AnalysisError::NotFound`]; [`AnalysisError::Store`].
-    pub async fn authorities(&self, code: &GssCode) -> Result<Vec<String>, AnalysisError> {
+    pub async fn place_names(&self, code: &GssCode) -> Result<PlaceNames, AnalysisError> {
         let mut conn = self.database.connection().await?;
         let partnership = atlas_store::partnerships::find(&mut conn, code)
             .await?
             .ok_or_else(|| {
                 AnalysisError::NotFound(format!("no partnership has the code {code}"))
             })?;
-        Ok(partnership
+        let authorities: Vec<String> = partnership
             .local_authorities
             .iter()
             .map(ToString::to_string)
-            .collect())
+            .collect();
+        let gazetteer = atlas_store::places::within(&mut conn, &authorities).await?;
+        Ok(PlaceNames::new(gazetteer))
     }
 }
 
@@ -194,4 +282,32 @@ pub fn summary(areas: &[HotspotArea]) -> String {
             String::new()
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trend_is_told_from_six_months_or_more() {
+        assert_eq!(
+            AreaTrend::of(&[1.0, 2.0, 3.0]).direction,
+            "too few months to tell"
+        );
+        let rising = AreaTrend::of(&[0.0, 1.0, 1.0, 2.0, 3.0, 3.0, 4.0, 6.0]);
+        assert_eq!(rising.direction, "rising");
+        assert!(rising.p.unwrap() < 0.05);
+        let falling = AreaTrend::of(&[6.0, 5.0, 5.0, 3.0, 2.0, 1.0, 1.0, 0.0]);
+        assert_eq!(falling.direction, "falling");
+        let flat = AreaTrend::of(&[2.0, 3.0, 2.0, 3.0, 2.0, 3.0, 2.0, 3.0]);
+        assert_eq!(flat.direction, "no clear trend");
+        assert_eq!(flat.months, 8);
+    }
+
+    #[test]
+    fn months_are_numbered_across_years() {
+        let day = |y, m| NaiveDate::from_ymd_opt(y, m, 15).unwrap();
+        assert_eq!(month_number(day(2025, 1)) - month_number(day(2024, 12)), 1);
+        assert_eq!(month_number(day(2025, 12)) - month_number(day(2025, 1)), 11);
+    }
 }

@@ -2,12 +2,13 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_analytics::gistar::Kernel;
+use atlas_app::Analyses;
 use atlas_app::analysis::areas::{self, HotspotArea};
 use atlas_app::analysis::{
     ChosenResolution, GridQuestion, HotspotCell, HotspotQuestion, HotspotSettings,
     MIN_CHILDREN_NEARBY, PopulationBasis, Sensitivity,
 };
-use atlas_app::{Analyses, places};
+use atlas_app::places::PlaceNames;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -22,6 +23,11 @@ use crate::routes::params::{GridQuery, HotspotSettingsQuery, Params, documented}
 pub struct HotspotCellView {
     /// The H3 cell, as its hexadecimal index.
     pub cell: String,
+    /// Where the cell's centre is, in words, from the nearest of the partnership's places
+    /// ("Burnley centre", "3 km south-west of Burnley"), for hot and cold spots and cells too
+    /// few children make no hot spot; absent for other cells (the map names any cell on demand).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub near: Option<String>,
     /// The value counted (distinct children or records).
     pub value: u32,
     /// The value expected from the children living in the cell at the study area's overall
@@ -57,10 +63,15 @@ pub struct HotspotCellView {
     pub too_few_children: bool,
 }
 
-impl From<HotspotCell> for HotspotCellView {
-    fn from(cell: HotspotCell) -> Self {
+impl HotspotCellView {
+    /// The view of `cell`, named from `places` when it is a hot or cold spot or too few
+    /// children make it none.
+    fn new(cell: HotspotCell, places: &PlaceNames) -> Self {
         Self {
             cell: cell.cell.to_string(),
+            near: (cell.bin != 0 || cell.too_few_children)
+                .then(|| places.describe_cell(cell.cell))
+                .flatten(),
             value: cell.value,
             expected: cell.expected,
             z: cell.z,
@@ -78,6 +89,7 @@ impl From<HotspotCell> for HotspotCellView {
 impl CellRow for HotspotCellView {
     const HEADER: &'static [&'static str] = &[
         "hex_id",
+        "near",
         "value",
         "expected",
         "z",
@@ -97,6 +109,7 @@ impl CellRow for HotspotCellView {
     fn row(&self) -> Vec<String> {
         vec![
             self.cell.clone(),
+            self.near.clone().unwrap_or_default(),
             self.value.to_string(),
             self.expected.map(|e| e.to_string()).unwrap_or_default(),
             self.z.to_string(),
@@ -274,8 +287,9 @@ pub struct HotspotsView {
     pub areas: Vec<HotspotAreaView>,
     /// The areas in one plain-English sentence, for the top of the map.
     pub summary: String,
-    /// Where the place names come from.
-    pub place_attribution: &'static str,
+    /// Where the place names come from (absent when no place is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place_attribution: Option<String>,
     /// Every cell of the study area, sorted by cell (none when `no_data`).
     pub cells: Vec<HotspotCellView>,
 }
@@ -296,6 +310,21 @@ pub struct HotspotAreaView {
     pub records: u32,
     /// The mean of its cells' centres: `[latitude, longitude]`.
     pub centre: [f64; 2],
+    /// Whether its children month by month rise or fall over the period.
+    pub trend: AreaTrendView,
+}
+
+/// Whether a hot spot area's distinct children month by month rise or fall over the period
+/// (Mann–Kendall at 95 % on whole months; docs/web.md, "The hotspot map").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AreaTrendView {
+    /// `rising`, `falling`, `no clear trend`, or `too few months to tell` (fewer than six).
+    pub direction: &'static str,
+    /// The test's two-sided p-value (absent when too few months).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p: Option<f64>,
+    /// The months of the period.
+    pub months: usize,
 }
 
 impl From<&HotspotArea> for HotspotAreaView {
@@ -307,6 +336,11 @@ impl From<&HotspotArea> for HotspotAreaView {
             children: area.children.count,
             records: area.records.count,
             centre: [area.centre.0, area.centre.1],
+            trend: AreaTrendView {
+                direction: area.trend.direction,
+                p: area.trend.p,
+                months: area.trend.months,
+            },
         }
     }
 }
@@ -412,7 +446,10 @@ pub async fn hotspots(
     };
     let code = authorized.target();
     let analysis = analyses.hotspots(code, &question).await?;
-    let areas = analyses.hotspot_areas(code, &question, &analysis).await?;
+    let places = analyses.place_names(code).await?;
+    let areas = analyses
+        .hotspot_areas(code, &question, &analysis, &places)
+        .await?;
     let summary = areas::summary(&areas);
     let areas: Vec<HotspotAreaView> = areas.iter().map(HotspotAreaView::from).collect();
     let sensitivity = if compare && !analysis.no_data {
@@ -440,7 +477,7 @@ pub async fn hotspots(
         analysis
             .cells
             .into_iter()
-            .map(HotspotCellView::from)
+            .map(|cell| HotspotCellView::new(cell, &places))
             .collect(),
         no_data,
         |cells| HotspotsView {
@@ -451,7 +488,7 @@ pub async fn hotspots(
             sensitivity,
             areas,
             summary,
-            place_attribution: places::ATTRIBUTION,
+            place_attribution: places.attribution().map(ToOwned::to_owned),
             cells,
         },
         &format!("hotspots-{code}-r{}.csv", question.grid.resolution.get()),

@@ -208,14 +208,16 @@ pub async fn sharing(
 /// The named places of a partnership, for labelling maps.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlaceList {
-    /// The towns and villages within the partnership's local authorities, most populous first.
-    pub places: Vec<atlas_app::places::Place>,
-    /// Where the names come from, as a map must show it.
-    pub attribution: &'static str,
+    /// The towns and villages within the partnership's local authorities (every place known
+    /// when none of them has one), most populous first; none when no places are imported.
+    pub places: Vec<atlas_domain::Place>,
+    /// Where the names come from, as a map must show it (absent when no place is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<String>,
 }
 
-/// The towns and villages of a partnership (GeoNames, CC BY 4.0), most populous first, for a
-/// map's place labels: public reference data.
+/// The towns and villages of a partnership (as imported with `atlas reference import --places`),
+/// most populous first, for a map's place labels: public reference data.
 #[utoipa::path(
     tag = "partnerships",
     params(("code" = String, Path, description = "GSS code", example = "E10000017")),
@@ -234,11 +236,12 @@ pub async fn places(
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let code = GssCode::parse(&code).map_err(|err| ApiError::BadRequest(err.to_string()))?;
-    let authorities = analyses.authorities(&code).await?;
-    let places = atlas_app::places::within(&authorities);
+    let names = analyses.place_names(&code).await?;
+    let attribution = names.attribution().map(ToOwned::to_owned);
+    let places = names.into_places();
     authorized.returned(places.len());
     Ok(HttpResponse::Ok().json(PlaceList {
         places,
-        attribution: atlas_app::places::ATTRIBUTION,
+        attribution,
     }))
 }

@@ -364,6 +364,33 @@ async fn the_planted_cluster_is_a_99_percent_hotspot() {
             .unwrap()
             .contains("GeoNames")
     );
+    // The area's children month by month: the planted cluster has no trend to tell, and the
+    // answer says from how many whole months.
+    let trend = &area["trend"];
+    assert!(
+        [
+            "no clear trend",
+            "too few months to tell",
+            "rising",
+            "falling"
+        ]
+        .contains(&trend["direction"].as_str().unwrap()),
+        "{trend}"
+    );
+    assert!(trend["months"].as_u64().is_some(), "{trend}");
+    // Every hot cell says where it is, as the area does; a quiet cell does not.
+    assert!(
+        hot.iter().all(|cell| cell["near"]
+            .as_str()
+            .is_some_and(|near| near.contains("Blackpool"))),
+        "{hot:?}"
+    );
+    assert!(
+        cells
+            .iter()
+            .filter(|cell| cell["bin"] == 0 && cell["too_few_children"] == false)
+            .all(|cell| cell.get("near").is_none())
+    );
     let normal_hot = cells
         .iter()
         .filter(|cell| cell["p"].as_f64().unwrap() < 1e-3 && cell["z"].as_f64().unwrap() > 0.0)
@@ -1274,4 +1301,75 @@ async fn downloads_open_in_gdal_with_hexagons_and_say_what_they_show() {
         );
     }
     assert!(coverage_r8 > 0);
+}
+
+#[tokio::test]
+async fn places_are_reference_data_an_import_replaces_with_its_attribution() {
+    use diesel_async::AsyncConnection as _;
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_areas(&[BLACKPOOL]).await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let path = format!("/api/v1/partnerships/{BLACKPOOL}/places");
+    // The shipped places (GeoNames), Blackpool's own.
+    let shipped = json(app.get_as(&analyst, &path).await).await;
+    assert!(
+        shipped["attribution"]
+            .as_str()
+            .unwrap()
+            .contains("GeoNames"),
+        "{shipped}"
+    );
+    assert_eq!(shipped["places"][0]["name"], "Blackpool");
+    assert!(
+        shipped["places"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|place| place["authority"] == BLACKPOOL)
+    );
+
+    // An operator's own gazetteer replaces them all, with its own attribution.
+    let mut conn = diesel_async::AsyncPgConnection::establish(&app.database_url())
+        .await
+        .unwrap();
+    let own = atlas_ingest::reference::read_places(
+        format!("name,lat,lon,population,utla_code\nNorth Shore,53.83,-3.05,,{BLACKPOOL}\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    assert!(matches!(
+        atlas_store::places::replace(&mut conn, &own, "  ").await,
+        Err(atlas_store::StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        atlas_store::places::replace(&mut conn, &own, "Council gazetteer, OGL v3.0")
+            .await
+            .unwrap(),
+        1
+    );
+    let replaced = json(app.get_as(&analyst, &path).await).await;
+    assert_eq!(replaced["attribution"], "Council gazetteer, OGL v3.0");
+    assert_eq!(
+        replaced["places"].as_array().unwrap().len(),
+        1,
+        "{replaced}"
+    );
+    assert_eq!(replaced["places"][0]["name"], "North Shore");
+
+    // Without any place, nothing is named and nothing is attributed.
+    atlas_store::places::replace(&mut conn, &[], "none")
+        .await
+        .unwrap();
+    let none = json(app.get_as(&analyst, &path).await).await;
+    assert_eq!(none["places"], serde_json::json!([]));
+    assert!(none.get("attribution").is_none(), "{none}");
+    let hotspots = json(
+        app.get_as(
+            &analyst,
+            &format!("/api/v1/partnerships/{BLACKPOOL}/hotspots?resolution=8&adjust=none"),
+        )
+        .await,
+    )
+    .await;
+    assert!(hotspots.get("place_attribution").is_none(), "{hotspots}");
 }

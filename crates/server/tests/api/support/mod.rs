@@ -13,7 +13,9 @@ use atlas_app::Settings;
 use atlas_ingest::reference::{
     BoundaryFields, read_boundaries, read_neighbours, read_postcodes, read_small_area_populations,
 };
-use atlas_postgres::test_db::{TestDatabase, england_boundaries, england_neighbours};
+use atlas_postgres::test_db::{
+    ENGLAND_PLACES, TestDatabase, england_boundaries, england_neighbours,
+};
 use atlas_server::Application;
 use reqwest::StatusCode;
 use tokio::net::{TcpListener, TcpStream};
@@ -335,6 +337,21 @@ impl TestApp {
         .unwrap();
         let pairs = read_neighbours(england_neighbours(codes).as_bytes()).unwrap();
         atlas_store::reference::import(&self.database_url, &areas, Some(&pairs))
+            .await
+            .unwrap();
+        self.import_places().await;
+    }
+
+    /// Imports the shipped places of England (GeoNames), as the demo does.
+    pub async fn import_places(&self) {
+        let places = atlas_ingest::reference::read_places(ENGLAND_PLACES.as_bytes()).unwrap();
+        let mut conn =
+            <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(
+                &self.database_url,
+            )
+            .await
+            .unwrap();
+        atlas_store::places::replace(&mut conn, &places, atlas_app::places::GEONAMES_ATTRIBUTION)
             .await
             .unwrap();
     }
