@@ -957,6 +957,12 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
         .await;
     browser.screenshot("upload").await;
     assert_accessible(&browser, "upload").await;
+    assert_fits_a_phone(
+        &browser,
+        "upload",
+        "return !document.getElementById('upload-page').hidden && document.querySelectorAll('#batches tbody tr').length === 2;",
+    )
+    .await;
 
     // It corrects that batch with a new file (the old one is superseded), then withdraws the
     // correction after confirming.
@@ -1065,6 +1071,12 @@ async fn analysts_viewers_and_auditors_use_the_web_application() {
     );
     browser.screenshot("partner").await;
     assert_accessible(&browser, "partner").await;
+    assert_fits_a_phone(
+        &browser,
+        "partner",
+        "return !document.getElementById('partner-page').hidden && document.querySelectorAll('#partner-page table').length > 0;",
+    )
+    .await;
     browser
         .run("window.location.hash = 'map'; return true;", vec![])
         .await;
