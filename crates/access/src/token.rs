@@ -3,10 +3,12 @@
 //! Every verification key has exactly one algorithm (RS256, ES256 or EdDSA), fixed when the key
 //! is loaded from a PEM file or a JWKS entry; a token whose header names another algorithm is
 //! refused, so `none`, HMAC-with-a-public-key and algorithm-confusion tokens never verify.
-//! `iss`, `aud`, `exp`, `nbf` and `sub` are required; the service's own claims are
-//! `partnership` (a GSS code), `agency` (agency id, agency staff only) and `roles`.
+//! `iss`, `aud`, `exp` and `sub` are required (`nbf` is checked when present: Keycloak and
+//! others leave it out); the service's own claims are the partnership (a GSS code), the agency
+//! (agency id, agency staff only) and the roles, read where [`ClaimNames`] says a provider puts
+//! them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use atlas_domain::GssCode;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
@@ -166,6 +168,55 @@ pub fn keys_from_jwks(document: &str) -> Result<Vec<VerificationKey>, KeyError> 
         .collect()
 }
 
+/// Reads the signing keys of an identity provider's published key set, leaving out what it
+/// publishes for other uses (Keycloak's `RSA-OAEP` encryption key, `use: enc`, algorithms this
+/// service does not accept) and saying what was left out.
+///
+/// # Errors
+/// [`KeyError::Jwks`] when the document is not a key set or holds no usable signing key.
+pub fn keys_from_provider(document: &str) -> Result<(Vec<VerificationKey>, Vec<String>), KeyError> {
+    let set: JwkSet =
+        serde_json::from_str(document).map_err(|err| KeyError::Jwks(err.to_string()))?;
+    let mut keys = Vec::new();
+    let mut skipped = Vec::new();
+    for (position, jwk) in set.keys.iter().enumerate() {
+        if jwk
+            .common
+            .public_key_use
+            .as_ref()
+            .is_some_and(|usage| *usage != jsonwebtoken::jwk::PublicKeyUse::Signature)
+        {
+            skipped.push(format!(
+                "{}: not a signing key",
+                jwk.common.key_id.as_deref().unwrap_or("(no kid)")
+            ));
+            continue;
+        }
+        match VerificationKey::from_jwk(jwk, position) {
+            Ok(key) => keys.push(key),
+            Err(err) => skipped.push(err.to_string()),
+        }
+    }
+    if keys.is_empty() {
+        return Err(KeyError::Jwks(format!(
+            "no usable signing key (RS256, ES256 or EdDSA){}",
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", skipped.join("; "))
+            }
+        )));
+    }
+    Ok((keys, skipped))
+}
+
+/// The `kid` a token's header names, when it can be read (before any verification: only to
+/// choose a key).
+#[must_use]
+pub fn key_id(token: &str) -> Option<String> {
+    jsonwebtoken::decode_header(token).ok()?.kid
+}
+
 /// Why a token was refused. The server logs this and answers a bare 401: the caller learns
 /// nothing about which check failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,19 +236,146 @@ pub enum TokenRejected {
     /// Signature, expiry, not-before, issuer, audience or a required claim failed.
     #[error("token invalid: {0}")]
     Invalid(String),
-    /// The service's claims are missing or malformed.
-    #[error("claims unusable: {0}")]
+    /// The token verified, but the service's claims are missing or malformed: the reason is
+    /// for the caller, whose provider must map them (nothing here helps forge a token).
+    #[error("your token was verified but cannot be used: {0}")]
     Claims(String),
 }
 
-/// The claims this service reads from a verified token.
-#[derive(Debug, Deserialize)]
-struct ServiceClaims {
-    sub: String,
-    partnership: GssCode,
-    #[serde(default)]
-    agency: Option<Uuid>,
-    roles: Vec<String>,
+/// Where a provider puts the service's claims in its tokens: a claim's name, or a path of
+/// names joined by dots into nested objects (`realm_access.roles`,
+/// `resource_access.safeguard-atlas.roles`); a name that is itself a claim is taken whole
+/// first (Entra's `extn.partnership`). Role values are read through `role_values` (a
+/// provider's value, such as Entra's app role `Atlas.Analyst`, to a role of this service);
+/// values it does not list are read as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaimNames {
+    /// The roles: a list of strings, or one string of roles separated by spaces.
+    pub roles: String,
+    /// The partnership's GSS code: a string, or a list holding one.
+    pub partnership: String,
+    /// The agency's id in Atlas (agency staff only).
+    pub agency: String,
+    /// A provider's role values and the roles of this service they stand for.
+    pub role_values: BTreeMap<String, String>,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self {
+            roles: "roles".to_owned(),
+            partnership: "partnership".to_owned(),
+            agency: "agency".to_owned(),
+            role_values: BTreeMap::new(),
+        }
+    }
+}
+
+impl ClaimNames {
+    /// The claim at `name` in `claims`: the claim of that name, else the path of its dotted
+    /// parts.
+    fn find<'a>(claims: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+        claims
+            .get(name)
+            .or_else(|| {
+                name.split('.')
+                    .try_fold(claims, |value, part| value.get(part))
+            })
+            .filter(|value| !value.is_null())
+    }
+
+    /// The caller that verified `claims` describe, or why they cannot be used.
+    fn principal(&self, claims: &serde_json::Value) -> Result<Principal, TokenRejected> {
+        let unusable = |reason: String| TokenRejected::Claims(reason);
+        let subject = claims
+            .get("sub")
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .unwrap_or_default();
+        if subject.is_empty() || subject.len() > 256 {
+            return Err(unusable(
+                "its `sub` is empty or longer than 256 bytes".to_owned(),
+            ));
+        }
+        let partnership = match Self::find(claims, &self.partnership) {
+            None => {
+                return Err(unusable(format!(
+                    "it has no `{}` claim naming your partnership (auth.claims.partnership)",
+                    self.partnership
+                )));
+            }
+            Some(serde_json::Value::Array(items)) if items.len() == 1 => &items[0],
+            Some(value) => value,
+        };
+        let partnership = partnership
+            .as_str()
+            .and_then(|code| GssCode::parse(code).ok())
+            .ok_or_else(|| {
+                unusable(format!(
+                    "its `{}` claim is not one partnership's GSS code (such as E10000017)",
+                    self.partnership
+                ))
+            })?;
+        let agency = match Self::find(claims, &self.agency) {
+            None => None,
+            Some(value) => Some(
+                value
+                    .as_str()
+                    .and_then(|id| Uuid::parse_str(id).ok())
+                    .ok_or_else(|| {
+                        unusable(format!(
+                            "its `{}` claim is not an agency's id in Atlas (a UUID)",
+                            self.agency
+                        ))
+                    })?,
+            ),
+        };
+        let values: Vec<&str> = match Self::find(claims, &self.roles) {
+            None => {
+                return Err(unusable(format!(
+                    "it has no `{}` claim naming your roles (auth.claims.roles)",
+                    self.roles
+                )));
+            }
+            Some(serde_json::Value::String(text)) => text.split_whitespace().collect(),
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|item| item.as_str())
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    unusable(format!(
+                        "its `{}` claim is not a list of strings",
+                        self.roles
+                    ))
+                })?,
+            Some(_) => {
+                return Err(unusable(format!(
+                    "its `{}` claim is not a list of strings",
+                    self.roles
+                )));
+            }
+        };
+        let roles: BTreeSet<Role> = values
+            .iter()
+            .filter_map(|value| {
+                Role::parse(self.role_values.get(*value).map_or(*value, String::as_str))
+            })
+            .collect();
+        if roles.is_empty() {
+            return Err(unusable(format!(
+                "its `{}` claim names no role of this service (map your provider's role values \
+                 with auth.claims.role_values)",
+                self.roles
+            )));
+        }
+        Ok(Principal {
+            subject: subject.to_owned(),
+            partnership,
+            agency,
+            roles,
+        })
+    }
 }
 
 /// Verifies bearer tokens against the configured keys, issuer and audience.
@@ -207,10 +385,12 @@ pub struct TokenVerifier {
     issuer: String,
     audience: String,
     leeway_secs: u64,
+    claims: ClaimNames,
 }
 
 impl TokenVerifier {
-    /// A verifier trusting `keys` for tokens from `issuer` to `audience`.
+    /// A verifier trusting `keys` for tokens from `issuer` to `audience`, reading the
+    /// service's claims where `claims` says.
     ///
     /// # Errors
     /// [`KeyError::Ambiguous`] when two keys share a `kid`, or several keys are configured and
@@ -220,6 +400,7 @@ impl TokenVerifier {
         issuer: String,
         audience: String,
         leeway_secs: u64,
+        claims: ClaimNames,
     ) -> Result<Self, KeyError> {
         let mut kids = BTreeSet::new();
         for key in &keys {
@@ -242,6 +423,7 @@ impl TokenVerifier {
             issuer,
             audience,
             leeway_secs: leeway_secs.min(MAX_LEEWAY_SECS),
+            claims,
         })
     }
 
@@ -275,38 +457,21 @@ impl TokenVerifier {
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["iss", "aud", "exp", "nbf", "sub"]);
+        validation.set_required_spec_claims(&["iss", "aud", "exp", "sub"]);
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &key.key, &validation)
             .map_err(|err| TokenRejected::Invalid(err.to_string()))?;
-        let claims: ServiceClaims = serde_json::from_value(data.claims)
-            .map_err(|err| TokenRejected::Claims(err.to_string()))?;
-        principal_from(claims)
+        self.claims.principal(&data.claims)
     }
-}
 
-fn principal_from(claims: ServiceClaims) -> Result<Principal, TokenRejected> {
-    let subject = claims.sub.trim();
-    if subject.is_empty() || subject.len() > 256 {
-        return Err(TokenRejected::Claims(
-            "sub is empty or longer than 256 bytes".to_owned(),
-        ));
+    /// Whether a key with `kid` is trusted (any key, for a token without one, when exactly one
+    /// is configured): a token naming another is worth fetching the provider's keys again for.
+    #[must_use]
+    pub fn knows(&self, kid: Option<&str>) -> bool {
+        match kid {
+            Some(kid) => self.keys.iter().any(|key| key.kid.as_deref() == Some(kid)),
+            None => self.keys.len() == 1,
+        }
     }
-    let roles: BTreeSet<Role> = claims
-        .roles
-        .iter()
-        .filter_map(|name| Role::parse(name))
-        .collect();
-    if roles.is_empty() {
-        return Err(TokenRejected::Claims(
-            "roles names no role of this service".to_owned(),
-        ));
-    }
-    Ok(Principal {
-        subject: subject.to_owned(),
-        partnership: claims.partnership,
-        agency: claims.agency,
-        roles,
-    })
 }
 
 /// What a development token says about its holder.
@@ -365,4 +530,99 @@ pub fn issue(
     };
     let encoding: &EncodingKey = key.encoding_key();
     jsonwebtoken::encode(&header, &claims, encoding).map_err(|err| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refused(names: &ClaimNames, claims: &serde_json::Value) -> String {
+        names.principal(claims).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_default_names_read_the_services_own_claims() {
+        let principal = ClaimNames::default()
+            .principal(&json!({
+                "sub": "alice", "partnership": "E10000017",
+                "agency": "6f1c1b1e-8a4e-4a43-9d39-0f1b7a0c2f11",
+                "roles": ["agency_analyst", "offline_access"],
+            }))
+            .unwrap();
+        assert_eq!(principal.partnership.as_str(), "E10000017");
+        assert!(principal.agency.is_some());
+        assert_eq!(principal.role_names(), ["agency_analyst"]);
+    }
+
+    #[test]
+    fn keycloak_client_roles_are_read_from_their_nested_path() {
+        let names = ClaimNames {
+            roles: "resource_access.safeguard-atlas.roles".to_owned(),
+            ..ClaimNames::default()
+        };
+        let principal = names
+            .principal(&json!({
+                "sub": "f:1", "partnership": "E06000009",
+                "realm_access": { "roles": ["default-roles-atlas"] },
+                "resource_access": { "safeguard-atlas": { "roles": ["partnership_analyst"] } },
+            }))
+            .unwrap();
+        assert_eq!(principal.role_names(), ["partnership_analyst"]);
+    }
+
+    #[test]
+    fn entra_app_roles_and_extension_claims_are_mapped() {
+        let names = ClaimNames {
+            partnership: "extn.partnership".to_owned(),
+            agency: "extn.agency".to_owned(),
+            role_values: BTreeMap::from([
+                (
+                    "Atlas.PartnershipAnalyst".to_owned(),
+                    "partnership_analyst".to_owned(),
+                ),
+                ("Atlas.Auditor".to_owned(), "auditor".to_owned()),
+            ]),
+            ..ClaimNames::default()
+        };
+        let principal = names
+            .principal(&json!({
+                "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ", "ver": "2.0",
+                "tid": "9122040d-6c67-4c5b-b112-36a304b66dad",
+                "roles": ["Atlas.PartnershipAnalyst", "Atlas.Auditor"],
+                "extn.partnership": ["E10000017"],
+            }))
+            .unwrap();
+        assert_eq!(principal.role_names(), ["partnership_analyst", "auditor"]);
+        assert_eq!(principal.partnership.as_str(), "E10000017");
+        assert_eq!(principal.agency, None);
+    }
+
+    #[test]
+    fn missing_or_malformed_claims_are_refused_saying_which() {
+        let names = ClaimNames::default();
+        let base = json!({ "sub": "a", "partnership": "E10000017", "roles": ["auditor"] });
+        let without = |name: &str| {
+            let mut claims = base.clone();
+            claims.as_object_mut().unwrap().remove(name);
+            claims
+        };
+        let with = |name: &str, value: serde_json::Value| {
+            let mut claims = base.clone();
+            claims[name] = value;
+            claims
+        };
+        assert!(refused(&names, &without("partnership")).contains("no `partnership` claim"));
+        assert!(refused(&names, &without("roles")).contains("no `roles` claim"));
+        assert!(refused(&names, &with("partnership", json!("Lancs"))).contains("GSS code"));
+        assert!(refused(&names, &with("agency", json!(7))).contains("agency's id"));
+        assert!(refused(&names, &with("roles", json!([1]))).contains("not a list of strings"));
+        assert!(refused(&names, &with("roles", json!(["root"]))).contains("role_values"));
+        assert!(refused(&names, &with("sub", json!(" "))).contains("sub"));
+        // One string of roles separated by spaces is read as a list.
+        let spaced = names
+            .principal(&with("roles", json!("auditor board_member")))
+            .unwrap();
+        assert_eq!(spaced.role_names(), ["auditor", "board_member"]);
+    }
 }

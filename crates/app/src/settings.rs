@@ -62,17 +62,26 @@ pub struct WebSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcSettings {
-    /// The provider's authorization endpoint, where the browser is sent to sign in.
-    pub authorization_endpoint: String,
+    /// The provider's authorization endpoint, where the browser is sent to sign in (from the
+    /// provider's discovery document when left out and `auth.discovery` is on).
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
     /// The provider's token endpoint, where the page exchanges the code for an access token
-    /// (the provider must allow this origin: CORS).
-    pub token_endpoint: String,
+    /// and refreshes it (the provider must allow this origin: CORS); from the discovery
+    /// document when left out and `auth.discovery` is on.
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
     /// The page's client id at the provider (a public client: no secret).
     pub client_id: String,
-    /// The scopes asked for.
+    /// The scopes asked for (`openid` by default; add what the provider needs to issue a
+    /// refresh token and an access token for Atlas, such as Entra's `offline_access` and
+    /// `api://…/.default`).
+    #[serde(default = "default_scope")]
     pub scope: String,
     /// The provider's end-session endpoint (RP-initiated logout): signing out of Atlas goes
-    /// there too, so the next person at the browser is not signed in as the last.
+    /// there too, so the next person at the browser is not signed in as the last (from the
+    /// discovery document when left out and `auth.discovery` is on).
+    #[serde(default)]
     pub end_session_endpoint: Option<String>,
 }
 
@@ -173,6 +182,35 @@ pub struct AuthSettings {
     /// Refuse (403) callers whose subject administrators have not registered. Registered
     /// subjects are always held to their registration.
     pub require_registration: bool,
+    /// Fetch the identity provider's signing keys: its discovery document
+    /// (`{issuer}/.well-known/openid-configuration`) names the key set, which is cached as its
+    /// cache headers say and fetched again for a token naming an unknown key; the page's
+    /// sign-in endpoints come from it too unless `[web.oidc]` names them. `auth.issuer` must
+    /// then be an `https://` URL (plain `http://` only on this machine).
+    #[serde(default)]
+    pub discovery: bool,
+    /// PEM certificates of the authorities trusted for the provider's HTTPS, beside the
+    /// system's (a council's own CA, say).
+    #[serde(default)]
+    pub provider_ca_file: Option<PathBuf>,
+    /// The shortest time between two fetches of the provider's keys prompted by tokens naming
+    /// unknown keys, in seconds: forged key ids cannot make Atlas hammer the provider.
+    #[serde(default = "default_min_refresh_secs")]
+    pub min_refresh_secs: u64,
+    /// Where the identity provider puts the service's claims (`[auth.claims]`: `roles`,
+    /// `partnership`, `agency`, `role_values`; docs/access.md).
+    #[serde(default)]
+    pub claims: atlas_access::token::ClaimNames,
+}
+
+/// `openid`.
+fn default_scope() -> String {
+    "openid".to_owned()
+}
+
+/// Thirty seconds between fetches for unknown keys.
+const fn default_min_refresh_secs() -> u64 {
+    30
 }
 
 /// One `[[auth.keys]]` entry.
@@ -356,10 +394,27 @@ impl Settings {
                 "problem_profiles.check_every_secs must be at least 1".to_owned(),
             ));
         }
+        if self.auth.discovery {
+            endpoint_origin(&self.auth.issuer).map_err(|err| {
+                SettingsError(format!(
+                    "auth.issuer: {err} (auth.discovery fetches keys from it)"
+                ))
+            })?;
+        }
         if let Some(oidc) = &self.web.oidc {
+            if !self.auth.discovery
+                && (oidc.authorization_endpoint.is_none() || oidc.token_endpoint.is_none())
+            {
+                return Err(SettingsError(
+                    "web.oidc needs authorization_endpoint and token_endpoint, or auth.discovery = true to read them from the provider".to_owned(),
+                ));
+            }
             for (name, url) in [
-                ("authorization_endpoint", Some(&oidc.authorization_endpoint)),
-                ("token_endpoint", Some(&oidc.token_endpoint)),
+                (
+                    "authorization_endpoint",
+                    oidc.authorization_endpoint.as_ref(),
+                ),
+                ("token_endpoint", oidc.token_endpoint.as_ref()),
                 ("end_session_endpoint", oidc.end_session_endpoint.as_ref()),
             ] {
                 let Some(url) = url else { continue };

@@ -17,11 +17,12 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::num::NonZeroU32;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
-use atlas_access::token::{TokenVerifier, VerificationKey, keys_from_jwks};
+use atlas_access::token::TokenRejected;
 use atlas_access::{
     Action, Principal, RecordScope, Registration, Resource, authorize, constrain, serving,
 };
@@ -36,66 +37,33 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing_actix_web::RequestId;
 
 use crate::ApiError;
+use crate::identity::KeyRing;
 use atlas_app::settings::{AuthSettings, ServerSettings};
 
 /// Verifies callers' tokens and limits their request rate; shared by every worker.
 pub struct Authenticator {
-    verifier: Option<TokenVerifier>,
+    keys: Arc<KeyRing>,
     limiter: DefaultKeyedRateLimiter<String>,
     require_registration: bool,
 }
 
 impl Authenticator {
-    /// Loads the trusted keys named by `auth` and the rate limit of `server`.
-    ///
-    /// # Errors
-    /// When a key file cannot be read or holds an unacceptable key.
-    pub fn new(auth: &AuthSettings, server: &ServerSettings) -> anyhow::Result<Self> {
-        let mut keys: Vec<VerificationKey> = Vec::new();
-        if let Some(path) = &auth.jwks_file {
-            let document = std::fs::read_to_string(path)
-                .map_err(|err| anyhow::anyhow!("auth.jwks_file {}: {err}", path.display()))?;
-            keys.extend(
-                keys_from_jwks(&document)
-                    .map_err(|err| anyhow::anyhow!("auth.jwks_file {}: {err}", path.display()))?,
-            );
-        }
-        for key in &auth.keys {
-            let pem = std::fs::read(&key.file)
-                .map_err(|err| anyhow::anyhow!("auth.keys {}: {err}", key.file.display()))?;
-            keys.push(
-                VerificationKey::from_pem(key.kid.clone(), &key.algorithm, &pem)
-                    .map_err(|err| anyhow::anyhow!("auth.keys {}: {err}", key.file.display()))?,
-            );
-        }
-        let verifier = if keys.is_empty() {
-            tracing::warn!(
-                "no token verification keys are configured (auth.jwks_file, auth.keys): \
-                 every request for data will be answered 401"
-            );
-            None
-        } else {
-            Some(
-                TokenVerifier::new(
-                    keys,
-                    auth.issuer.clone(),
-                    auth.audience.clone(),
-                    auth.leeway_secs,
-                )
-                .map_err(|err| anyhow::anyhow!("auth: {err}"))?,
-            )
-        };
+    /// Verifies tokens with `keys` and limits callers to the rate of `server`.
+    #[must_use]
+    pub fn new(keys: Arc<KeyRing>, auth: &AuthSettings, server: &ServerSettings) -> Self {
         let per_second = NonZeroU32::new(server.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(server.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
-        Ok(Self {
-            verifier,
+        Self {
+            keys,
             limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
             require_registration: auth.require_registration,
-        })
+        }
     }
 
-    /// The caller of `request`, or 401 (no detail of why: that goes to the log) or 429.
-    fn authenticate(&self, request: &HttpRequest) -> Result<Principal, ApiError> {
+    /// The caller of `request`, or 401 (no detail of why: that goes to the log), 403 (a token
+    /// the provider signed without Atlas's claims, saying which) or 429. A token naming a key
+    /// not known has the keys loaded again first (at most once per `auth.min_refresh_secs`).
+    async fn authenticate(&self, request: &HttpRequest) -> Result<Principal, ApiError> {
         let refused = |reason: &dyn std::fmt::Display| {
             tracing::info!(%reason, path = request.path(), "bearer token refused");
             ApiError::Unauthorized("a valid bearer token is required".to_owned())
@@ -112,11 +80,27 @@ impl Authenticator {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .ok_or_else(|| refused(&"the Authorization header is not a bearer token"))?;
-        let verifier = self
-            .verifier
+        let mut verifier = self.keys.current();
+        let kid = atlas_access::token::key_id(token);
+        if !verifier
             .as_ref()
-            .ok_or_else(|| refused(&"no verification keys are configured"))?;
-        let principal = verifier.verify(token).map_err(|err| refused(&err))?;
+            .is_some_and(|verifier| verifier.knows(kid.as_deref()))
+        {
+            verifier = self.keys.refresh_for_unknown_key().await;
+        }
+        let verifier = verifier.ok_or_else(|| refused(&"no verification keys are loaded"))?;
+        let principal = verifier.verify(token).map_err(|err| match err {
+            // Signed by a trusted key, but not mapped for Atlas: saying which claim is wrong
+            // helps the provider's administrator and nobody who cannot already sign tokens.
+            TokenRejected::Claims(_) => {
+                tracing::info!(reason = %err, path = request.path(), "bearer token unusable");
+                ApiError::Forbidden(format!(
+                    "{err}; ask your identity provider's administrator to map it (docs/access.md, \
+                     \"Claims as providers send them\")"
+                ))
+            }
+            other => refused(&other),
+        })?;
         if principal.subject.chars().any(char::is_control) {
             return Err(refused(&"the token's sub holds a control character"));
         }
@@ -279,7 +263,7 @@ impl<G: Guard> FromRequest for Authorized<G> {
             let authenticator = request
                 .app_data::<web::Data<Authenticator>>()
                 .ok_or_else(|| ApiError::Internal("no authenticator is configured".to_owned()))?;
-            let principal = authenticator.authenticate(&request)?;
+            let principal = authenticator.authenticate(&request).await?;
             let database = request
                 .app_data::<web::Data<Database>>()
                 .ok_or_else(|| ApiError::Internal("no database is configured".to_owned()))?

@@ -12,6 +12,7 @@ mod auth;
 mod dates;
 mod error;
 mod guards;
+pub mod identity;
 mod openapi;
 mod query_audit;
 mod render;

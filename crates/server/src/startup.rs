@@ -15,6 +15,7 @@ use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::audit::{self, AuditWriter};
 use crate::auth::Authenticator;
+use crate::identity::KeyRing;
 use crate::query_audit::QueryAudit;
 use crate::security::{self, TransportPolicy};
 use atlas_app::Settings;
@@ -87,7 +88,14 @@ impl Application {
         let upload_slots = web::Data::new(routes::extracts::UploadSlots::new(
             settings.ingest.max_concurrent_uploads,
         ));
-        let authenticator = web::Data::new(Authenticator::new(&settings.auth, &settings.server)?);
+        let keys = Arc::new(KeyRing::new(&settings.auth)?);
+        keys.start();
+        let authenticator = web::Data::new(Authenticator::new(
+            Arc::clone(&keys),
+            &settings.auth,
+            &settings.server,
+        ));
+        let keys = web::Data::from(keys);
         let audit_database = Database::new(
             &settings
                 .database
@@ -155,6 +163,7 @@ impl Application {
                 .app_data(analyses.clone())
                 .app_data(demo_users.clone())
                 .app_data(page.clone())
+                .app_data(keys.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(

@@ -11,6 +11,7 @@ use serde::Serialize;
 use atlas_app::settings::{WebSettings, endpoint_origin, tile_origin};
 
 use crate::ApiError;
+use crate::identity::{KeyRing, ProviderMetadata};
 
 /// The policy for the page: its own scripts, styles and API only; images also from the tile
 /// server (`{tiles}`) and calls also to the identity provider's token endpoint (`{tokens}`) when
@@ -39,11 +40,20 @@ fn meta(name: &str, content: &str) -> String {
 }
 
 /// The application's page as this instance serves it: `index.html` with the base-map and
-/// sign-in settings, and its Content Security Policy.
+/// sign-in settings, and its Content Security Policy. The sign-in endpoints `[web.oidc]` leaves
+/// out come from the provider's discovery document, once read.
 #[derive(Debug, Clone)]
 pub struct Page {
-    html: String,
-    csp: String,
+    settings: WebSettings,
+}
+
+/// Which endpoint of the identity provider the page uses, from `[web.oidc]` or else from the
+/// provider's discovery document.
+fn chosen(configured: Option<&String>, discovered: Option<&String>) -> Option<String> {
+    configured
+        .or(discovered)
+        .filter(|url| endpoint_origin(url).is_ok())
+        .cloned()
 }
 
 impl Page {
@@ -51,6 +61,16 @@ impl Page {
     /// left out here).
     #[must_use]
     pub fn new(settings: &WebSettings) -> Self {
+        Self {
+            settings: settings.clone(),
+        }
+    }
+
+    /// The page's HTML and Content Security Policy, with the endpoints `discovered` from the
+    /// provider where `[web.oidc]` names none.
+    #[must_use]
+    pub fn render(&self, discovered: Option<&ProviderMetadata>) -> (String, String) {
+        let settings = &self.settings;
         let mut metas = Vec::new();
         let mut tiles = String::new();
         if let Some(url) = &settings.tile_url
@@ -62,20 +82,25 @@ impl Page {
         }
         let mut tokens = String::new();
         if let Some(oidc) = &settings.oidc
-            && endpoint_origin(&oidc.authorization_endpoint).is_ok()
-            && let Ok(origin) = endpoint_origin(&oidc.token_endpoint)
+            && let Some(authorization) = chosen(
+                oidc.authorization_endpoint.as_ref(),
+                discovered.and_then(|found| found.authorization_endpoint.as_ref()),
+            )
+            && let Some(token) = chosen(
+                oidc.token_endpoint.as_ref(),
+                discovered.and_then(|found| found.token_endpoint.as_ref()),
+            )
+            && let Ok(origin) = endpoint_origin(&token)
         {
-            metas.push(meta(
-                "oidc-authorization-endpoint",
-                &oidc.authorization_endpoint,
-            ));
-            metas.push(meta("oidc-token-endpoint", &oidc.token_endpoint));
+            metas.push(meta("oidc-authorization-endpoint", &authorization));
+            metas.push(meta("oidc-token-endpoint", &token));
             metas.push(meta("oidc-client-id", &oidc.client_id));
             metas.push(meta("oidc-scope", &oidc.scope));
-            if let Some(url) = &oidc.end_session_endpoint
-                && endpoint_origin(url).is_ok()
-            {
-                metas.push(meta("oidc-end-session-endpoint", url));
+            if let Some(url) = chosen(
+                oidc.end_session_endpoint.as_ref(),
+                discovered.and_then(|found| found.end_session_endpoint.as_ref()),
+            ) {
+                metas.push(meta("oidc-end-session-endpoint", &url));
             }
             tokens = format!(" {origin}");
         }
@@ -85,7 +110,7 @@ impl Page {
         let csp = PAGE_CSP
             .replace("{tiles}", &tiles)
             .replace("{tokens}", &tokens);
-        Self { html, csp }
+        (html, csp)
     }
 }
 
@@ -183,12 +208,13 @@ const ASSETS: [Asset; 16] = [
 /// The application's page.
 #[get("/")]
 #[tracing::instrument(skip_all)]
-pub async fn index(page: web::Data<Page>) -> HttpResponse {
+pub async fn index(page: web::Data<Page>, keys: web::Data<KeyRing>) -> HttpResponse {
+    let (html, csp) = page.render(keys.status().metadata.as_ref());
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .insert_header((header::CONTENT_SECURITY_POLICY, page.csp.clone()))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(page.html.clone())
+        .body(html)
 }
 
 /// An embedded asset by name.

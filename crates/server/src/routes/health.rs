@@ -6,12 +6,17 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::ApiError;
+use crate::identity::KeyRing;
 
 /// The body of a successful health or readiness check.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Status {
     /// `ok` (alive) or `ready` (able to serve data).
     pub status: &'static str,
+    /// With keys from the identity provider: how current they are, when the last fetch failed
+    /// (the keys fetched before stay in use).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<String>,
 }
 
 /// The process is alive. Never touches the database.
@@ -19,24 +24,49 @@ pub struct Status {
 #[get("/healthz")]
 #[tracing::instrument(skip_all)]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Status { status: "ok" })
+    HttpResponse::Ok().json(Status {
+        status: "ok",
+        keys: None,
+    })
 }
 
-/// The database answers and every migration is applied; 503 otherwise, saying which of the
-/// two in words that name no host, port, database or account (those go to the log).
+/// The database answers, every migration is applied and, with keys from the identity
+/// provider, its keys have been fetched at least once; 503 otherwise, saying which in words
+/// that name no host, port, database or account (those go to the log). While the provider
+/// cannot be reached, the keys fetched before stay in use and the answer says since when.
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, body = Status), (status = 503, body = crate::error::ErrorBody))
 )]
 #[get("/readyz")]
 #[tracing::instrument(skip_all)]
-pub async fn readyz(database: web::Data<Database>) -> Result<HttpResponse, ApiError> {
+pub async fn readyz(
+    database: web::Data<Database>,
+    keys: web::Data<KeyRing>,
+) -> Result<HttpResponse, ApiError> {
     let pending = migrations::pending(&database).await.map_err(|err| {
         tracing::warn!(target = %database.target(), error = %err, "not ready: the database does not answer");
         ApiError::Unavailable("not ready: the database does not answer".to_owned())
     })?;
+    let status = keys.status();
+    if keys.uses_provider() && status.fetched_at.is_none() {
+        return Err(ApiError::Unavailable(
+            "not ready: the identity provider's signing keys have not been fetched yet (see the log)"
+                .to_owned(),
+        ));
+    }
+    let keys = match (status.fetched_at, status.failing) {
+        (Some(fetched), Some(_)) => Some(format!(
+            "the identity provider's keys fetched at {} are in use: it has not answered since (see the log)",
+            chrono::DateTime::<chrono::Utc>::from(fetched).format("%Y-%m-%dT%H:%M:%SZ")
+        )),
+        _ => None,
+    };
     if pending.is_empty() {
-        Ok(HttpResponse::Ok().json(Status { status: "ready" }))
+        Ok(HttpResponse::Ok().json(Status {
+            status: "ready",
+            keys,
+        }))
     } else {
         tracing::warn!(pending = ?pending, "not ready: migrations are not yet applied");
         Err(ApiError::Unavailable(format!(

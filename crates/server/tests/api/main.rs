@@ -15,6 +15,7 @@ mod comparison;
 mod exports;
 mod extracts;
 mod hostile;
+mod identity;
 mod profiles;
 mod regional;
 mod regional_requests;

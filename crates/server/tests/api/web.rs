@@ -154,8 +154,8 @@ async fn a_configured_base_map_and_identity_provider_are_named_in_the_page_and_a
         settings.web.tile_url = Some("https://tiles.example.org/osm/{z}/{x}/{y}.png".to_owned());
         settings.web.tile_attribution = "© OpenStreetMap contributors & \"friends\"".to_owned();
         settings.web.oidc = Some(atlas_app::settings::OidcSettings {
-            authorization_endpoint: "https://idp.example.org/realms/atlas/auth".to_owned(),
-            token_endpoint: "https://login.example.org/realms/atlas/token".to_owned(),
+            authorization_endpoint: Some("https://idp.example.org/realms/atlas/auth".to_owned()),
+            token_endpoint: Some("https://login.example.org/realms/atlas/token".to_owned()),
             client_id: "atlas-web".to_owned(),
             scope: "openid".to_owned(),
             end_session_endpoint: None,

@@ -1,0 +1,286 @@
+//! Keys from the identity provider (docs/access.md, "Keys from the provider"): discovery, the
+//! key set cached and fetched again for a new key, a flood of forged key ids, an outage, and
+//! the page's sign-in endpoints from the discovery document. The provider here is a stand-in
+//! serving the two documents (the browser tests run a certified provider, `oidc-provider`).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use atlas_access::Role;
+use atlas_access::keys::SigningKey;
+use atlas_access::token::{TokenRequest, issue};
+use atlas_app::settings::OidcSettings;
+use atlas_domain::GssCode;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{AUDIENCE, TestApp, now, spawn_app_with};
+
+/// What the stand-in provider publishes, and how often its key set was read.
+struct Published {
+    issuer: Mutex<String>,
+    keys: Mutex<Vec<Value>>,
+    key_set_reads: AtomicUsize,
+    down: AtomicBool,
+}
+
+/// A stand-in identity provider on a free port.
+struct StandInProvider {
+    base: String,
+    published: Arc<Published>,
+}
+
+impl StandInProvider {
+    async fn start(keys: &[&SigningKey]) -> Self {
+        let published = Arc::new(Published {
+            issuer: Mutex::new(String::new()),
+            keys: Mutex::new(Vec::new()),
+            key_set_reads: AtomicUsize::new(0),
+            down: AtomicBool::new(false),
+        });
+        let shared = web::Data::from(Arc::clone(&published));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .route(
+                    "/.well-known/openid-configuration",
+                    web::get().to(|published: web::Data<Published>| async move {
+                        if published.down.load(Ordering::SeqCst) {
+                            return HttpResponse::ServiceUnavailable().finish();
+                        }
+                        let issuer = published.issuer.lock().unwrap().clone();
+                        HttpResponse::Ok().json(json!({
+                            "issuer": issuer,
+                            "jwks_uri": format!("{issuer}/keys"),
+                            "authorization_endpoint": format!("{issuer}/authorize"),
+                            "token_endpoint": format!("{issuer}/token"),
+                            "end_session_endpoint": format!("{issuer}/logout"),
+                        }))
+                    }),
+                )
+                .route(
+                    "/keys",
+                    web::get().to(|published: web::Data<Published>| async move {
+                        published.key_set_reads.fetch_add(1, Ordering::SeqCst);
+                        if published.down.load(Ordering::SeqCst) {
+                            return HttpResponse::ServiceUnavailable().finish();
+                        }
+                        let keys = published.keys.lock().unwrap().clone();
+                        HttpResponse::Ok()
+                            .insert_header(("cache-control", "public, max-age=3600"))
+                            .json(json!({ "keys": keys }))
+                    }),
+                )
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let base = format!("http://127.0.0.1:{}", server.addrs()[0].port());
+        tokio::spawn(server.run());
+        *published.issuer.lock().unwrap() = base.clone();
+        let provider = Self { base, published };
+        provider.publish(keys);
+        provider
+    }
+
+    fn publish(&self, keys: &[&SigningKey]) {
+        *self.published.keys.lock().unwrap() = keys
+            .iter()
+            .map(|key| key.jwks()["keys"][0].clone())
+            .collect();
+    }
+
+    fn reads(&self) -> usize {
+        self.published.key_set_reads.load(Ordering::SeqCst)
+    }
+
+    /// A Lancashire analyst's token from this provider, signed with `key`.
+    fn token(&self, key: &SigningKey) -> String {
+        issue(
+            key,
+            &TokenRequest {
+                subject: "idp:alice".to_owned(),
+                partnership: GssCode::parse("E10000017").unwrap(),
+                agency: None,
+                roles: vec![Role::PartnershipAnalyst],
+                ttl_secs: 600,
+            },
+            &self.base,
+            AUDIENCE,
+            now(),
+        )
+        .unwrap()
+    }
+}
+
+/// An app trusting only `provider`'s published keys, found by discovery, with the page's
+/// sign-in endpoints from it too.
+async fn app_of(
+    provider: &StandInProvider,
+    test_db: &atlas_postgres::test_db::TestDatabase,
+) -> TestApp {
+    let issuer = provider.base.clone();
+    spawn_app_with(test_db, None, move |settings| {
+        settings.auth.issuer = issuer;
+        settings.auth.discovery = true;
+        settings.auth.jwks_file = None;
+        settings.auth.keys.clear();
+        settings.auth.min_refresh_secs = 2;
+        settings.web.oidc = Some(OidcSettings {
+            authorization_endpoint: None,
+            token_endpoint: None,
+            client_id: "atlas-web".to_owned(),
+            scope: "openid".to_owned(),
+            end_session_endpoint: None,
+        });
+    })
+    .await
+}
+
+async fn status_of(app: &TestApp, token: &str) -> StatusCode {
+    app.get_as(token, "/api/v1/partnerships").await.status()
+}
+
+#[tokio::test]
+async fn keys_come_from_the_provider_and_rotate_without_a_restart() {
+    let (first, second) = (
+        SigningKey::generate().unwrap(),
+        SigningKey::generate().unwrap(),
+    );
+    let provider = StandInProvider::start(&[&first]).await;
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
+    let app = app_of(&provider, &test_db).await;
+    app.wait_until_ready(Duration::from_secs(20)).await;
+    assert_eq!(
+        status_of(&app, &provider.token(&first)).await,
+        StatusCode::OK
+    );
+    let after_start = provider.reads();
+    assert_eq!(
+        after_start, 1,
+        "one fetch at start, then served from the cache"
+    );
+
+    // The page's sign-in endpoints come from the discovery document, and its CSP allows the
+    // token endpoint.
+    let page = app.get("/").await;
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("content=\"{}/authorize\"", provider.base))
+            && html.contains(&format!("content=\"{}/logout\"", provider.base)),
+        "{html}"
+    );
+    assert!(
+        csp.contains(&format!("connect-src 'self' {}", provider.base)),
+        "{csp}"
+    );
+
+    // The provider adds a key and starts signing with it: the first token naming it has the
+    // key set fetched again, without a restart.
+    provider.publish(&[&first, &second]);
+    assert_eq!(
+        status_of(&app, &provider.token(&second)).await,
+        StatusCode::OK
+    );
+    assert_eq!(provider.reads(), after_start + 1);
+
+    // A flood of tokens naming keys nobody has: at most one fetch per `min_refresh_secs`
+    // (2 s here), however many arrive at once, and every one refused.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let before_flood = provider.reads();
+    let forged: Vec<String> = (0..120)
+        .map(|n| {
+            let token = provider.token(&first);
+            let (_, rest) = token.split_once('.').unwrap();
+            let header = base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                json!({ "alg": "EdDSA", "kid": format!("forged-{n}") }).to_string(),
+            );
+            format!("{header}.{rest}")
+        })
+        .collect();
+    let statuses =
+        futures_util::future::join_all(forged.iter().map(|token| status_of(&app, token))).await;
+    assert!(
+        statuses
+            .iter()
+            .all(|status| *status == StatusCode::UNAUTHORIZED)
+    );
+    let flood_reads = provider.reads() - before_flood;
+    assert!(
+        (1..=2).contains(&flood_reads),
+        "{flood_reads} fetches for 120 forged key ids"
+    );
+
+    // The old key is withdrawn: once the set is fetched again, its tokens are refused and the
+    // new key's still accepted.
+    provider.publish(&[&second]);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(status_of(&app, &forged[0]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status_of(&app, &provider.token(&first)).await,
+        StatusCode::UNAUTHORIZED,
+        "the withdrawn key verifies nothing"
+    );
+    assert_eq!(
+        status_of(&app, &provider.token(&second)).await,
+        StatusCode::OK
+    );
+
+    // The provider goes down: the last keys fetched stay in use, and readiness says since when.
+    provider.published.down.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(status_of(&app, &forged[1]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status_of(&app, &provider.token(&second)).await,
+        StatusCode::OK
+    );
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready: Value = ready.json().await.unwrap();
+    assert!(
+        ready["keys"]
+            .as_str()
+            .is_some_and(|keys| keys.contains("has not answered since")),
+        "{ready}"
+    );
+}
+
+#[tokio::test]
+async fn readiness_waits_for_the_providers_keys_and_the_issuer_must_match() {
+    let key = SigningKey::generate().unwrap();
+    let provider = StandInProvider::start(&[&key]).await;
+    // The discovery document names another issuer: its keys are not trusted.
+    let right = provider.base.clone();
+    *provider.published.issuer.lock().unwrap() = "https://elsewhere.example".to_owned();
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
+    let app = app_of(&provider, &test_db).await;
+    app.wait_for_readyz(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(20))
+        .await;
+    let body: Value = app.get("/readyz").await.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("signing keys have not been fetched"),
+        "{body}"
+    );
+    assert_eq!(
+        status_of(&app, &provider.token(&key)).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Put right, the next token (after the 2 s between fetches) has the keys fetched, and the
+    // service turns ready.
+    *provider.published.issuer.lock().unwrap() = right;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(status_of(&app, &provider.token(&key)).await, StatusCode::OK);
+    app.wait_for_readyz(StatusCode::OK, Duration::from_secs(5))
+        .await;
+}
