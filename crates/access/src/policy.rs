@@ -14,6 +14,8 @@ use crate::{Principal, Role, Scope};
 /// Something a caller asks to do. Each endpoint performs exactly one action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
+    /// Read who one is, as the service reads one's token: subject, partnership, agency, roles.
+    ReadSession,
     /// Read national reference data: partnerships, boundaries, neighbours.
     ReadReference,
     /// Upload an extract for an agency.
@@ -75,7 +77,8 @@ pub enum Action {
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 28] = [
+        Self::ReadSession,
         Self::ReadReference,
         Self::UploadExtract,
         Self::ReadBatch,
@@ -109,6 +112,7 @@ impl Action {
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::ReadSession => "session.read",
             Self::ReadReference => "reference.read",
             Self::UploadExtract => "extract.upload",
             Self::ReadBatch => "batch.read",
@@ -143,7 +147,7 @@ impl Action {
     #[must_use]
     pub const fn roles(self) -> &'static [Role] {
         match self {
-            Self::ReadReference => &Role::ALL,
+            Self::ReadSession | Self::ReadReference => &Role::ALL,
             Self::UploadExtract | Self::ReadRejections | Self::WithdrawBatch => {
                 &[Role::AgencyAnalyst]
             }
@@ -457,7 +461,8 @@ fn decide_for_role(
     };
     match (action, resource) {
         (
-            Action::ReadReference
+            Action::ReadSession
+            | Action::ReadReference
             | Action::ManageAgencies
             | Action::ManageAgreements
             | Action::ManageUsers

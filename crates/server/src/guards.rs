@@ -35,6 +35,8 @@ macro_rules! instance_guards {
 }
 
 instance_guards! {
+    /// Reading who one is.
+    ReadSession => ReadSession;
     /// Reading partnerships, boundaries and neighbours.
     ReadReference => ReadReference;
     /// Listing and registering agencies.

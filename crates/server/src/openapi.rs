@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use crate::error::ErrorBody;
 use crate::routes::{
     admin, assessment, audit, batches, comparison, emerging, exports, extracts, grid, health,
-    hotspots, partnerships, profiles, regional, regional_requests, releases, requests,
+    hotspots, partnerships, profiles, regional, regional_requests, releases, requests, session,
 };
 
 /// Declares the documented endpoints once: the OpenAPI document ([`ApiDoc`]) lists exactly the
@@ -29,6 +29,7 @@ documented_api!(
     paths(
         health::healthz,
         health::readyz,
+        session::session,
         partnerships::list,
         partnerships::get,
         partnerships::sharing,
@@ -91,6 +92,7 @@ documented_api!(
         ErrorBody,
         crate::error::RejectedRow,
         health::Status,
+        session::SessionView,
         partnerships::PartnershipView,
         partnerships::PartnershipList,
         partnerships::SharingList,

@@ -18,3 +18,4 @@ pub mod regional;
 pub mod regional_requests;
 pub mod releases;
 pub mod requests;
+pub mod session;

@@ -350,6 +350,7 @@ async fn every_role_on_every_endpoint_gets_what_the_matrix_says_and_leaves_one_a
             [200; 6],
         ),
         cell(Method::GET, "/api/v1/regional-groups", [200; 6]),
+        cell(Method::GET, "/api/v1/session", [200; 6]),
         cell(
             Method::GET,
             &format!("/api/v1/partnerships/{LANCASHIRE}/places"),

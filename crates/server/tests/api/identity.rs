@@ -284,3 +284,62 @@ async fn readiness_waits_for_the_providers_keys_and_the_issuer_must_match() {
     app.wait_for_readyz(StatusCode::OK, Duration::from_secs(5))
         .await;
 }
+
+#[tokio::test]
+async fn claims_are_read_where_the_provider_puts_them_and_the_session_says_so() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    // An Entra-like layout: app role values of the provider's own, the partnership in a
+    // directory extension claim (a name with a dot, taken whole), no `nbf`.
+    let app = crate::support::spawn_ready_app_with(|settings| {
+        settings.auth.claims = atlas_access::token::ClaimNames {
+            partnership: "extn.partnership".to_owned(),
+            role_values: [(
+                "Atlas.PartnershipAnalyst".to_owned(),
+                "partnership_analyst".to_owned(),
+            )]
+            .into(),
+            ..atlas_access::token::ClaimNames::default()
+        };
+    })
+    .await;
+    let sign = |claims: &Value| {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(crate::support::SIGNING.0.kid().to_owned());
+        let key =
+            EncodingKey::from_ed_pem(crate::support::SIGNING.0.private_pem().as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, claims, &key).unwrap()
+    };
+    let now = now();
+    let entra = json!({
+        "iss": crate::support::ISSUER, "aud": AUDIENCE, "sub": "AAAAAAAAAIkzqFVrSaSaFHy782bbtaQ",
+        "iat": now, "exp": now + 600, "ver": "2.0",
+        "roles": ["Atlas.PartnershipAnalyst", "Directory.Reader"],
+        "extn.partnership": ["E10000017"],
+    });
+    let session = app.get_as(&sign(&entra), "/api/v1/session").await;
+    assert_eq!(session.status(), StatusCode::OK);
+    let session: Value = session.json().await.unwrap();
+    assert_eq!(
+        session,
+        json!({
+            "subject": "AAAAAAAAAIkzqFVrSaSaFHy782bbtaQ",
+            "partnership": "E10000017",
+            "roles": ["partnership_analyst"],
+        })
+    );
+    // The service's own claim names are not read any more: such a token is refused, saying
+    // which claim is missing.
+    let mut unmapped = entra.clone();
+    unmapped.as_object_mut().unwrap().remove("extn.partnership");
+    unmapped["partnership"] = json!("E10000017");
+    let refused = app.get_as(&sign(&unmapped), "/api/v1/session").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no `extn.partnership` claim"),
+        "{body}"
+    );
+}
