@@ -71,6 +71,12 @@ pub enum KeyError {
 }
 
 impl VerificationKey {
+    /// The `kid` tokens signed with this key name.
+    #[must_use]
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
     /// A key from a PEM file (SubjectPublicKeyInfo, or an X.509 certificate for RSA and EC),
     /// pinned to `algorithm`.
     ///
@@ -175,11 +181,25 @@ pub fn keys_from_jwks(document: &str) -> Result<Vec<VerificationKey>, KeyError> 
 /// # Errors
 /// [`KeyError::Jwks`] when the document is not a key set or holds no usable signing key.
 pub fn keys_from_provider(document: &str) -> Result<(Vec<VerificationKey>, Vec<String>), KeyError> {
-    let set: JwkSet =
+    /// The set, each key read on its own: one of a kind this library does not know (X25519,
+    /// say) is left out, not the set.
+    #[derive(Deserialize)]
+    struct LooseSet {
+        keys: Vec<serde_json::Value>,
+    }
+    let set: LooseSet =
         serde_json::from_str(document).map_err(|err| KeyError::Jwks(err.to_string()))?;
     let mut keys = Vec::new();
     let mut skipped = Vec::new();
-    for (position, jwk) in set.keys.iter().enumerate() {
+    for (position, value) in set.keys.into_iter().enumerate() {
+        let jwk: Jwk = match serde_json::from_value(value) {
+            Ok(jwk) => jwk,
+            Err(err) => {
+                skipped.push(format!("key number {}: {err}", position + 1));
+                continue;
+            }
+        };
+        let jwk = &jwk;
         if jwk
             .common
             .public_key_use
@@ -210,11 +230,19 @@ pub fn keys_from_provider(document: &str) -> Result<(Vec<VerificationKey>, Vec<S
     Ok((keys, skipped))
 }
 
-/// The `kid` a token's header names, when it can be read (before any verification: only to
-/// choose a key).
+/// The `kid` a token's header names, when the token could verify at all: no longer than
+/// [`MAX_TOKEN_BYTES`], with a readable header naming an accepted algorithm (read before any
+/// verification: only to decide whether the keys are worth loading again for it).
 #[must_use]
 pub fn key_id(token: &str) -> Option<String> {
-    jsonwebtoken::decode_header(token).ok()?.kid
+    if token.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if !ALLOWED_ALGORITHMS.contains(&header.alg) {
+        return None;
+    }
+    header.kid
 }
 
 /// Why a token was refused. The server logs this and answers a bare 401: the caller learns
@@ -245,9 +273,11 @@ pub enum TokenRejected {
 /// Where a provider puts the service's claims in its tokens: a claim's name, or a path of
 /// names joined by dots into nested objects (`realm_access.roles`,
 /// `resource_access.safeguard-atlas.roles`); a name that is itself a claim is taken whole
-/// first (Entra's `extn.partnership`). Role values are read through `role_values` (a
-/// provider's value, such as Entra's app role `Atlas.Analyst`, to a role of this service);
-/// values it does not list are read as they are.
+/// first (Entra's `extn.partnership`). When `role_values` is set, it is the whole list of the
+/// provider's role values that count and the roles of this service they stand for (Entra's
+/// app role `Atlas.PartnershipAnalyst` for `partnership_analyst`, say): any other value, even
+/// one spelt like a role of this service (a Keycloak realm role `admin`), grants nothing.
+/// Without it, values are read as roles of this service by name.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClaimNames {
@@ -257,7 +287,8 @@ pub struct ClaimNames {
     pub partnership: String,
     /// The agency's id in Atlas (agency staff only).
     pub agency: String,
-    /// A provider's role values and the roles of this service they stand for.
+    /// A provider's role values and the roles of this service they stand for; when set, the
+    /// only values that count.
     pub role_values: BTreeMap<String, String>,
 }
 
@@ -319,6 +350,11 @@ impl ClaimNames {
             })?;
         let agency = match Self::find(claims, &self.agency) {
             None => None,
+            Some(serde_json::Value::Array(items)) if items.len() == 1 => Some(&items[0]),
+            Some(value) => Some(value),
+        };
+        let agency = match agency {
+            None => None,
             Some(value) => Some(
                 value
                     .as_str()
@@ -359,7 +395,13 @@ impl ClaimNames {
         let roles: BTreeSet<Role> = values
             .iter()
             .filter_map(|value| {
-                Role::parse(self.role_values.get(*value).map_or(*value, String::as_str))
+                if self.role_values.is_empty() {
+                    Role::parse(value)
+                } else {
+                    self.role_values
+                        .get(*value)
+                        .and_then(|role| Role::parse(role))
+                }
             })
             .collect();
         if roles.is_empty() {
@@ -463,14 +505,10 @@ impl TokenVerifier {
         self.claims.principal(&data.claims)
     }
 
-    /// Whether a key with `kid` is trusted (any key, for a token without one, when exactly one
-    /// is configured): a token naming another is worth fetching the provider's keys again for.
+    /// Whether a key with `kid` is trusted.
     #[must_use]
-    pub fn knows(&self, kid: Option<&str>) -> bool {
-        match kid {
-            Some(kid) => self.keys.iter().any(|key| key.kid.as_deref() == Some(kid)),
-            None => self.keys.len() == 1,
-        }
+    pub fn knows(&self, kid: &str) -> bool {
+        self.keys.iter().any(|key| key.kid.as_deref() == Some(kid))
     }
 }
 
@@ -596,6 +634,14 @@ mod tests {
         assert_eq!(principal.role_names(), ["partnership_analyst", "auditor"]);
         assert_eq!(principal.partnership.as_str(), "E10000017");
         assert_eq!(principal.agency, None);
+        // With role_values set, a value spelt like a role of this service grants nothing.
+        let spelt = names.principal(&json!({
+            "sub": "b", "roles": ["admin", "Atlas.Auditor"], "extn.partnership": "E10000017",
+            "extn.agency": ["6f1c1b1e-8a4e-4a43-9d39-0f1b7a0c2f11"],
+        }));
+        let spelt = spelt.unwrap();
+        assert_eq!(spelt.role_names(), ["auditor"]);
+        assert!(spelt.agency.is_some(), "a one-item list names the agency");
     }
 
     #[test]

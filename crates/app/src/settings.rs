@@ -394,6 +394,22 @@ impl Settings {
                 "problem_profiles.check_every_secs must be at least 1".to_owned(),
             ));
         }
+        if self.auth.min_refresh_secs == 0 {
+            return Err(SettingsError(
+                "auth.min_refresh_secs must be at least 1: it bounds how often tokens naming unknown keys make Atlas fetch the provider's keys".to_owned(),
+            ));
+        }
+        if let Some((value, role)) = self
+            .auth
+            .claims
+            .role_values
+            .iter()
+            .find(|(_, role)| atlas_access::Role::parse(role).is_none())
+        {
+            return Err(SettingsError(format!(
+                "auth.claims.role_values: `{value}` maps to `{role}`, which is not a role of Atlas"
+            )));
+        }
         if self.auth.discovery {
             endpoint_origin(&self.auth.issuer).map_err(|err| {
                 SettingsError(format!(

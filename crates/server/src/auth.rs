@@ -81,10 +81,11 @@ impl Authenticator {
             })
             .ok_or_else(|| refused(&"the Authorization header is not a bearer token"))?;
         let mut verifier = self.keys.current();
-        let kid = atlas_access::token::key_id(token);
-        if !verifier
-            .as_ref()
-            .is_some_and(|verifier| verifier.knows(kid.as_deref()))
+        // Only a token that could verify, naming a key not known, has the keys loaded again.
+        if let Some(kid) = atlas_access::token::key_id(token)
+            && !verifier
+                .as_ref()
+                .is_some_and(|verifier| verifier.knows(&kid))
         {
             verifier = self.keys.refresh_for_unknown_key().await;
         }

@@ -28,6 +28,10 @@ const CACHE_BOUNDS: (Duration, Duration) = (Duration::from_secs(60), Duration::f
 /// How soon a failed fetch is tried again (doubling up to [`CACHE_BOUNDS`]'s longest).
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
+/// How long a request naming an unknown key waits for a load already under way before it is
+/// answered with the keys known (a provider that does not answer cannot hold requests).
+const UNKNOWN_KEY_PATIENCE: Duration = Duration::from_secs(3);
+
 /// What the provider's discovery document says, as far as Atlas uses it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ProviderMetadata {
@@ -49,14 +53,21 @@ pub struct ProviderMetadata {
 /// How current the trusted keys are, for `/readyz` and the log.
 #[derive(Debug, Clone, Default)]
 pub struct KeyStatus {
-    /// The provider's discovery document, once read.
+    /// The provider's discovery document, once its keys are in use.
     pub metadata: Option<ProviderMetadata>,
-    /// When the provider's keys were last fetched successfully.
-    pub fetched_at: Option<SystemTime>,
-    /// Why the last fetch failed, when it did (cleared by a success).
+    /// When the keys in use were loaded (with the provider's, when it is used).
+    pub loaded_at: Option<SystemTime>,
+    /// Why the last load failed, when it did (cleared by a success); the keys loaded before
+    /// stay in use.
     pub failing: Option<String>,
-    /// Fetches of the provider's key set so far (successful or not).
-    pub fetches: u64,
+}
+
+/// The key material last read successfully: the files' contents and the provider's key set.
+#[derive(Debug, Clone, Default)]
+struct Material {
+    jwks_file: Option<Arc<str>>,
+    pem_keys: Vec<(Option<String>, String, Arc<[u8]>)>,
+    provider: Option<Arc<str>>,
 }
 
 /// The trusted keys and where they come from; shared by every worker.
@@ -71,11 +82,10 @@ pub struct KeyRing {
     min_refresh: Duration,
     /// The verifier of the keys last loaded (none when no key is known).
     verifier: RwLock<Option<Arc<TokenVerifier>>>,
-    /// The provider's keys last fetched, kept when a later fetch fails.
-    provider_keys: RwLock<Option<Arc<str>>>,
+    /// What those keys were made from, each part kept until a later read of it succeeds.
+    material: RwLock<Material>,
     status: RwLock<KeyStatus>,
-    /// Held while keys are loaded (one load at a time), with when the last load for a token
-    /// naming an unknown key began.
+    /// Held while keys are loaded (one load at a time), with when the last load began.
     loading: tokio::sync::Mutex<Option<Instant>>,
 }
 
@@ -95,8 +105,8 @@ impl KeyRing {
     pub fn new(auth: &AuthSettings) -> anyhow::Result<Self> {
         let provider = if auth.discovery {
             let mut client = reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(10))
+                .connect_timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(5))
                 .redirect(reqwest::redirect::Policy::limited(3))
                 .https_only(auth.issuer.starts_with("https://"));
             if let Some(path) = &auth.provider_ca_file {
@@ -129,11 +139,18 @@ impl KeyRing {
             provider,
             min_refresh: Duration::from_secs(auth.min_refresh_secs),
             verifier: RwLock::new(None),
-            provider_keys: RwLock::new(None),
+            material: RwLock::new(Material::default()),
             status: RwLock::new(KeyStatus::default()),
             loading: tokio::sync::Mutex::new(None),
         };
-        ring.rebuild(ring.file_keys()?)?;
+        let (jwks_file, pem_keys) = ring.read_files()?;
+        let material = Material {
+            jwks_file,
+            pem_keys,
+            provider: None,
+        };
+        let verifier = ring.verifier_of(&material)?;
+        ring.keep(material, verifier);
         if ring.provider.is_none() && ring.current().is_none() {
             tracing::warn!(
                 "no token verification keys are configured (auth.jwks_file, auth.keys, \
@@ -209,59 +226,79 @@ impl KeyRing {
     }
 
     /// For a token naming a key not known: loads the keys again unless a load began less than
-    /// `auth.min_refresh_secs` ago (callers arriving meanwhile wait for the load under way and
-    /// share it); returns the verifier then.
+    /// `auth.min_refresh_secs` ago; a caller arriving while a load is under way waits for it
+    /// at most [`UNKNOWN_KEY_PATIENCE`] and shares it. Returns the verifier then.
     pub async fn refresh_for_unknown_key(&self) -> Option<Arc<TokenVerifier>> {
-        if self.provider.is_some() || self.jwks_file.is_some() {
+        if self.provider.is_some() || self.jwks_file.is_some() || !self.pem_keys.is_empty() {
             let _ = self.reload(false).await;
         }
         self.current()
     }
 
     /// Loads every key again (the provider's too): at once when `forced` (the schedule,
-    /// SIGHUP), else for a token naming an unknown key, only when no such load began in the
-    /// last `min_refresh`. Returns how long the provider's keys may be cached, or `Err` when a
-    /// load failed (the keys known before stay in use).
+    /// SIGHUP), else only when no load began in the last `min_refresh`. Each source read
+    /// successfully replaces what it gave before; one that fails leaves its last good keys in
+    /// use, as does a set of keys that cannot be trusted together. Returns how long the
+    /// provider's keys may be cached, or `Err` when anything failed (said in the status).
     async fn reload(&self, forced: bool) -> Result<Duration, ()> {
-        let mut last = self.loading.lock().await;
-        if !forced {
-            if last.is_some_and(|began| began.elapsed() < self.min_refresh) {
-                return Ok(self.min_refresh);
+        let mut last = if forced {
+            self.loading.lock().await
+        } else {
+            match tokio::time::timeout(UNKNOWN_KEY_PATIENCE, self.loading.lock()).await {
+                Ok(last) => last,
+                Err(_) => return Ok(self.min_refresh),
             }
-            *last = Some(Instant::now());
+        };
+        if !forced && last.is_some_and(|began| began.elapsed() < self.min_refresh) {
+            return Ok(self.min_refresh);
+        }
+        *last = Some(Instant::now());
+        let mut material = self
+            .material
+            .read()
+            .map(|material| material.clone())
+            .unwrap_or_default();
+        let mut failures = Vec::new();
+        match self.read_files() {
+            Ok((jwks_file, pem_keys)) => {
+                material.jwks_file = jwks_file;
+                material.pem_keys = pem_keys;
+            }
+            Err(err) => failures.push(err.to_string()),
         }
         let mut cache = DEFAULT_CACHE;
-        let mut failed = false;
+        let mut metadata = None;
         if let Some(provider) = &self.provider {
             match self.fetch(provider).await {
-                Ok((metadata, document, max_age)) => {
+                Ok((found, document, max_age)) => {
                     cache = max_age.map_or(DEFAULT_CACHE, |age| {
                         age.clamp(CACHE_BOUNDS.0, CACHE_BOUNDS.1)
                     });
-                    if let Ok(mut keys) = self.provider_keys.write() {
-                        *keys = Some(Arc::from(document.as_str()));
-                    }
-                    if let Ok(mut status) = self.status.write() {
-                        status.metadata = Some(metadata);
-                        status.fetched_at = Some(SystemTime::now());
-                        status.failing = None;
-                    }
+                    material.provider = Some(Arc::from(document.as_str()));
+                    metadata = Some(found);
                 }
-                Err(reason) => {
-                    tracing::warn!(%reason, "the identity provider's keys could not be fetched; the keys known before stay in use");
-                    if let Ok(mut status) = self.status.write() {
-                        status.failing = Some(reason);
-                    }
-                    failed = true;
-                }
+                Err(reason) => failures.push(reason),
             }
         }
-        match self.file_keys().and_then(|keys| self.rebuild(keys)) {
-            Ok(()) => {}
-            Err(err) => {
-                tracing::warn!(error = %err, "the token verification keys could not be reloaded; the keys known before stay in use");
-                failed = true;
+        match self.verifier_of(&material) {
+            Ok(verifier) => {
+                self.keep(material, verifier);
+                if let Ok(mut status) = self.status.write() {
+                    if metadata.is_some() {
+                        status.metadata = metadata;
+                    }
+                    status.loaded_at = Some(SystemTime::now());
+                }
             }
+            Err(err) => failures.push(err.to_string()),
+        }
+        let failing = (!failures.is_empty()).then(|| failures.join("; "));
+        if let Some(reason) = &failing {
+            tracing::warn!(%reason, "the token verification keys could not all be loaded again; the keys loaded before stay in use");
+        }
+        let failed = failing.is_some();
+        if let Ok(mut status) = self.status.write() {
+            status.failing = failing;
         }
         if failed { Err(()) } else { Ok(cache) }
     }
@@ -272,9 +309,6 @@ impl KeyRing {
         &self,
         provider: &Provider,
     ) -> Result<(ProviderMetadata, String, Option<Duration>), String> {
-        if let Ok(mut status) = self.status.write() {
-            status.fetches += 1;
-        }
         let (text, _) = read(&provider.client, &provider.discovery_url).await?;
         let metadata: ProviderMetadata = serde_json::from_str(&text).map_err(|err| {
             format!(
@@ -299,56 +333,80 @@ impl KeyRing {
         Ok((metadata, document, max_age))
     }
 
-    /// The keys of the configured files.
-    fn file_keys(&self) -> anyhow::Result<Vec<VerificationKey>> {
-        let mut keys = Vec::new();
-        if let Some(path) = &self.jwks_file {
-            let document = std::fs::read_to_string(path)
-                .map_err(|err| anyhow::anyhow!("auth.jwks_file {}: {err}", path.display()))?;
-            keys.extend(
-                keys_from_jwks(&document)
+    /// The contents of the configured key files.
+    #[expect(clippy::type_complexity, reason = "read once, parsed in verifier_of")]
+    fn read_files(
+        &self,
+    ) -> anyhow::Result<(Option<Arc<str>>, Vec<(Option<String>, String, Arc<[u8]>)>)> {
+        let jwks_file = match &self.jwks_file {
+            Some(path) => Some(Arc::from(std::fs::read_to_string(path).map_err(|err| {
+                anyhow::anyhow!("auth.jwks_file {}: {err}", path.display())
+            })?)),
+            None => None,
+        };
+        let pem_keys = self
+            .pem_keys
+            .iter()
+            .map(|key| {
+                let pem = std::fs::read(&key.file)
+                    .map_err(|err| anyhow::anyhow!("auth.keys {}: {err}", key.file.display()))?;
+                Ok((key.kid.clone(), key.algorithm.clone(), Arc::from(pem)))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok((jwks_file, pem_keys))
+    }
+
+    /// The verifier trusting the keys of `material` (none when it holds none). A provider's
+    /// key replaces a file's key with the same `kid` (a copy of the provider's set kept in a
+    /// file, say).
+    fn verifier_of(&self, material: &Material) -> anyhow::Result<Option<Arc<TokenVerifier>>> {
+        let mut keys: Vec<VerificationKey> = match &material.provider {
+            Some(document) => keys_from_provider(document)?.0,
+            None => Vec::new(),
+        };
+        let from_provider: Vec<Option<String>> = keys
+            .iter()
+            .map(|key| key.kid().map(ToOwned::to_owned))
+            .collect();
+        let mut file_keys = Vec::new();
+        if let (Some(document), Some(path)) = (&material.jwks_file, &self.jwks_file) {
+            file_keys.extend(
+                keys_from_jwks(document)
                     .map_err(|err| anyhow::anyhow!("auth.jwks_file {}: {err}", path.display()))?,
             );
         }
-        for key in &self.pem_keys {
-            let pem = std::fs::read(&key.file)
-                .map_err(|err| anyhow::anyhow!("auth.keys {}: {err}", key.file.display()))?;
-            keys.push(
-                VerificationKey::from_pem(key.kid.clone(), &key.algorithm, &pem)
-                    .map_err(|err| anyhow::anyhow!("auth.keys {}: {err}", key.file.display()))?,
+        for (kid, algorithm, pem) in &material.pem_keys {
+            file_keys.push(
+                VerificationKey::from_pem(kid.clone(), algorithm, pem)
+                    .map_err(|err| anyhow::anyhow!("auth.keys ({algorithm}): {err}"))?,
             );
         }
-        Ok(keys)
+        keys.extend(file_keys.into_iter().filter(|key| {
+            key.kid().is_none() || !from_provider.contains(&key.kid().map(ToOwned::to_owned))
+        }));
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(
+            TokenVerifier::new(
+                keys,
+                self.issuer.clone(),
+                self.audience.clone(),
+                self.leeway_secs,
+                self.claims.clone(),
+            )
+            .map_err(|err| anyhow::anyhow!("auth: {err}"))?,
+        )))
     }
 
-    /// Trusts `file_keys` and the provider's keys last fetched.
-    fn rebuild(&self, mut keys: Vec<VerificationKey>) -> anyhow::Result<()> {
-        let provider = self
-            .provider_keys
-            .read()
-            .map(|keys| keys.clone())
-            .unwrap_or_default();
-        if let Some(document) = provider {
-            keys.extend(keys_from_provider(&document).map(|(keys, _)| keys)?);
+    /// Trusts `verifier`, made from `material`.
+    fn keep(&self, material: Material, verifier: Option<Arc<TokenVerifier>>) {
+        if let Ok(mut kept) = self.material.write() {
+            *kept = material;
         }
-        let verifier = if keys.is_empty() {
-            None
-        } else {
-            Some(Arc::new(
-                TokenVerifier::new(
-                    keys,
-                    self.issuer.clone(),
-                    self.audience.clone(),
-                    self.leeway_secs,
-                    self.claims.clone(),
-                )
-                .map_err(|err| anyhow::anyhow!("auth: {err}"))?,
-            ))
-        };
         if let Ok(mut current) = self.verifier.write() {
             *current = verifier;
         }
-        Ok(())
     }
 }
 

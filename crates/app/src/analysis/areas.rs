@@ -81,6 +81,28 @@ impl AreaTrend {
     }
 }
 
+/// The first and last month (see [`month_number`]) of an area's trend: the whole months the
+/// question's period (`from`, `to`) and its records (`earliest`, `latest`) share, up to the
+/// last month complete `today`. A month the period cuts short is left out, as is the month
+/// still running: either would read as a fall. Records starting or ending within a month stand
+/// for that whole month.
+fn trend_months(
+    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+    (earliest, latest): (NaiveDate, NaiveDate),
+    today: NaiveDate,
+) -> (i64, i64) {
+    let cut_at_start =
+        from.is_some_and(|from| month_number(from) == month_number(earliest) && from.day() != 1);
+    let first = month_number(earliest) + i64::from(cut_at_start);
+    let last_complete = month_number(today) - 1;
+    let cut_at_end = to.is_some_and(|to| {
+        month_number(to) == month_number(latest)
+            && to.succ_opt().is_some_and(|next| next.day() != 1)
+    });
+    let last = (month_number(latest) - i64::from(cut_at_end)).min(last_complete);
+    (first, last)
+}
+
 /// Months since the year 0: a month's position in a series.
 fn month_number(day: NaiveDate) -> i64 {
     i64::from(day.year()) * 12 + i64::from(day.month0())
@@ -180,16 +202,14 @@ impl Analyses {
             .filter(|record| filter.matches(record))
             .collect();
         let days = || matching.iter().map(|record| record.occurred_on);
-        let (Some(first), Some(last)) = (
-            filter.from.or_else(|| days().min()),
-            filter.to.or_else(|| days().max()),
-        ) else {
+        let (Some(earliest), Some(latest)) = (days().min(), days().max()) else {
             return Ok(areas);
         };
-        // Only whole months are compared: a month the period cuts short would read as a fall.
-        let first = month_number(first) + i64::from(first.day() != 1);
-        let last =
-            month_number(last) - i64::from(last.succ_opt().is_some_and(|next| next.day() != 1));
+        let (first, last) = trend_months(
+            (filter.from, filter.to),
+            (earliest, latest),
+            chrono::Utc::now().date_naive(),
+        );
         let first = first.max(last - i64::try_from(MOST_TREND_MONTHS).unwrap_or(i64::MAX) + 1);
         let months = usize::try_from(last - first + 1).unwrap_or(0);
         let mut seen: Vec<HashSet<u64>> = vec![HashSet::new(); areas.len()];
@@ -302,6 +322,62 @@ mod tests {
         let flat = AreaTrend::of(&[2.0, 3.0, 2.0, 3.0, 2.0, 3.0, 2.0, 3.0]);
         assert_eq!(flat.direction, "no clear trend");
         assert_eq!(flat.months, 8);
+    }
+
+    #[test]
+    fn a_trend_covers_the_whole_months_of_data_up_to_the_last_complete_one() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let months = |from, to, earliest, latest, today| {
+            let (first, last) = trend_months((from, to), (earliest, latest), today);
+            (
+                first - month_number(day(2025, 1, 1)),
+                last - month_number(day(2025, 1, 1)),
+            )
+        };
+        // Open period: the records' first to last month, whole.
+        assert_eq!(
+            months(
+                None,
+                None,
+                day(2025, 1, 9),
+                day(2025, 12, 20),
+                day(2026, 6, 1)
+            ),
+            (0, 11)
+        );
+        // A period cutting January and December short leaves both out.
+        assert_eq!(
+            months(
+                Some(day(2025, 1, 15)),
+                Some(day(2025, 12, 15)),
+                day(2025, 1, 15),
+                day(2025, 12, 14),
+                day(2026, 6, 1)
+            ),
+            (1, 10)
+        );
+        // A period reaching beyond the data adds no empty months at either end.
+        assert_eq!(
+            months(
+                Some(day(2020, 1, 1)),
+                Some(day(2030, 12, 31)),
+                day(2025, 3, 2),
+                day(2025, 8, 30),
+                day(2026, 6, 1)
+            ),
+            (2, 7)
+        );
+        // The month still running is left out.
+        assert_eq!(
+            months(
+                None,
+                None,
+                day(2025, 1, 1),
+                day(2025, 6, 3),
+                day(2025, 6, 10)
+            ),
+            (0, 4)
+        );
     }
 
     #[test]

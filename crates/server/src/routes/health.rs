@@ -13,8 +13,8 @@ use crate::identity::KeyRing;
 pub struct Status {
     /// `ok` (alive) or `ready` (able to serve data).
     pub status: &'static str,
-    /// With keys from the identity provider: how current they are, when the last fetch failed
-    /// (the keys fetched before stay in use).
+    /// When the last attempt to load the token verification keys again failed (the provider
+    /// did not answer, a key file did not read): which keys are in use, loaded when.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keys: Option<String>,
 }
@@ -49,16 +49,16 @@ pub async fn readyz(
         ApiError::Unavailable("not ready: the database does not answer".to_owned())
     })?;
     let status = keys.status();
-    if keys.uses_provider() && status.fetched_at.is_none() {
+    if keys.uses_provider() && status.metadata.is_none() {
         return Err(ApiError::Unavailable(
             "not ready: the identity provider's signing keys have not been fetched yet (see the log)"
                 .to_owned(),
         ));
     }
-    let keys = match (status.fetched_at, status.failing) {
-        (Some(fetched), Some(_)) => Some(format!(
-            "the identity provider's keys fetched at {} are in use: it has not answered since (see the log)",
-            chrono::DateTime::<chrono::Utc>::from(fetched).format("%Y-%m-%dT%H:%M:%SZ")
+    let keys = match (status.loaded_at, status.failing) {
+        (Some(loaded), Some(_)) => Some(format!(
+            "the keys loaded at {} are in use: the last attempt to load them again failed (see the log)",
+            chrono::DateTime::<chrono::Utc>::from(loaded).format("%Y-%m-%dT%H:%M:%SZ")
         )),
         _ => None,
     };

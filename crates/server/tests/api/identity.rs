@@ -181,9 +181,11 @@ async fn keys_come_from_the_provider_and_rotate_without_a_restart() {
         "{csp}"
     );
 
-    // The provider adds a key and starts signing with it: the first token naming it has the
-    // key set fetched again, without a restart.
+    // The provider adds a key and starts signing with it: the first token naming it (once
+    // `min_refresh_secs` have passed since the last fetch) has the key set fetched again,
+    // without a restart.
     provider.publish(&[&first, &second]);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert_eq!(
         status_of(&app, &provider.token(&second)).await,
         StatusCode::OK
@@ -247,7 +249,7 @@ async fn keys_come_from_the_provider_and_rotate_without_a_restart() {
     assert!(
         ready["keys"]
             .as_str()
-            .is_some_and(|keys| keys.contains("has not answered since")),
+            .is_some_and(|keys| keys.contains("load them again failed")),
         "{ready}"
     );
 }
@@ -342,4 +344,26 @@ async fn claims_are_read_where_the_provider_puts_them_and_the_session_says_so() 
             .contains("no `extn.partnership` claim"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn a_key_file_copying_the_providers_set_does_not_conflict_with_it() {
+    // The operator kept the file of the provider's keys they used before turning discovery on:
+    // the same kid in both is one key, and tokens verify.
+    let provider = StandInProvider::start(&[&crate::support::SIGNING.0]).await;
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
+    let issuer = provider.base.clone();
+    let app = spawn_app_with(&test_db, None, move |settings| {
+        settings.auth.issuer = issuer;
+        settings.auth.discovery = true;
+        settings.auth.min_refresh_secs = 2;
+    })
+    .await;
+    app.wait_until_ready(Duration::from_secs(20)).await;
+    assert_eq!(
+        status_of(&app, &provider.token(&crate::support::SIGNING.0)).await,
+        StatusCode::OK
+    );
+    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    assert!(ready.get("keys").is_none(), "{ready}");
 }
