@@ -5,7 +5,9 @@
 # from the PostgreSQL binaries itself), and installs Debian's chromium and chromium-driver for the
 # two browser tests (unless CHROMIUM and CHROMEDRIVER name another pair), gdal-bin for the
 # download test and poppler-utils for the printed map when they are missing: as root, or through sudo when it needs no password;
-# otherwise it stops at once and prints the one command to run.
+# otherwise it stops at once and prints the one command to run. The sign-in browser test's
+# identity provider (oidc-provider, from the npm registry) is installed with `npm ci` into
+# tests/support/oidc when it is not there yet; Node.js comes from Debian's nodejs when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,7 @@ if ! { [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && [ -x "${CHROMEDRIVER:-/usr/bin
 fi
 command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     as_root=()
@@ -39,6 +42,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${as_root[@]}" apt-get install -y "${missing[@]}" \
     || { "${as_root[@]}" apt-get update && "${as_root[@]}" apt-get install -y "${missing[@]}"; }
+fi
+
+# The identity provider the sign-in browser test runs: the versions package-lock.json pins.
+if [ ! -d tests/support/oidc/node_modules/oidc-provider ]; then
+  echo "installing the test identity provider (oidc-provider) into tests/support/oidc"
+  npm ci --prefix tests/support/oidc --no-audit --no-fund
 fi
 
 exec cargo test --workspace "$@"

@@ -341,172 +341,100 @@ impl Drop for Browser {
     }
 }
 
-/// The ID token the stand-in provider issues beside the access token.
-pub const ID_TOKEN: &str = "stand-in-id-token";
-
-/// A stand-in for an organisation's identity provider, enough for the page's OpenID Connect
-/// authorization code flow with PKCE: `/authorize` signs the visitor in at once and sends them
-/// back with a code; `/token` exchanges the code for `access_token` only with the right
-/// `code_verifier`, `client_id` and `redirect_uri` (with the ID token [`ID_TOKEN`]); `/logout`
-/// ends the session when given that ID token as `id_token_hint` and sends the browser to
-/// `post_logout_redirect_uri`. Plain HTTP on a free port; stopped when dropped.
-pub struct IdentityProvider {
-    /// Its base URL.
-    pub base: String,
-    task: tokio::task::JoinHandle<()>,
-    logouts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+/// A council's identity provider for the browser tests: `oidc-provider` (OpenID Certified,
+/// MIT) run by Node.js from `tests/support/oidc` (`npm ci --prefix tests/support/oidc`, which
+/// scripts/test.sh runs), configured as a council configures Entra ID for Atlas (see
+/// `provider.mjs`). Stopped when dropped.
+pub struct CouncilProvider {
+    /// Its issuer, which is also its base URL.
+    pub issuer: String,
+    child: Child,
 }
 
-/// A code the provider handed out, with what its exchange must match.
-struct Grant {
-    code: String,
-    challenge: String,
-    redirect_uri: String,
-    client_id: String,
-}
-
-impl IdentityProvider {
-    /// Starts a provider that issues `access_token` to whoever completes the flow.
+impl CouncilProvider {
+    /// Starts the provider on a free port for the page at `atlas_origin`, issuing access tokens
+    /// that live `access_token_secs`, and waits until it answers.
     ///
     /// # Panics
-    /// When no port can be bound.
-    pub async fn start(access_token: String) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let base = format!("http://{}", listener.local_addr().expect("an address"));
-        let grants = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Grant>::new()));
-        let logouts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = logouts.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (grants, token, counted) =
-                    (grants.clone(), access_token.clone(), counted.clone());
-                tokio::spawn(async move {
-                    let _ = Self::answer(stream, &grants, &token, &counted).await;
-                });
-            }
-        });
-        Self {
-            base,
-            task,
-            logouts,
-        }
-    }
-
-    /// How many times a browser was sent to `/logout` with the ID token it was issued.
-    #[must_use]
-    pub fn logouts(&self) -> usize {
-        self.logouts.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    async fn answer(
-        mut stream: tokio::net::TcpStream,
-        grants: &std::sync::Mutex<Vec<Grant>>,
-        token: &str,
-        logouts: &std::sync::atomic::AtomicUsize,
-    ) -> std::io::Result<()> {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        let mut request = Vec::new();
-        let mut buffer = [0_u8; 4096];
-        let head_end = loop {
-            let read = stream.read(&mut buffer).await?;
-            if read == 0 {
-                return Ok(());
-            }
-            request.extend_from_slice(&buffer[..read]);
-            if let Some(end) = request.windows(4).position(|window| window == b"\r\n\r\n") {
-                break end + 4;
-            }
+    /// When Node.js or the provider's packages are missing, or it does not answer in 20 s.
+    pub async fn start(atlas_origin: &str, access_token_secs: u64) -> Self {
+        let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/oidc");
+        assert!(
+            directory.join("node_modules/oidc-provider").is_dir(),
+            "oidc-provider is not installed: run `npm ci --prefix tests/support/oidc` (scripts/test.sh does)"
+        );
+        let port = free_port();
+        let child = Command::new("node")
+            .arg("provider.mjs")
+            .current_dir(&directory)
+            .env("PORT", port.to_string())
+            .env("ATLAS_ORIGIN", atlas_origin)
+            .env("ACCESS_TOKEN_TTL", access_token_secs.to_string())
+            .stdout(Stdio::null())
+            .stderr(provider_log())
+            .spawn()
+            .expect("node runs (apt-get install nodejs)");
+        let provider = Self {
+            issuer: format!("http://127.0.0.1:{port}"),
+            child,
         };
-        let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
-        let length: usize = head
-            .lines()
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        while request.len() < head_end + length {
-            let read = stream.read(&mut buffer).await?;
-            if read == 0 {
-                break;
-            }
-            request.extend_from_slice(&buffer[..read]);
-        }
-        let body = String::from_utf8_lossy(&request[head_end..]).into_owned();
-        let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-        let pairs = |text: &str| -> std::collections::HashMap<String, String> {
-            reqwest::Url::parse(&format!("http://idp/?{text}"))
-                .map(|url| url.query_pairs().into_owned().collect())
-                .unwrap_or_default()
-        };
-        let response = if let Some(query) = target.strip_prefix("/authorize?") {
-            let query = pairs(query);
-            let code = format!("code-{}", grants.lock().expect("grants").len() + 1);
-            let field = |name: &str| query.get(name).cloned().unwrap_or_default();
-            grants.lock().expect("grants").push(Grant {
-                code: code.clone(),
-                challenge: field("code_challenge"),
-                redirect_uri: field("redirect_uri"),
-                client_id: field("client_id"),
-            });
-            let location = format!(
-                "{}?code={code}&state={}",
-                field("redirect_uri"),
-                field("state")
+        let started = Instant::now();
+        while reqwest::get(format!(
+            "{}/.well-known/openid-configuration",
+            provider.issuer
+        ))
+        .await
+        .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the identity provider did not start"
             );
-            format!(
-                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            )
-        } else if let Some(query) = target.strip_prefix("/logout?") {
-            let mut query = pairs(query);
-            if query.get("id_token_hint").map(String::as_str) == Some(ID_TOKEN) {
-                logouts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            }
-            let back = query.remove("post_logout_redirect_uri").unwrap_or_default();
-            format!(
-                "HTTP/1.1 302 Found\r\nLocation: {back}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            )
-        } else if target == "/token" {
-            let form = pairs(&body);
-            let field = |name: &str| form.get(name).cloned().unwrap_or_default();
-            let verified = {
-                use base64::Engine as _;
-                use sha2::Digest as _;
-                let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .encode(sha2::Sha256::digest(field("code_verifier").as_bytes()));
-                grants.lock().expect("grants").iter().any(|grant| {
-                    grant.code == field("code")
-                        && grant.challenge == challenge
-                        && grant.redirect_uri == field("redirect_uri")
-                        && grant.client_id == field("client_id")
-                })
-            };
-            let (status, json) = if field("grant_type") == "authorization_code" && verified {
-                (
-                    "200 OK",
-                    json!({"access_token": token, "id_token": ID_TOKEN, "token_type": "Bearer", "expires_in": 3600}),
-                )
-            } else {
-                ("400 Bad Request", json!({"error": "invalid_grant"}))
-            };
-            let json = json.to_string();
-            format!(
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
-                json.len()
-            )
-        } else {
-            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
-        };
-        stream.write_all(response.as_bytes()).await?;
-        stream.shutdown().await
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        provider
+    }
+
+    /// The key signing now and how many sessions the page ended.
+    ///
+    /// # Panics
+    /// When the provider does not answer.
+    pub async fn state(&self) -> Value {
+        reqwest::get(format!("{}/test/state", self.issuer))
+            .await
+            .expect("the provider answers")
+            .json()
+            .await
+            .expect("its state is JSON")
+    }
+
+    /// Replaces the signing key with a new one, withdrawing the old (sessions and refresh
+    /// tokens kept); returns the new key's id.
+    ///
+    /// # Panics
+    /// When the provider does not answer.
+    pub async fn rotate_key(&self) -> String {
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{}/test/rotate", self.issuer))
+            .send()
+            .await
+            .expect("the provider answers")
+            .json()
+            .await
+            .expect("its answer is JSON");
+        answer["kid"].as_str().unwrap_or_default().to_owned()
     }
 }
 
-impl Drop for IdentityProvider {
+/// Where the provider's complaints go: `target/<profile>/oidc-provider.log`.
+fn provider_log() -> Stdio {
+    let path = atlas_binary().with_file_name("oidc-provider.log");
+    std::fs::File::create(path).map_or_else(|_| Stdio::null(), Stdio::from)
+}
+
+impl Drop for CouncilProvider {
     fn drop(&mut self) {
-        self.task.abort();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -164,6 +164,33 @@ impl Server {
         dir: &Path,
         settings: &[(&str, &str)],
     ) -> Self {
+        Self::spawn(database_url, port, dir, None, settings)
+    }
+
+    /// As [`Server::start_with`], with the configuration file `config` layered over the
+    /// defaults (`atlas serve --config FILE`): settings the environment cannot name, such as
+    /// `[auth.claims.role_values]`.
+    ///
+    /// # Panics
+    /// When the process cannot start.
+    #[must_use]
+    pub fn start_configured(
+        database_url: &str,
+        port: u16,
+        dir: &Path,
+        config: &Path,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        Self::spawn(database_url, port, dir, Some(config), settings)
+    }
+
+    fn spawn(
+        database_url: &str,
+        port: u16,
+        dir: &Path,
+        config: Option<&Path>,
+        settings: &[(&str, &str)],
+    ) -> Self {
         let keys = dir.join("keys");
         if !keys.join("jwks.json").is_file() {
             run_ok(
@@ -171,8 +198,12 @@ impl Server {
                 &["token", "keygen", "--dir", &keys.display().to_string()],
             );
         }
-        let child = atlas(database_url)
-            .arg("serve")
+        let mut command = atlas(database_url);
+        command.arg("serve");
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let child = command
             .env("ATLAS__SERVER__PORT", port.to_string())
             .env("ATLAS__SERVER__WORKERS", "1")
             .env("ATLAS__AUTH__JWKS_FILE", keys.join("jwks.json"))

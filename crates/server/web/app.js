@@ -2,7 +2,7 @@
 // them (`#map`, `#upload`, `#comparison`, `#profiles`, `#assessment`, `#partner`, `#requests`, `#audit`). Plain JavaScript modules with
 // no build step; the server embeds these files (crates/server/src/web.rs).
 
-import { $, claimsOf, el, getJson, hasRole, keepToken, session, signOut, takeNotice, words } from './core.js';
+import { $, el, getJson, hasRole, keepToken, loadSession, placeToReturnTo, savePlace, session, signOut, takeNotice, words } from './core.js';
 import { showMap, stopPlaying } from './map.js';
 import { showUpload } from './upload.js';
 import { showComparison } from './comparison.js';
@@ -83,11 +83,17 @@ async function showSignIn() {
     el('button', { type: 'button', dataset: { user: user.id }, onclick: () => signIn(user.token) }, user.describe))));
 }
 
-function signIn(token) {
+async function signIn(token) {
   forgetProviderSignIn(); // A pasted or picked token: signing out has no provider session to end.
   if (!keepToken(token)) {
-    $('token').setCustomValidity('That is not an Atlas token: it names no partnership.');
+    $('token').setCustomValidity('That is not a token: a JSON Web Token with an expiry (exp).');
     $('token').reportValidity();
+    return;
+  }
+  try {
+    await loadSession();
+  } catch (error) {
+    $('sign-in-error').textContent = error.message;
     return;
   }
   const first = allowedPages()[0];
@@ -109,9 +115,23 @@ function navigation(pages, current) {
 
 /** Shows the page the address names, when the caller may open it. */
 async function route() {
-  session.claims = session.token ? claimsOf(session.token) : null;
+  if (session.token && !session.claims) {
+    try {
+      await loadSession();
+    } catch (error) {
+      await showSignIn();
+      $('sign-in-error').textContent = error.message;
+      return;
+    }
+  }
   if (!session.claims) {
     showSignIn();
+    return;
+  }
+  // Back from signing in again: to the page the caller was on.
+  const back = placeToReturnTo();
+  if (back && back !== window.location.hash) {
+    window.location.hash = back.replace('#', '');
     return;
   }
   const claims = session.claims;
@@ -154,7 +174,7 @@ async function returnFromProvider() {
     const tokens = await complete(organisation);
     if (!tokens) return;
     if (!keepToken(tokens.accessToken)) {
-      throw new Error('The identity provider’s token names no partnership: ask your administrator to map the `partnership` claim (docs/access.md).');
+      throw new Error('The identity provider did not issue a JSON Web Token with an expiry: ask your administrator to issue JWT access tokens for Atlas (docs/access.md).');
     }
     rememberProviderSignIn(tokens.idToken);
   } catch (error) {
@@ -171,6 +191,16 @@ $('oidc-sign-in').addEventListener('click', () => {
   }
 });
 $('sign-out').addEventListener('click', () => signOut());
+// Before a session ends: signing in again through the provider comes back to the same place.
+$('stay-signed-in').hidden = !provider();
+$('stay-signed-in').addEventListener('click', () => {
+  const organisation = provider();
+  if (!organisation) return;
+  savePlace();
+  begin(organisation).catch((error) => {
+    $('session-ending-text').textContent = `Sign-in could not start: ${error.message}`;
+  });
+});
 // The skip link moves focus to the page shown, without changing the address (which names pages).
 document.querySelector('.skip').addEventListener('click', (event) => {
   event.preventDefault();

@@ -4,7 +4,7 @@
 // Each layer counts one value per cell, and says which on the map, in the legend, in the cell
 // panel and in the downloads' names.
 
-import { $, api, download, el, getJson, hasRole, plural, say, session, table, words } from './core.js';
+import { $, api, download, el, getJson, hasRole, plural, restorePlace, say, session, table, words } from './core.js';
 
 // Viridis (colour-blind safe) for magnitudes; ColorBrewer RdBu (diverging) for Gi* bins.
 const VIRIDIS = ['#440154', '#482878', '#3e4989', '#31688e', '#26828e', '#1f9e89', '#35b779', '#6ece58', '#b5de2b', '#fde725'];
@@ -770,6 +770,8 @@ export async function showMap() {
     try {
       await outlines();
       await loadMonths();
+      // Back from signing in again: the layer, resolution, period, month and filters as they were.
+      if (restorePlace($('map-page'))) showMonth();
       state.loaded = true;
     } catch (error) {
       say('status', error.message);

@@ -8,6 +8,8 @@ const PENDING_KEY = 'atlas-oidc-pending';
  * request's `id_token_hint`), or `'1'` when the provider sent none.
  */
 const SIGNED_IN_KEY = 'atlas-oidc-signed-in';
+/** The refresh token the provider issued this tab, rotated at each use. */
+const REFRESH_KEY = 'atlas-oidc-refresh';
 
 /** The provider's settings, or null when none is configured. */
 export function provider() {
@@ -101,7 +103,38 @@ export async function complete(settings) {
   if (!response.ok || !answer.access_token) {
     throw new Error(`The identity provider did not issue a token (${response.status}, ${errorCode(answer.error)}).`);
   }
+  if (answer.refresh_token) sessionStorage.setItem(REFRESH_KEY, answer.refresh_token);
   return { accessToken: answer.access_token, idToken: answer.id_token || null };
+}
+
+/** Whether this tab can get a new access token from the provider without the user. */
+export function canRefresh() {
+  return Boolean(provider() && sessionStorage.getItem(REFRESH_KEY));
+}
+
+/**
+ * A new access token from the provider for this tab's refresh token (which the provider may
+ * rotate: the new one is kept), or null when there is none or the provider refuses it (the
+ * refresh token is then forgotten).
+ */
+export async function refresh() {
+  const settings = provider();
+  const refreshToken = sessionStorage.getItem(REFRESH_KEY);
+  if (!settings || !refreshToken) return null;
+  const response = await fetch(settings.token, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: settings.clientId }),
+  }).catch(() => null);
+  const answer = response ? await response.json().catch(() => ({})) : {};
+  if (!response || !response.ok || !answer.access_token) {
+    // A network failure keeps the refresh token for the next try; a refusal ends it.
+    if (response) sessionStorage.removeItem(REFRESH_KEY);
+    return null;
+  }
+  if (answer.refresh_token) sessionStorage.setItem(REFRESH_KEY, answer.refresh_token);
+  if (answer.id_token) sessionStorage.setItem(SIGNED_IN_KEY, answer.id_token);
+  return answer.access_token;
 }
 
 /** Remembers that this tab's token came from the provider (once Atlas has accepted it). */
@@ -112,6 +145,7 @@ export function rememberProviderSignIn(idToken) {
 /** Forgets that this tab's token came from the provider (a token was pasted or picked). */
 export function forgetProviderSignIn() {
   sessionStorage.removeItem(SIGNED_IN_KEY);
+  sessionStorage.removeItem(REFRESH_KEY);
 }
 
 /**
