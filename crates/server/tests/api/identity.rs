@@ -34,6 +34,12 @@ struct StandInProvider {
 
 impl StandInProvider {
     async fn start(keys: &[&SigningKey]) -> Self {
+        Self::serve(keys, None).await
+    }
+
+    /// The provider over HTTPS at `https://localhost:<port>` with `certificate` (PEM chain,
+    /// PEM key) when given.
+    async fn serve(keys: &[&SigningKey], certificate: Option<(&str, &str)>) -> Self {
         let published = Arc::new(Published {
             issuer: Mutex::new(String::new()),
             keys: Mutex::new(Vec::new()),
@@ -74,10 +80,31 @@ impl StandInProvider {
                     }),
                 )
         })
-        .workers(1)
-        .bind(("127.0.0.1", 0))
-        .unwrap();
-        let base = format!("http://127.0.0.1:{}", server.addrs()[0].port());
+        .workers(1);
+        let (server, scheme, host) = match certificate {
+            None => (server.bind(("127.0.0.1", 0)).unwrap(), "http", "127.0.0.1"),
+            Some((chain, key)) => {
+                use rustls_pki_types::pem::PemObject as _;
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let config = rustls::ServerConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_no_client_auth()
+                    .with_single_cert(
+                        rustls_pki_types::CertificateDer::pem_slice_iter(chain.as_bytes())
+                            .collect::<Result<_, _>>()
+                            .unwrap(),
+                        rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+                    )
+                    .unwrap();
+                (
+                    server.bind_rustls_0_23(("127.0.0.1", 0), config).unwrap(),
+                    "https",
+                    "localhost",
+                )
+            }
+        };
+        let base = format!("{scheme}://{host}:{}", server.addrs()[0].port());
         tokio::spawn(server.run());
         *published.issuer.lock().unwrap() = base.clone();
         let provider = Self { base, published };
@@ -366,4 +393,54 @@ async fn a_key_file_copying_the_providers_set_does_not_conflict_with_it() {
     );
     let ready: Value = app.get("/readyz").await.json().await.unwrap();
     assert!(ready.get("keys").is_none(), "{ready}");
+}
+
+#[tokio::test]
+async fn a_provider_over_https_is_trusted_through_the_configured_authority_only() {
+    // The council's own certificate authority signs the provider's certificate.
+    let authority_key = rcgen::KeyPair::generate().unwrap();
+    let mut authority_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    authority_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let authority = authority_params.self_signed(&authority_key).unwrap();
+    let issuer = rcgen::Issuer::from_params(&authority_params, &authority_key);
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server_certificate = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let key = SigningKey::generate().unwrap();
+    let provider = StandInProvider::serve(
+        &[&key],
+        Some((&server_certificate.pem(), &server_key.serialize_pem())),
+    )
+    .await;
+    assert!(provider.base.starts_with("https://localhost:"));
+    let dir = tempfile::tempdir().unwrap();
+    let authority_file = dir.path().join("council-ca.pem");
+    std::fs::write(&authority_file, authority.pem()).unwrap();
+
+    // Without the council's authority the provider's certificate is not trusted: no keys, not
+    // ready.
+    let untrusting_db = atlas_postgres::test_db::TestDatabase::new().await;
+    let untrusting = app_of(&provider, &untrusting_db).await;
+    untrusting
+        .wait_for_readyz(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        status_of(&untrusting, &provider.token(&key)).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // With it (auth.provider_ca_file), the keys are fetched over HTTPS and tokens verify.
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
+    let issuer_url = provider.base.clone();
+    let app = spawn_app_with(&test_db, None, move |settings| {
+        settings.auth.issuer = issuer_url;
+        settings.auth.discovery = true;
+        settings.auth.jwks_file = None;
+        settings.auth.provider_ca_file = Some(authority_file);
+    })
+    .await;
+    app.wait_until_ready(Duration::from_secs(20)).await;
+    assert_eq!(status_of(&app, &provider.token(&key)).await, StatusCode::OK);
 }
