@@ -82,3 +82,42 @@ async fn serve_migrates_an_empty_database_at_start() {
     let list: Value = server.get_json("/api/v1/partnerships").await;
     assert_eq!(list["partnerships"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn a_server_with_another_pseudonym_key_refuses_to_start_naming_the_problem() {
+    let test_db = TestDatabase::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The first server records its key's fingerprint in the database.
+    let server = Server::start(test_db.url(), dir.path());
+    server.wait_until_ready(Duration::from_secs(30)).await;
+    // A second process configured with another key would store other pseudonyms for the same
+    // children: it refuses to start, and says why.
+    let mut other = atlas_e2e::atlas(test_db.url())
+        .arg("serve")
+        .env("ATLAS__SERVER__PORT", "0")
+        .env("ATLAS__INGEST__PSEUDONYM_KEY", "08".repeat(32))
+        .env("ATLAS__PROBLEM_PROFILES__SCHEDULE", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = other.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            other.kill().unwrap();
+            panic!("a server with another pseudonym key kept running");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut other.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("is not the key this database's records were pseudonymised with"),
+        "{stderr}"
+    );
+    drop(server);
+}

@@ -14,6 +14,7 @@ pub mod comparison;
 pub mod demo;
 pub mod export;
 pub mod figures;
+pub mod key_guard;
 pub mod places;
 pub mod products;
 pub mod profiles;

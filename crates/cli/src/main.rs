@@ -287,6 +287,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    refuse_another_pseudonym_key(settings).await?;
     let application = Application::build(settings)?;
     let scheme = if application.is_tls() {
         "https"
@@ -299,6 +300,27 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         application.port()
     );
     application.run_until_stopped().await?;
+    Ok(())
+}
+
+/// Refuses to start with a pseudonym key other than the one the database's records were made
+/// with, when the database answers within 5 s and says so (otherwise the server checks once it
+/// has migrated the database, and refuses uploads).
+async fn refuse_another_pseudonym_key(settings: &Settings) -> anyhow::Result<()> {
+    let Some(key) =
+        settings.ingest.pseudonym_key.as_ref().and_then(|key| {
+            atlas_ingest::pseudonym::PseudonymKey::from_hex(key.expose_secret()).ok()
+        })
+    else {
+        return Ok(());
+    };
+    let guard = atlas_app::key_guard::KeyGuard::new(Some(&key));
+    let database = atlas_store::Database::new(&settings.database)?;
+    if let Ok(Ok(Err(reason))) =
+        tokio::time::timeout(Duration::from_secs(5), guard.check(&database)).await
+    {
+        anyhow::bail!("{reason}");
+    }
     Ok(())
 }
 

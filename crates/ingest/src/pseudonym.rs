@@ -43,6 +43,14 @@ impl PseudonymKey {
         mac.update(message);
         mac.finalize().into_bytes().into()
     }
+
+    /// A fingerprint of this key (32 hexadecimal characters: an HMAC of a fixed text, which
+    /// does not reveal the key), so that a database can tell whether two processes hold the
+    /// same key.
+    #[must_use]
+    pub fn fingerprint(&self) -> String {
+        hex::encode(&self.sign(b"safeguard-atlas: the fingerprint of a server pseudonym key")[..16])
+    }
 }
 
 #[cfg(test)]
@@ -63,6 +71,16 @@ mod tests {
         assert_eq!(key.sign(b"child"), key.sign(b"child"));
         assert_ne!(key.sign(b"child"), other.sign(b"child"));
         assert_ne!(key.sign(b"child"), key.sign(b"chile"));
+    }
+
+    #[test]
+    fn fingerprints_tell_keys_apart_without_showing_them() {
+        let key = PseudonymKey::from_hex(&"0b".repeat(32)).unwrap();
+        let other = PseudonymKey::from_hex(&"0c".repeat(32)).unwrap();
+        assert_eq!(key.fingerprint().len(), 32);
+        assert_eq!(key.fingerprint(), key.fingerprint());
+        assert_ne!(key.fingerprint(), other.fingerprint());
+        assert!(!key.fingerprint().contains(&"0b".repeat(4)));
     }
 
     #[test]

@@ -22,7 +22,9 @@ use atlas_app::Settings;
 
 use crate::{ApiError, openapi, routes, tls};
 use atlas_app::analysis::AnalysisMetrics;
+use atlas_app::key_guard::KeyGuard;
 use atlas_app::{Analyses, RecordCache};
+use atlas_ingest::pseudonym::PseudonymKey;
 
 /// The largest JSON request body accepted (administration requests are small).
 const MAX_JSON_BODY: usize = 64 * 1024;
@@ -73,7 +75,16 @@ impl Application {
         );
         let analysis_metrics = AnalysisMetrics::register(&metrics.registry)
             .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?;
-        tokio::spawn(apply_migrations(database.clone()));
+        let key_guard = Arc::new(KeyGuard::new(
+            settings
+                .ingest
+                .pseudonym_key
+                .as_ref()
+                .and_then(|key| PseudonymKey::from_hex(key.expose_secret()).ok())
+                .as_ref(),
+        ));
+        tokio::spawn(apply_migrations(database.clone(), Arc::clone(&key_guard)));
+        let key_guard = web::Data::from(key_guard);
         if settings.ingest.pseudonym_key.is_none() {
             tracing::warn!("ingest.pseudonym_key is not set: uploads will be refused");
         } else if settings.ingest.has_development_key() {
@@ -164,6 +175,7 @@ impl Application {
                 .app_data(demo_users.clone())
                 .app_data(page.clone())
                 .app_data(keys.clone())
+                .app_data(key_guard.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| bad_request(&err)))
                 .app_data(
@@ -328,14 +340,24 @@ async fn stop_signal(grace_secs: u64) {
 }
 
 /// Applies the embedded migrations, retrying with a growing pause while PostgreSQL is
-/// unreachable, and saying so in the log.
-async fn apply_migrations(database: Database) {
+/// unreachable, and saying so in the log; then holds the process to the database's pseudonym
+/// key ([`KeyGuard`]).
+async fn apply_migrations(database: Database, key_guard: Arc<KeyGuard>) {
     let mut delay = Duration::from_millis(500);
     let mut attempt = 1_u32;
     loop {
         match atlas_app::reference::migrate(database.url().expose_secret()).await {
             Ok(applied) => {
                 tracing::info!(applied = ?applied, "database schema is current");
+                match key_guard.check(&database).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(reason)) => {
+                        tracing::error!(%reason, "uploads are refused and /readyz answers 503")
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "the pseudonym key could not be checked yet; uploads check it")
+                    }
+                }
                 return;
             }
             Err(StoreError::Unreachable { target, reason }) => tracing::warn!(

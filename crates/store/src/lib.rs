@@ -15,6 +15,7 @@ pub mod places;
 mod pool;
 pub mod populations;
 pub mod profiles;
+pub mod pseudonym_key;
 pub mod records;
 pub mod reference;
 pub mod releases;

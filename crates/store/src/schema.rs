@@ -260,6 +260,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    pseudonym_key_fingerprint (only_row) {
+        only_row -> Bool,
+        fingerprint -> Text,
+        recorded_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     regional_groups (name, partnership_code) {
         name -> Text,
         partnership_code -> Text,
@@ -334,6 +342,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     self_assessments,
     summary_requests,
     places,
+    pseudonym_key_fingerprint,
     regional_groups,
     regional_requests,
 );

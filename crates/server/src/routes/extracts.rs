@@ -18,6 +18,7 @@ use crate::error::{REPORTED_REJECTIONS, RejectedRow};
 use crate::guards::UploadExtract;
 use crate::routes::batches::BatchView;
 use atlas_app::RecordCache;
+use atlas_app::key_guard::KeyGuard;
 use atlas_app::settings::IngestSettings;
 use atlas_app::upload::{Placement, UploadFailure, stream};
 
@@ -70,6 +71,7 @@ pub async fn upload(
     database: web::Data<Database>,
     settings: web::Data<IngestSettings>,
     slots: web::Data<UploadSlots>,
+    key_guard: web::Data<KeyGuard>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner()?;
     let principal = authorized.principal();
@@ -104,6 +106,11 @@ pub async fn upload(
             PseudonymKey::from_hex(key.expose_secret())
                 .map_err(|err| ApiError::Internal(format!("ingest.pseudonym_key: {err}")))
         })?;
+    // Pseudonyms made with another key than the database's would double every child counted.
+    key_guard
+        .check(&database)
+        .await?
+        .map_err(ApiError::Unavailable)?;
     if let Some(old) = query.supersedes {
         let mut conn = database.connection().await?;
         batches::check_supersedable(&mut conn, old, agency_id).await?;

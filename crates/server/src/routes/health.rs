@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::ApiError;
 use crate::identity::KeyRing;
+use atlas_app::key_guard::KeyGuard;
 
 /// The body of a successful health or readiness check.
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,7 +31,8 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// The database answers, every migration is applied and, with keys from the identity
+/// The database answers, every migration is applied, this process's pseudonym key is not
+/// known to differ from the database's, and, with keys from the identity
 /// provider, its keys have been fetched at least once; 503 otherwise, saying which in words
 /// that name no host, port, database or account (those go to the log). While the provider
 /// cannot be reached, the keys fetched before stay in use and the answer says since when.
@@ -43,11 +45,15 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(
     database: web::Data<Database>,
     keys: web::Data<KeyRing>,
+    key_guard: web::Data<KeyGuard>,
 ) -> Result<HttpResponse, ApiError> {
     let pending = migrations::pending(&database).await.map_err(|err| {
         tracing::warn!(target = %database.target(), error = %err, "not ready: the database does not answer");
         ApiError::Unavailable("not ready: the database does not answer".to_owned())
     })?;
+    if let Some(reason) = key_guard.refusal() {
+        return Err(ApiError::Unavailable(format!("not ready: {reason}")));
+    }
     let status = keys.status();
     if keys.uses_provider() && status.metadata.is_none() {
         return Err(ApiError::Unavailable(

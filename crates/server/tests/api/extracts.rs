@@ -937,3 +937,54 @@ async fn every_postcode_of_the_directory_is_kept_by_its_own_partnership() {
         Some(blackpool.len() as u64)
     );
 }
+
+#[tokio::test]
+async fn a_process_with_another_pseudonym_key_refuses_uploads_and_is_not_ready() {
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
+    let first = crate::support::spawn_app_with(&test_db, None, |_| {}).await;
+    first
+        .wait_until_ready(std::time::Duration::from_secs(20))
+        .await;
+    first.import_areas(&["E10000017"]).await;
+    let agency = first
+        .register_agency("Lancashire Police", &["E10000017"])
+        .await;
+    // The same database, another key: not ready, naming the problem, and no upload stored.
+    let second = crate::support::spawn_app_with(&test_db, None, |settings| {
+        settings.ingest.pseudonym_key = Some("02".repeat(32).into());
+    })
+    .await;
+    second
+        .wait_for_readyz(
+            reqwest::StatusCode::SERVICE_UNAVAILABLE,
+            std::time::Duration::from_secs(20),
+        )
+        .await;
+    let ready: serde_json::Value = second.get("/readyz").await.json().await.unwrap();
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not the key this database's records were pseudonymised with"),
+        "{ready}"
+    );
+    let refused = second
+        .client
+        .post(second.url("/api/v1/extracts"))
+        .bearer_auth(first.agency_token(agency).await)
+        .header("content-type", "text/csv")
+        .body("record_id,subject_id\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("configure the database's key"),
+        "{body}"
+    );
+    assert_eq!(first.count("SELECT count(*) FROM batches").await, 0);
+}
