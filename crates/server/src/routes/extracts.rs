@@ -71,7 +71,6 @@ pub async fn upload(
     database: web::Data<Database>,
     settings: web::Data<IngestSettings>,
     slots: web::Data<UploadSlots>,
-    key_guard: web::Data<KeyGuard>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner()?;
     let principal = authorized.principal();
@@ -107,7 +106,9 @@ pub async fn upload(
                 .map_err(|err| ApiError::Internal(format!("ingest.pseudonym_key: {err}")))
         })?;
     // Pseudonyms made with another key than the database's would double every child counted.
-    key_guard
+    request
+        .app_data::<web::Data<KeyGuard>>()
+        .ok_or_else(|| ApiError::Internal("no pseudonym key guard is configured".to_owned()))?
         .check(&database)
         .await?
         .map_err(ApiError::Unavailable)?;
