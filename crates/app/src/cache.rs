@@ -197,12 +197,8 @@ mod tests {
             )
             .await
             .unwrap();
-        let database = Database::new(&DatabaseSettings {
-            url: test_db.url().to_owned().into(),
-            pool_size: 8,
-            connect_timeout_secs: 5,
-        })
-        .unwrap();
+        let database =
+            Database::new(&DatabaseSettings::new(test_db.url().to_owned().into(), 8)).unwrap();
         // Connections ready in the pool, so the four requests run side by side.
         let warm = futures_util::future::join_all((0..4).map(|_| database.connection())).await;
         drop(warm);

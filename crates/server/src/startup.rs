@@ -107,11 +107,14 @@ impl Application {
             &settings.server,
         ));
         let keys = web::Data::from(keys);
-        let audit_database = Database::new(
-            &settings
+        // Appends queue for the chain's lock by design: no lock timeout on the writer's own
+        // connections (their statements are still limited).
+        let audit_database = Database::new(&atlas_store::DatabaseSettings {
+            lock_timeout_secs: 0,
+            ..settings
                 .database
-                .for_pool(AUDIT_APPLICATION, settings.audit.connections.max(1)),
-        )?;
+                .for_pool(AUDIT_APPLICATION, settings.audit.connections.max(1))
+        })?;
         let audit_writer = web::Data::new(AuditWriter::start(audit_database, &settings.audit));
         let record_cache = Arc::new(RecordCache::default());
         let analyses = web::Data::new(Analyses::new(

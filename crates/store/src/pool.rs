@@ -25,24 +25,91 @@ pub struct DatabaseSettings {
     pub pool_size: usize,
     /// How long to wait for a connection to open or come free, in seconds.
     pub connect_timeout_secs: u64,
+    /// The pool's connections show in `pg_stat_activity` under this name (letters, digits and
+    /// `-` only).
+    #[serde(default = "default_application_name")]
+    pub application_name: String,
+    /// A pooled connection's statement is cancelled after this many seconds (0: never). Bulk
+    /// loads run on connections of their own, without it.
+    #[serde(default = "default_statement_timeout_secs")]
+    pub statement_timeout_secs: u64,
+    /// A pooled connection waits at most this many seconds for a lock (0: for ever).
+    #[serde(default = "default_lock_timeout_secs")]
+    pub lock_timeout_secs: u64,
+    /// A pooled connection idle inside a transaction this many seconds is closed by PostgreSQL
+    /// (0: never), so a stuck request cannot hold locks.
+    #[serde(default = "default_idle_in_transaction_secs")]
+    pub idle_in_transaction_secs: u64,
+}
+
+/// `atlas`.
+fn default_application_name() -> String {
+    "atlas".to_owned()
+}
+
+/// Five minutes.
+const fn default_statement_timeout_secs() -> u64 {
+    300
+}
+
+/// Ten seconds.
+const fn default_lock_timeout_secs() -> u64 {
+    10
+}
+
+/// One minute.
+const fn default_idle_in_transaction_secs() -> u64 {
+    60
 }
 
 impl DatabaseSettings {
+    /// Settings for a pool of `pool_size` connections to `url`, with the default name and
+    /// limits.
+    #[must_use]
+    pub fn new(url: SecretString, pool_size: usize) -> Self {
+        Self {
+            url,
+            pool_size,
+            connect_timeout_secs: 5,
+            application_name: default_application_name(),
+            statement_timeout_secs: default_statement_timeout_secs(),
+            lock_timeout_secs: default_lock_timeout_secs(),
+            idle_in_transaction_secs: default_idle_in_transaction_secs(),
+        }
+    }
+
     /// These settings for a pool of its own: at most `pool_size` connections, which show in
     /// `pg_stat_activity` as `application_name` (letters, digits and `-` only).
     #[must_use]
     pub fn for_pool(&self, application_name: &str, pool_size: usize) -> Self {
-        let url = self.url.expose_secret();
-        let named = if url.contains("://") {
-            let separator = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{separator}application_name={application_name}")
-        } else {
-            format!("{url} application_name={application_name}")
-        };
         Self {
-            url: named.into(),
+            application_name: application_name.to_owned(),
             pool_size,
-            connect_timeout_secs: self.connect_timeout_secs,
+            ..self.clone()
+        }
+    }
+
+    /// The URL the pool connects with: the configured one naming the application and setting
+    /// the session's time limits (PostgreSQL's `options`).
+    fn pool_url(&self) -> String {
+        let name: String = self
+            .application_name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        let options = format!(
+            "-c statement_timeout={}s -c lock_timeout={}s -c idle_in_transaction_session_timeout={}s",
+            self.statement_timeout_secs, self.lock_timeout_secs, self.idle_in_transaction_secs
+        );
+        let url = self.url.expose_secret();
+        if url.contains("://") {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!(
+                "{url}{separator}application_name={name}&options={}",
+                options.replace(' ', "%20").replace('=', "%3D")
+            )
+        } else {
+            format!("{url} application_name={name} options='{options}'")
         }
     }
 }
@@ -69,11 +136,13 @@ impl Database {
     /// # Errors
     /// [`StoreError::InvalidUrl`] when the URL cannot be parsed.
     pub fn new(settings: &DatabaseSettings) -> Result<Self, StoreError> {
-        let url = settings.url.expose_secret();
-        tokio_postgres::Config::from_str(url)
+        tokio_postgres::Config::from_str(settings.url.expose_secret())
+            .map_err(|err| StoreError::InvalidUrl(err.to_string()))?;
+        let pool_url = settings.pool_url();
+        tokio_postgres::Config::from_str(&pool_url)
             .map_err(|err| StoreError::InvalidUrl(err.to_string()))?;
         let timeout = Duration::from_secs(settings.connect_timeout_secs.max(1));
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(pool_url);
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size.max(1))
             .wait_timeout(Some(timeout))

@@ -18,12 +18,7 @@ fn code(text: &str) -> GssCode {
 }
 
 fn database(test_db: &TestDatabase) -> Database {
-    Database::new(&DatabaseSettings {
-        url: test_db.url().to_owned().into(),
-        pool_size: 2,
-        connect_timeout_secs: 5,
-    })
-    .unwrap()
+    Database::new(&DatabaseSettings::new(test_db.url().to_owned().into(), 2)).unwrap()
 }
 
 async fn import_cluster(test_db: &TestDatabase) -> reference::ImportSummary {
@@ -848,4 +843,41 @@ async fn schema_rs_describes_exactly_the_migrated_tables() {
             "{table}: schema.rs differs from the migrated table (column -> diesel type)"
         );
     }
+}
+
+#[tokio::test]
+async fn pooled_connections_are_named_and_time_limited() {
+    use diesel::QueryableByName;
+    use diesel::sql_types::Text;
+    use diesel_async::RunQueryDsl as _;
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+    let test_db = TestDatabase::new().await;
+    let mut settings =
+        DatabaseSettings::new(test_db.url().to_owned().into(), 1).for_pool("atlas-test", 1);
+    settings.statement_timeout_secs = 1;
+    let database = Database::new(&settings).unwrap();
+    let mut conn = database.connection().await.unwrap();
+    let mut show = async |name: &str| {
+        diesel::sql_query(format!("SELECT current_setting('{name}') AS value"))
+            .get_result::<Setting>(&mut conn)
+            .await
+            .unwrap()
+            .value
+    };
+    assert_eq!(show("application_name").await, "atlas-test");
+    assert_eq!(show("statement_timeout").await, "1s");
+    assert_eq!(show("lock_timeout").await, "10s");
+    assert_eq!(show("idle_in_transaction_session_timeout").await, "1min");
+    // A statement longer than the limit is cancelled rather than holding the connection.
+    let slow = diesel::sql_query("SELECT pg_sleep(2)")
+        .execute(&mut conn)
+        .await;
+    assert!(
+        slow.unwrap_err().to_string().contains("statement timeout"),
+        "cancelled"
+    );
 }

@@ -256,11 +256,10 @@ impl TestApp {
         kind: atlas_domain::AgencyKind,
         partnerships: &[&str],
     ) -> uuid::Uuid {
-        let database = atlas_store::Database::new(&atlas_store::DatabaseSettings {
-            url: self.database_url.clone().into(),
-            pool_size: 1,
-            connect_timeout_secs: 5,
-        })
+        let database = atlas_store::Database::new(&atlas_store::DatabaseSettings::new(
+            self.database_url.clone().into(),
+            1,
+        ))
         .unwrap();
         let mut conn = database.connection().await.unwrap();
         let codes: Vec<atlas_domain::GssCode> = partnerships
