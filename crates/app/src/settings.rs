@@ -203,6 +203,11 @@ pub struct AuthSettings {
     pub claims: atlas_access::token::ClaimNames,
 }
 
+/// Migrations are applied at start unless told otherwise.
+const fn migrate_on_start_default() -> bool {
+    true
+}
+
 /// `openid`.
 fn default_scope() -> String {
     "openid".to_owned()
@@ -244,6 +249,11 @@ pub struct ServerSettings {
     pub require_tls: bool,
     /// A second, plain-HTTP port for load-balancer health checks when serving HTTPS.
     pub plain_port: Option<u16>,
+    /// Apply pending migrations at start (true, the default), or only check the schema and
+    /// answer `/readyz` 503 until `atlas migrate` has applied them: the choice for many
+    /// processes behind a load balancer, migrated once per release.
+    #[serde(default = "migrate_on_start_default")]
+    pub migrate_on_start: bool,
     /// Requests each authenticated caller may make per second, sustained.
     pub rate_limit_per_second: u32,
     /// Requests each authenticated caller may make in a burst.

@@ -83,7 +83,14 @@ impl Application {
                 .and_then(|key| PseudonymKey::from_hex(key.expose_secret()).ok())
                 .as_ref(),
         ));
-        tokio::spawn(apply_migrations(database.clone(), Arc::clone(&key_guard)));
+        if settings.server.migrate_on_start {
+            tokio::spawn(apply_migrations(database.clone(), Arc::clone(&key_guard)));
+        } else {
+            tokio::spawn(check_key_once_migrated(
+                database.clone(),
+                Arc::clone(&key_guard),
+            ));
+        }
         let key_guard = web::Data::from(key_guard);
         if settings.ingest.pseudonym_key.is_none() {
             tracing::warn!("ingest.pseudonym_key is not set: uploads will be refused");
@@ -340,6 +347,34 @@ async fn stop_signal(grace_secs: u64) {
     tracing::info!(
         "{name} received: stopping gracefully; requests in flight have {grace_secs} s to finish"
     );
+}
+
+/// With `server.migrate_on_start` off: waits for `atlas migrate` to bring the schema up to
+/// date (`/readyz` answers 503 meanwhile), then holds the process to the database's pseudonym
+/// key ([`KeyGuard`]).
+async fn check_key_once_migrated(database: Database, key_guard: Arc<KeyGuard>) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        if atlas_store::migrations::pending(&database)
+            .await
+            .is_ok_and(|pending| pending.is_empty())
+        {
+            match key_guard.check(&database).await {
+                Ok(Ok(())) => return,
+                Ok(Err(reason)) => {
+                    tracing::error!(%reason, "uploads are refused and /readyz answers 503");
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "the pseudonym key could not be checked yet")
+                }
+            }
+        } else {
+            tracing::info!("waiting for `atlas migrate` to apply the schema; /readyz answers 503");
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_RETRY_DELAY);
+    }
 }
 
 /// Applies the embedded migrations, retrying with a growing pause while PostgreSQL is

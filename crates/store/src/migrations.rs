@@ -20,9 +20,14 @@ const MIGRATION_LOCK: i64 = 0x4154_4c41_535f_4d49; // "ATLAS_MI"
 /// Applies every pending migration and returns the versions it applied. Coverage made by an
 /// older tiling is re-tiled afterwards by the caller ([`crate::reference::retile_outdated`]).
 ///
+/// Every pending migration is applied in one transaction holding a transaction-scoped advisory
+/// lock: concurrent processes take turns (the later ones find nothing pending), a failure
+/// leaves the schema as it was, and it works through a pooler in transaction mode (PgBouncer),
+/// where a session lock would be taken and released on different server connections.
+///
 /// # Errors
 /// [`StoreError::Unreachable`] when PostgreSQL does not answer, [`StoreError::Migration`] when a
-/// migration fails (it is rolled back).
+/// migration fails (every migration of the run is rolled back).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn run_pending(url: &str) -> Result<Vec<String>, StoreError> {
     apply_pending(url.to_owned()).await
@@ -37,19 +42,15 @@ async fn apply_pending(url: String) -> Result<Vec<String>, StoreError> {
                     reason: err.to_string(),
                 }
             })?;
-        diesel::RunQueryDsl::execute(
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")),
-            &mut conn,
-        )?;
-        let applied = conn
-            .run_pending_migrations(MIGRATIONS)
-            .map(|versions| versions.iter().map(ToString::to_string).collect())
-            .map_err(|err| StoreError::Migration(err.to_string()));
-        diesel::RunQueryDsl::execute(
-            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")),
-            &mut conn,
-        )?;
-        applied
+        conn.transaction::<_, StoreError, _>(|conn| {
+            diesel::RunQueryDsl::execute(
+                diesel::sql_query(format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")),
+                conn,
+            )?;
+            conn.run_pending_migrations(MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect())
+                .map_err(|err| StoreError::Migration(err.to_string()))
+        })
     })
     .await
     .map_err(|err| StoreError::Migration(format!("the migration task stopped: {err}")))?

@@ -782,6 +782,7 @@ fn diesel_type(udt: &str, nullable: bool) -> String {
         "int2" => "Int2",
         "int4" => "Int4",
         "int8" => "Int8",
+        "float8" => "Float8",
         "bool" => "Bool",
         "date" => "Date",
         "jsonb" => "Jsonb",
@@ -880,4 +881,21 @@ async fn pooled_connections_are_named_and_time_limited() {
         slow.unwrap_err().to_string().contains("statement timeout"),
         "cancelled"
     );
+}
+
+#[tokio::test]
+async fn processes_migrating_at_once_take_turns_in_one_transaction_each() {
+    let test_db = TestDatabase::empty().await;
+    let url = test_db.url().to_owned();
+    let (first, second) =
+        tokio::join!(migrations::run_pending(&url), migrations::run_pending(&url));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    // One applies every migration; the other, waiting for the lock, finds none pending.
+    assert_eq!(
+        first.len() + second.len(),
+        migrations::embedded_versions().len(),
+        "{first:?} {second:?}"
+    );
+    assert!(first.is_empty() || second.is_empty());
+    assert!(migrations::run_pending(&url).await.unwrap().is_empty());
 }

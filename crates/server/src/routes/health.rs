@@ -76,7 +76,7 @@ pub async fn readyz(
     } else {
         tracing::warn!(pending = ?pending, "not ready: migrations are not yet applied");
         Err(ApiError::Unavailable(format!(
-            "not ready: {} database migration(s) not yet applied",
+            "not ready: {} database migration(s) not yet applied (`atlas migrate` applies them)",
             pending.len()
         )))
     }

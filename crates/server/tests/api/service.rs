@@ -337,3 +337,43 @@ async fn an_unusable_certificate_is_refused_at_start_with_the_file_named() {
         .to_string();
     assert!(err.contains("missing.crt"), "{err}");
 }
+
+#[tokio::test]
+async fn told_not_to_migrate_a_server_waits_for_atlas_migrate_and_then_serves() {
+    let test_db = atlas_postgres::test_db::TestDatabase::empty().await;
+    let app = spawn_app_with(&test_db, None, |settings| {
+        settings.server.migrate_on_start = false;
+    })
+    .await;
+    // Nothing is applied by the server itself: not ready, saying what to run.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("atlas migrate"),
+        "{body}"
+    );
+    assert!(
+        app.count("SELECT count(*) FROM pg_tables WHERE tablename = 'partnerships'")
+            .await
+            == 0,
+        "the server applied no migration"
+    );
+    // `atlas migrate` (the same function) brings the schema up to date: ready, without a
+    // restart, and the pseudonym key is recorded.
+    atlas_app::reference::migrate(test_db.url()).await.unwrap();
+    app.wait_for_readyz(StatusCode::OK, Duration::from_secs(30))
+        .await;
+    let mut recorded = 0;
+    for _ in 0..100 {
+        recorded = app
+            .count("SELECT count(*) FROM pseudonym_key_fingerprint")
+            .await;
+        if recorded == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(recorded, 1);
+}
