@@ -11,33 +11,209 @@
 //!
 //! Records leave the cache only through [`RecordCache::records`], narrowed to the caller's
 //! [`RecordScope`]: agency staff get their own agency's records and no other's.
+//!
+//! The cache holds as many partnerships as fit in its memory budget (`cache.max_bytes`,
+//! counted with [`footprint`]): the least recently used leave first, but never one a request is
+//! still reading (its records would stay in memory anyway), so a comparison of many members
+//! keeps them all and is served warm the next time.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use atlas_access::RecordScope;
-use atlas_domain::GssCode;
+use atlas_domain::{CaseRecord, GssCode};
 use atlas_store::records::{self, PartnershipRecords};
 use atlas_store::{Database, StoreError};
 
-/// How many partnerships' records are kept at once (least recently used go first).
-const CAPACITY: usize = 8;
+/// The default memory budget: 2 GiB, some 67 million records.
+pub const DEFAULT_BUDGET_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 struct Entry {
     version: i64,
     records: Arc<PartnershipRecords>,
     used: u64,
+    bytes: u64,
+}
+
+/// The bytes a partnership's records take in the cache: each record's fixed size
+/// (`size_of::<CaseRecord>()`, 32 bytes) and each agency's id, as allocated.
+#[must_use]
+pub fn footprint(records: &PartnershipRecords) -> u64 {
+    let bytes = records.records.capacity() * std::mem::size_of::<CaseRecord>()
+        + records.agencies.capacity() * std::mem::size_of::<uuid::Uuid>()
+        + std::mem::size_of::<PartnershipRecords>();
+    u64::try_from(bytes).unwrap_or(u64::MAX)
+}
+
+/// The record cache's figures for `/metrics`, read at each scrape:
+/// `atlas_record_cache_bytes`, `atlas_record_cache_partnerships`,
+/// `atlas_record_cache_budget_bytes` and `atlas_record_cache_loads_total`.
+pub struct CacheMetrics {
+    cache: Arc<RecordCache>,
+    descriptions: Vec<prometheus::core::Desc>,
+}
+
+impl CacheMetrics {
+    /// Registers `cache`'s figures with `registry`.
+    ///
+    /// # Errors
+    /// When the registry refuses them (a second registration).
+    pub fn register(
+        cache: Arc<RecordCache>,
+        registry: &prometheus::Registry,
+    ) -> Result<(), prometheus::Error> {
+        let descriptions = Self::gauges(&cache)
+            .iter()
+            .map(|gauge| {
+                prometheus::core::Collector::desc(gauge)
+                    .into_iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+            .concat();
+        registry.register(Box::new(Self {
+            cache,
+            descriptions,
+        }))
+    }
+
+    /// The figures now, as gauges.
+    fn gauges(cache: &RecordCache) -> Vec<prometheus::IntGauge> {
+        let (partnerships, bytes) = cache.held();
+        [
+            (
+                "atlas_record_cache_bytes",
+                "Bytes of records the cache holds",
+                bytes,
+            ),
+            (
+                "atlas_record_cache_partnerships",
+                "Partnerships whose records the cache holds",
+                u64::try_from(partnerships).unwrap_or(u64::MAX),
+            ),
+            (
+                "atlas_record_cache_budget_bytes",
+                "The cache's memory budget (cache.max_bytes)",
+                cache.budget,
+            ),
+            (
+                "atlas_record_cache_loads_total",
+                "Loads of a partnership's records from PostgreSQL",
+                cache.loads(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, help, value)| {
+            let gauge = prometheus::IntGauge::new(name, help).ok()?;
+            gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+            Some(gauge)
+        })
+        .collect()
+    }
+}
+
+impl prometheus::core::Collector for CacheMetrics {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.descriptions.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        Self::gauges(&self.cache)
+            .iter()
+            .flat_map(prometheus::core::Collector::collect)
+            .collect()
+    }
+}
+
+/// The cached entries, their total bytes and the clock of their last use.
+#[derive(Default)]
+struct Entries {
+    clock: u64,
+    bytes: u64,
+    by_partnership: HashMap<GssCode, Entry>,
 }
 
 /// The cache, shared by every worker.
-#[derive(Default)]
 pub struct RecordCache {
-    entries: Mutex<(u64, HashMap<GssCode, Entry>)>,
+    budget: u64,
+    entries: Mutex<Entries>,
     /// One lock per partnership, held while its records load (single flight).
     loads: Mutex<HashMap<GssCode, Arc<tokio::sync::Mutex<()>>>>,
+    /// Loads from PostgreSQL so far.
+    loaded: AtomicU64,
+    /// False while the partnerships named for warm-up are loading.
+    warm: std::sync::atomic::AtomicBool,
+}
+
+impl Default for RecordCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_BUDGET_BYTES)
+    }
 }
 
 impl RecordCache {
+    /// A cache keeping at most `budget` bytes of records (see [`footprint`]), beyond what
+    /// requests are still reading.
+    #[must_use]
+    pub fn new(budget: u64) -> Self {
+        Self {
+            budget,
+            entries: Mutex::new(Entries::default()),
+            loads: Mutex::new(HashMap::new()),
+            loaded: AtomicU64::new(0),
+            warm: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// Whether the warm-up (see [`RecordCache::warm`]) is done, or there is none.
+    #[must_use]
+    pub fn is_warm(&self) -> bool {
+        self.warm.load(Ordering::Acquire)
+    }
+
+    /// How many times records were loaded from PostgreSQL.
+    #[must_use]
+    pub fn loads(&self) -> u64 {
+        self.loaded.load(Ordering::Relaxed)
+    }
+
+    /// The partnerships cached and the bytes they take.
+    #[must_use]
+    pub fn held(&self) -> (usize, u64) {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (entries.by_partnership.len(), entries.bytes)
+    }
+
+    /// Loads `partnerships` (those that exist) before a server turns ready: [`Self::is_warm`]
+    /// is false until they are loaded, retrying while PostgreSQL cannot answer (not yet
+    /// migrated, say).
+    pub async fn warm(&self, database: &Database, partnerships: &[GssCode]) {
+        if partnerships.is_empty() {
+            return;
+        }
+        self.warm.store(false, Ordering::Release);
+        let mut delay = std::time::Duration::from_millis(500);
+        'attempt: loop {
+            for code in partnerships {
+                if let Err(err) = self.all_records(database, code).await {
+                    tracing::warn!(%code, error = %err, "warming the record cache; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                    continue 'attempt;
+                }
+            }
+            break;
+        }
+        let (count, bytes) = self.held();
+        tracing::info!(partnerships = count, bytes, "the record cache is warm");
+        self.warm.store(true, Ordering::Release);
+    }
+
     /// The current records of `partnership` within `scope` (those of the caller's agency only,
     /// for agency staff), or `None` when the partnership does not exist.
     ///
@@ -95,29 +271,8 @@ impl RecordCache {
         let mut conn = database.connection().await?;
         let loaded = Arc::new(records::load(&mut conn, partnership).await?);
         drop(conn);
-        let mut guard = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (clock, entries) = &mut *guard;
-        *clock += 1;
-        if entries.len() >= CAPACITY && !entries.contains_key(partnership) {
-            let oldest = entries
-                .iter()
-                .min_by_key(|(_, entry)| entry.used)
-                .map(|(code, _)| code.clone());
-            if let Some(oldest) = oldest {
-                entries.remove(&oldest);
-            }
-        }
-        entries.insert(
-            partnership.clone(),
-            Entry {
-                version,
-                records: Arc::clone(&loaded),
-                used: *clock,
-            },
-        );
+        self.loaded.fetch_add(1, Ordering::Relaxed);
+        self.keep(partnership, version, &loaded);
         Ok(Some(loaded))
     }
 
@@ -136,7 +291,7 @@ impl RecordCache {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             partnerships
                 .into_iter()
-                .filter(|code| guard.1.contains_key(code))
+                .filter(|code| guard.by_partnership.contains_key(code))
                 .collect()
         };
         if codes.is_empty() {
@@ -149,6 +304,53 @@ impl RecordCache {
                 }
             }
         });
+    }
+
+    /// Keeps `records` (of `version`) for `partnership`, making room within the budget: the
+    /// least recently used entries no request is reading leave first. When every other entry
+    /// is being read, the cache holds more than its budget until they are done (said in the
+    /// log).
+    fn keep(&self, partnership: &GssCode, version: i64, records: &Arc<PartnershipRecords>) {
+        let bytes = footprint(records);
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.clock += 1;
+        if let Some(old) = entries.by_partnership.remove(partnership) {
+            entries.bytes -= old.bytes;
+        }
+        while entries.bytes + bytes > self.budget {
+            let idle = entries
+                .by_partnership
+                .iter()
+                .filter(|(_, entry)| Arc::strong_count(&entry.records) == 1)
+                .min_by_key(|(_, entry)| entry.used)
+                .map(|(code, _)| code.clone());
+            let Some(idle) = idle else {
+                tracing::warn!(
+                    %partnership,
+                    held = entries.bytes + bytes,
+                    budget = self.budget,
+                    "the record cache is over its budget: every other partnership in it is being read"
+                );
+                break;
+            };
+            if let Some(evicted) = entries.by_partnership.remove(&idle) {
+                entries.bytes -= evicted.bytes;
+            }
+        }
+        let used = entries.clock;
+        entries.bytes += bytes;
+        entries.by_partnership.insert(
+            partnership.clone(),
+            Entry {
+                version,
+                records: Arc::clone(records),
+                used,
+                bytes,
+            },
+        );
     }
 
     /// The lock that single-flights loads of `partnership`.
@@ -166,12 +368,14 @@ impl RecordCache {
             .entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (clock, entries) = &mut *guard;
-        *clock += 1;
+        let entries = &mut *guard;
+        entries.clock += 1;
+        let clock = entries.clock;
         let entry = entries
+            .by_partnership
             .get_mut(partnership)
             .filter(|entry| entry.version >= version)?;
-        entry.used = *clock;
+        entry.used = clock;
         Some(Arc::clone(&entry.records))
     }
 }
@@ -184,6 +388,106 @@ mod tests {
     use atlas_store::DatabaseSettings;
 
     use super::*;
+
+    /// Synthetic records of `count` rows, as loaded.
+    fn records_of(count: usize) -> Arc<PartnershipRecords> {
+        let record = CaseRecord {
+            cell: h3o::CellIndex::try_from(0x0889_1950_4e1f_ffff_u64).unwrap(),
+            subject: 1,
+            record_key: 0,
+            agency: 0,
+            agency_kind: atlas_domain::AgencyKind::Police,
+            record_kind: atlas_domain::RecordKind::Referral,
+            occurred_on: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            location_role: atlas_domain::LocationRole::Home,
+            indicators: atlas_domain::Indicators::default(),
+            age_band: None,
+            sex: None,
+        };
+        Arc::new(PartnershipRecords {
+            records: vec![record; count],
+            agencies: vec![uuid::Uuid::nil()],
+        })
+    }
+
+    fn code(n: usize) -> GssCode {
+        GssCode::parse(&format!("E0600{n:04}")).unwrap()
+    }
+
+    #[test]
+    fn a_record_takes_32_bytes_in_the_cache() {
+        // docs/operations.md sizes the cache with this.
+        assert_eq!(std::mem::size_of::<CaseRecord>(), 32);
+        let thousand = records_of(1_000);
+        assert!(footprint(&thousand) >= 32_000 && footprint(&thousand) < 32_200);
+    }
+
+    #[test]
+    fn the_budget_keeps_what_fits_and_never_evicts_what_is_being_read() {
+        let each = footprint(&records_of(1_000));
+        // Room for fifteen: a comparison of fifteen members keeps them all.
+        let cache = RecordCache::new(15 * each);
+        for n in 0..15 {
+            cache.keep(&code(n), 1, &records_of(1_000));
+        }
+        assert_eq!(cache.held(), (15, 15 * each));
+        // A sixteenth pushes out the least recently used one that no request is reading.
+        assert!(cache.fresh(&code(0), 1).is_some()); // code 0 used again: code 1 is oldest
+        let reading = cache.fresh(&code(1), 1).unwrap(); // a request reads code 1
+        assert!(cache.fresh(&code(0), 1).is_some());
+        cache.keep(&code(15), 1, &records_of(1_000));
+        assert_eq!(cache.held(), (15, 15 * each));
+        assert!(cache.fresh(&code(1), 1).is_some(), "being read: kept");
+        assert!(
+            cache.fresh(&code(2), 1).is_none(),
+            "the least recently used idle one left"
+        );
+        drop(reading);
+        // With every other entry being read, the cache goes over its budget rather than drop
+        // what would stay in memory anyway.
+        let small = RecordCache::new(each);
+        let held: Vec<_> = (0..3)
+            .map(|n| {
+                let records = records_of(1_000);
+                small.keep(&code(n), 1, &records);
+                records
+            })
+            .collect();
+        assert_eq!(small.held().0, 3);
+        drop(held);
+        small.keep(&code(9), 1, &records_of(1_000));
+        assert_eq!(small.held(), (1, each));
+    }
+
+    #[tokio::test]
+    async fn fifteen_partnerships_are_served_warm_the_second_time() {
+        let test_db = TestDatabase::new().await;
+        let client = atlas_store::connect_admin(test_db.url(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        for n in 0..15 {
+            client
+                .batch_execute(&format!(
+                    "INSERT INTO partnerships (code, name) VALUES ('{}', 'Partnership {n}')",
+                    code(n)
+                ))
+                .await
+                .unwrap();
+        }
+        let database =
+            Database::new(&DatabaseSettings::new(test_db.url().to_owned().into(), 2)).unwrap();
+        let cache = RecordCache::default();
+        for _ in 0..2 {
+            for n in 0..15 {
+                cache
+                    .records(&database, &code(n), RecordScope::Partnership)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+        }
+        assert_eq!(cache.loads(), 15, "each partnership loaded once");
+    }
 
     #[tokio::test]
     async fn concurrent_cold_loads_of_one_partnership_share_one_load() {

@@ -9,7 +9,7 @@
 
 pub mod analysis;
 pub mod assessment;
-mod cache;
+pub mod cache;
 pub mod comparison;
 pub mod demo;
 pub mod export;

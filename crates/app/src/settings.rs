@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use atlas_domain::GssCode;
 use atlas_store::DatabaseSettings;
 use config::{Config, Environment, File, FileFormat};
 use secrecy::SecretString;
@@ -39,9 +40,33 @@ pub struct Settings {
     pub web: WebSettings,
     /// Settings of the quarterly problem profiles' schedule.
     pub problem_profiles: ProblemProfileSettings,
+    /// Settings of the in-memory record cache the analyses read.
+    #[serde(default)]
+    pub cache: CacheSettings,
     /// The environment the settings were loaded for: `ATLAS_ENV`, `development` when unset.
     #[serde(skip)]
     pub environment: String,
+}
+
+/// The `[cache]` section: the records the analyses read, kept in memory per partnership
+/// (docs/operations.md, "Memory").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// The most memory the cached records may take, in bytes (32 bytes a record); the least
+    /// recently used partnerships no request is reading leave first.
+    pub max_bytes: u64,
+    /// Partnerships (GSS codes) loaded before the server reports ready.
+    pub warm: Vec<GssCode>,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes: crate::cache::DEFAULT_BUDGET_BYTES,
+            warm: Vec::new(),
+        }
+    }
 }
 
 /// The `[web]` section: the web application's base map.

@@ -123,7 +123,17 @@ impl Application {
                 .for_pool(AUDIT_APPLICATION, settings.audit.connections.max(1))
         })?;
         let audit_writer = web::Data::new(AuditWriter::start(audit_database, &settings.audit));
-        let record_cache = Arc::new(RecordCache::default());
+        let record_cache = Arc::new(RecordCache::new(settings.cache.max_bytes));
+        atlas_app::cache::CacheMetrics::register(Arc::clone(&record_cache), &metrics.registry)
+            .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?;
+        if !settings.cache.warm.is_empty() {
+            let (cache, database, warm) = (
+                Arc::clone(&record_cache),
+                data.get_ref().clone(),
+                settings.cache.warm.clone(),
+            );
+            tokio::spawn(async move { cache.warm(&database, &warm).await });
+        }
         let analyses = web::Data::new(Analyses::new(
             data.get_ref().clone(),
             Arc::clone(&record_cache),

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::ApiError;
 use crate::identity::KeyRing;
+use atlas_app::RecordCache;
 use atlas_app::key_guard::KeyGuard;
 
 /// The body of a successful health or readiness check.
@@ -46,11 +47,17 @@ pub async fn readyz(
     database: web::Data<Database>,
     keys: web::Data<KeyRing>,
     key_guard: web::Data<KeyGuard>,
+    record_cache: web::Data<RecordCache>,
 ) -> Result<HttpResponse, ApiError> {
     let pending = migrations::pending(&database).await.map_err(|err| {
         tracing::warn!(target = %database.target(), error = %err, "not ready: the database does not answer");
         ApiError::Unavailable("not ready: the database does not answer".to_owned())
     })?;
+    if !record_cache.is_warm() {
+        return Err(ApiError::Unavailable(
+            "not ready: loading the records of the partnerships named in cache.warm".to_owned(),
+        ));
+    }
     if let Some(reason) = key_guard.refusal() {
         return Err(ApiError::Unavailable(format!("not ready: {reason}")));
     }

@@ -377,3 +377,34 @@ async fn told_not_to_migrate_a_server_waits_for_atlas_migrate_and_then_serves() 
     }
     assert_eq!(recorded, 1);
 }
+
+#[tokio::test]
+async fn named_partnerships_are_loaded_before_ready_and_the_cache_reports_itself() {
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
+    let setup = spawn_app_with(&test_db, None, |_| {}).await;
+    setup.wait_until_ready(Duration::from_secs(20)).await;
+    setup.import_areas(&["E06000009"]).await;
+    // A process told to warm Blackpool loads its records before it turns ready.
+    let app = spawn_app_with(&test_db, None, |settings| {
+        settings.cache.warm = vec![atlas_domain::GssCode::parse("E06000009").unwrap()];
+        settings.cache.max_bytes = 64 * 1024 * 1024;
+    })
+    .await;
+    app.wait_until_ready(Duration::from_secs(20)).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for line in [
+        "atlas_record_cache_partnerships 1",
+        "atlas_record_cache_loads_total 1",
+        "atlas_record_cache_budget_bytes 67108864",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    // Asked about it, the warm partnership is not loaded again.
+    let analyst = crate::support::token(atlas_access::Role::PartnershipAnalyst, "E06000009", None);
+    let grid = app
+        .get_as(&analyst, "/api/v1/partnerships/E06000009/grid?resolution=8")
+        .await;
+    assert_eq!(grid.status(), StatusCode::OK);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(text.contains("atlas_record_cache_loads_total 1"), "{text}");
+}
