@@ -57,6 +57,62 @@ pub async fn locate_or_start(url: &str, private_dir: &Path) -> Result<Located, C
     })
 }
 
+/// A private cluster serving TLS with a certificate given by a test, stopped when dropped.
+#[derive(Debug)]
+pub struct TlsCluster {
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    cluster: PrivateCluster,
+}
+
+impl TlsCluster {
+    /// Starts a private cluster in `dir` (made for it) with `ssl = on` and the PEM
+    /// `certificate` chain and `key`: what the TLS tests connect to.
+    ///
+    /// # Errors
+    /// [`ClusterError::Start`] when PostgreSQL's binaries are missing or it does not start.
+    pub fn start(dir: &Path, certificate: &str, key: &str) -> Result<Self, ClusterError> {
+        let cluster = PrivateCluster::new(dir)?;
+        std::fs::create_dir_all(&cluster.dir).map_err(|err| cluster_error(&cluster.dir, &err))?;
+        cluster.give_to_cluster_user(&cluster.dir)?;
+        let (certificate_file, key_file) = (
+            cluster.dir.join("server.crt"),
+            cluster.dir.join("server.key"),
+        );
+        for (file, text) in [(&certificate_file, certificate), (&key_file, key)] {
+            std::fs::write(file, text).map_err(|err| cluster_error(file, &err))?;
+            cluster.give_to_cluster_user(file)?;
+        }
+        // PostgreSQL refuses a key others can read.
+        std::fs::set_permissions(
+            &key_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .map_err(|err| cluster_error(&key_file, &err))?;
+        let port = cluster.start_with(&format!(
+            "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            certificate_file.display(),
+            key_file.display()
+        ))?;
+        Ok(Self { port, cluster })
+    }
+}
+
+impl Drop for TlsCluster {
+    fn drop(&mut self) {
+        let _ = self.cluster.run(
+            "pg_ctl",
+            &[
+                "stop".as_ref(),
+                "-m".as_ref(),
+                "immediate".as_ref(),
+                "-D".as_ref(),
+                self.cluster.data_dir.as_os_str(),
+            ],
+        );
+    }
+}
+
 /// Whether a private cluster started by this process runs as the `postgres` system user
 /// (because this process runs as root, which PostgreSQL refuses).
 #[must_use]
@@ -130,6 +186,7 @@ pub fn quote_identifier(name: &str) -> String {
 }
 
 /// A PostgreSQL cluster owned by Atlas, in `<dir>/data`, listening on 127.0.0.1 only.
+#[derive(Debug)]
 struct PrivateCluster {
     dir: PathBuf,
     data_dir: PathBuf,
@@ -175,6 +232,11 @@ impl PrivateCluster {
 
     /// Initialises the cluster if needed, starts it unless it is running, and returns its port.
     fn start(&self) -> Result<u16, ClusterError> {
+        self.start_with("")
+    }
+
+    /// As [`PrivateCluster::start`], with more server options (`-c name=value …`).
+    fn start_with(&self, more_options: &str) -> Result<u16, ClusterError> {
         std::fs::create_dir_all(&self.dir).map_err(|err| cluster_error(&self.dir, &err))?;
         self.give_to_cluster_user(&self.dir)?;
         if !self.data_dir.join("PG_VERSION").exists() {
@@ -210,8 +272,9 @@ impl PrivateCluster {
             return Ok(port);
         }
         let port = free_port().map_err(|err| cluster_error(&self.dir, &err))?;
-        let options =
-            format!("-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''");
+        let options = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' {more_options}"
+        );
         let log = self.dir.join("postgres.log");
         tracing::info!(
             "Starting the private PostgreSQL cluster on 127.0.0.1:{port} (log: {})",

@@ -59,6 +59,18 @@ impl Application {
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         settings.check_pseudonym_key()?;
         let database = Database::new(&settings.database)?;
+        let target = database.target();
+        if !atlas_store::tls::verifies_fully(settings.database.url.expose_secret())
+            && !["localhost:", "127.0.0.1:", "/"]
+                .iter()
+                .any(|local| target.starts_with(local))
+        {
+            tracing::warn!(
+                %target,
+                "database.url does not ask to verify PostgreSQL's certificate: add \
+                 sslmode=verify-full (and sslrootcert=<its CA> unless the system trusts it)"
+            );
+        }
         let address = (settings.server.host.as_str(), settings.server.port);
         let listener = TcpListener::bind(address).map_err(|err| {
             anyhow::anyhow!("cannot listen on {}:{}: {err}", address.0, address.1)

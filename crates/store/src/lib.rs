@@ -23,7 +23,8 @@ pub mod schema;
 pub mod self_assessments;
 pub mod summaries;
 pub mod summary_requests;
+pub mod tls;
 pub mod users;
 
 pub use error::StoreError;
-pub use pool::{Database, DatabaseSettings, PooledConnection, connect_admin};
+pub use pool::{Database, DatabaseSettings, PooledConnection, connect_admin, establish};

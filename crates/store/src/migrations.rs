@@ -34,14 +34,14 @@ pub async fn run_pending(url: &str) -> Result<Vec<String>, StoreError> {
 }
 
 async fn apply_pending(url: String) -> Result<Vec<String>, StoreError> {
+    let connection = crate::pool::establish(&url)
+        .await
+        .map_err(|err| StoreError::Unreachable {
+            target: crate::pool::describe_target(&url),
+            reason: err.to_string(),
+        })?;
     tokio::task::spawn_blocking(move || {
-        let mut conn =
-            AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).map_err(|err| {
-                StoreError::Unreachable {
-                    target: crate::pool::describe_target(&url),
-                    reason: err.to_string(),
-                }
-            })?;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(connection);
         conn.transaction::<_, StoreError, _>(|conn| {
             diesel::RunQueryDsl::execute(
                 diesel::sql_query(format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")),

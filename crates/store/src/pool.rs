@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use deadpool::Runtime;
 use diesel_async::AsyncPgConnection;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -136,13 +136,19 @@ impl Database {
     /// # Errors
     /// [`StoreError::InvalidUrl`] when the URL cannot be parsed.
     pub fn new(settings: &DatabaseSettings) -> Result<Self, StoreError> {
-        tokio_postgres::Config::from_str(settings.url.expose_secret())
-            .map_err(|err| StoreError::InvalidUrl(err.to_string()))?;
+        crate::tls::target(settings.url.expose_secret())?;
         let pool_url = settings.pool_url();
-        tokio_postgres::Config::from_str(&pool_url)
-            .map_err(|err| StoreError::InvalidUrl(err.to_string()))?;
+        crate::tls::target(&pool_url)?;
         let timeout = Duration::from_secs(settings.connect_timeout_secs.max(1));
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(pool_url);
+        let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+        manager_config.custom_setup = Box::new(|url| {
+            let url = url.to_owned();
+            Box::pin(async move { establish(&url).await })
+        });
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+            pool_url,
+            manager_config,
+        );
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size.max(1))
             .wait_timeout(Some(timeout))
@@ -202,8 +208,22 @@ pub fn describe_target(url: &str) -> String {
     }
 }
 
-/// Opens a plain tokio-postgres connection, for bulk loads and administration. The connection's
-/// driver task runs on the current runtime.
+/// Opens a diesel-async connection to the server of `url`, with TLS as its `sslmode` asks
+/// ([`crate::tls`]).
+///
+/// # Errors
+/// diesel's connection error, saying why.
+pub async fn establish(url: &str) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let bad = |reason: String| diesel::ConnectionError::BadConnection(reason);
+    let (client, connection) = crate::tls::connect(url)
+        .await
+        .map_err(|err| bad(err.to_string()))?
+        .map_err(|err| bad(root_cause(&err)))?;
+    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+}
+
+/// Opens a tokio-postgres connection (TLS as the URL's `sslmode` asks), for bulk loads and
+/// administration. The connection's driver task runs on the current runtime.
 ///
 /// # Errors
 /// [`StoreError::Unreachable`] when the server does not answer within `timeout`.
@@ -212,15 +232,13 @@ pub async fn connect_admin(
     url: &str,
     timeout: Duration,
 ) -> Result<tokio_postgres::Client, StoreError> {
-    let config = tokio_postgres::Config::from_str(url)
-        .map_err(|err| StoreError::InvalidUrl(err.to_string()))?;
     let unreachable = |reason: String| StoreError::Unreachable {
         target: describe_target(url),
         reason,
     };
-    let (client, connection) = tokio::time::timeout(timeout, config.connect(tokio_postgres::NoTls))
+    let (client, connection) = tokio::time::timeout(timeout, crate::tls::connect(url))
         .await
-        .map_err(|_| unreachable(format!("no answer within {} s", timeout.as_secs())))?
+        .map_err(|_| unreachable(format!("no answer within {} s", timeout.as_secs())))??
         .map_err(|err| unreachable(root_cause(&err)))?;
     tokio::spawn(async move {
         if let Err(err) = connection.await {

@@ -899,3 +899,115 @@ async fn processes_migrating_at_once_take_turns_in_one_transaction_each() {
     assert!(first.is_empty() || second.is_empty());
     assert!(migrations::run_pending(&url).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn every_connection_speaks_tls_as_the_url_asks_and_verifies_the_server() {
+    // A private cluster serving TLS with a certificate for `localhost` from the test's own
+    // authority (run as the `postgres` user when the test runs as root).
+    let authority_key = rcgen::KeyPair::generate().unwrap();
+    let mut authority_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    authority_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let authority = authority_params.self_signed(&authority_key).unwrap();
+    let issuer = rcgen::Issuer::from_params(&authority_params, &authority_key);
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let cluster = atlas_postgres::cluster::TlsCluster::start(
+        &dir.path().join("cluster"),
+        &server.pem(),
+        &server_key.serialize_pem(),
+    )
+    .unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, authority.pem()).unwrap();
+    let port = cluster.port;
+    let url =
+        |host: &str, options: &str| format!("postgres://postgres@{host}:{port}/postgres?{options}");
+    let verified = url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+    );
+    let ssl_of = |client: tokio_postgres::Client| async move {
+        client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    };
+    // Administration and bulk loads, the pool, and migrations all go over verified TLS.
+    let admin = atlas_store::connect_admin(&verified, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(ssl_of(admin).await, "connect_admin speaks TLS");
+    let pooled = Database::new(&DatabaseSettings::new(verified.clone().into(), 1)).unwrap();
+    let mut conn = pooled.connection().await.unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Ssl {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        ssl: bool,
+    }
+    let pooled_ssl: Ssl = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert!(pooled_ssl.ssl, "the pool speaks TLS");
+    assert!(!migrations::run_pending(&verified).await.unwrap().is_empty());
+    // A certificate naming another host, or signed by an authority not trusted, is refused
+    // under verify-full; the error says so.
+    for (refused_url, why) in [
+        (
+            url(
+                "127.0.0.1",
+                &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+            ),
+            "the certificate names localhost",
+        ),
+        (
+            url("localhost", "sslmode=verify-full"),
+            "no trusted authority signed it",
+        ),
+    ] {
+        let refused = atlas_store::connect_admin(&refused_url, std::time::Duration::from_secs(5))
+            .await
+            .err()
+            .map(|err| err.to_string())
+            .unwrap_or_default();
+        assert!(
+            refused.contains("TLS") || refused.contains("certificate"),
+            "{why}: {refused}"
+        );
+    }
+    // verify-ca checks the chain only; require and the default prefer encrypt (as libpq does);
+    // disable does not.
+    for (options, tls) in [
+        (
+            format!("sslmode=verify-ca&sslrootcert={}", ca.display()),
+            true,
+        ),
+        ("sslmode=require".to_owned(), true),
+        (String::new(), true),
+        ("sslmode=disable".to_owned(), false),
+    ] {
+        let client = atlas_store::connect_admin(
+            &url("127.0.0.1", &options),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        assert_eq!(ssl_of(client).await, tls, "{options}");
+    }
+    drop(cluster);
+}
