@@ -227,7 +227,7 @@ impl KeyRing {
 
     /// For a token naming a key not known: loads the keys again unless a load began less than
     /// `auth.min_refresh_secs` ago; a caller arriving while a load is under way waits for it
-    /// at most [`UNKNOWN_KEY_PATIENCE`] and shares it. Returns the verifier then.
+    /// at most 3 s and shares it. Returns the verifier then.
     pub async fn refresh_for_unknown_key(&self) -> Option<Arc<TokenVerifier>> {
         if self.provider.is_some() || self.jwks_file.is_some() || !self.pem_keys.is_empty() {
             let _ = self.reload(false).await;

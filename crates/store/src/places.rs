@@ -38,7 +38,7 @@ pub struct Gazetteer {
 ///
 /// # Errors
 /// [`StoreError::Invalid`] for a blank source or a population beyond PostgreSQL's `bigint`;
-/// [`StoreError::Database`].
+/// [`StoreError::Query`].
 pub async fn replace(
     conn: &mut AsyncPgConnection,
     places: &[Place],
@@ -83,7 +83,7 @@ pub async fn replace(
 /// one (a partnership of one small authority is then named from its neighbours' places).
 ///
 /// # Errors
-/// [`StoreError::Database`].
+/// [`StoreError::Query`].
 pub async fn within(
     conn: &mut AsyncPgConnection,
     authorities: &[String],

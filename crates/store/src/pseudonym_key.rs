@@ -22,7 +22,7 @@ pub enum KeyClaim {
 /// database's key.
 ///
 /// # Errors
-/// [`StoreError::Database`].
+/// [`StoreError::Query`].
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     fingerprint: &str,
