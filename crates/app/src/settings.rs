@@ -283,6 +283,11 @@ pub struct ServerSettings {
     pub rate_limit_per_second: u32,
     /// Requests each authenticated caller may make in a burst.
     pub rate_limit_burst: u32,
+    /// Count each caller's requests in PostgreSQL, across every server process (needed when
+    /// several processes serve behind a load balancer; one statement per request), besides the
+    /// limit each process keeps in memory.
+    #[serde(default)]
+    pub rate_limit_shared: bool,
     /// Worker threads (0 means one per core).
     pub workers: usize,
     /// Seconds that in-flight requests get to finish after a stop signal.

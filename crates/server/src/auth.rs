@@ -44,6 +44,8 @@ use atlas_app::settings::{AuthSettings, ServerSettings};
 pub struct Authenticator {
     keys: Arc<KeyRing>,
     limiter: DefaultKeyedRateLimiter<String>,
+    /// With `server.rate_limit_shared`: the sustained rate and burst counted in PostgreSQL.
+    shared_limit: Option<(u32, u32)>,
     require_registration: bool,
 }
 
@@ -56,6 +58,9 @@ impl Authenticator {
         Self {
             keys,
             limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            shared_limit: server
+                .rate_limit_shared
+                .then_some((server.rate_limit_per_second, server.rate_limit_burst)),
             require_registration: auth.require_registration,
         }
     }
@@ -111,6 +116,39 @@ impl Authenticator {
         }
         if self.limiter.len() > 100_000 {
             self.limiter.retain_recent();
+        }
+        if let Some((per_second, burst)) = self.shared_limit
+            && let Some(database) = request.app_data::<web::Data<Database>>()
+        {
+            // Counted across every process; a database that cannot count does not stop the
+            // request (it needs the database anyway, and says so itself).
+            let admission = match database.connection().await {
+                Ok(mut conn) => {
+                    atlas_store::rate_limits::admit(
+                        &mut conn,
+                        &principal.subject,
+                        per_second,
+                        burst,
+                    )
+                    .await
+                }
+                Err(err) => Err(err),
+            };
+            match admission {
+                Ok(atlas_store::rate_limits::Admission::Refused { retry_after_secs }) => {
+                    #[expect(
+                        clippy::cast_possible_truncation,
+                        clippy::cast_sign_loss,
+                        reason = "a wait of a few seconds, rounded up"
+                    )]
+                    let wait = retry_after_secs.ceil().max(1.0) as u64;
+                    return Err(ApiError::TooManyRequests(wait));
+                }
+                Ok(atlas_store::rate_limits::Admission::Admitted) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "the shared rate limit could not be counted")
+                }
+            }
         }
         Ok(principal)
     }

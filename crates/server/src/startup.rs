@@ -126,6 +126,19 @@ impl Application {
             &settings.server,
         ));
         let keys = web::Data::from(keys);
+        if settings.server.rate_limit_shared {
+            let database = data.get_ref().clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    if let Ok(mut conn) = database.connection().await
+                        && let Err(err) = atlas_store::rate_limits::forget_quiet(&mut conn).await
+                    {
+                        tracing::debug!(error = %err, "quiet callers' rate limits not yet forgotten");
+                    }
+                }
+            });
+        }
         // Appends queue for the chain's lock by design: no lock timeout on the writer's own
         // connections (their statements are still limited).
         let audit_database = Database::new(&atlas_store::DatabaseSettings {

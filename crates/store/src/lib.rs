@@ -16,6 +16,7 @@ mod pool;
 pub mod populations;
 pub mod profiles;
 pub mod pseudonym_key;
+pub mod rate_limits;
 pub mod records;
 pub mod reference;
 pub mod releases;

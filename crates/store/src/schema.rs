@@ -268,6 +268,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    rate_limits (subject) {
+        subject -> Text,
+        theoretical_arrival -> Timestamptz,
+    }
+}
+
+diesel::table! {
     regional_groups (name, partnership_code) {
         name -> Text,
         partnership_code -> Text,
@@ -343,6 +350,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     summary_requests,
     places,
     pseudonym_key_fingerprint,
+    rate_limits,
     regional_groups,
     regional_requests,
 );

@@ -707,6 +707,57 @@ async fn a_caller_beyond_its_rate_limit_gets_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_shared_rate_limit_counts_a_callers_requests_across_processes() {
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
+    let limited = |shared: bool| {
+        move |settings: &mut atlas_app::Settings| {
+            settings.server.rate_limit_per_second = 1;
+            settings.server.rate_limit_burst = 3;
+            settings.server.rate_limit_shared = shared;
+        }
+    };
+    let analyst = token(Role::PartnershipAnalyst, LANCASHIRE, None);
+    // Each process's own limit: a caller alternating between two gets twice the burst through.
+    let (a, b) = (
+        crate::support::spawn_app_with(&test_db, None, limited(false)).await,
+        crate::support::spawn_app_with(&test_db, None, limited(false)).await,
+    );
+    a.wait_until_ready(std::time::Duration::from_secs(20)).await;
+    b.wait_until_ready(std::time::Duration::from_secs(20)).await;
+    let mut admitted = 0;
+    for n in 0..8 {
+        let app = if n % 2 == 0 { &a } else { &b };
+        if app.get_as(&analyst, "/api/v1/partnerships").await.status() == StatusCode::OK {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 6, "three through each process");
+    // Shared in PostgreSQL: the burst is the caller's, whichever process answers.
+    let other = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let (c, d) = (
+        crate::support::spawn_app_with(&test_db, None, limited(true)).await,
+        crate::support::spawn_app_with(&test_db, None, limited(true)).await,
+    );
+    c.wait_until_ready(std::time::Duration::from_secs(20)).await;
+    d.wait_until_ready(std::time::Duration::from_secs(20)).await;
+    let mut statuses = Vec::new();
+    for n in 0..8 {
+        let app = if n % 2 == 0 { &c } else { &d };
+        statuses.push(app.get_as(&other, "/api/v1/partnerships").await);
+    }
+    let admitted = statuses
+        .iter()
+        .filter(|response| response.status() == StatusCode::OK)
+        .count();
+    assert_eq!(admitted, 3, "three in all across both processes");
+    let refused = statuses
+        .iter()
+        .find(|response| response.status() == StatusCode::TOO_MANY_REQUESTS)
+        .unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
 async fn revoked_and_expired_agreements_are_listed_as_such() {
     let app = spawn_ready_app_with(|_| {}).await;
     app.import_lancashire_cluster().await;
