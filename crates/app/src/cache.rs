@@ -189,27 +189,54 @@ impl RecordCache {
         (entries.by_partnership.len(), entries.bytes)
     }
 
-    /// Loads `partnerships` (those that exist) before a server turns ready: [`Self::is_warm`]
-    /// is false until they are loaded, retrying while PostgreSQL cannot answer (not yet
-    /// migrated, say).
-    pub async fn warm(&self, database: &Database, partnerships: &[GssCode]) {
-        if partnerships.is_empty() {
-            return;
-        }
+    /// Marks the cache cold until [`RecordCache::warm`] has run: called before the warm-up
+    /// is spawned, so readiness never reports a warm-up that has not begun.
+    pub fn begin_warming(&self) {
         self.warm.store(false, Ordering::Release);
+    }
+
+    /// Loads `partnerships` (those that exist) before a server turns ready: [`Self::is_warm`]
+    /// is false meanwhile. A load that fails for want of the database (not reachable, not yet
+    /// migrated) is tried again; a partnership whose records cannot be read is left out (said
+    /// in the log); and the log says when the budget cannot hold them all.
+    pub async fn warm(&self, database: &Database, partnerships: &[GssCode]) {
+        self.begin_warming();
         let mut delay = std::time::Duration::from_millis(500);
-        'attempt: loop {
-            for code in partnerships {
-                if let Err(err) = self.all_records(database, code).await {
-                    tracing::warn!(%code, error = %err, "warming the record cache; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(std::time::Duration::from_secs(30));
-                    continue 'attempt;
+        for code in partnerships {
+            loop {
+                match self.all_records(database, code).await {
+                    Ok(_) => break,
+                    Err(StoreError::Invalid(reason)) => {
+                        tracing::error!(%code, %reason, "not warmed: its records cannot be read");
+                        break;
+                    }
+                    Err(err) => {
+                        tracing::warn!(%code, error = %err, "warming the record cache; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                    }
                 }
             }
-            break;
         }
         let (count, bytes) = self.held();
+        let kept = {
+            let entries = self
+                .entries
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            partnerships
+                .iter()
+                .filter(|code| entries.by_partnership.contains_key(*code))
+                .count()
+        };
+        if kept < partnerships.len() {
+            tracing::warn!(
+                kept,
+                named = partnerships.len(),
+                budget = self.budget,
+                "cache.warm names more partnerships than cache.max_bytes holds"
+            );
+        }
         tracing::info!(partnerships = count, bytes, "the record cache is warm");
         self.warm.store(true, Ordering::Release);
     }

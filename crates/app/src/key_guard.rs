@@ -40,7 +40,7 @@ impl KeyGuard {
         self.outcome
             .get_or_try_init(|| async {
                 let mut conn = database.connection().await?;
-                Ok(match claim(&mut conn, fingerprint).await? {
+                Ok(match claim(&mut conn, fingerprint, false).await? {
                     KeyClaim::Recorded => {
                         tracing::info!(
                             %fingerprint,
@@ -49,11 +49,53 @@ impl KeyGuard {
                         Ok(())
                     }
                     KeyClaim::Same => Ok(()),
+                    KeyClaim::Unrecorded => {
+                        tracing::warn!(
+                            %fingerprint,
+                            "this database holds records but no pseudonym key fingerprint: once \
+                             sure this is the key that made them, run `atlas pseudonym-key record`"
+                        );
+                        Ok(())
+                    }
                     KeyClaim::Different(recorded) => Err(mismatch(fingerprint, &recorded)),
                 })
             })
             .await
             .cloned()
+    }
+
+    /// Compares the key with the database's without recording anything: why it must not be
+    /// used, when the database's key is another.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be asked.
+    pub async fn compare(&self, database: &Database) -> Result<Option<String>, StoreError> {
+        let Some(fingerprint) = &self.fingerprint else {
+            return Ok(None);
+        };
+        let mut conn = database.connection().await?;
+        Ok(atlas_store::pseudonym_key::recorded(&mut conn)
+            .await?
+            .filter(|recorded| recorded != fingerprint)
+            .map(|recorded| mismatch(fingerprint, &recorded)))
+    }
+
+    /// Records the key as the database's even though it holds records (the operator vouches
+    /// for it); says what happened.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be asked.
+    pub async fn record(&self, database: &Database) -> Result<String, StoreError> {
+        let Some(fingerprint) = &self.fingerprint else {
+            return Ok("ingest.pseudonym_key is not set: nothing to record".to_owned());
+        };
+        let mut conn = database.connection().await?;
+        Ok(match claim(&mut conn, fingerprint, true).await? {
+            KeyClaim::Recorded => format!("recorded the pseudonym key's fingerprint {fingerprint}"),
+            KeyClaim::Same => format!("the database's key is already this one ({fingerprint})"),
+            KeyClaim::Different(recorded) => mismatch(fingerprint, &recorded),
+            KeyClaim::Unrecorded => "nothing recorded".to_owned(),
+        })
     }
 
     /// Why this process must not pseudonymise, when its key is known to differ from the

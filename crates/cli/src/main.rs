@@ -93,6 +93,19 @@ enum Command {
         #[command(subcommand)]
         command: token::TokenCommand,
     },
+    /// The server pseudonym key's fingerprint in the database.
+    PseudonymKey {
+        #[command(subcommand)]
+        command: PseudonymKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PseudonymKeyCommand {
+    /// Record the configured ingest.pseudonym_key as the key of this database's records: for a
+    /// database that held records before fingerprints were kept (servers record the key
+    /// themselves on a database without records). Only once sure it is the key that made them.
+    Record,
 }
 
 #[derive(Debug, Subcommand)]
@@ -281,6 +294,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Summary { command } => admin::summary(&settings, command).await,
         Command::Profile { command } => admin::profile(&settings, command).await,
         Command::Token { command } => token::run(&settings, command),
+        Command::PseudonymKey {
+            command: PseudonymKeyCommand::Record,
+        } => {
+            settings.check_pseudonym_key()?;
+            migrate(settings.database.url.expose_secret()).await?;
+            let guard = key_guard(&settings)?;
+            let database = atlas_store::Database::new(&settings.database)?;
+            println!("{}", guard.record(&database).await?);
+            Ok(())
+        }
         Command::Pseudonymise(args) => pseudonymise::run(args),
         Command::Upload(args) => upload::run(&settings, args).await,
     }
@@ -303,21 +326,27 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The guard of the configured server pseudonym key.
+fn key_guard(settings: &Settings) -> anyhow::Result<atlas_app::key_guard::KeyGuard> {
+    let key = settings
+        .ingest
+        .pseudonym_key
+        .as_ref()
+        .map(|key| atlas_ingest::pseudonym::PseudonymKey::from_hex(key.expose_secret()))
+        .transpose()?;
+    Ok(atlas_app::key_guard::KeyGuard::new(key.as_ref()))
+}
+
 /// Refuses to start with a pseudonym key other than the one the database's records were made
-/// with, when the database answers within 5 s and says so (otherwise the server checks once it
-/// has migrated the database, and refuses uploads).
+/// with, when the database answers within 5 s and says so (reading only: the server records a
+/// key once it serves; otherwise it checks once it has migrated the database, and refuses
+/// uploads).
 async fn refuse_another_pseudonym_key(settings: &Settings) -> anyhow::Result<()> {
-    let Some(key) =
-        settings.ingest.pseudonym_key.as_ref().and_then(|key| {
-            atlas_ingest::pseudonym::PseudonymKey::from_hex(key.expose_secret()).ok()
-        })
-    else {
-        return Ok(());
-    };
-    let guard = atlas_app::key_guard::KeyGuard::new(Some(&key));
+    settings.check_pseudonym_key()?;
+    let guard = key_guard(settings)?;
     let database = atlas_store::Database::new(&settings.database)?;
-    if let Ok(Ok(Err(reason))) =
-        tokio::time::timeout(Duration::from_secs(5), guard.check(&database)).await
+    if let Ok(Ok(Some(reason))) =
+        tokio::time::timeout(Duration::from_secs(5), guard.compare(&database)).await
     {
         anyhow::bail!("{reason}");
     }

@@ -157,6 +157,7 @@ impl Application {
                 data.get_ref().clone(),
                 settings.cache.warm.clone(),
             );
+            cache.begin_warming();
             tokio::spawn(async move { cache.warm(&database, &warm).await });
         }
         let analyses = web::Data::new(Analyses::new(

@@ -379,6 +379,10 @@ pub async fn append(conn: &mut AsyncPgConnection, entries: &[NewEntry]) -> Resul
     if entries.is_empty() {
         return Ok(());
     }
+    // Appends queue for the chain by design: no lock timeout while waiting for it.
+    diesel::sql_query("SET LOCAL lock_timeout = 0")
+        .execute(conn)
+        .await?;
     diesel::sql_query(LOCK)
         .bind::<BigInt, _>(CHAIN_LOCK)
         .execute(conn)

@@ -89,28 +89,34 @@ impl DatabaseSettings {
         }
     }
 
-    /// The URL the pool connects with: the configured one naming the application and setting
-    /// the session's time limits (PostgreSQL's `options`).
+    /// The URL the pool connects with: the configured one naming the application.
     fn pool_url(&self) -> String {
         let name: String = self
             .application_name
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect();
-        let options = format!(
-            "-c statement_timeout={}s -c lock_timeout={}s -c idle_in_transaction_session_timeout={}s",
-            self.statement_timeout_secs, self.lock_timeout_secs, self.idle_in_transaction_secs
-        );
         let url = self.url.expose_secret();
         if url.contains("://") {
-            let separator = if url.contains('?') { '&' } else { '?' };
-            format!(
-                "{url}{separator}application_name={name}&options={}",
-                options.replace(' ', "%20").replace('=', "%3D")
-            )
+            let separator = if crate::tls::query_start(url).is_some() {
+                '&'
+            } else {
+                '?'
+            };
+            format!("{url}{separator}application_name={name}")
         } else {
-            format!("{url} application_name={name} options='{options}'")
+            format!("{url} application_name={name}")
         }
+    }
+
+    /// The session's time limits, set on each pooled connection when it opens (with `SET`,
+    /// which a pooler in session mode passes on; in transaction mode set them on the role).
+    fn limits(&self) -> String {
+        format!(
+            "SET statement_timeout = '{}s'; SET lock_timeout = '{}s'; \
+             SET idle_in_transaction_session_timeout = '{}s'",
+            self.statement_timeout_secs, self.lock_timeout_secs, self.idle_in_transaction_secs
+        )
     }
 }
 
@@ -141,9 +147,16 @@ impl Database {
         crate::tls::target(&pool_url)?;
         let timeout = Duration::from_secs(settings.connect_timeout_secs.max(1));
         let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
-        manager_config.custom_setup = Box::new(|url| {
-            let url = url.to_owned();
-            Box::pin(async move { establish(&url).await })
+        let limits = settings.limits();
+        manager_config.custom_setup = Box::new(move |url| {
+            let (url, limits) = (url.to_owned(), limits.clone());
+            Box::pin(async move {
+                let mut conn = establish(&url).await?;
+                diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, &limits)
+                    .await
+                    .map_err(|err| diesel::ConnectionError::BadConnection(err.to_string()))?;
+                Ok(conn)
+            })
         });
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
             pool_url,

@@ -67,13 +67,29 @@ fn canonical<T: Copy>(all: &[T], name: fn(T) -> &'static str, text: &str) -> Res
         })
 }
 
-/// Every case record of `partnership`.
+/// Every case record of `partnership`: a bulk read, so it runs in a transaction of its own
+/// without the pool's statement time limit.
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails, [`StoreError::Invalid`] for a stored value the
 /// vocabularies do not know (only a schema change could cause it).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn load(
+    conn: &mut AsyncPgConnection,
+    partnership: &GssCode,
+) -> Result<PartnershipRecords, StoreError> {
+    use diesel_async::AsyncConnection as _;
+    conn.transaction::<_, StoreError, _>(async |conn| {
+        diesel::sql_query("SET LOCAL statement_timeout = 0")
+            .execute(conn)
+            .await?;
+        load_all(conn, partnership).await
+    })
+    .await
+}
+
+/// [`load`]'s read, in the caller's transaction.
+async fn load_all(
     conn: &mut AsyncPgConnection,
     partnership: &GssCode,
 ) -> Result<PartnershipRecords, StoreError> {
@@ -152,6 +168,8 @@ pub async fn load(
                 .transpose()?,
         });
     }
+    // The cache counts what is allocated: no room left over from the vector's doubling.
+    records.shrink_to_fit();
     Ok(PartnershipRecords { records, agencies })
 }
 

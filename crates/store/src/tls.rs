@@ -27,53 +27,145 @@ pub type Connected = (
     Connection<Socket, <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream>,
 );
 
+/// The rustls connector, naming `localhost` when tokio-postgres gives no host name (it asks
+/// for a connector even for a Unix socket, where PostgreSQL never speaks TLS).
+pub struct Tls(MakeRustlsConnect);
+
+impl MakeTlsConnect<Socket> for Tls {
+    type Stream = <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream;
+    type TlsConnect = <MakeRustlsConnect as MakeTlsConnect<Socket>>::TlsConnect;
+    type Error = <MakeRustlsConnect as MakeTlsConnect<Socket>>::Error;
+
+    fn make_tls_connect(&mut self, domain: &str) -> Result<Self::TlsConnect, Self::Error> {
+        let name = if domain.is_empty() {
+            "localhost"
+        } else {
+            domain
+        };
+        <MakeRustlsConnect as MakeTlsConnect<Socket>>::make_tls_connect(&mut self.0, name)
+    }
+}
+
 /// How much of the server's certificate is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Check {
     /// Nothing: the connection is encrypted, not authenticated (libpq's `prefer`, `require`).
     Nothing,
-    /// The chain to a trusted authority, not the name (`verify-ca`, or `require` with
+    /// The chain to `sslrootcert`, not the name (`verify-ca`; `require` or no `sslmode` with
     /// `sslrootcert`).
     Chain,
     /// The chain and the host's name (`verify-full`).
     Full,
 }
 
+/// Where a URL's query starts: at the first `?` after its user information (a password may
+/// hold a `?`), as tokio-postgres reads it.
+#[must_use]
+pub fn query_start(url: &str) -> Option<usize> {
+    let after_scheme = url.find("://").map_or(0, |index| index + 3);
+    let after_user = url
+        .get(after_scheme..)?
+        .find('@')
+        .map_or(after_scheme, |index| after_scheme + index + 1);
+    url.get(after_user..)?
+        .find('?')
+        .map(|index| after_user + index)
+}
+
+/// The `name=value` pairs of a key=value connection string, each with its text as written
+/// (values may be quoted with `'`, with `\` escapes, and `=` may have spaces around it).
+fn conninfo_pairs(text: &str) -> Vec<(String, String, &str)> {
+    let bytes = text.as_bytes();
+    let mut pairs = Vec::new();
+    let mut index = 0;
+    let skip_spaces = |index: &mut usize| {
+        while *index < bytes.len() && bytes[*index].is_ascii_whitespace() {
+            *index += 1;
+        }
+    };
+    loop {
+        skip_spaces(&mut index);
+        if index >= bytes.len() {
+            break;
+        }
+        let start = index;
+        while index < bytes.len() && bytes[index] != b'=' && !bytes[index].is_ascii_whitespace() {
+            index += 1;
+        }
+        let name = text.get(start..index).unwrap_or_default().to_owned();
+        skip_spaces(&mut index);
+        if index < bytes.len() && bytes[index] == b'=' {
+            index += 1;
+        }
+        skip_spaces(&mut index);
+        let mut value = Vec::new();
+        if index < bytes.len() && bytes[index] == b'\'' {
+            index += 1;
+            while index < bytes.len() && bytes[index] != b'\'' {
+                if bytes[index] == b'\\' && index + 1 < bytes.len() {
+                    index += 1;
+                }
+                value.push(bytes[index]);
+                index += 1;
+            }
+            index += 1;
+        } else {
+            while index < bytes.len() && !bytes[index].is_ascii_whitespace() {
+                if bytes[index] == b'\\' && index + 1 < bytes.len() {
+                    index += 1;
+                }
+                value.push(bytes[index]);
+                index += 1;
+            }
+        }
+        pairs.push((
+            name,
+            String::from_utf8_lossy(&value).into_owned(),
+            text.get(start..index.min(text.len())).unwrap_or_default(),
+        ));
+    }
+    pairs
+}
+
 /// The URL's configuration, with libpq's `verify-ca`/`verify-full` read as `require` and
-/// `sslrootcert` taken out (tokio-postgres knows neither), that root file, and what to check.
-fn libpq_options(url: &str) -> (String, Option<String>, Check) {
+/// `sslrootcert` taken out (tokio-postgres knows neither; every other parameter is left as
+/// written), that root file, and what to check.
+///
+/// # Errors
+/// [`StoreError::InvalidUrl`] for `verify-ca` without `sslrootcert`: the system's authorities
+/// sign certificates for anyone's host names, so checking the chain alone proves nothing.
+fn libpq_options(url: &str) -> Result<(String, Option<String>, Check), StoreError> {
     let mut root = None;
-    let mut check = Check::Nothing;
-    let mut keep = |name: &str, value: &str| -> Option<String> {
-        match (name, value) {
-            ("sslrootcert", _) => {
+    let mut mode = None;
+    // Each parameter: `None` to leave it out, `Some(text)` to keep it as `text`.
+    let mut keep = |name: &str, value: &str, written: &str| -> Option<String> {
+        match name {
+            "sslrootcert" => {
                 root = Some(value.to_owned());
                 None
             }
-            ("sslmode", "verify-ca") => {
-                check = Check::Chain;
-                Some("sslmode=require".to_owned())
+            "sslmode" => {
+                mode = Some(value.to_owned());
+                Some(if value.starts_with("verify-") {
+                    written.replace(value, "require")
+                } else {
+                    written.to_owned()
+                })
             }
-            ("sslmode", "verify-full") => {
-                check = Check::Full;
-                Some("sslmode=require".to_owned())
-            }
-            _ => Some(format!("{name}={value}")),
+            _ => Some(written.to_owned()),
         }
     };
-    let rewritten = if let Some((base, query)) = url.split_once('?') {
+    let rewritten = if let Some(start) = query_start(url) {
+        let (base, query) = (
+            url.get(..start).unwrap_or_default(),
+            url.get(start + 1..).unwrap_or_default(),
+        );
         let kept: Vec<String> = query
             .split('&')
             .filter(|pair| !pair.is_empty())
             .filter_map(|pair| {
                 let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                keep(name, &percent_decode(value)).map(|kept| {
-                    if name == "sslmode" {
-                        kept
-                    } else {
-                        pair.to_owned()
-                    }
-                })
+                keep(name, &percent_decode(value), pair)
             })
             .collect();
         if kept.is_empty() {
@@ -84,20 +176,43 @@ fn libpq_options(url: &str) -> (String, Option<String>, Check) {
     } else if url.contains("://") {
         url.to_owned()
     } else {
-        url.split_whitespace()
-            .filter_map(|pair| {
-                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                keep(name, value)
-            })
+        conninfo_pairs(url)
+            .into_iter()
+            .filter_map(|(name, value, written)| keep(&name, &value, written))
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let requires = rewritten.contains("sslmode=require");
-    // libpq: `require` with a root file checks the chain as `verify-ca` does.
-    if check == Check::Nothing && requires && root.is_some() {
-        check = Check::Chain;
-    }
-    (rewritten, root, check)
+    let check = match (mode.as_deref(), &root) {
+        (Some("verify-full"), _) => Check::Full,
+        (Some("verify-ca"), Some(_)) => Check::Chain,
+        (Some("verify-ca"), None) => {
+            return Err(StoreError::InvalidUrl(
+                "sslmode=verify-ca needs sslrootcert (the authority that signs the server's \
+                 certificate): the system's authorities sign certificates for anyone's host \
+                 names; or use sslmode=verify-full"
+                    .to_owned(),
+            ));
+        }
+        // As libpq: `require` with a root file checks the chain; a root file given without a
+        // mode is read the same way (TLS required), never silently ignored.
+        (Some("require") | None, Some(_)) => Check::Chain,
+        _ => Check::Nothing,
+    };
+    let rewritten = if check == Check::Chain && mode.is_none() {
+        if url.contains("://") {
+            let separator = if query_start(&rewritten).is_some() {
+                '&'
+            } else {
+                '?'
+            };
+            format!("{rewritten}{separator}sslmode=require")
+        } else {
+            format!("{rewritten} sslmode=require")
+        }
+    } else {
+        rewritten
+    };
+    Ok((rewritten, root, check))
 }
 
 /// `%XX` sequences decoded (a path in a URL's query).
@@ -152,8 +267,8 @@ fn roots_from(path: &str) -> Result<Arc<RootCertStore>, StoreError> {
 ///
 /// # Errors
 /// [`StoreError::InvalidUrl`] when the URL cannot be read or its `sslrootcert` is unusable.
-pub fn target(url: &str) -> Result<(Config, MakeRustlsConnect), StoreError> {
-    let (rewritten, root, check) = libpq_options(url);
+pub fn target(url: &str) -> Result<(Config, Tls), StoreError> {
+    let (rewritten, root, check) = libpq_options(url)?;
     let config =
         Config::from_str(&rewritten).map_err(|err| StoreError::InvalidUrl(err.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -181,13 +296,13 @@ pub fn target(url: &str) -> Result<(Config, MakeRustlsConnect), StoreError> {
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    Ok((config, MakeRustlsConnect::new(client)))
+    Ok((config, Tls(MakeRustlsConnect::new(client))))
 }
 
 /// Whether `url` asks for the server's certificate to be checked in full (`verify-full`).
 #[must_use]
 pub fn verifies_fully(url: &str) -> bool {
-    libpq_options(url).2 == Check::Full
+    libpq_options(url).is_ok_and(|(_, _, check)| check == Check::Full)
 }
 
 /// libpq's `prefer` and `require`: the session is encrypted and the handshake's signatures
@@ -307,8 +422,9 @@ mod tests {
 
     #[test]
     fn libpq_verification_modes_and_root_files_are_read() {
+        let read = |url: &str| libpq_options(url).unwrap();
         assert_eq!(
-            libpq_options(
+            read(
                 "postgres://u@db:5432/atlas?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=x"
             ),
             (
@@ -317,30 +433,42 @@ mod tests {
                 Check::Full
             )
         );
+        // A root file without a mode is not ignored: TLS, and the chain checked.
         assert_eq!(
-            libpq_options("postgres://u@db/atlas?sslrootcert=/ca.pem"),
+            read("postgres://u@db/atlas?sslrootcert=/ca.pem"),
             (
-                "postgres://u@db/atlas".to_owned(),
-                Some("/ca.pem".to_owned()),
-                Check::Nothing
-            )
-        );
-        assert_eq!(
-            libpq_options("host=db sslmode=verify-ca sslrootcert=/ca.pem user=u"),
-            (
-                "host=db sslmode=require user=u".to_owned(),
+                "postgres://u@db/atlas?sslmode=require".to_owned(),
                 Some("/ca.pem".to_owned()),
                 Check::Chain
             )
         );
         assert_eq!(
-            libpq_options("postgres://u@db/atlas?sslmode=disable"),
+            read("postgres://u@db/atlas?sslmode=disable"),
             (
                 "postgres://u@db/atlas?sslmode=disable".to_owned(),
                 None,
                 Check::Nothing
             )
         );
+        // A password holding `?` is not mistaken for the query.
+        assert_eq!(
+            read("postgres://u:p?ss@db/atlas?sslmode=verify-full").0,
+            "postgres://u:p?ss@db/atlas?sslmode=require"
+        );
+        // Key=value strings: quoted values with spaces and options are kept as written.
+        assert_eq!(
+            read(
+                "host=db sslmode = 'verify-ca' sslrootcert='/ca dir/ca.pem' password='a  b' options='-c statement_timeout=5s'"
+            ),
+            (
+                "host=db sslmode = 'require' password='a  b' options='-c statement_timeout=5s'"
+                    .to_owned(),
+                Some("/ca dir/ca.pem".to_owned()),
+                Check::Chain
+            )
+        );
+        // verify-ca against the system's authorities proves nothing: refused.
+        assert!(libpq_options("postgres://u@db/atlas?sslmode=verify-ca").is_err());
         assert!(target("postgres://u@db/atlas?sslmode=require").is_ok());
         let refused =
             target("postgres://u@db/atlas?sslmode=verify-full&sslrootcert=/nonexistent.pem")

@@ -1010,4 +1010,48 @@ async fn every_connection_speaks_tls_as_the_url_asks_and_verifies_the_server() {
         assert_eq!(ssl_of(client).await, tls, "{options}");
     }
     drop(cluster);
+    // A Unix socket (where PostgreSQL never speaks TLS) connects, in key=value form with a
+    // quoted value, when the machine's server has one.
+    if std::path::Path::new("/var/run/postgresql/.s.PGSQL.5432").exists() {
+        let client = atlas_store::connect_admin(
+            "host=/var/run/postgresql user=postgres dbname = 'postgres'",
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        let local: bool = client
+            .query_one("SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(!local);
+    }
+}
+
+#[test]
+fn every_migration_can_run_inside_the_one_transaction_migrations_share() {
+    // `migrations::run_pending` applies a run's migrations in one transaction: a statement
+    // PostgreSQL refuses inside a transaction block would fail every future upgrade.
+    let directory = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations");
+    for entry in std::fs::read_dir(directory).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_dir() {
+            continue;
+        }
+        assert!(
+            !path.join("metadata.toml").exists(),
+            "{}: run_in_transaction cannot be turned off",
+            path.display()
+        );
+        let up = std::fs::read_to_string(path.join("up.sql"))
+            .unwrap()
+            .to_uppercase();
+        for refused in ["CONCURRENTLY", "ADD VALUE", "VACUUM", "CREATE DATABASE"] {
+            assert!(
+                !up.contains(refused),
+                "{}: `{refused}` cannot run inside a transaction block",
+                path.display()
+            );
+        }
+    }
 }

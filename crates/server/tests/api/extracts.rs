@@ -988,3 +988,63 @@ async fn a_process_with_another_pseudonym_key_refuses_uploads_and_is_not_ready()
     );
     assert_eq!(first.count("SELECT count(*) FROM batches").await, 0);
 }
+
+#[tokio::test]
+async fn a_database_with_records_but_no_fingerprint_is_not_claimed_by_whichever_process_comes_first()
+ {
+    let test_db = atlas_postgres::test_db::TestDatabase::new().await;
+    let first = crate::support::spawn_app_with(&test_db, None, |_| {}).await;
+    first
+        .wait_until_ready(std::time::Duration::from_secs(20))
+        .await;
+    first.import_areas(&["E06000009"]).await;
+    let agency = first
+        .register_agency("Blackpool Police", &["E06000009"])
+        .await;
+    let uploaded = first
+        .upload(agency, CSV, extract(5, 0), "/api/v1/extracts")
+        .await;
+    assert_eq!(uploaded.status(), reqwest::StatusCode::CREATED);
+    // As a database upgraded from before fingerprints were kept: records, no fingerprint.
+    let client =
+        atlas_store::connect_admin(&first.database_url(), std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
+    client
+        .batch_execute("DELETE FROM pseudonym_key_fingerprint")
+        .await
+        .unwrap();
+    // A process with another key serves (it cannot know) but records nothing: an operator
+    // records the key that made the records (`atlas pseudonym-key record`).
+    let other = crate::support::spawn_app_with(&test_db, None, |settings| {
+        settings.ingest.pseudonym_key = Some("02".repeat(32).into());
+    })
+    .await;
+    other
+        .wait_until_ready(std::time::Duration::from_secs(20))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        first
+            .count("SELECT count(*) FROM pseudonym_key_fingerprint")
+            .await,
+        0
+    );
+    let guard = atlas_app::key_guard::KeyGuard::new(Some(
+        &atlas_ingest::pseudonym::PseudonymKey::from_hex(crate::support::TEST_PSEUDONYM_KEY)
+            .unwrap(),
+    ));
+    let database = atlas_store::Database::new(&atlas_store::DatabaseSettings::new(
+        first.database_url().into(),
+        1,
+    ))
+    .unwrap();
+    assert!(
+        guard
+            .record(&database)
+            .await
+            .unwrap()
+            .starts_with("recorded")
+    );
+    assert!(guard.compare(&database).await.unwrap().is_none());
+}
