@@ -22,6 +22,7 @@ pub mod reference;
 pub mod regional_requests;
 pub mod releases;
 pub mod requests;
+pub mod retention;
 pub mod settings;
 pub mod telemetry;
 pub mod upload;

@@ -43,6 +43,9 @@ pub struct Settings {
     /// Settings of the in-memory record cache the analyses read.
     #[serde(default)]
     pub cache: CacheSettings,
+    /// How long case records are kept, by record kind.
+    #[serde(default)]
+    pub retention: crate::retention::RetentionSettings,
     /// The environment the settings were loaded for: `ATLAS_ENV`, `development` when unset.
     #[serde(skip)]
     pub environment: String,
@@ -434,6 +437,7 @@ impl Settings {
                 "problem_profiles.check_every_secs must be at least 1".to_owned(),
             ));
         }
+        self.retention.check().map_err(SettingsError)?;
         if self.auth.min_refresh_secs == 0 {
             return Err(SettingsError(
                 "auth.min_refresh_secs must be at least 1: it bounds how often tokens naming unknown keys make Atlas fetch the provider's keys".to_owned(),

@@ -93,10 +93,26 @@ enum Command {
         #[command(subcommand)]
         command: token::TokenCommand,
     },
+    /// Delete case records older than their kind's retention period ([retention] keep_years).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// The server pseudonym key's fingerprint in the database.
     PseudonymKey {
         #[command(subcommand)]
         command: PseudonymKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Delete, in one audited transaction, every record older than its kind's period, and
+    /// print how many per partnership and kind.
+    Apply {
+        /// Count what would be deleted, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -294,6 +310,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Summary { command } => admin::summary(&settings, command).await,
         Command::Profile { command } => admin::profile(&settings, command).await,
         Command::Token { command } => token::run(&settings, command),
+        Command::Retention {
+            command: RetentionCommand::Apply { dry_run },
+        } => {
+            let url = settings.database.url.expose_secret();
+            migrate(url).await?;
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+            let removed = atlas_app::retention::apply(
+                url,
+                &settings.retention,
+                chrono::Utc::now().date_naive(),
+                &format!("cli:{user}"),
+                dry_run,
+            )
+            .await
+            .map_err(|reason| anyhow::anyhow!("retention: {reason}"))?;
+            if settings.retention.keep_years.is_empty() {
+                println!(
+                    "retention: no period is configured ([retention] keep_years): nothing deleted"
+                );
+            }
+            for gone in &removed {
+                println!(
+                    "{} {}: {} record(s) {}",
+                    gone.partnership,
+                    gone.record_kind,
+                    gone.records,
+                    if dry_run {
+                        "would be deleted"
+                    } else {
+                        "deleted"
+                    }
+                );
+            }
+            println!(
+                "retention: {} record(s) {}",
+                removed.iter().map(|gone| gone.records).sum::<i64>(),
+                if dry_run {
+                    "would be deleted (dry run)"
+                } else {
+                    "deleted"
+                }
+            );
+            Ok(())
+        }
         Command::PseudonymKey {
             command: PseudonymKeyCommand::Record,
         } => {

@@ -539,3 +539,15 @@ fn a_bad_place_table_is_refused_naming_the_line() {
         "places line 2: `west` is not a longitude in degrees (WGS84)",
     );
 }
+
+#[test]
+fn a_retention_period_for_an_unknown_kind_is_refused_naming_it() {
+    assert_one_line_failure(
+        &atlas(
+            &["retention", "apply", "--dry-run"],
+            &[("ATLAS__RETENTION__KEEP_YEARS__GOSSIP", "1")],
+        ),
+        1,
+        "retention.keep_years: `gossip` is not a record kind",
+    );
+}

@@ -126,6 +126,12 @@ impl Application {
             &settings.server,
         ));
         let keys = web::Data::from(keys);
+        if settings.retention.schedule && !settings.retention.keep_years.is_empty() {
+            tokio::spawn(atlas_app::retention::run_schedule(
+                settings.database.url.expose_secret().to_owned(),
+                settings.retention.clone(),
+            ));
+        }
         if settings.server.rate_limit_shared {
             let database = data.get_ref().clone();
             tokio::spawn(async move {

@@ -20,6 +20,7 @@ pub mod rate_limits;
 pub mod records;
 pub mod reference;
 pub mod releases;
+pub mod retention;
 pub mod schema;
 pub mod self_assessments;
 pub mod summaries;

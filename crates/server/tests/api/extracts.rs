@@ -1048,3 +1048,83 @@ async fn a_database_with_records_but_no_fingerprint_is_not_claimed_by_whichever_
     );
     assert!(guard.compare(&database).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn retention_deletes_records_past_their_kinds_period_audited_and_every_cache_reloads() {
+    let (app, agency) = ready_app().await;
+    let uploaded = app
+        .upload(agency, CSV, extract(5, 0), "/api/v1/extracts")
+        .await;
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let analyst = crate::support::token(atlas_access::Role::PartnershipAnalyst, "E06000009", None);
+    assert_eq!(
+        grid_records(&app, &analyst).await,
+        5,
+        "loaded into the cache"
+    );
+    let version = "SELECT data_version FROM partnerships WHERE code = 'E06000009'";
+    let before = app.count(version).await;
+    // Incidents kept two years: the February 2024 records are past it on 30 November 2026.
+    let mut settings = atlas_app::retention::RetentionSettings::default();
+    settings.keep_years.insert("incident".to_owned(), 2);
+    settings.keep_years.insert("referral".to_owned(), 7);
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    let url = app.database_url();
+    let dry = atlas_app::retention::apply(&url, &settings, today, "cli:test", true)
+        .await
+        .unwrap();
+    assert_eq!(dry.len(), 1);
+    assert_eq!(
+        (dry[0].record_kind.as_str(), dry[0].records),
+        ("incident", 5)
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM case_records").await,
+        5,
+        "a dry run deletes nothing"
+    );
+    let removed = atlas_app::retention::apply(&url, &settings, today, "cli:test", false)
+        .await
+        .unwrap();
+    assert_eq!(removed, dry);
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 0);
+    assert_eq!(
+        app.count(version).await,
+        before + 1,
+        "every process reloads"
+    );
+    assert_eq!(grid_records(&app, &analyst).await, 0, "the cache reloaded");
+    // Audited with the cutoffs and the counts.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'retention.apply' AND subject = 'cli:test'
+               AND parameters->>'E06000009 incident' = '5' AND parameters->>'before incident' = '2024-11-30'
+               AND rows_returned = 5"
+        )
+        .await,
+        1
+    );
+    // Nothing left to delete: a second run deletes nothing and says so.
+    assert!(
+        atlas_app::retention::apply(&url, &settings, today, "cli:test", false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Records in Blackpool's grid, as its analyst reads it.
+async fn grid_records(app: &TestApp, analyst: &str) -> u64 {
+    let grid: Value = app
+        .get_as(analyst, "/api/v1/partnerships/E06000009/grid?resolution=6")
+        .await
+        .json()
+        .await
+        .unwrap();
+    grid["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|cell| cell["records"].as_u64().unwrap())
+        .sum()
+}

@@ -1,0 +1,139 @@
+//! Retention (docs/operations.md, "Retention"): each record kind kept for the years
+//! `[retention] keep_years` names, and the older records deleted by `atlas retention apply` or
+//! the server's daily schedule, audited with the counts. Kinds it does not name are kept.
+
+use std::collections::BTreeMap;
+
+use atlas_domain::RecordKind;
+use atlas_store::audit::NewEntry;
+use atlas_store::retention::{self, Removed};
+use chrono::{Months, NaiveDate};
+use serde::Deserialize;
+
+/// The `[retention]` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Years each record kind is kept after the day it occurred (`incident = 7`); kinds not
+    /// named are kept until their batch is withdrawn.
+    pub keep_years: BTreeMap<String, u32>,
+    /// Whether the server applies retention once a day by itself.
+    pub schedule: bool,
+}
+
+impl RetentionSettings {
+    /// Checks every kind is a record kind and every period 1 to 100 years.
+    ///
+    /// # Errors
+    /// The first problem, in words.
+    pub fn check(&self) -> Result<(), String> {
+        for (kind, years) in &self.keep_years {
+            if !RecordKind::ALL.iter().any(|known| known.as_str() == kind) {
+                return Err(format!(
+                    "retention.keep_years: `{kind}` is not a record kind (one of {})",
+                    RecordKind::ALL
+                        .iter()
+                        .map(|kind| kind.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if !(1..=100).contains(years) {
+                return Err(format!(
+                    "retention.keep_years.{kind}: {years} is not 1 to 100 years"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each named kind with the first day it keeps, as of `today`.
+    #[must_use]
+    pub fn cutoffs(&self, today: NaiveDate) -> Vec<(String, NaiveDate)> {
+        self.keep_years
+            .iter()
+            .filter_map(|(kind, years)| {
+                Some((
+                    kind.clone(),
+                    today.checked_sub_months(Months::new(years.checked_mul(12)?))?,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Applies `settings` as of `today` on the database at `url`, on behalf of `subject`
+/// (`cli:<user>`, or `server:retention` for the schedule); with `dry_run`, only counts.
+///
+/// # Errors
+/// The settings' problem or the store's error, in words.
+pub async fn apply(
+    url: &str,
+    settings: &RetentionSettings,
+    today: NaiveDate,
+    subject: &str,
+    dry_run: bool,
+) -> Result<Vec<Removed>, String> {
+    settings.check()?;
+    let cutoffs = settings.cutoffs(today);
+    if cutoffs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let entry = NewEntry::operator(
+        subject.to_owned(),
+        "retention.apply",
+        "retention".to_owned(),
+    );
+    retention::apply(url, &cutoffs, &entry, dry_run)
+        .await
+        .map_err(|err| err.to_string())
+}
+
+/// Applies retention once a day from now on (the server's schedule), logging what it deleted.
+pub async fn run_schedule(url: String, settings: RetentionSettings) {
+    loop {
+        let today = chrono::Utc::now().date_naive();
+        match apply(&url, &settings, today, "server:retention", false).await {
+            Ok(removed) => {
+                let records: i64 = removed.iter().map(|gone| gone.records).sum();
+                tracing::info!(records, "retention applied");
+            }
+            Err(reason) => {
+                tracing::warn!(%reason, "retention could not be applied; tried again tomorrow")
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(86_400)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_checked_and_turned_into_cutoffs() {
+        let mut settings = RetentionSettings::default();
+        settings.keep_years.insert("incident".to_owned(), 7);
+        settings.keep_years.insert("referral".to_owned(), 2);
+        let today = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        assert_eq!(
+            settings.cutoffs(today),
+            [
+                (
+                    "incident".to_owned(),
+                    NaiveDate::from_ymd_opt(2019, 11, 30).unwrap()
+                ),
+                (
+                    "referral".to_owned(),
+                    NaiveDate::from_ymd_opt(2024, 11, 30).unwrap()
+                ),
+            ]
+        );
+        assert!(settings.check().is_ok());
+        settings.keep_years.insert("gossip".to_owned(), 1);
+        assert!(settings.check().unwrap_err().contains("`gossip`"));
+        settings.keep_years.remove("gossip");
+        settings.keep_years.insert("incident".to_owned(), 0);
+        assert!(settings.check().unwrap_err().contains("1 to 100"));
+    }
+}
