@@ -93,7 +93,7 @@ enum Command {
         #[command(subcommand)]
         command: token::TokenCommand,
     },
-    /// Delete case records older than their kind's retention period ([retention] keep_years).
+    /// Delete case records older than their kind's retention period (`retention.keep_years`).
     Retention {
         #[command(subcommand)]
         command: RetentionCommand,
