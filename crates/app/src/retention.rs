@@ -89,20 +89,25 @@ pub async fn apply(
         .map_err(|err| err.to_string())
 }
 
-/// Applies retention once a day from now on (the server's schedule), logging what it deleted.
+/// Applies retention once a day (the server's schedule), the first time ten minutes after
+/// start (migrations done), logging what it deleted; a run that fails is tried again an hour
+/// later. Servers whose schedules meet take turns: one run at a time does the work.
 pub async fn run_schedule(url: String, settings: RetentionSettings) {
+    tokio::time::sleep(std::time::Duration::from_secs(600)).await;
     loop {
         let today = chrono::Utc::now().date_naive();
-        match apply(&url, &settings, today, "server:retention", false).await {
+        let wait = match apply(&url, &settings, today, "server:retention", false).await {
             Ok(removed) => {
                 let records: i64 = removed.iter().map(|gone| gone.records).sum();
                 tracing::info!(records, "retention applied");
+                86_400
             }
             Err(reason) => {
-                tracing::warn!(%reason, "retention could not be applied; tried again tomorrow")
+                tracing::warn!(%reason, "retention could not be applied; trying again in an hour");
+                3_600
             }
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(86_400)).await;
+        };
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
     }
 }
 

@@ -122,8 +122,14 @@ impl Authenticator {
         {
             // Counted across every process; a database that cannot count does not stop the
             // request (it needs the database anyway, and says so itself).
-            let admission = match database.connection().await {
-                Ok(mut conn) => {
+            // A pool exhausted by a flood must not hold every request for the pool's timeout.
+            let admission = match tokio::time::timeout(
+                std::time::Duration::from_millis(250),
+                database.connection(),
+            )
+            .await
+            {
+                Ok(Ok(mut conn)) => {
                     atlas_store::rate_limits::admit(
                         &mut conn,
                         &principal.subject,
@@ -132,7 +138,10 @@ impl Authenticator {
                     )
                     .await
                 }
-                Err(err) => Err(err),
+                Ok(Err(err)) => Err(err),
+                Err(_) => Err(atlas_store::StoreError::Pool(
+                    "no connection free within 250 ms".to_owned(),
+                )),
             };
             match admission {
                 Ok(atlas_store::rate_limits::Admission::Refused { retry_after_secs }) => {
@@ -146,7 +155,7 @@ impl Authenticator {
                 }
                 Ok(atlas_store::rate_limits::Admission::Admitted) => {}
                 Err(err) => {
-                    tracing::warn!(error = %err, "the shared rate limit could not be counted")
+                    tracing::debug!(error = %err, "the shared rate limit could not be counted");
                 }
             }
         }

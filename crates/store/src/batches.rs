@@ -521,6 +521,15 @@ async fn bump_data_versions(
     client: &impl GenericClient,
     batches: &[Uuid],
 ) -> Result<(), StoreError> {
+    // Partnerships locked in code order, as retention locks them: no deadlock between the two.
+    client
+        .execute(
+            "SELECT code FROM partnerships
+             WHERE code IN (SELECT partnership_code FROM batch_partnerships WHERE batch_id = ANY($1))
+             ORDER BY code FOR UPDATE",
+            &[&batches],
+        )
+        .await?;
     client
         .execute(
             "UPDATE partnerships SET data_version = data_version + 1

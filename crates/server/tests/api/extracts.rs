@@ -1098,7 +1098,8 @@ async fn retention_deletes_records_past_their_kinds_period_audited_and_every_cac
     assert_eq!(
         app.count(
             "SELECT count(*) FROM audit_log WHERE action = 'retention.apply' AND subject = 'cli:test'
-               AND parameters->>'E06000009 incident' = '5' AND parameters->>'before incident' = '2024-11-30'
+               AND partnership_code = 'E06000009' AND records_of = '{E06000009}'
+               AND parameters->>'incident' = '5' AND parameters->>'before incident' = '2024-11-30'
                AND rows_returned = 5"
         )
         .await,
