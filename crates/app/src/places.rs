@@ -83,12 +83,6 @@ impl PlaceNames {
         }
     }
 
-    /// The places, most populous first: what a map labels.
-    #[must_use]
-    pub fn places(&self) -> &[Place] {
-        &self.places
-    }
-
     /// The places, most populous first.
     #[must_use]
     pub fn into_places(self) -> Vec<Place> {
@@ -198,7 +192,7 @@ mod tests {
     #[test]
     fn places_come_most_populous_first_with_their_attribution() {
         let names = lancashire();
-        let order: Vec<&str> = names.places().iter().map(|p| p.name.as_str()).collect();
+        let order: Vec<&str> = names.places.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(order, ["Preston", "Burnley", "Padiham"]);
         assert!(names.attribution().unwrap().contains("GeoNames"));
         let none = PlaceNames::new(Gazetteer::default());
@@ -255,7 +249,7 @@ mod tests {
             let (km, _) = distance_and_direction((nearest.lat, nearest.lon), (lat, lon));
             // The place named is the nearest on the ground (ties aside).
             let described_km = names
-                .places()
+                .places
                 .iter()
                 .filter(|place| {
                     found.ends_with(&format!(" {}", place.name))

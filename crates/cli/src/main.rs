@@ -445,12 +445,19 @@ fn describe_migrations(applied: &[String]) -> String {
     }
 }
 
-/// Reads, validates and imports comparator groups.
-async fn import_comparators(settings: &Settings, path: &std::path::Path) -> anyhow::Result<String> {
+/// Reads the reference table at `path` with `read`, naming the file in any error.
+fn read_table<T>(
+    path: &std::path::Path,
+    read: fn(std::io::BufReader<std::fs::File>) -> Result<T, reference::ReferenceError>,
+) -> anyhow::Result<T> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let pairs = reference::read_comparators(std::io::BufReader::new(file))
-        .with_context(|| format!("{} refused", path.display()))?;
+    read(std::io::BufReader::new(file)).with_context(|| format!("{} refused", path.display()))
+}
+
+/// Reads, validates and imports comparator groups.
+async fn import_comparators(settings: &Settings, path: &std::path::Path) -> anyhow::Result<String> {
+    let pairs = read_table(path, reference::read_comparators)?;
     let database = atlas_store::Database::new(&settings.database)?;
     let mut conn = database.connection().await?;
     let stored = atlas_store::partnerships::replace_comparators(&mut conn, &pairs).await?;
@@ -463,10 +470,7 @@ async fn import_places(
     path: &std::path::Path,
     source: &str,
 ) -> anyhow::Result<String> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let places = reference::read_places(std::io::BufReader::new(file))
-        .with_context(|| format!("{} refused", path.display()))?;
+    let places = read_table(path, reference::read_places)?;
     let database = atlas_store::Database::new(&settings.database)?;
     let mut conn = database.connection().await?;
     let stored = atlas_store::places::replace(&mut conn, &places, source).await?;
@@ -478,10 +482,7 @@ async fn import_regional_groups(
     settings: &Settings,
     path: &std::path::Path,
 ) -> anyhow::Result<String> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let members = reference::read_regional_groups(std::io::BufReader::new(file))
-        .with_context(|| format!("{} refused", path.display()))?;
+    let members = read_table(path, reference::read_regional_groups)?;
     let database = atlas_store::Database::new(&settings.database)?;
     let mut conn = database.connection().await?;
     let stored = atlas_store::partnerships::replace_regional_groups(&mut conn, &members).await?;
@@ -497,10 +498,7 @@ async fn import_population(
     path: &std::path::Path,
     source: &str,
 ) -> anyhow::Result<String> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let rows = reference::read_populations(std::io::BufReader::new(file))
-        .with_context(|| format!("{} refused", path.display()))?;
+    let rows = read_table(path, reference::read_populations)?;
     let estimates: Vec<atlas_store::populations::Estimate> = rows
         .into_iter()
         .map(|row| {

@@ -237,3 +237,43 @@ pub fn england_neighbours(codes: &[&str]) -> String {
         .collect();
     format!("{header}\n{}\n", kept.join("\n"))
 }
+
+/// A certificate authority of a test's own and a certificate it signed for `localhost`, in PEM:
+/// what TLS tests serve (a database, an identity provider) and trust.
+#[derive(Debug, Clone)]
+pub struct LocalhostCertificate {
+    /// The authority's certificate: what a client is told to trust.
+    pub authority: String,
+    /// The certificate for `localhost`, signed by the authority.
+    pub certificate: String,
+    /// Its private key.
+    pub key: String,
+}
+
+impl LocalhostCertificate {
+    /// A fresh authority and certificate.
+    ///
+    /// # Panics
+    /// When rcgen cannot make a key (the system's random source failed).
+    #[must_use]
+    pub fn generate() -> Self {
+        let authority_key = rcgen::KeyPair::generate().expect("a key pair");
+        let mut authority_params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).expect("authority parameters");
+        authority_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let authority = authority_params
+            .self_signed(&authority_key)
+            .expect("a self-signed authority");
+        let issuer = rcgen::Issuer::from_params(&authority_params, &authority_key);
+        let key = rcgen::KeyPair::generate().expect("a key pair");
+        let certificate = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("certificate parameters")
+            .signed_by(&key, &issuer)
+            .expect("a signed certificate");
+        Self {
+            authority: authority.pem(),
+            certificate: certificate.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+}

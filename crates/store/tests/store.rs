@@ -904,16 +904,7 @@ async fn processes_migrating_at_once_take_turns_in_one_transaction_each() {
 async fn every_connection_speaks_tls_as_the_url_asks_and_verifies_the_server() {
     // A private cluster serving TLS with a certificate for `localhost` from the test's own
     // authority (run as the `postgres` user when the test runs as root).
-    let authority_key = rcgen::KeyPair::generate().unwrap();
-    let mut authority_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    authority_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let authority = authority_params.self_signed(&authority_key).unwrap();
-    let issuer = rcgen::Issuer::from_params(&authority_params, &authority_key);
-    let server_key = rcgen::KeyPair::generate().unwrap();
-    let server = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &issuer)
-        .unwrap();
+    let certified = atlas_postgres::test_db::LocalhostCertificate::generate();
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         dir.path(),
@@ -922,12 +913,12 @@ async fn every_connection_speaks_tls_as_the_url_asks_and_verifies_the_server() {
     .unwrap();
     let cluster = atlas_postgres::cluster::TlsCluster::start(
         &dir.path().join("cluster"),
-        &server.pem(),
-        &server_key.serialize_pem(),
+        &certified.certificate,
+        &certified.key,
     )
     .unwrap();
     let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, authority.pem()).unwrap();
+    std::fs::write(&ca, &certified.authority).unwrap();
     let port = cluster.port;
     let url =
         |host: &str, options: &str| format!("postgres://postgres@{host}:{port}/postgres?{options}");

@@ -398,26 +398,14 @@ async fn a_key_file_copying_the_providers_set_does_not_conflict_with_it() {
 #[tokio::test]
 async fn a_provider_over_https_is_trusted_through_the_configured_authority_only() {
     // The council's own certificate authority signs the provider's certificate.
-    let authority_key = rcgen::KeyPair::generate().unwrap();
-    let mut authority_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    authority_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let authority = authority_params.self_signed(&authority_key).unwrap();
-    let issuer = rcgen::Issuer::from_params(&authority_params, &authority_key);
-    let server_key = rcgen::KeyPair::generate().unwrap();
-    let server_certificate = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &issuer)
-        .unwrap();
+    let certified = atlas_postgres::test_db::LocalhostCertificate::generate();
     let key = SigningKey::generate().unwrap();
-    let provider = StandInProvider::serve(
-        &[&key],
-        Some((&server_certificate.pem(), &server_key.serialize_pem())),
-    )
-    .await;
+    let provider =
+        StandInProvider::serve(&[&key], Some((&certified.certificate, &certified.key))).await;
     assert!(provider.base.starts_with("https://localhost:"));
     let dir = tempfile::tempdir().unwrap();
     let authority_file = dir.path().join("council-ca.pem");
-    std::fs::write(&authority_file, authority.pem()).unwrap();
+    std::fs::write(&authority_file, &certified.authority).unwrap();
 
     // Without the council's authority the provider's certificate is not trusted: no keys, not
     // ready.
