@@ -1,10 +1,12 @@
 //! Retention (docs/operations.md, "Retention"): each record kind kept for the years
 //! `[retention] keep_years` names, and the older records deleted by `atlas retention apply` or
-//! the server's daily schedule, audited with the counts. Kinds it does not name are kept.
+//! the server's daily schedule, audited with the counts. Kinds it does not name are kept. One
+//! child's records are erased on a lawful request by [`erase`].
 
 use std::collections::BTreeMap;
 
 use atlas_domain::RecordKind;
+use atlas_ingest::pseudonym::PseudonymKey;
 use atlas_store::audit::NewEntry;
 use atlas_store::retention::{self, Removed};
 use chrono::{Months, NaiveDate};
@@ -87,6 +89,82 @@ pub async fn apply(
     retention::apply(url, &cutoffs, &entry, dry_run)
         .await
         .map_err(|err| err.to_string())
+}
+
+/// A lawful request to erase one child's records (docs/operations.md, "Erasure").
+#[derive(Debug, Clone)]
+pub struct Erasure {
+    /// The child's pseudonym as the agency made it with the partnership's linkage key
+    /// (64 hexadecimal characters, as in its extracts).
+    pub pseudonym: String,
+    /// Only the records this agency uploaded (by default every agency's).
+    pub agency: Option<uuid::Uuid>,
+    /// The request's reference in the controller's own records (a case number, never a
+    /// name): the audit entry carries it, never the pseudonym.
+    pub reference: String,
+}
+
+impl Erasure {
+    /// Checks the pseudonym and the reference (1 to 100 printable characters).
+    ///
+    /// # Errors
+    /// The problem, in words that never repeat the pseudonym.
+    pub fn check(&self) -> Result<[u8; 32], String> {
+        let pseudonym = atlas_ingest::extract::parse_pseudonym(self.pseudonym.trim())
+            .map_err(|reason| format!("--pseudonym: {reason}"))?;
+        let reference = self.reference.trim();
+        if reference.is_empty()
+            || reference.chars().count() > 100
+            || reference.chars().any(char::is_control)
+        {
+            return Err(
+                "--reference: the request's reference is 1 to 100 printable \
+                        characters (a case number in the controller's records, never a name)"
+                    .to_owned(),
+            );
+        }
+        Ok(pseudonym)
+    }
+}
+
+/// Erases (or, `dry_run`, looks for) the records of the child `erasure` names, keying its
+/// pseudonym with `key` as uploads do, on behalf of `subject` (`cli:<user>`); audited either way.
+///
+/// # Errors
+/// The request's problem or the store's error, in words.
+pub async fn erase(
+    url: &str,
+    key: &PseudonymKey,
+    erasure: &Erasure,
+    subject: &str,
+    dry_run: bool,
+) -> Result<Vec<Removed>, String> {
+    let pseudonym = erasure.check()?;
+    let action = if dry_run {
+        "erasure.dry_run"
+    } else {
+        "erasure.apply"
+    };
+    let mut entry = NewEntry::operator(subject.to_owned(), action, "erasure".to_owned());
+    entry
+        .parameters
+        .insert("reference".to_owned(), erasure.reference.trim().to_owned());
+    if let Some(agency) = erasure.agency {
+        entry
+            .parameters
+            .insert("agency".to_owned(), agency.to_string());
+    }
+    entry.agency = erasure.agency;
+    retention::erase(
+        url,
+        &key.sign(&pseudonym),
+        &key.fingerprint(),
+        erasure.agency,
+        &entry,
+        dry_run,
+    )
+    .await
+    .map_err(|err| err.to_string())
 }
 
 /// Applies retention once a day (the server's schedule), the first time ten minutes after

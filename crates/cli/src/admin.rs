@@ -271,8 +271,7 @@ pub async fn export(settings: &Settings, command: ExportCommand) -> anyhow::Resu
 
 /// The audit entry of an operator's change: the subject is `cli:<user>`.
 pub fn operator_entry(action: Action, resource: &str) -> NewEntry {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
-    NewEntry::operator(format!("cli:{user}"), action.as_str(), resource.to_owned())
+    NewEntry::operator(crate::cli_subject(), action.as_str(), resource.to_owned())
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<PooledConnection> {

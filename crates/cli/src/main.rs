@@ -98,6 +98,11 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// Erase one child's records on a lawful request (by the agency's pseudonym).
+    Erasure {
+        #[command(subcommand)]
+        command: ErasureCommand,
+    },
     /// The server pseudonym key's fingerprint in the database.
     PseudonymKey {
         #[command(subcommand)]
@@ -111,6 +116,27 @@ enum RetentionCommand {
     /// print how many per partnership and kind.
     Apply {
         /// Count what would be deleted, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ErasureCommand {
+    /// Delete, in one audited transaction, every record of the child with this pseudonym (keyed
+    /// again with ingest.pseudonym_key, as at upload) and print how many per partnership and
+    /// kind. The audit entry carries the reference, never the pseudonym.
+    Apply {
+        /// The child's pseudonym as the agency's extracts carry it (64 hexadecimal characters).
+        #[arg(long)]
+        pseudonym: String,
+        /// The request's reference in the controller's records (a case number, never a name).
+        #[arg(long)]
+        reference: String,
+        /// Only the records this agency uploaded (its id, as `atlas agency list` prints it).
+        #[arg(long)]
+        agency: Option<uuid::Uuid>,
+        /// Count the records and delete nothing (the lookup is audited all the same).
         #[arg(long)]
         dry_run: bool,
     },
@@ -315,12 +341,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let url = settings.database.url.expose_secret();
             migrate(url).await?;
-            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
             let removed = atlas_app::retention::apply(
                 url,
                 &settings.retention,
                 chrono::Utc::now().date_naive(),
-                &format!("cli:{user}"),
+                &cli_subject(),
                 dry_run,
             )
             .await
@@ -330,28 +355,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "retention: no period is configured ([retention] keep_years): nothing deleted"
                 );
             }
-            for gone in &removed {
-                println!(
-                    "{} {}: {} record(s) {}",
-                    gone.partnership,
-                    gone.record_kind,
-                    gone.records,
-                    if dry_run {
-                        "would be deleted"
-                    } else {
-                        "deleted"
-                    }
-                );
-            }
-            println!(
-                "retention: {} record(s) {}",
-                removed.iter().map(|gone| gone.records).sum::<i64>(),
-                if dry_run {
-                    "would be deleted (dry run)"
-                } else {
-                    "deleted"
-                }
-            );
+            report_removed("retention", &removed, dry_run);
+            Ok(())
+        }
+        Command::Erasure {
+            command:
+                ErasureCommand::Apply {
+                    pseudonym,
+                    reference,
+                    agency,
+                    dry_run,
+                },
+        } => {
+            let erasure = atlas_app::retention::Erasure {
+                pseudonym,
+                agency,
+                reference,
+            };
+            erasure
+                .check()
+                .map_err(|reason| anyhow::anyhow!("erasure: {reason}"))?;
+            settings.check_pseudonym_key()?;
+            let url = settings.database.url.expose_secret();
+            migrate(url).await?;
+            let key = settings
+                .ingest
+                .pseudonym_key
+                .as_ref()
+                .map(|key| atlas_ingest::pseudonym::PseudonymKey::from_hex(key.expose_secret()))
+                .transpose()?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "erasure: ingest.pseudonym_key is not set: the key the records were \
+                         pseudonymised with is needed to find them"
+                    )
+                })?;
+            let removed = atlas_app::retention::erase(url, &key, &erasure, &cli_subject(), dry_run)
+                .await
+                .map_err(|reason| anyhow::anyhow!("erasure: {reason}"))?;
+            report_removed("erasure", &removed, dry_run);
             Ok(())
         }
         Command::PseudonymKey {
@@ -384,6 +426,39 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     );
     application.run_until_stopped().await?;
     Ok(())
+}
+
+/// The audit subject of the person at the command line: `cli:<user>`.
+fn cli_subject() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    format!("cli:{user}")
+}
+
+/// Prints what a retention or erasure run deleted (or, `dry_run`, would delete), per
+/// partnership and kind, then the total.
+fn report_removed(run: &str, removed: &[atlas_store::retention::Removed], dry_run: bool) {
+    for gone in removed {
+        println!(
+            "{} {}: {} record(s) {}",
+            gone.partnership,
+            gone.record_kind,
+            gone.records,
+            if dry_run {
+                "would be deleted"
+            } else {
+                "deleted"
+            }
+        );
+    }
+    println!(
+        "{run}: {} record(s) {}",
+        removed.iter().map(|gone| gone.records).sum::<i64>(),
+        if dry_run {
+            "would be deleted (dry run)"
+        } else {
+            "deleted"
+        }
+    );
 }
 
 /// The guard of the configured server pseudonym key.

@@ -551,3 +551,23 @@ fn a_retention_period_for_an_unknown_kind_is_refused_naming_it() {
         "retention.keep_years: `gossip` is not a record kind",
     );
 }
+
+#[test]
+fn an_erasure_of_something_that_is_not_a_pseudonym_is_refused_without_repeating_it() {
+    assert_one_line_failure(
+        &atlas(
+            &[
+                "erasure",
+                "apply",
+                "--pseudonym",
+                "Jane Doe",
+                "--reference",
+                "DPO-1",
+                "--dry-run",
+            ],
+            &[],
+        ),
+        1,
+        "erasure: --pseudonym: a pseudonym is 64 hexadecimal characters, this has 8",
+    );
+}

@@ -888,7 +888,11 @@ fn unknown(noun: &str, names: &[&str]) -> String {
     format!("not a known {noun}: expected one of {}", names.join(", "))
 }
 
-fn parse_pseudonym(text: &str) -> Result<[u8; 32], String> {
+/// Reads an agency-side pseudonym: 64 hexadecimal characters.
+///
+/// # Errors
+/// What is wrong with `text`, in words that never repeat it.
+pub fn parse_pseudonym(text: &str) -> Result<[u8; 32], String> {
     let mut bytes = [0_u8; 32];
     if text.len() != 64 {
         return Err(format!(

@@ -1114,6 +1114,126 @@ async fn retention_deletes_records_past_their_kinds_period_audited_and_every_cac
     );
 }
 
+#[actix_web::test]
+async fn erasure_deletes_one_childs_records_audited_without_the_pseudonym_and_every_cache_reloads()
+{
+    use atlas_app::retention::{Erasure, erase};
+    let (app, agency) = ready_app().await;
+    let uploaded = app
+        .upload(agency, CSV, extract(5, 0), "/api/v1/extracts")
+        .await;
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let analyst = crate::support::token(atlas_access::Role::PartnershipAnalyst, "E06000009", None);
+    assert_eq!(grid_records(&app, &analyst).await, 5);
+    let version = "SELECT data_version FROM partnerships WHERE code = 'E06000009'";
+    let before = app.count(version).await;
+    let key = atlas_ingest::pseudonym::PseudonymKey::from_hex(crate::support::TEST_PSEUDONYM_KEY)
+        .unwrap();
+    let url = app.database_url();
+    let mut erasure = Erasure {
+        pseudonym: pseudonym(2),
+        agency: None,
+        reference: "DPO-2026-114".to_owned(),
+    };
+    // A dry run counts the child's one record, deletes nothing, and is audited.
+    let dry = erase(&url, &key, &erasure, "cli:test", true).await.unwrap();
+    assert_eq!(dry.len(), 1);
+    assert_eq!(
+        (
+            dry[0].partnership.as_str(),
+            dry[0].record_kind.as_str(),
+            dry[0].records
+        ),
+        ("E06000009", "incident", 1)
+    );
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 5);
+    // Only this agency's records: the same one.
+    erasure.agency = Some(agency);
+    let removed = erase(&url, &key, &erasure, "cli:test", false)
+        .await
+        .unwrap();
+    assert_eq!(removed, dry);
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 4);
+    assert_eq!(
+        app.count(version).await,
+        before + 1,
+        "every process reloads"
+    );
+    assert_eq!(grid_records(&app, &analyst).await, 4, "the cache reloaded");
+    // Audited with the reference and the counts, never the pseudonym in any form.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'erasure.apply' AND subject = 'cli:test'
+               AND partnership_code = 'E06000009' AND records_of = '{E06000009}'
+               AND parameters->>'reference' = 'DPO-2026-114' AND parameters->>'incident' = '1'
+               AND rows_returned = 1"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'erasure.dry_run' AND rows_returned = 1"
+        )
+        .await,
+        1
+    );
+    let mut child = [0_u8; 32];
+    child[31] = 2;
+    let keyed: String = key
+        .sign(&child)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    for trace in [pseudonym(2), keyed] {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) FROM audit_log a WHERE a::text LIKE '%{trace}%'"
+            ))
+            .await,
+            0
+        );
+    }
+    // Asked again: nothing left, and that is audited too.
+    assert!(
+        erase(&url, &key, &erasure, "cli:test", false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'erasure.apply' AND rows_returned = 0
+               AND partnership_code IS NULL"
+        )
+        .await,
+        1
+    );
+    // Refusals: an unknown agency, another key (nothing could be found), a malformed pseudonym.
+    erasure.agency = Some(uuid::Uuid::new_v4());
+    assert!(
+        erase(&url, &key, &erasure, "cli:test", true)
+            .await
+            .unwrap_err()
+            .contains("no agency has the id")
+    );
+    erasure.agency = None;
+    let other = atlas_ingest::pseudonym::PseudonymKey::from_hex(&"02".repeat(32)).unwrap();
+    assert!(
+        erase(&url, &other, &erasure, "cli:test", true)
+            .await
+            .unwrap_err()
+            .contains("is not the key this database's records were pseudonymised with")
+    );
+    erasure.pseudonym = "Jane Doe".to_owned();
+    let refused = erase(&url, &key, &erasure, "cli:test", true)
+        .await
+        .unwrap_err();
+    assert!(refused.contains("64 hexadecimal characters"), "{refused}");
+    assert!(!refused.contains("Jane"), "never repeated: {refused}");
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 4);
+}
+
 /// Records in Blackpool's grid, as its analyst reads it.
 async fn grid_records(app: &TestApp, analyst: &str) -> u64 {
     let grid: Value = app
