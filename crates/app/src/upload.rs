@@ -2,18 +2,22 @@
 //! that hashes, decompresses, parses, validates, keys and places each row; accepted rows stream
 //! back into a binary COPY inside one transaction. Memory stays bounded whatever the file size.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Read;
+use std::rc::Rc;
 use std::time::Duration;
 
 use atlas_domain::{AgeBand, Indicator, LocationRole, RecordKind, Sex};
 use atlas_ingest::extract::{
-    ExtractError, ExtractFormat, ExtractReader, Rejection, RowOutcome, Rules, Tally,
+    ExtractError, ExtractFormat, ExtractReader, PostcodeLookup, Rejection, RowOutcome, Rules, Tally,
 };
-use atlas_ingest::placement::{CoveredCell, PostcodePlace, Territory};
+use atlas_ingest::placement::{Coverage, CoveredCell, PostcodePlace, Territory, tile_span};
 use atlas_ingest::pseudonym::PseudonymKey;
 use atlas_ingest::reference::boundary_polygons;
-use atlas_store::batches::{AgencyArea, BatchCounts, BatchLoad, RejectionRow, StoredRecord};
+use atlas_store::batches::{
+    self, AgencyArea, AreaReader, BatchCounts, BatchLoad, RejectionRow, StoredRecord,
+};
 use bytes::Bytes;
 use chrono::NaiveDate;
 use futures_util::{Stream, StreamExt as _};
@@ -41,45 +45,155 @@ struct Prepared {
     sex: Option<Sex>,
 }
 
-/// Where the agency may put records: its territory (the partnerships it serves, their coverage
-/// and every boundary nearby, [`atlas_ingest::placement`]) and the postcodes of its partnerships.
+/// Where the agency may put records: its territory (the partnerships it serves and every
+/// boundary nearby, [`atlas_ingest::placement`]), with their coverage and postcodes read from
+/// the database as records reach them (a tile of cells or a postcode district at a time), so
+/// an upload's time and memory follow its records, not the size of the agency's area.
 pub struct Placement {
-    territory: Territory,
-    postcodes: HashMap<String, PostcodePlace>,
+    area: AgencyArea,
+    reader: AreaReader,
 }
 
 impl Placement {
-    /// Builds the territory and postcode lookup from the agency's area. A stored boundary that
-    /// cannot be read leaves its partnership placed by coverage alone, with a warning.
-    #[must_use]
-    pub fn new(area: AgencyArea) -> Self {
-        let AgencyArea {
-            served,
-            cells,
-            others,
-            postcodes,
-        } = area;
-        let codes: Vec<String> = served.iter().map(|(code, _)| code.clone()).collect();
-        let index = |code: &str| {
-            codes
-                .binary_search_by(|known| known.as_str().cmp(code))
-                .ok()
+    /// The placement of `agency`'s records; `None` when the agency is not registered.
+    ///
+    /// # Errors
+    /// [`atlas_store::StoreError`] when PostgreSQL fails.
+    pub async fn of_agency(
+        url: &str,
+        agency: uuid::Uuid,
+    ) -> Result<Option<Self>, atlas_store::StoreError> {
+        let Some(area) = batches::agency_area(url, agency).await? else {
+            return Ok(None);
         };
+        let served = area.served.iter().map(|(code, _)| code.clone()).collect();
+        let reader = AreaReader::connect(url, served).await?;
+        Ok(Some(Self { area, reader }))
+    }
+
+    /// The served partnerships' codes, sorted: a placed record's area indexes them.
+    fn codes(&self) -> Vec<String> {
+        self.area
+            .served
+            .iter()
+            .map(|(code, _)| code.clone())
+            .collect()
+    }
+}
+
+/// A placement at work on the parser's thread: the territory, the postcode lookup, and the
+/// first failure to read the database behind them (the upload then fails whole). A stored
+/// boundary that cannot be read leaves its partnership placed by coverage alone, with a
+/// warning.
+struct Placing {
+    territory: Territory,
+    postcodes: DistrictPostcodes,
+    source: Rc<Source>,
+}
+
+/// The database behind a placement, read from the parser's thread.
+struct Source {
+    reader: AreaReader,
+    runtime: tokio::runtime::Handle,
+    codes: Vec<String>,
+    failure: RefCell<Option<atlas_store::StoreError>>,
+}
+
+impl Source {
+    /// Runs a read on the runtime and waits for it; a failure is kept and answered as nothing.
+    fn read<T: Default>(
+        &self,
+        read: impl Future<Output = Result<T, atlas_store::StoreError>>,
+    ) -> T {
+        self.runtime.block_on(read).unwrap_or_else(|err| {
+            self.failure.borrow_mut().get_or_insert(err);
+            T::default()
+        })
+    }
+
+    /// The index of a served partnership's code.
+    fn index(&self, code: &str) -> Option<usize> {
+        self.codes
+            .binary_search_by(|known| known.as_str().cmp(code))
+            .ok()
+    }
+}
+
+/// The coverage of the served partnerships, a tile at a time.
+struct TileCoverage(Rc<Source>);
+
+impl Coverage for TileCoverage {
+    fn tile(&mut self, tile: CellIndex) -> Vec<CoveredCell> {
+        let Some((first, last)) = tile_span(tile) else {
+            return Vec::new();
+        };
+        let source = &self.0;
+        source
+            .read(source.reader.cells(first, last))
+            .into_iter()
+            .filter_map(|covered| {
+                Some(CoveredCell {
+                    cell: covered.cell,
+                    area: source.index(&covered.partnership)?,
+                    whole: covered.whole,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The served partnerships' postcodes, a district at a time, kept for the upload.
+struct DistrictPostcodes {
+    source: Rc<Source>,
+    districts: RefCell<HashMap<String, HashMap<String, PostcodePlace>>>,
+}
+
+impl PostcodeLookup for DistrictPostcodes {
+    fn locate(&self, postcode: &str) -> Option<PostcodePlace> {
+        let district = postcode.get(..postcode.len().checked_sub(3)?)?;
+        if let Some(known) = self.districts.borrow().get(district) {
+            return known.get(postcode).copied();
+        }
+        let source = &self.source;
+        let places: HashMap<String, PostcodePlace> = source
+            .read(source.reader.district(district))
+            .into_iter()
+            .filter_map(|postcode| {
+                let place = PostcodePlace {
+                    cell: CellIndex::try_from(postcode.cell).ok()?,
+                    area: postcode
+                        .partnership
+                        .as_deref()
+                        .and_then(|code| source.index(code)),
+                };
+                Some((postcode.postcode, place))
+            })
+            .collect();
+        let found = places.get(postcode).copied();
+        self.districts
+            .borrow_mut()
+            .insert(district.to_owned(), places);
+        found
+    }
+}
+
+impl Placing {
+    /// Sets `placement` to work on this thread, reading through `runtime`.
+    fn new(placement: Placement, runtime: tokio::runtime::Handle) -> Self {
+        let Placement { area, reader } = placement;
+        let AgencyArea { served, others } = area;
+        let codes: Vec<String> = served.iter().map(|(code, _)| code.clone()).collect();
+        let source = Rc::new(Source {
+            reader,
+            runtime,
+            codes,
+            failure: RefCell::new(None),
+        });
         let served = served
             .into_iter()
             .map(|(code, boundaries)| {
                 let polygons = polygons(&code, &boundaries);
                 (code, polygons)
-            })
-            .collect();
-        let cells: Vec<CoveredCell> = cells
-            .into_iter()
-            .filter_map(|covered| {
-                Some(CoveredCell {
-                    cell: covered.cell,
-                    area: index(&covered.partnership)?,
-                    whole: covered.whole,
-                })
             })
             .collect();
         let others: Vec<MultiPolygon> = others
@@ -88,20 +202,23 @@ impl Placement {
                 polygons("a neighbouring partnership", std::slice::from_ref(boundary))
             })
             .collect();
-        let postcodes = postcodes
-            .into_iter()
-            .filter_map(|postcode| {
-                let place = PostcodePlace {
-                    cell: CellIndex::try_from(postcode.cell).ok()?,
-                    area: postcode.partnership.as_deref().and_then(index),
-                };
-                Some((postcode.postcode, place))
-            })
-            .collect();
         Self {
-            territory: Territory::new(served, cells, &others),
-            postcodes,
+            territory: Territory::new(served, TileCoverage(Rc::clone(&source)), &others),
+            postcodes: DistrictPostcodes {
+                source: Rc::clone(&source),
+                districts: RefCell::new(HashMap::new()),
+            },
+            source,
         }
+    }
+
+    /// The first failure to read the database, if any (taken).
+    fn failure(&self) -> Option<UploadFailure> {
+        self.source
+            .failure
+            .borrow_mut()
+            .take()
+            .map(UploadFailure::Store)
     }
 }
 
@@ -258,12 +375,11 @@ pub async fn stream<E: std::fmt::Display>(
     let pace = Pace::of(settings);
     let (bytes_tx, bytes_rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
     let (rows_tx, mut rows_rx) = mpsc::channel::<Vec<Prepared>>(4);
-    let placement = std::sync::Arc::new(placement);
-    let codes = placement.territory.codes().to_vec();
+    let codes = placement.codes();
+    let runtime = tokio::runtime::Handle::current();
     let parser = tokio::task::spawn_blocking(move || {
-        parse(
-            bytes_rx, format, gzip, max_bytes, &key, &placement, &rows_tx,
-        )
+        let placing = Placing::new(placement, runtime);
+        parse(bytes_rx, format, gzip, max_bytes, &key, &placing, &rows_tx)
     });
 
     let feed = async {
@@ -365,7 +481,7 @@ fn parse(
     gzip: bool,
     max_bytes: u64,
     key: &PseudonymKey,
-    placement: &Placement,
+    placement: &Placing,
     rows: &mpsc::Sender<Vec<Prepared>>,
 ) -> Result<Parsed, UploadFailure> {
     let too_large = std::rc::Rc::new(std::cell::Cell::new(false));
@@ -397,7 +513,8 @@ fn parse(
     // One day's grace so that an event dated today in the United Kingdom is never "future".
     let today = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
     // Postcodes outside the agency's area are absent from its lookup: such rows are rejected
-    // as unknown postcodes rather than after placement.
+    // as unknown postcodes rather than after placement. A row placed while the database could
+    // not be read may be wrongly refused: the upload then fails whole before anything is kept.
     let rules = Rules {
         today,
         postcodes: &placement.postcodes,
@@ -421,12 +538,15 @@ fn parse(
                         age_band: record.age_band,
                         sex: record.sex,
                     });
-                    if chunk.len() == CHUNK_ROWS
-                        && rows.blocking_send(std::mem::take(&mut chunk)).is_err()
-                    {
-                        return Err(UploadFailure::Internal(
-                            "the upload was abandoned".to_owned(),
-                        ));
+                    if chunk.len() == CHUNK_ROWS {
+                        if let Some(failure) = placement.failure() {
+                            return Err(failure);
+                        }
+                        if rows.blocking_send(std::mem::take(&mut chunk)).is_err() {
+                            return Err(UploadFailure::Internal(
+                                "the upload was abandoned".to_owned(),
+                            ));
+                        }
                     }
                     RowOutcome::Accepted(record)
                 }
@@ -446,6 +566,9 @@ fn parse(
                     .map_err(|err| UploadFailure::Internal(format!("rejection report: {err}")))?;
             }
         }
+    }
+    if let Some(failure) = placement.failure() {
+        return Err(failure);
     }
     if !chunk.is_empty() && rows.blocking_send(chunk).is_err() {
         return Err(UploadFailure::Internal(

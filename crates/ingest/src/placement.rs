@@ -15,7 +15,12 @@
 //! The record is then stored under a cell of its partnership's coverage: its own cell, or the
 //! nearest covered cell within [`SNAP_RINGS`] rings when a generalised boundary leaves its cell
 //! outside (a postcode whose grid reference lies just across the line, say).
+//!
+//! The coverage is read a tile at a time ([`Coverage`], tiles of [`TILE_RESOLUTION`]) as records
+//! reach it, so an agency serving every partnership in England reads the cells near its records,
+//! not the country's.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use geo::{BoundingRect, ClosestPoint, Contains, Coord, MapCoords, MultiPolygon, Point, Rect};
@@ -31,6 +36,9 @@ pub const SEA_MARGIN_METRES: f64 = 1_000.0;
 /// partnership when its cell lies outside that partnership's coverage (about 2 km at
 /// resolution 9).
 pub const SNAP_RINGS: u32 = 6;
+
+/// The resolution of the tiles coverage is read by: about 36 km², 343 resolution-9 cells.
+pub const TILE_RESOLUTION: Resolution = Resolution::Six;
 
 /// Metres per degree of latitude, and of longitude at the equator.
 const METRES_PER_DEGREE: f64 = 111_320.0;
@@ -157,12 +165,61 @@ impl Shape {
     }
 }
 
+/// Where a territory reads its served partnerships' coverage, one tile at a time.
+pub trait Coverage {
+    /// Every resolution-9 cell of a served partnership's coverage inside `tile` (a cell at
+    /// [`TILE_RESOLUTION`]). A source that cannot be read answers nothing and reports its
+    /// failure its own way (the caller then abandons what it placed).
+    fn tile(&mut self, tile: CellIndex) -> Vec<CoveredCell>;
+}
+
+/// A coverage held whole in memory, by tile.
+#[derive(Debug, Clone, Default)]
+pub struct FixedCoverage(HashMap<CellIndex, Vec<CoveredCell>>);
+
+impl FromIterator<CoveredCell> for FixedCoverage {
+    fn from_iter<I: IntoIterator<Item = CoveredCell>>(cells: I) -> Self {
+        let mut tiles: HashMap<CellIndex, Vec<CoveredCell>> = HashMap::new();
+        for covered in cells {
+            if let Some(tile) = tile_of(covered.cell) {
+                tiles.entry(tile).or_default().push(covered);
+            }
+        }
+        Self(tiles)
+    }
+}
+
+impl Coverage for FixedCoverage {
+    fn tile(&mut self, tile: CellIndex) -> Vec<CoveredCell> {
+        self.0.get(&tile).cloned().unwrap_or_default()
+    }
+}
+
+/// The tile a resolution-9 cell lies in.
+fn tile_of(cell: u64) -> Option<CellIndex> {
+    CellIndex::try_from(cell).ok()?.parent(TILE_RESOLUTION)
+}
+
+/// The first and last resolution-9 cells of a tile, as 64-bit indexes: every resolution-9 cell
+/// inside it lies between them, and no other does (a cell's index orders its digits from the
+/// coarsest resolution down).
+#[must_use]
+pub fn tile_span(tile: CellIndex) -> Option<(u64, u64)> {
+    let last = tile.children_count(Resolution::Nine).checked_sub(1)?;
+    Some((
+        u64::from(tile.child_at(0, Resolution::Nine)?),
+        u64::from(tile.child_at(last, Resolution::Nine)?),
+    ))
+}
+
 /// The partnerships an agency serves, with every other boundary nearby: what placing a record
-/// needs.
-#[derive(Debug, Clone)]
+/// needs. Its coverage is read a tile at a time and kept for the territory's life.
 pub struct Territory {
     codes: Vec<String>,
-    cells: HashMap<u64, Owners>,
+    coverage: RefCell<Box<dyn Coverage>>,
+    /// The cells of the tiles read so far, and which tiles those are.
+    cells: RefCell<HashMap<u64, Owners>>,
+    tiles: RefCell<std::collections::HashSet<CellIndex>>,
     served: Vec<Option<Shape>>,
     others: Vec<Shape>,
 }
@@ -178,28 +235,19 @@ struct Owners {
 
 impl Territory {
     /// Builds a territory from the served partnerships (`codes`, with their boundaries, `None`
-    /// when a partnership has no stored boundary), their covered cells, and the boundaries of the
-    /// partnerships the agency does not serve (only those near a served one matter).
+    /// when a partnership has no stored boundary), where their covered cells are read
+    /// ([`CoveredCell::area`] indexes `served`), and the boundaries of the partnerships the
+    /// agency does not serve (only those near a served one matter).
     #[must_use]
     pub fn new(
         served: Vec<(String, Option<MultiPolygon<f64>>)>,
-        cells: impl IntoIterator<Item = CoveredCell>,
+        coverage: impl Coverage + 'static,
         others: &[MultiPolygon<f64>],
     ) -> Self {
         let (codes, shapes): (Vec<String>, Vec<Option<Shape>>) = served
             .into_iter()
             .map(|(code, polygons)| (code, polygons.as_ref().and_then(Shape::new)))
             .unzip();
-        let mut owners: HashMap<u64, Owners> = HashMap::new();
-        for covered in cells {
-            let entry = owners.entry(covered.cell).or_default();
-            if !entry.areas.contains(&covered.area) {
-                entry.areas.push(covered.area);
-            }
-            if covered.whole {
-                entry.whole = Some(covered.area);
-            }
-        }
         let near_served = |shape: &Shape| {
             shapes
                 .iter()
@@ -213,10 +261,42 @@ impl Territory {
             .collect();
         Self {
             codes,
-            cells: owners,
+            coverage: RefCell::new(Box::new(coverage)),
+            cells: RefCell::new(HashMap::new()),
+            tiles: RefCell::new(std::collections::HashSet::new()),
             served: shapes,
             others,
         }
+    }
+
+    /// What `read` makes of the served partnerships covering `cell`, its tile read first if
+    /// need be.
+    fn with_owners<R>(&self, cell: CellIndex, read: impl FnOnce(Option<&Owners>) -> R) -> R {
+        if let Some(tile) = cell.parent(TILE_RESOLUTION)
+            && self.tiles.borrow_mut().insert(tile)
+        {
+            let read = self.coverage.borrow_mut().tile(tile);
+            let mut cells = self.cells.borrow_mut();
+            for covered in read {
+                if covered.area >= self.codes.len() {
+                    continue;
+                }
+                let entry = cells.entry(covered.cell).or_default();
+                if !entry.areas.contains(&covered.area) {
+                    entry.areas.push(covered.area);
+                }
+                if covered.whole {
+                    entry.whole = Some(covered.area);
+                }
+            }
+        }
+        read(self.cells.borrow().get(&u64::from(cell)))
+    }
+
+    /// How many tiles of coverage this territory has read.
+    #[must_use]
+    pub fn tiles_read(&self) -> usize {
+        self.tiles.borrow().len()
     }
 
     /// The served partnerships' codes; [`Placed::area`] indexes into it.
@@ -242,8 +322,8 @@ impl Territory {
 
     fn place_point(&self, point: LatLng) -> Result<Placed, Unplaced> {
         let cell = point.to_cell(Resolution::Nine);
-        let owners = self.cells.get(&u64::from(cell));
-        if let Some(area) = owners.and_then(|owners| owners.whole) {
+        if let Some(area) = self.with_owners(cell, |owners| owners.and_then(|owners| owners.whole))
+        {
             return Ok(Placed { area, cell });
         }
         if let Some(area) = self
@@ -254,11 +334,13 @@ impl Territory {
             return self.covered_cell(area, cell);
         }
         // A boundary without geometry is decided by its coverage alone.
-        if let Some(&area) = owners
-            .into_iter()
-            .flat_map(|owners| &owners.areas)
-            .find(|&&area| self.served[area].is_none())
-        {
+        if let Some(area) = self.with_owners(cell, |owners| {
+            owners
+                .into_iter()
+                .flat_map(|owners| &owners.areas)
+                .copied()
+                .find(|&area| self.served[area].is_none())
+        }) {
             return Ok(Placed { area, cell });
         }
         if self.others.iter().any(|shape| shape.contains(point)) {
@@ -292,9 +374,9 @@ impl Territory {
     /// [`SNAP_RINGS`] rings (the lowest index among equally near ones).
     fn covered_cell(&self, area: usize, cell: CellIndex) -> Result<Placed, Unplaced> {
         let covers = |cell: CellIndex| {
-            self.cells
-                .get(&u64::from(cell))
-                .is_some_and(|owners| owners.areas.contains(&area))
+            self.with_owners(cell, |owners| {
+                owners.is_some_and(|owners| owners.areas.contains(&area))
+            })
         };
         if covers(cell) {
             return Ok(Placed { area, cell });

@@ -169,19 +169,15 @@ pub enum Committed {
     Existing(Uuid),
 }
 
-/// What placing an agency's records needs: the partnerships it serves with their boundaries and
-/// resolution-9 coverage, the boundaries of every other partnership (a point inside one of them
-/// is refused), and the postcodes of the served partnerships.
+/// What placing an agency's records needs before any record comes: the partnerships it serves
+/// with their boundaries, and the boundaries of every other partnership (a point inside one of
+/// them is refused). Coverage and postcodes are read as records reach them ([`AreaReader`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AgencyArea {
     /// The served partnerships, sorted by code, each with its authorities' boundaries (GeoJSON).
     pub served: Vec<(String, Vec<serde_json::Value>)>,
-    /// Their resolution-9 coverage.
-    pub cells: Vec<AreaCell>,
     /// The boundaries (GeoJSON) of every partnership the agency does not serve.
     pub others: Vec<serde_json::Value>,
-    /// The postcodes of the served partnerships.
-    pub postcodes: Vec<AreaPostcode>,
 }
 
 /// A resolution-9 cell of a served partnership's coverage.
@@ -256,43 +252,86 @@ pub async fn agency_area(url: &str, agency_id: Uuid) -> Result<Option<AgencyArea
         area.served.push((row.get(0), Vec::new()));
     }
     area.served.sort_by(|a, b| a.0.cmp(&b.0));
-    area.cells = client
-        .query(
-            "SELECT c.cell, c.partnership_code, c.whole FROM partnership_cells c
-             JOIN agency_partnerships a ON a.partnership_code = c.partnership_code
-             WHERE a.agency_id = $1 AND c.resolution = $2",
-            &[&agency_id, &i16::from(FINEST_RESOLUTION)],
-        )
-        .await?
-        .into_iter()
-        .map(|row| AreaCell {
-            cell: row.get::<_, i64>(0).cast_unsigned(),
-            partnership: row.get(1),
-            whole: row.get(2),
-        })
-        .collect();
-    area.postcodes = client
-        .query(
-            "SELECT p.postcode, p.cell, la.partnership_code FROM postcodes p
-             JOIN local_authorities la ON la.code = p.authority_code
-             JOIN agency_partnerships a ON a.partnership_code = la.partnership_code
-             WHERE a.agency_id = $1
-             UNION ALL
-             SELECT DISTINCT p.postcode, p.cell, NULL FROM postcodes p
-             JOIN partnership_cells c ON c.cell = p.cell AND c.resolution = $2
-             JOIN agency_partnerships a ON a.partnership_code = c.partnership_code
-             WHERE a.agency_id = $1 AND p.authority_code IS NULL",
-            &[&agency_id, &i16::from(FINEST_RESOLUTION)],
-        )
-        .await?
-        .into_iter()
-        .map(|row| AreaPostcode {
-            postcode: row.get(0),
-            cell: row.get::<_, i64>(1).cast_unsigned(),
-            partnership: row.get(2),
-        })
-        .collect();
     Ok(Some(area))
+}
+
+/// Reads the coverage and postcodes of an agency's partnerships as its records reach them: a
+/// tile of cells, or a postcode district, per query, so an upload reads what is near its
+/// records and not a whole country's coverage.
+pub struct AreaReader {
+    client: tokio_postgres::Client,
+    served: Vec<String>,
+}
+
+impl AreaReader {
+    /// A reader of the coverage and postcodes of the `served` partnerships, on a connection
+    /// of its own.
+    ///
+    /// # Errors
+    /// [`StoreError`] when PostgreSQL cannot be reached.
+    pub async fn connect(url: &str, served: Vec<String>) -> Result<Self, StoreError> {
+        let client = connect_admin(url, Duration::from_secs(10)).await?;
+        Ok(Self { client, served })
+    }
+
+    /// The served partnerships' resolution-9 cells whose indexes lie from `first` to `last`
+    /// (one tile's span).
+    ///
+    /// # Errors
+    /// [`StoreError`] when PostgreSQL fails.
+    pub async fn cells(&self, first: u64, last: u64) -> Result<Vec<AreaCell>, StoreError> {
+        Ok(self
+            .client
+            .query(
+                "SELECT cell, partnership_code, whole FROM partnership_cells
+                 WHERE resolution = $1 AND cell BETWEEN $2 AND $3 AND partnership_code = ANY($4)",
+                &[
+                    &i16::from(FINEST_RESOLUTION),
+                    &first.cast_signed(),
+                    &last.cast_signed(),
+                    &self.served,
+                ],
+            )
+            .await?
+            .into_iter()
+            .map(|row| AreaCell {
+                cell: row.get::<_, i64>(0).cast_unsigned(),
+                partnership: row.get(1),
+                whole: row.get(2),
+            })
+            .collect())
+    }
+
+    /// The served partnerships' postcodes in one postcode district (`FY1` for `FY11AA`: the
+    /// normalised postcode without its last three characters). A postcode of another
+    /// partnership's authority is not among them.
+    ///
+    /// # Errors
+    /// [`StoreError`] when PostgreSQL fails.
+    pub async fn district(&self, district: &str) -> Result<Vec<AreaPostcode>, StoreError> {
+        Ok(self
+            .client
+            .query(
+                "SELECT p.postcode, p.cell, la.partnership_code FROM postcodes p
+                 JOIN local_authorities la ON la.code = p.authority_code
+                 WHERE left(p.postcode, -3) = $1 AND la.partnership_code = ANY($2)
+                 UNION ALL
+                 SELECT p.postcode, p.cell, NULL FROM postcodes p
+                 WHERE left(p.postcode, -3) = $1 AND p.authority_code IS NULL
+                   AND EXISTS (SELECT 1 FROM partnership_cells c
+                               WHERE c.resolution = $3 AND c.cell = p.cell
+                                 AND c.partnership_code = ANY($2))",
+                &[&district, &self.served, &i16::from(FINEST_RESOLUTION)],
+            )
+            .await?
+            .into_iter()
+            .map(|row| AreaPostcode {
+                postcode: row.get(0),
+                cell: row.get::<_, i64>(1).cast_unsigned(),
+                partnership: row.get(2),
+            })
+            .collect())
+    }
 }
 
 /// An extract being loaded: a transaction holding the batch row and an open COPY of its records.

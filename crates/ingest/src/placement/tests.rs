@@ -41,7 +41,7 @@ fn territory(served: &[MultiPolygon<f64>], others: &[MultiPolygon<f64>]) -> Terr
             .enumerate()
             .map(|(index, polygons)| (format!("E0600000{index}"), Some(polygons.clone())))
             .collect(),
-        cells,
+        cells.into_iter().collect::<FixedCoverage>(),
         others,
     )
 }
@@ -218,7 +218,7 @@ fn serving(areas: &[atlas_domain::ReferenceArea], served: usize) -> Territory {
         });
     Territory::new(
         vec![(own.code.to_string(), Some(polygons(own)))],
-        cells,
+        cells.collect::<FixedCoverage>(),
         &others,
     )
 }
@@ -314,4 +314,46 @@ fn every_postcode_of_the_directory_sample_is_placed_in_its_own_partnership() {
         assert!(total > 5_000, "{code}: {total} postcodes");
         assert_eq!(placed, total, "{code}: postcodes lost");
     }
+}
+
+#[test]
+fn a_tiles_span_holds_its_own_cells_and_no_other() {
+    let cell = LatLng::new(53.8175, -3.0357)
+        .unwrap()
+        .to_cell(Resolution::Nine);
+    let tile = cell.parent(TILE_RESOLUTION).unwrap();
+    let (first, last) = tile_span(tile).unwrap();
+    let children: Vec<u64> = tile.children(Resolution::Nine).map(u64::from).collect();
+    assert_eq!(children.len(), 343);
+    assert!(
+        children
+            .iter()
+            .all(|&child| (first..=last).contains(&child))
+    );
+    // Every cell near the tile but outside it falls outside the span.
+    for outside in cell
+        .grid_disk::<Vec<_>>(12)
+        .into_iter()
+        .filter(|near| near.parent(TILE_RESOLUTION) != Some(tile))
+    {
+        assert!(!(first..=last).contains(&u64::from(outside)), "{outside}");
+    }
+}
+
+#[test]
+fn placing_a_few_records_reads_only_the_tiles_around_them() {
+    // A served area of some 70 by 110 km, hundreds of tiles, and one record in it.
+    let large = area(rectangle(-3.0, 53.5, -2.0, 54.5), vec![]);
+    let served = territory(std::slice::from_ref(&large), &[]);
+    assert_eq!(
+        served.tiles_read(),
+        0,
+        "nothing is read before a record comes"
+    );
+    assert_eq!(served.place(point(54.0, -2.5)).unwrap().area, 0);
+    assert!(
+        (1..=2).contains(&served.tiles_read()),
+        "{} tiles read for one record",
+        served.tiles_read()
+    );
 }

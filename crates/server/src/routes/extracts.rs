@@ -117,22 +117,14 @@ pub async fn upload(
         batches::check_supersedable(&mut conn, old, agency_id).await?;
     }
     let url = database.url().expose_secret().to_owned();
-    let area = batches::agency_area(&url, agency_id)
+    let placement = Placement::of_agency(&url, agency_id)
         .await?
         .ok_or_else(|| ApiError::Forbidden(format!("agency {agency_id} is not registered")))?;
 
     let mut load = BatchLoad::begin(&url, agency_id, &principal.subject).await?;
-    let parsed = stream(
-        payload,
-        format,
-        gzip,
-        &settings,
-        key,
-        Placement::new(area),
-        &mut load,
-    )
-    .await
-    .map_err(|failure| refusal(&authorized, failure))?;
+    let parsed = stream(payload, format, gzip, &settings, key, placement, &mut load)
+        .await
+        .map_err(|failure| refusal(&authorized, failure))?;
     let counts = match parsed.counts(settings.max_rejected_share) {
         Ok(counts) => counts,
         // Nothing is stored, so the refusal carries the rejection report itself.

@@ -1,0 +1,1 @@
+DROP INDEX postcodes_district_idx;
