@@ -579,6 +579,11 @@ async fn bump_data_versions(
     Ok(())
 }
 
+/// Deletes a batch's (`$1`) records from the partitions of the partnerships it touched (`$2`,
+/// given as values so that the planner reads only their partitions; docs/scale-out.md).
+pub(crate) const DELETE_BATCH_RECORDS: &str =
+    "DELETE FROM case_records WHERE batch_id = $1 AND partnership_code = ANY($2)";
+
 async fn retire(
     client: &impl GenericClient,
     id: Uuid,
@@ -600,8 +605,17 @@ async fn retire(
             "batch {id} is already {current}"
         )));
     }
+    let touched: Vec<String> = client
+        .query(
+            "SELECT partnership_code FROM batch_partnerships WHERE batch_id = $1",
+            &[&id],
+        )
+        .await?
+        .into_iter()
+        .map(|row| row.get(0))
+        .collect();
     client
-        .execute("DELETE FROM case_records WHERE batch_id = $1", &[&id])
+        .execute(DELETE_BATCH_RECORDS, &[&id, &touched])
         .await?;
     client
         .execute(

@@ -10,6 +10,8 @@ pub mod audit;
 pub mod batches;
 mod error;
 pub mod migrations;
+#[cfg(test)]
+mod partition_pruning;
 pub mod partnerships;
 pub mod places;
 mod pool;

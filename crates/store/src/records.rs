@@ -88,14 +88,17 @@ pub async fn load(
     .await
 }
 
-/// [`load`]'s read, in the caller's transaction.
-async fn load_all(
-    conn: &mut AsyncPgConnection,
-    partnership: &GssCode,
-) -> Result<PartnershipRecords, StoreError> {
-    let mut rows = case_records::table
+/// The read of one partnership's records, with each record's agency kind: it reads the
+/// partnership's partition only (`case_records` is partitioned by partnership).
+pub(crate) fn records_of(
+    partnership: &str,
+) -> impl diesel_async::methods::LoadQuery<'_, AsyncPgConnection, Row>
++ diesel::query_builder::QueryFragment<diesel::pg::Pg>
++ Send
++ '_ {
+    case_records::table
         .inner_join(agencies::table)
-        .filter(case_records::partnership_code.eq(partnership.as_str()))
+        .filter(case_records::partnership_code.eq(partnership))
         .select((
             case_records::cell,
             // The first 8 bytes of the 32-byte keyed pseudonym, as a number.
@@ -112,8 +115,17 @@ async fn load_all(
             case_records::age_band,
             case_records::sex,
         ))
+}
+
+/// [`load`]'s read, in the caller's transaction.
+async fn load_all(
+    conn: &mut AsyncPgConnection,
+    partnership: &GssCode,
+) -> Result<PartnershipRecords, StoreError> {
+    let rows = records_of(partnership.as_str())
         .load_stream::<Row>(conn)
         .await?;
+    let mut rows = std::pin::pin!(rows);
     let mut agency_index: HashMap<Uuid, u32> = HashMap::new();
     let mut agencies = Vec::new();
     let mut records = Vec::new();
@@ -183,6 +195,25 @@ pub struct PeriodCounts {
     pub subjects: u32,
 }
 
+/// Records per partnership and agency kind from `$1` to `$2`: one partnership at a time, so
+/// each reads its own partition's index of days (`case_records` is partitioned by partnership;
+/// docs/scale-out.md) rather than every record.
+pub(crate) const PERIOD_RECORDS_BY_KIND: &str =
+    "SELECT p.code AS partnership_code, k.kind, k.records FROM partnerships p
+     CROSS JOIN LATERAL (
+         SELECT a.kind, count(*) AS records
+         FROM case_records r JOIN agencies a ON a.id = r.agency_id
+         WHERE r.partnership_code = p.code AND r.occurred_on BETWEEN $1 AND $2
+         GROUP BY a.kind) k";
+
+/// Distinct subjects per partnership from `$1` to `$2`, one partnership at a time.
+pub(crate) const PERIOD_SUBJECTS: &str =
+    "SELECT p.code AS partnership_code, s.subjects FROM partnerships p
+     CROSS JOIN LATERAL (
+         SELECT count(DISTINCT r.subject) AS subjects FROM case_records r
+         WHERE r.partnership_code = p.code AND r.occurred_on BETWEEN $1 AND $2) s
+     WHERE s.subjects > 0";
+
 /// [`PeriodCounts`] of every partnership with records between `from` and `to` (inclusive),
 /// keyed by GSS code.
 ///
@@ -211,23 +242,16 @@ pub async fn period_counts(
         #[diesel(sql_type = BigInt)]
         subjects: i64,
     }
-    let by_kind: Vec<ByKind> = diesel::sql_query(
-        "SELECT r.partnership_code, a.kind, count(*) AS records
-         FROM case_records r JOIN agencies a ON a.id = r.agency_id
-         WHERE r.occurred_on BETWEEN $1 AND $2 GROUP BY 1, 2",
-    )
-    .bind::<Date, _>(from)
-    .bind::<Date, _>(to)
-    .load(conn)
-    .await?;
-    let subjects: Vec<Subjects> = diesel::sql_query(
-        "SELECT partnership_code, count(DISTINCT subject) AS subjects
-         FROM case_records WHERE occurred_on BETWEEN $1 AND $2 GROUP BY 1",
-    )
-    .bind::<Date, _>(from)
-    .bind::<Date, _>(to)
-    .load(conn)
-    .await?;
+    let by_kind: Vec<ByKind> = diesel::sql_query(PERIOD_RECORDS_BY_KIND)
+        .bind::<Date, _>(from)
+        .bind::<Date, _>(to)
+        .load(conn)
+        .await?;
+    let subjects: Vec<Subjects> = diesel::sql_query(PERIOD_SUBJECTS)
+        .bind::<Date, _>(from)
+        .bind::<Date, _>(to)
+        .load(conn)
+        .await?;
     let mut counts: HashMap<String, PeriodCounts> = HashMap::new();
     for ByKind {
         partnership_code: partnership,
