@@ -9,7 +9,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --home /app atlas
+    && useradd --system --home /app atlas \
+    && install -d -o atlas /var/lib/atlas/audit-checkpoints
 WORKDIR /app
 COPY --from=build /src/target/release/atlas /usr/local/bin/atlas
 COPY config ./config

@@ -147,13 +147,10 @@ async fn tokens_agreements_and_a_verified_audit_trail_from_the_command_line() {
     let mut lines = verified.lines();
     assert_eq!(
         lines.next(),
-        Some("audit trail intact: 7 entries, every hash verifies")
-    );
-    assert!(
-        lines
-            .next()
-            .is_some_and(|line| line.starts_with("last hash: ") && line.len() == 75),
-        "{verified}"
+        Some(
+            "audit trail intact: 7 entries in 2 chains verified from the start of every chain, \
+             every hash verifies"
+        )
     );
 
     let admin_client = atlas_store::connect_admin(url, Duration::from_secs(5))

@@ -9,6 +9,7 @@
 
 pub mod analysis;
 pub mod assessment;
+pub mod audit_trail;
 pub mod cache;
 pub mod comparison;
 pub mod demo;

@@ -133,6 +133,22 @@ pub struct ProblemProfileSettings {
     pub backfill_quarters: u32,
 }
 
+/// What is wrong with a secret key outside development: unset, or the development key
+/// `published` in this repository.
+fn secret_key_problem(key: Option<&SecretString>, published: &str) -> Option<&'static str> {
+    match key {
+        None => Some("is not set"),
+        Some(key)
+            if secrecy::ExposeSecret::expose_secret(key)
+                .trim()
+                .eq_ignore_ascii_case(published) =>
+        {
+            Some("is the development key published in the repository")
+        }
+        Some(_) => None,
+    }
+}
+
 /// The `[audit]` section.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -145,6 +161,32 @@ pub struct AuditSettings {
     /// Connections of the audit writer's own pool (`application_name` `atlas-audit`), apart from
     /// the requests' pool, so entries never queue behind handlers for a connection.
     pub connections: usize,
+    /// The secret (64 hexadecimal characters) every entry's hash is keyed with (HMAC-SHA256),
+    /// held outside the database: someone who can write to the database cannot rewrite the
+    /// trail without it. Secret; required outside development.
+    pub chain_key: Option<SecretString>,
+    /// Where signed checkpoints of every chain's head are written: a directory outside the
+    /// database (ideally write-once storage). Unset: no checkpoints, and verification walks
+    /// every chain from its start.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// How often, in seconds, the server verifies the chains from the last checkpoint and
+    /// writes a new one (with `checkpoint_dir`).
+    pub checkpoint_every_secs: u64,
+}
+
+impl AuditSettings {
+    /// The chain key, or the development key when none is set.
+    ///
+    /// # Errors
+    /// When the configured key is not 64 hexadecimal characters.
+    pub fn chain_key(&self) -> Result<atlas_store::audit::ChainKey, SettingsError> {
+        let text = self.chain_key.as_ref().map_or(
+            atlas_store::audit::DEVELOPMENT_CHAIN_KEY,
+            secrecy::ExposeSecret::expose_secret,
+        );
+        atlas_store::audit::ChainKey::from_hex(text)
+            .map_err(|err| SettingsError(format!("audit.chain_key: {err}")))
+    }
 }
 
 /// The `[ingest]` section.
@@ -385,28 +427,39 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Refuses, outside development and tests, to serve without a pseudonym key of the
-    /// instance's own: an unset key, or the development key published in this repository.
+    /// Refuses, outside development and tests, to run without a pseudonym key and an audit
+    /// chain key of the instance's own: an unset key, or a development key published in this
+    /// repository.
     ///
     /// # Errors
     /// [`SettingsError`] saying which, and how to set a key.
-    pub fn check_pseudonym_key(&self) -> Result<(), SettingsError> {
+    pub fn check_keys(&self) -> Result<(), SettingsError> {
         if DEVELOPMENT_ENVIRONMENTS.contains(&self.environment.as_str()) {
             return Ok(());
         }
-        let problem = match &self.ingest.pseudonym_key {
-            None => "is not set",
-            Some(_) if self.ingest.has_development_key() => {
-                "is the development key published in the repository"
-            }
-            Some(_) => return Ok(()),
-        };
-        Err(SettingsError(format!(
-            "ingest.pseudonym_key {problem}, and ATLAS_ENV is `{}`: set a secret key of this \
-             instance's own (64 hexadecimal characters, such as `openssl rand -hex 32` makes) \
-             with ATLAS__INGEST__PSEUDONYM_KEY",
-            self.environment
-        )))
+        if let Some(problem) = secret_key_problem(
+            self.ingest.pseudonym_key.as_ref(),
+            DEVELOPMENT_PSEUDONYM_KEY,
+        ) {
+            return Err(SettingsError(format!(
+                "ingest.pseudonym_key {problem}, and ATLAS_ENV is `{}`: set a secret key of this \
+                 instance's own (64 hexadecimal characters, such as `openssl rand -hex 32` makes) \
+                 with ATLAS__INGEST__PSEUDONYM_KEY",
+                self.environment
+            )));
+        }
+        if let Some(problem) = secret_key_problem(
+            self.audit.chain_key.as_ref(),
+            atlas_store::audit::DEVELOPMENT_CHAIN_KEY,
+        ) {
+            return Err(SettingsError(format!(
+                "audit.chain_key {problem}, and ATLAS_ENV is `{}`: set a secret key of this \
+                 instance's own (64 hexadecimal characters, such as `openssl rand -hex 32` makes) \
+                 with ATLAS__AUDIT__CHAIN_KEY, and keep it outside the database",
+                self.environment
+            )));
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
@@ -438,6 +491,12 @@ impl Settings {
             ));
         }
         self.retention.check().map_err(SettingsError)?;
+        self.audit.chain_key()?;
+        if self.audit.checkpoint_every_secs == 0 {
+            return Err(SettingsError(
+                "audit.checkpoint_every_secs must be at least 1".to_owned(),
+            ));
+        }
         if self.auth.min_refresh_secs == 0 {
             return Err(SettingsError(
                 "auth.min_refresh_secs must be at least 1: it bounds how often tokens naming unknown keys make Atlas fetch the provider's keys".to_owned(),
@@ -596,11 +655,7 @@ mod tests {
     #[test]
     fn outside_development_the_server_needs_a_pseudonym_key_of_its_own() {
         let mut settings = Settings::load(None).unwrap();
-        let check = |settings: &Settings| {
-            settings
-                .check_pseudonym_key()
-                .map_err(|err| err.to_string())
-        };
+        let check = |settings: &Settings| settings.check_keys().map_err(|err| err.to_string());
         let key = |hex: &str| Some(SecretString::from(hex.to_owned()));
         for environment in ["development", "test"] {
             settings.environment = environment.to_owned();
@@ -627,6 +682,21 @@ mod tests {
             "{published}"
         );
         settings.ingest.pseudonym_key = key(&"07".repeat(32));
+        // And an audit chain key of its own.
+        let unset = check(&settings).unwrap_err();
+        assert!(
+            unset.starts_with("configuration: audit.chain_key is not set"),
+            "{unset}"
+        );
+        settings.audit.chain_key = key(atlas_store::audit::DEVELOPMENT_CHAIN_KEY);
+        let published = check(&settings).unwrap_err();
+        assert!(
+            published.starts_with(
+                "configuration: audit.chain_key is the development key published in the repository"
+            ),
+            "{published}"
+        );
+        settings.audit.chain_key = key(&"08".repeat(32));
         assert_eq!(check(&settings), Ok(()));
     }
 

@@ -98,8 +98,16 @@ pub enum UserCommand {
 /// `atlas audit …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole hash chain; exits non-zero and names the first broken entry if any.
-    Verify,
+    /// Check the hash chains from the newest checkpoint in audit.checkpoint_dir (from their
+    /// starts without one); exits non-zero and names the first broken entry if any.
+    Verify {
+        /// Check every chain from its start, whatever the checkpoints.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Verify from the newest checkpoint and, when every chain is intact, write a new signed
+    /// checkpoint of their heads into audit.checkpoint_dir (the server does it on a schedule).
+    Checkpoint,
 }
 
 /// `atlas export …`.
@@ -485,28 +493,53 @@ pub async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<(
 
 /// Runs an audit command.
 pub async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {
-    let mut conn = connect(settings).await?;
-    match command {
-        AuditCommand::Verify => {
-            let verification = audit::verify(&mut conn).await?;
-            match verification.first_broken {
-                None => {
-                    println!(
-                        "audit trail intact: {} entries, every hash verifies",
-                        verification.entries
-                    );
-                    if let Some(hash) = verification.last_hash {
-                        println!("last hash: {hash}");
-                    }
-                    Ok(())
-                }
-                Some(broken) => anyhow::bail!(
-                    "audit trail broken at entry {}: {} ({} entries checked)",
-                    broken.id,
-                    broken.reason,
-                    verification.entries
-                ),
-            }
+    let database = Database::new(&settings.database)?;
+    let dir = settings.audit.checkpoint_dir.as_deref();
+    let (checked, written) = match command {
+        AuditCommand::Verify { full } => (
+            atlas_app::audit_trail::verify(&database, dir, full)
+                .await
+                .map_err(anyhow::Error::msg)?,
+            None,
+        ),
+        AuditCommand::Checkpoint => {
+            let dir = dir.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "audit.checkpoint_dir is not set: say where checkpoints are kept \
+                     (ATLAS__AUDIT__CHECKPOINT_DIR), outside the database"
+                )
+            })?;
+            atlas_app::audit_trail::checkpoint(&database, dir)
+                .await
+                .map_err(anyhow::Error::msg)?
         }
+    };
+    let verification = checked.verification;
+    if let Some(broken) = verification.first_broken {
+        anyhow::bail!(
+            "audit trail broken at entry {} of the chain {}: {} ({} entries checked)",
+            broken.id,
+            broken.chain,
+            broken.reason,
+            verification.entries
+        );
     }
+    let since = checked.since.map_or_else(
+        || "from the start of every chain".to_owned(),
+        |checkpoint| {
+            format!(
+                "since the checkpoint of {}",
+                checkpoint.taken_at.to_rfc3339()
+            )
+        },
+    );
+    println!(
+        "audit trail intact: {} entries in {} chains verified {since}, every hash verifies",
+        verification.entries,
+        verification.heads.len()
+    );
+    if let Some(path) = written {
+        println!("checkpoint written: {}", path.display());
+    }
+    Ok(())
 }

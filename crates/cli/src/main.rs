@@ -258,6 +258,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     atlas_app::telemetry::init(&settings.log);
+    // Whatever the command appends to the audit trail, or verifies, uses the configured key.
+    atlas_app::audit_trail::use_chain_key(&settings.audit).map_err(anyhow::Error::msg)?;
     match cli.command {
         Command::Serve => serve(&settings).await,
         Command::Migrate => {
@@ -375,7 +377,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             erasure
                 .check()
                 .map_err(|reason| anyhow::anyhow!("erasure: {reason}"))?;
-            settings.check_pseudonym_key()?;
+            settings.check_keys()?;
             let url = settings.database.url.expose_secret();
             migrate(url).await?;
             let key = settings
@@ -399,7 +401,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::PseudonymKey {
             command: PseudonymKeyCommand::Record,
         } => {
-            settings.check_pseudonym_key()?;
+            settings.check_keys()?;
             migrate(settings.database.url.expose_secret()).await?;
             let guard = key_guard(&settings)?;
             let database = atlas_store::Database::new(&settings.database)?;
@@ -473,15 +475,15 @@ fn key_guard(settings: &Settings) -> anyhow::Result<atlas_app::key_guard::KeyGua
 }
 
 /// Refuses to start with a pseudonym key other than the one the database's records were made
-/// with, when the database answers within 5 s and says so (reading only: the server records a
+/// with, when the database answers within 15 s (a loaded machine is slow to) and says so (reading only: the server records a
 /// key once it serves; otherwise it checks once it has migrated the database, and refuses
 /// uploads).
 async fn refuse_another_pseudonym_key(settings: &Settings) -> anyhow::Result<()> {
-    settings.check_pseudonym_key()?;
+    settings.check_keys()?;
     let guard = key_guard(settings)?;
     let database = atlas_store::Database::new(&settings.database)?;
     if let Ok(Ok(Some(reason))) =
-        tokio::time::timeout(Duration::from_secs(5), guard.compare(&database)).await
+        tokio::time::timeout(Duration::from_secs(15), guard.compare(&database)).await
     {
         anyhow::bail!("{reason}");
     }

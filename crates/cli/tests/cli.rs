@@ -437,6 +437,21 @@ fn serve_outside_development_needs_a_pseudonym_key_of_its_own() {
          repository, and ATLAS_ENV is `production`",
     );
     assert!(!stderr(&published).contains(&development_key));
+    // With a key of its own, it still needs an audit chain key of its own.
+    let own_key = "5a".repeat(32);
+    let no_chain_key = atlas(
+        &["serve"],
+        &[
+            production[0],
+            production[1],
+            ("ATLAS__INGEST__PSEUDONYM_KEY", &own_key),
+        ],
+    );
+    assert_one_line_failure(
+        &no_chain_key,
+        1,
+        "error: configuration: audit.chain_key is not set, and ATLAS_ENV is `production`",
+    );
 }
 
 /// Runs `atlas serve` (PostgreSQL need not answer), waits until it serves, sends `signal` and
@@ -518,6 +533,24 @@ fn serve_stops_gracefully_on_sigint_as_on_sigterm() {
             "{log}"
         );
         assert!(!log.contains("forced"), "{log}");
+        // Every request leaves one access-log line: the health checks made while waiting.
+        let access = log
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|line| line["target"] == "atlas_server::access")
+            .unwrap_or_else(|| panic!("no access-log line: {log}"));
+        assert_eq!(access["path"], "/healthz", "{access}");
+        assert_eq!(access["method"], "GET", "{access}");
+        assert!(
+            access["status"].is_u64() && access["elapsed_ms"].is_u64(),
+            "{access}"
+        );
+        assert!(
+            access["request_id"]
+                .as_str()
+                .is_some_and(|id| id.len() == 36),
+            "{access}"
+        );
     }
 }
 

@@ -7,6 +7,7 @@
 //! the hash-chained audit trail before it answers. Every error leaves as
 //! `{ "error": code, "message": text }` with the matching status.
 
+mod access_log;
 mod audit;
 mod auth;
 mod dates;

@@ -54,10 +54,11 @@ impl Application {
     ///
     /// # Errors
     /// When, outside development, the pseudonym key is unset or the published development key
-    /// ([`Settings::check_pseudonym_key`]); when the address cannot be bound, the database URL is
+    /// ([`Settings::check_keys`]); when the address cannot be bound, the database URL is
     /// invalid or the TLS files are unusable.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        settings.check_pseudonym_key()?;
+        settings.check_keys()?;
+        atlas_app::audit_trail::use_chain_key(&settings.audit).map_err(anyhow::Error::msg)?;
         let database = Database::new(&settings.database)?;
         let target = database.target();
         if !atlas_store::tls::verifies_fully(settings.database.url.expose_secret())
@@ -154,6 +155,16 @@ impl Application {
                 .for_pool(AUDIT_APPLICATION, settings.audit.connections.max(1))
         })?;
         let audit_writer = web::Data::new(AuditWriter::start(audit_database, &settings.audit));
+        let checkpoints = web::Data::new(routes::audit::Checkpoints(
+            settings.audit.checkpoint_dir.clone(),
+        ));
+        if let Some(dir) = &settings.audit.checkpoint_dir {
+            tokio::spawn(atlas_app::audit_trail::run_schedule(
+                data.get_ref().clone(),
+                dir.clone(),
+                Duration::from_secs(settings.audit.checkpoint_every_secs),
+            ));
+        }
         let record_cache = Arc::new(RecordCache::new(settings.cache.max_bytes));
         atlas_app::cache::CacheMetrics::register(Arc::clone(&record_cache), &metrics.registry)
             .map_err(|err| anyhow::anyhow!("metrics registry: {err}"))?;
@@ -211,6 +222,7 @@ impl Application {
                         Ok(response)
                     }
                 })
+                .wrap(from_fn(crate::access_log::log))
                 .wrap(TracingLogger::default())
                 .wrap(metrics.clone())
                 .wrap(from_fn(security::harden))
@@ -223,6 +235,7 @@ impl Application {
                 .app_data(transport.clone())
                 .app_data(record_cache.clone())
                 .app_data(query_audit.clone())
+                .app_data(checkpoints.clone())
                 .app_data(analyses.clone())
                 .app_data(demo_users.clone())
                 .app_data(page.clone())

@@ -15,8 +15,8 @@ async function verify() {
     const chain = await getJson('/api/v1/audit/verify');
     $('chain').dataset.intact = String(chain.intact);
     say('chain', chain.intact
-      ? `The chain is intact: ${plural(chain.entries, 'entry', 'entries')} verified, last hash ${(chain.last_hash || '').slice(0, 16)}….`
-      : `The chain is BROKEN at entry ${chain.first_broken_id}: ${chain.reason}. Report this to your information governance lead.`);
+      ? `The trail is intact: ${plural(chain.entries, 'entry', 'entries')} in ${plural(chain.chains, 'chain', 'chains')} verified${chain.since_checkpoint ? ` since the checkpoint of ${new Date(chain.since_checkpoint).toLocaleString()}` : ''}.`
+      : `The trail is BROKEN at entry ${chain.first_broken_id} of the chain ${chain.broken_chain}: ${chain.reason}. Report this to your information governance lead.`);
   } catch (error) {
     say('chain', error.message);
   }

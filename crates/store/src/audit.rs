@@ -1,11 +1,22 @@
 //! The audit trail: append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and
-//! hash-chained. Each entry stores `hash = SHA-256(previous_hash ‖ content)`, where `content`
-//! is the canonical JSON of the entry (`chain_content`); the first entry's previous hash is 32
-//! zero bytes. Fields added later (the caller's partnership, the partnerships whose records an
-//! answer used) are in the content only when set, so entries written before them still verify. Appends take a transaction-scoped advisory lock, so entries chain in commit order
-//! whichever connection writes them, and the lock is held only from the append to the commit.
+//! hash-chained, one chain per partnership (an entry's `partnership`) plus one for
+//! administration (entries about no partnership), so appends to different partnerships never
+//! wait for each other. Each entry stores `hash = HMAC-SHA256(key, previous_hash ‖ content)`,
+//! keyed with a secret held outside the database ([`ChainKey`]), where `content` is the
+//! canonical JSON of the entry (`chain_content`); a chain's first entry's previous hash is 32
+//! zero bytes. Someone who can write to the database but does not hold the key cannot alter an
+//! entry and recompute the hashes after it. Entries written before chains were split form the
+//! chain `global`, hashed with plain SHA-256 as they were; fields added later (the caller's
+//! partnership, the partnerships whose records an answer used, the chain) are in the content
+//! only when set, so entries written before them still verify.
 //!
-//! Entries are appended inside the caller's transaction: a change and its entry commit together.
+//! Appends take a transaction-scoped advisory lock per chain, in the chains' name order, so
+//! entries chain in commit order whichever connection writes them, and the locks are held
+//! only from the append to the commit. Entries are appended inside the caller's transaction:
+//! a change and its entry commit together.
+//!
+//! A signed [`Checkpoint`] of every chain's head, kept outside the database, lets
+//! [`verify`] start where the last one ended and reveals a truncated chain.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +24,8 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Jsonb};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use hmac::{Hmac, Mac as _};
+use serde::Deserialize;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
@@ -20,32 +33,138 @@ use uuid::Uuid;
 use crate::StoreError;
 use crate::schema::audit_log;
 
-/// The advisory-lock key that serialises appends to the chain ("ATLASAUD").
-const CHAIN_LOCK: i64 = 0x4154_4c41_5341_5544;
+/// The advisory-lock class of the chains ("ATAU"): appends to a chain take the lock
+/// `(CHAIN_LOCK_CLASS, hashtext(chain))`.
+const CHAIN_LOCK_CLASS: i32 = 0x4154_4155;
 
-/// The previous hash of the first entry.
+/// The previous hash of a chain's first entry.
 const GENESIS: [u8; 32] = [0; 32];
 
-/// Takes the chain lock until the transaction ends.
-const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
-/// Reads the last hash of the chain.
-const HEAD: &str = "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1";
+/// The chain of the entries written before chains were split (plain SHA-256).
+pub const LEGACY_CHAIN: &str = "global";
+
+/// The chain of entries about no partnership (instance-wide data, operators' changes).
+pub const ADMINISTRATION_CHAIN: &str = "administration";
+
+/// Takes the locks of the chains `$2` (sorted) until the transaction ends, in their order.
+const LOCK: &str = "SELECT count(pg_advisory_xact_lock($1, hashtext(chain))) FROM \
+    (SELECT chain FROM unnest($2::text[]) WITH ORDINALITY AS c(chain, position) \
+     ORDER BY position) AS ordered";
+/// The last hash of each chain of `$1` (none for a new chain).
+const HEADS: &str = "SELECT c.chain, h.hash FROM unnest($1::text[]) AS c(chain) \
+    LEFT JOIN LATERAL (SELECT hash FROM audit_log WHERE chain = c.chain \
+                       ORDER BY id DESC LIMIT 1) h ON true";
+
+/// The development chain key, published in this repository: fine for the demo and tests,
+/// refused by the settings outside them (`audit.chain_key`).
+pub const DEVELOPMENT_CHAIN_KEY: &str =
+    "6465762d6f6e6c792d61756469742d6b65792d6e6f742d666f722d7265616c21";
+
+/// The secret an entry's hash is keyed with (HMAC-SHA256), held outside the database like the
+/// pseudonym key, and identified in each entry by a fingerprint that does not reveal it.
+#[derive(Clone)]
+pub struct ChainKey {
+    key: [u8; 32],
+    id: String,
+}
+
+impl std::fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChainKey {
+    /// Parses a key written as 64 hexadecimal characters (surrounding whitespace ignored).
+    ///
+    /// # Errors
+    /// A sentence saying what a key is.
+    pub fn from_hex(text: &str) -> Result<Self, String> {
+        let mut key = [0_u8; 32];
+        let text = text.trim();
+        if text.len() != 64 || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return Err("an audit chain key is 64 hexadecimal characters (256 bits)".to_owned());
+        }
+        for (index, byte) in key.iter_mut().enumerate() {
+            let pair = text.get(index * 2..index * 2 + 2).unwrap_or("00");
+            *byte = u8::from_str_radix(pair, 16).unwrap_or(0);
+        }
+        let mut chain_key = Self {
+            key,
+            id: String::new(),
+        };
+        chain_key.id = hex(&chain_key.mac(&[b"safeguard-atlas: audit chain key id"])[..8]);
+        Ok(chain_key)
+    }
+
+    /// The key's fingerprint (16 hexadecimal characters), stored with every entry it keyed.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// HMAC-SHA256 of the parts, in order.
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as hmac::Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!());
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// The key this process chains with: the one [`use_chain_key`] set, else the development key.
+static CHAIN_KEY: std::sync::OnceLock<ChainKey> = std::sync::OnceLock::new();
+
+/// Keys every entry this process appends, and verifies, with `key` (once, at start).
+///
+/// # Errors
+/// When the process already uses another key.
+pub fn use_chain_key(key: ChainKey) -> Result<(), String> {
+    let id = key.id.clone();
+    let used = CHAIN_KEY.get_or_init(|| key);
+    if used.id == id {
+        Ok(())
+    } else {
+        Err(format!(
+            "this process already keys the audit trail with key {}, not {id}",
+            used.id
+        ))
+    }
+}
+
+/// The key this process chains with.
+fn chain_key() -> &'static ChainKey {
+    CHAIN_KEY.get_or_init(|| {
+        ChainKey::from_hex(DEVELOPMENT_CHAIN_KEY).unwrap_or_else(|_| unreachable!())
+    })
+}
+
+/// The chain an entry about `partnership` belongs to.
+fn chain_of(partnership: Option<&str>) -> &str {
+    partnership.unwrap_or(ADMINISTRATION_CHAIN)
+}
 
 /// Inserts chained entries given as one JSON array, in the array's order so ids follow the
 /// chain.
 const INSERT: &str = "INSERT INTO audit_log (occurred_at, request_id, subject, roles, \
     partnership_code, agency_id, action, resource, parameters, outcome, rows_returned, \
-    previous_hash, hash, records_of, caller_partnership) \
+    previous_hash, hash, records_of, caller_partnership, chain, key_id) \
     SELECT occurred_at, request_id, subject, roles, partnership_code, agency_id, action, \
     resource, parameters, outcome, rows_returned, decode(previous_hash, 'hex'), \
-    decode(hash, 'hex'), records_of, caller_partnership \
+    decode(hash, 'hex'), records_of, caller_partnership, chain, key_id \
     FROM ROWS FROM (jsonb_to_recordset($1) AS (occurred_at timestamptz, request_id text, \
     subject text, roles text[], partnership_code text, agency_id uuid, action text, \
     resource text, parameters jsonb, outcome text, rows_returned bigint, previous_hash text, \
-    hash text, records_of text[], caller_partnership text)) WITH ORDINALITY AS \
+    hash text, records_of text[], caller_partnership text, chain text, key_id text)) \
+    WITH ORDINALITY AS \
     entry(occurred_at, request_id, subject, roles, partnership_code, agency_id, action, \
     resource, parameters, outcome, rows_returned, previous_hash, hash, records_of, \
-    caller_partnership, position) \
+    caller_partnership, chain, key_id, position) \
     ORDER BY position";
 
 /// The most characters kept of a parameter's value (and of the subject, action and request id).
@@ -230,6 +349,11 @@ pub struct Entry {
     pub records_of: Vec<String>,
     /// See [`NewEntry`].
     pub caller_partnership: Option<String>,
+    /// The chain it belongs to: its partnership's code, `administration`, or `global` for
+    /// entries written before chains were split.
+    pub chain: String,
+    /// The fingerprint of the key its hash is keyed with; `None` in the `global` chain.
+    pub key_id: Option<String>,
     /// The previous entry's hash, hex.
     pub previous_hash: String,
     /// This entry's hash, hex.
@@ -255,6 +379,8 @@ struct Content<'a> {
     caller_partnership: Option<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     records_of: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chain: Option<&'a str>,
 }
 
 /// The canonical bytes of an entry: compact JSON of its fields in a fixed order, the time in
@@ -277,23 +403,37 @@ fn chain_content(entry: &Entry) -> Vec<u8> {
         rows_returned: entry.rows_returned,
         caller_partnership: entry.caller_partnership.as_deref(),
         records_of: &entry.records_of,
+        chain: (entry.chain != LEGACY_CHAIN).then_some(entry.chain.as_str()),
     };
     serde_json::to_vec(&content).unwrap_or_default()
 }
 
-/// `SHA-256(previous ‖ content)`.
-fn chain_hash(previous: &[u8], entry: &Entry) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(previous);
-    hasher.update(chain_content(entry));
-    hasher.finalize().into()
+/// The hash an entry must have after `previous`: `HMAC-SHA256(key, previous ‖ content)` with
+/// `key`, or `SHA-256(previous ‖ content)` for the `global` chain's unkeyed entries.
+fn chain_hash(previous: &[u8], entry: &Entry, key: Option<&ChainKey>) -> [u8; 32] {
+    let content = chain_content(entry);
+    match key {
+        Some(key) => key.mac(&[previous, &content]),
+        None => {
+            let mut hasher = Sha256::new();
+            hasher.update(previous);
+            hasher.update(content);
+            hasher.finalize().into()
+        }
+    }
 }
 
-/// Chains `entries` after `previous` and renders them as the JSON array [`INSERT`] reads.
-fn chained(previous: [u8; 32], entries: &[NewEntry]) -> serde_json::Value {
+/// Chains `entries` (all of `chain`) after `previous` with `key` and renders them as the JSON
+/// rows [`INSERT`] reads.
+fn chained(
+    previous: [u8; 32],
+    chain: &str,
+    entries: &[&NewEntry],
+    key: &ChainKey,
+) -> Vec<serde_json::Value> {
     let now = Utc::now().trunc_subsecs(6);
     let mut previous = previous;
-    let rows = entries
+    entries
         .iter()
         .map(|new| {
             let mut entry = Entry {
@@ -322,10 +462,12 @@ fn chained(previous: [u8; 32], entries: &[NewEntry]) -> serde_json::Value {
                 rows_returned: new.rows_returned,
                 records_of: new.records_of.clone(),
                 caller_partnership: new.caller_partnership.clone(),
+                chain: chain.to_owned(),
+                key_id: Some(key.id().to_owned()),
                 previous_hash: hex(&previous),
                 hash: String::new(),
             };
-            let hash = chain_hash(&previous, &entry);
+            let hash = chain_hash(&previous, &entry, Some(key));
             entry.hash = hex(&hash);
             previous = hash;
             serde_json::json!({
@@ -344,10 +486,38 @@ fn chained(previous: [u8; 32], entries: &[NewEntry]) -> serde_json::Value {
                 "hash": entry.hash,
                 "records_of": entry.records_of,
                 "caller_partnership": entry.caller_partnership,
+                "chain": entry.chain,
+                "key_id": entry.key_id,
             })
         })
-        .collect();
-    serde_json::Value::Array(rows)
+        .collect()
+}
+
+/// `entries` by chain, each chain's in their order; chains in name order (the order their
+/// locks are taken in).
+fn by_chain(entries: &[NewEntry]) -> BTreeMap<&str, Vec<&NewEntry>> {
+    let mut chains: BTreeMap<&str, Vec<&NewEntry>> = BTreeMap::new();
+    for entry in entries {
+        chains
+            .entry(chain_of(entry.partnership.as_deref()))
+            .or_default()
+            .push(entry);
+    }
+    chains
+}
+
+/// The rows to insert for `chains`, given each chain's last hash (`None` for a new chain).
+fn rows(
+    chains: &BTreeMap<&str, Vec<&NewEntry>>,
+    heads: &BTreeMap<String, Option<Vec<u8>>>,
+) -> Result<serde_json::Value, StoreError> {
+    let key = chain_key();
+    let mut rows = Vec::new();
+    for (chain, entries) in chains {
+        let previous = head_hash(heads.get(*chain).cloned().flatten())?;
+        rows.extend(chained(previous, chain, entries, key));
+    }
+    Ok(serde_json::Value::Array(rows))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -368,9 +538,16 @@ fn head_hash(row: Option<Vec<u8>>) -> Result<[u8; 32], StoreError> {
     })
 }
 
-/// Appends `entries` to the chain on a diesel connection. Call it inside the transaction of
-/// the change being recorded (or a transaction of its own); the chain lock is held until that
-/// transaction ends.
+/// `(chain, last hash)` rows as a map.
+fn heads_of(
+    rows: impl IntoIterator<Item = (String, Option<Vec<u8>>)>,
+) -> BTreeMap<String, Option<Vec<u8>>> {
+    rows.into_iter().collect()
+}
+
+/// Appends `entries` to their chains on a diesel connection. Call it inside the transaction of
+/// the change being recorded (or a transaction of its own); the chains' locks are held until
+/// that transaction ends.
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
@@ -383,17 +560,28 @@ pub async fn append(conn: &mut AsyncPgConnection, entries: &[NewEntry]) -> Resul
     diesel::sql_query("SET LOCAL lock_timeout = 0")
         .execute(conn)
         .await?;
+    #[derive(QueryableByName)]
+    struct Head {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        chain: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Bytea>)]
+        hash: Option<Vec<u8>>,
+    }
+    let chains = by_chain(entries);
+    let names: Vec<&str> = chains.keys().copied().collect();
     diesel::sql_query(LOCK)
-        .bind::<BigInt, _>(CHAIN_LOCK)
+        .bind::<diesel::sql_types::Integer, _>(CHAIN_LOCK_CLASS)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&names)
         .execute(conn)
         .await?;
-    let last: Option<Vec<u8>> = audit_log::table
-        .select(audit_log::hash)
-        .order(audit_log::id.desc())
-        .first(conn)
-        .await
-        .optional()?;
-    let rows = chained(head_hash(last)?, entries);
+    let heads: Vec<Head> = diesel::sql_query(HEADS)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&names)
+        .load(conn)
+        .await?;
+    let rows = rows(
+        &chains,
+        &heads_of(heads.into_iter().map(|head| (head.chain, head.hash))),
+    )?;
     diesel::sql_query(INSERT)
         .bind::<Jsonb, _>(rows)
         .execute(conn)
@@ -427,25 +615,30 @@ pub async fn append_in(
     if entries.is_empty() {
         return Ok(());
     }
-    transaction.execute(LOCK, &[&CHAIN_LOCK]).await?;
-    let last: Option<Vec<u8>> = transaction
-        .query_opt(HEAD, &[])
-        .await?
-        .map(|row| row.get(0));
-    let rows = chained(head_hash(last)?, entries);
+    let chains = by_chain(entries);
+    let names: Vec<&str> = chains.keys().copied().collect();
+    transaction
+        .query(LOCK, &[&CHAIN_LOCK_CLASS, &names])
+        .await?;
+    let heads = transaction.query(HEADS, &[&names]).await?;
+    let rows = rows(
+        &chains,
+        &heads_of(heads.into_iter().map(|row| (row.get(0), row.get(1)))),
+    )?;
     transaction.execute(INSERT, &[&rows]).await?;
     Ok(())
 }
 
-/// The outcome of checking the whole chain.
+/// The outcome of checking the chains.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verification {
-    /// Entries checked.
+    /// Entries checked (since the checkpoint, when verification started from one).
     pub entries: u64,
     /// The first entry that does not verify, if any.
     pub first_broken: Option<BrokenEntry>,
-    /// The hash of the last entry checked (hex); kept elsewhere, it reveals a truncated tail.
-    pub last_hash: Option<String>,
+    /// Every chain's head after the check: what the next checkpoint records (empty when a
+    /// chain is broken).
+    pub heads: Vec<ChainHead>,
 }
 
 /// An entry whose stored hashes do not match its content or its predecessor.
@@ -453,8 +646,71 @@ pub struct Verification {
 pub struct BrokenEntry {
     /// The entry's id.
     pub id: i64,
+    /// Its chain.
+    pub chain: String,
     /// What does not match.
     pub reason: String,
+}
+
+/// The last entry of one chain, and how many the chain holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    /// The chain.
+    pub chain: String,
+    /// Its last entry's id.
+    pub last_id: i64,
+    /// Its last entry's hash, hex.
+    pub last_hash: String,
+    /// Its entries.
+    pub entries: u64,
+}
+
+/// Every chain's head at one time, signed with the chain key: written outside the database
+/// (`audit.checkpoint_dir`), so that an entry removed from a chain's end, a chain rewritten
+/// from its start, or a chain deleted whole, is found by the next [`verify`] from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
+    /// Every chain's head.
+    pub heads: Vec<ChainHead>,
+    /// The fingerprint of the key that signed it.
+    pub key_id: String,
+    /// HMAC-SHA256 of the other fields' canonical JSON, hex.
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// `heads` at `taken_at`, signed with this process's chain key.
+    #[must_use]
+    pub fn sign(taken_at: DateTime<Utc>, heads: Vec<ChainHead>) -> Self {
+        let key = chain_key();
+        let mut checkpoint = Self {
+            taken_at: taken_at.trunc_subsecs(6),
+            heads,
+            key_id: key.id().to_owned(),
+            signature: String::new(),
+        };
+        checkpoint.signature = hex(&key.mac(&[&checkpoint.signed_bytes()]));
+        checkpoint
+    }
+
+    /// Whether its signature is this process's key's over its content.
+    #[must_use]
+    pub fn is_authentic(&self) -> bool {
+        let key = chain_key();
+        self.key_id == key.id() && self.signature == hex(&key.mac(&[&self.signed_bytes()]))
+    }
+
+    /// The bytes its signature covers.
+    fn signed_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&(
+            self.taken_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            &self.heads,
+            &self.key_id,
+        ))
+        .unwrap_or_default()
+    }
 }
 
 type Row = (
@@ -473,6 +729,8 @@ type Row = (
     Vec<u8>,
     Vec<u8>,
     Vec<String>,
+    Option<String>,
+    String,
     Option<String>,
 );
 
@@ -495,6 +753,8 @@ macro_rules! entry_columns {
             audit_log::hash,
             audit_log::records_of,
             audit_log::caller_partnership,
+            audit_log::chain,
+            audit_log::key_id,
         )
     };
 }
@@ -526,6 +786,8 @@ fn stored(row: Row) -> StoredEntry {
         hash,
         records_of,
         caller_partnership,
+        chain,
+        key_id,
     ) = row;
     let parsed: Option<BTreeMap<String, String>> = serde_json::from_value(parameters).ok();
     StoredEntry {
@@ -545,6 +807,8 @@ fn stored(row: Row) -> StoredEntry {
             rows_returned,
             records_of,
             caller_partnership,
+            chain,
+            key_id,
             previous_hash: hex(&previous_hash),
             hash: hex(&hash),
         },
@@ -553,55 +817,149 @@ fn stored(row: Row) -> StoredEntry {
     }
 }
 
-/// Checks every entry in chain order: its previous hash is the hash of the entry before, and
-/// its hash is that of its content. Reads in pages, so the trail may be any size.
+/// The chains, in name order (a skip scan of the `(chain, id)` index).
+const CHAINS: &str = "WITH RECURSIVE chains AS ( \
+    SELECT min(chain) AS chain FROM audit_log \
+    UNION ALL \
+    SELECT (SELECT min(chain) FROM audit_log WHERE chain > chains.chain) FROM chains \
+    WHERE chains.chain IS NOT NULL) \
+    SELECT chain FROM chains WHERE chain IS NOT NULL";
+
+/// Why a stored entry does not verify after `previous`, if it does not. Entries outside the
+/// `global` chain must be keyed with this process's key.
+fn fault(stored: &StoredEntry, previous: &[u8]) -> Option<&'static str> {
+    if stored.previous_hash != previous {
+        return Some(
+            "its previous hash is not the hash of the entry before it in its chain: an entry \
+             was removed or reordered",
+        );
+    }
+    let key = match (&stored.entry.key_id, stored.entry.chain.as_str()) {
+        (None, LEGACY_CHAIN) => None,
+        (Some(id), _) if id == chain_key().id() => Some(chain_key()),
+        (None, _) => return Some("it is not keyed: the entry was rewritten without the key"),
+        (Some(_), _) => {
+            return Some("it is keyed with another key than this process's audit.chain_key");
+        }
+    };
+    (!stored.parameters_ok || stored.hash != chain_hash(previous, &stored.entry, key))
+        .then_some("its hash does not match its content: the entry was altered")
+}
+
+/// Checks every chain in order: each entry's previous hash is the hash of the entry before
+/// it in its chain, and its hash is the keyed hash of its content. From a `checkpoint`, each
+/// chain it names is checked from its head there on (that entry must still be there, whole),
+/// and a chain it names that is gone is broken; without one, every chain from its start.
+/// Reads in pages, so a chain may be any length.
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn verify(conn: &mut AsyncPgConnection) -> Result<Verification, StoreError> {
+pub async fn verify(
+    conn: &mut AsyncPgConnection,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<Verification, StoreError> {
     const PAGE: i64 = 10_000;
-    let mut previous = GENESIS.to_vec();
-    let mut after = i64::MIN;
+    #[derive(QueryableByName)]
+    struct Chain {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        chain: String,
+    }
+    let names: Vec<String> = diesel::sql_query(CHAINS)
+        .load::<Chain>(conn)
+        .await?
+        .into_iter()
+        .map(|chain| chain.chain)
+        .collect();
     let mut entries = 0_u64;
-    loop {
-        let page: Vec<Row> = audit_log::table
-            .select(entry_columns!())
-            .filter(audit_log::id.gt(after))
-            .order(audit_log::id)
-            .limit(PAGE)
-            .load(conn)
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.0;
-        for row in page {
-            let stored = stored(row);
-            entries += 1;
-            let broken = |reason: &str| Verification {
-                entries,
-                first_broken: Some(BrokenEntry {
-                    id: stored.entry.id,
-                    reason: reason.to_owned(),
-                }),
-                last_hash: None,
+    let mut heads = Vec::new();
+    let broken = |entries, id, chain: &str, reason: &str| Verification {
+        entries,
+        first_broken: Some(BrokenEntry {
+            id,
+            chain: chain.to_owned(),
+            reason: reason.to_owned(),
+        }),
+        heads: Vec::new(),
+    };
+    let checkpointed = |chain: &str| {
+        checkpoint.and_then(|checkpoint| checkpoint.heads.iter().find(|head| head.chain == chain))
+    };
+    if let Some(gone) = checkpoint
+        .into_iter()
+        .flat_map(|checkpoint| &checkpoint.heads)
+        .find(|head| !names.contains(&head.chain))
+    {
+        return Ok(broken(
+            entries,
+            gone.last_id,
+            &gone.chain,
+            "the chain was in the checkpoint and is gone: it was deleted",
+        ));
+    }
+    for chain in &names {
+        let (mut after, mut previous, mut count) = (i64::MIN, GENESIS.to_vec(), 0_u64);
+        if let Some(head) = checkpointed(chain) {
+            let row: Option<Row> = audit_log::table
+                .select(entry_columns!())
+                .filter(audit_log::chain.eq(chain))
+                .filter(audit_log::id.eq(head.last_id))
+                .first(conn)
+                .await
+                .optional()?;
+            let Some(row) = row else {
+                return Ok(broken(
+                    entries,
+                    head.last_id,
+                    chain,
+                    "the checkpoint's last entry of the chain is gone: the chain was truncated",
+                ));
             };
-            if stored.previous_hash != previous {
+            let stored = stored(row);
+            let whole = stored.entry.hash == head.last_hash
+                && fault(&stored, &stored.previous_hash).is_none();
+            if !whole {
                 return Ok(broken(
-                    "its previous hash is not the hash of the entry before it: an entry was removed or reordered",
+                    entries,
+                    head.last_id,
+                    chain,
+                    "the checkpoint's last entry of the chain was altered",
                 ));
             }
-            if !stored.parameters_ok || stored.hash != chain_hash(&previous, &stored.entry) {
-                return Ok(broken(
-                    "its hash does not match its content: the entry was altered",
-                ));
-            }
-            previous = stored.hash;
+            (after, previous, count) = (head.last_id, stored.hash, head.entries);
         }
+        loop {
+            let page: Vec<Row> = audit_log::table
+                .select(entry_columns!())
+                .filter(audit_log::chain.eq(chain))
+                .filter(audit_log::id.gt(after))
+                .order(audit_log::id)
+                .limit(PAGE)
+                .load(conn)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.0;
+            for row in page {
+                let stored = stored(row);
+                entries += 1;
+                count += 1;
+                if let Some(reason) = fault(&stored, &previous) {
+                    return Ok(broken(entries, stored.entry.id, chain, reason));
+                }
+                previous = stored.hash;
+            }
+        }
+        heads.push(ChainHead {
+            chain: chain.clone(),
+            last_id: after,
+            last_hash: hex(&previous),
+            entries: count,
+        });
     }
     Ok(Verification {
         entries,
         first_broken: None,
-        last_hash: (entries > 0).then(|| hex(&previous)),
+        heads,
     })
 }
 
@@ -744,6 +1102,8 @@ mod tests {
             rows_returned: Some(12),
             records_of: Vec::new(),
             caller_partnership: None,
+            chain: LEGACY_CHAIN.to_owned(),
+            key_id: None,
             previous_hash: String::new(),
             hash: String::new(),
         }
@@ -780,10 +1140,58 @@ mod tests {
         let mut altered = read.clone();
         altered.records_of.pop();
         assert_ne!(
-            chain_hash(&GENESIS, &read),
-            chain_hash(&GENESIS, &altered),
+            chain_hash(&GENESIS, &read, None),
+            chain_hash(&GENESIS, &altered, None),
             "removing a partnership from records_of breaks the hash"
         );
+    }
+
+    #[test]
+    fn entries_of_the_new_chains_name_their_chain_and_are_keyed() {
+        let mut entry = entry();
+        entry.chain = "E10000017".to_owned();
+        let content = String::from_utf8(chain_content(&entry)).unwrap();
+        assert!(content.ends_with(r#""chain":"E10000017"}"#), "{content}");
+        let key = ChainKey::from_hex(&"11".repeat(32)).unwrap();
+        let other = ChainKey::from_hex(&"12".repeat(32)).unwrap();
+        assert_eq!(key.id().len(), 16);
+        assert_ne!(key.id(), other.id());
+        let keyed = chain_hash(&GENESIS, &entry, Some(&key));
+        assert_ne!(keyed, chain_hash(&GENESIS, &entry, Some(&other)));
+        assert_ne!(
+            keyed,
+            chain_hash(&GENESIS, &entry, None),
+            "without the key, the hash cannot be made"
+        );
+        assert!(ChainKey::from_hex("not a key").is_err());
+        assert!(
+            !format!("{key:?}").contains("1111"),
+            "the key is never shown"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_is_signed_and_any_change_shows() {
+        let heads = vec![ChainHead {
+            chain: "E10000017".to_owned(),
+            last_id: 12,
+            last_hash: "ab".repeat(32),
+            entries: 12,
+        }];
+        let checkpoint = Checkpoint::sign(Utc::now(), heads);
+        assert!(checkpoint.is_authentic());
+        let text = serde_json::to_string(&checkpoint).unwrap();
+        let read: Checkpoint = serde_json::from_str(&text).unwrap();
+        assert!(
+            read.is_authentic(),
+            "a checkpoint read back is still authentic"
+        );
+        let mut shortened = checkpoint.clone();
+        shortened.heads[0].last_id = 11;
+        assert!(!shortened.is_authentic());
+        let mut dropped = checkpoint;
+        dropped.heads.clear();
+        assert!(!dropped.is_authentic());
     }
 
     #[test]

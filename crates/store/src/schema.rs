@@ -183,6 +183,8 @@ diesel::table! {
         hash -> Binary,
         records_of -> Array<Text>,
         caller_partnership -> Nullable<Text>,
+        chain -> Text,
+        key_id -> Nullable<Text>,
     }
 }
 

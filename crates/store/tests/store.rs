@@ -266,8 +266,8 @@ async fn the_audit_log_refuses_updates_and_deletes() {
         .unwrap();
     client
         .execute(
-            "INSERT INTO audit_log (subject, action, resource, outcome, previous_hash, hash)
-             VALUES ('ana', 'read', 'partnerships', 'allowed', $1, $2)",
+            "INSERT INTO audit_log (subject, action, resource, outcome, previous_hash, hash, chain)
+             VALUES ('ana', 'read', 'partnerships', 'allowed', $1, $2, 'administration')",
             &[&vec![0_u8; 32], &vec![1_u8; 32]],
         )
         .await
@@ -333,7 +333,7 @@ async fn the_audit_chain_links_concurrent_appends_and_verification_names_the_tam
         done.unwrap();
     }
     let mut conn = db.connection().await.unwrap();
-    let verification = audit::verify(&mut conn).await.unwrap();
+    let verification = audit::verify(&mut conn, None).await.unwrap();
     assert_eq!(verification.entries, 60);
     assert_eq!(verification.first_broken, None);
     let listed = audit::list(
@@ -367,7 +367,7 @@ async fn the_audit_chain_links_concurrent_appends_and_verification_names_the_tam
         .await
         .unwrap()
         .get(0);
-    let broken = audit::verify(&mut conn)
+    let broken = audit::verify(&mut conn, None)
         .await
         .unwrap()
         .first_broken
@@ -391,13 +391,136 @@ async fn the_audit_chain_links_concurrent_appends_and_verification_names_the_tam
         .await
         .unwrap()
         .get(0);
-    let broken = audit::verify(&mut conn)
+    let broken = audit::verify(&mut conn, None)
         .await
         .unwrap()
         .first_broken
         .unwrap();
     assert_eq!(broken.id, after_gap);
     assert!(broken.reason.contains("removed"), "{}", broken.reason);
+}
+
+#[tokio::test]
+async fn chains_are_per_partnership_and_keyed_and_a_checkpoint_reveals_truncation() {
+    use atlas_store::audit::{self, Checkpoint};
+    let test_db = TestDatabase::new().await;
+    import_cluster(&test_db).await;
+    let db = database(&test_db);
+    let mut conn = db.connection().await.unwrap();
+    let about = |partnership: Option<&str>, subject: &str| {
+        let mut entry = read_entry(subject);
+        entry.partnership = partnership.map(str::to_owned);
+        entry
+    };
+    audit::append_committed(
+        &mut conn,
+        &[
+            about(Some("E10000017"), "a1"),
+            about(Some("E06000009"), "b1"),
+            about(None, "admin1"),
+            about(Some("E10000017"), "a2"),
+        ],
+    )
+    .await
+    .unwrap();
+    let verification = audit::verify(&mut conn, None).await.unwrap();
+    assert_eq!(verification.first_broken, None, "{verification:?}");
+    let chains: Vec<(&str, u64)> = verification
+        .heads
+        .iter()
+        .map(|head| (head.chain.as_str(), head.entries))
+        .collect();
+    assert_eq!(
+        chains,
+        [("E06000009", 1), ("E10000017", 2), ("administration", 1)],
+        "one chain per partnership and one for administration"
+    );
+    let client = atlas_store::connect_admin(test_db.url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let keyed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE key_id ~ '^[0-9a-f]{16}$'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        keyed, 4,
+        "every new entry names the key its hash is keyed with"
+    );
+
+    // From a checkpoint, only what follows is read.
+    let checkpoint = Checkpoint::sign(chrono::Utc::now(), verification.heads);
+    audit::append_committed(&mut conn, &[about(Some("E10000017"), "a3")])
+        .await
+        .unwrap();
+    let since = audit::verify(&mut conn, Some(&checkpoint)).await.unwrap();
+    assert_eq!((since.entries, since.first_broken), (1, None));
+    let checkpoint = Checkpoint::sign(chrono::Utc::now(), since.heads);
+
+    // Someone who can write to the database but lacks the key strips an entry's key to
+    // rehash it with plain SHA-256: refused.
+    client
+        .batch_execute(
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;
+             UPDATE audit_log SET key_id = NULL WHERE subject = 'b1';",
+        )
+        .await
+        .unwrap();
+    let broken = audit::verify(&mut conn, None)
+        .await
+        .unwrap()
+        .first_broken
+        .unwrap();
+    assert_eq!(broken.chain, "E06000009");
+    assert!(broken.reason.contains("not keyed"), "{}", broken.reason);
+    client
+        .batch_execute(&format!(
+            "UPDATE audit_log SET key_id = '{}' WHERE subject = 'b1'",
+            checkpoint.key_id
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        audit::verify(&mut conn, Some(&checkpoint))
+            .await
+            .unwrap()
+            .first_broken,
+        None
+    );
+
+    // Removing a chain's last entry cannot be seen from the chain alone; the checkpoint sees it.
+    client
+        .batch_execute("DELETE FROM audit_log WHERE subject = 'a3'")
+        .await
+        .unwrap();
+    assert_eq!(
+        audit::verify(&mut conn, None).await.unwrap().first_broken,
+        None,
+        "a shortened chain is still a chain"
+    );
+    let broken = audit::verify(&mut conn, Some(&checkpoint))
+        .await
+        .unwrap()
+        .first_broken
+        .unwrap();
+    assert_eq!(broken.chain, "E10000017");
+    assert!(broken.reason.contains("truncated"), "{}", broken.reason);
+
+    // So is a chain deleted whole.
+    client
+        .batch_execute("DELETE FROM audit_log WHERE partnership_code = 'E06000009'")
+        .await
+        .unwrap();
+    let broken = audit::verify(&mut conn, Some(&checkpoint))
+        .await
+        .unwrap()
+        .first_broken
+        .unwrap();
+    assert_eq!(broken.chain, "E06000009");
+    assert!(broken.reason.contains("deleted"), "{}", broken.reason);
 }
 
 #[tokio::test]
@@ -454,7 +577,7 @@ async fn agreements_grant_their_scopes_between_their_dates_until_revoked() {
         "revocation stops it at once"
     );
     let mut conn = database(&test_db).connection().await.unwrap();
-    let verification = atlas_store::audit::verify(&mut conn).await.unwrap();
+    let verification = atlas_store::audit::verify(&mut conn, None).await.unwrap();
     assert_eq!(
         verification.entries, 2,
         "creation and revocation were audited"
@@ -547,8 +670,9 @@ async fn an_entry_from_before_need_to_know_still_verifies_and_readers_are_listed
     let client = atlas_store::connect_admin(test_db.url(), std::time::Duration::from_secs(5))
         .await
         .unwrap();
-    // An entry as the trail held it before the records_of and caller_partnership columns: its
-    // hash covers the old content only.
+    // An entry as the trail held it before the records_of and caller_partnership columns (and
+    // before chains were split: the migration put it in the unkeyed chain `global`): its hash
+    // covers the old content only.
     let old_content = concat!(
         r#"{"occurred_at":"2026-11-28T10:00:00.123456Z","request_id":null,"subject":"analyst","#,
         r#""roles":["partnership_analyst"],"partnership":"E10000017","agency":null,"#,
@@ -562,9 +686,10 @@ async fn an_entry_from_before_need_to_know_still_verifies_and_readers_are_listed
     client
         .execute(
             "INSERT INTO audit_log (occurred_at, subject, roles, partnership_code, action, \
-             resource, parameters, outcome, rows_returned, previous_hash, hash) VALUES \
+             resource, parameters, outcome, rows_returned, previous_hash, hash, chain) VALUES \
              ('2026-11-28T10:00:00.123456Z', 'analyst', '{partnership_analyst}', 'E10000017', \
-             'grid.read', '/api/v1/partnerships/E10000017/grid', '{}', 'allowed', 12, $1, $2)",
+             'grid.read', '/api/v1/partnerships/E10000017/grid', '{}', 'allowed', 12, $1, $2, \
+             'global')",
             &[&vec![0_u8; 32], &hash],
         )
         .await
@@ -587,7 +712,7 @@ async fn an_entry_from_before_need_to_know_still_verifies_and_readers_are_listed
     )
     .await
     .unwrap();
-    let verification = audit::verify(&mut conn).await.unwrap();
+    let verification = audit::verify(&mut conn, None).await.unwrap();
     assert_eq!(verification.entries, 4);
     assert_eq!(verification.first_broken, None, "{verification:?}");
 
@@ -616,7 +741,7 @@ async fn an_entry_from_before_need_to_know_still_verifies_and_readers_are_listed
         )
         .await
         .unwrap();
-    let broken = audit::verify(&mut conn)
+    let broken = audit::verify(&mut conn, None)
         .await
         .unwrap()
         .first_broken

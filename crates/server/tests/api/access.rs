@@ -681,6 +681,64 @@ async fn the_audit_trail_is_filtered_and_paged_for_auditors() {
 }
 
 #[tokio::test]
+async fn verification_starts_from_the_servers_signed_checkpoint_and_refuses_an_altered_one() {
+    let checkpoints = tempfile::tempdir().unwrap();
+    let dir = checkpoints.path().to_owned();
+    let app = spawn_ready_app_with(|settings| {
+        settings.audit.checkpoint_dir = Some(dir.clone());
+    })
+    .await;
+    app.import_lancashire_cluster().await;
+    let analyst = token(Role::PartnershipAnalyst, LANCASHIRE, None);
+    let auditor = token(Role::Auditor, LANCASHIRE, None);
+    let read = |path: &'static str| {
+        let (app, analyst) = (&app, &analyst);
+        async move { assert_eq!(app.get_as(analyst, path).await.status(), StatusCode::OK) }
+    };
+    let verify = || async {
+        let response = app.get_as(&auditor, "/api/v1/audit/verify").await;
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    read("/api/v1/partnerships").await;
+    let (status, first) = verify().await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first["intact"], true, "{first}");
+    assert!(first["since_checkpoint"].is_null(), "no checkpoint yet");
+    // What the schedule does: verify, then sign the chains' heads into the directory.
+    let database = atlas_store::Database::new(&atlas_store::DatabaseSettings::new(
+        app.database_url().into(),
+        2,
+    ))
+    .unwrap();
+    let (checked, written) = atlas_app::audit_trail::checkpoint(&database, &dir)
+        .await
+        .unwrap();
+    assert_eq!(checked.verification.first_broken, None);
+    let written = written.unwrap();
+    read("/api/v1/partnerships").await;
+    let (_, since) = verify().await;
+    assert_eq!(since["intact"], true, "{since}");
+    assert!(since["since_checkpoint"].is_string(), "{since}");
+    assert!(
+        since["entries"].as_u64().unwrap() < first["entries"].as_u64().unwrap() + 2,
+        "only what followed the checkpoint is read: {since} {first}"
+    );
+    // A checkpoint edited on disk is not trusted: verification refuses rather than start there.
+    let text = std::fs::read_to_string(&written).unwrap();
+    let edited = text.replacen("\"entries\": ", "\"entries\": 1", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&written, edited).unwrap();
+    let (status, refused) = verify().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
+    assert!(
+        refused["message"].as_str().is_some_and(
+            |message| message.contains("not signed with this server's audit.chain_key")
+        ),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
 async fn a_caller_beyond_its_rate_limit_gets_429_with_retry_after() {
     let app = spawn_ready_app_with(|settings| {
         settings.server.rate_limit_per_second = 1;
