@@ -124,7 +124,7 @@ pub async fn verify(
 /// when a chain is broken: a checkpoint never vouches for a broken chain).
 ///
 /// # Errors
-/// As [`verify`] and [`write`].
+/// As [`verify`] and [`write()`].
 pub async fn checkpoint(
     database: &Database,
     dir: &Path,
