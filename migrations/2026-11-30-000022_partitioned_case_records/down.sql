@@ -3,7 +3,8 @@ CREATE TABLE case_records_single (
 );
 INSERT INTO case_records_single OVERRIDING SYSTEM VALUE SELECT * FROM case_records;
 SELECT setval(pg_get_serial_sequence('case_records_single', 'id'),
-              coalesce((SELECT max(id) FROM case_records), 0) + 1, false);
+              greatest(s.last_value, (SELECT coalesce(max(id), 0) FROM case_records), 1), true)
+FROM case_records_id_seq s;
 DROP TABLE case_records;
 ALTER TABLE case_records_single RENAME TO case_records;
 ALTER SEQUENCE case_records_single_id_seq RENAME TO case_records_id_seq;

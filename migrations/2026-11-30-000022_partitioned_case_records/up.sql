@@ -18,8 +18,11 @@ BEGIN
 END $$;
 
 INSERT INTO case_records_by_partnership OVERRIDING SYSTEM VALUE SELECT * FROM case_records;
+-- The ids continue where the old sequence stood (past ids used by refused or withdrawn
+-- batches too), so no id is handed out twice.
 SELECT setval(pg_get_serial_sequence('case_records_by_partnership', 'id'),
-              coalesce((SELECT max(id) FROM case_records), 0) + 1, false);
+              greatest(s.last_value, (SELECT coalesce(max(id), 0) FROM case_records), 1), true)
+FROM case_records_id_seq s;
 
 DROP TABLE case_records;
 ALTER TABLE case_records_by_partnership RENAME TO case_records;
@@ -35,3 +38,7 @@ ALTER TABLE case_records
         REFERENCES batches (id) ON DELETE CASCADE,
     ADD CONSTRAINT case_records_agency_id_fkey FOREIGN KEY (agency_id)
         REFERENCES agencies (id) ON DELETE RESTRICT;
+
+-- The background statistics never cover a partitioned table itself: give the planner its
+-- figures now.
+ANALYZE case_records;

@@ -92,7 +92,7 @@ pub async fn apply(
 }
 
 /// A lawful request to erase one child's records (docs/operations.md, "Erasure").
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Erasure {
     /// The child's pseudonym as the agency made it with the partnership's linkage key
     /// (64 hexadecimal characters, as in its extracts).
@@ -102,6 +102,16 @@ pub struct Erasure {
     /// The request's reference in the controller's own records (a case number, never a
     /// name): the audit entry carries it, never the pseudonym.
     pub reference: String,
+}
+
+impl std::fmt::Debug for Erasure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Erasure")
+            .field("pseudonym", &"[REDACTED]")
+            .field("agency", &self.agency)
+            .field("reference", &self.reference)
+            .finish()
+    }
 }
 
 impl Erasure {

@@ -148,8 +148,32 @@ struct DistrictPostcodes {
     districts: RefCell<HashMap<String, HashMap<String, PostcodePlace>>>,
 }
 
+/// The most postcode districts one upload keeps (the United Kingdom has some 3,000): beyond
+/// it, a district is read again for each row naming it, so memory stays bounded whatever rows
+/// say.
+const MAX_DISTRICTS: usize = 4_096;
+
+/// Whether a normalised postcode has the shape of one (`FY11AA`, `M11AE`, `EC1A1BB`): an
+/// outward code of a letter then letters and digits with a digit among them, and an inward
+/// code of a digit and two letters. Anything else is unknown without asking the database.
+fn has_postcode_shape(postcode: &str) -> bool {
+    let bytes = postcode.as_bytes();
+    if !(5..=7).contains(&bytes.len()) {
+        return false;
+    }
+    let (outward, inward) = bytes.split_at(bytes.len() - 3);
+    matches!(inward, [digit, first, second]
+        if digit.is_ascii_digit() && first.is_ascii_uppercase() && second.is_ascii_uppercase())
+        && outward.first().is_some_and(u8::is_ascii_uppercase)
+        && outward.iter().all(u8::is_ascii_alphanumeric)
+        && outward.iter().any(u8::is_ascii_digit)
+}
+
 impl PostcodeLookup for DistrictPostcodes {
     fn locate(&self, postcode: &str) -> Option<PostcodePlace> {
+        if !has_postcode_shape(postcode) {
+            return None;
+        }
         let district = postcode.get(..postcode.len().checked_sub(3)?)?;
         if let Some(known) = self.districts.borrow().get(district) {
             return known.get(postcode).copied();
@@ -170,9 +194,10 @@ impl PostcodeLookup for DistrictPostcodes {
             })
             .collect();
         let found = places.get(postcode).copied();
-        self.districts
-            .borrow_mut()
-            .insert(district.to_owned(), places);
+        let mut districts = self.districts.borrow_mut();
+        if districts.len() < MAX_DISTRICTS {
+            districts.insert(district.to_owned(), places);
+        }
         found
     }
 }
@@ -486,6 +511,10 @@ fn parse(
 ) -> Result<Parsed, UploadFailure> {
     let too_large = std::rc::Rc::new(std::cell::Cell::new(false));
     let failure = |err: ExtractError| {
+        // A database that failed part-way explains a refusal better than the file does.
+        if let Some(failure) = placement.failure() {
+            return failure;
+        }
         if too_large.get() {
             UploadFailure::TooLarge(max_bytes)
         } else {
@@ -692,5 +721,29 @@ impl RejectionLog {
                 let (field, reason) = (parts.next()?.to_owned(), parts.next()?.to_owned());
                 Some(RejectionRow { row, field, reason })
             }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_postcode_shape;
+
+    #[test]
+    fn only_what_looks_like_a_postcode_is_looked_up() {
+        for postcode in ["FY11AA", "M11AE", "EC1A1BB", "W1A0AX", "PR18XY", "SW1A2AA"] {
+            assert!(has_postcode_shape(postcode), "{postcode}");
+        }
+        for text in [
+            "",
+            "FY1",
+            "11AAAA",
+            "FYAAAA",
+            "FY11A1",
+            "FY1 1AA",
+            "ABCDEFGH1AA",
+            "É11AA",
+        ] {
+            assert!(!has_postcode_shape(text), "{text}");
+        }
     }
 }

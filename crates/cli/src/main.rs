@@ -121,13 +121,15 @@ enum RetentionCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum ErasureCommand {
     /// Delete, in one audited transaction, every record of the child with this pseudonym (keyed
     /// again with ingest.pseudonym_key, as at upload) and print how many per partnership and
     /// kind. The audit entry carries the reference, never the pseudonym.
     Apply {
-        /// The child's pseudonym as the agency's extracts carry it (64 hexadecimal characters).
+        /// The child's pseudonym as the agency's extracts carry it (64 hexadecimal characters),
+        /// or `-` to read it from standard input (so it stays out of the process list and the
+        /// shell's history).
         #[arg(long)]
         pseudonym: String,
         /// The request's reference in the controller's records (a case number, never a name).
@@ -140,6 +142,12 @@ enum ErasureCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+impl std::fmt::Debug for ErasureCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ErasureCommand([REDACTED])")
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -342,7 +350,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: RetentionCommand::Apply { dry_run },
         } => {
             let url = settings.database.url.expose_secret();
-            migrate(url).await?;
+            require_current_schema(&settings).await?;
             let removed = atlas_app::retention::apply(
                 url,
                 &settings.retention,
@@ -369,6 +377,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     dry_run,
                 },
         } => {
+            let pseudonym = if pseudonym == "-" {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                line
+            } else {
+                pseudonym
+            };
             let erasure = atlas_app::retention::Erasure {
                 pseudonym,
                 agency,
@@ -379,7 +394,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|reason| anyhow::anyhow!("erasure: {reason}"))?;
             settings.check_keys()?;
             let url = settings.database.url.expose_secret();
-            migrate(url).await?;
+            require_current_schema(&settings).await?;
             let key = settings
                 .ingest
                 .pseudonym_key
@@ -486,6 +501,21 @@ async fn refuse_another_pseudonym_key(settings: &Settings) -> anyhow::Result<()>
         tokio::time::timeout(Duration::from_secs(15), guard.compare(&database)).await
     {
         anyhow::bail!("{reason}");
+    }
+    Ok(())
+}
+
+/// Refuses to go on while migrations are pending: deleting records is not the moment to
+/// rewrite a table (a migration may take minutes and its locks); `atlas migrate` first.
+async fn require_current_schema(settings: &Settings) -> anyhow::Result<()> {
+    let database = atlas_store::Database::new(&settings.database)?;
+    let pending = atlas_store::migrations::pending(&database).await?;
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "the database schema is not current ({} migration(s) pending): run `atlas migrate` \
+             first, in a maintenance window",
+            pending.len()
+        );
     }
     Ok(())
 }

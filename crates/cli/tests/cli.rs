@@ -603,4 +603,34 @@ fn an_erasure_of_something_that_is_not_a_pseudonym_is_refused_without_repeating_
         1,
         "erasure: --pseudonym: a pseudonym is 64 hexadecimal characters, this has 8",
     );
+    // Read from standard input (`-`), the pseudonym stays out of the process list; it is
+    // checked the same way.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atlas"))
+        .args([
+            "erasure",
+            "apply",
+            "--pseudonym",
+            "-",
+            "--reference",
+            "DPO-1",
+        ])
+        .env_remove("DATABASE_URL")
+        .env_remove("ATLAS_ENV")
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Jane Doe\n")
+        .unwrap();
+    assert_one_line_failure(
+        &child.wait_with_output().unwrap(),
+        1,
+        "erasure: --pseudonym: a pseudonym is 64 hexadecimal characters, this has 8",
+    );
 }

@@ -265,12 +265,19 @@ pub struct AreaReader {
 
 impl AreaReader {
     /// A reader of the coverage and postcodes of the `served` partnerships, on a connection
-    /// of its own.
+    /// of its own holding one read-only snapshot for the upload's life (a reference import
+    /// meanwhile cannot mix old and new coverage), each read limited to a minute.
     ///
     /// # Errors
     /// [`StoreError`] when PostgreSQL cannot be reached.
     pub async fn connect(url: &str, served: Vec<String>) -> Result<Self, StoreError> {
         let client = connect_admin(url, Duration::from_secs(10)).await?;
+        client
+            .batch_execute(
+                "SET statement_timeout = '60s';
+                 BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            )
+            .await?;
         Ok(Self { client, served })
     }
 
@@ -617,6 +624,22 @@ async fn retire(
     client
         .execute(DELETE_BATCH_RECORDS, &[&id, &touched])
         .await?;
+    // The partnerships a batch touched are recorded when it commits; should a record lie
+    // elsewhere all the same, it goes too (reading every partition) rather than outlive its
+    // batch.
+    if client
+        .query_opt(
+            "SELECT 1 FROM case_records WHERE batch_id = $1 LIMIT 1",
+            &[&id],
+        )
+        .await?
+        .is_some()
+    {
+        tracing::warn!(batch = %id, "records outside the partnerships the batch recorded");
+        client
+            .execute("DELETE FROM case_records WHERE batch_id = $1", &[&id])
+            .await?;
+    }
     client
         .execute(
             "UPDATE batches SET status = $2, superseded_by = $3, withdrawn_at = now() WHERE id = $1",
