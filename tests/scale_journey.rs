@@ -1,0 +1,159 @@
+//! Three `atlas serve` processes behind one load balancer, on one PostgreSQL: a batch uploaded
+//! through one is read through the others, a caller's rate limit is one across them, a fourth
+//! process configured with another pseudonym key refuses to start, and the audit trail every
+//! process appended to verifies as one (docs/operations.md, docs/scale-out.md).
+
+#![expect(clippy::unwrap_used, reason = "a test fails where it unwraps, loudly")]
+
+use std::time::Duration;
+
+use atlas_e2e::{Server, TestDatabase, atlas, free_port, import_lancashire_cluster, run_ok};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// A Blackpool extract of `rows` rows, one child each.
+fn extract(rows: u32) -> String {
+    let mut text = String::from("subject,record_kind,occurred_on,lat,lon\n");
+    for child in 0..rows {
+        text.push_str(&format!(
+            "{child:064x},incident,2024-03-{:02},53.8175,-3.0357\n",
+            1 + child % 28
+        ));
+    }
+    text
+}
+
+/// The records in Blackpool's grid as `token` reads it through `server`.
+async fn grid_records(server: &Server, token: &str) -> u64 {
+    let grid: Value = atlas_e2e::get_json(
+        &server.url("/api/v1/partnerships/E06000009/grid?resolution=6"),
+        token,
+    )
+    .await;
+    grid["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|cell| cell["records"].as_u64().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn three_processes_share_records_a_rate_limit_and_one_audit_trail() {
+    let test_db = TestDatabase::new().await;
+    let url = test_db.url();
+    let dir = tempfile::tempdir().unwrap();
+    import_lancashire_cluster(url, dir.path());
+    let agency = run_ok(
+        url,
+        &[
+            "agency",
+            "add",
+            "--partnership",
+            "E06000009",
+            "--kind",
+            "police",
+            "--name",
+            "Lancashire Constabulary",
+        ],
+    );
+    let agency = agency.trim();
+    // Every process counts callers in PostgreSQL: a burst of three, one more a second.
+    let shared = [
+        ("ATLAS__SERVER__RATE_LIMIT_SHARED", "true"),
+        ("ATLAS__SERVER__RATE_LIMIT_PER_SECOND", "1"),
+        ("ATLAS__SERVER__RATE_LIMIT_BURST", "3"),
+    ];
+    let servers: Vec<Server> = (0..3)
+        .map(|_| Server::start_with(url, free_port(), dir.path(), &shared))
+        .collect();
+    for server in &servers {
+        server.wait_until_ready(Duration::from_secs(30)).await;
+    }
+
+    // Uploaded through the first process, read through the other two.
+    let uploader = servers[0].token(&[
+        "--sub",
+        "analyst@lancashire-police",
+        "--role",
+        "agency_analyst",
+        "--partnership",
+        "E06000009",
+        "--agency",
+        agency,
+    ]);
+    let uploaded = reqwest::Client::new()
+        .post(servers[0].url("/api/v1/extracts"))
+        .header("content-type", "text/csv")
+        .bearer_auth(&uploader)
+        .body(extract(12))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    for (index, server) in servers.iter().enumerate().skip(1) {
+        let reader = server.token(&[
+            "--sub",
+            &format!("reader{index}@blackpool"),
+            "--role",
+            "partnership_analyst",
+            "--partnership",
+            "E06000009",
+        ]);
+        assert_eq!(
+            grid_records(server, &reader).await,
+            12,
+            "process {index} reads the batch process 0 committed"
+        );
+    }
+
+    // One caller's burst is shared: nine requests spread over the three processes, three
+    // answered.
+    let caller = servers[0].token(&[
+        "--sub",
+        "busy@blackpool",
+        "--role",
+        "partnership_analyst",
+        "--partnership",
+        "E06000009",
+    ]);
+    let client = reqwest::Client::new();
+    let mut answered = 0;
+    for attempt in 0..9 {
+        let server = &servers[attempt % 3];
+        let status = client
+            .get(server.url("/api/v1/partnerships"))
+            .bearer_auth(&caller)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == StatusCode::OK {
+            answered += 1;
+        } else {
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        }
+    }
+    assert_eq!(answered, 3, "one burst across every process");
+
+    // A fourth process with another pseudonym key would store other pseudonyms for the same
+    // children: it refuses to start, naming the problem.
+    let refused = atlas(url)
+        .arg("serve")
+        .env("ATLAS__SERVER__PORT", free_port().to_string())
+        .env("ATLAS__INGEST__PSEUDONYM_KEY", "09".repeat(32))
+        .env("ATLAS__PROBLEM_PROFILES__SCHEDULE", "false")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("is not the key this database's records were pseudonymised with"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // Every process appended to the same trail; it verifies whole.
+    let verified = run_ok(url, &["audit", "verify"]);
+    assert!(verified.starts_with("audit trail intact: "), "{verified}");
+}
