@@ -156,4 +156,33 @@ async fn three_processes_share_records_a_rate_limit_and_one_audit_trail() {
     // Every process appended to the same trail; it verifies whole.
     let verified = run_ok(url, &["audit", "verify"]);
     assert!(verified.starts_with("audit trail intact: "), "{verified}");
+
+    // An operator whose shell holds another chain key cannot append to the instance's chains:
+    // the change is refused whole rather than leave an entry no one can verify.
+    let other_key = atlas(url)
+        .args([
+            "agency",
+            "add",
+            "--partnership",
+            "E06000009",
+            "--kind",
+            "health",
+            "--name",
+            "Blackpool Teaching Hospitals",
+        ])
+        .env("ATLAS__AUDIT__CHAIN_KEY", "0a".repeat(32))
+        .output()
+        .unwrap();
+    assert!(!other_key.status.success());
+    assert!(
+        String::from_utf8_lossy(&other_key.stderr)
+            .contains("is not the key the audit chain administration is keyed with"),
+        "{}",
+        String::from_utf8_lossy(&other_key.stderr)
+    );
+    let agencies = run_ok(url, &["agency", "list"]);
+    assert!(
+        !agencies.contains("Blackpool Teaching Hospitals"),
+        "{agencies}"
+    );
 }

@@ -12,3 +12,19 @@ ALTER TABLE audit_log ALTER COLUMN chain DROP DEFAULT;
 CREATE INDEX audit_log_chain_idx ON audit_log (chain, id);
 -- Auditors filter by action.
 CREATE INDEX audit_log_action_idx ON audit_log (action, occurred_at);
+
+-- Where the unkeyed entries end: verification refuses an unkeyed `global` entry after it (an
+-- entry added later by someone without the key). Written once, never changed.
+CREATE TABLE audit_legacy_end (
+    only_row  BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row),
+    last_id   BIGINT
+);
+INSERT INTO audit_legacy_end (last_id) SELECT max(id) FROM audit_log;
+CREATE FUNCTION audit_legacy_end_is_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_legacy_end is written once: % is not allowed', TG_OP;
+END $$;
+CREATE TRIGGER audit_legacy_end_fixed BEFORE UPDATE OR DELETE ON audit_legacy_end
+    FOR EACH ROW EXECUTE FUNCTION audit_legacy_end_is_fixed();
+CREATE TRIGGER audit_legacy_end_no_truncate BEFORE TRUNCATE ON audit_legacy_end
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_legacy_end_is_fixed();

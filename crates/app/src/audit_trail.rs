@@ -53,6 +53,17 @@ pub fn latest(dir: &Path) -> Result<Option<(PathBuf, Checkpoint)>, String> {
         .map_err(|err| format!("audit checkpoint {}: {err}", path.display()))?;
     let checkpoint: Checkpoint = serde_json::from_str(&text)
         .map_err(|err| format!("audit checkpoint {} cannot be read: {err}", path.display()))?;
+    // The newest is chosen by name, so the name must be the signed time: an old checkpoint
+    // copied under a later name (to pin verification to old heads) is refused, as is one from
+    // the future.
+    let named = path.file_name().and_then(|name| name.to_str()) == Some(&file_name(&checkpoint));
+    if !named || checkpoint.taken_at > chrono::Utc::now() + chrono::Duration::minutes(5) {
+        return Err(format!(
+            "audit checkpoint {} is not named for the time it was signed at, or is from the \
+             future: it was renamed or forged",
+            path.display()
+        ));
+    }
     if !checkpoint.is_authentic() {
         return Err(format!(
             "audit checkpoint {} is not signed with this server's audit.chain_key: it was \
@@ -72,10 +83,7 @@ pub fn write(dir: &Path, checkpoint: &Checkpoint) -> Result<PathBuf, String> {
     use std::io::Write as _;
     let failed = |err: std::io::Error| format!("audit.checkpoint_dir {}: {err}", dir.display());
     std::fs::create_dir_all(dir).map_err(failed)?;
-    let name = format!(
-        "{PREFIX}{}.json",
-        checkpoint.taken_at.format("%Y%m%dT%H%M%S%.6fZ")
-    );
+    let name = file_name(checkpoint);
     let path = dir.join(&name);
     let partial = dir.join(format!(".{name}.partial"));
     let mut file = std::fs::File::create(&partial).map_err(failed)?;
@@ -83,7 +91,19 @@ pub fn write(dir: &Path, checkpoint: &Checkpoint) -> Result<PathBuf, String> {
     file.write_all(&text).map_err(failed)?;
     file.sync_all().map_err(failed)?;
     std::fs::rename(&partial, &path).map_err(failed)?;
+    // The rename itself is durable once the directory is.
+    std::fs::File::open(dir)
+        .and_then(|directory| directory.sync_all())
+        .map_err(failed)?;
     Ok(path)
+}
+
+/// The file name of a checkpoint: its signed time, so that names sort in time order.
+fn file_name(checkpoint: &Checkpoint) -> String {
+    format!(
+        "{PREFIX}{}.json",
+        checkpoint.taken_at.format("%Y%m%dT%H%M%S%.6fZ")
+    )
 }
 
 /// What a verification found, and where it started.
@@ -95,8 +115,9 @@ pub struct Checked {
     pub since: Option<Checkpoint>,
 }
 
-/// Verifies the chains from the newest checkpoint in `dir` (every chain from its start when
-/// there is none, or `full`).
+/// Verifies the chains against the newest checkpoint in `dir`: from its heads on, or, `full`,
+/// every chain from its start (still meeting the checkpoint's heads); every chain from its
+/// start when there is no checkpoint.
 ///
 /// # Errors
 /// A checkpoint that cannot be trusted, or the database's error, in words.
@@ -106,11 +127,17 @@ pub async fn verify(
     full: bool,
 ) -> Result<Checked, String> {
     let since = match dir {
-        Some(dir) if !full => latest(dir)?.map(|(_, checkpoint)| checkpoint),
-        _ => None,
+        Some(dir) => {
+            let dir = dir.to_owned();
+            tokio::task::spawn_blocking(move || latest(&dir))
+                .await
+                .map_err(|err| err.to_string())??
+                .map(|(_, checkpoint)| checkpoint)
+        }
+        None => None,
     };
     let mut conn = database.connection().await.map_err(|err| err.to_string())?;
-    let verification = audit::verify(&mut conn, since.as_ref())
+    let verification = audit::verify(&mut conn, since.as_ref(), full)
         .await
         .map_err(|err| err.to_string())?;
     Ok(Checked {
@@ -119,32 +146,42 @@ pub async fn verify(
     })
 }
 
-/// Verifies from the newest checkpoint in `dir` and, when every chain is intact, writes a new
-/// checkpoint of their heads. Returns what was checked and the new checkpoint's path (none
-/// when a chain is broken: a checkpoint never vouches for a broken chain).
+/// Verifies against the newest checkpoint in `dir` (`full`: every chain from its start) and,
+/// when every chain is intact, writes a new checkpoint of their heads. Returns what was checked
+/// and the new checkpoint's path (none when a chain is broken: a checkpoint never vouches for
+/// a broken chain).
 ///
 /// # Errors
 /// As [`verify`] and [`write()`].
 pub async fn checkpoint(
     database: &Database,
     dir: &Path,
+    full: bool,
 ) -> Result<(Checked, Option<PathBuf>), String> {
-    let checked = verify(database, Some(dir), false).await?;
+    let checked = verify(database, Some(dir), full).await?;
     if checked.verification.first_broken.is_some() {
         return Ok((checked, None));
     }
     let signed = Checkpoint::sign(chrono::Utc::now(), checked.verification.heads.clone());
-    let path = write(dir, &signed)?;
+    let dir = dir.to_owned();
+    let path = tokio::task::spawn_blocking(move || write(&dir, &signed))
+        .await
+        .map_err(|err| err.to_string())??;
     Ok((checked, Some(path)))
 }
 
-/// Verifies and checkpoints every `every` (the server's schedule), logging what it found: a
-/// broken chain is logged as an error every time until someone acts. Several processes may
-/// run it: each checkpoint is whole and signed, and the newest is used.
+/// How often the schedule walks every chain from its start rather than from the checkpoint:
+/// every 24th run (daily at the default hourly checkpoint).
+const FULL_EVERY_RUNS: u64 = 24;
+
+/// Verifies and checkpoints every `every` (the server's schedule; every 24th run walks every
+/// chain whole), logging what it found: a broken chain is logged as an error every time until
+/// someone acts. Several processes may run it: each checkpoint is whole and signed, and the
+/// newest is used.
 pub async fn run_schedule(database: Database, dir: PathBuf, every: Duration) {
-    loop {
+    for run in 0_u64.. {
         tokio::time::sleep(every).await;
-        match checkpoint(&database, &dir).await {
+        match checkpoint(&database, &dir, run % FULL_EVERY_RUNS == 0).await {
             Ok((checked, Some(path))) => tracing::info!(
                 entries = checked.verification.entries,
                 chains = checked.verification.heads.len(),
@@ -162,7 +199,7 @@ pub async fn run_schedule(database: Database, dir: PathBuf, every: Duration) {
                     );
                 }
             }
-            Err(reason) => tracing::warn!(%reason, "the audit chains could not be checkpointed"),
+            Err(reason) => tracing::error!(%reason, "the audit chains could not be checkpointed"),
         }
     }
 }

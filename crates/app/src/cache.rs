@@ -295,9 +295,7 @@ impl RecordCache {
         if let Some(records) = self.fresh(partnership, version) {
             return Ok(Some(records));
         }
-        let mut conn = database.connection().await?;
-        let loaded = Arc::new(records::load(&mut conn, partnership).await?);
-        drop(conn);
+        let loaded = Arc::new(records::load(database, partnership).await?);
         self.loaded.fetch_add(1, Ordering::Relaxed);
         self.keep(partnership, version, &loaded);
         Ok(Some(loaded))

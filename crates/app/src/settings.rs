@@ -448,6 +448,19 @@ impl Settings {
                 self.environment
             )));
         }
+        self.check_chain_key()
+    }
+
+    /// Refuses, outside development and tests, to touch the audit trail without a chain key of
+    /// the instance's own (every command that appends to it or verifies it asks): entries keyed
+    /// with the published development key would break the instance's chains.
+    ///
+    /// # Errors
+    /// [`SettingsError`] saying what is wrong, and how to set the key.
+    pub fn check_chain_key(&self) -> Result<(), SettingsError> {
+        if DEVELOPMENT_ENVIRONMENTS.contains(&self.environment.as_str()) {
+            return Ok(());
+        }
         if let Some(problem) = secret_key_problem(
             self.audit.chain_key.as_ref(),
             atlas_store::audit::DEVELOPMENT_CHAIN_KEY,

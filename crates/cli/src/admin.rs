@@ -150,6 +150,7 @@ pub async fn summary(settings: &Settings, command: SummaryCommand) -> anyhow::Re
         partnership,
         period,
     } = command;
+    settings.check_chain_key()?;
     let database = Database::new(&settings.database)?;
     let mut entry = operator_entry(
         Action::ReviseSummary,
@@ -192,6 +193,7 @@ pub async fn profile(settings: &Settings, command: ProfileCommand) -> anyhow::Re
         partnership,
         period,
     } = command;
+    settings.check_chain_key()?;
     let database = Database::new(&settings.database)?;
     let metrics = atlas_app::analysis::AnalysisMetrics::register(&prometheus::Registry::new())?;
     let analyses = atlas_app::Analyses::new(
@@ -235,6 +237,7 @@ pub async fn export(settings: &Settings, command: ExportCommand) -> anyhow::Resu
         format,
         output,
     } = command;
+    settings.check_chain_key()?;
     let database = Database::new(&settings.database)?;
     let cache = atlas_app::RecordCache::default();
     let today = chrono::Utc::now().date_naive();
@@ -283,6 +286,8 @@ pub fn operator_entry(action: Action, resource: &str) -> NewEntry {
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<PooledConnection> {
+    // Every administrative change is audited: only with the instance's chain key.
+    settings.check_chain_key()?;
     let database = Database::new(&settings.database)?;
     database
         .connection()
@@ -493,8 +498,13 @@ pub async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<(
 
 /// Runs an audit command.
 pub async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {
+    settings.check_chain_key()?;
     let database = Database::new(&settings.database)?;
     let dir = settings.audit.checkpoint_dir.as_deref();
+    let full = matches!(
+        command,
+        AuditCommand::Verify { full: true } | AuditCommand::Checkpoint
+    );
     let (checked, written) = match command {
         AuditCommand::Verify { full } => (
             atlas_app::audit_trail::verify(&database, dir, full)
@@ -509,7 +519,7 @@ pub async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result
                      (ATLAS__AUDIT__CHECKPOINT_DIR), outside the database"
                 )
             })?;
-            atlas_app::audit_trail::checkpoint(&database, dir)
+            atlas_app::audit_trail::checkpoint(&database, dir, true)
                 .await
                 .map_err(anyhow::Error::msg)?
         }
@@ -524,15 +534,19 @@ pub async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result
             verification.entries
         );
     }
-    let since = checked.since.map_or_else(
-        || "from the start of every chain".to_owned(),
-        |checkpoint| {
+    let since = match (checked.since, full) {
+        (None, _) => "from the start of every chain".to_owned(),
+        (Some(checkpoint), true) => format!(
+            "from the start of every chain, through the checkpoint of {}",
+            checkpoint.taken_at.to_rfc3339()
+        ),
+        (Some(checkpoint), false) => {
             format!(
                 "since the checkpoint of {}",
                 checkpoint.taken_at.to_rfc3339()
             )
-        },
-    );
+        }
+    };
     println!(
         "audit trail intact: {} entries in {} chains verified {since}, every hash verifies",
         verification.entries,

@@ -349,6 +349,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retention {
             command: RetentionCommand::Apply { dry_run },
         } => {
+            settings.check_chain_key()?;
             let url = settings.database.url.expose_secret();
             require_current_schema(&settings).await?;
             let removed = atlas_app::retention::apply(

@@ -158,6 +158,12 @@ impl Application {
         let checkpoints = web::Data::new(routes::audit::Checkpoints(
             settings.audit.checkpoint_dir.clone(),
         ));
+        if settings.audit.checkpoint_dir.is_none() && settings.environment != "development" {
+            tracing::warn!(
+                "audit.checkpoint_dir is not set: no checkpoints of the audit chains are kept \
+                 outside the database, so a chain cut short at its end would not be noticed"
+            );
+        }
         if let Some(dir) = &settings.audit.checkpoint_dir {
             tokio::spawn(atlas_app::audit_trail::run_schedule(
                 data.get_ref().clone(),

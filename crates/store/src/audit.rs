@@ -46,13 +46,15 @@ pub const LEGACY_CHAIN: &str = "global";
 /// The chain of entries about no partnership (instance-wide data, operators' changes).
 pub const ADMINISTRATION_CHAIN: &str = "administration";
 
-/// Takes the locks of the chains `$2` (sorted) until the transaction ends, in their order.
-const LOCK: &str = "SELECT count(pg_advisory_xact_lock($1, hashtext(chain))) FROM \
-    (SELECT chain FROM unnest($2::text[]) WITH ORDINALITY AS c(chain, position) \
-     ORDER BY position) AS ordered";
-/// The last hash of each chain of `$1` (none for a new chain).
-const HEADS: &str = "SELECT c.chain, h.hash FROM unnest($1::text[]) AS c(chain) \
-    LEFT JOIN LATERAL (SELECT hash FROM audit_log WHERE chain = c.chain \
+/// Takes the locks of the chains `$2` until the transaction ends, in the order of their lock
+/// keys (each key once): every appender takes them in the same order, so two never wait for
+/// each other in a circle, whichever chains they share.
+const LOCK: &str = "SELECT count(pg_advisory_xact_lock($1, key)) FROM \
+    (SELECT DISTINCT hashtext(chain) AS key FROM unnest($2::text[]) AS c(chain) \
+     ORDER BY key) AS ordered";
+/// The last hash of each chain of `$1`, and the key that made it (none for a new chain).
+const HEADS: &str = "SELECT c.chain, h.hash, h.key_id FROM unnest($1::text[]) AS c(chain) \
+    LEFT JOIN LATERAL (SELECT hash, key_id FROM audit_log WHERE chain = c.chain \
                        ORDER BY id DESC LIMIT 1) h ON true";
 
 /// The development chain key, published in this repository: fine for the demo and tests,
@@ -506,18 +508,41 @@ fn by_chain(entries: &[NewEntry]) -> BTreeMap<&str, Vec<&NewEntry>> {
     chains
 }
 
-/// The rows to insert for `chains`, given each chain's last hash (`None` for a new chain).
+/// The rows to insert for `chains`, given each chain's last hash and the key that made it
+/// (`None` for a new chain). A chain another key made is refused: this process's
+/// `audit.chain_key` is not the instance's, and entries keyed with it would break the chain.
 fn rows(
     chains: &BTreeMap<&str, Vec<&NewEntry>>,
-    heads: &BTreeMap<String, Option<Vec<u8>>>,
+    heads: &BTreeMap<String, Head>,
 ) -> Result<serde_json::Value, StoreError> {
     let key = chain_key();
     let mut rows = Vec::new();
     for (chain, entries) in chains {
-        let previous = head_hash(heads.get(*chain).cloned().flatten())?;
+        let head = heads.get(*chain);
+        if let Some(other) = head.and_then(|head| head.key_id.as_deref())
+            && other != key.id()
+        {
+            return Err(StoreError::Invalid(format!(
+                "this process's audit.chain_key (key {}) is not the key the audit chain {chain} \
+                 is keyed with (key {other}): configure the instance's chain key",
+                key.id()
+            )));
+        }
+        let previous = head_hash(head.and_then(|head| head.hash.clone()))?;
         rows.extend(chained(previous, chain, entries, key));
     }
     Ok(serde_json::Value::Array(rows))
+}
+
+/// A chain's last entry as appends read it.
+#[derive(Debug, Clone, QueryableByName)]
+struct Head {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    chain: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Bytea>)]
+    hash: Option<Vec<u8>>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    key_id: Option<String>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -538,11 +563,33 @@ fn head_hash(row: Option<Vec<u8>>) -> Result<[u8; 32], StoreError> {
     })
 }
 
-/// `(chain, last hash)` rows as a map.
-fn heads_of(
-    rows: impl IntoIterator<Item = (String, Option<Vec<u8>>)>,
-) -> BTreeMap<String, Option<Vec<u8>>> {
-    rows.into_iter().collect()
+/// Heads by chain.
+fn heads_of(rows: impl IntoIterator<Item = Head>) -> BTreeMap<String, Head> {
+    rows.into_iter()
+        .map(|head| (head.chain.clone(), head))
+        .collect()
+}
+
+/// Takes the locks of the chains of entries about `partnerships` (`None`: administration)
+/// until the transaction ends: for a transaction that appends more than once, so that it takes
+/// every lock it will need at once, in the order every appender takes them.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn lock_chains(
+    conn: &mut AsyncPgConnection,
+    partnerships: &[Option<&str>],
+) -> Result<(), StoreError> {
+    let names: Vec<&str> = partnerships.iter().map(|code| chain_of(*code)).collect();
+    diesel::sql_query("SET LOCAL lock_timeout = 0")
+        .execute(conn)
+        .await?;
+    diesel::sql_query(LOCK)
+        .bind::<diesel::sql_types::Integer, _>(CHAIN_LOCK_CLASS)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&names)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Appends `entries` to their chains on a diesel connection. Call it inside the transaction of
@@ -560,13 +607,6 @@ pub async fn append(conn: &mut AsyncPgConnection, entries: &[NewEntry]) -> Resul
     diesel::sql_query("SET LOCAL lock_timeout = 0")
         .execute(conn)
         .await?;
-    #[derive(QueryableByName)]
-    struct Head {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        chain: String,
-        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Bytea>)]
-        hash: Option<Vec<u8>>,
-    }
     let chains = by_chain(entries);
     let names: Vec<&str> = chains.keys().copied().collect();
     diesel::sql_query(LOCK)
@@ -578,10 +618,7 @@ pub async fn append(conn: &mut AsyncPgConnection, entries: &[NewEntry]) -> Resul
         .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(&names)
         .load(conn)
         .await?;
-    let rows = rows(
-        &chains,
-        &heads_of(heads.into_iter().map(|head| (head.chain, head.hash))),
-    )?;
+    let rows = rows(&chains, &heads_of(heads))?;
     diesel::sql_query(INSERT)
         .bind::<Jsonb, _>(rows)
         .execute(conn)
@@ -623,7 +660,11 @@ pub async fn append_in(
     let heads = transaction.query(HEADS, &[&names]).await?;
     let rows = rows(
         &chains,
-        &heads_of(heads.into_iter().map(|row| (row.get(0), row.get(1)))),
+        &heads_of(heads.into_iter().map(|row| Head {
+            chain: row.get(0),
+            hash: row.get(1),
+            key_id: row.get(2),
+        })),
     )?;
     transaction.execute(INSERT, &[&rows]).await?;
     Ok(())
@@ -665,6 +706,20 @@ pub struct ChainHead {
     pub entries: u64,
 }
 
+/// What a checkpoint's signature covers first, so that it can never pass for an entry's hash.
+const CHECKPOINT_LABEL: &[u8] = b"safeguard-atlas: audit checkpoint v1\n";
+
+/// Bytes written as hexadecimal, if they are.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect()
+}
+
 /// Every chain's head at one time, signed with the chain key: written outside the database
 /// (`audit.checkpoint_dir`), so that an entry removed from a chain's end, a chain rewritten
 /// from its start, or a chain deleted whole, is found by the next [`verify`] from it.
@@ -691,15 +746,23 @@ impl Checkpoint {
             key_id: key.id().to_owned(),
             signature: String::new(),
         };
-        checkpoint.signature = hex(&key.mac(&[&checkpoint.signed_bytes()]));
+        checkpoint.signature = hex(&key.mac(&[CHECKPOINT_LABEL, &checkpoint.signed_bytes()]));
         checkpoint
     }
 
-    /// Whether its signature is this process's key's over its content.
+    /// Whether its signature is this process's key's over its content (compared in constant
+    /// time).
     #[must_use]
     pub fn is_authentic(&self) -> bool {
         let key = chain_key();
-        self.key_id == key.id() && self.signature == hex(&key.mac(&[&self.signed_bytes()]))
+        let Some(signature) = unhex(&self.signature) else {
+            return false;
+        };
+        let mut mac = <Hmac<Sha256> as hmac::Mac>::new_from_slice(&key.key)
+            .unwrap_or_else(|_| unreachable!());
+        mac.update(CHECKPOINT_LABEL);
+        mac.update(&self.signed_bytes());
+        self.key_id == key.id() && mac.verify_slice(&signature).is_ok()
     }
 
     /// The bytes its signature covers.
@@ -846,11 +909,18 @@ fn fault(stored: &StoredEntry, previous: &[u8]) -> Option<&'static str> {
         .then_some("its hash does not match its content: the entry was altered")
 }
 
+/// The last id of the entries written before chains were split (migration 000023); `None`
+/// when there were none.
+const LEGACY_END: &str = "SELECT last_id FROM audit_legacy_end";
+
 /// Checks every chain in order: each entry's previous hash is the hash of the entry before
-/// it in its chain, and its hash is the keyed hash of its content. From a `checkpoint`, each
-/// chain it names is checked from its head there on (that entry must still be there, whole),
-/// and a chain it names that is gone is broken; without one, every chain from its start.
-/// Reads in pages, so a chain may be any length.
+/// it in its chain, and its hash is the keyed hash of its content; the unkeyed chain `global`
+/// holds only entries written before chains were split. From a `checkpoint`, each chain it
+/// names must still hold, as its entry number `entries`, the entry it names, whole, and a chain
+/// it names that is gone is broken; `full` walks every chain from its start all the same
+/// (finding an entry altered, removed or inserted before the checkpoint), otherwise each chain
+/// it names is walked from its head there on, with its entries up to there counted. Reads in
+/// pages, so a chain may be any length.
 ///
 /// # Errors
 /// [`StoreError::Query`] when PostgreSQL fails.
@@ -858,6 +928,7 @@ fn fault(stored: &StoredEntry, previous: &[u8]) -> Option<&'static str> {
 pub async fn verify(
     conn: &mut AsyncPgConnection,
     checkpoint: Option<&Checkpoint>,
+    full: bool,
 ) -> Result<Verification, StoreError> {
     const PAGE: i64 = 10_000;
     #[derive(QueryableByName)]
@@ -865,12 +936,22 @@ pub async fn verify(
         #[diesel(sql_type = diesel::sql_types::Text)]
         chain: String,
     }
+    #[derive(QueryableByName)]
+    struct LegacyEnd {
+        #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+        last_id: Option<i64>,
+    }
     let names: Vec<String> = diesel::sql_query(CHAINS)
         .load::<Chain>(conn)
         .await?
         .into_iter()
         .map(|chain| chain.chain)
         .collect();
+    let legacy_end = diesel::sql_query(LEGACY_END)
+        .get_result::<LegacyEnd>(conn)
+        .await
+        .optional()?
+        .and_then(|end| end.last_id);
     let mut entries = 0_u64;
     let mut heads = Vec::new();
     let broken = |entries, id, chain: &str, reason: &str| Verification {
@@ -898,8 +979,14 @@ pub async fn verify(
         ));
     }
     for chain in &names {
-        let (mut after, mut previous, mut count) = (i64::MIN, GENESIS.to_vec(), 0_u64);
-        if let Some(head) = checkpointed(chain) {
+        let head = checkpointed(chain);
+        let legacy = chain == LEGACY_CHAIN;
+        let (mut after, mut previous, mut count) = (None, GENESIS.to_vec(), 0_u64);
+        // Whether the checkpoint's last entry of the chain was met (or there is none).
+        let mut met = head.is_none();
+        if let Some(head) = head
+            && !full
+        {
             let row: Option<Row> = audit_log::table
                 .select(entry_columns!())
                 .filter(audit_log::chain.eq(chain))
@@ -916,42 +1003,102 @@ pub async fn verify(
                 ));
             };
             let stored = stored(row);
+            let before: i64 = audit_log::table
+                .filter(audit_log::chain.eq(chain))
+                .filter(audit_log::id.le(head.last_id))
+                .count()
+                .get_result(conn)
+                .await?;
             let whole = stored.entry.hash == head.last_hash
-                && fault(&stored, &stored.previous_hash).is_none();
+                && fault(&stored, &stored.previous_hash).is_none()
+                && u64::try_from(before).ok() == Some(head.entries);
             if !whole {
                 return Ok(broken(
                     entries,
                     head.last_id,
                     chain,
-                    "the checkpoint's last entry of the chain was altered",
+                    "the chain up to the checkpoint's last entry is not what the checkpoint \
+                     holds: an entry was altered, added or removed",
                 ));
             }
-            (after, previous, count) = (head.last_id, stored.hash, head.entries);
+            (after, previous, count, met) = (Some(head.last_id), stored.hash, head.entries, true);
+        }
+        if legacy && checkpoint.is_some() && head.is_none() {
+            return Ok(broken(
+                entries,
+                0,
+                chain,
+                "the unkeyed chain `global` appeared after the checkpoint",
+            ));
         }
         loop {
-            let page: Vec<Row> = audit_log::table
+            let mut query = audit_log::table
                 .select(entry_columns!())
                 .filter(audit_log::chain.eq(chain))
-                .filter(audit_log::id.gt(after))
                 .order(audit_log::id)
                 .limit(PAGE)
-                .load(conn)
-                .await?;
+                .into_boxed();
+            if let Some(after) = after {
+                query = query.filter(audit_log::id.gt(after));
+            }
+            let page: Vec<Row> = query.load(conn).await?;
             let Some(last) = page.last() else { break };
-            after = last.0;
+            after = Some(last.0);
             for row in page {
                 let stored = stored(row);
+                let id = stored.entry.id;
                 entries += 1;
                 count += 1;
                 if let Some(reason) = fault(&stored, &previous) {
-                    return Ok(broken(entries, stored.entry.id, chain, reason));
+                    return Ok(broken(entries, id, chain, reason));
+                }
+                if legacy
+                    && (legacy_end.is_none_or(|end| id > end)
+                        || head.is_some_and(|head| id > head.last_id))
+                {
+                    return Ok(broken(
+                        entries,
+                        id,
+                        chain,
+                        "an unkeyed entry was added to the chain `global` after chains were keyed",
+                    ));
+                }
+                if let Some(head) = head {
+                    if id == head.last_id {
+                        if hex(&stored.hash) != head.last_hash || count != head.entries {
+                            return Ok(broken(
+                                entries,
+                                id,
+                                chain,
+                                "the chain up to the checkpoint's last entry is not what the \
+                                 checkpoint holds: an entry was altered, added or removed",
+                            ));
+                        }
+                        met = true;
+                    } else if id > head.last_id && !met {
+                        return Ok(broken(
+                            entries,
+                            head.last_id,
+                            chain,
+                            "the checkpoint's last entry of the chain is gone: the chain was \
+                             truncated",
+                        ));
+                    }
                 }
                 previous = stored.hash;
             }
         }
+        if !met {
+            return Ok(broken(
+                entries,
+                head.map_or(0, |head| head.last_id),
+                chain,
+                "the checkpoint's last entry of the chain is gone: the chain was truncated",
+            ));
+        }
         heads.push(ChainHead {
             chain: chain.clone(),
-            last_id: after,
+            last_id: after.unwrap_or_default(),
             last_hash: hex(&previous),
             entries: count,
         });

@@ -128,12 +128,9 @@ async fn queries_about_one_partnership_read_its_partition_only() {
         "the test's partnerships lie in partitions of their own: {own:?}"
     );
 
-    // The cache's read of one partnership's records (diesel's own SQL for it).
-    let load =
-        diesel::debug_query::<diesel::pg::Pg, _>(&crate::records::records_of(PARTNERSHIPS[0]))
-            .to_string();
-    let load = load.split(" -- binds").next().unwrap();
-    let plan = explain(&mut client, load, &[&PARTNERSHIPS[0]]).await;
+    // The cache's read of one partnership's records (the query its COPY runs).
+    let code = atlas_domain::GssCode::try_from(PARTNERSHIPS[0].to_owned()).unwrap();
+    let plan = explain(&mut client, &crate::records::records_query(&code), &[]).await;
     assert_eq!(
         partitions_read(&plan),
         [(own[0].clone(), 1)],

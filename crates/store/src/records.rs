@@ -9,11 +9,11 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use futures_util::TryStreamExt as _;
+use secrecy::ExposeSecret as _;
 use uuid::Uuid;
 
-use crate::StoreError;
-use crate::schema::{agencies, case_records, partnerships};
+use crate::schema::partnerships;
+use crate::{Database, StoreError, connect_admin};
 
 /// The data version of a partnership: raised with every batch committed, withdrawn or
 /// superseded that touched it. `None` for an unknown partnership.
@@ -43,20 +43,6 @@ pub struct PartnershipRecords {
     pub agencies: Vec<Uuid>,
 }
 
-type Row = (
-    i64,
-    i64,
-    i16,
-    Uuid,
-    String,
-    String,
-    NaiveDate,
-    String,
-    Vec<String>,
-    Option<String>,
-    Option<String>,
-);
-
 /// The value of a closed vocabulary whose stored (canonical) name is `text`.
 fn canonical<T: Copy>(all: &[T], name: fn(T) -> &'static str, text: &str) -> Result<T, StoreError> {
     all.iter()
@@ -67,119 +53,132 @@ fn canonical<T: Copy>(all: &[T], name: fn(T) -> &'static str, text: &str) -> Res
         })
 }
 
-/// Every case record of `partnership`: a bulk read, so it runs in a transaction of its own
-/// without the pool's statement time limit.
+/// The read of one partnership's records, as `COPY` runs it: its partition only
+/// (`case_records` is partitioned by partnership). The code is a checked GSS code (a letter
+/// and eight digits), so it is written into the statement, as `COPY` takes no parameters.
+pub(crate) fn records_query(partnership: &GssCode) -> String {
+    format!(
+        "SELECT cell, substring(subject from 1 for 8), record_key, agency_id, record_kind, \
+         occurred_on, location_role, indicators, age_band, sex \
+         FROM case_records WHERE partnership_code = '{}'",
+        partnership.as_str()
+    )
+}
+
+/// Every case record of `partnership`, streamed with a binary `COPY` on a connection of its
+/// own (a bulk read: one snapshot, no statement time limit); the agencies' kinds are read in
+/// the same snapshot and joined here.
 ///
 /// # Errors
-/// [`StoreError::Query`] when PostgreSQL fails, [`StoreError::Invalid`] for a stored value the
-/// vocabularies do not know (only a schema change could cause it).
+/// [`StoreError::Statement`] when PostgreSQL fails, [`StoreError::Invalid`] for a stored value
+/// the vocabularies do not know (only a schema change could cause it).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn load(
-    conn: &mut AsyncPgConnection,
+    database: &Database,
     partnership: &GssCode,
 ) -> Result<PartnershipRecords, StoreError> {
-    use diesel_async::AsyncConnection as _;
-    conn.transaction::<_, StoreError, _>(async |conn| {
-        diesel::sql_query("SET LOCAL statement_timeout = 0")
-            .execute(conn)
-            .await?;
-        load_all(conn, partnership).await
-    })
-    .await
-}
-
-/// The read of one partnership's records, with each record's agency kind: it reads the
-/// partnership's partition only (`case_records` is partitioned by partnership).
-pub(crate) fn records_of(
-    partnership: &str,
-) -> impl diesel_async::methods::LoadQuery<'_, AsyncPgConnection, Row>
-+ diesel::query_builder::QueryFragment<diesel::pg::Pg>
-+ Send
-+ '_ {
-    case_records::table
-        .inner_join(agencies::table)
-        .filter(case_records::partnership_code.eq(partnership))
-        .select((
-            case_records::cell,
-            // The first 8 bytes of the 32-byte keyed pseudonym, as a number.
-            diesel::dsl::sql::<BigInt>(
-                "('x' || encode(substring(case_records.subject from 1 for 8), 'hex'))::bit(64)::bigint",
-            ),
-            case_records::record_key,
-            case_records::agency_id,
-            agencies::kind,
-            case_records::record_kind,
-            case_records::occurred_on,
-            case_records::location_role,
-            case_records::indicators,
-            case_records::age_band,
-            case_records::sex,
-        ))
-}
-
-/// [`load`]'s read, in the caller's transaction.
-async fn load_all(
-    conn: &mut AsyncPgConnection,
-    partnership: &GssCode,
-) -> Result<PartnershipRecords, StoreError> {
-    let rows = records_of(partnership.as_str())
-        .load_stream::<Row>(conn)
+    use futures_util::StreamExt as _;
+    use tokio_postgres::binary_copy::BinaryCopyOutStream;
+    use tokio_postgres::types::Type;
+    let mut client = connect_admin(
+        database.url().expose_secret(),
+        std::time::Duration::from_secs(10),
+    )
+    .await?;
+    let transaction = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
         .await?;
+    transaction
+        .batch_execute("SET LOCAL statement_timeout = 0")
+        .await?;
+    let kinds: HashMap<Uuid, AgencyKind> = transaction
+        .query("SELECT id, kind FROM agencies", &[])
+        .await?
+        .into_iter()
+        .map(|row| {
+            let kind: &str = row.get(1);
+            Ok((
+                row.get(0),
+                canonical(AgencyKind::ALL, AgencyKind::as_str, kind)?,
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let copy = transaction
+        .copy_out(&format!(
+            "COPY ({}) TO STDOUT (FORMAT binary)",
+            records_query(partnership)
+        ))
+        .await?;
+    let rows = BinaryCopyOutStream::new(
+        copy,
+        &[
+            Type::INT8,
+            Type::BYTEA,
+            Type::INT2,
+            Type::UUID,
+            Type::TEXT,
+            Type::DATE,
+            Type::TEXT,
+            Type::TEXT_ARRAY,
+            Type::TEXT,
+            Type::BPCHAR,
+        ],
+    );
     let mut rows = std::pin::pin!(rows);
     let mut agency_index: HashMap<Uuid, u32> = HashMap::new();
     let mut agencies = Vec::new();
     let mut records = Vec::new();
+    let invalid = |what: &str| StoreError::Invalid(format!("a stored record holds {what}"));
     // Rows are converted as they arrive, so only the compact records are ever held.
-    while let Some(row) = rows.try_next().await? {
-        let (
-            cell,
-            subject,
-            record_key,
-            agency,
-            kind,
-            record_kind,
-            occurred_on,
-            role,
-            indicators,
-            age_band,
-            sex,
-        ) = row;
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        let agency: Uuid = row.try_get(3)?;
+        let agency_kind = *kinds
+            .get(&agency)
+            .ok_or_else(|| invalid("an agency that is not registered"))?;
         let next = u32::try_from(agencies.len()).unwrap_or(u32::MAX);
         let agency = *agency_index.entry(agency).or_insert_with(|| {
             agencies.push(agency);
             next
         });
-        let cell = u64::try_from(cell)
+        let cell = u64::try_from(row.try_get::<i64>(0)?)
             .ok()
             .and_then(|cell| h3o::CellIndex::try_from(cell).ok())
-            .ok_or_else(|| {
-                StoreError::Invalid("a stored record holds an invalid H3 cell".to_owned())
-            })?;
+            .ok_or_else(|| invalid("an invalid H3 cell"))?;
+        let subject: &[u8] = row.try_get(1)?;
+        let subject = <[u8; 8]>::try_from(subject)
+            .map_err(|_| invalid("a pseudonym shorter than 8 bytes"))?;
+        let record_key = u8::try_from(row.try_get::<i16>(2)?)
+            .map_err(|_| invalid("a record key outside 0 to 255"))?;
+        let indicators: Vec<&str> = row.try_get(7)?;
         records.push(CaseRecord {
             cell,
-            subject: u64::from_ne_bytes(subject.to_ne_bytes()),
-            record_key: u8::try_from(record_key).map_err(|_| {
-                StoreError::Invalid(
-                    "a stored record holds a record key outside 0 to 255".to_owned(),
-                )
-            })?,
+            // The first 8 bytes of the 32-byte keyed pseudonym, as a number.
+            subject: u64::from_be_bytes(subject),
+            record_key,
             agency,
-            agency_kind: canonical(AgencyKind::ALL, AgencyKind::as_str, &kind)?,
-            record_kind: canonical(RecordKind::ALL, RecordKind::as_str, &record_kind)?,
-            occurred_on,
-            location_role: canonical(LocationRole::ALL, LocationRole::as_str, &role)?,
+            agency_kind,
+            record_kind: canonical(RecordKind::ALL, RecordKind::as_str, row.try_get(4)?)?,
+            occurred_on: row.try_get::<NaiveDate>(5)?,
+            location_role: canonical(LocationRole::ALL, LocationRole::as_str, row.try_get(6)?)?,
             indicators: indicators
-                .iter()
+                .into_iter()
                 .map(|name| canonical(Indicator::ALL, Indicator::as_str, name))
                 .collect::<Result<_, _>>()?,
-            age_band: age_band
-                .map(|band| canonical(AgeBand::ALL, AgeBand::as_str, &band))
+            age_band: row
+                .try_get::<Option<&str>>(8)?
+                .map(|band| canonical(AgeBand::ALL, AgeBand::as_str, band))
                 .transpose()?,
-            sex: sex
+            sex: row
+                .try_get::<Option<&str>>(9)?
                 .map(|sex| canonical(Sex::ALL, Sex::as_str, sex.trim()))
                 .transpose()?,
         });
     }
+    transaction.commit().await?;
     // The cache counts what is allocated: no room left over from the vector's doubling.
     records.shrink_to_fit();
     Ok(PartnershipRecords { records, agencies })

@@ -188,6 +188,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_legacy_end (only_row) {
+        only_row -> Bool,
+        last_id -> Nullable<Int8>,
+    }
+}
+
 diesel::joinable!(local_authorities -> partnerships (partnership_code));
 diesel::joinable!(partnership_cells -> partnerships (partnership_code));
 diesel::joinable!(agency_partnerships -> agencies (agency_id));

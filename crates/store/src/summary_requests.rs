@@ -160,6 +160,14 @@ pub async fn create_regional(
             .returning(RegionalRequest::as_returning())
             .get_result(conn)
             .await?;
+        // Entries go to the requester's chain and each member's: take those chains' locks
+        // at once, in the order every appender takes them, before appending more than once.
+        let chains: Vec<Option<&str>> = std::iter::once(request.requester_code.as_str())
+            .chain(members.iter().map(String::as_str))
+            .chain(entry.partnership.as_deref())
+            .map(Some)
+            .collect();
+        audit::lock_chains(conn, &chains).await?;
         let mut regional_entry = entry.clone();
         regional_entry.resource = format!(
             "/api/v1/partnerships/{}/regional-requests/{}",

@@ -333,7 +333,7 @@ async fn the_audit_chain_links_concurrent_appends_and_verification_names_the_tam
         done.unwrap();
     }
     let mut conn = db.connection().await.unwrap();
-    let verification = audit::verify(&mut conn, None).await.unwrap();
+    let verification = audit::verify(&mut conn, None, false).await.unwrap();
     assert_eq!(verification.entries, 60);
     assert_eq!(verification.first_broken, None);
     let listed = audit::list(
@@ -367,7 +367,7 @@ async fn the_audit_chain_links_concurrent_appends_and_verification_names_the_tam
         .await
         .unwrap()
         .get(0);
-    let broken = audit::verify(&mut conn, None)
+    let broken = audit::verify(&mut conn, None, false)
         .await
         .unwrap()
         .first_broken
@@ -391,7 +391,7 @@ async fn the_audit_chain_links_concurrent_appends_and_verification_names_the_tam
         .await
         .unwrap()
         .get(0);
-    let broken = audit::verify(&mut conn, None)
+    let broken = audit::verify(&mut conn, None, false)
         .await
         .unwrap()
         .first_broken
@@ -423,7 +423,7 @@ async fn chains_are_per_partnership_and_keyed_and_a_checkpoint_reveals_truncatio
     )
     .await
     .unwrap();
-    let verification = audit::verify(&mut conn, None).await.unwrap();
+    let verification = audit::verify(&mut conn, None, false).await.unwrap();
     assert_eq!(verification.first_broken, None, "{verification:?}");
     let chains: Vec<(&str, u64)> = verification
         .heads
@@ -456,7 +456,9 @@ async fn chains_are_per_partnership_and_keyed_and_a_checkpoint_reveals_truncatio
     audit::append_committed(&mut conn, &[about(Some("E10000017"), "a3")])
         .await
         .unwrap();
-    let since = audit::verify(&mut conn, Some(&checkpoint)).await.unwrap();
+    let since = audit::verify(&mut conn, Some(&checkpoint), false)
+        .await
+        .unwrap();
     assert_eq!((since.entries, since.first_broken), (1, None));
     let checkpoint = Checkpoint::sign(chrono::Utc::now(), since.heads);
 
@@ -469,7 +471,7 @@ async fn chains_are_per_partnership_and_keyed_and_a_checkpoint_reveals_truncatio
         )
         .await
         .unwrap();
-    let broken = audit::verify(&mut conn, None)
+    let broken = audit::verify(&mut conn, None, false)
         .await
         .unwrap()
         .first_broken
@@ -484,12 +486,73 @@ async fn chains_are_per_partnership_and_keyed_and_a_checkpoint_reveals_truncatio
         .await
         .unwrap();
     assert_eq!(
-        audit::verify(&mut conn, Some(&checkpoint))
+        audit::verify(&mut conn, Some(&checkpoint), false)
             .await
             .unwrap()
             .first_broken,
         None
     );
+
+    // With INSERT rights alone, someone adds an unkeyed entry to `global` (hashing with plain
+    // SHA-256 needs no key), or an entry with the smallest id a walk might skip, or an entry
+    // behind a checkpointed head: each is found.
+    let restore = "DELETE FROM audit_log WHERE subject = 'intruder'";
+    for (forged, found) in [
+        (
+            "INSERT INTO audit_log (subject, action, resource, outcome, previous_hash, hash, chain)
+             VALUES ('intruder', 'grid.read', '/x', 'allowed', decode(repeat('00', 32), 'hex'),
+                     decode(repeat('11', 32), 'hex'), 'global')",
+            "global",
+        ),
+        (
+            "INSERT INTO audit_log (id, subject, action, resource, outcome, previous_hash, hash,
+                                    chain, key_id)
+             OVERRIDING SYSTEM VALUE
+             VALUES (-9223372036854775808, 'intruder', 'grid.read', '/x', 'allowed',
+                     decode(repeat('00', 32), 'hex'), decode(repeat('22', 32), 'hex'),
+                     'administration', 'abababababababab')",
+            "administration",
+        ),
+    ] {
+        client.batch_execute(forged).await.unwrap();
+        let broken = audit::verify(&mut conn, Some(&checkpoint), false)
+            .await
+            .unwrap()
+            .first_broken
+            .unwrap_or_else(|| panic!("not found: {forged}"));
+        assert_eq!(broken.chain, found, "{broken:?}");
+        let broken = audit::verify(&mut conn, Some(&checkpoint), true)
+            .await
+            .unwrap()
+            .first_broken
+            .unwrap_or_else(|| panic!("not found by a full walk: {forged}"));
+        assert_eq!(broken.chain, found, "{broken:?}");
+        client.batch_execute(restore).await.unwrap();
+    }
+    // An entry edited before the checkpoint's head escapes the walk from the head on, not the
+    // full walk that meets the head.
+    client
+        .batch_execute("UPDATE audit_log SET rows_returned = 0 WHERE subject = 'a1'")
+        .await
+        .unwrap();
+    assert_eq!(
+        audit::verify(&mut conn, Some(&checkpoint), false)
+            .await
+            .unwrap()
+            .first_broken,
+        None,
+        "the walk from the head reads only what follows it"
+    );
+    let broken = audit::verify(&mut conn, Some(&checkpoint), true)
+        .await
+        .unwrap()
+        .first_broken
+        .unwrap();
+    assert!(broken.reason.contains("altered"), "{}", broken.reason);
+    client
+        .batch_execute("UPDATE audit_log SET rows_returned = 3 WHERE subject = 'a1'")
+        .await
+        .unwrap();
 
     // Removing a chain's last entry cannot be seen from the chain alone; the checkpoint sees it.
     client
@@ -497,11 +560,14 @@ async fn chains_are_per_partnership_and_keyed_and_a_checkpoint_reveals_truncatio
         .await
         .unwrap();
     assert_eq!(
-        audit::verify(&mut conn, None).await.unwrap().first_broken,
+        audit::verify(&mut conn, None, false)
+            .await
+            .unwrap()
+            .first_broken,
         None,
         "a shortened chain is still a chain"
     );
-    let broken = audit::verify(&mut conn, Some(&checkpoint))
+    let broken = audit::verify(&mut conn, Some(&checkpoint), false)
         .await
         .unwrap()
         .first_broken
@@ -514,7 +580,7 @@ async fn chains_are_per_partnership_and_keyed_and_a_checkpoint_reveals_truncatio
         .batch_execute("DELETE FROM audit_log WHERE partnership_code = 'E06000009'")
         .await
         .unwrap();
-    let broken = audit::verify(&mut conn, Some(&checkpoint))
+    let broken = audit::verify(&mut conn, Some(&checkpoint), false)
         .await
         .unwrap()
         .first_broken
@@ -577,7 +643,9 @@ async fn agreements_grant_their_scopes_between_their_dates_until_revoked() {
         "revocation stops it at once"
     );
     let mut conn = database(&test_db).connection().await.unwrap();
-    let verification = atlas_store::audit::verify(&mut conn, None).await.unwrap();
+    let verification = atlas_store::audit::verify(&mut conn, None, false)
+        .await
+        .unwrap();
     assert_eq!(
         verification.entries, 2,
         "creation and revocation were audited"
@@ -694,6 +762,15 @@ async fn an_entry_from_before_need_to_know_still_verifies_and_readers_are_listed
         )
         .await
         .unwrap();
+    // As the migration would have recorded it: the unkeyed entries end with this one.
+    client
+        .batch_execute(
+            "ALTER TABLE audit_legacy_end DISABLE TRIGGER audit_legacy_end_fixed;
+             UPDATE audit_legacy_end SET last_id = (SELECT max(id) FROM audit_log);
+             ALTER TABLE audit_legacy_end ENABLE TRIGGER audit_legacy_end_fixed;",
+        )
+        .await
+        .unwrap();
     let read = |subject: &str, caller: &str, records_of: &[&str]| {
         let mut entry = read_entry(subject);
         entry.caller_partnership = Some(caller.to_owned());
@@ -712,7 +789,7 @@ async fn an_entry_from_before_need_to_know_still_verifies_and_readers_are_listed
     )
     .await
     .unwrap();
-    let verification = audit::verify(&mut conn, None).await.unwrap();
+    let verification = audit::verify(&mut conn, None, false).await.unwrap();
     assert_eq!(verification.entries, 4);
     assert_eq!(verification.first_broken, None, "{verification:?}");
 
@@ -741,7 +818,7 @@ async fn an_entry_from_before_need_to_know_still_verifies_and_readers_are_listed
         )
         .await
         .unwrap();
-    let broken = audit::verify(&mut conn, None)
+    let broken = audit::verify(&mut conn, None, false)
         .await
         .unwrap()
         .first_broken

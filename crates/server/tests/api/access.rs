@@ -710,7 +710,7 @@ async fn verification_starts_from_the_servers_signed_checkpoint_and_refuses_an_a
         2,
     ))
     .unwrap();
-    let (checked, written) = atlas_app::audit_trail::checkpoint(&database, &dir)
+    let (checked, written) = atlas_app::audit_trail::checkpoint(&database, &dir, false)
         .await
         .unwrap();
     assert_eq!(checked.verification.first_broken, None);
