@@ -870,7 +870,8 @@ async fn a_registration_names_an_agency_that_serves_its_partnership() {
     assert_eq!(registered.agency, Some(blackpool_police.id));
 }
 
-/// The quoted names of the CHECK constraint of `table` that names `column` in a list.
+/// The quoted names of the vocabulary function the CHECK constraint of `table` calls on
+/// `column` (`CHECK (atlas_known_record_kind(record_kind))`).
 async fn checked_names(client: &tokio_postgres::Client, table: &str, column: &str) -> Vec<String> {
     let rows = client
         .query(
@@ -883,13 +884,22 @@ async fn checked_names(client: &tokio_postgres::Client, table: &str, column: &st
     let definition: String = rows
         .iter()
         .map(|row| row.get::<_, String>(0))
-        .find(|definition| {
-            definition.contains(&format!("({column} ")) && definition.contains("ARRAY[")
-        })
-        .unwrap_or_else(|| panic!("no list check on {table}.{column}"));
+        .find(|definition| definition.contains(&format!("({column})")))
+        .unwrap_or_else(|| panic!("no vocabulary check on {table}.{column}"));
+    let function = definition
+        .strip_prefix("CHECK (")
+        .and_then(|rest| rest.split('(').next())
+        .unwrap_or_else(|| panic!("{definition}"));
+    let body: String = client
+        .query_one(
+            "SELECT prosrc FROM pg_proc WHERE proname = $1",
+            &[&function],
+        )
+        .await
+        .unwrap()
+        .get(0);
     // Quoted literals alternate with the text between them.
-    definition
-        .split('\'')
+    body.split('\'')
         .skip(1)
         .step_by(2)
         .map(ToOwned::to_owned)
