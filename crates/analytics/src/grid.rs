@@ -10,7 +10,7 @@ use atlas_domain::{AgeBand, AgencyKind, CaseRecord, Indicators, LocationRole, Re
 use chrono::NaiveDate;
 use h3o::{CellIndex, Resolution};
 
-use crate::hashing::KeyMap;
+use crate::hashing::{KeyMap, KeySet};
 
 /// How several indicators combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,7 +91,9 @@ pub fn subjects_nearby<'a>(
             }
         }
     }
-    let mut subjects: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); cells.len()];
+    // Hash sets: a dense neighbourhood holds tens of thousands of records, each inserted into
+    // every hot cell whose ring holds it (ordered sets took 0.75 s of a 0.8 s answer).
+    let mut subjects: Vec<KeySet<u64>> = vec![KeySet::default(); cells.len()];
     for record in records.into_iter().filter(|record| filter.matches(record)) {
         if let Some(positions) = record
             .cell
