@@ -7,35 +7,16 @@
 # records for the same year, in the same run.
 # Usage: bench/analysis.sh   (PostgreSQL at $ADMIN_URL; release build; takes a few minutes)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ADMIN_URL=${ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB=atlas_bench_analysis
 PORT=${PORT:-18193}
 ROWS=${ROWS:-1000000}
-WORK=$(mktemp -d)
-server=""
-cargo build --release -q -p atlas-cli
-atlas=target/release/atlas
-export DATABASE_URL=${ADMIN_URL%/*}/$DB RUST_LOG=warn \
-       ATLAS__INGEST__PSEUDONYM_KEY=$(printf 'ab%.0s' $(seq 32)) ATLAS__SERVER__PORT=$PORT \
-       ATLAS__SERVER__RATE_LIMIT_PER_SECOND=100000 ATLAS__SERVER__RATE_LIMIT_BURST=100000 \
-       ATLAS__INGEST__MAX_UPLOAD_BYTES=2000000000 ATLAS__AUTH__JWKS_FILE=$WORK/keys/jwks.json
-psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi; psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"; rm -rf "$WORK"' EXIT
-$atlas migrate >/dev/null
-python3 - > "$WORK/boundaries.geojson" <<'PY'
-lines = [l.rstrip(",") for l in open("data/reference/utla_boundaries_england.geojson").read().splitlines()
-         if '"code":"E10000017"' in l]
-print('{"type":"FeatureCollection","features":[' + ",".join(lines) + "]}")
-PY
-$atlas reference import --boundaries "$WORK/boundaries.geojson" >/dev/null
+source "$(dirname "$0")/common.sh"
+export ATLAS__SERVER__RATE_LIMIT_PER_SECOND=100000 ATLAS__SERVER__RATE_LIMIT_BURST=100000 \
+       ATLAS__INGEST__MAX_UPLOAD_BYTES=2000000000
+import_partnerships E10000017
 agency=$($atlas agency add --kind police --name "Bench Police" --partnership E10000017 2>/dev/null)
-$atlas token keygen --dir "$WORK/keys" 2>/dev/null
-key="$WORK/keys/dev-signing.pem"
-uploader=$($atlas token issue --key "$key" --sub bench-uploader --role agency_analyst \
-           --partnership E10000017 --agency "$agency" --ttl 2h)
-analyst=$($atlas token issue --key "$key" --sub bench-analyst --role partnership_analyst \
-          --partnership E10000017 --ttl 2h)
+uploader=$(issue_token --sub bench-uploader --role agency_analyst --partnership E10000017 --agency "$agency")
+analyst=$(issue_token --sub bench-analyst --role partnership_analyst --partnership E10000017)
 
 # ROWS records in four towns of Lancashire over 2023 and 2024, 250k distinct children.
 python3 - "$ROWS" "$WORK/extract.csv" <<'PY'
@@ -55,18 +36,13 @@ with open(path, "w") as out:
                   f"{indicators[row % 6]},{10 + row % 8},{'FM'[row % 2]}\n")
 PY
 
-start_server() {
-  $atlas serve >/dev/null 2>&1 & server=$!
-  until curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.2; done
-}
 start_server
 curl -fs -o /dev/null -H "content-type: text/csv" -H "Authorization: Bearer $uploader" \
      -T "$WORK/extract.csv" -X POST "http://127.0.0.1:$PORT/api/v1/extracts"
-kill $server; wait $server 2>/dev/null || true
+stop_server
 psql "$DATABASE_URL" -qc "VACUUM ANALYZE"
 stored=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM case_records WHERE partnership_code = 'E10000017'")
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 PARENT8="((cell & ~(15::bigint << 52) & ~((1::bigint << 21) - 1)) | (8::bigint << 52) | ((1::bigint << 21) - 1))"
 SQL="SELECT $PARENT8 AS cell, count(*), count(DISTINCT subject), count(DISTINCT agency_id), min(occurred_on), max(occurred_on)
      FROM case_records WHERE partnership_code = 'E10000017' AND occurred_on BETWEEN '2024-01-01' AND '2024-12-31' GROUP BY 1"
@@ -84,7 +60,7 @@ cold=$(endpoint "$GRID")
 grid=$(for _ in 1 2 3 4 5 6 7; do endpoint "$GRID"; done | median)
 hot=$(for _ in 1 2 3 4 5 6 7; do endpoint "$HOT"; done | median)
 peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
-kill $server; wait $server 2>/dev/null || true
+stop_server
 
 ratio() { echo "scale=3; $1 / $2" | bc; }
 echo "case records in Lancashire:              $stored"

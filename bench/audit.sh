@@ -13,34 +13,17 @@
 # Usage: bench/audit.sh   (PostgreSQL at $ADMIN_URL; release build; needs wrk:
 # apt-get install -y wrk)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ADMIN_URL=${ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB=atlas_bench_audit
 PORT=${PORT:-18200}
 CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-5s}
-WORK=$(mktemp -d)
-server=""
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-cargo build --release -q -p atlas-cli
-atlas=target/release/atlas
-export DATABASE_URL=${ADMIN_URL%/*}/$DB RUST_LOG=warn ATLAS__AUTH__JWKS_FILE=$WORK/jwks.json \
-       ATLAS__SERVER__PORT=$PORT ATLAS__SERVER__WORKERS=2 \
+source "$(dirname "$0")/common.sh"
+export ATLAS__SERVER__WORKERS=2 \
        ATLAS__SERVER__RATE_LIMIT_PER_SECOND=1000000 ATLAS__SERVER__RATE_LIMIT_BURST=1000000
-psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi; psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"; rm -rf "$WORK"' EXIT
-$atlas migrate >/dev/null
-python3 - > "$WORK/boundaries.geojson" <<'PY'
-codes = ("E06000009", "E08000005", "E10000017")
-lines = [l.rstrip(",") for l in open("data/reference/utla_boundaries_england.geojson").read().splitlines()
-         if any(f'"code":"{c}"' in l for c in codes)]
-print('{"type":"FeatureCollection","features":[' + ",".join(lines) + "]}")
-PY
-$atlas reference import --boundaries "$WORK/boundaries.geojson" >/dev/null
-$atlas token keygen --dir "$WORK" 2>/dev/null
-token=$($atlas token issue --key "$WORK/dev-signing.pem" --sub bench-analyst \
-        --role partnership_analyst --partnership E10000017 --ttl 1h)
+import_partnerships E06000009 E08000005 E10000017
+token=$(issue_token --sub bench-analyst --role partnership_analyst --partnership E10000017)
 url="http://127.0.0.1:$PORT/api/v1/partnerships/E10000017"
 
 # Audit rows, and the transactions that committed them (xmin: one per commit).
@@ -67,7 +50,7 @@ measure() { # group_commit (true|false) -> one line of figures
   server_cpu=$(echo "$(cpu "$server/stat") - $server_cpu" | bc)
   local pg_used; pg_used=$(echo "$(pg_cpu) - $pg_before" | bc); busy=$(echo "$(busy_cpu) - $busy" | bc)
   sleep 1  # let requests still in flight when wrk stopped finish
-  kill "$server"; wait "$server" 2>/dev/null || true; server=""
+  stop_server
   local rows_after commits_after; read -r rows_after commits_after < <(audited)
   local sent=$(( 1 + $(awk '/requests in/ {print $1}' "$WORK/warmup-$mode.txt") + $(awk '/requests in/ {print $1}' "$out") ))
   local warm_errors errors

@@ -15,7 +15,10 @@ functions are compiled on a small warm-up area first so compilation is not timed
 `z,p_sim` lines (the analytic z-score and the n_jobs=1 run's pseudo p-value, in the CSV's order)
 to OUT and a JSON line of timings to stdout.
 
-Usage: python bench/gistar_esda.py INPUT.csv OUT [K]
+With `analytic` after K only the analytic run is timed (p_sim is written as nan); bench/hotspots.sh
+uses it beside the hotspots endpoint.
+
+Usage: python bench/gistar_esda.py INPUT.csv OUT [K [analytic]]
 """
 import json
 import sys
@@ -57,7 +60,7 @@ def g_local(y, w, permutations, n_jobs=1):
     )
 
 
-def main(path, out, k):
+def main(path, out, k, permutations=True):
     cells, y = read(path)
     # Warm-up: numba compiles crand's kernels on first use; keep that out of the timings.
     small = sorted(h3.grid_disk(cells[len(cells) // 2], 4))
@@ -78,18 +81,24 @@ def main(path, out, k):
         "g_local_s": done - built,
         "analytic_s": done - start,
     }
-    p_sim = None
-    for n_jobs in (1, -1):
+    p_sim = np.full(len(cells), np.nan)
+    for n_jobs in (1, -1) if permutations else ():
         start = time.perf_counter()
         simulated = g_local(y, w, 99, n_jobs)
         timings[f"permutations_99_n_jobs_{n_jobs}_s"] = time.perf_counter() - start
         # The simulation's own z-scores must match the analytic ones.
         assert np.allclose(simulated.Zs, analytic.Zs, rtol=0, atol=1e-12)
-        p_sim = simulated.p_sim if p_sim is None else p_sim
+        if n_jobs == 1:
+            p_sim = simulated.p_sim
     with open(out, "w") as handle:
         handle.writelines(f"{z!r},{p!r}\n" for z, p in zip(analytic.Zs.tolist(), p_sim.tolist()))
     print(json.dumps(timings))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+    main(
+        sys.argv[1],
+        sys.argv[2],
+        int(sys.argv[3]) if len(sys.argv) > 3 else 1,
+        permutations=len(sys.argv) <= 4 or sys.argv[4] != "analytic",
+    )

@@ -3,38 +3,19 @@
 # the same final rows into the same table with the same indexes, plus the server's peak memory
 # at 100k and 1M rows. Usage: bench/ingest.sh   (PostgreSQL at $ADMIN_URL; release build)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ADMIN_URL=${ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB=atlas_bench_ingest
 PORT=${PORT:-18190}
-WORK=$(mktemp -d)
-server=""
-cargo build --release -q -p atlas-cli
-atlas=target/release/atlas
-export DATABASE_URL=${ADMIN_URL%/*}/$DB RUST_LOG=warn ATLAS__AUTH__JWKS_FILE=$WORK/jwks.json \
-       ATLAS__INGEST__PSEUDONYM_KEY=$(printf 'ab%.0s' $(seq 32)) ATLAS__SERVER__PORT=$PORT
-psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi; psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"; rm -rf "$WORK"' EXIT
-$atlas migrate >/dev/null
-python3 - > "$WORK/boundaries.geojson" <<'PY'
-codes = ("E06000009", "E08000005", "E10000017")
-lines = [l.rstrip(",") for l in open("data/reference/utla_boundaries_england.geojson").read().splitlines()
-         if any(f'"code":"{c}"' in l for c in codes)]
-print('{"type":"FeatureCollection","features":[' + ",".join(lines) + "]}")
-PY
-$atlas reference import --boundaries "$WORK/boundaries.geojson" >/dev/null
+source "$(dirname "$0")/common.sh"
+import_partnerships E06000009 E08000005 E10000017
 agency=$($atlas agency add --kind police --name "Bench Police" \
          --partnership E06000009 --partnership E08000005 --partnership E10000017 2>/dev/null)
-# A development key pair (the server trusts $WORK/jwks.json) and an analyst token for the agency.
-$atlas token keygen --dir "$WORK" 2>/dev/null
-token=$($atlas token issue --key "$WORK/dev-signing.pem" --sub bench-analyst --role agency_analyst \
-        --partnership E10000017 --agency "$agency" --ttl 1h)
+# An analyst token for the agency, signed with the key pair the server trusts.
+token=$(issue_token --sub bench-analyst --role agency_analyst --partnership E10000017 --agency "$agency")
 
 upload() { # rows -> prints seconds and peak RSS of a fresh server
   local rows=$1 file="$WORK/extract-$1.csv"
   python3 bench/generate_extract.py "$rows" "$file"
-  $atlas serve >/dev/null 2>&1 & server=$!
-  until curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.2; done
+  start_server
   local start end
   start=$(date +%s.%N)
   curl -fs -o "$WORK/response.json" -H "content-type: text/csv" -H "Authorization: Bearer $token" \
@@ -42,7 +23,7 @@ upload() { # rows -> prints seconds and peak RSS of a fresh server
   end=$(date +%s.%N)
   local peak_kb
   peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
-  kill $server; wait $server 2>/dev/null || true
+  stop_server
   echo "$(echo "$end - $start" | bc) $peak_kb $(stat -c %s "$file")"
 }
 

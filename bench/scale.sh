@@ -7,24 +7,15 @@
 # (its members loaded) and warm. Usage: bench/scale.sh   (PostgreSQL at $ADMIN_URL; release
 # build; takes some minutes). Figures go to docs/performance.md with the date and this command.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ADMIN_URL=${ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB=atlas_bench_scale
 PORT=${PORT:-18194}
 RECORDS=${RECORDS:-5000000}
 PARTNERSHIPS=${PARTNERSHIPS:-30}
-WORK=$(mktemp -d)
-server=""
-cargo build --release -q -p atlas-cli
-atlas=target/release/atlas
-export DATABASE_URL=${ADMIN_URL%/*}/$DB RUST_LOG=warn \
-       ATLAS__INGEST__PSEUDONYM_KEY=$(printf 'ab%.0s' $(seq 32)) ATLAS__SERVER__PORT=$PORT \
-       ATLAS__SERVER__RATE_LIMIT_PER_SECOND=100000 ATLAS__SERVER__RATE_LIMIT_BURST=100000 \
+TOKEN_TTL=4h
+source "$(dirname "$0")/common.sh"
+export ATLAS__SERVER__RATE_LIMIT_PER_SECOND=100000 ATLAS__SERVER__RATE_LIMIT_BURST=100000 \
        ATLAS__INGEST__MAX_UPLOAD_BYTES=4000000000 ATLAS__INGEST__BODY_DEADLINE_SECS=7200 \
-       ATLAS__PROBLEM_PROFILES__SCHEDULE=false ATLAS__AUTH__JWKS_FILE=$WORK/keys/jwks.json
-psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi; psql "$ADMIN_URL" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"; rm -rf "$WORK"' EXIT
-$atlas migrate >/dev/null
+       ATLAS__PROBLEM_PROFILES__SCHEDULE=false
 $atlas reference import --boundaries data/reference/utla_boundaries_england.geojson \
   --neighbours data/reference/utla_neighbours_england.csv >/dev/null
 
@@ -40,12 +31,8 @@ psql "$DATABASE_URL" -Atc "
 flags=$(sed 's/^/--partnership /' "$WORK/partnerships.txt" | tr '\n' ' ')
 # shellcheck disable=SC2086
 agency=$($atlas agency add --kind health --name "Bench Trust" $flags 2>/dev/null)
-$atlas token keygen --dir "$WORK/keys" 2>/dev/null
-key="$WORK/keys/dev-signing.pem"
-uploader=$($atlas token issue --key "$key" --sub bench-uploader --role agency_analyst \
-           --partnership "$centre" --agency "$agency" --ttl 4h)
-analyst=$($atlas token issue --key "$key" --sub bench-analyst --role partnership_analyst \
-          --partnership "$centre" --ttl 4h)
+uploader=$(issue_token --sub bench-uploader --role agency_analyst --partnership "$centre" --agency "$agency")
+analyst=$(issue_token --sub bench-analyst --role partnership_analyst --partnership "$centre")
 
 # RECORDS rows at LSOA reference points of the chosen partnerships, 2023 and 2024, one child in
 # four seen again.
@@ -64,10 +51,6 @@ with open(path, "w") as out:
                   f"{lat + rng.uniform(-0.002, 0.002):.5f},{lon + rng.uniform(-0.002, 0.002):.5f},{10 + row % 8},{'FM'[row % 2]}\n")
 PY
 
-start_server() {
-  $atlas serve >/dev/null 2>&1 & server=$!
-  until curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.2; done
-}
 rss_kb() { awk '/VmRSS/ {print $2}' /proc/$server/status; }
 start_server
 started=$(date +%s.%N)
@@ -76,11 +59,10 @@ status=$(curl -s -o "$WORK/upload.json" -w '%{http_code}' -H "content-type: text
          "http://127.0.0.1:$PORT/api/v1/extracts")
 if [ "$status" != 201 ]; then echo "upload answered $status: $(head -c 600 "$WORK/upload.json")" >&2; exit 1; fi
 uploaded=$(echo "$(date +%s.%N) - $started" | bc)
-kill $server; wait $server 2>/dev/null || true
+stop_server
 psql "$DATABASE_URL" -qc "VACUUM ANALYZE"
 stored=$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM case_records")
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 get() { curl -fs -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer ${token:-$analyst}" \
         "http://127.0.0.1:$PORT/api/v1/partnerships/$1"; }
 GRID="grid?resolution=8&from=2024-01-01&to=2024-12-31"
@@ -90,8 +72,7 @@ start_server
 base_kb=$(rss_kb)
 total_cold=0; total_warm=0
 while read -r code; do
-  token=$($atlas token issue --key "$key" --sub "analyst-$code" --role partnership_analyst \
-          --partnership "$code" --ttl 4h)
+  token=$(issue_token --sub "analyst-$code" --role partnership_analyst --partnership "$code")
   cold=$(get "$code/$GRID")
   warm=$(for _ in 1 2 3; do get "$code/$GRID"; done | median)
   total_cold=$(echo "$total_cold + $cold" | bc); total_warm=$(echo "$total_warm + $warm" | bc)
@@ -99,13 +80,13 @@ done < "$WORK/partnerships.txt"
 token=""
 cached_kb=$(rss_kb)
 grid_warm=$(for _ in 1 2 3 4 5; do get "$centre/$GRID"; done | median)
-kill $server; wait $server 2>/dev/null || true
+stop_server
 
 # The comparison of the partnership with most neighbours: cold (a fresh server) and warm.
 start_server
 comparison_cold=$(get "$centre/comparison")
 comparison_warm=$(for _ in 1 2 3 4 5; do get "$centre/comparison"; done | median)
-kill $server; wait $server 2>/dev/null || true
+stop_server
 
 members=$(psql "$DATABASE_URL" -Atc "SELECT count(*) + 1 FROM partnership_neighbours WHERE partnership_code = '$centre'")
 load=$(echo "$total_cold - $total_warm" | bc)

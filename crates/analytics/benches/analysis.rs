@@ -1,11 +1,12 @@
 //! Criterion benchmarks of the analyses behind the hotspot endpoint, on the data of
 //! `bench/analysis.sh`: a million records in four towns of Lancashire over two years, 250,000
-//! children. `grid` counts one year at resolution 8; Gi* and its randomisation p-values run over
+//! children. `grid` counts one year at resolution 8 and 9, `cell_values` the children per cell
+//! a hotspot analysis reads at 9; Gi* and its randomisation p-values run over
 //! a study area of 4,681 resolution-8 cells (a k-ring of 39) with the children per cell.
 //! Run: `cargo bench -p atlas-analytics --bench analysis`.
 
 use atlas_analytics::gistar::{Kernel, StudyArea, gi_star, randomisation_p};
-use atlas_analytics::grid::{Filter, grid};
+use atlas_analytics::grid::{Filter, cell_values, grid};
 use atlas_domain::{AgencyKind, LocationRole, RecordKind};
 use atlas_domain::{CaseRecord, Indicators};
 use chrono::NaiveDate;
@@ -25,6 +26,35 @@ const TOWNS: [(f64, f64, f64, f64); 4] = [
 
 fn records() -> Vec<CaseRecord> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(20_261_128);
+    let towns = |row: usize, rng: &mut rand::rngs::StdRng| {
+        let (south, north, west, east) = TOWNS[row % 4];
+        LatLng::new(rng.random_range(south..north), rng.random_range(west..east))
+            .expect("a valid coordinate")
+    };
+    made(ROWS, 250_000, &mut rng, towns)
+}
+
+/// 200,000 records over 2023 and 2024 spread over North Yorkshire's box, 150,000 children: at
+/// resolution 9 most cells hold a record or two (the sparse case of `bench/hotspots.sh`).
+fn spread() -> Vec<CaseRecord> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20_261_130);
+    let anywhere = |_: usize, rng: &mut rand::rngs::StdRng| {
+        LatLng::new(
+            rng.random_range(53.62..54.56),
+            rng.random_range(-2.56..-0.21),
+        )
+        .expect("a valid coordinate")
+    };
+    made(200_000, 150_000, &mut rng, anywhere)
+}
+
+/// `rows` records at the points `at` gives, of `children` children.
+fn made(
+    rows: usize,
+    children: u64,
+    rng: &mut rand::rngs::StdRng,
+    at: impl Fn(usize, &mut rand::rngs::StdRng) -> LatLng,
+) -> Vec<CaseRecord> {
     let kinds = [
         RecordKind::Incident,
         RecordKind::Referral,
@@ -32,14 +62,12 @@ fn records() -> Vec<CaseRecord> {
         RecordKind::Assessment,
         RecordKind::Intelligence,
     ];
-    (0..ROWS)
+    (0..rows)
         .map(|row| {
-            let (south, north, west, east) = TOWNS[row % 4];
-            let point = LatLng::new(rng.random_range(south..north), rng.random_range(west..east))
-                .expect("a valid coordinate");
+            let point = at(row, rng);
             CaseRecord {
                 cell: point.to_cell(Resolution::Nine),
-                subject: rng.random_range(0..250_000),
+                subject: rng.random_range(0..children),
                 record_key: rng.random(),
                 agency: u32::try_from(row % 7).expect("small"),
                 agency_kind: AgencyKind::ALL[row % 4],
@@ -71,6 +99,26 @@ fn analyses(c: &mut Criterion) {
     group.bench_function("grid: 1M records, one year, resolution 8", |b| {
         b.iter(|| grid(&records, Resolution::Eight, &one_year));
     });
+    // At resolution 9 most cells hold a few records: the sparse case of a large study area.
+    group.bench_function("grid: 1M records, one year, resolution 9", |b| {
+        b.iter(|| grid(&records, Resolution::Nine, &one_year));
+    });
+    group.bench_function(
+        "cell values (children): 1M records, one year, resolution 9",
+        |b| {
+            b.iter(|| cell_values(&records, Resolution::Nine, &one_year, true));
+        },
+    );
+    let spread = spread();
+    group.bench_function("grid: 200k records spread, one year, resolution 9", |b| {
+        b.iter(|| grid(&spread, Resolution::Nine, &one_year));
+    });
+    group.bench_function(
+        "cell values (children): 200k records spread, one year, resolution 9",
+        |b| {
+            b.iter(|| cell_values(&spread, Resolution::Nine, &one_year, true));
+        },
+    );
     let centre = LatLng::new(53.85, -2.5)
         .expect("a valid coordinate")
         .to_cell(Resolution::Eight);

@@ -139,6 +139,24 @@ impl StudyArea {
         &self.cells
     }
 
+    /// An upper bound of the bytes the study area can take once every neighbourhood (k = 1 to
+    /// 3) is built: its cells, their index and, for each k, an offset per cell and a position
+    /// and distance per member of each full k-ring. What a cache of study areas budgets.
+    #[must_use]
+    pub fn max_heap_bytes(&self) -> usize {
+        let cells = self.cells.len();
+        // A hash table entry (cell, position) with its control byte, at the table's 7/8 load.
+        let index = (size_of::<(CellIndex, usize)>() + 1) * 8 / 7;
+        let neighbourhoods: usize = (1..=3_usize)
+            .map(|k| {
+                let members = 1 + 3 * k * (k + 1);
+                (cells + 1) * size_of::<usize>()
+                    + cells * members * (size_of::<u32>() + size_of::<u8>())
+            })
+            .sum();
+        cells * (size_of::<CellIndex>() + index) + neighbourhoods
+    }
+
     /// The positions of the cells of `cell`'s k-ring (itself included) that lie in the area.
     pub(crate) fn neighbourhood(&self, cell: CellIndex, k: u32) -> impl Iterator<Item = usize> {
         let positions: Vec<usize> = match (self.index.get(&cell), self.neighbourhoods(k)) {
@@ -651,6 +669,35 @@ mod tests {
             [false, true, false, true, true]
         );
         assert_eq!(benjamini_hochberg(&[], 0.05), Vec::<bool>::new());
+    }
+
+    #[test]
+    fn the_size_bound_holds_once_every_neighbourhood_is_built() {
+        let centre = h3o::LatLng::new(54.0, -1.5)
+            .unwrap()
+            .to_cell(h3o::Resolution::Nine);
+        let area = StudyArea::new(centre.grid_disk::<Vec<_>>(60)).unwrap();
+        for k in 1..=3 {
+            assert!(area.neighbourhoods(k).is_some());
+        }
+        let built: usize = area
+            .neighbourhoods
+            .iter()
+            .filter_map(OnceLock::get)
+            .map(|built| {
+                built.offsets.capacity() * size_of::<usize>()
+                    + built.positions.capacity() * size_of::<u32>()
+                    + built.distances.capacity()
+            })
+            .sum();
+        let actual = area.cells.capacity() * size_of::<CellIndex>()
+            + area.index.capacity() * (size_of::<(CellIndex, usize)>() + 1)
+            + built;
+        assert!(
+            area.max_heap_bytes() >= actual,
+            "{} < {actual}",
+            area.max_heap_bytes()
+        );
     }
 
     #[test]

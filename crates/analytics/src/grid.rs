@@ -10,7 +10,7 @@ use atlas_domain::{AgeBand, AgencyKind, CaseRecord, Indicators, LocationRole, Re
 use chrono::NaiveDate;
 use h3o::{CellIndex, Resolution};
 
-use crate::hashing::{KeyMap, KeySet};
+use crate::hashing::{KeyMap, KeySet, SmallMap};
 
 /// How several indicators combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,8 +72,9 @@ impl Filter {
 
 /// How many distinct subjects have a record passing `filter` within the neighbourhood of each
 /// of `cells` (at `resolution`, coarser than or equal to the records' 9): its `k` rings, those
-/// of `within` only (the study area), in the order given. The support of a hot spot, which one
-/// child's many records cannot give.
+/// of `within` only (the study area), in the order given, counted up to `enough` (a hot spot's
+/// minimum support asks only whether there are that many). The support of a hot spot, which
+/// one child's many records cannot give.
 #[must_use]
 pub fn subjects_nearby<'a>(
     records: impl IntoIterator<Item = &'a CaseRecord>,
@@ -82,6 +83,7 @@ pub fn subjects_nearby<'a>(
     cells: &[CellIndex],
     k: u32,
     within: &impl Fn(CellIndex) -> bool,
+    enough: u32,
 ) -> Vec<u32> {
     let mut members: KeyMap<CellIndex, Vec<usize>> = KeyMap::default();
     for (position, cell) in cells.iter().enumerate() {
@@ -91,8 +93,9 @@ pub fn subjects_nearby<'a>(
             }
         }
     }
-    // Hash sets: a dense neighbourhood holds tens of thousands of records, each inserted into
-    // every hot cell whose ring holds it (ordered sets took 0.75 s of a 0.8 s answer).
+    let enough = usize::try_from(enough).unwrap_or(usize::MAX);
+    // Hash sets that stop growing at `enough`: a dense neighbourhood holds tens of thousands of
+    // records, each of which would otherwise be inserted into every hot cell whose ring holds it.
     let mut subjects: Vec<KeySet<u64>> = vec![KeySet::default(); cells.len()];
     for record in records.into_iter().filter(|record| filter.matches(record)) {
         if let Some(positions) = record
@@ -101,13 +104,50 @@ pub fn subjects_nearby<'a>(
             .and_then(|cell| members.get(&cell))
         {
             for position in positions {
-                subjects[*position].insert(record.subject);
+                let set = &mut subjects[*position];
+                if set.len() < enough {
+                    set.insert(record.subject);
+                }
             }
         }
     }
     subjects
         .iter()
         .map(|set| u32::try_from(set.len()).unwrap_or(u32::MAX))
+        .collect()
+}
+
+/// The value of each cell at `resolution` (coarser than or equal to the records' 9) holding a
+/// record that passes `filter`: its distinct subjects when `by_subjects`, otherwise its records.
+/// What a hotspot analysis counts, without the rest of the [`grid`].
+#[must_use]
+pub fn cell_values<'a>(
+    records: impl IntoIterator<Item = &'a CaseRecord>,
+    resolution: Resolution,
+    filter: &Filter,
+    by_subjects: bool,
+) -> KeyMap<CellIndex, u32> {
+    if !by_subjects {
+        let mut values: KeyMap<CellIndex, u32> = KeyMap::default();
+        for record in records.into_iter().filter(|record| filter.matches(record)) {
+            if let Some(cell) = record.cell.parent(resolution) {
+                *values.entry(cell).or_default() += 1;
+            }
+        }
+        return values;
+    }
+    let mut children: KeyMap<CellIndex, SmallMap<u64, (), 4>> = KeyMap::default();
+    for record in records.into_iter().filter(|record| filter.matches(record)) {
+        if let Some(cell) = record.cell.parent(resolution) {
+            children
+                .entry(cell)
+                .or_insert_with(SmallMap::new)
+                .entry(record.subject);
+        }
+    }
+    children
+        .into_iter()
+        .map(|(cell, children)| (cell, u32::try_from(children.len()).unwrap_or(u32::MAX)))
         .collect()
 }
 
@@ -123,7 +163,7 @@ pub struct GridCell {
     /// Distinct agencies.
     pub agencies: u32,
     /// The kinds of the contributing agencies.
-    pub agency_kinds: BTreeSet<AgencyKind>,
+    pub agency_kinds: AgencyKinds,
     /// Subjects known in this cell to two or more agency kinds.
     pub multi_agency_subjects: u32,
     /// The earliest date.
@@ -142,39 +182,50 @@ pub fn grid<'a>(
 ) -> Vec<GridCell> {
     struct Accumulator {
         records: u32,
-        /// Each subject's agency kinds, as bits of their positions in `AgencyKind::ALL`.
-        subjects: KeyMap<u64, u16>,
-        agencies: BTreeSet<u32>,
+        /// Each child's agency kinds, as bits of their positions in `AgencyKind::ALL`.
+        subjects: SmallMap<u64, u16, 4>,
+        agencies: SmallMap<u32, (), 4>,
         first: NaiveDate,
         last: NaiveDate,
     }
-    let mut cells: KeyMap<CellIndex, Accumulator> = KeyMap::default();
+    // The accumulators in a vector, found by a map of small entries: growing a map of the
+    // accumulators themselves moved them all at every doubling.
+    let mut position: KeyMap<CellIndex, usize> = KeyMap::default();
+    let mut cells: Vec<Accumulator> = Vec::new();
     for record in records.into_iter().filter(|record| filter.matches(record)) {
         let Some(cell) = record.cell.parent(resolution) else {
             continue;
         };
-        let cell = cells.entry(cell).or_insert_with(|| Accumulator {
-            records: 0,
-            subjects: KeyMap::default(),
-            agencies: BTreeSet::new(),
-            first: record.occurred_on,
-            last: record.occurred_on,
+        let at = *position.entry(cell).or_insert_with(|| {
+            cells.push(Accumulator {
+                records: 0,
+                subjects: SmallMap::new(),
+                agencies: SmallMap::new(),
+                first: record.occurred_on,
+                last: record.occurred_on,
+            });
+            cells.len() - 1
         });
-        cell.records += 1;
-        *cell.subjects.entry(record.subject).or_default() |= kind_bit(record.agency_kind);
-        cell.agencies.insert(record.agency);
-        cell.first = cell.first.min(record.occurred_on);
-        cell.last = cell.last.max(record.occurred_on);
+        let accumulated = &mut cells[at];
+        accumulated.records += 1;
+        *accumulated.subjects.entry(record.subject) |= kind_bit(record.agency_kind);
+        accumulated.agencies.entry(record.agency);
+        accumulated.first = accumulated.first.min(record.occurred_on);
+        accumulated.last = accumulated.last.max(record.occurred_on);
     }
+    // Sorted by cell through (cell, position) pairs: sorting the accumulators moved them whole.
+    let mut order: Vec<(CellIndex, usize)> = position.into_iter().collect();
+    order.sort_unstable();
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    let mut grid: Vec<GridCell> = cells
+    order
         .into_iter()
+        .map(|(cell, at)| (cell, &cells[at]))
         .map(|(cell, accumulated)| GridCell {
             cell,
             records: accumulated.records,
             subjects: count(accumulated.subjects.len()),
             agencies: count(accumulated.agencies.len()),
-            agency_kinds: kinds_of(
+            agency_kinds: AgencyKinds(
                 accumulated
                     .subjects
                     .values()
@@ -190,9 +241,7 @@ pub fn grid<'a>(
             first: accumulated.first,
             last: accumulated.last,
         })
-        .collect();
-    grid.sort_by_key(|cell| cell.cell);
-    grid
+        .collect()
 }
 
 // Every agency kind has a bit of a u16.
@@ -206,14 +255,42 @@ fn kind_bit(kind: AgencyKind) -> u16 {
         .map_or(0, |position| 1 << position)
 }
 
-/// The agency kinds whose bits are set.
-fn kinds_of(bits: u16) -> BTreeSet<AgencyKind> {
-    AgencyKind::ALL
-        .iter()
-        .enumerate()
-        .filter(|(position, _)| bits & (1 << position) != 0)
-        .map(|(_, kind)| *kind)
-        .collect()
+/// A set of agency kinds, as bits of their positions in [`AgencyKind::ALL`]: a grid cell holds
+/// one, and a set allocated per cell cost more than the counting at resolution 9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AgencyKinds(u16);
+
+impl AgencyKinds {
+    /// The kinds, in the order of [`AgencyKind::ALL`].
+    pub fn iter(self) -> impl Iterator<Item = AgencyKind> {
+        AgencyKind::ALL
+            .iter()
+            .enumerate()
+            .filter(move |(position, _)| self.0 & (1 << position) != 0)
+            .map(|(_, kind)| *kind)
+    }
+
+    /// How many kinds.
+    #[must_use]
+    pub const fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl FromIterator<AgencyKind> for AgencyKinds {
+    fn from_iter<I: IntoIterator<Item = AgencyKind>>(kinds: I) -> Self {
+        Self(
+            kinds
+                .into_iter()
+                .fold(0, |bits, kind| bits | kind_bit(kind)),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -273,8 +350,8 @@ mod tests {
             (day("2024-01-05"), day("2024-03-01"))
         );
         assert_eq!(
-            only.agency_kinds,
-            [AgencyKind::Police, AgencyKind::SocialCare].into()
+            only.agency_kinds.iter().collect::<Vec<_>>(),
+            [AgencyKind::Police, AgencyKind::SocialCare]
         );
     }
 
@@ -297,8 +374,20 @@ mod tests {
             &[centre, far],
             1,
             &everywhere,
+            u32::MAX,
         );
         assert_eq!(nearby, vec![2, 1]);
+        // Counted up to what is enough.
+        let capped = subjects_nearby(
+            &records,
+            Resolution::Nine,
+            &Filter::default(),
+            &[centre, far],
+            1,
+            &everywhere,
+            1,
+        );
+        assert_eq!(capped, vec![1, 1]);
         // Outside the study area a record is not in the neighbourhood.
         let centre_only = |cell| cell == centre;
         let inside = subjects_nearby(
@@ -308,6 +397,7 @@ mod tests {
             &[centre],
             1,
             &centre_only,
+            u32::MAX,
         );
         assert_eq!(inside, vec![2]);
     }
@@ -379,6 +469,60 @@ mod tests {
                 prop_assert!(cell.agencies as usize >= cell.agency_kinds.len());
             }
             prop_assert!(coarse.len() <= fine.len());
+        }
+
+        /// The grid's counts are those of counting each cell's records by hand, and a hotspot
+        /// analysis's values are the grid's.
+        #[test]
+        fn grids_count_as_by_hand_and_cell_values_agree(
+            offsets in prop::collection::vec((0_u32..40, 0_u64..12, 0_u32..4), 1..300),
+        ) {
+            let origin = blackpool();
+            let disk: Vec<CellIndex> = origin.grid_disk(3);
+            let kinds = [AgencyKind::Police, AgencyKind::SocialCare, AgencyKind::Health, AgencyKind::Education];
+            let records: Vec<CaseRecord> = offsets
+                .iter()
+                .map(|(cell, subject, agency)| {
+                    record(disk[*cell as usize % disk.len()], *subject, *agency, kinds[*agency as usize], "2024-05-01")
+                })
+                .collect();
+            for resolution in [Resolution::Nine, Resolution::Eight] {
+                let counted = grid(&records, resolution, &Filter::default());
+                for cell in &counted {
+                    let here: Vec<&CaseRecord> = records
+                        .iter()
+                        .filter(|record| record.cell.parent(resolution) == Some(cell.cell))
+                        .collect();
+                    let subjects: BTreeSet<u64> = here.iter().map(|record| record.subject).collect();
+                    let agencies: BTreeSet<u32> = here.iter().map(|record| record.agency).collect();
+                    let multi = subjects
+                        .iter()
+                        .filter(|subject| {
+                            here.iter()
+                                .filter(|record| record.subject == **subject)
+                                .map(|record| record.agency_kind)
+                                .collect::<BTreeSet<_>>()
+                                .len()
+                                >= 2
+                        })
+                        .count();
+                    let agency_kinds: AgencyKinds = here.iter().map(|record| record.agency_kind).collect();
+                    prop_assert_eq!(cell.records as usize, here.len());
+                    prop_assert_eq!(cell.subjects as usize, subjects.len());
+                    prop_assert_eq!(cell.agencies as usize, agencies.len());
+                    prop_assert_eq!(cell.multi_agency_subjects as usize, multi);
+                    prop_assert_eq!(&cell.agency_kinds, &agency_kinds);
+                }
+                prop_assert_eq!(counted.iter().map(|cell| cell.records as usize).sum::<usize>(), records.len());
+                for by_subjects in [true, false] {
+                    let values = cell_values(&records, resolution, &Filter::default(), by_subjects);
+                    prop_assert_eq!(values.len(), counted.len());
+                    for cell in &counted {
+                        let expected = if by_subjects { cell.subjects } else { cell.records };
+                        prop_assert_eq!(values.get(&cell.cell).copied(), Some(expected));
+                    }
+                }
+            }
         }
     }
 }

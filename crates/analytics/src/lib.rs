@@ -12,7 +12,7 @@ pub mod emerging;
 pub mod gate;
 pub mod gistar;
 pub mod grid;
-mod hashing;
+pub mod hashing;
 pub mod profile;
 pub mod randomisation;
 pub mod rates;

@@ -230,7 +230,7 @@ impl Analyses {
         let stored = StoredResolution::try_from(resolution)
             .map_err(|err| AnalysisError::Question(err.to_string()))?;
         let h3 = stored.h3();
-        let mut cells = self.study_area(code, stored).await?;
+        let mut cells = crate::analysis::cells(&self.study_area(code, stored).await?).to_vec();
         cells.sort_unstable();
         let records = self.records(code, scope).await?;
         // The whole partnership's contributions decide whether there are data to release.

@@ -3,7 +3,12 @@
 //! column (which kepler.gl recognises as H3) and a `wkt` polygon column (which QGIS and GDAL
 //! read as the geometry) (`format=csv`).
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use actix_web::HttpResponse;
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::web::Bytes;
 use atlas_analytics::grid::{Filter, IndicatorMatch};
 use chrono::NaiveDate;
 use h3o::CellIndex;
@@ -27,6 +32,74 @@ pub enum Format {
     Csv,
 }
 
+/// Writes a cell as its hexadecimal H3 index, without a string per cell.
+///
+/// # Errors
+/// The serializer's.
+pub fn hex<S: serde::Serializer>(cell: &CellIndex, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(cell)
+}
+
+/// Writes a day as `YYYY-MM-DD` (ISO 8601) without the formatting machinery's character at a
+/// time, for the dates of every cell of a grid.
+///
+/// # Errors
+/// The serializer's.
+pub fn day<S: serde::Serializer>(day: &NaiveDate, serializer: S) -> Result<S::Ok, S::Error> {
+    use chrono::Datelike as _;
+    let Ok(year) = u32::try_from(day.year()) else {
+        return serializer.collect_str(day);
+    };
+    if year > 9999 {
+        return serializer.collect_str(day);
+    }
+    let digit = |value: u32, place: u32| b'0' + u8::try_from(value / place % 10).unwrap_or(0);
+    let (month, date) = (day.month(), day.day());
+    let text = [
+        digit(year, 1000),
+        digit(year, 100),
+        digit(year, 10),
+        digit(year, 1),
+        b'-',
+        digit(month, 10),
+        digit(month, 1),
+        b'-',
+        digit(date, 10),
+        digit(date, 1),
+    ];
+    serializer.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
+}
+
+/// A body whose length is known, handed to actix-web in slices of [`BODY_SLICE`] bytes: given
+/// in one piece, a large answer was copied whole into a write buffer grown to its size.
+struct Sliced(Bytes);
+
+/// The slice of a [`Sliced`] body actix-web writes at a time.
+const BODY_SLICE: usize = 256 * 1024;
+
+impl MessageBody for Sliced {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(u64::try_from(self.0.len()).unwrap_or(u64::MAX))
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let rest = &mut self.get_mut().0;
+        if rest.is_empty() {
+            return Poll::Ready(None);
+        }
+        let slice = rest.len().min(BODY_SLICE);
+        Poll::Ready(Some(Ok(rest.split_to(slice))))
+    }
+}
+
+/// About the bytes one cell of a JSON answer takes (a hotspot cell: 173 bytes).
+const JSON_BYTES_PER_CELL: usize = 192;
+
 /// The licence and attribution every download carries.
 pub const ATTRIBUTION: &str = "Safeguard Atlas. Disclosure-controlled figures for the partnership's own use under its sharing agreements (docs/privacy.md). Reference geography: Office for National Statistics, Open Government Licence v3.0; H3 hexagons (Apache-2.0).";
 
@@ -38,8 +111,8 @@ pub trait CellRow: Serialize {
     const VALUE: &'static str;
     /// How they were worked out, in words (the GeoJSON's `metadata.method`).
     const METHOD: &'static str;
-    /// The cell's hexadecimal H3 index.
-    fn cell(&self) -> &str;
+    /// The cell.
+    fn cell(&self) -> CellIndex;
     /// The CSV row, in the order of [`Self::HEADER`].
     fn row(&self) -> Vec<String>;
 }
@@ -51,7 +124,7 @@ pub trait CellRow: Serialize {
 /// attachment named `file_name`.
 ///
 /// # Errors
-/// [`ApiError::Internal`] when the CSV cannot be written.
+/// [`ApiError::Internal`] when the JSON or the CSV cannot be written.
 pub fn answer<C: CellRow, V: Serialize>(
     format: Format,
     cells: Vec<C>,
@@ -60,12 +133,21 @@ pub fn answer<C: CellRow, V: Serialize>(
     file_name: &str,
 ) -> Result<HttpResponse, ApiError> {
     match format {
-        Format::Json => Ok(HttpResponse::Ok().json(view(cells))),
+        Format::Json => {
+            // Written once into a buffer of about the answer's size: growing it by doubling
+            // copied a large map's answer (15 MB for 88,000 cells) several times over.
+            let mut body = Vec::with_capacity(cells.len().saturating_mul(JSON_BYTES_PER_CELL));
+            serde_json::to_writer(&mut body, &view(cells))
+                .map_err(|err| ApiError::Internal(format!("writing the answer: {err}")))?;
+            Ok(HttpResponse::Ok()
+                .content_type(actix_web::http::header::ContentType::json())
+                .body(Sliced(Bytes::from(body))))
+        }
         Format::GeoJson => {
             let features: Vec<Value> = cells
                 .iter()
                 .filter_map(|cell| {
-                    let index: CellIndex = cell.cell().parse().ok()?;
+                    let index = cell.cell();
                     let mut ring: Vec<[f64; 2]> = index
                         .boundary()
                         .iter()
@@ -74,7 +156,7 @@ pub fn answer<C: CellRow, V: Serialize>(
                     ring.push(*ring.first()?);
                     Some(json!({
                         "type": "Feature",
-                        "id": cell.cell(),
+                        "id": index.to_string(),
                         "properties": serde_json::to_value(cell).unwrap_or(Value::Null),
                         "geometry": { "type": "Polygon", "coordinates": [ring] },
                     }))
@@ -105,7 +187,7 @@ pub fn answer<C: CellRow, V: Serialize>(
                 &header,
                 cells.iter().map(|cell| {
                     let mut row = cell.row();
-                    row.push(cell.cell().parse().map(wkt).unwrap_or_default());
+                    row.push(wkt(cell.cell()));
                     row
                 }),
                 file_name,
@@ -241,5 +323,55 @@ impl From<&Filter> for FilterView {
             sexes: names(&filter.sexes),
             location_roles: names(&filter.location_roles),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Serialize)]
+    struct Written {
+        #[serde(serialize_with = "hex")]
+        cell: CellIndex,
+        #[serde(serialize_with = "day")]
+        on: NaiveDate,
+    }
+
+    proptest! {
+        /// Cells and days are written as their own `Display` and chrono's serde write them.
+        #[test]
+        fn cells_and_days_are_written_as_their_usual_text(
+            days in -1_000_000_i32..3_000_000,
+            lat in 50.0_f64..55.0,
+            lng in -5.0_f64..1.0,
+        ) {
+            let on = NaiveDate::from_num_days_from_ce_opt(days).unwrap();
+            let cell = h3o::LatLng::new(lat, lng).unwrap().to_cell(h3o::Resolution::Nine);
+            let written = serde_json::to_value(Written { cell, on }).unwrap();
+            prop_assert_eq!(&written["cell"], &json!(cell.to_string()));
+            prop_assert_eq!(&written["on"], &serde_json::to_value(on).unwrap());
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_sliced_body_keeps_its_length_and_bytes() {
+        let bytes: Vec<u8> = (0..BODY_SLICE * 2 + 17).map(|i| (i % 251) as u8).collect();
+        let body = Sliced(Bytes::from(bytes.clone()));
+        assert_eq!(
+            body.size(),
+            BodySize::Sized(u64::try_from(bytes.len()).unwrap())
+        );
+        let mut body = Box::pin(body);
+        let mut slices = Vec::new();
+        while let Some(slice) =
+            std::future::poll_fn(|context| body.as_mut().poll_next(context)).await
+        {
+            slices.push(slice.unwrap());
+        }
+        assert_eq!(slices.len(), 3);
+        assert!(slices.iter().all(|slice| slice.len() <= BODY_SLICE));
+        assert_eq!(slices.concat(), bytes);
     }
 }

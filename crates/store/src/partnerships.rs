@@ -184,6 +184,23 @@ pub async fn boundary(
     ))
 }
 
+/// The partnership's coverage version, raised with every rewrite of its coverage; `None` when
+/// no partnership has `code`.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn coverage_version(
+    conn: &mut AsyncPgConnection,
+    code: &GssCode,
+) -> Result<Option<i64>, StoreError> {
+    Ok(partnerships::table
+        .find(code.as_str())
+        .select(partnerships::coverage_version)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 /// The cells of the partnership's H3 coverage at `resolution` (5 to 9): at 9 those whose centres
 /// lie inside its boundary, coarser their parents.
 ///

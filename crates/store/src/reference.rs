@@ -122,7 +122,8 @@ pub async fn import(
 }
 
 /// Writes the coverage of partnerships whose old coverage is already deleted, with binary COPY,
-/// and records its size and tiling on each partnership. Returns the rows written.
+/// and records its size and tiling on each partnership and raises its `coverage_version` (the
+/// analyses' cached study areas are then stale). Returns the rows written.
 async fn write_coverage(
     transaction: &tokio_postgres::Transaction<'_>,
     coverages: &[(&str, &Coverage)],
@@ -152,7 +153,8 @@ async fn write_coverage(
         .execute(
             "UPDATE partnerships SET coverage_tiling = $3, coverage_cells = (
                  SELECT count(*) FROM partnership_cells
-                 WHERE partnership_code = partnerships.code AND resolution = $2)
+                 WHERE partnership_code = partnerships.code AND resolution = $2),
+                 coverage_version = coverage_version + 1
              WHERE code = ANY($1)",
             &[&codes, &i16::from(FINEST_RESOLUTION), &COVERAGE_TILING],
         )

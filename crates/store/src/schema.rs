@@ -11,6 +11,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         coverage_tiling -> Int2,
+        coverage_version -> Int8,
     }
 }
 

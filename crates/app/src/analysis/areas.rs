@@ -6,13 +6,17 @@
 
 use std::collections::{HashMap, HashSet};
 
+use atlas_analytics::grid::Filter;
+use atlas_analytics::hashing::{KeyMap, KeySet};
+use atlas_domain::CaseRecord;
+
 use atlas_analytics::emerging::mann_kendall;
 use atlas_analytics::gate::{Keyed, child_key};
 use atlas_domain::GssCode;
 use chrono::{Datelike as _, NaiveDate};
-use h3o::{CellIndex, LatLng};
+use h3o::{CellIndex, LatLng, Resolution};
 
-use super::{Analyses, AnalysisError, HotspotAnalysis, HotspotQuestion};
+use super::{Analyses, AnalysisError, HotspotAnalysis, HotspotQuestion, blocking};
 use crate::places::PlaceNames;
 
 /// The lowest Gi* bin of a hot spot area's cells: hot at 95 % confidence or more.
@@ -190,58 +194,13 @@ impl Analyses {
         }
         let records = self.records(code, question.scope).await?;
         let h3 = question.grid.resolution.h3();
-        let filter = &question.grid.filter;
-        let area_of: HashMap<CellIndex, usize> = areas
-            .iter()
-            .enumerate()
-            .flat_map(|(index, area)| area.cells.iter().map(move |cell| (*cell, index)))
-            .collect();
-        let matching: Vec<_> = records
-            .records
-            .iter()
-            .filter(|record| filter.matches(record))
-            .collect();
-        let days = || matching.iter().map(|record| record.occurred_on);
-        let (Some(earliest), Some(latest)) = (days().min(), days().max()) else {
-            return Ok(areas);
-        };
-        let (first, last) = trend_months(
-            (filter.from, filter.to),
-            (earliest, latest),
-            chrono::Utc::now().date_naive(),
-        );
-        let first = first.max(last - i64::try_from(MOST_TREND_MONTHS).unwrap_or(i64::MAX) + 1);
-        let months = usize::try_from(last - first + 1).unwrap_or(0);
-        let mut seen: Vec<HashSet<u64>> = vec![HashSet::new(); areas.len()];
-        let mut monthly: Vec<HashSet<(usize, u64)>> = vec![HashSet::new(); areas.len()];
-        for record in matching {
-            let Some(&index) = record.cell.parent(h3).and_then(|cell| area_of.get(&cell)) else {
-                continue;
-            };
-            areas[index].records.add(record.record_key);
-            if seen[index].insert(record.subject) {
-                areas[index].children.add(child_key(record.subject));
-            }
-            if let Ok(month) = usize::try_from(month_number(record.occurred_on) - first)
-                && month < months
-            {
-                monthly[index].insert((month, record.subject));
-            }
-        }
-        for (area, children) in areas.iter_mut().zip(monthly) {
-            let mut series = vec![0.0; months];
-            for (month, _) in children {
-                series[month] += 1.0;
-            }
-            area.trend = AreaTrend::of(&series);
-        }
-        areas.sort_by(|a, b| {
-            b.children
-                .count
-                .cmp(&a.children.count)
-                .then_with(|| a.name.cmp(&b.name))
-        });
-        Ok(areas)
+        let filter = question.grid.filter.clone();
+        let today = chrono::Utc::now().date_naive();
+        blocking("hotspot areas", move || {
+            count(&mut areas, &records.records, h3, &filter, today);
+            areas
+        })
+        .await
     }
 
     /// The places that name `code`'s points: those within its local authorities, or every
@@ -264,6 +223,64 @@ impl Analyses {
         let gazetteer = atlas_store::places::within(&mut conn, &authorities).await?;
         Ok(PlaceNames::new(gazetteer))
     }
+}
+
+/// Counts `areas`' children and records from the `records` passing `filter` (cells at `h3`),
+/// with the trend of their children month by month over the filter's period (the records'
+/// first to last month when the period is open) up to the last month complete `today`; most
+/// children first.
+fn count(
+    areas: &mut [HotspotArea],
+    records: &[CaseRecord],
+    h3: Resolution,
+    filter: &Filter,
+    today: NaiveDate,
+) {
+    let area_of: KeyMap<CellIndex, usize> = areas
+        .iter()
+        .enumerate()
+        .flat_map(|(index, area)| area.cells.iter().map(move |cell| (*cell, index)))
+        .collect();
+    let matching: Vec<&CaseRecord> = records
+        .iter()
+        .filter(|record| filter.matches(record))
+        .collect();
+    let days = || matching.iter().map(|record| record.occurred_on);
+    let (Some(earliest), Some(latest)) = (days().min(), days().max()) else {
+        return;
+    };
+    let (first, last) = trend_months((filter.from, filter.to), (earliest, latest), today);
+    let first = first.max(last - i64::try_from(MOST_TREND_MONTHS).unwrap_or(i64::MAX) + 1);
+    let months = usize::try_from(last - first + 1).unwrap_or(0);
+    let mut seen: Vec<KeySet<u64>> = vec![KeySet::default(); areas.len()];
+    let mut monthly: Vec<KeySet<(usize, u64)>> = vec![KeySet::default(); areas.len()];
+    for record in matching {
+        let Some(&index) = record.cell.parent(h3).and_then(|cell| area_of.get(&cell)) else {
+            continue;
+        };
+        areas[index].records.add(record.record_key);
+        if seen[index].insert(record.subject) {
+            areas[index].children.add(child_key(record.subject));
+        }
+        if let Ok(month) = usize::try_from(month_number(record.occurred_on) - first)
+            && month < months
+        {
+            monthly[index].insert((month, record.subject));
+        }
+    }
+    for (area, children) in areas.iter_mut().zip(monthly) {
+        let mut series = vec![0.0; months];
+        for (month, _) in children {
+            series[month] += 1.0;
+        }
+        area.trend = AreaTrend::of(&series);
+    }
+    areas.sort_by(|a, b| {
+        b.children
+            .count
+            .cmp(&a.children.count)
+            .then_with(|| a.name.cmp(&b.name))
+    });
 }
 
 /// The sentence the map opens with: how many hot spot areas at 95 % or more, and the first few

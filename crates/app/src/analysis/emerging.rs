@@ -6,14 +6,14 @@ use atlas_analytics::emerging::{
     EmergingCell, MIN_STEPS, MIN_TREND_WINDOWS, Step, check_budget, cube, emerging_hot_spots,
     trend_windows,
 };
-use atlas_analytics::gistar::StudyArea;
+use atlas_analytics::gistar::GiStarError;
 use atlas_domain::{GssCode, StoredResolution};
 use chrono::NaiveDate;
 
 use super::population::UNADJUSTED;
 use super::{
     Adjustment, Analyses, AnalysisError, GridQuestion, Measure, PopulationBasis, StopOnDrop,
-    blocking, check_level, check_ring_size,
+    blocking, cells, check_level, check_ring_size,
 };
 
 /// The most earlier steps a bin's neighbourhood may reach back.
@@ -137,7 +137,7 @@ impl Analyses {
             let nothing = |left_out| EmergingAnalysis {
                 steps: Vec::new(),
                 left_out,
-                study_area_cells: study_area.len(),
+                study_area_cells: cells(&study_area).len(),
                 trend_windows: 0,
                 no_data,
                 cells: Vec::new(),
@@ -185,14 +185,14 @@ impl Analyses {
                 filter.from = Some(*first);
                 filter.to = Some(last);
             }
-            check_budget(study_area.len(), starts.len(), k, time_lag)
+            check_budget(cells(&study_area).len(), starts.len(), k, time_lag)
                 .map_err(|err| Refused::OverBudget(err.to_string()))?;
             // Without data there is nothing to analyse (checked after the question itself).
             if no_data {
                 return Ok(nothing(left_out));
             }
             let _running = metrics.start("emerging");
-            let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
+            let area = study_area.ok_or_else(|| GiStarError::EmptyStudyArea.to_string())?;
             let counts = cube(
                 &records.records,
                 resolution,

@@ -4,18 +4,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use atlas_access::RecordScope;
 use atlas_analytics::gistar::{
-    GiStar, Kernel, StudyArea, benjamini_hochberg, confidence_bins, excess_over_expected, gi_star,
-    permutation_p, randomisation_p, two_sided_p,
+    GiStar, GiStarError, Kernel, benjamini_hochberg, confidence_bins, excess_over_expected,
+    gi_star, permutation_p, randomisation_p, two_sided_p,
 };
-use atlas_analytics::grid::subjects_nearby;
+use atlas_analytics::grid::{cell_values, subjects_nearby};
+use atlas_analytics::hashing::KeyMap;
 use atlas_analytics::rates::expected_counts;
 use atlas_domain::{GssCode, StoredResolution};
 use h3o::CellIndex;
 
 use super::population::UNADJUSTED;
 use super::{
-    Analyses, AnalysisError, AnalysisMetrics, CellPopulations, GridQuestion, Measure,
-    PopulationBasis, StopOnDrop, blocking, check_level, check_ring_size,
+    Analyses, AnalysisError, AnalysisMetrics, CellPopulations, Coverage, GridQuestion, Measure,
+    PopulationBasis, StopOnDrop, blocking, cells, check_level, check_ring_size,
 };
 
 /// The most permutations one question may ask for.
@@ -345,7 +346,7 @@ impl Analyses {
         question.settings.check()?;
         let values = self.values(code, question).await?;
         let study_area = self.study_area(code, question.grid.resolution).await?;
-        let study_area_cells = study_area.len();
+        let study_area_cells = cells(&study_area).len();
         question.settings.check_budget(study_area_cells)?;
         // Without data there is nothing to analyse: an analysis of zeros would call every cell
         // "not significant", a statement the data cannot support.
@@ -427,7 +428,15 @@ impl Analyses {
             cells.iter().map(|cell| cell.cell).collect();
         let nearby = blocking("hotspot support", move || {
             let within = |cell| study_area.contains(&cell);
-            let nearby = subjects_nearby(&records.records, resolution, &filter, &hot, k, &within);
+            let nearby = subjects_nearby(
+                &records.records,
+                resolution,
+                &filter,
+                &hot,
+                k,
+                &within,
+                MIN_CHILDREN_NEARBY,
+            );
             hot.into_iter().zip(nearby).collect::<BTreeMap<_, _>>()
         })
         .await?;
@@ -441,13 +450,15 @@ impl Analyses {
         &self,
         code: &GssCode,
         question: &HotspotQuestion,
-    ) -> Result<BTreeMap<CellIndex, u32>, AnalysisError> {
-        let cells = self.cells(code, question.scope, &question.grid).await?;
-        let measure = question.settings.measure;
-        Ok(cells
-            .iter()
-            .map(|cell| (cell.cell, measure.of(cell)))
-            .collect())
+    ) -> Result<KeyMap<CellIndex, u32>, AnalysisError> {
+        let records = self.records(code, question.scope).await?;
+        let resolution = question.grid.resolution.h3();
+        let filter = question.grid.filter.clone();
+        let by_subjects = question.settings.measure.by_subjects();
+        blocking("hotspot values", move || {
+            cell_values(&records.records, resolution, &filter, by_subjects)
+        })
+        .await
     }
 
     /// Gi* with its decisions over every cell of `study_area` (zeros where `values` has none),
@@ -455,8 +466,8 @@ impl Analyses {
     /// budget has been checked. The permutation test stops when the returned future is dropped.
     pub(super) async fn analyse(
         &self,
-        study_area: Vec<CellIndex>,
-        values: BTreeMap<CellIndex, u32>,
+        study_area: Coverage,
+        values: KeyMap<CellIndex, u32>,
         populations: Option<&CellPopulations>,
         settings: &HotspotSettings,
     ) -> Result<Vec<HotspotCell>, AnalysisError> {
@@ -469,10 +480,10 @@ impl Analyses {
         } = *settings;
         let (_stop_on_drop, stop) = StopOnDrop::new();
         let metrics: AnalysisMetrics = self.metrics.clone();
-        let populations = populations.map(|populations| populations.of(&study_area));
+        let populations = populations.map(|populations| populations.of(cells(&study_area)));
         blocking("hotspots", move || -> Result<Vec<HotspotCell>, String> {
             let _running = metrics.start("hotspots");
-            let area = StudyArea::new(study_area).map_err(|err| err.to_string())?;
+            let area = study_area.ok_or_else(|| GiStarError::EmptyStudyArea.to_string())?;
             let counts: Vec<u32> = area
                 .cells()
                 .iter()

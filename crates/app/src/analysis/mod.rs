@@ -10,12 +10,14 @@ mod hotspots;
 mod metrics;
 mod population;
 mod regional;
+mod study_areas;
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use atlas_access::RecordScope;
+use atlas_analytics::gistar::StudyArea;
 use atlas_analytics::grid::{Filter, GridCell, grid as count_cells};
 use atlas_domain::calendar::{FIRST_DAY, LAST_DAY};
 use atlas_domain::{GssCode, StoredResolution};
@@ -39,6 +41,7 @@ pub use regional::{
     MAX_REGIONAL_QUARTERS, NeighbourSummary, REGIONAL_ALPHAS, REGIONAL_PERMUTATIONS,
     RegionalAnalysis, RegionalCell, RegionalPartners, RegionalQuestion,
 };
+pub use study_areas::{Coverage, STUDY_AREA_BUDGET_BYTES, cells};
 
 /// Why an analysis has no answer.
 #[derive(Debug, thiserror::Error)]
@@ -100,15 +103,6 @@ impl Measure {
     pub const fn by_subjects(self) -> bool {
         matches!(self, Self::Subjects)
     }
-
-    /// The count of `cell` this measure reads.
-    #[must_use]
-    pub const fn of(self, cell: &GridCell) -> u32 {
-        match self {
-            Self::Subjects => cell.subjects,
-            Self::Records => cell.records,
-        }
-    }
 }
 
 impl FromStr for Measure {
@@ -148,21 +142,19 @@ pub struct GridAnswer {
 pub struct Analyses {
     pub(crate) database: Database,
     pub(crate) cache: Arc<RecordCache>,
+    study_areas: Arc<study_areas::StudyAreas>,
     metrics: AnalysisMetrics,
 }
 
 impl Analyses {
-    /// Analyses over `database`, reading records through `cache` and counting long analyses
-    /// in `metrics`.
+    /// Analyses over `database`, reading records through `cache`, keeping study areas within
+    /// [`STUDY_AREA_BUDGET_BYTES`] and counting long analyses in `metrics`.
     #[must_use]
-    pub const fn new(
-        database: Database,
-        cache: Arc<RecordCache>,
-        metrics: AnalysisMetrics,
-    ) -> Self {
+    pub fn new(database: Database, cache: Arc<RecordCache>, metrics: AnalysisMetrics) -> Self {
         Self {
             database,
             cache,
+            study_areas: Arc::new(study_areas::StudyAreas::new(STUDY_AREA_BUDGET_BYTES)),
             metrics,
         }
     }
@@ -237,7 +229,9 @@ impl Analyses {
             .is_some_and(|periods| periods.iter().any(|contributed| *contributed)))
     }
 
-    /// The partnership's coverage at `resolution`: the study area of its analyses.
+    /// The partnership's coverage at `resolution`: the study area of its analyses, `None`
+    /// when it has no cells there (or no partnership has `code`). Kept between requests until
+    /// the coverage is rewritten (see the `study_areas` module).
     ///
     /// # Errors
     /// [`AnalysisError::Store`].
@@ -245,14 +239,29 @@ impl Analyses {
         &self,
         code: &GssCode,
         resolution: StoredResolution,
-    ) -> Result<Vec<CellIndex>, AnalysisError> {
+    ) -> Result<Coverage, AnalysisError> {
         let mut conn = self.database.connection().await?;
+        let Some(version) = partnerships::coverage_version(&mut conn, code).await? else {
+            return Ok(None);
+        };
+        if let Some(area) = self.study_areas.fresh(code, resolution, version) {
+            return Ok(area);
+        }
         let coverage = partnerships::coverage(&mut conn, code, i16::from(resolution.get())).await?;
-        Ok(coverage
-            .into_iter()
-            .filter_map(|cell| u64::try_from(cell).ok())
-            .filter_map(|cell| CellIndex::try_from(cell).ok())
-            .collect())
+        drop(conn);
+        let area = blocking("study area", move || {
+            StudyArea::new(
+                coverage
+                    .into_iter()
+                    .filter_map(|cell| u64::try_from(cell).ok())
+                    .filter_map(|cell| CellIndex::try_from(cell).ok()),
+            )
+            .ok()
+            .map(Arc::new)
+        })
+        .await?;
+        self.study_areas.keep(code, resolution, version, &area);
+        Ok(area)
     }
 }
 

@@ -9,7 +9,7 @@ use atlas_domain::{GssCode, StoredResolution};
 use atlas_store::populations;
 use h3o::{CellIndex, LatLng};
 
-use super::{Analyses, AnalysisError, blocking};
+use super::{Analyses, AnalysisError, blocking, cells};
 
 /// Why an analysis asked to adjust for population is on raw counts.
 pub(super) const UNADJUSTED: &str = "no small-area child populations are loaded for this \
@@ -102,7 +102,7 @@ impl Analyses {
                 populations::postcodes_per_cell(&mut conn, code).await?,
             )
         };
-        let fine = self.study_area(code, StoredResolution::FINEST).await?;
+        let fine = cells(&self.study_area(code, StoredResolution::FINEST).await?).to_vec();
         let covered: std::collections::HashSet<i64> = fine
             .iter()
             .filter_map(|cell| i64::try_from(u64::from(*cell)).ok())
@@ -264,7 +264,7 @@ impl Analyses {
             .await?
         {
             Some(populations) => populations.children.into_keys().collect(),
-            None => self.study_area(code, StoredResolution::FINEST).await?,
+            None => cells(&self.study_area(code, StoredResolution::FINEST).await?).to_vec(),
         };
         let (children, counts) = blocking("analysis resolution", move || {
             let children = records

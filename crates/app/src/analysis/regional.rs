@@ -5,10 +5,12 @@
 //! neighbours' only counts of hot and cold cells (docs/privacy.md, "Cross-border hotspots").
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use atlas_access::{RecordScope, Scope};
 use atlas_analytics::emerging::Step;
 use atlas_analytics::gate::{self, ClosedWindow, closed_window};
+use atlas_analytics::gistar::StudyArea;
 use atlas_analytics::grid::Filter;
 use atlas_domain::{GssCode, StoredResolution};
 use atlas_store::{agreements, partnerships};
@@ -19,7 +21,7 @@ use super::hotspots::withhold_thin;
 use super::population::UNADJUSTED;
 use super::{
     Adjustment, Analyses, AnalysisError, CellPopulations, GridQuestion, HotspotQuestion,
-    HotspotSettings, PopulationBasis, blocking,
+    HotspotSettings, PopulationBasis, blocking, cells,
 };
 
 /// The false-discovery rates a regional analysis offers: a free `alpha` would let a caller
@@ -194,14 +196,14 @@ impl Analyses {
         };
         let resolution = question.resolution.h3();
         let own_area = self.study_area(code, question.resolution).await?;
-        let own_cells: BTreeSet<CellIndex> = own_area.iter().copied().collect();
+        let own_cells: BTreeSet<CellIndex> = cells(&own_area).iter().copied().collect();
         let own_values = self.values(code, &own_question).await?;
         let mut values = own_values.clone();
         let mut area: BTreeSet<CellIndex> = own_cells.clone();
         let mut neighbour_cells: Vec<(GssCode, BTreeSet<CellIndex>)> = Vec::new();
         let by_subjects = question.settings.measure.by_subjects();
         for neighbour in &partners.merged {
-            let cells = self.study_area(neighbour, question.resolution).await?;
+            let theirs = self.study_area(neighbour, question.resolution).await?;
             let records = self
                 .cache
                 .records(&self.database, neighbour, question.scope)
@@ -214,12 +216,13 @@ impl Analyses {
             for (cell, value) in contribution {
                 *values.entry(cell).or_default() += value;
             }
-            area.extend(cells.iter().copied());
+            area.extend(cells(&theirs).iter().copied());
             neighbour_cells.push((
                 neighbour.clone(),
-                cells
-                    .into_iter()
+                cells(&theirs)
+                    .iter()
                     .filter(|cell| !own_cells.contains(cell))
+                    .copied()
                     .collect(),
             ));
         }
@@ -243,7 +246,7 @@ impl Analyses {
         let merged = values.clone();
         let mut analysis = self
             .analyse(
-                area.iter().copied().collect(),
+                StudyArea::new(area.iter().copied()).ok().map(Arc::new),
                 values,
                 populations.as_ref(),
                 &settings,

@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_analytics::emerging::{EmergingCell, Step};
 use atlas_app::Analyses;
 use chrono::NaiveDate;
+use h3o::CellIndex;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -18,7 +19,9 @@ use crate::routes::params::{EmergingQuery, GridQuery, Params, documented};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EmergingCellView {
     /// The H3 cell, as its hexadecimal index.
-    pub cell: String,
+    #[serde(serialize_with = "crate::render::hex")]
+    #[schema(value_type = String)]
+    pub cell: CellIndex,
     /// One of the 17 categories, such as `intensifying_hot_spot` or `no_pattern`.
     pub category: &'static str,
     /// Mann–Kendall z of the cell's series of space-time Gi* z-scores.
@@ -34,7 +37,7 @@ pub struct EmergingCellView {
 impl From<EmergingCell> for EmergingCellView {
     fn from(cell: EmergingCell) -> Self {
         Self {
-            cell: cell.cell.to_string(),
+            cell: cell.cell,
             category: cell.category.as_str(),
             trend_z: cell.trend_z,
             trend_p: cell.trend_p,
@@ -55,12 +58,12 @@ impl CellRow for EmergingCellView {
     ];
     const VALUE: &'static str = "each cell's emerging hot spot category with its Mann-Kendall trend z and p, and how many steps it was a hot or cold spot";
     const METHOD: &'static str = "emerging hot spot analysis: Gi* in each time step over a space-time cube, the Mann-Kendall trend of each cell's z-scores (docs/statistics.md)";
-    fn cell(&self) -> &str {
-        &self.cell
+    fn cell(&self) -> CellIndex {
+        self.cell
     }
     fn row(&self) -> Vec<String> {
         vec![
-            self.cell.clone(),
+            self.cell.to_string(),
             self.category.to_owned(),
             self.trend_z.to_string(),
             self.trend_p.to_string(),

@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use atlas_analytics::grid::GridCell;
 use atlas_app::Analyses;
 use chrono::NaiveDate;
+use h3o::CellIndex;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -17,8 +18,9 @@ use crate::routes::params::{GridQuery, Params, documented};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GridCellView {
     /// The H3 cell, as its 15-character hexadecimal index.
-    #[schema(example = "88195d2b1dfffff")]
-    pub cell: String,
+    #[serde(serialize_with = "crate::render::hex")]
+    #[schema(value_type = String, example = "88195d2b1dfffff")]
+    pub cell: CellIndex,
     /// Records.
     pub records: u32,
     /// Distinct children (by pseudonym, across agencies).
@@ -26,23 +28,27 @@ pub struct GridCellView {
     /// Distinct contributing agencies.
     pub agencies: u32,
     /// Their kinds.
-    pub agency_kinds: Vec<String>,
+    pub agency_kinds: Vec<&'static str>,
     /// Children known there to two or more agency kinds.
     pub multi_agency_subjects: u32,
     /// The earliest date.
+    #[serde(serialize_with = "crate::render::day")]
+    #[schema(value_type = String, format = Date)]
     pub first: NaiveDate,
     /// The latest date.
+    #[serde(serialize_with = "crate::render::day")]
+    #[schema(value_type = String, format = Date)]
     pub last: NaiveDate,
 }
 
 impl From<&GridCell> for GridCellView {
     fn from(cell: &GridCell) -> Self {
         Self {
-            cell: cell.cell.to_string(),
+            cell: cell.cell,
             records: cell.records,
             subjects: cell.subjects,
             agencies: cell.agencies,
-            agency_kinds: cell.agency_kinds.iter().map(ToString::to_string).collect(),
+            agency_kinds: cell.agency_kinds.iter().map(|kind| kind.as_str()).collect(),
             multi_agency_subjects: cell.multi_agency_subjects,
             first: cell.first,
             last: cell.last,
@@ -63,12 +69,12 @@ impl CellRow for GridCellView {
     ];
     const VALUE: &'static str = "records, distinct children (subjects), agencies, agency kinds and children known to several agency kinds per cell, exact, with the first and last date of its records";
     const METHOD: &'static str = "exact counts of the partnership's pseudonymised case records in each H3 cell, after the filters";
-    fn cell(&self) -> &str {
-        &self.cell
+    fn cell(&self) -> CellIndex {
+        self.cell
     }
     fn row(&self) -> Vec<String> {
         vec![
-            self.cell.clone(),
+            self.cell.to_string(),
             self.records.to_string(),
             self.subjects.to_string(),
             self.agencies.to_string(),

@@ -9,6 +9,7 @@ use atlas_app::analysis::{
     MIN_CHILDREN_NEARBY, PopulationBasis, Sensitivity,
 };
 use atlas_app::places::PlaceNames;
+use h3o::CellIndex;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -22,7 +23,9 @@ use crate::routes::params::{GridQuery, HotspotSettingsQuery, Params, documented}
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HotspotCellView {
     /// The H3 cell, as its hexadecimal index.
-    pub cell: String,
+    #[serde(serialize_with = "crate::render::hex")]
+    #[schema(value_type = String)]
+    pub cell: CellIndex,
     /// Where the cell's centre is, in words, from the nearest of the partnership's places
     /// ("Burnley centre", "3 km south-west of Burnley"), for hot and cold spots and cells too
     /// few children make no hot spot; absent for other cells (the map names any cell on demand).
@@ -68,7 +71,7 @@ impl HotspotCellView {
     /// children make it none.
     fn new(cell: HotspotCell, places: &PlaceNames) -> Self {
         Self {
-            cell: cell.cell.to_string(),
+            cell: cell.cell,
             near: (cell.bin != 0 || cell.too_few_children)
                 .then(|| places.describe_cell(cell.cell))
                 .flatten(),
@@ -103,12 +106,12 @@ impl CellRow for HotspotCellView {
     ];
     const VALUE: &'static str = "each cell's value (children or records, as `measure` says) with its Getis-Ord Gi* z-score, p-values and bin (-3 to 3: cold to hot spot at 99, 95 and 90 % confidence)";
     const METHOD: &'static str = "Getis-Ord Gi* over the study area, neighbours within k rings, false-discovery-rate control over the cells; population-adjusted where `settings.adjust` says so (docs/statistics.md)";
-    fn cell(&self) -> &str {
-        &self.cell
+    fn cell(&self) -> CellIndex {
+        self.cell
     }
     fn row(&self) -> Vec<String> {
         vec![
-            self.cell.clone(),
+            self.cell.to_string(),
             self.near.clone().unwrap_or_default(),
             self.value.to_string(),
             self.expected.map(|e| e.to_string()).unwrap_or_default(),

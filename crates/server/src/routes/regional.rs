@@ -8,6 +8,7 @@ use atlas_app::Analyses;
 use atlas_app::analysis::{GridQuestion, NeighbourSummary, RegionalCell};
 use atlas_store::Database;
 use chrono::NaiveDate;
+use h3o::CellIndex;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -50,7 +51,9 @@ impl From<NeighbourSummary> for NeighbourSummaryView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RegionalCellView {
     /// The H3 cell, as its hexadecimal index.
-    pub cell: String,
+    #[serde(serialize_with = "crate::render::hex")]
+    #[schema(value_type = String)]
+    pub cell: CellIndex,
     /// The partnership's own value in the cell (records or distinct children).
     pub value: u32,
     /// −3…+3: cold or hot spot at 99 / 95 / 90 % confidence after false-discovery control.
@@ -60,7 +63,7 @@ pub struct RegionalCellView {
 impl From<RegionalCell> for RegionalCellView {
     fn from(cell: RegionalCell) -> Self {
         Self {
-            cell: cell.cell.to_string(),
+            cell: cell.cell,
             value: cell.value,
             bin: cell.bin,
         }
@@ -71,12 +74,12 @@ impl CellRow for RegionalCellView {
     const HEADER: &'static [&'static str] = &["hex_id", "value", "bin"];
     const VALUE: &'static str = "each own cell's value and its bin (-3 to 3: cold to hot spot) from a Gi* run over the partnership and the neighbours that share regional hotspots with it";
     const METHOD: &'static str = "Getis-Ord Gi* over the merged coverage of the partnership and its neighbours, their counts entering perturbed through the publication gate, over closed quarters (docs/privacy.md, \"Cross-border hotspots\")";
-    fn cell(&self) -> &str {
-        &self.cell
+    fn cell(&self) -> CellIndex {
+        self.cell
     }
     fn row(&self) -> Vec<String> {
         vec![
-            self.cell.clone(),
+            self.cell.to_string(),
             self.value.to_string(),
             self.bin.to_string(),
         ]

@@ -1373,3 +1373,35 @@ async fn places_are_reference_data_an_import_replaces_with_its_attribution() {
     .await;
     assert!(hotspots.get("place_attribution").is_none(), "{hotspots}");
 }
+
+/// The study area is kept between requests, and a changed boundary is analysed from the next
+/// request on: the import raises the partnership's coverage version.
+#[tokio::test]
+async fn a_changed_boundary_is_the_study_area_of_the_next_request() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let path = format!("/api/v1/partnerships/{BLACKPOOL}/hotspots?resolution=8&adjust=none");
+    let whole = app.coverage(BLACKPOOL, 8).await.len();
+    for _ in 0..2 {
+        let answer = json(app.get_as(&analyst, &path).await).await;
+        assert_eq!(answer["study_area_cells"], whole);
+    }
+    // Blackpool's boundary redrawn as a small square around the town centre.
+    let square = r#"{"type":"FeatureCollection","features":[{"type":"Feature",
+        "properties":{"code":"E06000009","name":"Blackpool"},
+        "geometry":{"type":"Polygon","coordinates":[[[-3.06,53.80],[-3.02,53.80],[-3.02,53.83],
+        [-3.06,53.83],[-3.06,53.80]]]}}]}"#;
+    let areas = atlas_ingest::reference::read_boundaries(
+        square.as_bytes(),
+        &atlas_ingest::reference::BoundaryFields::default(),
+    )
+    .unwrap();
+    atlas_store::reference::import(&app.database_url(), &areas, None)
+        .await
+        .unwrap();
+    let redrawn = app.coverage(BLACKPOOL, 8).await.len();
+    assert!(redrawn < whole, "{redrawn} cells of {whole}");
+    let answer = json(app.get_as(&analyst, &path).await).await;
+    assert_eq!(answer["study_area_cells"], redrawn);
+}

@@ -1,0 +1,1 @@
+ALTER TABLE partnerships DROP COLUMN coverage_version;
