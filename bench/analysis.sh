@@ -4,7 +4,8 @@
 # at resolution 8, cold (first request after the server starts: the records are loaded) and warm
 # (the median of later requests), beside the median of psql running the plain
 # `SELECT <res-8 parent>, count(*), count(DISTINCT subject) … GROUP BY` over the raw case
-# records for the same year, in the same run.
+# records for the same year, in the same run. Then the cold load again in a new process, which
+# reads the record snapshot the first process wrote (the cold start of #19).
 # Usage: bench/analysis.sh   (PostgreSQL at $ADMIN_URL; release build; takes a few minutes)
 set -euo pipefail
 DB=atlas_bench_analysis
@@ -62,10 +63,20 @@ hot=$(for _ in 1 2 3 4 5 6 7; do endpoint "$HOT"; done | median)
 peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
 stop_server
 
+# The first process wrote the records' snapshot after its load: a new process reads that.
+until [ "$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM record_snapshots WHERE partnership_code = 'E10000017'")" = 1 ]; do sleep 0.2; done
+start_server
+snapshot_cold=$(endpoint "$GRID")
+snapshot_warm=$(for _ in 1 2 3 4 5; do endpoint "$GRID"; done | median)
+stop_server
+
 ratio() { echo "scale=3; $1 / $2" | bc; }
 echo "case records in Lancashire:              $stored"
 echo "psql GROUP BY, one year, res 8 (median): ${sql} s"
 echo "grid endpoint, cold (loads the records): ${cold} s  ($(ratio "$cold" "$sql")x the GROUP BY)"
 echo "grid endpoint, warm (median of 7):       ${grid} s  ($(ratio "$grid" "$sql")x the GROUP BY)"
+echo "load row by row (cold less warm):        $(echo "$cold - $grid" | bc) s  ($(echo "scale=3; ($cold - $grid) * 1000000 / $stored" | bc) s per million records)"
+echo "grid endpoint, cold in a new process:    ${snapshot_cold} s (reads the record snapshot)"
+echo "load from the snapshot (cold less warm): $(echo "$snapshot_cold - $snapshot_warm" | bc) s  ($(echo "scale=3; ($snapshot_cold - $snapshot_warm) * 1000000 / $stored" | bc) s per million records)"
 echo "hotspots endpoint, warm (median of 7):   ${hot} s  ($(ratio "$hot" "$sql")x the GROUP BY)"
 echo "server peak RSS:                         $((peak_kb / 1024)) MiB"

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use atlas_access::RecordScope;
 use atlas_domain::{CaseRecord, GssCode};
 use atlas_store::records::{self, PartnershipRecords};
+use atlas_store::snapshots;
 use atlas_store::{Database, StoreError};
 
 /// The default memory budget: 2 GiB, some 67 million records.
@@ -48,7 +49,8 @@ pub fn footprint(records: &PartnershipRecords) -> u64 {
 
 /// The record cache's figures for `/metrics`, read at each scrape:
 /// `atlas_record_cache_bytes`, `atlas_record_cache_partnerships`,
-/// `atlas_record_cache_budget_bytes` and `atlas_record_cache_loads_total`.
+/// `atlas_record_cache_budget_bytes`, `atlas_record_cache_loads_total` and
+/// `atlas_record_cache_snapshot_loads_total`.
 pub struct CacheMetrics {
     cache: Arc<RecordCache>,
     descriptions: Vec<prometheus::core::Desc>,
@@ -103,6 +105,11 @@ impl CacheMetrics {
                 "Loads of a partnership's records from PostgreSQL",
                 cache.loads(),
             ),
+            (
+                "atlas_record_cache_snapshot_loads_total",
+                "Of those, the loads read from a record snapshot",
+                cache.snapshot_loads(),
+            ),
         ]
         .into_iter()
         .filter_map(|(name, help, value)| {
@@ -143,6 +150,8 @@ pub struct RecordCache {
     loads: Mutex<HashMap<GssCode, Arc<tokio::sync::Mutex<()>>>>,
     /// Loads from PostgreSQL so far.
     loaded: AtomicU64,
+    /// Of those, the loads read from a record snapshot.
+    from_snapshots: AtomicU64,
     /// False while the partnerships named for warm-up are loading.
     warm: std::sync::atomic::AtomicBool,
 }
@@ -163,6 +172,7 @@ impl RecordCache {
             entries: Mutex::new(Entries::default()),
             loads: Mutex::new(HashMap::new()),
             loaded: AtomicU64::new(0),
+            from_snapshots: AtomicU64::new(0),
             warm: std::sync::atomic::AtomicBool::new(true),
         }
     }
@@ -177,6 +187,12 @@ impl RecordCache {
     #[must_use]
     pub fn loads(&self) -> u64 {
         self.loaded.load(Ordering::Relaxed)
+    }
+
+    /// How many of the loads read a record snapshot rather than every row.
+    #[must_use]
+    pub fn snapshot_loads(&self) -> u64 {
+        self.from_snapshots.load(Ordering::Relaxed)
     }
 
     /// The partnerships cached and the bytes they take.
@@ -295,10 +311,40 @@ impl RecordCache {
         if let Some(records) = self.fresh(partnership, version) {
             return Ok(Some(records));
         }
-        let loaded = Arc::new(records::load(database, partnership).await?);
+        let loaded = records::load(database, partnership).await?;
         self.loaded.fetch_add(1, Ordering::Relaxed);
-        self.keep(partnership, version, &loaded);
-        Ok(Some(loaded))
+        if loaded.from_snapshot {
+            self.from_snapshots.fetch_add(1, Ordering::Relaxed);
+        }
+        let records = Arc::new(loaded.records);
+        self.keep(partnership, loaded.version, &records);
+        if !loaded.from_snapshot {
+            Self::snapshot_later(database, partnership, loaded.version, &records);
+        }
+        Ok(Some(records))
+    }
+
+    /// Writes, in the background, the snapshot of `records` (of data `version`) that the next
+    /// process to load `partnership` reads instead of every row (`atlas_store::snapshots`).
+    /// Failures are only logged: the next load reads the rows again.
+    fn snapshot_later(
+        database: &Database,
+        partnership: &GssCode,
+        version: i64,
+        records: &Arc<PartnershipRecords>,
+    ) {
+        let (database, partnership, records) =
+            (database.clone(), partnership.clone(), Arc::clone(records));
+        tokio::spawn(async move {
+            match snapshots::save(&database, &partnership, version, &records).await {
+                Ok(written) => {
+                    tracing::debug!(%partnership, version, written, "record snapshot");
+                }
+                Err(err) => {
+                    tracing::warn!(%partnership, error = %err, "the record snapshot was not written");
+                }
+            }
+        });
     }
 
     /// Reloads, in the background, the records of the partnerships a batch just changed that
@@ -512,6 +558,53 @@ mod tests {
             }
         }
         assert_eq!(cache.loads(), 15, "each partnership loaded once");
+    }
+
+    #[tokio::test]
+    async fn a_load_row_by_row_leaves_a_snapshot_the_next_process_reads() {
+        let test_db = TestDatabase::new().await;
+        let client = atlas_store::connect_admin(test_db.url(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        client
+            .batch_execute(
+                "INSERT INTO partnerships (code, name) VALUES ('E06000009', 'Blackpool')",
+            )
+            .await
+            .unwrap();
+        let database =
+            Database::new(&DatabaseSettings::new(test_db.url().to_owned().into(), 2)).unwrap();
+        let code = GssCode::parse("E06000009").unwrap();
+        let first = RecordCache::default();
+        first
+            .records(&database, &code, RecordScope::Partnership)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((first.loads(), first.snapshot_loads()), (1, 0));
+        // Written in the background after the load.
+        let mut waited = 0;
+        while client
+            .query_one("SELECT count(*) FROM record_snapshots", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+            == 0
+        {
+            assert!(waited < 100, "no snapshot was written");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            waited += 1;
+        }
+        let next_process = RecordCache::default();
+        next_process
+            .records(&database, &code, RecordScope::Partnership)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (next_process.loads(), next_process.snapshot_loads()),
+            (1, 1)
+        );
     }
 
     #[tokio::test]

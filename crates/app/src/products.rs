@@ -142,7 +142,9 @@ pub async fn revise(
     entry: &atlas_store::audit::NewEntry,
 ) -> Result<i16, StoreError> {
     let window = closed_period(label, today).map_err(StoreError::Invalid)?;
-    let records = atlas_store::records::load(database, partnership).await?;
+    let records = atlas_store::records::load(database, partnership)
+        .await?
+        .records;
     let mut conn = database.connection().await?;
     let summary = gate::summarise(&records.records, window.first(), window.last);
     let figures = serde_json::to_value(&summary)

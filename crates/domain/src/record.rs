@@ -76,6 +76,22 @@ impl Indicators {
         self.0 & !other.0 == 0
     }
 
+    /// The set as bits of the indicators' positions in [`Indicator::ALL`].
+    #[must_use]
+    pub const fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// The set whose bits are `bits` (see [`Indicators::bits`]); `None` when a bit names no
+    /// indicator.
+    #[must_use]
+    pub const fn from_bits(bits: u16) -> Option<Self> {
+        match bits.checked_shr(Indicator::ALL.len() as u32) {
+            Some(0) | None => Some(Self(bits)),
+            Some(_) => None,
+        }
+    }
+
     /// The indicators, in the order of [`Indicator::ALL`].
     pub fn iter(self) -> impl Iterator<Item = Indicator> {
         Indicator::ALL

@@ -25,6 +25,7 @@ pub mod releases;
 pub mod retention;
 pub mod schema;
 pub mod self_assessments;
+pub mod snapshots;
 pub mod summaries;
 pub mod summary_requests;
 pub mod tls;

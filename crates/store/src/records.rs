@@ -65,18 +65,27 @@ pub(crate) fn records_query(partnership: &GssCode) -> String {
     )
 }
 
-/// Every case record of `partnership`, streamed with a binary `COPY` on a connection of its
-/// own (a bulk read: one snapshot, no statement time limit); the agencies' kinds are read in
-/// the same snapshot and joined here.
+/// A partnership's records as [`load`] read them.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The records.
+    pub records: PartnershipRecords,
+    /// The partnership's data version they are of.
+    pub version: i64,
+    /// Whether they came from a snapshot (`crate::snapshots`) rather than row by row.
+    pub from_snapshot: bool,
+}
+
+/// Every case record of `partnership`, on a connection of its own in one read-only snapshot
+/// (no statement time limit): from its record snapshot at the current data version when there
+/// is one (`crate::snapshots`), else streamed row by row with a binary `COPY`; the agencies'
+/// kinds are read in the same snapshot and joined here.
 ///
 /// # Errors
 /// [`StoreError::Statement`] when PostgreSQL fails, [`StoreError::Invalid`] for a stored value
 /// the vocabularies do not know (only a schema change could cause it).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn load(
-    database: &Database,
-    partnership: &GssCode,
-) -> Result<PartnershipRecords, StoreError> {
+pub async fn load(database: &Database, partnership: &GssCode) -> Result<Loaded, StoreError> {
     use futures_util::StreamExt as _;
     use tokio_postgres::binary_copy::BinaryCopyOutStream;
     use tokio_postgres::types::Type;
@@ -106,6 +115,23 @@ pub async fn load(
             ))
         })
         .collect::<Result<_, StoreError>>()?;
+    if let Some((records, version)) =
+        crate::snapshots::read(&transaction, partnership, &kinds).await?
+    {
+        transaction.commit().await?;
+        return Ok(Loaded {
+            records,
+            version,
+            from_snapshot: true,
+        });
+    }
+    let version: i64 = transaction
+        .query_opt(
+            "SELECT data_version FROM partnerships WHERE code = $1",
+            &[&partnership.as_str()],
+        )
+        .await?
+        .map_or(Ok(0), |row| row.try_get(0))?;
     let copy = transaction
         .copy_out(&format!(
             "COPY ({}) TO STDOUT (FORMAT binary)",
@@ -181,7 +207,11 @@ pub async fn load(
     transaction.commit().await?;
     // The cache counts what is allocated: no room left over from the vector's doubling.
     records.shrink_to_fit();
-    Ok(PartnershipRecords { records, agencies })
+    Ok(Loaded {
+        records: PartnershipRecords { records, agencies },
+        version,
+        from_snapshot: false,
+    })
 }
 
 /// Every partnership's records by agency kind, and distinct subjects, for the days from `from`

@@ -285,6 +285,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    record_snapshots (partnership_code) {
+        partnership_code -> Text,
+        data_version -> Int8,
+        layout -> Int8,
+        agencies -> Array<Uuid>,
+        records -> Binary,
+        written_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     regional_groups (name, partnership_code) {
         name -> Text,
         partnership_code -> Text,

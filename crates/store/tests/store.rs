@@ -1002,6 +1002,7 @@ fn diesel_type(udt: &str, nullable: bool) -> String {
         "uuid" => "Uuid",
         "timestamptz" => "Timestamptz",
         "_text" => "Array<Text>",
+        "_uuid" => "Array<Uuid>",
         other => panic!("a column of type {other}: teach this test its diesel type"),
     };
     if nullable {

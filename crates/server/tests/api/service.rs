@@ -395,6 +395,7 @@ async fn named_partnerships_are_loaded_before_ready_and_the_cache_reports_itself
     for line in [
         "atlas_record_cache_partnerships 1",
         "atlas_record_cache_loads_total 1",
+        "atlas_record_cache_snapshot_loads_total 0",
         "atlas_record_cache_budget_bytes 67108864",
     ] {
         assert!(text.contains(line), "{line}: {text}");
