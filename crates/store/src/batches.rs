@@ -488,6 +488,25 @@ impl BatchLoad {
             }
             return Err(err.into());
         }
+        // What case_records' foreign keys checked per row, checked once per batch (migration
+        // 000027): the records' agency is the batch's, and every partnership they were placed
+        // in is one the agency serves (and so exists) and gets its batch_partnerships row.
+        let placed: Vec<&str> = self.per_partnership.keys().map(String::as_str).collect();
+        let served: i64 = client
+            .query_one(
+                "SELECT count(*) FROM agency_partnerships
+                 WHERE agency_id = $1 AND partnership_code = ANY($2)",
+                &[&self.agency_id, &placed],
+            )
+            .await?
+            .get(0);
+        if usize::try_from(served).ok() != Some(placed.len()) {
+            client.batch_execute("ROLLBACK").await?;
+            return Err(StoreError::Invalid(format!(
+                "records were placed in a partnership the agency does not serve (among {})",
+                placed.join(", ")
+            )));
+        }
         for (code, rows) in &self.per_partnership {
             client
                 .execute(

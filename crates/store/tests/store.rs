@@ -1261,3 +1261,84 @@ fn every_migration_can_run_inside_the_one_transaction_migrations_share() {
         }
     }
 }
+
+/// Records are checked once per batch, not per row (migration 000027): a batch whose records
+/// were placed in a partnership its agency does not serve is refused whole, and a batch that
+/// still has records cannot be deleted.
+#[tokio::test]
+async fn records_are_checked_per_batch_and_a_batch_with_records_is_kept() {
+    use atlas_domain::{LocationRole, RecordKind};
+    use atlas_store::batches::{BatchCounts, BatchLoad, Committed, StoredRecord};
+    let test_db = TestDatabase::new().await;
+    import_cluster(&test_db).await;
+    let mut conn = database(&test_db).connection().await.unwrap();
+    let police = agencies::add(
+        &mut conn,
+        "Blackpool Police",
+        AgencyKind::Police,
+        &[code("E06000009")],
+        &entry(),
+    )
+    .await
+    .unwrap();
+    let record = |partnership_code| StoredRecord {
+        partnership_code,
+        subject: [7; 32],
+        record_kind: RecordKind::Incident,
+        occurred_on: chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(),
+        cell: 0x0899_1950_4e1f_ffff,
+        location_role: LocationRole::Incident,
+        indicators: &[],
+        age_band: None,
+        sex: None,
+    };
+    let counts = BatchCounts {
+        rows_total: 2,
+        rows_accepted: 2,
+        rows_rejected: 0,
+        quality: serde_json::json!({}),
+    };
+    let stored = || async {
+        let client = atlas_store::connect_admin(test_db.url(), std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
+        client
+            .query_one("SELECT count(*) FROM case_records", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    // Rochdale is not Blackpool Police's: the whole batch is refused.
+    let mut load = BatchLoad::begin(test_db.url(), police.id, "test")
+        .await
+        .unwrap();
+    load.write(&record("E06000009")).await.unwrap();
+    load.write(&record("E08000005")).await.unwrap();
+    let refused = load
+        .commit([1; 32], &counts, Vec::new(), None, &entry())
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("does not serve"), "{refused}");
+    assert_eq!(stored().await, 0);
+    let mut load = BatchLoad::begin(test_db.url(), police.id, "test")
+        .await
+        .unwrap();
+    load.write(&record("E06000009")).await.unwrap();
+    let Committed::New(batch) = load
+        .commit([2; 32], &counts, Vec::new(), None, &entry())
+        .await
+        .unwrap()
+    else {
+        panic!("a new batch");
+    };
+    assert_eq!(stored().await, 1);
+    let client = atlas_store::connect_admin(test_db.url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let kept = client
+        .execute("DELETE FROM batches WHERE id = $1", &[&batch])
+        .await
+        .unwrap_err();
+    let reason = kept.as_db_error().unwrap().message();
+    assert!(reason.contains("still has case records"), "{reason}");
+}
