@@ -64,7 +64,12 @@ peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$server/status)
 stop_server
 
 # The first process wrote the records' snapshot after its load: a new process reads that.
-until [ "$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM record_snapshots WHERE partnership_code = 'E10000017'")" = 1 ]; do sleep 0.2; done
+for _ in $(seq 300); do
+  [ "$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM record_snapshots WHERE partnership_code = 'E10000017'")" = 1 ] && break
+  sleep 0.2
+done
+[ "$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM record_snapshots")" -ge 1 ] \
+  || { echo "no record snapshot was written within a minute" >&2; exit 1; }
 start_server
 snapshot_cold=$(endpoint "$GRID")
 snapshot_warm=$(for _ in 1 2 3 4 5; do endpoint "$GRID"; done | median)

@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ADMIN_URL=${ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 WORK=$(mktemp -d)
 server=""
+trap 'rm -rf "$WORK"' EXIT
 cargo build --release -q -p atlas-cli
 atlas=target/release/atlas
 export DATABASE_URL=${ADMIN_URL%/*}/$DB RUST_LOG=warn ATLAS__SERVER__PORT=$PORT \

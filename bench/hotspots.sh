@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The hotspots endpoint beside PySAL esda on the largest study area: North Yorkshire (E06000065)
-# at resolution 9 (87,144 cells), RECORDS synthetic records uploaded first (clustered in its
+# at resolution 9 (88,496 cells), RECORDS synthetic records uploaded first (clustered in its
 # towns, spread over the county). In the same run, on the same counts:
 #   ours  GET /api/v1/partnerships/E06000065/hotspots?resolution=9&k=1&adjust=none&permutations=0
 #         (Gi* on raw counts, randomisation p-values, false-discovery control, the JSON answer of

@@ -152,6 +152,10 @@ pub struct RecordCache {
     loaded: AtomicU64,
     /// Of those, the loads read from a record snapshot.
     from_snapshots: AtomicU64,
+    /// One record snapshot written at a time (one connection, one encoded copy in memory); the
+    /// others wait their turn holding only their records, which the cache holds anyway unless
+    /// it evicted them meanwhile.
+    snapshot_writer: Arc<tokio::sync::Semaphore>,
     /// False while the partnerships named for warm-up are loading.
     warm: std::sync::atomic::AtomicBool,
 }
@@ -173,6 +177,7 @@ impl RecordCache {
             loads: Mutex::new(HashMap::new()),
             loaded: AtomicU64::new(0),
             from_snapshots: AtomicU64::new(0),
+            snapshot_writer: Arc::new(tokio::sync::Semaphore::new(1)),
             warm: std::sync::atomic::AtomicBool::new(true),
         }
     }
@@ -319,24 +324,29 @@ impl RecordCache {
         let records = Arc::new(loaded.records);
         self.keep(partnership, loaded.version, &records);
         if !loaded.from_snapshot {
-            Self::snapshot_later(database, partnership, loaded.version, &records);
+            self.snapshot_later(database, partnership, loaded.version, &records);
         }
         Ok(Some(records))
     }
 
     /// Writes, in the background, the snapshot of `records` (of data `version`) that the next
-    /// process to load `partnership` reads instead of every row (`atlas_store::snapshots`).
-    /// Failures are only logged: the next load reads the rows again.
+    /// process to load `partnership` reads instead of every row (`atlas_store::snapshots`), one
+    /// at a time. Failures are only logged: the next load reads the rows again.
     fn snapshot_later(
+        &self,
         database: &Database,
         partnership: &GssCode,
         version: i64,
         records: &Arc<PartnershipRecords>,
     ) {
+        let writer = Arc::clone(&self.snapshot_writer);
         let (database, partnership, records) =
             (database.clone(), partnership.clone(), Arc::clone(records));
         tokio::spawn(async move {
-            match snapshots::save(&database, &partnership, version, &records).await {
+            let Ok(_turn) = writer.acquire_owned().await else {
+                return;
+            };
+            match snapshots::save(&database, &partnership, version, records).await {
                 Ok(written) => {
                     tracing::debug!(%partnership, version, written, "record snapshot");
                 }

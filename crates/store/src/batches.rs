@@ -377,7 +377,11 @@ impl BatchLoad {
         let id = Uuid::new_v4();
         // The file's hash is known only at the end; a unique placeholder holds its place.
         let placeholder = [Uuid::new_v4().into_bytes(), Uuid::new_v4().into_bytes()].concat();
-        client.batch_execute("BEGIN").await?;
+        // Read committed whatever the server's default: the record snapshots' triggers must see
+        // every snapshot committed before they run (a superseded batch's records are deleted).
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await?;
         client
             .execute(
                 "INSERT INTO batches (id, agency_id, uploaded_by, file_sha256, status, rows_total, rows_accepted, rows_rejected)
@@ -682,7 +686,13 @@ pub async fn withdraw(
     entry: &audit::NewEntry,
 ) -> Result<(), StoreError> {
     let mut client = connect_admin(url, Duration::from_secs(10)).await?;
-    let transaction = client.transaction().await?;
+    // Read committed whatever the server's default: the record snapshots' triggers must see
+    // every snapshot committed before they run (docs/operations.md, "Record snapshots").
+    let transaction = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await?;
     retire(&transaction, id, agency_id, BatchStatus::Withdrawn, None).await?;
     bump_data_versions(&transaction, &[id]).await?;
     audit::append_in(&transaction, std::slice::from_ref(entry)).await?;

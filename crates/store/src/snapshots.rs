@@ -9,13 +9,16 @@
 //! agencies table at each load, not stored. [`layout`] fingerprints this encoding and the
 //! vocabularies it numbers: a snapshot of another layout is ignored.
 //!
-//! A snapshot is only ever read at the data version it was written for, and the trigger of
-//! migration 000026 deletes it in the transaction that changes the partnership's records, so an
-//! erased or expired record never outlives its deletion in a snapshot. A write races no such
-//! change: it locks the partnership's row (`FOR SHARE`) and writes only if the version is still
-//! the one the records were loaded at.
+//! A snapshot is only ever read at the data version it was written for, and the triggers of
+//! migration 000026 delete it in the transaction that changes the partnership's records (or
+//! raises its data version), so an erased or expired record never outlives its deletion in a
+//! snapshot. A write races no such change: after writing, it locks the partnership's row
+//! (`FOR SHARE`, held only until it commits) and keeps the write only if the version is still the
+//! one the records were loaded at; a change that commits later waits for the lock and then
+//! deletes the snapshot. Encoding and decoding run on the blocking pool.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use atlas_domain::{
@@ -31,9 +34,10 @@ use crate::{Database, StoreError, connect_admin};
 /// The bytes of one record in a snapshot.
 pub const RECORD_BYTES: usize = 31;
 
-/// The most records a snapshot holds: 620 MB, well inside PostgreSQL's 1 GB for one value.
-/// A partnership with more is always loaded row by row.
-pub const MAX_SNAPSHOT_RECORDS: usize = 20_000_000;
+/// The most records a snapshot holds: 248 MB, well inside PostgreSQL's 1 GB for one value, and
+/// the most a write holds in memory beside the cache (twice, while it is sent). A partnership
+/// with more is always loaded row by row.
+pub const MAX_SNAPSHOT_RECORDS: usize = 8_000_000;
 
 /// The fingerprint of the encoding and of the vocabularies it numbers by position (FNV-1a over
 /// their names in order): a snapshot is read only by a server of the same layout.
@@ -191,13 +195,19 @@ pub(crate) async fn read(
     };
     let version: i64 = row.try_get(0)?;
     let agencies: Vec<Uuid> = row.try_get(1)?;
-    let bytes: &[u8] = row.try_get(2)?;
-    let decoded = agencies
+    let kinds = agencies
         .iter()
         .map(|agency| kinds.get(agency).copied())
-        .collect::<Option<Vec<AgencyKind>>>()
-        .ok_or_else(|| "an agency that is not registered".to_owned())
-        .and_then(|kinds| decode(bytes, &kinds));
+        .collect::<Option<Vec<AgencyKind>>>();
+    let decoded = tokio::task::spawn_blocking(move || {
+        let kinds = kinds.ok_or_else(|| "an agency that is not registered".to_owned())?;
+        let bytes: &[u8] = row
+            .try_get(2)
+            .map_err(|err| format!("the records column: {err}"))?;
+        decode(bytes, &kinds)
+    })
+    .await
+    .map_err(|err| StoreError::Invalid(format!("decoding a record snapshot: {err}")))?;
     match decoded {
         Ok(records) => Ok(Some((PartnershipRecords { records, agencies }, version))),
         Err(reason) => {
@@ -217,34 +227,48 @@ pub async fn save(
     database: &Database,
     partnership: &GssCode,
     version: i64,
-    records: &PartnershipRecords,
+    records: Arc<PartnershipRecords>,
 ) -> Result<bool, StoreError> {
     if records.records.len() > MAX_SNAPSHOT_RECORDS {
         return Ok(false);
     }
-    let bytes = encode(&records.records);
-    let client = connect_admin(database.url().expose_secret(), Duration::from_secs(10)).await?;
-    // FOR SHARE: a change to the partnership's records (which raises its version, and whose
-    // trigger deletes its snapshot) waits for this write, or this write sees the new version.
-    let written = client
+    let agencies = records.agencies.clone();
+    let bytes = tokio::task::spawn_blocking(move || encode(&records.records))
+        .await
+        .map_err(|err| StoreError::Invalid(format!("encoding a record snapshot: {err}")))?;
+    let mut client = connect_admin(database.url().expose_secret(), Duration::from_secs(10)).await?;
+    let transaction = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await?;
+    transaction
         .execute(
-            "INSERT INTO record_snapshots (partnership_code, data_version, layout, agencies, records)
-             SELECT code, data_version, $3, $4, $5 FROM partnerships
-             WHERE code = $1 AND data_version = $2
-             FOR SHARE
-             ON CONFLICT (partnership_code) DO UPDATE
-             SET data_version = EXCLUDED.data_version, layout = EXCLUDED.layout,
-                 agencies = EXCLUDED.agencies, records = EXCLUDED.records, written_at = now()",
-            &[
-                &partnership.as_str(),
-                &version,
-                &layout(),
-                &records.agencies,
-                &bytes,
-            ],
+            "INSERT INTO record_snapshots (partnership_code, layout, data_version, agencies, records)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (partnership_code, layout) DO UPDATE
+             SET data_version = EXCLUDED.data_version, agencies = EXCLUDED.agencies,
+                 records = EXCLUDED.records, written_at = now()",
+            &[&partnership.as_str(), &layout(), &version, &agencies, &bytes],
         )
         .await?;
-    Ok(written == 1)
+    // Locked only now, until the commit: a change to the partnership's records that committed
+    // meanwhile shows as a newer version (and the write is undone); one that comes later waits
+    // for this commit, and its trigger then deletes the snapshot.
+    let current: Option<i64> = transaction
+        .query_opt(
+            "SELECT data_version FROM partnerships WHERE code = $1 FOR SHARE",
+            &[&partnership.as_str()],
+        )
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?;
+    if current != Some(version) {
+        transaction.rollback().await?;
+        return Ok(false);
+    }
+    transaction.commit().await?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -380,29 +404,59 @@ mod tests {
         assert!(!rows.from_snapshot);
         assert_eq!(rows.records.records.len(), 300);
         assert!(
-            !save(&database, &blackpool, rows.version + 1, &rows.records)
-                .await
-                .unwrap(),
+            !save(
+                &database,
+                &blackpool,
+                rows.version + 1,
+                Arc::new(rows.records.clone())
+            )
+            .await
+            .unwrap(),
             "a version the partnership is not at"
         );
         assert!(
-            save(&database, &blackpool, rows.version, &rows.records)
-                .await
-                .unwrap()
+            save(
+                &database,
+                &blackpool,
+                rows.version,
+                Arc::new(rows.records.clone())
+            )
+            .await
+            .unwrap()
         );
         let snapshot = crate::records::load(&database, &blackpool).await.unwrap();
         assert!(snapshot.from_snapshot);
         assert_eq!(snapshot.version, rows.version);
         assert_eq!(snapshot.records.records, rows.records.records);
         assert_eq!(snapshot.records.agencies, rows.records.agencies);
-        // Any change to the records raises the data version, and the snapshot goes with it.
-        connect_admin(database.url().expose_secret(), Duration::from_secs(10))
+        // The application raises the data version with every change to the records, and the
+        // snapshot goes with it.
+        let admin = connect_admin(database.url().expose_secret(), Duration::from_secs(10))
             .await
-            .unwrap()
+            .unwrap();
+        admin
             .batch_execute("UPDATE partnerships SET data_version = data_version + 1")
             .await
             .unwrap();
         assert_eq!(snapshots_held(&database).await, 0);
+        // A change by hand that leaves the version alone takes the snapshot with it too.
+        let version = rows.version + 1;
+        for change in [
+            "DELETE FROM case_records WHERE occurred_on < DATE '2024-02-10'",
+            "UPDATE case_records SET sex = 'M' WHERE occurred_on < DATE '2024-02-20'",
+            "TRUNCATE case_records",
+        ] {
+            let current = crate::records::load(&database, &blackpool).await.unwrap();
+            assert_eq!(current.version, version);
+            assert!(
+                save(&database, &blackpool, version, Arc::new(current.records))
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(snapshots_held(&database).await, 1);
+            admin.batch_execute(change).await.unwrap();
+            assert_eq!(snapshots_held(&database).await, 0, "{change}");
+        }
         assert!(
             !crate::records::load(&database, &blackpool)
                 .await
@@ -429,8 +483,8 @@ mod tests {
             .unwrap();
         let writer = {
             let (database, blackpool) = (database.clone(), blackpool.clone());
-            let records = rows.records.clone();
-            tokio::spawn(async move { save(&database, &blackpool, rows.version, &records).await })
+            let records = Arc::new(rows.records.clone());
+            tokio::spawn(async move { save(&database, &blackpool, rows.version, records).await })
         };
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!writer.is_finished(), "the write waits for the change");

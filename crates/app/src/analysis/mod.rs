@@ -250,14 +250,13 @@ impl Analyses {
         let coverage = partnerships::coverage(&mut conn, code, i16::from(resolution.get())).await?;
         drop(conn);
         let area = blocking("study area", move || {
-            StudyArea::new(
-                coverage
-                    .into_iter()
-                    .filter_map(|cell| u64::try_from(cell).ok())
-                    .filter_map(|cell| CellIndex::try_from(cell).ok()),
-            )
-            .ok()
-            .map(Arc::new)
+            let cells: Vec<CellIndex> = coverage
+                .into_iter()
+                .filter_map(|cell| u64::try_from(cell).ok())
+                .filter_map(|cell| CellIndex::try_from(cell).ok())
+                .collect();
+            // Given whole, so the area's index is sized once (what its budget counts).
+            StudyArea::new(cells).ok().map(Arc::new)
         })
         .await?;
         self.study_areas.keep(code, resolution, version, &area);
