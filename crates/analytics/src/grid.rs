@@ -442,6 +442,30 @@ mod tests {
         assert_eq!(total(&by_period), 1);
     }
 
+    /// Records in the cells within `rings` of Blackpool's centre, one per (cell, subject,
+    /// agency) offset, the agency of one of four kinds.
+    fn records_around(rings: u32, offsets: &[(u32, u64, u32)]) -> Vec<CaseRecord> {
+        let disk: Vec<CellIndex> = blackpool().grid_disk(rings);
+        let kinds = [
+            AgencyKind::Police,
+            AgencyKind::SocialCare,
+            AgencyKind::Health,
+            AgencyKind::Education,
+        ];
+        offsets
+            .iter()
+            .map(|(cell, subject, agency)| {
+                record(
+                    disk[*cell as usize % disk.len()],
+                    *subject,
+                    *agency,
+                    kinds[*agency as usize % kinds.len()],
+                    "2024-05-01",
+                )
+            })
+            .collect()
+    }
+
     proptest! {
         /// Whatever the resolution, every passing record is counted once, subjects never
         /// exceed records, and coarser grids merge finer ones.
@@ -449,15 +473,7 @@ mod tests {
         fn grids_account_for_every_record(
             offsets in prop::collection::vec((0_u32..400, 0_u64..30, 0_u32..4), 1..200),
         ) {
-            let origin = blackpool();
-            let disk: Vec<CellIndex> = origin.grid_disk(10);
-            let kinds = [AgencyKind::Police, AgencyKind::SocialCare, AgencyKind::Health, AgencyKind::Education];
-            let records: Vec<CaseRecord> = offsets
-                .iter()
-                .map(|(cell, subject, agency)| {
-                    record(disk[*cell as usize % disk.len()], *subject, *agency, kinds[*agency as usize], "2024-05-01")
-                })
-                .collect();
+            let records = records_around(10, &offsets);
             let fine = grid(&records, Resolution::Nine, &Filter::default());
             let coarse = grid(&records, Resolution::Seven, &Filter::default());
             let sum = |grid: &[GridCell]| grid.iter().map(|cell| cell.records).sum::<u32>();
@@ -477,15 +493,7 @@ mod tests {
         fn grids_count_as_by_hand_and_cell_values_agree(
             offsets in prop::collection::vec((0_u32..40, 0_u64..12, 0_u32..4), 1..300),
         ) {
-            let origin = blackpool();
-            let disk: Vec<CellIndex> = origin.grid_disk(3);
-            let kinds = [AgencyKind::Police, AgencyKind::SocialCare, AgencyKind::Health, AgencyKind::Education];
-            let records: Vec<CaseRecord> = offsets
-                .iter()
-                .map(|(cell, subject, agency)| {
-                    record(disk[*cell as usize % disk.len()], *subject, *agency, kinds[*agency as usize], "2024-05-01")
-                })
-                .collect();
+            let records = records_around(3, &offsets);
             for resolution in [Resolution::Nine, Resolution::Eight] {
                 let counted = grid(&records, resolution, &Filter::default());
                 for cell in &counted {

@@ -540,23 +540,33 @@ mod tests {
         assert_eq!(small.held(), (1, each));
     }
 
-    #[tokio::test]
-    async fn fifteen_partnerships_are_served_warm_the_second_time() {
+    /// A test database holding the partnerships `codes` (no records), and a pool of `pool_size`
+    /// connections to it.
+    async fn with_partnerships(codes: &[GssCode], pool_size: usize) -> (TestDatabase, Database) {
         let test_db = TestDatabase::new().await;
         let client = atlas_store::connect_admin(test_db.url(), Duration::from_secs(5))
             .await
             .unwrap();
-        for n in 0..15 {
-            client
-                .batch_execute(&format!(
-                    "INSERT INTO partnerships (code, name) VALUES ('{}', 'Partnership {n}')",
-                    code(n)
-                ))
-                .await
-                .unwrap();
-        }
-        let database =
-            Database::new(&DatabaseSettings::new(test_db.url().to_owned().into(), 2)).unwrap();
+        let codes: Vec<&str> = codes.iter().map(GssCode::as_str).collect();
+        client
+            .execute(
+                "INSERT INTO partnerships (code, name) SELECT code, code FROM unnest($1::text[]) code",
+                &[&codes],
+            )
+            .await
+            .unwrap();
+        let database = Database::new(&DatabaseSettings::new(
+            test_db.url().to_owned().into(),
+            pool_size,
+        ))
+        .unwrap();
+        (test_db, database)
+    }
+
+    #[tokio::test]
+    async fn fifteen_partnerships_are_served_warm_the_second_time() {
+        let codes: Vec<GssCode> = (0..15).map(code).collect();
+        let (_test_db, database) = with_partnerships(&codes, 2).await;
         let cache = RecordCache::default();
         for _ in 0..2 {
             for n in 0..15 {
@@ -572,19 +582,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_load_row_by_row_leaves_a_snapshot_the_next_process_reads() {
-        let test_db = TestDatabase::new().await;
+        let code = GssCode::parse("E06000009").unwrap();
+        let (test_db, database) = with_partnerships(std::slice::from_ref(&code), 2).await;
         let client = atlas_store::connect_admin(test_db.url(), Duration::from_secs(5))
             .await
             .unwrap();
-        client
-            .batch_execute(
-                "INSERT INTO partnerships (code, name) VALUES ('E06000009', 'Blackpool')",
-            )
-            .await
-            .unwrap();
-        let database =
-            Database::new(&DatabaseSettings::new(test_db.url().to_owned().into(), 2)).unwrap();
-        let code = GssCode::parse("E06000009").unwrap();
         let first = RecordCache::default();
         first
             .records(&database, &code, RecordScope::Partnership)
@@ -619,23 +621,12 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_cold_loads_of_one_partnership_share_one_load() {
-        let test_db = TestDatabase::new().await;
-        let client = atlas_store::connect_admin(test_db.url(), Duration::from_secs(5))
-            .await
-            .unwrap();
-        client
-            .batch_execute(
-                "INSERT INTO partnerships (code, name) VALUES ('E10000017', 'Lancashire')",
-            )
-            .await
-            .unwrap();
-        let database =
-            Database::new(&DatabaseSettings::new(test_db.url().to_owned().into(), 8)).unwrap();
+        let code = GssCode::parse("E10000017").unwrap();
+        let (_test_db, database) = with_partnerships(std::slice::from_ref(&code), 8).await;
         // Connections ready in the pool, so the four requests run side by side.
         let warm = futures_util::future::join_all((0..4).map(|_| database.connection())).await;
         drop(warm);
         let cache = RecordCache::default();
-        let code = GssCode::parse("E10000017").unwrap();
         let loaded: Vec<Arc<PartnershipRecords>> = futures_util::future::join_all(
             (0..4).map(|_| cache.records(&database, &code, RecordScope::Partnership)),
         )

@@ -686,13 +686,7 @@ pub async fn withdraw(
     entry: &audit::NewEntry,
 ) -> Result<(), StoreError> {
     let mut client = connect_admin(url, Duration::from_secs(10)).await?;
-    // Read committed whatever the server's default: the record snapshots' triggers must see
-    // every snapshot committed before they run (docs/operations.md, "Record snapshots").
-    let transaction = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-        .start()
-        .await?;
+    let transaction = crate::read_committed(&mut client).await?;
     retire(&transaction, id, agency_id, BatchStatus::Withdrawn, None).await?;
     bump_data_versions(&transaction, &[id]).await?;
     audit::append_in(&transaction, std::slice::from_ref(entry)).await?;

@@ -28,8 +28,12 @@ pub mod self_assessments;
 pub mod snapshots;
 pub mod summaries;
 pub mod summary_requests;
+#[cfg(test)]
+mod test_batch;
 pub mod tls;
 pub mod users;
 
 pub use error::StoreError;
-pub use pool::{Database, DatabaseSettings, PooledConnection, connect_admin, establish};
+pub use pool::{
+    Database, DatabaseSettings, PooledConnection, connect_admin, establish, read_committed,
+};

@@ -66,39 +66,8 @@ async fn queries_about_one_partnership_read_its_partition_only() {
     let mut client = connect_admin(database.url(), Duration::from_secs(10))
         .await
         .unwrap();
-    let agency = uuid::Uuid::new_v4();
-    let batch = uuid::Uuid::new_v4();
-    client
-        .execute(
-            "INSERT INTO partnerships (code, name) SELECT code, code FROM unnest($1::text[]) code",
-            &[&PARTNERSHIPS.as_slice()],
-        )
-        .await
-        .unwrap();
-    client
-        .execute(
-            "INSERT INTO agencies (id, name, kind) VALUES ($1, 'Constabulary', 'police')",
-            &[&agency],
-        )
-        .await
-        .unwrap();
-    client
-        .execute(
-            "INSERT INTO batches (id, agency_id, uploaded_by, file_sha256, status, rows_total,
-                                  rows_accepted, rows_rejected)
-             VALUES ($1, $2, 'test', decode(repeat('ab', 32), 'hex'), 'committed', 30, 30, 0)",
-            &[&batch, &agency],
-        )
-        .await
-        .unwrap();
-    client
-        .execute(
-            "INSERT INTO batch_partnerships (partnership_code, batch_id, rows_accepted)
-             SELECT code, $1, 10 FROM unnest($2::text[]) code",
-            &[&batch, &PARTNERSHIPS.as_slice()],
-        )
-        .await
-        .unwrap();
+    let crate::test_batch::Seeded { agency, batch } =
+        crate::test_batch::one_batch(&client, &PARTNERSHIPS, 10).await;
     client
         .execute(
             "INSERT INTO case_records (partnership_code, batch_id, agency_id, subject, record_kind,

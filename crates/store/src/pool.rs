@@ -261,6 +261,22 @@ pub async fn connect_admin(
     Ok(client)
 }
 
+/// A transaction at read committed whatever the server's default: what changes case records or
+/// writes a record snapshot runs in one, as the record snapshots' triggers must see every
+/// snapshot committed before they run (`crate::snapshots`).
+///
+/// # Errors
+/// [`StoreError::Statement`] when PostgreSQL refuses.
+pub async fn read_committed(
+    client: &mut tokio_postgres::Client,
+) -> Result<tokio_postgres::Transaction<'_>, StoreError> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await?)
+}
+
 /// The innermost cause of an error, which for connection failures is the useful part
 /// ("Connection refused").
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {

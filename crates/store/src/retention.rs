@@ -158,13 +158,7 @@ impl Deletion<'_> {
     ) -> Result<Vec<Removed>, StoreError> {
         let matching = self.matching;
         let mut client = connect_admin(url, Duration::from_secs(10)).await?;
-        // Read committed whatever the server's default: the record snapshots' triggers must see
-        // every snapshot committed before they run (docs/operations.md, "Record snapshots").
-        let transaction = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-            .start()
-            .await?;
+        let transaction = crate::read_committed(&mut client).await?;
         transaction
             .batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '60s'")
             .await?;

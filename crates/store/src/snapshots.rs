@@ -237,11 +237,7 @@ pub async fn save(
         .await
         .map_err(|err| StoreError::Invalid(format!("encoding a record snapshot: {err}")))?;
     let mut client = connect_admin(database.url().expose_secret(), Duration::from_secs(10)).await?;
-    let transaction = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-        .start()
-        .await?;
+    let transaction = crate::read_committed(&mut client).await?;
     transaction
         .execute(
             "INSERT INTO record_snapshots (partnership_code, layout, data_version, agencies, records)
@@ -335,37 +331,8 @@ mod tests {
         let client = connect_admin(test_db.url(), Duration::from_secs(10))
             .await
             .unwrap();
-        let (agency, batch) = (Uuid::new_v4(), Uuid::new_v4());
-        client
-            .batch_execute(
-                "INSERT INTO partnerships (code, name) VALUES ('E06000009', 'Blackpool')",
-            )
-            .await
-            .unwrap();
-        client
-            .execute(
-                "INSERT INTO agencies (id, name, kind) VALUES ($1, 'Constabulary', 'police')",
-                &[&agency],
-            )
-            .await
-            .unwrap();
-        client
-            .execute(
-                "INSERT INTO batches (id, agency_id, uploaded_by, file_sha256, status, rows_total,
-                                      rows_accepted, rows_rejected)
-                 VALUES ($1, $2, 'test', decode(repeat('ab', 32), 'hex'), 'committed', 300, 300, 0)",
-                &[&batch, &agency],
-            )
-            .await
-            .unwrap();
-        client
-            .execute(
-                "INSERT INTO batch_partnerships (partnership_code, batch_id, rows_accepted)
-                 VALUES ('E06000009', $1, 300)",
-                &[&batch],
-            )
-            .await
-            .unwrap();
+        let crate::test_batch::Seeded { agency, batch } =
+            crate::test_batch::one_batch(&client, &["E06000009"], 300).await;
         client
             .execute(
                 "INSERT INTO case_records (partnership_code, batch_id, agency_id, subject,
