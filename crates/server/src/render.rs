@@ -70,35 +70,182 @@ pub fn day<S: serde::Serializer>(day: &NaiveDate, serializer: S) -> Result<S::Ok
     serializer.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
 }
 
-/// A body whose length is known, handed to actix-web in slices of [`BODY_SLICE`] bytes: given
-/// in one piece, a large answer was copied whole into a write buffer grown to its size.
-struct Sliced(Bytes);
+/// Cells written into one piece of a streamed answer (about 180 KB of JSON, 600 KB of GeoJSON).
+const CELLS_PER_PIECE: usize = 1024;
 
-/// The slice of a [`Sliced`] body actix-web writes at a time.
-const BODY_SLICE: usize = 256 * 1024;
+/// How a [`CellBody`] writes each cell.
+#[derive(Debug, Clone, Copy)]
+enum Encoding {
+    /// The cell's JSON, comma-separated.
+    Json,
+    /// A GeoJSON Feature of the cell's hexagon with its fields as properties, comma-separated.
+    GeoJson,
+    /// A CSV row: the cell's row and its hexagon as WKT.
+    Csv,
+}
 
-impl MessageBody for Sliced {
-    type Error = std::convert::Infallible;
+/// An answer of many cells, written while it is sent: `head`, the cells [`CELLS_PER_PIECE`] at
+/// a time in `encoding`, then `tail`. The answer is never held whole (a large map's JSON is
+/// 15 MB for 88,000 cells), each piece is written only when the connection can take it, and a
+/// caller that stops reading stops the writing.
+struct CellBody<C> {
+    /// What comes before the first cell; taken with the first piece.
+    head: Option<Bytes>,
+    /// The cells not yet written.
+    cells: std::vec::IntoIter<C>,
+    /// Whether a cell has been written (the next one follows a comma).
+    started: bool,
+    /// What comes after the last cell; taken with the last piece.
+    tail: Option<Bytes>,
+    /// How each cell is written.
+    encoding: Encoding,
+}
+
+impl<C: CellRow> CellBody<C> {
+    /// The next piece: the head if not yet sent, up to [`CELLS_PER_PIECE`] cells and, after the
+    /// last cell, the tail.
+    fn piece(&mut self) -> Result<Option<Bytes>, std::io::Error> {
+        let mut piece = Vec::new();
+        if let Some(head) = self.head.take() {
+            piece.extend_from_slice(&head);
+        }
+        let cells = self.cells.by_ref().take(CELLS_PER_PIECE);
+        match self.encoding {
+            Encoding::Json | Encoding::GeoJson => {
+                for cell in cells {
+                    if std::mem::replace(&mut self.started, true) {
+                        piece.push(b',');
+                    }
+                    match self.encoding {
+                        Encoding::GeoJson => serde_json::to_writer(&mut piece, &Feature(&cell)),
+                        _ => serde_json::to_writer(&mut piece, &cell),
+                    }?;
+                }
+            }
+            Encoding::Csv => {
+                let mut writer = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(&mut piece);
+                for cell in cells {
+                    let mut row = cell.row();
+                    row.push(wkt(cell.cell()));
+                    writer.write_record(&row)?;
+                }
+                writer.flush()?;
+            }
+        }
+        if self.cells.len() == 0
+            && let Some(tail) = self.tail.take()
+        {
+            piece.extend_from_slice(&tail);
+        }
+        Ok((!piece.is_empty()).then(|| Bytes::from(piece)))
+    }
+}
+
+impl<C: CellRow + Unpin> MessageBody for CellBody<C> {
+    type Error = std::io::Error;
 
     fn size(&self) -> BodySize {
-        BodySize::Sized(u64::try_from(self.0.len()).unwrap_or(u64::MAX))
+        BodySize::Stream
     }
 
     fn poll_next(
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let rest = &mut self.get_mut().0;
-        if rest.is_empty() {
-            return Poll::Ready(None);
-        }
-        let slice = rest.len().min(BODY_SLICE);
-        Poll::Ready(Some(Ok(rest.split_to(slice))))
+        Poll::Ready(self.get_mut().piece().transpose())
     }
 }
 
-/// About the bytes one cell of a JSON answer takes (a hotspot cell: 173 bytes).
-const JSON_BYTES_PER_CELL: usize = 192;
+/// One cell as a GeoJSON Feature: its index as `id`, its fields as `properties`, its hexagon as
+/// the geometry.
+struct Feature<'a, C>(&'a C);
+
+impl<C: CellRow> Serialize for Feature<'_, C> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let cell = self.0.cell();
+        let mut feature = serializer.serialize_map(Some(4))?;
+        feature.serialize_entry("type", "Feature")?;
+        feature.serialize_entry("id", &cell.to_string())?;
+        feature.serialize_entry("properties", self.0)?;
+        feature.serialize_entry("geometry", &Hexagon(cell))?;
+        feature.end()
+    }
+}
+
+/// A cell's hexagon as a GeoJSON Polygon: one closed ring, longitude before latitude (WGS84).
+struct Hexagon(CellIndex);
+
+impl Serialize for Hexagon {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let boundary = self.0.boundary();
+        let ring: Vec<[f64; 2]> = boundary
+            .iter()
+            .chain(boundary.iter().take(1))
+            .map(|vertex| [vertex.lng(), vertex.lat()])
+            .collect();
+        let mut polygon = serializer.serialize_map(Some(2))?;
+        polygon.serialize_entry("type", "Polygon")?;
+        polygon.serialize_entry("coordinates", &[ring])?;
+        polygon.end()
+    }
+}
+
+/// Where the empty array of the top-level member `member` (`"cells":[]`) starts in the compact
+/// JSON `json`, skipping strings and anything nested (a hot spot area's own `cells`).
+fn top_level_member(json: &[u8], member: &[u8]) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0_usize, false, false);
+    for (at, &byte) in json.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' if depth == 1 && json[at..].starts_with(member) => return Some(at),
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// An answer whose top-level member `member` is an array of `cells`: `around` (the answer with
+/// that array empty) is split where the array opens, and the cells are written in between as
+/// they are sent.
+///
+/// # Errors
+/// [`ApiError::Internal`] when `around` has no such top-level member.
+fn streamed<C: CellRow + Unpin + 'static>(
+    around: &[u8],
+    member: &str,
+    cells: Vec<C>,
+    encoding: Encoding,
+    content_type: &str,
+) -> Result<HttpResponse, ApiError> {
+    let empty = format!("\"{member}\":[]");
+    let at = top_level_member(around, empty.as_bytes())
+        .ok_or_else(|| ApiError::Internal(format!("the answer has no member {member}")))?;
+    let open = at + empty.len() - 1;
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .body(CellBody {
+            head: Some(Bytes::copy_from_slice(&around[..open])),
+            cells: cells.into_iter(),
+            started: false,
+            tail: Some(Bytes::copy_from_slice(&around[open..])),
+            encoding,
+        }))
+}
 
 /// The licence and attribution every download carries.
 pub const ATTRIBUTION: &str = "Safeguard Atlas. Disclosure-controlled figures for the partnership's own use under its sharing agreements (docs/privacy.md). Reference geography: Office for National Statistics, Open Government Licence v3.0; H3 hexagons (Apache-2.0).";
@@ -125,43 +272,20 @@ pub trait CellRow: Serialize {
 ///
 /// # Errors
 /// [`ApiError::Internal`] when the JSON or the CSV cannot be written.
-pub fn answer<C: CellRow, V: Serialize>(
+pub fn answer<C: CellRow + Unpin + 'static, V: Serialize>(
     format: Format,
     cells: Vec<C>,
     no_data: bool,
     view: impl FnOnce(Vec<C>) -> V,
     file_name: &str,
 ) -> Result<HttpResponse, ApiError> {
+    let written = |err: serde_json::Error| ApiError::Internal(format!("writing the answer: {err}"));
     match format {
         Format::Json => {
-            // Written once into a buffer of about the answer's size: growing it by doubling
-            // copied a large map's answer (15 MB for 88,000 cells) several times over.
-            let mut body = Vec::with_capacity(cells.len().saturating_mul(JSON_BYTES_PER_CELL));
-            serde_json::to_writer(&mut body, &view(cells))
-                .map_err(|err| ApiError::Internal(format!("writing the answer: {err}")))?;
-            Ok(HttpResponse::Ok()
-                .content_type(actix_web::http::header::ContentType::json())
-                .body(Sliced(Bytes::from(body))))
+            let around = serde_json::to_vec(&view(Vec::new())).map_err(written)?;
+            streamed(&around, "cells", cells, Encoding::Json, "application/json")
         }
         Format::GeoJson => {
-            let features: Vec<Value> = cells
-                .iter()
-                .filter_map(|cell| {
-                    let index = cell.cell();
-                    let mut ring: Vec<[f64; 2]> = index
-                        .boundary()
-                        .iter()
-                        .map(|vertex| [vertex.lng(), vertex.lat()])
-                        .collect();
-                    ring.push(*ring.first()?);
-                    Some(json!({
-                        "type": "Feature",
-                        "id": index.to_string(),
-                        "properties": serde_json::to_value(cell).unwrap_or(Value::Null),
-                        "geometry": { "type": "Polygon", "coordinates": [ring] },
-                    }))
-                })
-                .collect();
             // What the JSON answer says beside its cells (partnership, settings, study area…)
             // travels with the features as foreign members (RFC 7946, section 6.1), so that a
             // downloaded map keeps what it shows and how it was made.
@@ -176,22 +300,30 @@ pub fn answer<C: CellRow, V: Serialize>(
             collection.insert("metadata".to_owned(), described);
             collection.insert("type".to_owned(), json!("FeatureCollection"));
             collection.insert("no_data".to_owned(), json!(no_data));
-            collection.insert("features".to_owned(), Value::Array(features));
-            Ok(HttpResponse::Ok()
-                .content_type(GEO_JSON)
-                .json(Value::Object(collection)))
+            collection.insert("features".to_owned(), json!([]));
+            let around = serde_json::to_vec(&collection).map_err(written)?;
+            streamed(&around, "features", cells, Encoding::GeoJson, GEO_JSON)
         }
         Format::Csv => {
-            let header: Vec<&str> = C::HEADER.iter().copied().chain(["wkt"]).collect();
-            csv_response(
-                &header,
-                cells.iter().map(|cell| {
-                    let mut row = cell.row();
-                    row.push(wkt(cell.cell()));
-                    row
-                }),
-                file_name,
-            )
+            let mut head = csv::Writer::from_writer(Vec::new());
+            head.write_record(C::HEADER.iter().copied().chain(["wkt"]))
+                .map_err(|err| ApiError::Internal(err.to_string()))?;
+            let head = head
+                .into_inner()
+                .map_err(|err| ApiError::Internal(err.to_string()))?;
+            Ok(HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .insert_header((
+                    "content-disposition",
+                    format!("attachment; filename=\"{file_name}\""),
+                ))
+                .body(CellBody {
+                    head: Some(Bytes::from(head)),
+                    cells: cells.into_iter(),
+                    started: false,
+                    tail: None,
+                    encoding: Encoding::Csv,
+                }))
         }
     }
 }
@@ -355,23 +487,122 @@ mod tests {
         }
     }
 
-    #[actix_web::test]
-    async fn a_sliced_body_keeps_its_length_and_bytes() {
-        let bytes: Vec<u8> = (0..BODY_SLICE * 2 + 17).map(|i| (i % 251) as u8).collect();
-        let body = Sliced(Bytes::from(bytes.clone()));
-        assert_eq!(
-            body.size(),
-            BodySize::Sized(u64::try_from(bytes.len()).unwrap())
-        );
-        let mut body = Box::pin(body);
-        let mut slices = Vec::new();
-        while let Some(slice) =
+    #[derive(Serialize)]
+    struct Spot {
+        #[serde(serialize_with = "hex")]
+        cell: CellIndex,
+        near: String,
+    }
+
+    impl CellRow for Spot {
+        const HEADER: &'static [&'static str] = &["hex_id", "near"];
+        const VALUE: &'static str = "a spot";
+        const METHOD: &'static str = "by hand";
+        fn cell(&self) -> CellIndex {
+            self.cell
+        }
+        fn row(&self) -> Vec<String> {
+            vec![self.cell.to_string(), self.near.clone()]
+        }
+    }
+
+    #[derive(Serialize)]
+    struct Spots {
+        note: String,
+        areas: Vec<Spots>,
+        cells: Vec<Spot>,
+        after: u32,
+    }
+
+    fn spots(count: usize) -> Vec<Spot> {
+        let origin = h3o::LatLng::new(53.8, -2.2)
+            .unwrap()
+            .to_cell(h3o::Resolution::Nine);
+        origin
+            .grid_disk::<Vec<_>>(40)
+            .into_iter()
+            .take(count)
+            .enumerate()
+            .map(|(at, cell)| Spot {
+                cell,
+                near: format!("place \"{at}\", \"cells\":[] \\"),
+            })
+            .collect()
+    }
+
+    /// The view of `spots`, with a nested member of the same name and text that looks like it.
+    fn view(cells: Vec<Spot>) -> Spots {
+        Spots {
+            note: "\"cells\":[] in a string \\".to_owned(),
+            areas: vec![Spots {
+                note: String::new(),
+                areas: Vec::new(),
+                cells: Vec::new(),
+                after: 1,
+            }],
+            cells,
+            after: 2,
+        }
+    }
+
+    async fn body_of(response: HttpResponse) -> Vec<u8> {
+        let mut body = Box::pin(response.into_body());
+        let mut bytes = Vec::new();
+        while let Some(piece) =
             std::future::poll_fn(|context| body.as_mut().poll_next(context)).await
         {
-            slices.push(slice.unwrap());
+            bytes.extend_from_slice(&piece.unwrap());
         }
-        assert_eq!(slices.len(), 3);
-        assert!(slices.iter().all(|slice| slice.len() <= BODY_SLICE));
-        assert_eq!(slices.concat(), bytes);
+        bytes
+    }
+
+    /// A streamed JSON answer is, byte for byte, the view written whole, whatever the number
+    /// of pieces and wherever else a member called `cells` appears.
+    #[actix_web::test]
+    async fn a_streamed_answer_is_the_view_written_whole() {
+        for count in [
+            0,
+            1,
+            CELLS_PER_PIECE,
+            CELLS_PER_PIECE + 1,
+            2 * CELLS_PER_PIECE + 7,
+        ] {
+            let response = answer(Format::Json, spots(count), false, view, "x.csv").unwrap();
+            let whole = serde_json::to_vec(&view(spots(count))).unwrap();
+            assert_eq!(body_of(response).await, whole, "{count} cells");
+        }
+    }
+
+    /// The GeoJSON answer is a FeatureCollection of closed hexagons with the view's other
+    /// members beside them, and the CSV answer a header and a row with WKT per cell.
+    #[actix_web::test]
+    async fn geojson_and_csv_answers_hold_every_cell() {
+        let count = CELLS_PER_PIECE + 3;
+        let response = answer(Format::GeoJson, spots(count), false, view, "x.csv").unwrap();
+        let collection: Value = serde_json::from_slice(&body_of(response).await).unwrap();
+        assert_eq!(collection["type"], "FeatureCollection");
+        assert_eq!(collection["after"], 2);
+        assert_eq!(collection["metadata"]["value"], "a spot");
+        let features = collection["features"].as_array().unwrap();
+        assert_eq!(features.len(), count);
+        for (feature, spot) in features.iter().zip(spots(count)) {
+            assert_eq!(feature["id"], spot.cell.to_string());
+            assert_eq!(feature["properties"]["near"], spot.near);
+            let ring = feature["geometry"]["coordinates"][0].as_array().unwrap();
+            assert_eq!(ring.len(), 7);
+            assert_eq!(ring.first(), ring.last());
+        }
+
+        let response = answer(Format::Csv, spots(count), false, view, "x.csv").unwrap();
+        let body = body_of(response).await;
+        let mut reader = csv::Reader::from_reader(body.as_slice());
+        assert_eq!(reader.headers().unwrap(), vec!["hex_id", "near", "wkt"]);
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), count);
+        for (row, spot) in rows.iter().zip(spots(count)) {
+            assert_eq!(&row[0], spot.cell.to_string());
+            assert_eq!(&row[1], spot.near);
+            assert_eq!(&row[2], wkt(spot.cell));
+        }
     }
 }
