@@ -11,7 +11,8 @@ use atlas_domain::GssCode;
 
 use crate::StoreError;
 use crate::schema::{
-    child_populations, local_authorities, partnership_cells, postcodes, small_area_populations,
+    child_populations, local_authorities, partnership_cells, population_sources_version, postcodes,
+    small_area_populations,
 };
 
 /// One local authority's children in one year, as imported.
@@ -23,6 +24,20 @@ pub struct Estimate {
     pub year: i16,
     /// Children aged 0 to 17.
     pub population_0_17: i32,
+}
+
+/// The version of the tables small-area child populations are worked out from
+/// (`small_area_populations`, `postcodes`): raised by every statement that changes either, in
+/// its transaction (migration 000028), so that populations kept in memory know when they are
+/// stale.
+///
+/// # Errors
+/// [`StoreError::Query`] when PostgreSQL fails.
+pub async fn sources_version(conn: &mut AsyncPgConnection) -> Result<i64, StoreError> {
+    Ok(population_sources_version::table
+        .select(population_sources_version::version)
+        .first(conn)
+        .await?)
 }
 
 /// A row of `child_populations`.

@@ -167,6 +167,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    population_sources_version (only_row) {
+        only_row -> Bool,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> Int8,
         occurred_at -> Timestamptz,

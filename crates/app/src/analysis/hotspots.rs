@@ -378,7 +378,7 @@ impl Analyses {
         let mut cells = if no_data {
             Vec::new()
         } else {
-            self.analyse(study_area, values, populations.as_ref(), &settings)
+            self.analyse(study_area, values, populations.as_deref(), &settings)
                 .await?
         };
         self.require_support(code, question, &mut cells).await?;
@@ -397,7 +397,7 @@ impl Analyses {
                 (permutations, unadjusted) => permutations.or(unadjusted),
             },
             settings,
-            population: populations.map(|populations| populations.basis),
+            population: populations.map(|populations| populations.basis.clone()),
             cells,
         })
     }

@@ -1,12 +1,15 @@
-//! Study areas kept between requests: a partnership's coverage at one resolution, with the
-//! k-ring neighbourhoods its analyses build, reused until its coverage changes.
+//! What the analyses keep between requests, per partnership and resolution: study areas (a
+//! coverage with the k-ring neighbourhoods its analyses build) and the children living in each
+//! of their cells, each reused until what it was worked out from changes.
 //!
 //! Reading a coverage (88,496 cells for North Yorkshire at resolution 9) and walking every
-//! cell's k-ring took a fifth of a hotspot answer. An entry is fresh while the partnership's
-//! `coverage_version` (raised with every rewrite of its coverage, in the same transaction) is the
-//! one it was read at, so a changed boundary is analysed from the next request on. Entries are
-//! budgeted by [`StudyArea::max_heap_bytes`], an upper bound, and the least recently used leave
-//! first.
+//! cell's k-ring took a fifth of a hotspot answer; placing its small areas' children in cells
+//! took three quarters of a population-adjusted one. An entry is fresh while the versions it was
+//! read at are current: the partnership's `coverage_version` (raised with every rewrite of its
+//! coverage, in the same transaction) and, for populations, the version of the population
+//! sources (raised by every change to small-area populations or postcodes), so a changed
+//! boundary or a new import is analysed from the next request on. Entries are budgeted by an
+//! upper bound of their bytes, and the least recently used leave first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,6 +22,10 @@ use h3o::CellIndex;
 /// Yorkshire at resolution 9, 88,496 cells: 31 MiB with every neighbourhood built) eight times over.
 pub const STUDY_AREA_BUDGET_BYTES: usize = 256 * 1024 * 1024;
 
+/// The memory the kept child populations may take: 64 MiB, the largest study area's (about
+/// 3 MiB at resolution 9) twenty times over.
+pub const POPULATION_BUDGET_BYTES: usize = 64 * 1024 * 1024;
+
 /// A partnership's coverage at one resolution as a study area; `None` when it has no cells there.
 pub type Coverage = Option<Arc<StudyArea>>;
 
@@ -28,62 +35,66 @@ pub fn cells(area: &Coverage) -> &[CellIndex] {
     area.as_deref().map_or(&[], StudyArea::cells)
 }
 
-struct Entry {
-    version: i64,
-    area: Coverage,
+struct Entry<T, V> {
+    version: V,
+    value: T,
     bytes: usize,
     used: u64,
 }
 
-#[derive(Default)]
-struct Entries {
+struct Entries<T, V> {
     clock: u64,
     bytes: usize,
-    by_key: HashMap<(GssCode, StoredResolution), Entry>,
+    by_key: HashMap<(GssCode, StoredResolution), Entry<T, V>>,
 }
 
-/// The cached study areas, shared by every worker.
-pub(crate) struct StudyAreas {
+/// Values kept per partnership and resolution, each with the version it was worked out at,
+/// shared by every worker.
+pub(crate) struct Kept<T, V> {
     budget: usize,
-    entries: Mutex<Entries>,
+    entries: Mutex<Entries<T, V>>,
 }
 
-impl StudyAreas {
-    /// A cache of at most `budget` bytes of study areas.
+impl<T: Clone, V: PartialEq> Kept<T, V> {
+    /// A cache of at most `budget` bytes.
     pub(crate) fn new(budget: usize) -> Self {
         Self {
             budget,
-            entries: Mutex::new(Entries::default()),
+            entries: Mutex::new(Entries {
+                clock: 0,
+                bytes: 0,
+                by_key: HashMap::new(),
+            }),
         }
     }
 
-    /// The study area of `code` at `resolution` when it was read at coverage `version`.
+    /// The value kept for `code` at `resolution` when it was worked out at `version`.
     pub(crate) fn fresh(
         &self,
         code: &GssCode,
         resolution: StoredResolution,
-        version: i64,
-    ) -> Option<Coverage> {
+        version: &V,
+    ) -> Option<T> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.clock += 1;
         let clock = entries.clock;
         let entry = entries.by_key.get_mut(&(code.clone(), resolution))?;
-        (entry.version == version).then(|| {
+        (entry.version == *version).then(|| {
             entry.used = clock;
-            entry.area.clone()
+            entry.value.clone()
         })
     }
 
-    /// Keeps `area`, read at coverage `version`, evicting the least recently used entries
-    /// beyond the budget (an area larger than the whole budget is not kept).
+    /// Keeps `value`, worked out at `version` and taking at most `bytes`, evicting the least
+    /// recently used entries beyond the budget (a value larger than the whole budget is not kept).
     pub(crate) fn keep(
         &self,
         code: &GssCode,
         resolution: StoredResolution,
-        version: i64,
-        area: &Coverage,
+        version: V,
+        value: T,
+        bytes: usize,
     ) {
-        let bytes = area.as_ref().map_or(0, |area| area.max_heap_bytes());
         if bytes > self.budget {
             return;
         }
@@ -92,7 +103,7 @@ impl StudyAreas {
         let used = entries.clock;
         let entry = Entry {
             version,
-            area: area.clone(),
+            value,
             bytes,
             used,
         };
@@ -136,26 +147,26 @@ mod tests {
     fn an_area_is_fresh_at_its_version_only_and_the_least_recently_used_leave_first() {
         let nine = StoredResolution::FINEST;
         let one = area(10).unwrap().max_heap_bytes();
-        let areas = StudyAreas::new(2 * one + one / 2);
+        let areas = Kept::new(2 * one + one / 2);
         let (york, leeds, hull) = (code("E06000014"), code("E08000035"), code("E06000010"));
-        areas.keep(&york, nine, 1, &area(10));
-        assert!(areas.fresh(&york, nine, 1).is_some());
+        areas.keep(&york, nine, 1, area(10), one);
+        assert!(areas.fresh(&york, nine, &1).is_some());
         assert!(
-            areas.fresh(&york, nine, 2).is_none(),
+            areas.fresh(&york, nine, &2).is_none(),
             "a rewritten coverage"
         );
-        areas.keep(&leeds, nine, 1, &area(10));
+        areas.keep(&leeds, nine, 1, area(10), one);
         // York was used last: Leeds leaves when Hull arrives.
-        assert!(areas.fresh(&york, nine, 1).is_some());
-        areas.keep(&hull, nine, 1, &area(10));
-        assert!(areas.fresh(&leeds, nine, 1).is_none());
-        assert!(areas.fresh(&york, nine, 1).is_some());
-        assert!(areas.fresh(&hull, nine, 1).is_some());
+        assert!(areas.fresh(&york, nine, &1).is_some());
+        areas.keep(&hull, nine, 1, area(10), one);
+        assert!(areas.fresh(&leeds, nine, &1).is_none());
+        assert!(areas.fresh(&york, nine, &1).is_some());
+        assert!(areas.fresh(&hull, nine, &1).is_some());
         // No coverage at a resolution is kept as such.
-        areas.keep(&hull, StoredResolution::try_from(5).unwrap(), 1, &None);
+        areas.keep(&hull, StoredResolution::try_from(5).unwrap(), 1, None, 0);
         assert_eq!(
             areas
-                .fresh(&hull, StoredResolution::try_from(5).unwrap(), 1)
+                .fresh(&hull, StoredResolution::try_from(5).unwrap(), &1)
                 .map(|area| area.is_none()),
             Some(true)
         );
@@ -163,9 +174,10 @@ mod tests {
 
     #[test]
     fn an_area_larger_than_the_budget_is_not_kept() {
-        let areas = StudyAreas::new(1024);
+        let areas = Kept::new(1024);
         let york = code("E06000014");
-        areas.keep(&york, StoredResolution::FINEST, 1, &area(10));
-        assert!(areas.fresh(&york, StoredResolution::FINEST, 1).is_none());
+        let one = area(10).unwrap().max_heap_bytes();
+        areas.keep(&york, StoredResolution::FINEST, 1, area(10), one);
+        assert!(areas.fresh(&york, StoredResolution::FINEST, &1).is_none());
     }
 }

@@ -7,10 +7,10 @@
 pub mod areas;
 mod emerging;
 mod hotspots;
+mod kept;
 mod metrics;
 mod population;
 mod regional;
-mod study_areas;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -35,13 +35,13 @@ pub use hotspots::{
     MAX_PERMUTATION_WORK, MAX_PERMUTATIONS, MIN_CHILDREN_NEARBY, NeighbourResolution,
     PERMUTATION_SEED, Sensitivity,
 };
+pub use kept::{Coverage, POPULATION_BUDGET_BYTES, STUDY_AREA_BUDGET_BYTES, cells};
 pub use metrics::AnalysisMetrics;
 pub use population::{CellPopulations, ChosenResolution, Placement, PopulationBasis};
 pub use regional::{
     MAX_REGIONAL_QUARTERS, NeighbourSummary, REGIONAL_ALPHAS, REGIONAL_PERMUTATIONS,
     RegionalAnalysis, RegionalCell, RegionalPartners, RegionalQuestion,
 };
-pub use study_areas::{Coverage, STUDY_AREA_BUDGET_BYTES, cells};
 
 /// Why an analysis has no answer.
 #[derive(Debug, thiserror::Error)]
@@ -137,24 +137,31 @@ pub struct GridAnswer {
     pub no_data: bool,
 }
 
+/// Child populations kept per partnership and resolution, at (coverage, population sources)
+/// versions.
+type KeptPopulations = kept::Kept<Option<Arc<CellPopulations>>, (i64, i64)>;
+
 /// The analyses, over the store and the record cache; cheap to clone.
 #[derive(Clone)]
 pub struct Analyses {
     pub(crate) database: Database,
     pub(crate) cache: Arc<RecordCache>,
-    study_areas: Arc<study_areas::StudyAreas>,
+    study_areas: Arc<kept::Kept<Coverage, i64>>,
+    populations: Arc<KeptPopulations>,
     metrics: AnalysisMetrics,
 }
 
 impl Analyses {
     /// Analyses over `database`, reading records through `cache`, keeping study areas within
-    /// [`STUDY_AREA_BUDGET_BYTES`] and counting long analyses in `metrics`.
+    /// [`STUDY_AREA_BUDGET_BYTES`] and their child populations within
+    /// [`POPULATION_BUDGET_BYTES`], and counting long analyses in `metrics`.
     #[must_use]
     pub fn new(database: Database, cache: Arc<RecordCache>, metrics: AnalysisMetrics) -> Self {
         Self {
             database,
             cache,
-            study_areas: Arc::new(study_areas::StudyAreas::new(STUDY_AREA_BUDGET_BYTES)),
+            study_areas: Arc::new(kept::Kept::new(STUDY_AREA_BUDGET_BYTES)),
+            populations: Arc::new(kept::Kept::new(POPULATION_BUDGET_BYTES)),
             metrics,
         }
     }
@@ -231,7 +238,7 @@ impl Analyses {
 
     /// The partnership's coverage at `resolution`: the study area of its analyses, `None`
     /// when it has no cells there (or no partnership has `code`). Kept between requests until
-    /// the coverage is rewritten (see the `study_areas` module).
+    /// the coverage is rewritten (see the `kept` module).
     ///
     /// # Errors
     /// [`AnalysisError::Store`].
@@ -244,7 +251,7 @@ impl Analyses {
         let Some(version) = partnerships::coverage_version(&mut conn, code).await? else {
             return Ok(None);
         };
-        if let Some(area) = self.study_areas.fresh(code, resolution, version) {
+        if let Some(area) = self.study_areas.fresh(code, resolution, &version) {
             return Ok(area);
         }
         let coverage = partnerships::coverage(&mut conn, code, i16::from(resolution.get())).await?;
@@ -259,7 +266,9 @@ impl Analyses {
             StudyArea::new(cells).ok().map(Arc::new)
         })
         .await?;
-        self.study_areas.keep(code, resolution, version, &area);
+        let bytes = area.as_ref().map_or(0, |area| area.max_heap_bytes());
+        self.study_areas
+            .keep(code, resolution, version, area.clone(), bytes);
         Ok(area)
     }
 }

@@ -3,10 +3,11 @@
 //! "Population-adjusted hotspots").
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use atlas_analytics::rates::{SmallArea, allocate};
 use atlas_domain::{GssCode, StoredResolution};
-use atlas_store::populations;
+use atlas_store::{partnerships, populations};
 use h3o::{CellIndex, LatLng};
 
 use super::{Analyses, AnalysisError, blocking, cells};
@@ -86,7 +87,8 @@ impl Analyses {
     /// shared in proportion to postcodes, which says more about where people live than equal
     /// LSOAs do — summed into their parents. Official figures, where a partnership has any,
     /// replace the approximation; with none imported, the LSOAs shipped with Atlas stand in.
-    /// `None` when no small area lies in the coverage (outside England).
+    /// `None` when no small area lies in the coverage (outside England). Kept between requests
+    /// until the coverage or the population sources change (see the `kept` module).
     ///
     /// # Errors
     /// [`AnalysisError::Store`].
@@ -94,14 +96,39 @@ impl Analyses {
         &self,
         code: &GssCode,
         resolution: StoredResolution,
-    ) -> Result<Option<CellPopulations>, AnalysisError> {
-        let (areas, postcodes) = {
-            let mut conn = self.database.connection().await?;
-            (
-                populations::small_areas_of(&mut conn, code).await?,
-                populations::postcodes_per_cell(&mut conn, code).await?,
-            )
+    ) -> Result<Option<Arc<CellPopulations>>, AnalysisError> {
+        let mut conn = self.database.connection().await?;
+        // Read before the figures: figures newer than their versions are only worked out again.
+        let Some(coverage) = partnerships::coverage_version(&mut conn, code).await? else {
+            return Ok(None);
         };
+        let version = (coverage, populations::sources_version(&mut conn).await?);
+        if let Some(kept) = self.populations.fresh(code, resolution, &version) {
+            return Ok(kept);
+        }
+        let areas = populations::small_areas_of(&mut conn, code).await?;
+        let postcodes = populations::postcodes_per_cell(&mut conn, code).await?;
+        drop(conn);
+        let worked_out = self
+            .place_children(code, resolution, areas, postcodes)
+            .await?;
+        let bytes = worked_out.as_ref().map_or(0, |populations| {
+            populations.children.capacity() * KEPT_BYTES_PER_CELL
+        });
+        self.populations
+            .keep(code, resolution, version, worked_out.clone(), bytes);
+        Ok(worked_out)
+    }
+
+    /// The children of `areas` placed in the cells of `code`'s coverage at `resolution`, by
+    /// `postcodes` where they say where people live ([`Self::cell_populations`]).
+    async fn place_children(
+        &self,
+        code: &GssCode,
+        resolution: StoredResolution,
+        areas: Vec<populations::StoredSmallArea>,
+        postcodes: Vec<(i64, i64)>,
+    ) -> Result<Option<Arc<CellPopulations>>, AnalysisError> {
         let fine = cells(&self.study_area(code, StoredResolution::FINEST).await?).to_vec();
         let covered: std::collections::HashSet<i64> = fine
             .iter()
@@ -187,9 +214,13 @@ impl Analyses {
             children
         })
         .await?;
-        Ok(Some(CellPopulations { basis, children }))
+        Ok(Some(Arc::new(CellPopulations { basis, children })))
     }
 }
+
+/// An upper bound of the bytes one cell of kept populations takes: a cell, its children and the
+/// hash table's control byte, with room to spare.
+const KEPT_BYTES_PER_CELL: usize = 24;
 
 /// The reference point of every English 2011 LSOA, shipped with Atlas.
 const LSOA_CENTROIDS: &str = include_str!("../../../../data/reference/lsoa_centroids_england.csv");
@@ -263,7 +294,7 @@ impl Analyses {
             .cell_populations(code, StoredResolution::FINEST)
             .await?
         {
-            Some(populations) => populations.children.into_keys().collect(),
+            Some(populations) => populations.children.keys().copied().collect(),
             None => cells(&self.study_area(code, StoredResolution::FINEST).await?).to_vec(),
         };
         let (children, counts) = blocking("analysis resolution", move || {

@@ -326,16 +326,18 @@ impl Analyses {
                 return Ok(None);
             };
             combined = Some(match combined {
-                None => populations,
+                None => CellPopulations::clone(&populations),
                 Some(mut all) => {
-                    for (cell, children) in populations.children {
+                    for (&cell, &children) in &populations.children {
                         let slot = all.children.entry(cell).or_default();
                         *slot = slot.max(children);
                     }
                     all.basis.small_areas += populations.basis.small_areas;
                     all.basis.year = all.basis.year.max(populations.basis.year);
                     all.basis.approximate |= populations.basis.approximate;
-                    all.basis.sources.extend(populations.basis.sources);
+                    all.basis
+                        .sources
+                        .extend(populations.basis.sources.iter().cloned());
                     all.basis.sources.sort();
                     all.basis.sources.dedup();
                     all

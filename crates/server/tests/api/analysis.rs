@@ -1405,3 +1405,36 @@ async fn a_changed_boundary_is_the_study_area_of_the_next_request() {
     let answer = json(app.get_as(&analyst, &path).await).await;
     assert_eq!(answer["study_area_cells"], redrawn);
 }
+
+#[tokio::test]
+async fn imported_populations_are_the_populations_of_the_next_request() {
+    let app = spawn_ready_app_with(|_| {}).await;
+    app.import_lancashire_cluster().await;
+    let police = app
+        .register_agency_of_kind("Police", AgencyKind::Police, &[BLACKPOOL])
+        .await;
+    let mut rows = String::from("subject,record_kind,occurred_on,h3,indicators,age\n");
+    let centre: h3o::CellIndex = centre_cell(h3o::Resolution::Nine).parse().unwrap();
+    for child in 0..20 {
+        rows.push_str(&format!(
+            "{child:064x},incident,2024-05-15,{centre},missing,15\n"
+        ));
+    }
+    upload_csv(&app, police, rows).await;
+    let analyst = token(Role::PartnershipAnalyst, BLACKPOOL, None);
+    let path = format!("/api/v1/partnerships/{BLACKPOOL}/hotspots?resolution=8&adjust=population");
+    // No postcode directory: the shipped small areas spread evenly, kept between requests.
+    for _ in 0..2 {
+        let answer = json(app.get_as(&analyst, &path).await).await;
+        let population = &answer["settings"]["population"];
+        assert_eq!(
+            population["placement"], "small_areas_evenly",
+            "{population}"
+        );
+    }
+    // The directory imported: the next answer places children by postcode.
+    app.import_populations().await;
+    let answer = json(app.get_as(&analyst, &path).await).await;
+    let population = &answer["settings"]["population"];
+    assert_eq!(population["placement"], "postcodes", "{population}");
+}
