@@ -56,23 +56,90 @@ pub async fn period_summaries(
             .records(database, partnership, RecordScope::Partnership)
             .await?
             .unwrap_or_default();
-        let made: Vec<(String, serde_json::Value)> = missing
-            .iter()
-            .map(|(label, first, last)| {
-                let summary = gate::summarise(&records.records, *first, *last);
-                serde_json::to_value(&summary)
-                    .map(|figures| (label.clone(), figures))
-                    .map_err(|err| StoreError::Invalid(format!("a summary: {err}")))
-            })
-            .collect::<Result<_, _>>()?;
-        let mut conn = database.connection().await?;
-        for (label, figures) in made {
-            let frozen =
-                summaries::freeze(&mut conn, partnership.as_str(), &label, &figures).await?;
-            found.insert((partnership.to_string(), label), read(&frozen)?);
+        for (label, summary) in freeze(database, partnership, &records.records, &missing).await? {
+            found.insert((partnership.to_string(), label), summary);
         }
     }
     Ok(found)
+}
+
+/// Freezes the summaries of `partnership`'s `records` for each of `periods` (label, first day,
+/// last day) and returns them as frozen: where another process froze one first, its figures.
+async fn freeze(
+    database: &Database,
+    partnership: &GssCode,
+    records: &[atlas_domain::CaseRecord],
+    periods: &[&(String, NaiveDate, NaiveDate)],
+) -> Result<Vec<(String, PeriodSummary)>, StoreError> {
+    let made: Vec<(String, serde_json::Value)> = periods
+        .iter()
+        .map(|(label, first, last)| {
+            let summary = gate::summarise(records, *first, *last);
+            serde_json::to_value(&summary)
+                .map(|figures| (label.clone(), figures))
+                .map_err(|err| StoreError::Invalid(format!("a summary: {err}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut conn = database.connection().await?;
+    let mut frozen = Vec::with_capacity(made.len());
+    for (label, figures) in made {
+        let stored = summaries::freeze(&mut conn, partnership.as_str(), &label, &figures).await?;
+        frozen.push((label, read(&stored)?));
+    }
+    Ok(frozen)
+}
+
+/// The most periods [`freeze_closed_periods`] freezes of one step: a century of months.
+const MAX_FROZEN_PERIODS: usize = 1_200;
+
+/// Freezes the summary of every closed quarter and month of `partnership`, from the one holding
+/// `first` to the one holding `last`, that is not frozen yet, from its current records; returns
+/// how many it froze. Retention runs it before deleting records of those periods, so that what
+/// neighbours and the national export see of a period is made from all its records, as it would
+/// have been had someone asked before (docs/operations.md, "Retention").
+///
+/// # Errors
+/// [`StoreError`] when PostgreSQL fails.
+pub async fn freeze_closed_periods(
+    database: &Database,
+    partnership: &GssCode,
+    first: NaiveDate,
+    last: NaiveDate,
+    today: NaiveDate,
+) -> Result<usize, StoreError> {
+    let mut periods = Vec::new();
+    for step in [Step::Quarter, Step::Month] {
+        // Nothing closed in the span is nothing to freeze.
+        if let Ok(window) =
+            closed_window(step, Some(first), Some(last), today, 1, MAX_FROZEN_PERIODS)
+        {
+            periods.extend(
+                window
+                    .periods()
+                    .into_iter()
+                    .map(|(first, last)| (gate::label(step, first), first, last)),
+            );
+        }
+    }
+    let code = partnership.to_string();
+    let labels: Vec<String> = periods.iter().map(|(label, ..)| label.clone()).collect();
+    let stored = {
+        let mut conn = database.connection().await?;
+        summaries::frozen(&mut conn, std::slice::from_ref(&code), &labels).await?
+    };
+    let missing: Vec<&(String, NaiveDate, NaiveDate)> = periods
+        .iter()
+        .filter(|(label, ..)| !stored.contains_key(&(code.clone(), label.clone())))
+        .collect();
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let records = atlas_store::records::load(database, partnership)
+        .await?
+        .records;
+    Ok(freeze(database, partnership, &records.records, &missing)
+        .await?
+        .len())
 }
 
 /// The closed calendar quarter written `period` (`2026-Q1`), as a window of one period; `Err`

@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use atlas_domain::RecordKind;
+use atlas_domain::{GssCode, RecordKind};
 use atlas_ingest::pseudonym::PseudonymKey;
+use atlas_store::Database;
 use atlas_store::audit::NewEntry;
 use atlas_store::retention::{self, Removed};
 use chrono::{Months, NaiveDate};
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 
 /// The `[retention]` section.
@@ -49,14 +51,15 @@ impl RetentionSettings {
         Ok(())
     }
 
-    /// Each named kind with the first day it keeps, as of `today`.
+    /// Each named kind with the first day it keeps, as of `today` (a name that is not a record
+    /// kind, which [`Self::check`] refuses, is left out).
     #[must_use]
-    pub fn cutoffs(&self, today: NaiveDate) -> Vec<(String, NaiveDate)> {
+    pub fn cutoffs(&self, today: NaiveDate) -> Vec<(RecordKind, NaiveDate)> {
         self.keep_years
             .iter()
             .filter_map(|(kind, years)| {
                 Some((
-                    kind.clone(),
+                    kind.parse().ok()?,
                     today.checked_sub_months(Months::new(years.checked_mul(12)?))?,
                 ))
             })
@@ -64,22 +67,46 @@ impl RetentionSettings {
     }
 }
 
-/// Applies `settings` as of `today` on the database at `url`, on behalf of `subject`
-/// (`cli:<user>`, or `server:retention` for the schedule); with `dry_run`, only counts.
+/// Applies `settings` as of `today` on `database`, on behalf of `subject` (`cli:<user>`, or
+/// `server:retention` for the schedule); with `dry_run`, only counts. Before deleting, every
+/// closed quarter and month holding a record to delete has its summary frozen from all its
+/// records, where none is yet ([`crate::products::freeze_closed_periods`]).
 ///
 /// # Errors
 /// The settings' problem or the store's error, in words.
 pub async fn apply(
-    url: &str,
+    database: &Database,
     settings: &RetentionSettings,
     today: NaiveDate,
     subject: &str,
     dry_run: bool,
 ) -> Result<Vec<Removed>, String> {
     settings.check()?;
-    let cutoffs = settings.cutoffs(today);
-    if cutoffs.is_empty() {
+    let cutoffs: Vec<(String, NaiveDate)> = settings
+        .cutoffs(today)
+        .into_iter()
+        .map(|(kind, first_kept)| (kind.as_str().to_owned(), first_kept))
+        .collect();
+    let Some(last_cut) = cutoffs
+        .iter()
+        .filter_map(|(_, first_kept)| first_kept.pred_opt())
+        .max()
+    else {
         return Ok(Vec::new());
+    };
+    let url = database.url().expose_secret();
+    if !dry_run {
+        for (partnership, first) in retention::earliest_past(url, &cutoffs)
+            .await
+            .map_err(|err| err.to_string())?
+        {
+            let code: GssCode = partnership
+                .parse()
+                .map_err(|err| format!("partnership {partnership}: {err}"))?;
+            crate::products::freeze_closed_periods(database, &code, first, last_cut, today)
+                .await
+                .map_err(|err| format!("freezing {partnership}'s summaries first: {err}"))?;
+        }
     }
     let entry = NewEntry::operator(
         subject.to_owned(),
@@ -180,11 +207,11 @@ pub async fn erase(
 /// Applies retention once a day (the server's schedule), the first time ten minutes after
 /// start (migrations done), logging what it deleted; a run that fails is tried again an hour
 /// later. Servers whose schedules meet take turns: one run at a time does the work.
-pub async fn run_schedule(url: String, settings: RetentionSettings) {
+pub async fn run_schedule(database: Database, settings: RetentionSettings) {
     tokio::time::sleep(std::time::Duration::from_secs(600)).await;
     loop {
         let today = chrono::Utc::now().date_naive();
-        let wait = match apply(&url, &settings, today, "server:retention", false).await {
+        let wait = match apply(&database, &settings, today, "server:retention", false).await {
             Ok(removed) => {
                 let records: i64 = removed.iter().map(|gone| gone.records).sum();
                 tracing::info!(records, "retention applied");
@@ -213,11 +240,11 @@ mod tests {
             settings.cutoffs(today),
             [
                 (
-                    "incident".to_owned(),
+                    RecordKind::Incident,
                     NaiveDate::from_ymd_opt(2019, 11, 30).unwrap()
                 ),
                 (
-                    "referral".to_owned(),
+                    RecordKind::Referral,
                     NaiveDate::from_ymd_opt(2024, 11, 30).unwrap()
                 ),
             ]

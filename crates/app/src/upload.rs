@@ -382,16 +382,22 @@ impl Pace {
 }
 
 /// Streams `payload` (the request body's chunks) through the parser into `load`, within the
-/// size and pace `settings` allow. Returns what the parser found; the caller decides whether
-/// to commit, after [`Parsed::counts`].
+/// size and pace `settings` allow, refusing rows older than the first day `kept_from` keeps of
+/// their kind (the retention period). Returns what the parser found; the caller decides
+/// whether to commit, after [`Parsed::counts`].
 ///
 /// # Errors
 /// [`UploadFailure`] when the body is too large, too slow or refused, or the store fails.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one upload, each from somewhere else (request, settings, store)"
+)]
 pub async fn stream<E: std::fmt::Display>(
     mut payload: impl Stream<Item = Result<Bytes, E>> + Unpin,
     format: ExtractFormat,
     gzip: bool,
     settings: &IngestSettings,
+    kept_from: Vec<(RecordKind, NaiveDate)>,
     key: PseudonymKey,
     placement: Placement,
     load: &mut BatchLoad,
@@ -404,7 +410,11 @@ pub async fn stream<E: std::fmt::Display>(
     let runtime = tokio::runtime::Handle::current();
     let parser = tokio::task::spawn_blocking(move || {
         let placing = Placing::new(placement, runtime);
-        parse(bytes_rx, format, gzip, max_bytes, &key, &placing, &rows_tx)
+        let limits = Limits {
+            max_bytes,
+            kept_from: &kept_from,
+        };
+        parse(bytes_rx, format, gzip, limits, &key, &placing, &rows_tx)
     });
 
     let feed = async {
@@ -499,16 +509,28 @@ pub async fn stream<E: std::fmt::Display>(
     parsed
 }
 
+/// What the parser refuses beyond the extract format's own rules.
+struct Limits<'a> {
+    /// The most bytes an upload may hold, after decompression too.
+    max_bytes: u64,
+    /// The first day kept of each record kind with a retention period.
+    kept_from: &'a [(RecordKind, NaiveDate)],
+}
+
 /// The blocking half: bytes in, prepared rows out.
 fn parse(
     bytes: mpsc::Receiver<std::io::Result<Bytes>>,
     format: ExtractFormat,
     gzip: bool,
-    max_bytes: u64,
+    limits: Limits<'_>,
     key: &PseudonymKey,
     placement: &Placing,
     rows: &mpsc::Sender<Vec<Prepared>>,
 ) -> Result<Parsed, UploadFailure> {
+    let Limits {
+        max_bytes,
+        kept_from,
+    } = limits;
     let too_large = std::rc::Rc::new(std::cell::Cell::new(false));
     let failure = |err: ExtractError| {
         // A database that failed part-way explains a refusal better than the file does.
@@ -547,6 +569,7 @@ fn parse(
     let rules = Rules {
         today,
         postcodes: &placement.postcodes,
+        kept_from,
     };
     let mut tally = Tally::default();
     let mut rejections = RejectionLog::new()

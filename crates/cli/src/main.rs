@@ -350,10 +350,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: RetentionCommand::Apply { dry_run },
         } => {
             settings.check_chain_key()?;
-            let url = settings.database.url.expose_secret();
             require_current_schema(&settings).await?;
+            let database = atlas_store::Database::new(&settings.database)?;
             let removed = atlas_app::retention::apply(
-                url,
+                &database,
                 &settings.retention,
                 chrono::Utc::now().date_naive(),
                 &cli_subject(),

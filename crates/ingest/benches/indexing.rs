@@ -77,6 +77,7 @@ fn benches(c: &mut Criterion) {
             let rules = Rules {
                 today,
                 postcodes: &postcodes,
+                kept_from: &[],
             };
             ExtractReader::new(csv.as_bytes(), ExtractFormat::Csv, rules).map_or(0, Iterator::count)
         });

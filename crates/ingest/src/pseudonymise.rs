@@ -712,6 +712,7 @@ mod tests {
             let rules = Rules {
                 today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
                 postcodes: &postcodes,
+                kept_from: &[],
             };
             for outcome in
                 ExtractReader::new(extract.as_bytes(), ExtractFormat::Csv, rules).unwrap()

@@ -116,6 +116,7 @@ impl Application {
         let data = web::Data::new(database);
         let ingest = web::Data::new(settings.ingest.clone());
         let problem_profiles = web::Data::new(settings.problem_profiles.clone());
+        let retention = web::Data::new(settings.retention.clone());
         let upload_slots = web::Data::new(routes::extracts::UploadSlots::new(
             settings.ingest.max_concurrent_uploads,
         ));
@@ -129,7 +130,7 @@ impl Application {
         let keys = web::Data::from(keys);
         if settings.retention.schedule && !settings.retention.keep_years.is_empty() {
             tokio::spawn(atlas_app::retention::run_schedule(
-                settings.database.url.expose_secret().to_owned(),
+                data.get_ref().clone(),
                 settings.retention.clone(),
             ));
         }
@@ -235,6 +236,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(ingest.clone())
                 .app_data(problem_profiles.clone())
+                .app_data(retention.clone())
                 .app_data(upload_slots.clone())
                 .app_data(authenticator.clone())
                 .app_data(audit_writer.clone())

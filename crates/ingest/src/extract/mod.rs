@@ -306,6 +306,9 @@ pub struct Rules<'a> {
     pub today: NaiveDate,
     /// Where postcodes are looked up.
     pub postcodes: &'a dyn PostcodeLookup,
+    /// The first day kept of each record kind with a retention period: an older row is refused,
+    /// since retention would delete it at its next run (docs/operations.md, "Retention").
+    pub kept_from: &'a [(RecordKind, NaiveDate)],
 }
 
 /// The earliest date accepted.
@@ -797,7 +800,18 @@ fn validate(raw: &RawRow, rules: &Rules<'_>) -> RowOutcome {
             .map_err(|_| unknown("record kind", &RecordKind::names()))
     });
     let occurred_on = required(raw, Column::OccurredOn, &mut reject, |text| {
-        parse_date(text, rules.today)
+        let day = parse_date(text, rules.today)?;
+        match rules
+            .kept_from
+            .iter()
+            .find(|(kind, _)| Some(*kind) == record_kind)
+        {
+            Some((kind, first_kept)) if day < *first_kept => Err(format!(
+                "{kind} records are kept from {first_kept} (the retention period): an older \
+                 one is not stored"
+            )),
+            _ => Ok(day),
+        }
     });
     let location = locate(raw, rules)
         .map_err(|(field, reason)| reject(field, reason))

@@ -43,6 +43,7 @@ fn read(format: ExtractFormat, text: &[u8]) -> Result<Vec<RowOutcome>, ExtractEr
     let rules = Rules {
         today: today(),
         postcodes: &lookup,
+        kept_from: &[],
     };
     ExtractReader::new(text, format, rules)?.collect()
 }
@@ -543,6 +544,7 @@ fn an_endless_line_is_refused_without_being_held_and_a_long_field_is_named() {
     let rules = || Rules {
         today: today(),
         postcodes: &lookup,
+        kept_from: &[],
     };
     // An endless header: refused once it passes the limit, not read to the end.
     let endless = ExtractReader::new(std::io::repeat(b'a'), ExtractFormat::Csv, rules());
@@ -620,6 +622,7 @@ fn an_unclosed_quote_before_megabytes_of_rows_is_refused_once_past_the_limit() {
     let rules = Rules {
         today: today(),
         postcodes: &lookup,
+        kept_from: &[],
     };
     let outcomes: Result<Vec<_>, _> = ExtractReader::new(endless, ExtractFormat::Csv, rules)
         .unwrap()
@@ -633,4 +636,40 @@ fn an_unclosed_quote_before_megabytes_of_rows_is_refused_once_past_the_limit() {
         "subject,record_kind,occurred_on,lat,lon\n{PSEUDONYM},\"incident\",\"2024-03-05\",\"53.8\",\"-3.0\"\n"
     );
     assert_eq!(csv(&quoted).unwrap().len(), 1);
+}
+
+#[test]
+fn a_row_past_its_kinds_retention_period_is_refused_and_other_kinds_are_kept() {
+    let lookup = postcodes();
+    let first_kept = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+    let rules = Rules {
+        today: today(),
+        postcodes: &lookup,
+        kept_from: &[(RecordKind::Incident, first_kept)],
+    };
+    let text = format!(
+        "subject,record_kind,occurred_on,lat,lon\n\
+         {PSEUDONYM},incident,2019-12-31,53.81,-3.05\n\
+         {PSEUDONYM},incident,2020-01-01,53.81,-3.05\n\
+         {PSEUDONYM},referral,2019-12-31,53.81,-3.05\n"
+    );
+    let outcomes: Vec<RowOutcome> = ExtractReader::new(text.as_bytes(), ExtractFormat::Csv, rules)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut outcomes = outcomes.into_iter();
+    assert_eq!(
+        rejected(outcomes.next().unwrap()),
+        vec![(
+            "occurred_on",
+            "incident records are kept from 2020-01-01 (the retention period): an older one is \
+             not stored"
+                .to_owned()
+        )]
+    );
+    assert_eq!(accepted(outcomes.next().unwrap()).occurred_on, first_kept);
+    assert_eq!(
+        accepted(outcomes.next().unwrap()).record_kind,
+        RecordKind::Referral
+    );
 }

@@ -19,6 +19,7 @@ use crate::guards::UploadExtract;
 use crate::routes::batches::BatchView;
 use atlas_app::RecordCache;
 use atlas_app::key_guard::KeyGuard;
+use atlas_app::retention::RetentionSettings;
 use atlas_app::settings::IngestSettings;
 use atlas_app::upload::{Placement, UploadFailure, stream};
 
@@ -122,9 +123,16 @@ pub async fn upload(
         .ok_or_else(|| ApiError::Forbidden(format!("agency {agency_id} is not registered")))?;
 
     let mut load = BatchLoad::begin(&url, agency_id, &principal.subject).await?;
-    let parsed = stream(payload, format, gzip, &settings, key, placement, &mut load)
-        .await
-        .map_err(|failure| refusal(&authorized, failure))?;
+    // Rows retention would delete at its next run are refused rather than stored.
+    let kept_from = request
+        .app_data::<web::Data<RetentionSettings>>()
+        .ok_or_else(|| ApiError::Internal("no retention settings are configured".to_owned()))?
+        .cutoffs(chrono::Utc::now().date_naive());
+    let parsed = stream(
+        payload, format, gzip, &settings, kept_from, key, placement, &mut load,
+    )
+    .await
+    .map_err(|failure| refusal(&authorized, failure))?;
     let counts = match parsed.counts(settings.max_rejected_share) {
         Ok(counts) => counts,
         // Nothing is stored, so the refusal carries the rejection report itself.

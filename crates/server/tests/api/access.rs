@@ -705,11 +705,7 @@ async fn verification_starts_from_the_servers_signed_checkpoint_and_refuses_an_a
     assert_eq!(first["intact"], true, "{first}");
     assert!(first["since_checkpoint"].is_null(), "no checkpoint yet");
     // What the schedule does: verify, then sign the chains' heads into the directory.
-    let database = atlas_store::Database::new(&atlas_store::DatabaseSettings::new(
-        app.database_url().into(),
-        2,
-    ))
-    .unwrap();
+    let database = app.database();
     let (checked, written) = atlas_app::audit_trail::checkpoint(&database, &dir, false)
         .await
         .unwrap();

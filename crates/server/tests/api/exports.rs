@@ -113,11 +113,7 @@ async fn a_correction_is_an_audited_revision_that_every_product_then_serves_mark
     let Planted { app, police, .. } = planted().await;
     let admin = token(Role::Admin, BLACKPOOL, None);
     let path = "/api/v1/exports/national?period=2024-Q1";
-    let database = atlas_store::Database::new(&atlas_store::DatabaseSettings::new(
-        app.database_url().into(),
-        2,
-    ))
-    .unwrap();
+    let database = app.database();
     let blackpool = atlas_domain::GssCode::parse(BLACKPOOL).unwrap();
     let today = chrono::Utc::now().date_naive();
     let entry = || {

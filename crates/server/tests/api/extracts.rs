@@ -1069,8 +1069,8 @@ async fn retention_deletes_records_past_their_kinds_period_audited_and_every_cac
     settings.keep_years.insert("incident".to_owned(), 2);
     settings.keep_years.insert("referral".to_owned(), 7);
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-    let url = app.database_url();
-    let dry = atlas_app::retention::apply(&url, &settings, today, "cli:test", true)
+    let database = app.database();
+    let dry = atlas_app::retention::apply(&database, &settings, today, "cli:test", true)
         .await
         .unwrap();
     assert_eq!(dry.len(), 1);
@@ -1083,11 +1083,35 @@ async fn retention_deletes_records_past_their_kinds_period_audited_and_every_cac
         5,
         "a dry run deletes nothing"
     );
-    let removed = atlas_app::retention::apply(&url, &settings, today, "cli:test", false)
+    let frozen = "SELECT count(*) FROM published_summaries
+                   WHERE partnership_code = 'E06000009' AND period IN ('2024-Q1', '2024-02')";
+    assert_eq!(app.count(frozen).await, 0, "nor freezes anything");
+    let removed = atlas_app::retention::apply(&database, &settings, today, "cli:test", false)
         .await
         .unwrap();
     assert_eq!(removed, dry);
     assert_eq!(app.count("SELECT count(*) FROM case_records").await, 0);
+    // The periods of the records deleted were frozen first, from those records: not the
+    // figures of an empty quarter.
+    assert_eq!(app.count(frozen).await, 2);
+    let client = atlas_store::connect_admin(&app.database_url(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let figures: Value = client
+        .query_one(
+            "SELECT figures FROM published_summaries
+              WHERE partnership_code = 'E06000009' AND period = '2024-Q1'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let (first, last) = (
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 31).unwrap(),
+    );
+    let empty = serde_json::to_value(atlas_analytics::gate::summarise([], first, last)).unwrap();
+    assert_ne!(figures, empty, "{figures}");
     assert_eq!(
         app.count(version).await,
         before + 1,
@@ -1107,11 +1131,51 @@ async fn retention_deletes_records_past_their_kinds_period_audited_and_every_cac
     );
     // Nothing left to delete: a second run deletes nothing and says so.
     assert!(
-        atlas_app::retention::apply(&url, &settings, today, "cli:test", false)
+        atlas_app::retention::apply(&database, &settings, today, "cli:test", false)
             .await
             .unwrap()
             .is_empty()
     );
+}
+
+#[actix_web::test]
+async fn an_upload_refuses_rows_retention_would_delete() {
+    // Incidents kept a year: the February 2024 incidents are past it; a referral is not.
+    let (app, agency) = ready_app_with(|settings| {
+        settings
+            .retention
+            .keep_years
+            .insert("incident".to_owned(), 1);
+        settings.ingest.max_rejected_share = 1.0;
+    })
+    .await;
+    let mut text = String::from_utf8(extract(3, 0)).unwrap();
+    text.push_str(&format!(
+        "{},referral,2024-02-01,{},{},,15\n",
+        pseudonym(9),
+        BLACKPOOL.0,
+        BLACKPOOL.1
+    ));
+    let response = app
+        .upload(agency, CSV, text.into_bytes(), "/api/v1/extracts")
+        .await;
+    let status = response.status();
+    let batch: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{batch}");
+    assert_eq!(batch["rows_accepted"], 1, "{batch}");
+    assert_eq!(batch["rows_rejected"], 3, "{batch}");
+    let report = rejection_report(&app, agency, &batch).await;
+    let first_kept = chrono::Utc::now()
+        .date_naive()
+        .checked_sub_months(chrono::Months::new(12))
+        .unwrap();
+    assert!(
+        report.contains(&format!(
+            "incident records are kept from {first_kept} (the retention period)"
+        )),
+        "{report}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM case_records").await, 1);
 }
 
 #[actix_web::test]

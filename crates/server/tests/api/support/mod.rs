@@ -194,6 +194,15 @@ impl TestApp {
         self.database_url.clone()
     }
 
+    /// A pool of two connections to this app's database, as a command-line tool has.
+    pub fn database(&self) -> atlas_store::Database {
+        atlas_store::Database::new(&atlas_store::DatabaseSettings::new(
+            self.database_url.clone().into(),
+            2,
+        ))
+        .unwrap()
+    }
+
     /// Runs a query returning one BIGINT on the test database.
     pub async fn count(&self, sql: &str) -> i64 {
         let client = atlas_store::connect_admin(&self.database_url, Duration::from_secs(5))
