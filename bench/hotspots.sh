@@ -7,8 +7,8 @@
 #         every cell), time to the last byte with curl, warm: best of five after a first request
 #   esda  libpysal k-ring weights + G_Local(y, w, transform="B", star=True, permutations=0) on
 #         the answer's own cell values (bench/gistar_esda.py), and the largest |z difference|
-# and the same for the default (population-adjusted) hotspots, the grid and the emerging-hotspot
-# answers at resolution 9 (no anchor).
+# and the same for the default (population-adjusted) hotspots, the same hotspots as GeoJSON, the
+# grid and the emerging-hotspot answers at resolution 9 (no anchor).
 # Usage: bench/hotspots.sh   (PostgreSQL at $ADMIN_URL; PYTHON with h3, esda, libpysal, numba:
 #        python3 -m venv /tmp/h3venv && /tmp/h3venv/bin/pip install h3 esda libpysal numba)
 set -euo pipefail
@@ -76,6 +76,7 @@ hot=$(best_of_five "$HOT")
 adjusted=$(best_of_five "hotspots?resolution=9&$PERIOD")
 grid=$(best_of_five "grid?resolution=9&$PERIOD")
 emerging=$(best_of_five "emerging?resolution=9&adjust=none&$PERIOD")
+geojson=$(best_of_five "$HOT&format=geojson")
 bytes=$(stat -c %s "$WORK/hotspots.json")
 stop_server
 
@@ -91,13 +92,14 @@ with open(sys.argv[2], "w") as values, open(sys.argv[3], "w") as zs:
 PY
 "$PYTHON" bench/gistar_esda.py "$WORK/input.csv" "$WORK/esda.csv" 1 analytic > "$WORK/esda.json"
 "$PYTHON" - "$WORK/esda.json" "$WORK/esda.csv" "$WORK/ours_z.txt" "$hot" "$grid" "$emerging" \
-  "$bytes" "$accepted" "$adjusted" <<'PY'
+  "$bytes" "$accepted" "$adjusted" "$geojson" <<'PY'
 import json, sys
 timings = json.load(open(sys.argv[1]))
 theirs = [float(line.split(",")[0]) for line in open(sys.argv[2])]
 ours = [float(line) for line in open(sys.argv[3])]
 hot, grid, emerging = (float(x) for x in sys.argv[4:7])
 bytes_, accepted, adjusted = int(sys.argv[7]), int(sys.argv[8]), float(sys.argv[9])
+geojson = float(sys.argv[10])
 assert len(theirs) == len(ours), (len(theirs), len(ours))
 dz = max(abs(a - b) for a, b in zip(theirs, ours))
 esda_s = timings["analytic_s"]
@@ -107,6 +109,7 @@ print(f"esda {timings['esda']} (numba {timings['numba'] or 'not installed'}): we
 print(f"hotspots endpoint, warm, best of 5, to the last byte ({bytes_ / 1e6:.1f} MB): {hot:.3f} s "
       f"-> {esda_s / hot:.1f}x esda (target >= 50x); largest |z difference| {dz:.1e}")
 print(f"hotspots endpoint by default (adjusted for population), warm, best of 5: {adjusted:.3f} s")
+print(f"the same hotspots as GeoJSON (format=geojson), warm, best of 5: {geojson:.3f} s")
 print(f"grid endpoint, resolution 9, warm, best of 5: {grid:.3f} s")
 print(f"emerging endpoint, resolution 9, adjust=none, warm, best of 5: {emerging:.3f} s")
 PY

@@ -1,13 +1,16 @@
 //! Three `atlas serve` processes behind one load balancer, on one PostgreSQL: a batch uploaded
 //! through one is read through the others, a caller's rate limit is one across them, a fourth
 //! process configured with another pseudonym key refuses to start, and the audit trail every
-//! process appended to verifies as one (docs/operations.md, docs/scale-out.md).
+//! process appended to verifies as one; and a comparison of fifteen partnerships is served from
+//! memory the second time (docs/operations.md, docs/scale-out.md).
 
 #![expect(clippy::unwrap_used, reason = "a test fails where it unwraps, loudly")]
 
 use std::time::Duration;
 
-use atlas_e2e::{Server, TestDatabase, atlas, free_port, import_lancashire_cluster, run_ok};
+use atlas_e2e::{
+    Server, TestDatabase, atlas, free_port, import_lancashire_cluster, import_partnerships, run_ok,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -184,5 +187,161 @@ async fn three_processes_share_records_a_rate_limit_and_one_audit_trail() {
     assert!(
         !agencies.contains("Blackpool Teaching Hospitals"),
         "{agencies}"
+    );
+}
+
+/// The value of the counter `name` on the server's `/metrics`.
+async fn counter(server: &Server, name: &str) -> f64 {
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not on /metrics"))
+}
+
+#[tokio::test]
+async fn a_fifteen_member_comparison_is_served_warm_the_second_time() {
+    // Fifteen London boroughs: the first compared with the fourteen others, each sharing its
+    // figures with it, each with records.
+    let boroughs: Vec<String> = (2..=16).map(|n| format!("E090000{n:02}")).collect();
+    let codes: Vec<&str> = boroughs.iter().map(String::as_str).collect();
+    let centre = codes[0];
+    let test_db = TestDatabase::new().await;
+    let url = test_db.url();
+    let dir = tempfile::tempdir().unwrap();
+    import_partnerships(url, dir.path(), &codes);
+    let comparators = dir.path().join("comparators.csv");
+    let mut list = String::from("code,comparator_code\n");
+    for other in &codes[1..] {
+        list.push_str(&format!("{centre},{other}\n"));
+    }
+    std::fs::write(&comparators, list).unwrap();
+    run_ok(
+        url,
+        &[
+            "reference",
+            "import",
+            "--comparators",
+            &comparators.display().to_string(),
+        ],
+    );
+    for other in &codes[1..] {
+        run_ok(
+            url,
+            &[
+                "agreement",
+                "add",
+                "--from",
+                other,
+                "--to",
+                centre,
+                "--scope",
+                "comparison",
+            ],
+        );
+    }
+    let mut add = vec![
+        "agency",
+        "add",
+        "--kind",
+        "police",
+        "--name",
+        "Metropolitan Police",
+    ];
+    for code in &codes {
+        add.extend(["--partnership", code]);
+    }
+    let agency = run_ok(url, &add);
+    // Forty records at each borough's small-area points, over 2024.
+    let points = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/reference/lsoa_centroids_england.csv"
+    ))
+    .unwrap();
+    let mut extract = String::from("subject,record_kind,occurred_on,lat,lon\n");
+    for (index, code) in codes.iter().enumerate() {
+        let inside: Vec<&str> = points
+            .lines()
+            .filter(|line| line.split(',').nth(2) == Some(code))
+            .collect();
+        for row in 0..40 {
+            let fields: Vec<&str> = inside[row % inside.len()].split(',').collect();
+            extract.push_str(&format!(
+                "{:064x},incident,2024-{:02}-15,{},{}\n",
+                index * 100 + row,
+                1 + row % 12,
+                fields[3],
+                fields[4]
+            ));
+        }
+    }
+    let server = Server::start_with(url, free_port(), dir.path(), &[]);
+    server.wait_until_ready(Duration::from_secs(30)).await;
+    let uploader = server.token(&[
+        "--sub",
+        "analyst@met",
+        "--role",
+        "agency_analyst",
+        "--partnership",
+        centre,
+        "--agency",
+        agency.trim(),
+    ]);
+    let uploaded = reqwest::Client::new()
+        .post(server.url("/api/v1/extracts"))
+        .header("content-type", "text/csv")
+        .bearer_auth(&uploader)
+        .body(extract)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let uploaded: Value = uploaded.json().await.unwrap();
+    assert_eq!(uploaded["rows_accepted"], 600, "{uploaded}");
+
+    let analyst = server.token(&[
+        "--sub",
+        "analyst@centre",
+        "--role",
+        "partnership_analyst",
+        "--partnership",
+        centre,
+    ]);
+    let comparison = server.url(&format!(
+        "/api/v1/partnerships/{centre}/comparison?group=comparators&from=2024-01-01&to=2024-12-31"
+    ));
+    let first = atlas_e2e::get_json(&comparison, &analyst).await;
+    let members = first["members"].as_array().unwrap();
+    assert_eq!(members.len(), 15, "{first}");
+    assert!(
+        members
+            .iter()
+            .all(|member| member["figures_shared"] == true),
+        "{first}"
+    );
+    let loads = "atlas_record_cache_loads_total";
+    let loaded = counter(&server, loads).await;
+    assert!(
+        loaded >= 15.0,
+        "every member's records were loaded: {loaded}"
+    );
+
+    // The second time, from memory and the frozen summaries: no member is loaded again.
+    let started = std::time::Instant::now();
+    let second = atlas_e2e::get_json(&comparison, &analyst).await;
+    let took = started.elapsed();
+    assert_eq!(second, first);
+    assert_eq!(
+        counter(&server, loads).await,
+        loaded,
+        "nothing loaded again"
+    );
+    assert!(
+        took < Duration::from_millis(200),
+        "the warm comparison took {took:?}"
     );
 }

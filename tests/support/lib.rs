@@ -61,10 +61,18 @@ pub fn run_ok(database_url: &str, args: &[&str]) -> String {
 /// # Panics
 /// When the files cannot be written or the import fails.
 pub fn import_lancashire_cluster(database_url: &str, dir: &Path) -> String {
-    const CLUSTER: [&str; 3] = ["E06000009", "E08000005", "E10000017"];
+    import_partnerships(database_url, dir, &["E06000009", "E08000005", "E10000017"])
+}
+
+/// Imports the shipped boundaries of the partnerships `codes`, with the neighbours among them,
+/// through `atlas reference import` (files written in `dir`); returns what it printed.
+///
+/// # Panics
+/// When the files cannot be written or the import fails.
+pub fn import_partnerships(database_url: &str, dir: &Path, codes: &[&str]) -> String {
     let (boundaries, neighbours) = (dir.join("boundaries.geojson"), dir.join("neighbours.csv"));
-    std::fs::write(&boundaries, england_boundaries(&CLUSTER)).expect("boundaries written");
-    std::fs::write(&neighbours, england_neighbours(&CLUSTER)).expect("neighbours written");
+    std::fs::write(&boundaries, england_boundaries(codes)).expect("boundaries written");
+    std::fs::write(&neighbours, england_neighbours(codes)).expect("neighbours written");
     let (boundaries, neighbours) = (
         boundaries.display().to_string(),
         neighbours.display().to_string(),

@@ -311,19 +311,13 @@ pub fn answer<C: CellRow + Unpin + 'static, V: Serialize>(
             let head = head
                 .into_inner()
                 .map_err(|err| ApiError::Internal(err.to_string()))?;
-            Ok(HttpResponse::Ok()
-                .content_type("text/csv; charset=utf-8")
-                .insert_header((
-                    "content-disposition",
-                    format!("attachment; filename=\"{file_name}\""),
-                ))
-                .body(CellBody {
-                    head: Some(Bytes::from(head)),
-                    cells: cells.into_iter(),
-                    started: false,
-                    tail: None,
-                    encoding: Encoding::Csv,
-                }))
+            Ok(csv_attachment(file_name).body(CellBody {
+                head: Some(Bytes::from(head)),
+                cells: cells.into_iter(),
+                started: false,
+                tail: None,
+                encoding: Encoding::Csv,
+            }))
         }
     }
 }
@@ -403,13 +397,19 @@ pub fn csv_response(
     let body = writer
         .into_inner()
         .map_err(|err| ApiError::Internal(err.to_string()))?;
-    Ok(HttpResponse::Ok()
+    Ok(csv_attachment(file_name).body(body))
+}
+
+/// A 200 answer of CSV to be saved as `file_name`.
+fn csv_attachment(file_name: &str) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
+    response
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             "content-disposition",
             format!("attachment; filename=\"{file_name}\""),
-        ))
-        .body(body))
+        ));
+    response
 }
 
 /// The filter of records an answer echoes; a dimension not filtered on is null.
