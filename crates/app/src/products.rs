@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use atlas_access::RecordScope;
 use atlas_analytics::emerging::Step;
-use atlas_analytics::gate::{self, ClosedWindow, PeriodSummary, closed_window};
+use atlas_analytics::gate::{self, ClosedWindow, PeriodSummary, WindowError, closed_window};
 use atlas_domain::GssCode;
 use atlas_store::{Database, StoreError, summaries};
 use chrono::NaiveDate;
@@ -94,11 +94,13 @@ const MAX_FROZEN_PERIODS: usize = 1_200;
 
 /// Freezes the summary of every closed quarter and month of `partnership`, from the one holding
 /// `first` to the one holding `last`, that is not frozen yet, from its current records; returns
-/// how many it froze. Retention runs it before deleting records of those periods, so that what
-/// neighbours and the national export see of a period is made from all its records, as it would
-/// have been had someone asked before (docs/operations.md, "Retention").
+/// how many were missing (whichever process froze each). Retention runs it before deleting
+/// records of those periods, so that what neighbours and the national export see of a period
+/// is made from all its records, as it would have been had someone asked before
+/// (docs/operations.md, "Retention").
 ///
 /// # Errors
+/// [`StoreError::Invalid`] for a span no window can hold (none closed is nothing to freeze);
 /// [`StoreError`] when PostgreSQL fails.
 pub async fn freeze_closed_periods(
     database: &Database,
@@ -109,17 +111,23 @@ pub async fn freeze_closed_periods(
 ) -> Result<usize, StoreError> {
     let mut periods = Vec::new();
     for step in [Step::Quarter, Step::Month] {
-        // Nothing closed in the span is nothing to freeze.
-        if let Ok(window) =
-            closed_window(step, Some(first), Some(last), today, 1, MAX_FROZEN_PERIODS)
-        {
-            periods.extend(
-                window
-                    .periods()
-                    .into_iter()
-                    .map(|(first, last)| (gate::label(step, first), first, last)),
-            );
-        }
+        let window =
+            match closed_window(step, Some(first), Some(last), today, 1, MAX_FROZEN_PERIODS) {
+                Ok(window) => window,
+                // Nothing closed in the span is nothing to freeze.
+                Err(WindowError::NothingClosed { .. }) => continue,
+                Err(err) => {
+                    return Err(StoreError::Invalid(format!(
+                        "the periods from {first} to {last}: {err}"
+                    )));
+                }
+            };
+        periods.extend(
+            window
+                .periods()
+                .into_iter()
+                .map(|(first, last)| (gate::label(step, first), first, last)),
+        );
     }
     let code = partnership.to_string();
     let labels: Vec<String> = periods.iter().map(|(label, ..)| label.clone()).collect();

@@ -69,8 +69,9 @@ impl RetentionSettings {
 
 /// Applies `settings` as of `today` on `database`, on behalf of `subject` (`cli:<user>`, or
 /// `server:retention` for the schedule); with `dry_run`, only counts. Before deleting, every
-/// closed quarter and month holding a record to delete has its summary frozen from all its
-/// records, where none is yet ([`crate::products::freeze_closed_periods`]).
+/// closed quarter and month from a partnership's earliest record to delete to its latest has
+/// its summary frozen from all its records, where none is yet
+/// ([`crate::products::freeze_closed_periods`]).
 ///
 /// # Errors
 /// The settings' problem or the store's error, in words.
@@ -87,23 +88,19 @@ pub async fn apply(
         .into_iter()
         .map(|(kind, first_kept)| (kind.as_str().to_owned(), first_kept))
         .collect();
-    let Some(last_cut) = cutoffs
-        .iter()
-        .filter_map(|(_, first_kept)| first_kept.pred_opt())
-        .max()
-    else {
+    if cutoffs.is_empty() {
         return Ok(Vec::new());
-    };
+    }
     let url = database.url().expose_secret();
     if !dry_run {
-        for (partnership, first) in retention::earliest_past(url, &cutoffs)
+        for (partnership, first, last) in retention::days_past(url, &cutoffs)
             .await
             .map_err(|err| err.to_string())?
         {
             let code: GssCode = partnership
                 .parse()
                 .map_err(|err| format!("partnership {partnership}: {err}"))?;
-            crate::products::freeze_closed_periods(database, &code, first, last_cut, today)
+            crate::products::freeze_closed_periods(database, &code, first, last, today)
                 .await
                 .map_err(|err| format!("freezing {partnership}'s summaries first: {err}"))?;
         }

@@ -295,11 +295,19 @@ impl Parsed {
                 .collect::<Vec<_>>()
                 .join("; ");
             return Err(UploadFailure::TooManyRejected(format!(
-                "{} of {} rows were rejected ({:.1} %), more than the {:.1} % allowed; nothing was stored. First problems: {first}",
-                tally.rows_rejected,
-                tally.rows_total,
+                "{} of {} rows were rejected ({:.1} %), more than the {:.1} % allowed; nothing was stored{}. First problems: {first}",
+                tally.rows_rejected - tally.rows_past_retention,
+                tally.rows_total - tally.rows_past_retention,
                 tally.rejected_share() * 100.0,
                 max_rejected_share * 100.0,
+                if tally.rows_past_retention > 0 {
+                    format!(
+                        " ({} further rows past their retention period are not counted)",
+                        tally.rows_past_retention
+                    )
+                } else {
+                    String::new()
+                },
             )));
         }
         let count = |value: u64| i32::try_from(value).map_err(|_| UploadFailure::TooManyRows);

@@ -99,13 +99,15 @@ struct CellBody<C> {
     tail: Option<Bytes>,
     /// How each cell is written.
     encoding: Encoding,
+    /// The size of the last piece written: the next is about as large.
+    last_piece: usize,
 }
 
 impl<C: CellRow> CellBody<C> {
     /// The next piece: the head if not yet sent, up to [`CELLS_PER_PIECE`] cells and, after the
     /// last cell, the tail.
     fn piece(&mut self) -> Result<Option<Bytes>, std::io::Error> {
-        let mut piece = Vec::new();
+        let mut piece = Vec::with_capacity(self.last_piece + self.last_piece / 8);
         if let Some(head) = self.head.take() {
             piece.extend_from_slice(&head);
         }
@@ -128,6 +130,13 @@ impl<C: CellRow> CellBody<C> {
                     .from_writer(&mut piece);
                 for cell in cells {
                     let mut row = cell.row();
+                    if row.len() != C::HEADER.len() {
+                        return Err(std::io::Error::other(format!(
+                            "a row of {} fields under a header of {}",
+                            row.len(),
+                            C::HEADER.len()
+                        )));
+                    }
                     row.push(wkt(cell.cell()));
                     writer.write_record(&row)?;
                 }
@@ -139,6 +148,7 @@ impl<C: CellRow> CellBody<C> {
         {
             piece.extend_from_slice(&tail);
         }
+        self.last_piece = piece.len();
         Ok((!piece.is_empty()).then(|| Bytes::from(piece)))
     }
 }
@@ -181,15 +191,9 @@ struct Hexagon(CellIndex);
 impl Serialize for Hexagon {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap as _;
-        let boundary = self.0.boundary();
-        let ring: Vec<[f64; 2]> = boundary
-            .iter()
-            .chain(boundary.iter().take(1))
-            .map(|vertex| [vertex.lng(), vertex.lat()])
-            .collect();
         let mut polygon = serializer.serialize_map(Some(2))?;
         polygon.serialize_entry("type", "Polygon")?;
-        polygon.serialize_entry("coordinates", &[ring])?;
+        polygon.serialize_entry("coordinates", &[ring(self.0)])?;
         polygon.end()
     }
 }
@@ -244,6 +248,7 @@ fn streamed<C: CellRow + Unpin + 'static>(
             started: false,
             tail: Some(Bytes::copy_from_slice(&around[open..])),
             encoding,
+            last_piece: 0,
         }))
 }
 
@@ -268,7 +273,9 @@ pub trait CellRow: Serialize {
 /// FeatureCollection of hexagons with each cell's fields as properties and, beside the
 /// features, `no_data`, the view's other members (partnership, settings, study area) and
 /// `metadata` (see [`metadata`]); as CSV, the cells' rows, each with its hexagon as WKT, in an
-/// attachment named `file_name`.
+/// attachment named `file_name`. The cells are streamed ([`CellBody`]): `view` is given none
+/// and places its (empty) `cells` member where they go, so it must work nothing out from them
+/// and must always write that member.
 ///
 /// # Errors
 /// [`ApiError::Internal`] when the JSON or the CSV cannot be written.
@@ -317,6 +324,7 @@ pub fn answer<C: CellRow + Unpin + 'static, V: Serialize>(
                 started: false,
                 tail: None,
                 encoding: Encoding::Csv,
+                last_piece: 0,
             }))
         }
     }
@@ -324,13 +332,21 @@ pub fn answer<C: CellRow + Unpin + 'static, V: Serialize>(
 
 /// The hexagon of `cell` as WKT: `POLYGON ((lng lat, …))`, closed, WGS84.
 pub fn wkt(cell: CellIndex) -> String {
-    let boundary = cell.boundary();
-    let ring: Vec<String> = boundary
+    let ring: Vec<String> = ring(cell)
         .iter()
-        .chain(boundary.iter().take(1))
-        .map(|vertex| format!("{} {}", vertex.lng(), vertex.lat()))
+        .map(|[lng, lat]| format!("{lng} {lat}"))
         .collect();
     format!("POLYGON (({}))", ring.join(", "))
+}
+
+/// The hexagon of `cell` as a closed ring of `[longitude, latitude]` (WGS84).
+fn ring(cell: CellIndex) -> Vec<[f64; 2]> {
+    let boundary = cell.boundary();
+    boundary
+        .iter()
+        .chain(boundary.iter().take(1))
+        .map(|vertex| [vertex.lng(), vertex.lat()])
+        .collect()
 }
 
 /// What a downloaded map shows, in one object: `name`, `value` and `method` (in words), the

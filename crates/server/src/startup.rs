@@ -156,7 +156,7 @@ impl Application {
                 .for_pool(AUDIT_APPLICATION, settings.audit.connections.max(1))
         })?;
         let audit_writer = web::Data::new(AuditWriter::start(audit_database, &settings.audit));
-        let checkpoints = web::Data::new(routes::audit::Checkpoints(
+        let checkpoints = web::Data::new(routes::audit::Checkpoints::new(
             settings.audit.checkpoint_dir.clone(),
         ));
         if settings.audit.checkpoint_dir.is_none() && settings.environment != "development" {

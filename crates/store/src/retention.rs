@@ -32,28 +32,32 @@ const CUTOFFS: &str =
     "JOIN (SELECT kind, cutoff FROM unnest($1::text[], $2::date[]) AS c(kind, cutoff)) c
                        ON r.record_kind = c.kind AND r.occurred_on < c.cutoff";
 
-/// The day of the earliest record each `(record kind, cutoff)` would delete, per partnership
-/// with any.
+/// The days of the earliest and the latest record each `(record kind, cutoff)` would delete,
+/// per partnership with any.
 ///
 /// # Errors
 /// [`StoreError`] when PostgreSQL fails.
-pub async fn earliest_past(
+pub async fn days_past(
     url: &str,
     cutoffs: &[(String, NaiveDate)],
-) -> Result<Vec<(String, NaiveDate)>, StoreError> {
+) -> Result<Vec<(String, NaiveDate, NaiveDate)>, StoreError> {
     let kinds: Vec<&str> = cutoffs.iter().map(|(kind, _)| kind.as_str()).collect();
     let days: Vec<NaiveDate> = cutoffs.iter().map(|(_, day)| *day).collect();
     let client = connect_admin(url, Duration::from_secs(10)).await?;
     let rows = client
         .query(
             &format!(
-                "SELECT r.partnership_code, min(r.occurred_on) FROM case_records r {CUTOFFS}
+                "SELECT r.partnership_code, min(r.occurred_on), max(r.occurred_on)
+                   FROM case_records r {CUTOFFS}
                   GROUP BY r.partnership_code ORDER BY r.partnership_code"
             ),
             &[&kinds, &days],
         )
         .await?;
-    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect())
 }
 
 /// Deletes every case record of each `(record kind, cutoff)` that occurred before the cutoff,

@@ -232,7 +232,17 @@ pub struct Rejection {
     pub reason: String,
 }
 
+/// How the reason of a row refused for being past its kind's retention period ends.
+const PAST_RETENTION: &str = "(the retention period): an older one is not stored";
+
 impl Rejection {
+    /// Whether the row was refused for being older than its kind's retention period keeps
+    /// ([`Rules::kept_from`]).
+    #[must_use]
+    pub fn is_past_retention(&self) -> bool {
+        self.field == Column::OccurredOn.name() && self.reason.ends_with(PAST_RETENTION)
+    }
+
     /// Whether the problem leaves the row's location unknown (a location field, or the row as a
     /// whole, which could not be read).
     #[must_use]
@@ -807,8 +817,7 @@ fn validate(raw: &RawRow, rules: &Rules<'_>) -> RowOutcome {
             .find(|(kind, _)| Some(*kind) == record_kind)
         {
             Some((kind, first_kept)) if day < *first_kept => Err(format!(
-                "{kind} records are kept from {first_kept} (the retention period): an older \
-                 one is not stored"
+                "{kind} records are kept from {first_kept} {PAST_RETENTION}"
             )),
             _ => Ok(day),
         }
@@ -1082,6 +1091,9 @@ pub struct Tally {
     pub rows_accepted: u64,
     /// Rows rejected.
     pub rows_rejected: u64,
+    /// Rows rejected only for being older than their kind's retention period keeps: valid
+    /// rows the service may not keep, left out of the rejected share.
+    pub rows_past_retention: u64,
     /// Rows whose location resolved to a cell (accepted, or rejected for another reason).
     pub rows_located: u64,
     /// Accepted rows with at least one indicator.
@@ -1112,16 +1124,22 @@ impl Tally {
             }
             RowOutcome::Rejected(rejections) => {
                 self.rows_rejected += 1;
+                self.rows_past_retention +=
+                    u64::from(rejections.iter().all(Rejection::is_past_retention));
                 self.rows_located +=
                     u64::from(!rejections.iter().any(Rejection::is_about_location));
             }
         }
     }
 
-    /// Share of rows rejected (0 for no rows).
+    /// Share of rows rejected among those the service may keep (0 for none): a row past its
+    /// retention period is refused, but says nothing about the extract's quality.
     #[must_use]
     pub fn rejected_share(&self) -> f64 {
-        ratio(self.rows_rejected, self.rows_total)
+        ratio(
+            self.rows_rejected - self.rows_past_retention,
+            self.rows_total - self.rows_past_retention,
+        )
     }
 
     /// Share of rows whose location resolved to a cell.

@@ -657,6 +657,13 @@ fn a_row_past_its_kinds_retention_period_is_refused_and_other_kinds_are_kept() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
+    let mut tally = Tally::default();
+    outcomes.iter().for_each(|outcome| tally.count(outcome));
+    assert_eq!((tally.rows_rejected, tally.rows_past_retention), (1, 1));
+    assert!(
+        tally.rejected_share().abs() < f64::EPSILON,
+        "a row past retention says nothing of the extract's quality"
+    );
     let mut outcomes = outcomes.into_iter();
     assert_eq!(
         rejected(outcomes.next().unwrap()),

@@ -194,9 +194,40 @@ fn next_page(entries: usize, limit: i64, last: Option<i64>) -> Option<i64> {
         .flatten()
 }
 
-/// Where the server keeps signed checkpoints of the audit chains (`audit.checkpoint_dir`).
-#[derive(Debug, Clone)]
-pub struct Checkpoints(pub Option<std::path::PathBuf>);
+/// Where the server keeps signed checkpoints of the audit chains (`audit.checkpoint_dir`), and
+/// the one verification for callers a process runs at a time.
+#[derive(Debug)]
+pub struct Checkpoints {
+    /// The directory of signed checkpoints, when one is configured.
+    dir: Option<std::path::PathBuf>,
+    /// Held by the verification running for a caller.
+    verifying: tokio::sync::Semaphore,
+}
+
+impl Checkpoints {
+    /// Checkpoints in `dir` (none when unset).
+    #[must_use]
+    pub const fn new(dir: Option<std::path::PathBuf>) -> Self {
+        Self {
+            dir,
+            verifying: tokio::sync::Semaphore::const_new(1),
+        }
+    }
+
+    /// This process's turn to verify for a caller.
+    ///
+    /// # Errors
+    /// [`ApiError::Unavailable`] while another caller's verification runs.
+    fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.verifying.try_acquire().map_err(|_| {
+            ApiError::Unavailable(
+                "the audit trail is being verified for another caller of this server; ask again \
+                 when that is done (it reads every entry since the newest checkpoint)"
+                    .to_owned(),
+            )
+        })
+    }
+}
 
 /// The state of the hash chains.
 #[derive(Debug, Serialize, ToSchema)]
@@ -354,8 +385,9 @@ pub async fn readers(
 }
 
 /// Verifies the hash chains from the newest checkpoint (from their starts without one), as
-/// `atlas audit verify` does.
-#[utoipa::path(tag = "audit", security(("bearer" = [])), responses((status = 200, body = ChainState), (status = 403, body = crate::error::ErrorBody)))]
+/// `atlas audit verify` does; one verification at a time per process (503 while another runs:
+/// each reads every entry since the checkpoint).
+#[utoipa::path(tag = "audit", security(("bearer" = [])), responses((status = 200, body = ChainState), (status = 403, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody, description = "Another caller's verification is running in this process, or the database cannot be read")))]
 #[get("/api/v1/audit/verify")]
 #[tracing::instrument(skip_all)]
 pub async fn verify(
@@ -363,7 +395,8 @@ pub async fn verify(
     database: web::Data<Database>,
     checkpoints: web::Data<Checkpoints>,
 ) -> Result<HttpResponse, ApiError> {
-    let checked = atlas_app::audit_trail::verify(&database, checkpoints.0.as_deref(), false)
+    let _turn = checkpoints.turn()?;
+    let checked = atlas_app::audit_trail::verify(&database, checkpoints.dir.as_deref(), false)
         .await
         .map_err(ApiError::Unavailable)?;
     authorized.returned(1);
@@ -380,4 +413,22 @@ pub async fn verify(
         reason: verification.first_broken.map(|broken| broken.reason),
         since_checkpoint: checked.since.map(|checkpoint| checkpoint.taken_at),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_verification_runs_at_a_time_for_callers() {
+        let checkpoints = Checkpoints::new(None);
+        let first = checkpoints.turn().unwrap();
+        let refused = checkpoints.turn().unwrap_err();
+        assert!(
+            matches!(&refused, ApiError::Unavailable(reason) if reason.contains("being verified for another caller")),
+            "{refused:?}"
+        );
+        drop(first);
+        assert!(checkpoints.turn().is_ok(), "the next caller's turn");
+    }
 }

@@ -117,17 +117,18 @@ pub async fn upload(
         let mut conn = database.connection().await?;
         batches::check_supersedable(&mut conn, old, agency_id).await?;
     }
+    // Rows already past their kind's retention period (as of today, UTC) are refused rather
+    // than stored.
+    let kept_from = request
+        .app_data::<web::Data<RetentionSettings>>()
+        .ok_or_else(|| ApiError::Internal("no retention settings are configured".to_owned()))?
+        .cutoffs(chrono::Utc::now().date_naive());
     let url = database.url().expose_secret().to_owned();
     let placement = Placement::of_agency(&url, agency_id)
         .await?
         .ok_or_else(|| ApiError::Forbidden(format!("agency {agency_id} is not registered")))?;
 
     let mut load = BatchLoad::begin(&url, agency_id, &principal.subject).await?;
-    // Rows retention would delete at its next run are refused rather than stored.
-    let kept_from = request
-        .app_data::<web::Data<RetentionSettings>>()
-        .ok_or_else(|| ApiError::Internal("no retention settings are configured".to_owned()))?
-        .cutoffs(chrono::Utc::now().date_naive());
     let parsed = stream(
         payload, format, gzip, &settings, kept_from, key, placement, &mut load,
     )
